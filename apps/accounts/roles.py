@@ -1,0 +1,46 @@
+"""Staff roles as Django groups, declared here and applied by `setup_roles` (also after migrate).
+
+Each later feature adds its permissions to the roles that may use it. A role gets exactly the
+permissions listed: `setup_roles` adds what is missing and removes what is not declared.
+"""
+
+from __future__ import annotations
+
+FINANCE_VIEWER = "Finance viewer"
+FINANCE_OPERATOR = "Finance operator"
+FINANCE_APPROVER = "Finance approver"
+OPS = "Ops"
+AUDITOR = "Auditor"
+
+_FINANCE_READ = [
+    "merchants.view_merchant",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    # Reads money records and reports; changes nothing.
+    FINANCE_VIEWER: [*_FINANCE_READ],
+    # Day-to-day money operations (capture, void, request refunds) arrive with payments.
+    FINANCE_OPERATOR: [*_FINANCE_READ],
+    # Approves what operators request (maker-checker); never their own requests.
+    FINANCE_APPROVER: [*_FINANCE_READ],
+    # Runs the system: merchants, API keys, workers and (later) webhook replays.
+    OPS: [
+        "merchants.view_merchant",
+        "merchants.add_merchant",
+        "merchants.change_merchant",
+        "merchants.view_apikey",
+        "merchants.add_apikey",
+        "merchants.revoke_apikey",
+        "core.view_workerheartbeat",
+    ],
+    # Reads everything that explains who did what; changes nothing.
+    AUDITOR: [
+        "audit.view_auditevent",
+        "merchants.view_merchant",
+        "merchants.view_apikey",
+        "auth.view_user",
+        "auth.view_group",
+    ],
+}
+
+ALL_ROLES = list(ROLE_PERMISSIONS)

@@ -1,0 +1,15 @@
+"""/api/v1/: every app's API routes, versioned in one place."""
+
+from django.conf import settings
+from django.urls import URLPattern, URLResolver, include, path
+
+from .bench import BenchmarkRowCreateApi
+
+app_name = "v1"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", include("apps.merchants.api.urls")),
+]
+
+if settings.BENCHMARK_ENDPOINTS_ENABLED:
+    urlpatterns.append(path("bench/rows", BenchmarkRowCreateApi.as_view(), name="bench-rows"))

@@ -1,0 +1,88 @@
+"""Base classes for API views: merchant scoping and Idempotency-Key handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit.actors import Actor
+from apps.merchants.models import ApiKey, Merchant
+
+from .idempotency import (
+    HEADER,
+    REPLAY_HEADER,
+    StoredResponse,
+    idempotency_begin,
+    idempotency_finish,
+    request_fingerprint,
+    validate_key,
+)
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    name=HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Any unique string (a UUID) of up to 255 characters. Retrying with the same key replays "
+    "the first response instead of doing the work twice.",
+)
+
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _Replay(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class MerchantApiView(APIView):
+    """An API view whose every query is scoped to the calling key's merchant."""
+
+    def merchant(self, request: Request) -> Merchant:
+        return request.user.merchant  # type: ignore[union-attr]
+
+    def api_key(self, request: Request) -> ApiKey:
+        return request.auth  # type: ignore[return-value]
+
+    def actor(self, request: Request) -> Actor:
+        return Actor.api_key(self.api_key(request))
+
+
+class IdempotentApiView(MerchantApiView):
+    """Honours Idempotency-Key on POST/PUT/PATCH/DELETE (see apps.api.idempotency)."""
+
+    _idempotency_record: Any = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
+        self._idempotency_record = None
+        key = request.headers.get(HEADER)
+        if key is None or request.method not in _MUTATING:
+            return
+        outcome = idempotency_begin(
+            merchant=self.merchant(request),
+            key=validate_key(key),
+            method=request.method,
+            path=request.path,
+            fingerprint=request_fingerprint(method=request.method, path=request.path, body=request.data),
+        )
+        if isinstance(outcome, StoredResponse):
+            raise _Replay(Response(outcome.body, status=outcome.status, headers={REPLAY_HEADER: "true"}))
+        self._idempotency_record = outcome
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, _Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record, self._idempotency_record = self._idempotency_record, None
+        if record is not None:
+            idempotency_finish(record=record, status=response.status_code, body=getattr(response, "data", None))
+        return response

@@ -1,0 +1,49 @@
+"""The canonical serialisation and hash of an audit row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "merchant_id",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "before",
+    "after",
+    "correlation_id",
+    "ip_address",
+    "user_agent",
+)
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON types only, exactly as they will come back from the database."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def canonical(fields: dict[str, Any], prev_hash: str) -> bytes:
+    data = dict(fields)
+    occurred_at: datetime = data["occurred_at"]
+    data["occurred_at"] = occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
+    data["prev_hash"] = prev_hash
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(fields: dict[str, Any], prev_hash: str) -> str:
+    return hashlib.sha256(canonical(fields, prev_hash)).hexdigest()
+
+
+def row_fields(event: Any) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in HASHED_FIELDS}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ActorType(models.TextChoices):
+    STAFF = "staff", "Staff user"
+    API_KEY = "api_key", "API key"
+    SYSTEM = "system", "System"
+    GATEWAY = "gateway", "Gateway"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained record of a state change or security event.
+
+    `hash` is SHA-256 over the canonical serialisation of the row's content and `prev_hash`
+    (see apps.audit.chain), so editing, deleting or reordering rows breaks the chain, and
+    `verify_audit_chain` finds the first broken link. On PostgreSQL a trigger also rejects
+    UPDATE and DELETE outright.
+    """
+
+    occurred_at = models.DateTimeField(db_index=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=255, blank=True)
+    merchant = models.ForeignKey(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=100, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True, db_index=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_label or self.actor_type} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .chain import GENESIS_HASH, compute_hash, row_fields
+from .models import AuditEvent
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    event_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def _events_in_order(batch_size: int) -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("id").iterator(chunk_size=batch_size)
+
+
+def audit_chain_verify(*, batch_size: int = 5000) -> ChainReport:
+    """Walk the chain from the genesis row and report the first link that does not hold."""
+    expected_prev = GENESIS_HASH
+    checked = 0
+    for event in _events_in_order(batch_size):
+        if event.prev_hash != expected_prev:
+            return ChainReport(
+                checked,
+                ChainBreak(event.id, "prev_hash does not match the previous event (a row was removed or reordered)"),
+            )
+        if compute_hash(row_fields(event), event.prev_hash) != event.hash:
+            return ChainReport(checked, ChainBreak(event.id, "content does not match its hash (the row was altered)"))
+        expected_prev = event.hash
+        checked += 1
+    return ChainReport(checked, None)
+
+
+def audit_events_for(*, target_type: str, target_id: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(target_type=target_type, target_id=target_id).order_by("id"))

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from apps.core.context import current_context
+
+from .actors import Actor
+from .chain import GENESIS_HASH, compute_hash, to_json_value
+from .models import AuditEvent
+
+# pg_advisory_xact_lock key that serialises appends to the chain ("AUDT").
+AUDIT_CHAIN_LOCK_ID = 0x41554454
+
+
+class AuditOutsideTransaction(RuntimeError):
+    pass
+
+
+def _target_fields(target: models.Model | None) -> dict[str, str]:
+    if target is None:
+        return {"target_type": "", "target_id": "", "target_label": ""}
+    return {
+        "target_type": target._meta.label_lower,
+        "target_id": str(getattr(target, "public_id", None) or target.pk),
+        "target_label": str(target)[:255],
+    }
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    target: models.Model | None = None,
+    merchant_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an audit event inside the caller's transaction.
+
+    The caller's change and its audit row commit or roll back together. Appends are
+    serialised by a transaction-scoped advisory lock (PostgreSQL) or by SQLite's write lock,
+    so the chain never forks; keep the call near the end of the transaction.
+    """
+    if not connection.in_atomic_block:
+        raise AuditOutsideTransaction("audit_record must run inside the transaction that makes the change")
+    if merchant_id is None and target is not None:
+        merchant_id = getattr(target, "merchant_id", None)
+        if merchant_id is None and target._meta.label_lower == "merchants.merchant":
+            merchant_id = target.pk
+    context = current_context()
+    fields: dict[str, Any] = {
+        "occurred_at": timezone.now(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": actor.label[:255],
+        "merchant_id": merchant_id,
+        "action": action,
+        **_target_fields(target),
+        "before": to_json_value(before) if before is not None else None,
+        "after": to_json_value(after) if after is not None else None,
+        "correlation_id": (context.request_id if context else "")[:128],
+        "ip_address": (context.ip_address or "") if context else "",
+        "user_agent": (context.user_agent if context else "")[:512],
+    }
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_ID])
+    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    return AuditEvent.objects.create(**fields, prev_hash=prev_hash, hash=compute_hash(fields, prev_hash))
+
+
+def audit_record_atomic(**kwargs: Any) -> AuditEvent:
+    """For events that are not part of a larger change (a login, a failed login)."""
+    with transaction.atomic():
+        return audit_record(**kwargs)

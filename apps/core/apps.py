@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from django.core.signals import request_finished
+
+        from . import celery_signals, context, logging
+
+        logging.configure_structlog()
+        celery_signals.connect()
+        request_finished.connect(context.clear_request_context, dispatch_uid="clear_request_context")

@@ -1,0 +1,167 @@
+"""Logging: structlog on top of the standard library, and card-data masking.
+
+Imported by settings, so it must not import Django models or settings.
+
+Masking happens twice on purpose. `CardDataMaskingFilter` is attached to every handler and
+cleans the record (message, arguments, structured event values) before it is formatted; the
+last renderer stage masks the finished line too, which also covers tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import structlog
+
+# 13 to 19 digits, optionally grouped by single spaces or dashes, not inside a longer number.
+_PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# "cvc": "123", cvv=1234, 'cardCode': '999', <cardCode>123</cardCode> ...
+_CVV_FIELD = re.compile(
+    r"""(?P<key>\b(?:cvc|cvv2?|cvn|cid|card_?code|security_?code)\b["']?\s*(?:[:=]|>)\s*["']?)(?P<value>[0-9]{3,4})""",
+    re.IGNORECASE,
+)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _mask_pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    if not luhn_valid(digits):
+        return match.group(0)
+    return f"[card ****{digits[-4:]}]"
+
+
+def mask_card_data(text: str) -> str:
+    """Replace anything that looks like a card number (Luhn-valid, 13-19 digits) or a CVV field."""
+    if not any(char.isdigit() for char in text):
+        return text
+    text = _PAN_CANDIDATE.sub(_mask_pan, text)
+    return _CVV_FIELD.sub(lambda m: f"{m.group('key')}***", text)
+
+
+def mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_card_data(value)
+    if isinstance(value, dict):
+        return {key: mask_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(mask_value(item) for item in value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
+        masked = mask_card_data(str(value))
+        return masked if masked != str(value) else value
+    return value
+
+
+class CardDataMaskingFilter(logging.Filter):
+    """Masks card numbers and CVVs in a record before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):
+            # A structlog event dict on its way to ProcessorFormatter.
+            record.msg = mask_value(record.msg)
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the formatter to report
+            return True
+        record.msg = mask_card_data(message)
+        record.args = None
+        return True
+
+
+def mask_event_dict(_logger: Any, _method: str, event_dict: Any) -> Any:
+    return mask_value(event_dict)
+
+
+def mask_rendered(_logger: Any, _method: str, rendered: Any) -> Any:
+    """Runs after the renderer: masks the finished line, tracebacks included."""
+    return mask_card_data(rendered) if isinstance(rendered, str) else rendered
+
+
+SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def configure_structlog() -> None:
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *SHARED_PROCESSORS,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            mask_event_dict,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def _formatter(renderer: Any) -> dict[str, Any]:
+    return {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+            mask_rendered,
+        ],
+        "foreign_pre_chain": SHARED_PROCESSORS,
+    }
+
+
+def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[str, Any]:
+    """A dictConfig: JSON lines (`fmt="json"`) or readable console lines (`fmt="console"`)."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
+    handlers: dict[str, Any] = {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "default",
+            "filters": ["mask_card_data"],
+        }
+    }
+    if log_file:
+        handlers["file"] = {
+            "class": "logging.FileHandler",
+            "filename": log_file,
+            "formatter": "json",
+            "filters": ["mask_card_data"],
+        }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask_card_data": {"()": CardDataMaskingFilter}},
+        "formatters": {
+            "default": _formatter(renderer),
+            "json": _formatter(structlog.processors.JSONRenderer()),
+        },
+        "handlers": handlers,
+        "root": {"handlers": list(handlers), "level": level},
+        "loggers": {
+            # PyXB (the Authorize.Net SDK's XML binding) warns on every normal parse.
+            "pyxb": {"level": "ERROR"},
+            "django.db.backends": {"level": "INFO"},
+            "axes": {"level": "WARNING"},
+        },
+    }

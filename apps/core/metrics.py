@@ -1,0 +1,44 @@
+"""Prometheus metrics of our own, and the access-controlled /metrics view.
+
+With several processes (gunicorn workers, Celery prefork children) set PROMETHEUS_MULTIPROC_DIR
+to a directory shared by all of them; django-prometheus's exporter then aggregates them.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import Counter, Histogram
+
+from .net import client_ip, ip_in_networks
+
+CELERY_TASKS = Counter(
+    "clearhouse_celery_tasks_total", "Celery tasks finished, by task and final state", ["task", "state"]
+)
+CELERY_TASKS_PUBLISHED = Counter("clearhouse_celery_tasks_published_total", "Celery tasks sent", ["task"])
+CELERY_TASK_DURATION = Histogram(
+    "clearhouse_celery_task_duration_seconds",
+    "Celery task run time",
+    ["task"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def metrics_access_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), token.encode()):
+        return True
+    return ip_in_networks(client_ip(request), settings.METRICS_ALLOWED_IPS)
+
+
+@csrf_exempt
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics_access_allowed(request):
+        # Not found rather than forbidden: do not advertise the endpoint.
+        raise Http404
+    return ExportToDjangoView(request)

@@ -1,0 +1,22 @@
+"""Local development and the zero-setup quickstart (`make run`).
+
+With no DATABASE_URL/REDIS_URL: SQLite under var/ and Celery's filesystem broker, so the
+asynchronous paths run with no server. Set both to use PostgreSQL and Redis instead.
+"""
+
+from .base import *
+from .base import VAR_DIR, build_logging_config, cache_config, celery_broker_settings, database_config, env
+
+DEBUG = env.bool("DEBUG", default=True)
+(VAR_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": database_config(env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'clearhouse.sqlite3'}"))}
+
+REDIS_URL = env("REDIS_URL", default="")
+CACHES = cache_config(REDIS_URL)
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
+
+LOG_FORMAT = env("LOG_FORMAT", default="console")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, log_file=env("LOG_FILE", default=""))
+
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core import health
+from apps.core.metrics import metrics_view
+from apps.core.views import api_route_not_found
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("apps.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
+    # Unknown API routes answer with the error envelope, with DEBUG on too.
+    re_path(r"^api/", api_route_not_found),
+]
+
+handler404 = "apps.core.views.page_not_found"
+handler500 = "apps.core.views.server_error"

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from apps.merchants.models import ApiKey
+from apps.merchants.services import api_key_authenticate
+
+pytestmark = pytest.mark.django_db
+
+
+def password_works(password: str) -> bool:
+    return get_user_model().objects.get(username="admin").check_password(password)
+
+
+def run_seed() -> tuple[str, str]:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    password = re.search(r"password (\S+)", text).group(1)
+    secret = re.search(r"API key:\s+(sk_test_\S+)", text).group(1)
+    return password, secret
+
+
+def test_seed_prints_working_credentials_and_rotates_them_on_rerun():
+    password, secret = run_seed()
+    assert password_works(password)
+    assert api_key_authenticate(secret=secret).merchant.slug == "demo"
+
+    new_password, new_secret = run_seed()
+
+    assert password_works(new_password)
+    assert not password_works(password)
+    assert ApiKey.objects.filter(merchant__slug="demo", name="demo", revoked_at__isnull=True).count() == 1
+    assert api_key_authenticate(secret=new_secret)

@@ -164,3 +164,12 @@ def test_throttling_per_key_with_retry_after(api, client_for, merchant, issue_ke
     assert 1 <= int(response["Retry-After"]) <= 60
     # The limit is per key: another key of the same merchant is unaffected.
     assert other.get("/api/v1/merchant").status_code == 200
+
+
+def test_throttling_without_redis_uses_the_default_cache(api, settings):
+    settings.REDIS_URL = ""
+    settings.API_THROTTLE_RATE = "2/m"
+
+    statuses = [api.get("/api/v1/merchant").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]

@@ -1,0 +1,315 @@
+#!/usr/bin/env python
+"""`make bench`: start the app under gunicorn on a throwaway PostgreSQL database, drive HTTP load
+with wrk, and print each scenario's throughput and latency with its ratio to a baseline that is
+measured in the same run (so the ratios hold on any machine).
+
+A benchmark, not a test: it prints figures and fails only when the system cannot be started or a
+scenario answers with errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+LUA_DIR = Path(__file__).resolve().parent / "wrk"
+BIN = Path(sys.executable).parent
+BENCH_DB = "clearhouse_bench"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    script: str
+    path: str
+    baseline: str | None = None  # key of the scenario this one is compared with; None: a baseline
+
+
+@dataclass
+class Result:
+    key: str
+    title: str
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    non_2xx: int
+    socket_errors: int
+    baseline: str | None = None
+    ratio: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SCENARIOS = [
+    Scenario(
+        "insert", "baseline: authenticated DRF endpoint inserting one row", "insert_row.lua", "/api/v1/bench/rows"
+    ),
+    Scenario("read", "authenticated read (GET /api/v1/merchant)", "get_merchant.lua", "/api/v1/merchant", "insert"),
+    Scenario(
+        "replay", "idempotent replay (same Idempotency-Key)", "idempotent_replay.lua", "/api/v1/bench/rows", "insert"
+    ),
+]
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing wrk (Debian package)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is needed: apt-get install wrk")
+    return found
+
+
+def base_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.bench",
+        DJANGO_READ_DOT_ENV_FILE="false",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def recreate_database(admin_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def wait_for(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"{url} did not come up within {timeout:.0f}s")
+
+
+def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [
+        str(BIN / "gunicorn"),
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    wait_for(f"http://127.0.0.1:{port}/health/live")
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_wrk(
+    wrk: str, scenario: Scenario, *, port: int, seconds: int, connections: int, threads: int, env: dict[str, str]
+) -> dict[str, Any]:
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_DIR / scenario.script),
+        f"http://127.0.0.1:{port}{scenario.path}",
+    ]
+    wrk_env = {**env, "BENCH_LUA_PATH": str(LUA_DIR), "BENCH_CONNECTIONS": str(connections)}
+    output = subprocess.run(command, env=wrk_env, capture_output=True, text=True, check=True).stdout
+    line = next((row for row in output.splitlines() if row.startswith("BENCH_JSON ")), None)
+    if line is None:
+        sys.exit(f"wrk printed no summary for {scenario.key}:\n{output}")
+    return json.loads(line.removeprefix("BENCH_JSON "))
+
+
+def to_result(scenario: Scenario, raw: dict[str, Any]) -> Result:
+    seconds = raw["duration_us"] / 1e6
+    return Result(
+        key=scenario.key,
+        title=scenario.title,
+        requests=raw["requests"],
+        seconds=round(seconds, 2),
+        rps=round(raw["requests"] / seconds, 1),
+        p50_ms=round(raw["p50_us"] / 1000, 2),
+        p90_ms=round(raw["p90_us"] / 1000, 2),
+        p99_ms=round(raw["p99_us"] / 1000, 2),
+        max_ms=round(raw["max_us"] / 1000, 2),
+        non_2xx=raw["non_2xx"],
+        socket_errors=raw["socket_errors"],
+        baseline=scenario.baseline,
+    )
+
+
+def merge_baseline_runs(first: Result, second: Result) -> Result:
+    def mean(a: float, b: float) -> float:
+        return round((a + b) / 2, 2)
+
+    merged = Result(
+        key=first.key,
+        title=first.title,
+        requests=first.requests + second.requests,
+        seconds=round(first.seconds + second.seconds, 2),
+        rps=mean(first.rps, second.rps),
+        p50_ms=mean(first.p50_ms, second.p50_ms),
+        p90_ms=mean(first.p90_ms, second.p90_ms),
+        p99_ms=mean(first.p99_ms, second.p99_ms),
+        max_ms=max(first.max_ms, second.max_ms),
+        non_2xx=first.non_2xx + second.non_2xx,
+        socket_errors=first.socket_errors + second.socket_errors,
+    )
+    merged.extra = {"runs_rps": [first.rps, second.rps], "drift_pct": round(100 * (second.rps / first.rps - 1), 1)}
+    return merged
+
+
+def print_table(results: list[Result], context: dict[str, Any]) -> None:
+    by_key = {result.key: result for result in results}
+    print()
+    print(f"Clearhouse benchmark  {context['when']}")
+    print(
+        f"  {context['cpus']} CPUs, Python {context['python']}, gunicorn {context['workers']} sync workers, "
+        f"wrk {context['threads']} threads x {context['connections']} connections, {context['seconds']}s per scenario"
+    )
+    print()
+    header = f"{'scenario':<58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  ratio to baseline"
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        ratio = ""
+        if result.baseline and result.baseline in by_key:
+            base = by_key[result.baseline]
+            result.ratio = round(result.rps / base.rps, 3) if base.rps else None
+            ratio = f"{result.ratio:.2f}x of '{base.key}' ({base.rps:.0f} req/s)"
+        elif "runs_rps" in result.extra:
+            first, second = result.extra["runs_rps"]
+            ratio = f"(baseline: mean of {first:.0f} and {second:.0f} req/s, drift {result.extra['drift_pct']:+.1f}%)"
+        errors = result.non_2xx + result.socket_errors
+        print(f"{result.title:<58} {result.rps:>9.1f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {errors:>7}  {ratio}")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "15")))
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run)")
+    parser.add_argument(
+        "--admin-database-url",
+        default=os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    args = parser.parse_args()
+
+    wrk = ensure_wrk()
+    database_url = args.admin_database_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+    env = base_env(database_url, args.redis_url)
+    log(f"recreating database {BENCH_DB}")
+    recreate_database(args.admin_database_url)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "create_merchant", "bench", "--name", "Benchmark merchant")
+    env["BENCH_API_KEY"] = manage(env, "create_api_key", "--merchant", "bench", "--quiet").strip()
+    env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
+
+    selected = [s for s in SCENARIOS if not args.only or s.key in args.only or s.baseline is None]
+    log(f"starting gunicorn with {args.workers} workers")
+    server = start_gunicorn(env, args.port, args.workers)
+    options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
+
+    def measure(scenario: Scenario) -> Result:
+        log(f"{scenario.key}: warm-up {args.warmup}s, then {args.seconds}s")
+        run_wrk(wrk, scenario, seconds=args.warmup, **options)
+        return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **options))
+
+    results: list[Result] = []
+    try:
+        for scenario in selected:
+            results.append(measure(scenario))
+        # Baselines again at the end: this machine is a shared VM, so report the mean of the
+        # two and how far they drifted, and compare every scenario with that mean.
+        for index, result in enumerate(results):
+            if result.baseline is None:
+                again = measure(next(s for s in selected if s.key == result.key))
+                results[index] = merge_baseline_runs(result, again)
+    finally:
+        stop(server)
+
+    context = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "workers": args.workers,
+        "threads": args.threads,
+        "connections": args.connections,
+        "seconds": args.seconds,
+    }
+    print_table(results, context)
+    out_dir = ROOT / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "last.json").write_text(
+        json.dumps({"context": context, "results": [asdict(r) for r in results]}, indent=2)
+    )
+    log(f"results written to {out_dir / 'last.json'}")
+    if any(result.non_2xx or result.socket_errors for result in results):
+        sys.exit("some scenarios answered with errors (see the errors column)")
+
+
+if __name__ == "__main__":
+    main()

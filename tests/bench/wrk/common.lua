@@ -1,0 +1,30 @@
+-- Shared by every scenario: headers from the environment, JSON summary on stdout.
+local M = {}
+
+function M.setup_headers(method, body)
+  wrk.method = method
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_API_KEY")
+end
+
+function M.done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    summary.requests, summary.duration, errors.status,
+    errors.connect + errors.read + errors.write + errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+
+-- Requests per second per connection: BENCH_RATE total, spread over the connections.
+function M.delay_for_rate()
+  local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+  local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "1")
+  if rate <= 0 then return nil end
+  local per_connection_ms = 1000.0 * connections / rate
+  return function() return per_connection_ms end
+end
+
+return M

@@ -1,7 +1,7 @@
 """`make bench`: production-like (DEBUG off, persistent connections, JSON logs at WARNING) on a
 throwaway PostgreSQL database, with the benchmark endpoints mounted and throttling out of the way."""
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import cache_config, celery_broker_settings, database_config, env
 
 DEBUG = False
@@ -15,4 +15,4 @@ CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDI
 BENCHMARK_ENDPOINTS_ENABLED = True
 API_THROTTLE_RATE = "1000000/s"
 LOG_LEVEL = "WARNING"
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,6 +18,9 @@ urlpatterns = [
     # Unknown API routes answer with the error envelope, with DEBUG on too.
     re_path(r"^api/", api_route_not_found),
 ]
+
+if settings.SANDBOX_ENABLED:
+    urlpatterns.insert(0, path("sandbox/", include("apps.sandbox.urls")))
 
 handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.views.server_error"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,3 +76,55 @@ def celery_worker(transactional_db: Any) -> Iterator[Any]:
         queues=["default", "webhooks", "deliveries", "billing"],
     ) as worker:
         yield worker
+
+
+# --- gateways ---------------------------------------------------------------------------------
+
+ANET_PATH = "/sandbox/authorizenet/xml/v1/request.api"
+
+
+@pytest.fixture
+def anet_sandbox(live_server: Any, settings: Any) -> Any:
+    """A merchant account at our Authorize.Net sandbox, served over real HTTP by the live server."""
+    from apps.sandbox.services import anet_account_create
+
+    settings.AUTHORIZENET_TEST_ENDPOINT = f"{live_server.url}{ANET_PATH}"
+    settings.AUTHORIZENET_TIMEOUT_SECONDS = 2.0
+    settings.GATEWAY_NOT_FOUND_GRACE_SECONDS = 0
+    return anet_account_create(api_login_id=f"sb{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def anet_account(merchant: Merchant, anet_sandbox: Any) -> Any:
+    """The merchant's test-mode Authorize.Net gateway account, pointing at the sandbox."""
+    from apps.gateways.services import gateway_account_create
+
+    return gateway_account_create(
+        merchant=merchant,
+        gateway="authorizenet",
+        mode="test",
+        credentials={
+            "api_login_id": anet_sandbox.api_login_id,
+            "transaction_key": anet_sandbox.transaction_key,
+            "signature_key": anet_sandbox.signature_key,
+        },
+        actor=Actor.system("tests"),
+    )
+
+
+@pytest.fixture
+def anet_gateway(anet_account: Any) -> Any:
+    from apps.gateways.registry import gateway_for
+
+    return gateway_for(anet_account)
+
+
+@pytest.fixture
+def sandbox_fault() -> Callable[..., Any]:
+    """Queue a fault for the next matching sandbox request(s)."""
+    from apps.sandbox.models import SandboxFault
+
+    def queue(kind: str, value: int = 0, match: str = "", remaining: int = 1) -> Any:
+        return SandboxFault.objects.create(kind=kind, value=value, match=match, remaining=remaining)
+
+    return queue

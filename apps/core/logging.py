@@ -161,6 +161,8 @@ def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[st
         "loggers": {
             # PyXB (the Authorize.Net SDK's XML binding) warns on every normal parse.
             "pyxb": {"level": "ERROR"},
+            # The SDK logs swallowed HTTP errors itself; the adapter records and logs them once.
+            "authorizenet.sdk": {"level": "CRITICAL"},
             "django.db.backends": {"level": "INFO"},
             "axes": {"level": "WARNING"},
         },

@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.merchants",
     "apps.api",
+    "apps.gateways",
+    "apps.payments",
+    "apps.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +208,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.core.tasks.worker_heartbeat",
         "schedule": env.float("WORKER_HEARTBEAT_SECONDS", default=15.0),
     },
+    "gateway-transactions-sweep": {
+        "task": "apps.payments.tasks.gateway_transactions_sweep",
+        "schedule": 60.0,
+    },
     "idempotency-purge": {
         "task": "apps.api.tasks.idempotency_purge_expired",
         "schedule": 3600.0,
@@ -244,6 +251,37 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
+
+# --- Gateways and payments -------------------------------------------------------------
+
+# Test-mode Authorize.Net accounts talk to this endpoint: the real sandbox in production, our
+# own wire-compatible sandbox (/sandbox/...) in dev and test.
+AUTHORIZENET_TEST_ENDPOINT: str = env(
+    "AUTHORIZENET_TEST_ENDPOINT", default="http://127.0.0.1:8000/sandbox/authorizenet/xml/v1/request.api"
+)
+AUTHORIZENET_LIVE_ENDPOINT: str = env(
+    "AUTHORIZENET_LIVE_ENDPOINT", default="https://api.authorize.net/xml/v1/request.api"
+)
+# Read timeout of one gateway call; past it the outcome is unknown and is looked up later.
+AUTHORIZENET_TIMEOUT_SECONDS = env.float("AUTHORIZENET_TIMEOUT_SECONDS", default=30.0)
+# Serve the gateway sandboxes at /sandbox/ (never in production unless you mean it).
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+# Faults every sandbox request suffers, e.g. "latency=200" (see apps/sandbox/faults.py).
+SANDBOX_FAULTS: str = env("SANDBOX_FAULTS", default="")
+# Raw card numbers on the API: "always", "test_mode" (test-mode gateway accounts only) or "never".
+PAYMENTS_RAW_CARD_DATA: str = env("PAYMENTS_RAW_CARD_DATA", default="test_mode")
+# Refunds at or above these amounts (minor units, per currency) wait for an approver.
+REFUND_APPROVAL_THRESHOLDS: dict[str, int] = {
+    currency.upper(): int(amount)
+    for currency, amount in (
+        item.split(":")
+        for item in env.list("REFUND_APPROVAL_THRESHOLDS", default=["USD:50000", "EUR:50000", "INR:5000000"])
+    )
+}
+# How long a gateway call may stay unanswered before the sweeper treats its outcome as unknown.
+GATEWAY_STALE_CALL_SECONDS = env.int("GATEWAY_STALE_CALL_SECONDS", default=300)
+# After this long with no record at the gateway, a lost charge is taken as never made.
+GATEWAY_NOT_FOUND_GRACE_SECONDS = env.int("GATEWAY_NOT_FOUND_GRACE_SECONDS", default=600)
 
 # --- Security and staff -----------------------------------------------------------------
 

@@ -19,6 +19,11 @@ if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")
 
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+PAYMENTS_RAW_CARD_DATA = env("PAYMENTS_RAW_CARD_DATA", default="never")
+AUTHORIZENET_TEST_ENDPOINT = env(
+    "AUTHORIZENET_TEST_ENDPOINT", default="https://apitest.authorize.net/xml/v1/request.api"
+)
 
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 

@@ -1,0 +1,421 @@
+"""Authorize.Net through the official `authorizenet` SDK. The only module that imports it.
+
+SDK facts this module works around (see docs/architecture.md and shared gateway notes):
+- the endpoint is a process-global reset by every controller constructor, and the SDK posts
+  with no timeout: apps.gateways.http replaces the SDK's `requests` with a per-call transport;
+- HTTP errors, connection errors and timeouts make `getresponse()` return None silently: the
+  transport records what happened so it can be classified;
+- responses are lxml.objectify trees: numeric-looking codes are IntElements, so every value is
+  read through `.text`; optional children may be missing, so every access is guarded;
+- `messages.resultCode == "Ok"` does not prove approval: decide on transactionResponse.responseCode.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from authorizenet import apicontractsv1, apicontrollers, apicontrollersbase
+
+from apps.core.money import to_decimal, to_minor
+
+from . import http
+from .base import (
+    CaptureRequest,
+    Card,
+    ChargeRequest,
+    GatewayResult,
+    OpaqueToken,
+    Outcome,
+    RefundRequest,
+    TransactionDetails,
+    TransactionState,
+    VoidRequest,
+)
+from .errors import (
+    GatewayDeclined,
+    GatewayMisconfigured,
+    GatewayNotFound,
+    GatewayOutcomeUnknown,
+    GatewayRetryable,
+)
+
+# Every SDK HTTP call goes through our transport (see apps.gateways.http).
+apicontrollersbase.requests = SimpleNamespace(post=http.post)
+
+logger = logging.getLogger(__name__)
+
+PRODUCTION_ENDPOINT = "https://api.authorize.net/xml/v1/request.api"
+SANDBOX_ENDPOINT = "https://apitest.authorize.net/xml/v1/request.api"
+MAX_REFERENCE_LENGTH = 20  # refId and invoiceNumber are both limited to 20 characters
+
+_BRANDS = {
+    "Visa": "visa",
+    "MasterCard": "mastercard",
+    "AmericanExpress": "amex",
+    "Discover": "discover",
+    "JCB": "jcb",
+    "DinersClub": "diners",
+    "eCheck": "echeck",
+}
+# Reason codes (transactionResponse errors) -> our decline codes.
+_DECLINE_CODES = {
+    "2": "card_declined",
+    "3": "card_declined",
+    "4": "card_declined",
+    "5": "invalid_amount",
+    "6": "invalid_card_number",
+    "7": "invalid_expiry",
+    "8": "expired_card",
+    "11": "duplicate_transaction",
+    "16": "transaction_not_found",
+    "27": "avs_mismatch",
+    "44": "cvv_mismatch",
+    "45": "avs_cvv_mismatch",
+    "47": "capture_exceeds_authorized",
+    "54": "refund_not_allowed",
+    "55": "refund_exceeds_charge",
+    "65": "cvv_mismatch",
+    "310": "already_voided",
+    "311": "already_captured",
+}
+# Reason codes that mean our account or request is wrong, not the card.
+_MISCONFIGURED_REASONS = {"13", "33", "103", "123"}
+# API-level message codes.
+_RETRYABLE_API_CODES = {"E00001"}
+_NOT_FOUND_API_CODES = {"E00040", "E00011"}
+_STATES = {
+    "authorizedPendingCapture": TransactionState.AUTHORIZED,
+    "authorizedPendingRelease": TransactionState.AUTHORIZED,
+    "capturedPendingSettlement": TransactionState.CAPTURED,
+    "pendingSettlement": TransactionState.CAPTURED,
+    "pendingFinalSettlement": TransactionState.CAPTURED,
+    "updatingSettlement": TransactionState.CAPTURED,
+    "settledSuccessfully": TransactionState.SETTLED,
+    "voided": TransactionState.VOIDED,
+    "couldNotVoid": TransactionState.ERROR,
+    "declined": TransactionState.DECLINED,
+    "expired": TransactionState.DECLINED,
+    "failedReview": TransactionState.DECLINED,
+    "refundPendingSettlement": TransactionState.REFUND_PENDING,
+    "refundSettledSuccessfully": TransactionState.REFUND_SETTLED,
+    "FDSPendingReview": TransactionState.UNDER_REVIEW,
+    "FDSAuthorizedPendingReview": TransactionState.UNDER_REVIEW,
+    "underReview": TransactionState.UNDER_REVIEW,
+    "approvedReview": TransactionState.CAPTURED,
+    "generalError": TransactionState.ERROR,
+    "communicationError": TransactionState.ERROR,
+    "settlementError": TransactionState.ERROR,
+    "returnedItem": TransactionState.SETTLED,
+    "chargeback": TransactionState.SETTLED,
+    "chargebackReversal": TransactionState.SETTLED,
+}
+
+
+@dataclass(frozen=True)
+class AuthorizeNetConfig:
+    api_login_id: str
+    transaction_key: str = field(repr=False)
+    endpoint: str
+    currency: str = "USD"
+    timeout_seconds: float = 30.0
+    signature_key: str = field(default="", repr=False)
+
+
+def _child(node: Any, name: str) -> Any:
+    """A child element by local name. Not getattr: objectify elements have their own `.text`."""
+    return node.find(f"{{*}}{name}") if node is not None else None
+
+
+def _text(node: Any, *path: str) -> str:
+    """The text of a nested optional child, or "" when any step is missing."""
+    for name in path:
+        node = _child(node, name)
+        if node is None:
+            return ""
+    text = node.text
+    return text.strip() if isinstance(text, str) else ""
+
+
+def _all(node: Any, *path: str) -> list[Any]:
+    """Every element at the last step of the path (repeated elements such as transaction)."""
+    for name in path[:-1]:
+        node = _child(node, name)
+        if node is None:
+            return []
+    return list(node.findall(f"{{*}}{path[-1]}")) if node is not None else []
+
+
+def _first_message(node: Any) -> tuple[str, str]:
+    """(code, text) of messages.message[0] of an API response."""
+    messages = _all(node, "messages", "message")
+    if not messages:
+        return "", ""
+    return _text(messages[0], "code"), _text(messages[0], "text")
+
+
+class AuthorizeNetGateway:
+    name = "authorizenet"
+
+    def __init__(self, config: AuthorizeNetConfig) -> None:
+        self.config = config
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _merchant_auth(self) -> Any:
+        auth = apicontractsv1.merchantAuthenticationType()
+        auth.name = self.config.api_login_id
+        auth.transactionKey = self.config.transaction_key
+        return auth
+
+    def _execute(self, controller_class: Any, request: Any, *, writes: bool) -> Any:
+        request.merchantAuthentication = self._merchant_auth()
+        with http.gateway_call(endpoint=self.config.endpoint, timeout=self.config.timeout_seconds) as call:
+            controller = controller_class(request)
+            try:
+                controller.execute()
+            except Exception as exc:  # the SDK raises only when it cannot parse what came back
+                raise GatewayOutcomeUnknown(f"Unreadable response from Authorize.Net: {type(exc).__name__}") from exc
+            response = controller.getresponse()
+        if response is not None:
+            return response
+        if call.error is not None:
+            if http.never_sent(call.error):
+                raise GatewayRetryable(f"Authorize.Net not reached: {type(call.error).__name__}")
+            if writes:
+                raise GatewayOutcomeUnknown(f"No answer from Authorize.Net: {type(call.error).__name__}")
+            raise GatewayRetryable(f"No answer from Authorize.Net: {type(call.error).__name__}")
+        if call.status is not None and call.status >= 500:
+            raise GatewayRetryable(f"Authorize.Net answered HTTP {call.status}")
+        if call.status is not None and call.status >= 400:
+            raise GatewayMisconfigured(f"Authorize.Net answered HTTP {call.status}")
+        raise GatewayOutcomeUnknown("Empty response from Authorize.Net")
+
+    def _api_error(self, response: Any) -> None:
+        """Raise for an API-level error (messages.resultCode == Error without a transaction verdict)."""
+        code, text = _first_message(response)
+        message = f"{code}: {text}" if code else "Authorize.Net returned an error"
+        if code in _RETRYABLE_API_CODES:
+            raise GatewayRetryable(message, reason_code=code)
+        if code in _NOT_FOUND_API_CODES:
+            raise GatewayNotFound(message, reason_code=code)
+        raise GatewayMisconfigured(message, reason_code=code)
+
+    def _reference(self, reference: str) -> str:
+        if not reference or len(reference) > MAX_REFERENCE_LENGTH:
+            raise GatewayMisconfigured(f"Reference must be 1 to {MAX_REFERENCE_LENGTH} characters: {reference!r}")
+        return reference
+
+    def _amount(self, amount: int, currency: str) -> Decimal:
+        if currency.upper() != self.config.currency:
+            raise GatewayMisconfigured(f"This Authorize.Net account settles {self.config.currency}, not {currency}")
+        return to_decimal(amount, currency)
+
+    def _transaction(self, transaction_type: str, reference: str, build: Any) -> GatewayResult:
+        transaction = apicontractsv1.transactionRequestType()
+        transaction.transactionType = transaction_type
+        build(transaction)
+        request = apicontractsv1.createTransactionRequest()
+        request.refId = self._reference(reference)
+        request.transactionRequest = transaction
+        response = self._execute(apicontrollers.createTransactionController, request, writes=True)
+        return self._transaction_result(response)
+
+    def _transaction_result(self, response: Any) -> GatewayResult:
+        tr = _child(response, "transactionResponse")
+        response_code = _text(tr, "responseCode")
+        if not response_code:
+            self._api_error(response)
+        if response_code in {"1", "4"}:
+            messages = _all(tr, "messages", "message")
+            reason = _text(messages[0], "code") if messages else ""
+            text = _text(messages[0], "description") if messages else ""
+        else:
+            errors = _all(tr, "errors", "error")
+            reason = _text(errors[0], "errorCode") if errors else ""
+            text = _text(errors[0], "errorText") if errors else ""
+        result = GatewayResult(
+            outcome={"1": Outcome.APPROVED, "4": Outcome.HELD}.get(response_code, Outcome.DECLINED),
+            transaction_id=_text(tr, "transId"),
+            response_code=response_code,
+            reason_code=reason,
+            message=text,
+            auth_code=_text(tr, "authCode"),
+            avs_result=_text(tr, "avsResultCode"),
+            cvv_result=_text(tr, "cvvResultCode"),
+            card_brand=_BRANDS.get(_text(tr, "accountType"), _text(tr, "accountType").lower()),
+            card_last4=_text(tr, "accountNumber")[-4:],
+            decline_code="" if response_code in {"1", "4"} else _DECLINE_CODES.get(reason, "processing_error"),
+        )
+        if result.outcome is Outcome.DECLINED:
+            if reason in _MISCONFIGURED_REASONS:
+                raise GatewayMisconfigured(f"{reason}: {text}", reason_code=reason, response_code=response_code)
+            raise GatewayDeclined(result)
+        return result
+
+    # --- payments -----------------------------------------------------------------------
+
+    def _charge(self, transaction_type: str, request: ChargeRequest) -> GatewayResult:
+        amount = self._amount(request.amount, request.currency)
+
+        def build(transaction: Any) -> None:
+            transaction.amount = amount
+            payment = apicontractsv1.paymentType()
+            if isinstance(request.payment, Card):
+                card = apicontractsv1.creditCardType()
+                card.cardNumber = request.payment.number
+                card.expirationDate = f"{request.payment.exp_year:04d}-{request.payment.exp_month:02d}"
+                if request.payment.cvc:
+                    card.cardCode = request.payment.cvc
+                payment.creditCard = card
+            elif isinstance(request.payment, OpaqueToken):
+                opaque = apicontractsv1.opaqueDataType()
+                opaque.dataDescriptor = request.payment.descriptor
+                opaque.dataValue = request.payment.value
+                payment.opaqueData = opaque
+            transaction.payment = payment
+            order = apicontractsv1.orderType()
+            order.invoiceNumber = request.reference
+            if request.description:
+                order.description = request.description[:255]
+            transaction.order = order
+            if request.billing.email:
+                customer = apicontractsv1.customerDataType()
+                customer.email = request.billing.email[:255]
+                transaction.customer = customer
+            billing = request.billing
+            if any((billing.name, billing.line1, billing.postal_code, billing.city, billing.country)):
+                address = apicontractsv1.customerAddressType()
+                first, _, last = billing.name.partition(" ")
+                address.firstName, address.lastName = first[:50], last[:50]
+                address.address = billing.line1[:60]
+                address.city = billing.city[:40]
+                address.state = billing.state[:40]
+                address.zip = billing.postal_code[:20]
+                address.country = billing.country[:60]
+                transaction.billTo = address
+            if request.customer_ip:
+                transaction.customerIP = request.customer_ip
+
+        return self._transaction(transaction_type, request.reference, build)
+
+    def authorize(self, request: ChargeRequest) -> GatewayResult:
+        return self._charge("authOnlyTransaction", request)
+
+    def sale(self, request: ChargeRequest) -> GatewayResult:
+        return self._charge("authCaptureTransaction", request)
+
+    def capture(self, request: CaptureRequest) -> GatewayResult:
+        amount = self._amount(request.amount, request.currency)
+
+        def build(transaction: Any) -> None:
+            transaction.amount = amount
+            transaction.refTransId = request.transaction_id
+
+        return self._transaction("priorAuthCaptureTransaction", request.reference, build)
+
+    def void(self, request: VoidRequest) -> GatewayResult:
+        def build(transaction: Any) -> None:
+            transaction.refTransId = request.transaction_id
+
+        return self._transaction("voidTransaction", request.reference, build)
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        amount = self._amount(request.amount, request.currency)
+
+        def build(transaction: Any) -> None:
+            transaction.amount = amount
+            card = apicontractsv1.creditCardType()
+            # A refund names the settled charge and the card's last four digits, never the card.
+            card.cardNumber = request.card_last4 or "0000"
+            card.expirationDate = "XXXX"
+            payment = apicontractsv1.paymentType()
+            payment.creditCard = card
+            transaction.payment = payment
+            transaction.refTransId = request.transaction_id
+            order = apicontractsv1.orderType()
+            order.invoiceNumber = request.reference
+            transaction.order = order
+
+        return self._transaction("refundTransaction", request.reference, build)
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """Raise GatewayMisconfigured if the account's credentials are refused."""
+        response = self._execute(
+            apicontrollers.authenticateTestController, apicontractsv1.authenticateTestRequest(), writes=False
+        )
+        if _text(response, "messages", "resultCode") != "Ok":
+            self._api_error(response)
+
+    def fetch_transaction(self, transaction_id: str) -> TransactionDetails:
+        request = apicontractsv1.getTransactionDetailsRequest()
+        request.transId = transaction_id
+        response = self._execute(apicontrollers.getTransactionDetailsController, request, writes=False)
+        transaction = _child(response, "transaction")
+        if _text(response, "messages", "resultCode") != "Ok" or transaction is None:
+            self._api_error(response)
+        return self._details(transaction)
+
+    def _details(self, transaction: Any) -> TransactionDetails:
+        currency = self.config.currency
+        submitted = _text(transaction, "submitTimeUTC")
+        card_number = _text(transaction, "payment", "creditCard", "cardNumber") or _text(transaction, "accountNumber")
+        card_type = _text(transaction, "payment", "creditCard", "cardType") or _text(transaction, "accountType")
+        return TransactionDetails(
+            transaction_id=_text(transaction, "transId"),
+            state=_STATES.get(_text(transaction, "transactionStatus"), TransactionState.ERROR),
+            transaction_type=_text(transaction, "transactionType"),
+            reference=_text(transaction, "order", "invoiceNumber") or _text(transaction, "invoiceNumber"),
+            authorized_amount=to_minor(_text(transaction, "authAmount") or "0", currency),
+            settled_amount=to_minor(_text(transaction, "settleAmount") or "0", currency),
+            currency=currency,
+            response_code=_text(transaction, "responseCode"),
+            reason_code=_text(transaction, "responseReasonCode"),
+            message=_text(transaction, "responseReasonDescription"),
+            card_brand=_BRANDS.get(card_type, card_type.lower()),
+            card_last4=card_number[-4:],
+            original_transaction_id=_text(transaction, "refTransId"),
+            submitted_at=datetime.fromisoformat(submitted.replace("Z", "+00:00")) if submitted else None,
+            batch_id=_text(transaction, "batch", "batchId"),
+        )
+
+    def _transaction_ids_matching(self, listing: Any, reference: str) -> list[str]:
+        items = _all(listing, "transactions", "transaction")
+        return [_text(item, "transId") for item in items if _text(item, "invoiceNumber") == reference]
+
+    def find_transaction(self, reference: str, *, settled_days: int = 2) -> TransactionDetails | None:
+        """Find a transaction by our reference (sent as invoiceNumber): unsettled first, then
+        the batches settled in the last `settled_days` days. None if the gateway has no record."""
+        unsettled = apicontractsv1.getUnsettledTransactionListRequest()
+        sorting = apicontractsv1.TransactionListSorting()
+        sorting.orderBy = "submitTimeUTC"
+        sorting.orderDescending = True
+        unsettled.sorting = sorting
+        paging = apicontractsv1.Paging()
+        paging.limit = 1000
+        paging.offset = 1
+        unsettled.paging = paging
+        response = self._execute(apicontrollers.getUnsettledTransactionListController, unsettled, writes=False)
+        matches = self._transaction_ids_matching(response, reference)
+        if not matches:
+            batches_request = apicontractsv1.getSettledBatchListRequest()
+            now = datetime.now(UTC)
+            batches_request.firstSettlementDate = now - timedelta(days=settled_days)
+            batches_request.lastSettlementDate = now
+            batches = self._execute(apicontrollers.getSettledBatchListController, batches_request, writes=False)
+            for batch in _all(batches, "batchList", "batch"):
+                listing_request = apicontractsv1.getTransactionListRequest()
+                listing_request.batchId = _text(batch, "batchId")
+                listing = self._execute(apicontrollers.getTransactionListController, listing_request, writes=False)
+                matches = self._transaction_ids_matching(listing, reference)
+                if matches:
+                    break
+        if not matches:
+            return None
+        return self.fetch_transaction(matches[0])

@@ -1,0 +1,150 @@
+"""The one interface every gateway adapter implements, with small dataclasses in and out.
+
+Adapters translate their SDK's results and exceptions into these types at their boundary;
+nothing outside apps/gateways/<gateway>.py sees an SDK object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    HELD = "held"  # accepted but held for review by the gateway's fraud filters
+
+
+@dataclass(frozen=True)
+class Card:
+    number: str = field(repr=False)
+    exp_month: int
+    exp_year: int
+    cvc: str = field(default="", repr=False)
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+
+@dataclass(frozen=True)
+class OpaqueToken:
+    """A payment token from the gateway's browser library (Accept.js opaqueData)."""
+
+    descriptor: str
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Billing:
+    name: str = ""
+    email: str = ""
+    line1: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    reference: str  # our idempotency reference; lets a lost response be found again
+    amount: int  # minor units
+    currency: str
+    payment: Card | OpaqueToken
+    capture: bool = True
+    description: str = ""
+    billing: Billing = field(default_factory=Billing)
+    customer_ip: str = ""
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    reference: str
+    transaction_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class VoidRequest:
+    reference: str
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    reference: str
+    transaction_id: str  # the settled charge
+    amount: int
+    currency: str
+    card_last4: str = ""
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    outcome: Outcome
+    transaction_id: str
+    response_code: str = ""
+    reason_code: str = ""
+    message: str = ""
+    auth_code: str = ""
+    avs_result: str = ""
+    cvv_result: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
+    decline_code: str = ""  # our normalised reason for a decline (card_declined, expired_card ...)
+
+
+class TransactionState(StrEnum):
+    """A gateway transaction's own state, normalised across gateways."""
+
+    AUTHORIZED = "authorized"  # funds held, not captured
+    CAPTURED = "captured"  # captured, waiting for settlement
+    SETTLED = "settled"
+    VOIDED = "voided"
+    DECLINED = "declined"
+    REFUND_PENDING = "refund_pending"  # a refund transaction before settlement
+    REFUND_SETTLED = "refund_settled"
+    UNDER_REVIEW = "under_review"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class TransactionDetails:
+    transaction_id: str
+    state: TransactionState
+    transaction_type: str
+    reference: str = ""  # our reference, as the gateway stored it
+    authorized_amount: int = 0
+    settled_amount: int = 0
+    currency: str = ""
+    response_code: str = ""
+    reason_code: str = ""
+    message: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
+    original_transaction_id: str = ""
+    submitted_at: datetime | None = None
+    batch_id: str = ""
+
+
+class Gateway(Protocol):
+    name: str
+
+    def authorize(self, request: ChargeRequest) -> GatewayResult: ...
+
+    def sale(self, request: ChargeRequest) -> GatewayResult: ...
+
+    def capture(self, request: CaptureRequest) -> GatewayResult: ...
+
+    def void(self, request: VoidRequest) -> GatewayResult: ...
+
+    def refund(self, request: RefundRequest) -> GatewayResult: ...
+
+    def fetch_transaction(self, transaction_id: str) -> TransactionDetails: ...
+
+    def find_transaction(self, reference: str) -> TransactionDetails | None: ...

@@ -1,0 +1,53 @@
+"""The gateway error taxonomy. Every adapter raises only these."""
+
+from __future__ import annotations
+
+from .base import GatewayResult
+
+
+class GatewayError(Exception):
+    """Base class; `code` is stable, `message` is safe to show staff."""
+
+    code = "gateway_error"
+
+    def __init__(self, message: str, *, reason_code: str = "", response_code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason_code = reason_code
+        self.response_code = response_code
+
+
+class GatewayDeclined(GatewayError):
+    """Final: the gateway said no. Retrying the same request will not help."""
+
+    code = "declined"
+
+    def __init__(self, result: GatewayResult) -> None:
+        super().__init__(
+            result.message or "Declined", reason_code=result.reason_code, response_code=result.response_code
+        )
+        self.result = result
+
+
+class GatewayRetryable(GatewayError):
+    """Nothing happened at the gateway (not reached, or refused before processing)."""
+
+    code = "gateway_unavailable"
+
+
+class GatewayOutcomeUnknown(GatewayError):
+    """The request may have been processed (timeout, dropped response): find out before acting."""
+
+    code = "outcome_unknown"
+
+
+class GatewayMisconfigured(GatewayError):
+    """Our side is wrong (credentials, account settings); needs a person, not a retry."""
+
+    code = "gateway_misconfigured"
+
+
+class GatewayNotFound(GatewayError):
+    """The gateway has no such transaction."""
+
+    code = "transaction_not_found"

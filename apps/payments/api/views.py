@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.api.pagination import IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
+from apps.core.context import current_context
+from apps.gateways.base import Billing, Card, OpaqueToken
+from apps.payments import selectors, services
+from apps.payments.models import Customer, Payment, PaymentStatus, RefundStatus
+
+from .serializers import (
+    CaptureSerializer,
+    PaymentCreateSerializer,
+    PaymentOutputSerializer,
+    RefundCreateSerializer,
+    RefundOutputSerializer,
+)
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Invalid request (error envelope)"),
+    402: OpenApiResponse(description="Declined by the gateway (error envelope; the failed payment stays)"),
+    404: OpenApiResponse(description="No such object for this merchant"),
+    409: OpenApiResponse(description="Conflicting state or an operation in progress"),
+    503: OpenApiResponse(description="Gateway unreachable; nothing happened"),
+}
+
+
+class PaymentFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
+    created_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    reference = django_filters.CharFilter(field_name="reference")
+
+    class Meta:
+        model = Payment
+        fields = ["status", "reference"]
+
+
+def _payment_method(data: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
+    billing = Billing(**data.get("billing_details", {}))
+    if data["type"] == "card":
+        return Card(data["number"], data["exp_month"], data["exp_year"], data.get("cvc", "")), billing
+    return OpaqueToken(data["descriptor"], data["value"]), billing
+
+
+class PaymentListCreateApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="payments_list",
+        parameters=[PaymentFilter],
+        responses=PaymentOutputSerializer(many=True),
+        tags=["payments"],
+    )
+    def get(self, request: Request) -> Response:
+        filtered = PaymentFilter(request.query_params, queryset=selectors.payment_list(merchant=self.merchant(request)))
+        if not filtered.is_valid():
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError(filtered.errors)
+        paginator = IdCursorPagination()
+        page: list[Payment] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
+        return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="payments_create",
+        request=PaymentCreateSerializer,
+        responses={201: PaymentOutputSerializer, 202: PaymentOutputSerializer, **ERROR_RESPONSES},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["payments"],
+        description="Charge a card (capture=true) or authorise it only. 202 means the gateway's answer was "
+        "lost: the payment is `unknown` until it is confirmed, and is never charged twice.",
+    )
+    def post(self, request: Request) -> Response:
+        data = PaymentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        merchant = self.merchant(request)
+        customer: Customer | None = None
+        if isinstance(values.get("customer"), str):
+            customer = selectors.customer_get(merchant=merchant, public_id=values["customer"])
+        elif values.get("customer"):
+            customer = services.customer_get_or_create(merchant=merchant, **values["customer"])
+        payment_method, billing = _payment_method(values["payment_method"])
+        if customer is not None and not billing.email:
+            billing = Billing(**{**billing.__dict__, "email": customer.email})
+        context = current_context()
+        payment = services.payment_create(
+            merchant=merchant,
+            livemode=self.api_key(request).mode == "live",
+            amount=values["amount"],
+            currency=values["currency"],
+            capture=values["capture"],
+            payment_method=payment_method,
+            billing=billing,
+            customer=customer,
+            reference=values["reference"],
+            description=values["description"],
+            metadata=values["metadata"],
+            customer_ip=(context.ip_address or "") if context else "",
+            actor=self.actor(request),
+        )
+        code = status.HTTP_202_ACCEPTED if payment.status == PaymentStatus.UNKNOWN else status.HTTP_201_CREATED
+        return Response(PaymentOutputSerializer(payment).data, status=code)
+
+
+class PaymentDetailApi(MerchantApiView):
+    @extend_schema(operation_id="payments_retrieve", responses=PaymentOutputSerializer, tags=["payments"])
+    def get(self, request: Request, payment_id: str) -> Response:
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        return Response(PaymentOutputSerializer(payment).data)
+
+
+def _payment_response(payment: Payment) -> Response:
+    code = status.HTTP_202_ACCEPTED if payment.operation else status.HTTP_200_OK
+    return Response(PaymentOutputSerializer(payment).data, status=code)
+
+
+class PaymentCaptureApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="payments_capture",
+        request=CaptureSerializer,
+        responses={200: PaymentOutputSerializer, 202: PaymentOutputSerializer, **ERROR_RESPONSES},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["payments"],
+        description="Capture an authorized payment; `amount` (optional) captures less and releases the rest.",
+    )
+    def post(self, request: Request, payment_id: str) -> Response:
+        data = CaptureSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        payment = services.payment_capture(
+            payment=payment, amount=data.validated_data.get("amount"), actor=self.actor(request)
+        )
+        return _payment_response(payment)
+
+
+class PaymentVoidApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="payments_void",
+        request=None,
+        responses={200: PaymentOutputSerializer, 202: PaymentOutputSerializer, **ERROR_RESPONSES},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["payments"],
+        description="Void an authorization, or a capture that has not settled yet.",
+    )
+    def post(self, request: Request, payment_id: str) -> Response:
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        payment = services.payment_void(payment=payment, actor=self.actor(request))
+        return _payment_response(payment)
+
+
+class PaymentRefundsApi(IdempotentApiView):
+    @extend_schema(operation_id="payments_refunds_list", responses=RefundOutputSerializer(many=True), tags=["refunds"])
+    def get(self, request: Request, payment_id: str) -> Response:
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        refunds = selectors.refund_list(merchant=self.merchant(request)).filter(payment=payment).order_by("id")
+        return Response({"object": "list", "data": RefundOutputSerializer(refunds, many=True).data, "has_more": False})
+
+    @extend_schema(
+        operation_id="payments_refunds_create",
+        request=RefundCreateSerializer,
+        responses={201: RefundOutputSerializer, 202: RefundOutputSerializer, **ERROR_RESPONSES},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["refunds"],
+        description="Refund a captured payment: `amount` (optional) refunds part, else all that is left. "
+        "Large refunds answer 202 with status `pending_approval` until finance approves them.",
+    )
+    def post(self, request: Request, payment_id: str) -> Response:
+        data = RefundCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        refund = services.refund_create(
+            payment=payment,
+            amount=data.validated_data.get("amount"),
+            reason=data.validated_data["reason"],
+            actor=self.actor(request),
+        )
+        code = status.HTTP_201_CREATED if refund.status == RefundStatus.SUCCEEDED else status.HTTP_202_ACCEPTED
+        return Response(RefundOutputSerializer(refund).data, status=code)
+
+
+class RefundDetailApi(MerchantApiView):
+    @extend_schema(operation_id="refunds_retrieve", responses=RefundOutputSerializer, tags=["refunds"])
+    def get(self, request: Request, refund_id: str) -> Response:
+        refund = selectors.refund_get(merchant=self.merchant(request), public_id=refund_id)
+        return Response(RefundOutputSerializer(refund).data)

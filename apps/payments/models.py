@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from apps.core.ids import public_id, random_token
+from apps.core.money import format_amount
+
+
+def new_customer_id() -> str:
+    return public_id("cus")
+
+
+def new_payment_id() -> str:
+    return public_id("pay")
+
+
+def new_refund_id() -> str:
+    return public_id("re")
+
+
+def new_gateway_reference() -> str:
+    # 20 characters at most: Authorize.Net's refId and invoiceNumber limits.
+    return f"ch{random_token(16)}"
+
+
+class Customer(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=new_customer_id, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="customers")
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "email"], name="customer_email_idx")]
+
+    def __str__(self) -> str:
+        return self.email or self.name or self.public_id
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    AUTHORIZED = "authorized", "Authorized"
+    CAPTURED = "captured", "Captured"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+    VOIDED = "voided", "Voided"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Unknown (outcome being confirmed)"
+
+
+class Payment(models.Model):
+    """A charge of a customer's card, authorised and captured at one gateway account.
+
+    Amounts are minor units. The database enforces
+    0 <= refunded + refund_pending <= captured <= authorized.
+    """
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_payment_id, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="payments")
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="payments")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    livemode = models.BooleanField(default=False)
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()
+    amount_authorized = models.BigIntegerField(default=0)
+    amount_captured = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0)
+    amount_refund_pending = models.BigIntegerField(default=0)
+    capture = models.BooleanField(default=True, help_text="Captured at once (sale) or authorised only")
+    reference = models.CharField(max_length=100, blank=True, help_text="The merchant's order id")
+    description = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    gateway_transaction_id = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    # A capture or void is in flight at the gateway; others wait (see services).
+    operation = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [
+            ("capture_payment", "Can capture payments"),
+            ("void_payment", "Can void payments"),
+            ("refund_payment", "Can request refunds"),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "-id"], name="payment_merchant_idx"),
+            models.Index(fields=["merchant", "reference"], name="payment_reference_idx"),
+            models.Index(fields=["gateway_transaction_id"], name="payment_gateway_txn_idx"),
+            models.Index(fields=["card_last4"], name="payment_last4_idx"),
+            models.Index(fields=["status", "-id"], name="payment_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0, amount_refund_pending__gte=0), name="payment_refunds_nonnegative"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=F("amount_captured") - F("amount_refund_pending")),
+                name="payment_refunded_lte_captured",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_captured__lte=F("amount_authorized")), name="payment_captured_lte_authorized"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_authorized__lte=F("amount")), name="payment_authorized_lte_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {format_amount(self.amount, self.currency)} {self.status}"
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.amount_captured - self.amount_refunded - self.amount_refund_pending
+
+
+class RefundStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    PENDING = "pending", "Pending at the gateway"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected by an approver"
+    UNKNOWN = "unknown", "Unknown (outcome being confirmed)"
+
+
+class Refund(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=new_refund_id, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    status = models.CharField(max_length=20, choices=RefundStatus.choices)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=255, blank=True)
+    gateway_transaction_id = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    requested_by = models.CharField(max_length=255, blank=True)
+    requested_by_user = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by_user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("approve_refund", "Can approve or reject refunds requested by others")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        indexes = [models.Index(fields=["status", "-id"], name="refund_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {format_amount(self.amount, self.currency)} {self.status}"
+
+
+class GatewayTransaction(models.Model):
+    """One call to a gateway: recorded before the call (pending), completed after it.
+
+    `reference` is our own idempotency reference, sent with the call, so a lost response can be
+    found at the gateway again. Never holds card data.
+    """
+
+    class Kind(models.TextChoices):
+        SALE = "sale", "Sale (authorise and capture)"
+        AUTHORIZE = "authorize", "Authorise"
+        CAPTURE = "capture", "Capture"
+        VOID = "void", "Void"
+        REFUND = "refund", "Refund"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (call in flight)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        DECLINED = "declined", "Declined"
+        FAILED = "failed", "Failed (nothing happened)"
+        UNKNOWN = "unknown", "Unknown outcome"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="gateway_transactions")
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="gateway_transactions"
+    )
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reference = models.CharField(max_length=20, unique=True, default=new_gateway_reference)
+    amount = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    gateway_transaction_id = models.CharField(max_length=64, blank=True)
+    response_code = models.CharField(max_length=10, blank=True)
+    reason_code = models.CharField(max_length=10, blank=True)
+    message = models.CharField(max_length=255, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    auth_code = models.CharField(max_length=10, blank=True)
+    avs_result = models.CharField(max_length=2, blank=True)
+    cvv_result = models.CharField(max_length=2, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    resolution_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="gateway_txn_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference} {self.status}"

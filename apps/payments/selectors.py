@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.core.errors import NotFoundError
+from apps.merchants.models import Merchant
+
+from .models import Customer, GatewayTransaction, Payment, Refund
+
+
+def payment_list(*, merchant: Merchant) -> QuerySet[Payment]:
+    return Payment.objects.filter(merchant=merchant).select_related("customer", "gateway_account")
+
+
+def payment_get(*, merchant: Merchant, public_id: str) -> Payment:
+    try:
+        return payment_list(merchant=merchant).get(public_id=public_id)
+    except Payment.DoesNotExist as exc:
+        raise NotFoundError(f"No such payment: {public_id!r}.", param="id") from exc
+
+
+def payment_find(*, identifier: str) -> Payment:
+    """Staff lookup (any merchant) by public id, gateway transaction id or merchant reference."""
+    queryset = Payment.objects.select_related("merchant", "customer", "gateway_account")
+    payment = (
+        queryset.filter(public_id=identifier).first()
+        or queryset.filter(gateway_transaction_id=identifier).first()
+        or queryset.filter(reference=identifier).order_by("-id").first()
+    )
+    if payment is None:
+        raise NotFoundError(f"No payment matches {identifier!r}.")
+    return payment
+
+
+def refund_list(*, merchant: Merchant) -> QuerySet[Refund]:
+    return Refund.objects.filter(merchant=merchant).select_related("payment")
+
+
+def refund_get(*, merchant: Merchant, public_id: str) -> Refund:
+    try:
+        return refund_list(merchant=merchant).get(public_id=public_id)
+    except Refund.DoesNotExist as exc:
+        raise NotFoundError(f"No such refund: {public_id!r}.", param="id") from exc
+
+
+def customer_get(*, merchant: Merchant, public_id: str) -> Customer:
+    try:
+        return Customer.objects.get(merchant=merchant, public_id=public_id)
+    except Customer.DoesNotExist as exc:
+        raise NotFoundError(f"No such customer: {public_id!r}.", param="customer") from exc
+
+
+def gateway_transactions_for(*, payment: Payment) -> QuerySet[GatewayTransaction]:
+    return payment.gateway_transactions.select_related("refund").order_by("id")

@@ -1,0 +1,732 @@
+"""Payment writes. Every gateway call follows the same three steps:
+
+1. in one transaction: check and lock the payment, record the call as a pending
+   GatewayTransaction (with our reference), reserve what the call may consume, audit;
+2. commit, then call the gateway: never inside a transaction, never holding a lock;
+3. in a second transaction: lock the rows again and record the result, audit, and if the
+   outcome is unknown, queue its resolution on commit.
+
+Captures and voids hold `payment.operation` while in flight, so concurrent ones are refused
+(409) instead of racing at the gateway. Refunds reserve their amount in
+`amount_refund_pending` under the row lock, so concurrent refunds can never exceed what was
+captured; the database CHECK constraints back this up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.context import current_request_id
+from apps.core.money import SUPPORTED_CURRENCIES, format_amount
+from apps.gateways.base import (
+    Billing,
+    CaptureRequest,
+    Card,
+    ChargeRequest,
+    GatewayResult,
+    OpaqueToken,
+    Outcome,
+    RefundRequest,
+    TransactionDetails,
+    TransactionState,
+    VoidRequest,
+)
+from apps.gateways.errors import (
+    GatewayDeclined,
+    GatewayError,
+    GatewayMisconfigured,
+    GatewayNotFound,
+    GatewayOutcomeUnknown,
+    GatewayRetryable,
+)
+from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import gateway_for
+from apps.merchants.models import Merchant
+
+from .errors import (
+    AmountTooLarge,
+    ApprovalNotAllowed,
+    CurrencyNotSupported,
+    GatewayMisconfiguredError,
+    GatewayUnavailable,
+    NoGatewayAccount,
+    PaymentBusy,
+    PaymentDeclined,
+    PaymentStateError,
+    RawCardDataNotAllowed,
+    RefundStateError,
+)
+from .models import Customer, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+
+logger = logging.getLogger(__name__)
+
+GT = GatewayTransaction
+
+
+def _snapshot(payment: Payment) -> dict[str, Any]:
+    return {
+        "status": payment.status,
+        "amount": payment.amount,
+        "amount_authorized": payment.amount_authorized,
+        "amount_captured": payment.amount_captured,
+        "amount_refunded": payment.amount_refunded,
+        "amount_refund_pending": payment.amount_refund_pending,
+        "currency": payment.currency,
+    }
+
+
+def _refund_snapshot(refund: Refund) -> dict[str, Any]:
+    return {
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "payment": refund.payment.public_id,
+    }
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    result: GatewayResult | None
+    error: GatewayError | None
+    latency_ms: int
+
+    @property
+    def unknown(self) -> bool:
+        return isinstance(self.error, GatewayOutcomeUnknown) or (
+            self.result is not None and self.result.outcome is Outcome.HELD
+        )
+
+
+def _call(function: Callable[[Any], GatewayResult], request: Any) -> CallOutcome:
+    started = time.perf_counter()
+    result: GatewayResult | None
+    error: GatewayError | None
+    try:
+        result, error = function(request), None
+    except GatewayDeclined as exc:
+        result, error = exc.result, exc
+    except GatewayError as exc:
+        result, error = None, exc
+    latency = int((time.perf_counter() - started) * 1000)
+    if error is not None:
+        logger.warning("gateway_call_failed", extra={"error": error.code, "detail": error.message})
+    return CallOutcome(result, error, latency)
+
+
+def _record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
+    result, error = outcome.result, outcome.error
+    if outcome.unknown:
+        gt.status = GT.Status.UNKNOWN
+    elif isinstance(error, GatewayDeclined):
+        gt.status = GT.Status.DECLINED
+    elif error is not None:
+        gt.status = GT.Status.FAILED
+    else:
+        gt.status = GT.Status.SUCCEEDED
+    if result is not None:
+        gt.gateway_transaction_id = result.transaction_id if result.transaction_id not in {"", "0"} else ""
+        gt.response_code, gt.reason_code = result.response_code, result.reason_code
+        gt.message = result.message[:255]
+        gt.auth_code, gt.avs_result, gt.cvv_result = result.auth_code, result.avs_result[:2], result.cvv_result[:2]
+        gt.error_code = result.decline_code
+    if error is not None and not isinstance(error, GatewayDeclined):
+        gt.error_code, gt.message = error.code, error.message[:255]
+        gt.reason_code = gt.reason_code or error.reason_code[:10]
+    gt.latency_ms = outcome.latency_ms
+    gt.completed_at = timezone.now()
+    gt.save()
+
+
+def _enqueue_resolution(gt: GatewayTransaction) -> None:
+    from .tasks import gateway_transaction_resolve
+
+    transaction.on_commit(lambda: gateway_transaction_resolve.delay(gt.pk))
+
+
+def _raise_for(outcome: CallOutcome, *, payment: Payment, declined_code: str | None = None) -> None:
+    """After the result is committed: turn a failed call into the API's error."""
+    error = outcome.error
+    extra = {"payment": payment.public_id}
+    if isinstance(error, GatewayDeclined):
+        code = declined_code or error.result.decline_code or "card_declined"
+        raise PaymentDeclined(error.result.message or "Declined by the gateway.", code=code, extra=extra)
+    if isinstance(error, GatewayRetryable):
+        raise GatewayUnavailable(extra=extra)
+    if isinstance(error, GatewayMisconfigured | GatewayNotFound):
+        raise GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({error.message})", extra=extra)
+
+
+# --- accounts and input checks -------------------------------------------------------------
+
+
+def gateway_account_for(*, merchant: Merchant, livemode: bool) -> GatewayAccount:
+    account = (
+        GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
+        .order_by("id")
+        .first()
+    )
+    if account is None:
+        raise NoGatewayAccount()
+    return account
+
+
+def _check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken) -> None:
+    if not isinstance(payment_method, Card):
+        return
+    policy = settings.PAYMENTS_RAW_CARD_DATA
+    if policy == "never" or (policy == "test_mode" and account.mode != "test"):
+        raise RawCardDataNotAllowed(param="payment_method")
+
+
+def _check_currency(account: GatewayAccount, currency: str) -> None:
+    if currency not in SUPPORTED_CURRENCIES or currency != account.currency:
+        raise CurrencyNotSupported(
+            f"{currency} is not supported by this merchant's gateway account (it settles {account.currency}).",
+            param="currency",
+        )
+
+
+def customer_get_or_create(*, merchant: Merchant, email: str = "", name: str = "", phone: str = "") -> Customer:
+    if email:
+        existing = Customer.objects.filter(merchant=merchant, email__iexact=email).order_by("id").first()
+        if existing is not None:
+            return existing
+    return Customer.objects.create(merchant=merchant, email=email, name=name, phone=phone)
+
+
+# --- charge ---------------------------------------------------------------------------------
+
+
+def _apply_charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResult | None, actor: Actor) -> None:
+    before = _snapshot(payment)
+    if result is not None:
+        payment.card_brand = result.card_brand or payment.card_brand
+        payment.card_last4 = result.card_last4 or payment.card_last4
+    if gt.status == GT.Status.SUCCEEDED and result is not None:
+        payment.gateway_transaction_id = result.transaction_id
+        payment.amount_authorized = payment.amount
+        if gt.kind == GT.Kind.SALE:
+            payment.amount_captured = payment.amount
+            payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
+        else:
+            payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
+        payment.failure_code = payment.failure_message = ""
+    elif gt.status == GT.Status.UNKNOWN:
+        payment.status, action = PaymentStatus.UNKNOWN, "payment.outcome_unknown"
+        if result is not None and result.transaction_id:
+            payment.gateway_transaction_id = result.transaction_id
+    else:
+        payment.status, action = PaymentStatus.FAILED, "payment.failed"
+        payment.failure_code = gt.error_code or "processing_error"
+        payment.failure_message = gt.message or "The payment failed."
+    payment.save()
+    audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
+
+
+def payment_create(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    amount: int,
+    currency: str,
+    payment_method: Card | OpaqueToken,
+    capture: bool = True,
+    billing: Billing | None = None,
+    customer: Customer | None = None,
+    reference: str = "",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    customer_ip: str = "",
+    actor: Actor,
+) -> Payment:
+    """Charge (capture=True) or authorise a card. Returns the payment, `unknown` when the
+    gateway's answer was lost; raises PaymentDeclined / GatewayUnavailable after recording a
+    failed payment."""
+    currency = currency.upper()
+    account = gateway_account_for(merchant=merchant, livemode=livemode)
+    _check_currency(account, currency)
+    _check_payment_method(account, payment_method)
+    card = payment_method if isinstance(payment_method, Card) else None
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            merchant=merchant,
+            gateway_account=account,
+            customer=customer,
+            livemode=livemode,
+            amount=amount,
+            currency=currency,
+            capture=capture,
+            reference=reference,
+            description=description,
+            metadata=metadata or {},
+            card_last4=card.last4 if card else "",
+            card_exp_month=card.exp_month if card else None,
+            card_exp_year=card.exp_year if card else None,
+        )
+        gt = GatewayTransaction.objects.create(
+            payment=payment,
+            gateway_account=account,
+            kind=GT.Kind.SALE if capture else GT.Kind.AUTHORIZE,
+            amount=amount,
+            currency=currency,
+            correlation_id=current_request_id() or "",
+        )
+        audit_record(actor=actor, action="payment.created", target=payment, after=_snapshot(payment))
+
+    gateway = gateway_for(account)
+    request = ChargeRequest(
+        reference=gt.reference,
+        amount=amount,
+        currency=currency,
+        payment=payment_method,
+        capture=capture,
+        description=description,
+        billing=billing or Billing(email=customer.email if customer else ""),
+        customer_ip=customer_ip,
+    )
+    outcome = _call(gateway.sale if capture else gateway.authorize, request)
+
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        _record_call(gt, outcome)
+        _apply_charge_result(payment, gt, outcome.result, actor)
+        if outcome.unknown:
+            _enqueue_resolution(gt)
+    _raise_for(outcome, payment=payment)
+    return payment
+
+
+# --- capture and void ------------------------------------------------------------------------
+
+
+def _begin_operation(payment: Payment, operation: str, kind: str, amount: int | None) -> GatewayTransaction:
+    if payment.operation:
+        raise PaymentBusy()
+    payment.operation = operation
+    payment.save(update_fields=["operation", "updated_at"])
+    return GatewayTransaction.objects.create(
+        payment=payment,
+        gateway_account=payment.gateway_account,
+        kind=kind,
+        amount=amount,
+        currency=payment.currency,
+        correlation_id=current_request_id() or "",
+    )
+
+
+def payment_capture(*, payment: Payment, amount: int | None = None, actor: Actor) -> Payment:
+    """Capture an authorised payment, all of it or less (the rest of the hold is released)."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        if locked.status != PaymentStatus.AUTHORIZED:
+            raise PaymentStateError(f"Only authorized payments can be captured; this one is {locked.status}.")
+        amount = locked.amount_authorized if amount is None else amount
+        if amount <= 0 or amount > locked.amount_authorized:
+            raise AmountTooLarge(
+                "Capture amount must be between 1 and the authorized "
+                f"{format_amount(locked.amount_authorized, locked.currency)}.",
+                code="capture_exceeds_authorized" if amount > 0 else "amount_invalid",
+                param="amount",
+            )
+        gt = _begin_operation(locked, "capture", GT.Kind.CAPTURE, amount)
+
+    gateway = gateway_for(locked.gateway_account)
+    outcome = _call(
+        gateway.capture, CaptureRequest(gt.reference, locked.gateway_transaction_id, amount, locked.currency)
+    )
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        _record_call(gt, outcome)
+        _finish_capture(locked, gt, amount, actor)
+        if outcome.unknown:
+            _enqueue_resolution(gt)
+    _raise_for(outcome, payment=locked)
+    return locked
+
+
+def _finish_capture(payment: Payment, gt: GatewayTransaction, amount: int, actor: Actor) -> None:
+    if gt.status == GT.Status.UNKNOWN:
+        return  # payment.operation stays held until the outcome is known
+    payment.operation = ""
+    if gt.status == GT.Status.SUCCEEDED:
+        before = _snapshot(payment)
+        payment.amount_captured = amount
+        payment.status = PaymentStatus.CAPTURED
+        payment.save()
+        audit_record(actor=actor, action="payment.captured", target=payment, before=before, after=_snapshot(payment))
+    else:
+        payment.save(update_fields=["operation", "updated_at"])
+
+
+def payment_void(*, payment: Payment, actor: Actor) -> Payment:
+    """Cancel an authorisation, or a capture that has not settled yet."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        if locked.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
+            raise PaymentStateError(f"Only authorized or captured payments can be voided; this one is {locked.status}.")
+        if locked.amount_refunded or locked.amount_refund_pending:
+            raise PaymentStateError("A payment with refunds cannot be voided.")
+        gt = _begin_operation(locked, "void", GT.Kind.VOID, None)
+
+    gateway = gateway_for(locked.gateway_account)
+    outcome = _call(gateway.void, VoidRequest(gt.reference, locked.gateway_transaction_id))
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        _record_call(gt, outcome)
+        _finish_void(locked, gt, actor)
+        if outcome.unknown:
+            _enqueue_resolution(gt)
+    declined_code = "payment_already_settled" if gt.reason_code == "16" else None
+    _raise_for(outcome, payment=locked, declined_code=declined_code)
+    return locked
+
+
+def _finish_void(payment: Payment, gt: GatewayTransaction, actor: Actor) -> None:
+    if gt.status == GT.Status.UNKNOWN:
+        return
+    payment.operation = ""
+    if gt.status == GT.Status.SUCCEEDED:
+        before = _snapshot(payment)
+        payment.amount_captured = 0
+        payment.status = PaymentStatus.VOIDED
+        payment.save()
+        audit_record(actor=actor, action="payment.voided", target=payment, before=before, after=_snapshot(payment))
+    else:
+        payment.save(update_fields=["operation", "updated_at"])
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+def refund_needs_approval(*, amount: int, currency: str, requested_by_user: User | None) -> bool:
+    threshold = settings.REFUND_APPROVAL_THRESHOLDS.get(currency)
+    if threshold is not None and amount >= threshold:
+        return True
+    # Maker-checker: a staff member who may not approve refunds cannot refund alone.
+    return requested_by_user is not None and not requested_by_user.has_perm("payments.approve_refund")
+
+
+def refund_create(
+    *,
+    payment: Payment,
+    amount: int | None = None,
+    reason: str = "",
+    actor: Actor,
+    requested_by_user: User | None = None,
+) -> Refund:
+    """Refund a captured payment, all that is left (amount=None) or part of it.
+
+    Large refunds and refunds requested by staff without the approver role wait for approval
+    (status pending_approval); their amount stays reserved meanwhile.
+    """
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        if locked.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
+            raise PaymentStateError(f"Only captured payments can be refunded; this one is {locked.status}.")
+        if locked.operation:
+            raise PaymentBusy()
+        refundable = locked.refundable_amount
+        amount = refundable if amount is None else amount
+        if amount <= 0 or amount > refundable:
+            raise AmountTooLarge(
+                f"The refund would exceed what is left to refund ({format_amount(refundable, locked.currency)}).",
+                code="refund_exceeds_captured" if amount > 0 else "amount_invalid",
+                param="amount",
+            )
+        approval = refund_needs_approval(amount=amount, currency=locked.currency, requested_by_user=requested_by_user)
+        before = _snapshot(locked)
+        locked.amount_refund_pending += amount
+        locked.save(update_fields=["amount_refund_pending", "updated_at"])
+        refund = Refund.objects.create(
+            merchant=locked.merchant,
+            payment=locked,
+            status=RefundStatus.PENDING_APPROVAL if approval else RefundStatus.PENDING,
+            amount=amount,
+            currency=locked.currency,
+            reason=reason[:255],
+            requested_by=actor.label,
+            requested_by_user=requested_by_user,
+        )
+        audit_record(
+            actor=actor,
+            action="refund.approval_requested" if approval else "refund.created",
+            target=refund,
+            merchant_id=locked.merchant_id,
+            before=before,
+            after={**_refund_snapshot(refund), "reason": refund.reason},
+        )
+        gt = None if approval else _refund_call_record(refund)
+    if gt is None:
+        return refund
+    return _refund_execute(refund, gt, actor)
+
+
+def _refund_call_record(refund: Refund) -> GatewayTransaction:
+    return GatewayTransaction.objects.create(
+        payment=refund.payment,
+        refund=refund,
+        gateway_account=refund.payment.gateway_account,
+        kind=GT.Kind.REFUND,
+        amount=refund.amount,
+        currency=refund.currency,
+        correlation_id=current_request_id() or "",
+    )
+
+
+def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Refund:
+    payment = refund.payment
+    gateway = gateway_for(payment.gateway_account)
+    outcome = _call(
+        gateway.refund,
+        RefundRequest(gt.reference, payment.gateway_transaction_id, refund.amount, refund.currency, payment.card_last4),
+    )
+    with transaction.atomic():
+        locked_payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        _record_call(gt, outcome)
+        _finish_refund(locked_payment, locked, gt, actor)
+        if outcome.unknown:
+            _enqueue_resolution(gt)
+    declined_code = "payment_not_settled" if gt.reason_code == "54" else "refund_declined"
+    if isinstance(outcome.error, GatewayDeclined) and gt.reason_code == "54":
+        raise PaymentStateError(
+            "The payment has not settled at the gateway yet, so it cannot be refunded: void it instead, "
+            "or refund after settlement.",
+            code=declined_code,
+            extra={"refund": locked.public_id, "payment": payment.public_id},
+        )
+    _raise_for(outcome, payment=locked_payment, declined_code=declined_code)
+    return locked
+
+
+def _finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, actor: Actor) -> None:
+    before = _snapshot(payment)
+    if gt.status == GT.Status.UNKNOWN:
+        refund.status = RefundStatus.UNKNOWN
+        refund.save(update_fields=["status", "updated_at"])
+        return
+    payment.amount_refund_pending -= refund.amount
+    if gt.status == GT.Status.SUCCEEDED:
+        payment.amount_refunded += refund.amount
+        payment.status = (
+            PaymentStatus.REFUNDED
+            if payment.amount_refunded == payment.amount_captured
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        refund.status = RefundStatus.SUCCEEDED
+        refund.gateway_transaction_id = gt.gateway_transaction_id
+        action = "refund.succeeded"
+    else:
+        refund.status = RefundStatus.FAILED
+        refund.failure_code = "payment_not_settled" if gt.reason_code == "54" else (gt.error_code or "refund_failed")
+        refund.failure_message = gt.message
+        action = "refund.failed"
+    payment.save()
+    refund.save()
+    audit_record(
+        actor=actor,
+        action=action,
+        target=refund,
+        merchant_id=payment.merchant_id,
+        before=before,
+        after=_snapshot(payment),
+    )
+
+
+def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
+    """Maker-checker: a different user with the approver role releases a waiting refund."""
+    actor = Actor.staff(approver)
+    with transaction.atomic():
+        locked = Refund.objects.select_for_update().select_related("payment__gateway_account").get(pk=refund.pk)
+        if locked.status != RefundStatus.PENDING_APPROVAL:
+            raise RefundStateError(f"Only refunds waiting for approval can be approved; this one is {locked.status}.")
+        if not approver.has_perm("payments.approve_refund"):
+            raise ApprovalNotAllowed("Approving refunds needs the Finance approver role.")
+        if locked.requested_by_user_id is not None and locked.requested_by_user_id == approver.pk:
+            raise ApprovalNotAllowed("A refund cannot be approved by the person who requested it.")
+        locked.status = RefundStatus.PENDING
+        locked.decided_by_user = approver
+        locked.decided_at = timezone.now()
+        locked.decision_note = note[:255]
+        locked.save()
+        audit_record(
+            actor=actor, action="refund.approved", target=locked, after={**_refund_snapshot(locked), "note": note}
+        )
+        gt = _refund_call_record(locked)
+    return _refund_execute(locked, gt, actor)
+
+
+def refund_reject(*, refund: Refund, approver: User, note: str = "") -> Refund:
+    actor = Actor.staff(approver)
+    with transaction.atomic():
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        if locked.status != RefundStatus.PENDING_APPROVAL:
+            raise RefundStateError(f"Only refunds waiting for approval can be rejected; this one is {locked.status}.")
+        if not approver.has_perm("payments.approve_refund"):
+            raise ApprovalNotAllowed("Rejecting refunds needs the Finance approver role.")
+        payment = Payment.objects.select_for_update().get(pk=locked.payment_id)
+        payment.amount_refund_pending -= locked.amount
+        payment.save(update_fields=["amount_refund_pending", "updated_at"])
+        locked.status = RefundStatus.REJECTED
+        locked.decided_by_user = approver
+        locked.decided_at = timezone.now()
+        locked.decision_note = note[:255]
+        locked.save()
+        audit_record(
+            actor=actor, action="refund.rejected", target=locked, after={**_refund_snapshot(locked), "note": note}
+        )
+    return locked
+
+
+# --- resolving unknown outcomes ---------------------------------------------------------------
+
+
+def _details_to_result(details: TransactionDetails, kind: str) -> GatewayResult:
+    by_kind: dict[str, set[TransactionState]] = {
+        GT.Kind.SALE: {TransactionState.CAPTURED, TransactionState.SETTLED},
+        GT.Kind.AUTHORIZE: {TransactionState.AUTHORIZED, TransactionState.CAPTURED, TransactionState.SETTLED},
+        GT.Kind.REFUND: {TransactionState.REFUND_PENDING, TransactionState.REFUND_SETTLED},
+    }
+    if details.state in by_kind[kind]:
+        outcome = Outcome.APPROVED
+    elif details.state is TransactionState.UNDER_REVIEW:
+        outcome = Outcome.HELD
+    else:
+        outcome = Outcome.DECLINED
+    return GatewayResult(
+        outcome=outcome,
+        transaction_id=details.transaction_id,
+        response_code=details.response_code,
+        reason_code=details.reason_code,
+        message=details.message,
+        card_brand=details.card_brand,
+        card_last4=details.card_last4,
+        decline_code="" if outcome is not Outcome.DECLINED else "card_declined",
+    )
+
+
+def _resolved_outcome(gt: GatewayTransaction) -> CallOutcome | None:
+    """Ask the gateway what became of a call. None: not known yet (ask again later)."""
+    gateway = gateway_for(gt.gateway_account)
+    payment = gt.payment
+    age = timezone.now() - gt.created_at
+    not_found_is_final = age > timedelta(seconds=settings.GATEWAY_NOT_FOUND_GRACE_SECONDS)
+    if gt.kind in {GT.Kind.SALE, GT.Kind.AUTHORIZE, GT.Kind.REFUND}:
+        details = (
+            gateway.fetch_transaction(gt.gateway_transaction_id)
+            if gt.gateway_transaction_id
+            else gateway.find_transaction(gt.reference)
+        )
+        if details is None:
+            if not not_found_is_final:
+                return None
+            return CallOutcome(None, GatewayRetryable("The gateway has no record of this call; nothing happened."), 0)
+        result = _details_to_result(details, gt.kind)
+        if result.outcome is Outcome.HELD:
+            return None
+        error = GatewayDeclined(result) if result.outcome is Outcome.DECLINED else None
+        return CallOutcome(result, error, 0)
+    # Capture and void change the original transaction: its state tells.
+    original = gateway.fetch_transaction(payment.gateway_transaction_id)
+    done_states = (
+        {TransactionState.CAPTURED, TransactionState.SETTLED}
+        if gt.kind == GT.Kind.CAPTURE
+        else {TransactionState.VOIDED}
+    )
+    if original.state in done_states:
+        return CallOutcome(
+            GatewayResult(
+                Outcome.APPROVED, original.transaction_id, original.response_code, "1", "Confirmed with the gateway."
+            ),
+            None,
+            0,
+        )
+    return CallOutcome(None, GatewayRetryable(f"The {gt.kind} did not take effect at the gateway."), 0)
+
+
+def gateway_transaction_resolve(*, gateway_transaction_id: int, actor: Actor | None = None) -> bool:
+    """Settle the truth of a call whose outcome was unknown. Safe to run any number of times.
+
+    Returns True when nothing is left to do, False when the gateway cannot tell yet. Raises
+    GatewayRetryable / GatewayOutcomeUnknown when the gateway cannot be asked right now.
+    """
+    actor = actor or Actor.system("unknown-outcome resolver")
+    gt = GatewayTransaction.objects.select_related("payment", "gateway_account", "refund").get(
+        pk=gateway_transaction_id
+    )
+    if gt.status not in {GT.Status.UNKNOWN, GT.Status.PENDING}:
+        return True
+    GatewayTransaction.objects.filter(pk=gt.pk).update(resolution_attempts=gt.resolution_attempts + 1)
+    outcome = _resolved_outcome(gt)
+    if outcome is None:
+        return False
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=gt.payment_id)
+        locked = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        if locked.status not in {GT.Status.UNKNOWN, GT.Status.PENDING}:
+            return True  # resolved by a concurrent run
+        latency = locked.latency_ms
+        _record_call(locked, outcome)
+        locked.latency_ms = latency
+        locked.save(update_fields=["latency_ms"])
+        if locked.kind in {GT.Kind.SALE, GT.Kind.AUTHORIZE}:
+            _apply_charge_result(payment, locked, outcome.result, actor)
+        elif locked.kind == GT.Kind.CAPTURE:
+            _finish_capture(payment, locked, locked.amount or payment.amount_authorized, actor)
+        elif locked.kind == GT.Kind.VOID:
+            _finish_void(payment, locked, actor)
+        else:
+            assert locked.refund_id is not None  # noqa: S101 - refund calls always have a refund
+            refund = Refund.objects.select_for_update().get(pk=locked.refund_id)
+            _finish_refund(payment, refund, locked, actor)
+    return True
+
+
+def gateway_transactions_sweep() -> list[int]:
+    """Calls left pending (the process died mid-call) become unknown; every unknown call is
+    queued for resolution again. Returns the ids queued."""
+    from .tasks import gateway_transaction_resolve as resolve_task
+
+    stale_before = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
+    GatewayTransaction.objects.filter(status=GT.Status.PENDING, created_at__lt=stale_before).update(
+        status=GT.Status.UNKNOWN
+    )
+    actor = Actor.system("gateway sweeper")
+    with transaction.atomic():
+        stuck_payments = Payment.objects.select_for_update().filter(
+            status=PaymentStatus.PENDING, gateway_transactions__status=GT.Status.UNKNOWN
+        )
+        for payment in stuck_payments:
+            before = _snapshot(payment)
+            payment.status = PaymentStatus.UNKNOWN
+            payment.save(update_fields=["status", "updated_at"])
+            audit_record(
+                actor=actor, action="payment.outcome_unknown", target=payment, before=before, after=_snapshot(payment)
+            )
+        stuck_refunds = Refund.objects.select_for_update().filter(
+            status=RefundStatus.PENDING, gateway_transactions__status=GT.Status.UNKNOWN
+        )
+        for refund in stuck_refunds:
+            refund.status = RefundStatus.UNKNOWN
+            refund.save(update_fields=["status", "updated_at"])
+            audit_record(actor=actor, action="refund.outcome_unknown", target=refund, merchant_id=refund.merchant_id)
+    ids = list(GatewayTransaction.objects.filter(status=GT.Status.UNKNOWN).values_list("pk", flat=True)[:1000])
+    for pk in ids:
+        resolve_task.delay(pk)
+    return ids

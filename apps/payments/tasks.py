@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import random
+
+from celery import shared_task
+
+from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
+
+from . import services
+
+# Backoff for asking the gateway again: 5 s doubling to 10 minutes, with jitter.
+_BASE_DELAY, _MAX_DELAY = 5, 600
+
+
+def _backoff(retries: int) -> int:
+    delay = min(_MAX_DELAY, _BASE_DELAY * 2**retries)
+    return int(delay * random.uniform(0.75, 1.25))  # noqa: S311 - jitter, not security
+
+
+@shared_task(bind=True, max_retries=200, time_limit=120, soft_time_limit=100, ignore_result=True)
+def gateway_transaction_resolve(self, gateway_transaction_id: int) -> None:
+    """Find out what became of a gateway call whose answer was lost. Safe to run twice: a call
+    already resolved is left alone, and the resolution itself happens under row locks."""
+    try:
+        done = services.gateway_transaction_resolve(gateway_transaction_id=gateway_transaction_id)
+    except (GatewayRetryable, GatewayOutcomeUnknown) as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    if not done:
+        raise self.retry(countdown=_backoff(self.request.retries))
+
+
+@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
+def gateway_transactions_sweep() -> int:
+    """Periodic: calls left pending by a dead process become unknown, and every unknown call is
+    queued for resolution again (duplicates are harmless)."""
+    return len(services.gateway_transactions_sweep())

@@ -1,0 +1,690 @@
+"""The Authorize.Net sandbox: the real XML API's behaviour for the methods Clearhouse uses.
+
+Transactions move like the real service's: authorizedPendingCapture -> capturedPendingSettlement
+-> settledSuccessfully (by `sandbox_settle`, the nightly cutoff), or voided; refunds only
+against settled charges (reason 54), up to what settled (reason 55); captures up to the
+authorised amount (reason 47); the duplicate-transaction window (reason 11). Test triggers as in
+the real sandbox: its test card numbers, ZIP 46282 declines, AVS results by ZIP, CVV results by
+card code, and card 4222222222222 whose dollar amount picks the reason code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from lxml import etree
+
+from apps.core.logging import luhn_valid
+from apps.core.money import to_decimal, to_minor
+from apps.sandbox.authorizenet.xml import (
+    Builder,
+    RequestXmlError,
+    children,
+    error_response,
+    find,
+    find_text,
+    local_name,
+    parse,
+)
+from apps.sandbox.models import AnetAccount, AnetBatch, AnetPaymentNonce, AnetTransaction
+
+TEST_CARDS = frozenset(
+    {
+        "4111111111111111",
+        "4007000000027",
+        "4012888818888",
+        "4222222222222",
+        "5424000000000015",
+        "2223000010309703",
+        "2223000010309711",
+        "370000000000002",
+        "6011000000000012",
+        "3088000000000017",
+        "38000000000006",
+        "6221499053360818",
+    }
+)
+AMOUNT_TRIGGER_CARD = "4222222222222"
+DECLINE_ZIP = "46282"
+AVS_BY_ZIP = {
+    "46201": "A", "46203": "E", "46204": "G", "46205": "N", "46206": "P", "46207": "R",
+    "46208": "S", "46209": "U", "46211": "W", "46214": "X", "46217": "Z",
+}  # fmt: skip
+CVV_BY_CODE = {"900": "M", "901": "N", "902": "S", "903": "U", "904": "P"}
+REASONS = {
+    "1": "This transaction has been approved.",
+    "2": "This transaction has been declined.",
+    "3": "This transaction has been declined.",
+    "4": "This transaction has been declined.",
+    "5": "A valid amount is required.",
+    "6": "The credit card number is invalid.",
+    "7": "Credit card expiration date is invalid.",
+    "8": "The credit card has expired.",
+    "11": "A duplicate transaction has been submitted.",
+    "16": "The transaction cannot be found.",
+    "27": "The transaction has been declined because of an AVS mismatch.",
+    "44": "This transaction has been declined.",
+    "45": "This transaction has been declined.",
+    "47": "The amount requested for settlement cannot be greater than the original amount authorized.",
+    "54": "The referenced transaction does not meet the criteria for issuing a credit.",
+    "55": "The sum of credits against the referenced transaction would exceed original debit amount.",
+    "65": "This transaction has been declined.",
+    "310": "This transaction has already been voided.",
+    "311": "This transaction has already been captured.",
+}
+AMOUNT_TRIGGER_REASONS = {2, 3, 4, 27, 44, 45, 65}
+_CHARGE_TYPES = {"authOnlyTransaction", "authCaptureTransaction"}
+_API_ERRORS = {
+    "E00003": "The request is invalid.",
+    "E00004": "The name of the requested API method is invalid.",
+    "E00007": "User authentication failed due to invalid authentication values.",
+    "E00027": "The transaction was unsuccessful.",
+    "E00040": "The record cannot be found.",
+}
+
+
+def card_type(number: str) -> str:
+    if number.startswith("4"):
+        return "Visa"
+    if number[:2] in {"34", "37"}:
+        return "AmericanExpress"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4] or 0) <= 2720:
+        return "MasterCard"
+    if number.startswith(("6011", "65", "62")) or 644 <= int(number[:3] or 0) <= 649:
+        return "Discover"
+    if 3528 <= int(number[:4] or 0) <= 3589 or number.startswith("3088"):
+        return "JCB"
+    if number[:2] in {"36", "38"} or 300 <= int(number[:3] or 0) <= 305:
+        return "DinersClub"
+    return "Visa"
+
+
+def fingerprint(number: str) -> str:
+    return hashlib.sha256(f"clearhouse-sandbox:{number}".encode()).hexdigest()
+
+
+@dataclass
+class CardFacts:
+    """What the sandbox needs to know about a card; never the number."""
+
+    card_type: str
+    last4: str
+    fingerprint: str
+    valid: bool
+    known_test_card: bool
+    amount_trigger: bool
+    expiration: str
+    cvv_code: str
+
+
+def card_facts(number: str, expiration: str, card_code: str) -> CardFacts:
+    digits = number.replace(" ", "")
+    valid = digits.isdigit() and 13 <= len(digits) <= 19 and luhn_valid(digits)
+    return CardFacts(
+        card_type=card_type(digits) if digits.isdigit() and digits else "Visa",
+        last4=digits[-4:],
+        fingerprint=fingerprint(digits),
+        valid=valid,
+        known_test_card=digits in TEST_CARDS,
+        amount_trigger=digits == AMOUNT_TRIGGER_CARD,
+        expiration=expiration,
+        cvv_code=CVV_BY_CODE.get(card_code, "M" if card_code else ""),
+    )
+
+
+def mint_nonce(*, number: str, exp_month: int, exp_year: int, card_code: str) -> AnetPaymentNonce:
+    """Accept.js dispatchData: trade card data for a single-use opaque token."""
+    facts = card_facts(number, f"{exp_year:04d}-{exp_month:02d}", card_code)
+    return AnetPaymentNonce.objects.create(
+        value=secrets.token_urlsafe(32),
+        card_type=facts.card_type,
+        card_last4=facts.last4,
+        card_fingerprint=facts.fingerprint,
+        card_valid=facts.valid and facts.known_test_card,
+        expiration=facts.expiration,
+        cvv_code=facts.cvv_code,
+    )
+
+
+def _expiration_problem(expiration: str, now: datetime) -> str:
+    """ "" if fine, else the reason code (7 malformed, 8 expired). Accepts YYYY-MM and MMYY."""
+    try:
+        if "-" in expiration:
+            year, month = (int(part) for part in expiration.split("-", 1))
+        else:
+            month, year = int(expiration[:2]), 2000 + int(expiration[2:])
+    except ValueError:
+        return "7"
+    if not 1 <= month <= 12:
+        return "7"
+    return "8" if (year, month) < (now.year, now.month) else ""
+
+
+def _auth_code() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() else None
+
+
+@dataclass
+class Outcome:
+    response_code: str
+    reason_code: str
+    transaction: AnetTransaction | None = None
+    trans_id: str = "0"
+    account_number: str = ""
+    account_type: str = ""
+    avs: str = ""
+    cvv: str = ""
+    auth_code: str = ""
+    ref_trans_id: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code in {"1", "4"}
+
+
+def _utc(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _local(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+class AuthorizeNetSandbox:
+    """One XML request: `AuthorizeNetSandbox(body).handle()` returns the response bytes."""
+
+    # --- entry point --------------------------------------------------------------------
+
+    def __init__(self, body: bytes) -> None:
+        self.now = timezone.now()
+        self.parse_error = ""
+        try:
+            self.root: etree._Element | None = parse(body)
+        except RequestXmlError as exc:
+            self.root, self.parse_error = None, str(exc)
+
+    @property
+    def method(self) -> str:
+        return local_name(self.root) if self.root is not None else ""
+
+    @property
+    def transaction_type(self) -> str:
+        return find_text(self.root, "transactionRequest/transactionType")
+
+    def handle(self) -> bytes:
+        root = self.root
+        if root is None:
+            return error_response("ErrorResponse", "E00003", f"The request is invalid: {self.parse_error}"[:255])
+        method = self.method
+        handlers = {
+            "authenticateTestRequest": self.authenticate_test,
+            "createTransactionRequest": self.create_transaction,
+            "getTransactionDetailsRequest": self.transaction_details,
+            "getUnsettledTransactionListRequest": self.unsettled_list,
+            "getSettledBatchListRequest": self.settled_batches,
+            "getTransactionListRequest": self.batch_transactions,
+        }
+        handler = handlers.get(method)
+        if handler is None:
+            return error_response("ErrorResponse", "E00004", _API_ERRORS["E00004"])
+        response_root = method.removesuffix("Request") + "Response"
+        ref_id = find_text(root, "refId")
+        account = self.authenticate(root)
+        if account is None:
+            return error_response(response_root, "E00007", _API_ERRORS["E00007"], ref_id)
+        return handler(root, account, response_root, ref_id)
+
+    def authenticate(self, root: etree._Element) -> AnetAccount | None:
+        name = find_text(root, "merchantAuthentication/name")
+        key = find_text(root, "merchantAuthentication/transactionKey")
+        account = AnetAccount.objects.filter(api_login_id=name).first()
+        if account is None or not secrets.compare_digest(account.transaction_key.encode(), key.encode()):
+            return None
+        return account
+
+    def authenticate_test(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+        builder = Builder(response_root)
+        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+        return builder.to_bytes()
+
+    # --- createTransaction --------------------------------------------------------------
+
+    def create_transaction(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+        request = find(root, "transactionRequest")
+        kind = find_text(request, "transactionType")
+        if kind in _CHARGE_TYPES:
+            outcome = self._charge(account, request, kind, ref_id)
+        elif kind == "priorAuthCaptureTransaction":
+            outcome = self._capture(account, request)
+        elif kind == "voidTransaction":
+            outcome = self._void(account, request)
+        elif kind == "refundTransaction":
+            outcome = self._refund(account, request, ref_id)
+        else:
+            outcome = Outcome("3", "3")
+        return self._transaction_response(response_root, ref_id, outcome)
+
+    def _amount(self, request: etree._Element | None, account: AnetAccount) -> int | None:
+        value = _decimal(find_text(request, "amount"))
+        if value is None or value <= 0:
+            return None
+        try:
+            return to_minor(value, account.currency)
+        except ValueError:
+            return None
+
+    def _charge(self, account: AnetAccount, request: etree._Element | None, kind: str, ref_id: str) -> Outcome:
+        amount = self._amount(request, account)
+        card = find(request, "payment/creditCard")
+        opaque = find(request, "payment/opaqueData")
+        zip_code = find_text(request, "billTo/zip")
+        if opaque is not None:
+            nonce = AnetPaymentNonce.objects.filter(value=find_text(opaque, "dataValue"), used_at__isnull=True).first()
+            if (
+                nonce is None
+                or AnetPaymentNonce.objects.filter(pk=nonce.pk, used_at__isnull=True).update(used_at=self.now) != 1
+            ):
+                return Outcome("3", "6")
+            facts = CardFacts(
+                nonce.card_type, nonce.card_last4, nonce.card_fingerprint, nonce.card_valid, nonce.card_valid,
+                False, nonce.expiration, nonce.cvv_code,
+            )  # fmt: skip
+        elif card is not None:
+            facts = card_facts(
+                find_text(card, "cardNumber"), find_text(card, "expirationDate"), find_text(card, "cardCode")
+            )
+        else:
+            return Outcome("3", "6")
+        masked = f"XXXX{facts.last4}"
+        if not facts.valid:
+            return Outcome("3", "6", account_number=masked, account_type=facts.card_type)
+        expiration_problem = _expiration_problem(facts.expiration, self.now)
+        if expiration_problem:
+            return Outcome("3", expiration_problem, account_number=masked, account_type=facts.card_type)
+        if amount is None:
+            return Outcome("3", "5", account_number=masked, account_type=facts.card_type)
+        avs = AVS_BY_ZIP.get(zip_code, "Y" if zip_code else "P")
+        reason = "1"
+        if zip_code == DECLINE_ZIP or not facts.known_test_card:
+            reason = "2"
+        elif facts.amount_trigger and int(to_decimal(amount, account.currency)) in AMOUNT_TRIGGER_REASONS:
+            reason = str(int(to_decimal(amount, account.currency)))
+        invoice = find_text(request, "order/invoiceNumber")
+        window = int(self._setting(request, "duplicateWindow") or account.duplicate_window_seconds)
+        with transaction.atomic():
+            AnetAccount.objects.select_for_update().get(pk=account.pk)  # one charge at a time per account
+            duplicate = AnetTransaction.objects.filter(
+                account=account,
+                transaction_type=kind,
+                card_fingerprint=facts.fingerprint,
+                auth_amount=amount,
+                invoice_number=invoice,
+                submitted_at__gte=self.now - timedelta(seconds=window),
+            ).exists()
+            if duplicate and window > 0:
+                return Outcome("3", "11", account_number=masked, account_type=facts.card_type, avs=avs)
+            approved = reason == "1"
+            status = (
+                AnetTransaction.Status.DECLINED
+                if not approved
+                else AnetTransaction.Status.CAPTURED
+                if kind == "authCaptureTransaction"
+                else AnetTransaction.Status.AUTHORIZED
+            )
+            first, _, last = (
+                find_text(request, "billTo/firstName") + " " + find_text(request, "billTo/lastName")
+            ).partition(" ")
+            stored = AnetTransaction.objects.create(
+                account=account,
+                transaction_type=kind,
+                status=status,
+                response_code="1" if approved else "2",
+                reason_code=reason,
+                reason_text=REASONS.get(reason, REASONS["2"]),
+                auth_amount=amount,
+                settle_amount=amount if kind == "authCaptureTransaction" and approved else 0,
+                currency=account.currency,
+                card_type=facts.card_type,
+                card_last4=facts.last4,
+                card_fingerprint=facts.fingerprint,
+                expiration=facts.expiration,
+                invoice_number=invoice,
+                description=find_text(request, "order/description")[:255],
+                ref_id=ref_id,
+                customer_email=find_text(request, "customer/email")[:255],
+                first_name=first.strip()[:50],
+                last_name=last.strip()[:50],
+                auth_code=_auth_code() if approved else "",
+                avs_code=avs,
+                cvv_code=facts.cvv_code,
+                submitted_at=self.now,
+            )
+        return Outcome(
+            stored.response_code,
+            reason,
+            stored,
+            stored.trans_id,
+            masked,
+            facts.card_type,
+            avs,
+            facts.cvv_code,
+            stored.auth_code,
+        )
+
+    @staticmethod
+    def _setting(request: etree._Element | None, name: str) -> str:
+        for setting in children(find(request, "transactionSettings"), "setting"):
+            if find_text(setting, "settingName") == name:
+                return find_text(setting, "settingValue")
+        return ""
+
+    def _original(self, account: AnetAccount, request: etree._Element | None) -> AnetTransaction | None:
+        pk = AnetTransaction.pk_from_trans_id(find_text(request, "refTransId"))
+        if pk is None:
+            return None
+        return AnetTransaction.objects.select_for_update().filter(account=account, pk=pk).first()
+
+    @staticmethod
+    def _echo(original: AnetTransaction, response_code: str, reason: str) -> Outcome:
+        return Outcome(
+            response_code,
+            reason,
+            original,
+            original.trans_id,
+            f"XXXX{original.card_last4}",
+            original.card_type,
+            auth_code=original.auth_code,
+            ref_trans_id=original.trans_id,
+        )
+
+    def _capture(self, account: AnetAccount, request: etree._Element | None) -> Outcome:
+        with transaction.atomic():
+            original = self._original(account, request)
+            if original is None or original.transaction_type != "authOnlyTransaction":
+                return Outcome("3", "16")
+            if original.status in {AnetTransaction.Status.CAPTURED, AnetTransaction.Status.SETTLED}:
+                return self._echo(original, "1", "311")
+            if original.status != AnetTransaction.Status.AUTHORIZED:
+                return self._echo(original, "3", "16")
+            amount = self._amount(request, account) if find_text(request, "amount") else original.auth_amount
+            if amount is None:
+                return self._echo(original, "3", "5")
+            if amount > original.auth_amount:
+                return self._echo(original, "3", "47")
+            original.status = AnetTransaction.Status.CAPTURED
+            original.settle_amount = amount
+            original.save(update_fields=["status", "settle_amount"])
+        return self._echo(original, "1", "1")
+
+    def _void(self, account: AnetAccount, request: etree._Element | None) -> Outcome:
+        voidable = {
+            AnetTransaction.Status.AUTHORIZED,
+            AnetTransaction.Status.CAPTURED,
+            AnetTransaction.Status.REFUND_PENDING,
+        }
+        with transaction.atomic():
+            original = self._original(account, request)
+            if original is None:
+                return Outcome("3", "16")
+            if original.status == AnetTransaction.Status.VOIDED:
+                return self._echo(original, "1", "310")
+            if original.status not in voidable:
+                # Settled (or declined) transactions are outside the void's reach.
+                return self._echo(original, "3", "16")
+            original.status = AnetTransaction.Status.VOIDED
+            original.save(update_fields=["status"])
+        return self._echo(original, "1", "1")
+
+    def _refund(self, account: AnetAccount, request: etree._Element | None, ref_id: str) -> Outcome:
+        amount = self._amount(request, account)
+        last4 = find_text(request, "payment/creditCard/cardNumber")[-4:]
+        invoice = find_text(request, "order/invoiceNumber")
+        with transaction.atomic():
+            original = self._original(account, request)
+            if original is None:
+                return Outcome("3", "54")
+            charged = original.transaction_type in _CHARGE_TYPES
+            if not charged or original.status != AnetTransaction.Status.SETTLED or last4 != original.card_last4:
+                return self._echo(original, "3", "54")
+            if amount is None:
+                return self._echo(original, "3", "5")
+            refunded = original.refunds.exclude(status=AnetTransaction.Status.VOIDED).aggregate(
+                total=Sum("auth_amount")
+            )
+            if (refunded["total"] or 0) + amount > original.settle_amount:
+                return self._echo(original, "3", "55")
+            window = account.duplicate_window_seconds
+            if (
+                window
+                and original.refunds.filter(
+                    auth_amount=amount, invoice_number=invoice, submitted_at__gte=self.now - timedelta(seconds=window)
+                ).exists()
+            ):
+                return self._echo(original, "3", "11")
+            refund = AnetTransaction.objects.create(
+                account=account,
+                transaction_type="refundTransaction",
+                status=AnetTransaction.Status.REFUND_PENDING,
+                response_code="1",
+                reason_code="1",
+                reason_text=REASONS["1"],
+                auth_amount=amount,
+                settle_amount=amount,
+                currency=original.currency,
+                card_type=original.card_type,
+                card_last4=original.card_last4,
+                invoice_number=invoice,
+                ref_id=ref_id,
+                original=original,
+                submitted_at=self.now,
+            )
+        outcome = self._echo(refund, "1", "1")
+        outcome.ref_trans_id = original.trans_id
+        return outcome
+
+    def _transaction_response(self, response_root: str, ref_id: str, outcome: Outcome) -> bytes:
+        builder = Builder(response_root)
+        if outcome.approved:
+            builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+        else:
+            builder.messages("Error", [("E00027", _API_ERRORS["E00027"])], ref_id)
+        tr = builder.add(builder.root, "transactionResponse")
+        builder.add(tr, "responseCode", outcome.response_code)
+        builder.add(tr, "authCode", outcome.auth_code)
+        builder.add(tr, "avsResultCode", outcome.avs or "P")
+        builder.add(tr, "cvvResultCode", outcome.cvv)
+        builder.add(tr, "cavvResultCode", "")
+        builder.add(tr, "transId", outcome.trans_id)
+        builder.add(tr, "refTransID", outcome.ref_trans_id)
+        builder.add(tr, "transHash", "")
+        builder.add(tr, "testRequest", "0")
+        builder.add(tr, "accountNumber", outcome.account_number)
+        builder.add(tr, "accountType", outcome.account_type)
+        text = REASONS.get(outcome.reason_code, REASONS["2"])
+        if outcome.approved:
+            message = builder.add(builder.add(tr, "messages"), "message")
+            builder.add(message, "code", outcome.reason_code)
+            builder.add(message, "description", text)
+        else:
+            error = builder.add(builder.add(tr, "errors"), "error")
+            builder.add(error, "errorCode", outcome.reason_code)
+            builder.add(error, "errorText", text)
+        builder.add(tr, "transHashSha2", "")
+        return builder.to_bytes()
+
+    # --- reporting ----------------------------------------------------------------------
+
+    def transaction_details(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+        pk = AnetTransaction.pk_from_trans_id(find_text(root, "transId"))
+        stored = (
+            AnetTransaction.objects.select_related("batch", "original").filter(account=account, pk=pk).first()
+            if pk
+            else None
+        )
+        if stored is None:
+            return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
+        builder = Builder(response_root)
+        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+        node = builder.add(builder.root, "transaction")
+        builder.add(node, "transId", stored.trans_id)
+        if stored.original_id:
+            builder.add(node, "refTransId", stored.original.trans_id if stored.original else "")
+        builder.add(node, "submitTimeUTC", _utc(stored.submitted_at))
+        builder.add(node, "submitTimeLocal", _local(stored.submitted_at))
+        builder.add(node, "transactionType", stored.transaction_type)
+        builder.add(node, "transactionStatus", stored.status)
+        builder.add(node, "responseCode", stored.response_code)
+        builder.add(node, "responseReasonCode", stored.reason_code)
+        builder.add(node, "responseReasonDescription", stored.reason_text)
+        builder.add_optional(node, "authCode", stored.auth_code)
+        builder.add_optional(node, "AVSResponse", stored.avs_code)
+        builder.add_optional(node, "cardCodeResponse", stored.cvv_code)
+        if stored.batch is not None:
+            batch = builder.add(node, "batch")
+            builder.add(batch, "batchId", stored.batch.batch_id)
+            builder.add(batch, "settlementTimeUTC", _utc(stored.batch.settled_at))
+            builder.add(batch, "settlementTimeLocal", _local(stored.batch.settled_at))
+            builder.add(batch, "settlementState", "settledSuccessfully")
+        if stored.invoice_number or stored.description:
+            order = builder.add(node, "order")
+            builder.add_optional(order, "invoiceNumber", stored.invoice_number)
+            builder.add_optional(order, "description", stored.description)
+        builder.add(node, "authAmount", to_decimal(stored.auth_amount, stored.currency))
+        builder.add(node, "settleAmount", to_decimal(stored.settle_amount, stored.currency))
+        card = builder.add(builder.add(node, "payment"), "creditCard")
+        builder.add(card, "cardNumber", f"XXXX{stored.card_last4}")
+        builder.add(card, "expirationDate", "XXXX")
+        builder.add(card, "cardType", stored.card_type)
+        if stored.customer_email:
+            customer = builder.add(node, "customer")
+            builder.add(customer, "email", stored.customer_email)
+        builder.add(node, "recurringBilling", "false")
+        builder.add(node, "product", "Card Not Present")
+        builder.add(node, "marketType", "eCommerce")
+        if stored.ref_id:
+            builder.add(builder.root, "transrefId", stored.ref_id)
+        return builder.to_bytes()
+
+    def _summaries(self, builder: Builder, transactions: list[AnetTransaction]) -> None:
+        node = builder.add(builder.root, "transactions")
+        for stored in transactions:
+            item = builder.add(node, "transaction")
+            builder.add(item, "transId", stored.trans_id)
+            builder.add(item, "submitTimeUTC", _utc(stored.submitted_at))
+            builder.add(item, "submitTimeLocal", _local(stored.submitted_at))
+            builder.add(item, "transactionStatus", stored.status)
+            builder.add_optional(item, "invoiceNumber", stored.invoice_number)
+            builder.add_optional(item, "firstName", stored.first_name)
+            builder.add_optional(item, "lastName", stored.last_name)
+            builder.add(item, "accountType", stored.card_type)
+            builder.add(item, "accountNumber", f"XXXX{stored.card_last4}")
+            builder.add(item, "settleAmount", to_decimal(stored.settle_amount, stored.currency))
+            builder.add(item, "marketType", "eCommerce")
+            builder.add(item, "product", "Card Not Present")
+        builder.add(builder.root, "totalNumInResultSet", len(transactions))
+
+    def _paging(self, root: etree._Element) -> tuple[int, int]:
+        limit = int(find_text(root, "paging/limit") or 1000)
+        offset = int(find_text(root, "paging/offset") or 1)
+        return max(1, min(limit, 1000)), max(1, offset)
+
+    def unsettled_list(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+        limit, page = self._paging(root)
+        descending = find_text(root, "sorting/orderDescending").lower() == "true"
+        order = "-submitted_at" if descending else "submitted_at"
+        queryset = account.transactions.filter(batch__isnull=True).exclude(
+            status__in=[AnetTransaction.Status.SETTLED, AnetTransaction.Status.REFUND_SETTLED]
+        )
+        rows = list(queryset.order_by(order, "pk")[(page - 1) * limit : page * limit])
+        builder = Builder(response_root)
+        if not rows:
+            builder.messages("Ok", [("I00004", "No records found.")], ref_id)
+            builder.add(builder.root, "totalNumInResultSet", 0)
+            return builder.to_bytes()
+        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+        self._summaries(builder, rows)
+        return builder.to_bytes()
+
+    def settled_batches(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+        first = find_text(root, "firstSettlementDate")
+        last = find_text(root, "lastSettlementDate")
+        queryset = account.batches.all()
+        if first:
+            queryset = queryset.filter(settled_at__gte=datetime.fromisoformat(first.replace("Z", "+00:00")))
+        if last:
+            queryset = queryset.filter(settled_at__lte=datetime.fromisoformat(last.replace("Z", "+00:00")))
+        batches = list(queryset.order_by("settled_at"))
+        builder = Builder(response_root)
+        if not batches:
+            builder.messages("Ok", [("I00004", "No records found.")], ref_id)
+            return builder.to_bytes()
+        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+        node = builder.add(builder.root, "batchList")
+        for batch in batches:
+            item = builder.add(node, "batch")
+            builder.add(item, "batchId", batch.batch_id)
+            builder.add(item, "settlementTimeUTC", _utc(batch.settled_at))
+            builder.add(item, "settlementTimeLocal", _local(batch.settled_at))
+            builder.add(item, "settlementState", "settledSuccessfully")
+            builder.add(item, "paymentMethod", "creditCard")
+            builder.add(item, "marketType", "eCommerce")
+            builder.add(item, "product", "Card Not Present")
+        return builder.to_bytes()
+
+    def batch_transactions(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+        try:
+            batch_pk = int(find_text(root, "batchId")) - 10_000_000
+        except ValueError:
+            batch_pk = 0
+        batch = account.batches.filter(pk=batch_pk).first()
+        if batch is None:
+            return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
+        limit, page = self._paging(root)
+        rows = list(batch.transactions.order_by("submitted_at", "pk")[(page - 1) * limit : page * limit])
+        builder = Builder(response_root)
+        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+        self._summaries(builder, rows)
+        return builder.to_bytes()
+
+
+def settle(*, account: AnetAccount | None = None) -> list[AnetBatch]:
+    """The nightly cutoff: put every captured charge and pending refund into a settled batch."""
+    batches = []
+    accounts = [account] if account is not None else list(AnetAccount.objects.all())
+    for current in accounts:
+        with transaction.atomic():
+            pending = list(
+                AnetTransaction.objects.select_for_update()
+                .filter(
+                    account=current,
+                    status__in=[AnetTransaction.Status.CAPTURED, AnetTransaction.Status.REFUND_PENDING],
+                )
+                .values_list("pk", "status")
+            )
+            if not pending:
+                continue
+            batch = AnetBatch.objects.create(account=current, settled_at=timezone.now())
+            captured = [pk for pk, status in pending if status == AnetTransaction.Status.CAPTURED]
+            refunds = [pk for pk, status in pending if status == AnetTransaction.Status.REFUND_PENDING]
+            AnetTransaction.objects.filter(pk__in=captured).update(status=AnetTransaction.Status.SETTLED, batch=batch)
+            AnetTransaction.objects.filter(pk__in=refunds).update(
+                status=AnetTransaction.Status.REFUND_SETTLED, batch=batch
+            )
+            batches.append(batch)
+    return batches

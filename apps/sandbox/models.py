@@ -1,0 +1,146 @@
+"""State of the gateway sandboxes: local emulators that speak each gateway's wire protocol.
+
+They keep no card numbers either: only brand, last four digits and a keyed fingerprint (for the
+duplicate-transaction window).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+ANET_TRANS_ID_OFFSET = 40_000_000_000
+
+
+class AnetAccount(models.Model):
+    """A merchant account at the Authorize.Net sandbox (what the merchant's credentials open)."""
+
+    api_login_id = models.CharField(max_length=25, unique=True)
+    transaction_key = models.CharField(max_length=16)
+    signature_key = models.CharField(max_length=128, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    duplicate_window_seconds = models.PositiveIntegerField(default=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox account"
+
+    def __str__(self) -> str:
+        return self.api_login_id
+
+
+class AnetBatch(models.Model):
+    account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="batches")
+    settled_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox batch"
+        verbose_name_plural = "Authorize.Net sandbox batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id}"
+
+    @property
+    def batch_id(self) -> str:
+        return str(10_000_000 + self.pk)
+
+
+class AnetTransaction(models.Model):
+    class Status(models.TextChoices):
+        AUTHORIZED = "authorizedPendingCapture"
+        CAPTURED = "capturedPendingSettlement"
+        SETTLED = "settledSuccessfully"
+        VOIDED = "voided"
+        DECLINED = "declined"
+        REFUND_PENDING = "refundPendingSettlement"
+        REFUND_SETTLED = "refundSettledSuccessfully"
+        GENERAL_ERROR = "generalError"
+
+    account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="transactions")
+    transaction_type = models.CharField(max_length=40)
+    status = models.CharField(max_length=40, choices=Status.choices)
+    response_code = models.CharField(max_length=2)
+    reason_code = models.CharField(max_length=5)
+    reason_text = models.CharField(max_length=255)
+    auth_amount = models.BigIntegerField(default=0)  # minor units
+    settle_amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    card_type = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_fingerprint = models.CharField(max_length=64, blank=True)
+    expiration = models.CharField(max_length=7, blank=True)  # "2030-12", kept to mimic the reports
+    invoice_number = models.CharField(max_length=20, blank=True, db_index=True)
+    description = models.CharField(max_length=255, blank=True)
+    ref_id = models.CharField(max_length=20, blank=True)
+    customer_email = models.CharField(max_length=255, blank=True)
+    first_name = models.CharField(max_length=50, blank=True)
+    last_name = models.CharField(max_length=50, blank=True)
+    auth_code = models.CharField(max_length=6, blank=True)
+    avs_code = models.CharField(max_length=1, blank=True)
+    cvv_code = models.CharField(max_length=1, blank=True)
+    original = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
+    batch = models.ForeignKey(AnetBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions")
+    submitted_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox transaction"
+        indexes = [models.Index(fields=["account", "status"], name="sandbox_anet_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.trans_id} {self.transaction_type} {self.status}"
+
+    @property
+    def trans_id(self) -> str:
+        return str(ANET_TRANS_ID_OFFSET + self.pk)
+
+    @staticmethod
+    def pk_from_trans_id(trans_id: str) -> int | None:
+        try:
+            value = int(trans_id) - ANET_TRANS_ID_OFFSET
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
+
+class AnetPaymentNonce(models.Model):
+    """An Accept.js opaqueData token minted by the sandbox's dispatchData stand-in.
+
+    Holds what the sandbox needs to decide the charge, never the card number itself.
+    """
+
+    value = models.CharField(max_length=64, unique=True)
+    card_type = models.CharField(max_length=20)
+    card_last4 = models.CharField(max_length=4)
+    card_fingerprint = models.CharField(max_length=64)
+    card_valid = models.BooleanField()
+    expiration = models.CharField(max_length=7)
+    cvv_code = models.CharField(max_length=1, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"nonce …{self.card_last4}"
+
+
+class SandboxFault(models.Model):
+    """A fault to inject into the next matching sandbox request(s) (tests, demos).
+
+    Global faults can also be set with the SANDBOX_FAULTS setting.
+    """
+
+    class Kind(models.TextChoices):
+        LATENCY = "latency", "Added latency before processing (value: ms)"
+        HTTP_ERROR = "http_error", "HTTP error without processing (value: status code)"
+        RESET = "reset", "Connection reset without processing"
+        DROP_RESPONSE = "drop_response", "Process, then reset the connection"
+        HANG_AFTER = "hang_after", "Process, then wait before answering (value: ms)"
+
+    gateway = models.CharField(max_length=20, default="authorizenet")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.PositiveIntegerField(default=0)
+    # Only requests of this method / transaction type (e.g. "authCaptureTransaction"); blank = any.
+    match = models.CharField(max_length=60, blank=True)
+    remaining = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind}({self.value}) x{self.remaining} {self.match or 'any'}"

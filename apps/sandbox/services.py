@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+
+from .authorizenet.engine import settle
+from .models import AnetAccount, AnetBatch
+
+
+def anet_account_create(*, api_login_id: str, currency: str = "USD") -> AnetAccount:
+    """A sandbox merchant account with fresh credentials (as the real sandbox's sign-up gives)."""
+    return AnetAccount.objects.create(
+        api_login_id=api_login_id,
+        transaction_key=secrets.token_hex(8),
+        signature_key=secrets.token_hex(64).upper(),
+        currency=currency,
+    )
+
+
+def anet_settle(*, account: AnetAccount | None = None, actor: Actor) -> list[AnetBatch]:
+    batches = settle(account=account)
+    if batches:
+        with transaction.atomic():
+            for batch in batches:
+                audit_record(
+                    actor=actor,
+                    action="sandbox.batch_settled",
+                    target=batch,
+                    after={"batch_id": batch.batch_id, "transactions": batch.transactions.count()},
+                )
+    return batches

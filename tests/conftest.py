@@ -16,6 +16,19 @@ from config.celery import app as celery_app
 from tests.merchants.factories import MerchantFactory
 
 
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """Tests marked `last` run after everything else (they inspect what the suite left behind)."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_log_file() -> None:
+    from django.conf import settings
+
+    if settings.LOG_FILE:
+        open(settings.LOG_FILE, "w").close()  # truncate: this run's lines only
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     cache.clear()

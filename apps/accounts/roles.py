@@ -14,15 +14,19 @@ AUDITOR = "Auditor"
 
 _FINANCE_READ = [
     "merchants.view_merchant",
+    "payments.view_payment",
+    "payments.view_refund",
+    "payments.view_customer",
+    "payments.view_gatewaytransaction",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Reads money records and reports; changes nothing.
     FINANCE_VIEWER: [*_FINANCE_READ],
-    # Day-to-day money operations (capture, void, request refunds) arrive with payments.
-    FINANCE_OPERATOR: [*_FINANCE_READ],
+    # Day-to-day money operations: capture, void, request refunds (which then need an approver).
+    FINANCE_OPERATOR: [*_FINANCE_READ, "payments.capture_payment", "payments.void_payment", "payments.refund_payment"],
     # Approves what operators request (maker-checker); never their own requests.
-    FINANCE_APPROVER: [*_FINANCE_READ],
+    FINANCE_APPROVER: [*_FINANCE_READ, "payments.refund_payment", "payments.approve_refund"],
     # Runs the system: merchants, API keys, workers and (later) webhook replays.
     OPS: [
         "merchants.view_merchant",
@@ -32,6 +36,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "merchants.add_apikey",
         "merchants.revoke_apikey",
         "core.view_workerheartbeat",
+        "gateways.view_gatewayaccount",
+        "gateways.add_gatewayaccount",
+        "gateways.change_gatewayaccount",
+        "payments.view_payment",
+        "payments.view_gatewaytransaction",
+        "sandbox.view_anetaccount",
+        "sandbox.view_anettransaction",
+        "sandbox.add_sandboxfault",
+        "sandbox.view_sandboxfault",
     ],
     # Reads everything that explains who did what; changes nothing.
     AUDITOR: [
@@ -40,6 +53,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "merchants.view_apikey",
         "auth.view_user",
         "auth.view_group",
+        *_FINANCE_READ,
+        "gateways.view_gatewayaccount",
     ],
 }
 

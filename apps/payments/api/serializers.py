@@ -4,6 +4,7 @@ from datetime import date
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from apps.core.logging import luhn_valid
 from apps.core.money import SUPPORTED_CURRENCIES
@@ -31,6 +32,9 @@ class BillingDetailsSerializer(serializers.Serializer):
     country = serializers.CharField(max_length=60, required=False, allow_blank=True)
 
 
+REQUIRED = ErrorDetail("This field is required.", code="required")
+
+
 class PaymentMethodSerializer(serializers.Serializer):
     """A card (where raw card data is enabled) or an Accept.js token. Card fields are write-only
     and never echoed, stored or logged."""
@@ -48,7 +52,7 @@ class PaymentMethodSerializer(serializers.Serializer):
         if attrs["type"] == "card":
             missing = [field for field in ("number", "exp_month", "exp_year") if field not in attrs]
             if missing:
-                raise serializers.ValidationError(dict.fromkeys(missing, "This field is required."))
+                raise serializers.ValidationError(dict.fromkeys(missing, REQUIRED))
             number = attrs["number"].replace(" ", "").replace("-", "")
             if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
                 raise serializers.ValidationError({"number": "This is not a valid card number."}, code="invalid_number")
@@ -59,7 +63,7 @@ class PaymentMethodSerializer(serializers.Serializer):
         else:
             missing = [field for field in ("descriptor", "value") if not attrs.get(field)]
             if missing:
-                raise serializers.ValidationError(dict.fromkeys(missing, "This field is required."))
+                raise serializers.ValidationError(dict.fromkeys(missing, REQUIRED))
         return attrs
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,7 +54,14 @@ def _payment_method(data: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
 class PaymentListCreateApi(IdempotentApiView):
     @extend_schema(
         operation_id="payments_list",
-        parameters=[PaymentFilter],
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=PaymentStatus.values),
+            OpenApiParameter("created_gte", OpenApiTypes.DATETIME, description="Created at or after"),
+            OpenApiParameter("created_lte", OpenApiTypes.DATETIME, description="Created at or before"),
+            OpenApiParameter("reference", OpenApiTypes.STR, description="The merchant's order id"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 25)"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next` or `previous`"),
+        ],
         responses=PaymentOutputSerializer(many=True),
         tags=["payments"],
     )

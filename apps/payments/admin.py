@@ -1,0 +1,428 @@
+"""The finance back office for payments and refunds.
+
+Money records are read-only here; changes go through the same services as the API, behind a
+form and a confirmation page, and only for roles that hold the matching permission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from apps.audit.actors import Actor
+from apps.audit.selectors import audit_events_for
+from apps.core.admin_pagination import FastCountPaginator
+from apps.core.errors import ApplicationError
+from apps.core.money import format_amount
+
+from . import services
+from .forms import AmountForm, DecisionForm, RefundForm
+from .models import Customer, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class GatewayTransactionInline(ReadOnlyInline):
+    model = GatewayTransaction
+    fk_name = "payment"
+    fields = readonly_fields = (
+        "created_at",
+        "kind",
+        "status",
+        "amount",
+        "reference",
+        "gateway_transaction_id",
+        "response_code",
+        "reason_code",
+        "message",
+        "latency_ms",
+        "correlation_id",
+    )
+    ordering = ("id",)
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = readonly_fields = ("public_id", "status", "amount", "reason", "requested_by", "created_at", "failure_code")
+    ordering = ("id",)
+
+
+def _money(amount: int, currency: str) -> str:
+    return format_amount(amount, currency)
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin[Payment]):
+    list_display = (
+        "public_id",
+        "merchant",
+        "amount_display",
+        "status",
+        "gateway",
+        "card",
+        "customer_email",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "gateway_account__gateway",
+        ("merchant", admin.RelatedFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("=public_id", "=gateway_transaction_id", "=reference", "=card_last4", "=customer__email")
+    search_help_text = "Exact payment id, gateway transaction id, order reference, card last 4 or customer email."
+    list_select_related = ("merchant", "customer", "gateway_account")
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = FastCountPaginator
+    ordering = ("-id",)
+    inlines = (GatewayTransactionInline, RefundInline)
+    change_form_template = "admin/payments/payment/change_form.html"
+    readonly_fields = (
+        "public_id",
+        "merchant",
+        "status",
+        "amounts",
+        "card",
+        "customer",
+        "reference",
+        "description",
+        "metadata",
+        "gateway_account",
+        "gateway_transaction_id",
+        "failure_code",
+        "failure_message",
+        "operation",
+        "livemode",
+        "created_at",
+        "updated_at",
+        "audit_trail",
+    )
+    fieldsets = (
+        (None, {"fields": ("public_id", "merchant", "status", "amounts", "card", "customer", "livemode")}),
+        ("Order", {"fields": ("reference", "description", "metadata")}),
+        (
+            "Gateway",
+            {"fields": ("gateway_account", "gateway_transaction_id", "failure_code", "failure_message", "operation")},
+        ),
+        ("History", {"fields": ("created_at", "updated_at", "audit_trail")}),
+    )
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Payment) -> str:
+        return _money(obj.amount, obj.currency)
+
+    @admin.display(description="gateway")
+    def gateway(self, obj: Payment) -> str:
+        return obj.gateway_account.get_gateway_display()
+
+    @admin.display(description="card")
+    def card(self, obj: Payment) -> str:
+        return f"{obj.card_brand} •••• {obj.card_last4}".strip() if obj.card_last4 else "-"
+
+    @admin.display(description="customer")
+    def customer_email(self, obj: Payment) -> str:
+        return obj.customer.email if obj.customer else "-"
+
+    @admin.display(description="amounts")
+    def amounts(self, obj: Payment) -> str:
+        rows = [
+            ("Amount", obj.amount),
+            ("Authorized", obj.amount_authorized),
+            ("Captured", obj.amount_captured),
+            ("Refunded", obj.amount_refunded),
+            ("Refund pending", obj.amount_refund_pending),
+            ("Refundable", obj.refundable_amount),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", ((k, _money(v, obj.currency)) for k, v in rows)),
+        )
+
+    @admin.display(description="audit trail")
+    def audit_trail(self, obj: Payment) -> str:
+        events = audit_events_for(target_type="payments.payment", target_id=obj.public_id)
+        refund_events = [
+            event
+            for refund in obj.refunds.all()
+            for event in audit_events_for(target_type="payments.refund", target_id=refund.public_id)
+        ]
+        rows = sorted([*events, *refund_events], key=lambda event: event.pk)
+        return format_html(
+            "<table><tr><th>when</th><th>action</th><th>by</th><th>request</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+                        e.action,
+                        e.actor_label or e.actor_type,
+                        e.correlation_id,
+                    )
+                    for e in rows
+                ),
+            ),
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # --- money actions: form, confirmation, service -------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self.admin_site.admin_view(view)
+
+        return [
+            path("<int:object_id>/capture/", wrap(self.capture_view), name="payments_payment_capture"),
+            path("<int:object_id>/void/", wrap(self.void_view), name="payments_payment_void"),
+            path("<int:object_id>/refund/", wrap(self.refund_view), name="payments_payment_refund"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        payment = Payment.objects.filter(pk=object_id).first()
+        user = request.user
+        extra_context = {
+            **(extra_context or {}),
+            "can_capture": bool(
+                payment and payment.status == PaymentStatus.AUTHORIZED and user.has_perm("payments.capture_payment")
+            ),
+            "can_void": bool(
+                payment
+                and payment.status in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}
+                and user.has_perm("payments.void_payment")
+            ),
+            "can_refund": bool(
+                payment
+                and payment.status in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}
+                and payment.refundable_amount > 0
+                and user.has_perm("payments.refund_payment")
+            ),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _money_action(
+        self,
+        request: HttpRequest,
+        object_id: int,
+        *,
+        permission: str,
+        title: str,
+        form_class: Any,
+        describe: Callable[[Payment, dict[str, Any]], str],
+        perform: Callable[[Payment, dict[str, Any]], str],
+        amount_required: bool = False,
+    ) -> HttpResponse:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment.objects.select_related("merchant", "gateway_account"), pk=object_id)
+        change_url = reverse("admin:payments_payment_change", args=[payment.pk])
+        kwargs: dict[str, Any] = {}
+        if form_class is not None:
+            kwargs = {"currency": payment.currency, "required": amount_required}
+        form = form_class(request.POST or None, **kwargs) if form_class is not None else None
+        confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
+        if request.method == "POST" and (form is None or form.is_valid()):
+            data = form.cleaned_data if form is not None else {}
+            if confirmed:
+                try:
+                    self.message_user(request, perform(payment, data), messages.SUCCESS)
+                except ApplicationError as exc:
+                    self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Confirm: {title}",
+                "payment": payment,
+                "summary": describe(payment, data),
+                "form": form,
+                "opts": self.model._meta,
+                "change_url": change_url,
+            }
+            return TemplateResponse(request, "admin/payments/payment/confirm_action.html", context)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "payment": payment,
+            "form": form,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}) if form else None,
+            "opts": self.model._meta,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/payments/payment/action_form.html", context)
+
+    def capture_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        def describe(payment: Payment, data: dict[str, Any]) -> str:
+            amount = data.get("amount") or payment.amount_authorized
+            authorized = _money(payment.amount_authorized, payment.currency)
+            return f"Capture {_money(amount, payment.currency)} of {payment.public_id} (authorized {authorized})."
+
+        def perform(payment: Payment, data: dict[str, Any]) -> str:
+            done = services.payment_capture(payment=payment, amount=data.get("amount"), actor=Actor.staff(request.user))
+            return f"{done.public_id} is {done.status}."
+
+        return self._money_action(
+            request, object_id, permission="payments.capture_payment", title="Capture payment", form_class=AmountForm,
+            describe=describe, perform=perform,
+        )  # fmt: skip
+
+    def void_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        def describe(payment: Payment, data: dict[str, Any]) -> str:
+            amount = _money(payment.amount, payment.currency)
+            return f"Void {payment.public_id} ({amount}, {payment.status}). This cannot be undone."
+
+        def perform(payment: Payment, data: dict[str, Any]) -> str:
+            done = services.payment_void(payment=payment, actor=Actor.staff(request.user))
+            return f"{done.public_id} is {done.status}."
+
+        return self._money_action(
+            request, object_id, permission="payments.void_payment", title="Void payment", form_class=None,
+            describe=describe, perform=perform,
+        )  # fmt: skip
+
+    def refund_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        def describe(payment: Payment, data: dict[str, Any]) -> str:
+            amount = data.get("amount") or payment.refundable_amount
+            note = ""
+            if services.refund_needs_approval(amount=amount, currency=payment.currency, requested_by_user=request.user):  # type: ignore[arg-type]
+                note = " It will wait for approval by another finance approver."
+            return f"Refund {_money(amount, payment.currency)} of {payment.public_id} because: {data['reason']}.{note}"
+
+        def perform(payment: Payment, data: dict[str, Any]) -> str:
+            refund = services.refund_create(
+                payment=payment,
+                amount=data.get("amount"),
+                reason=data["reason"],
+                actor=Actor.staff(request.user),
+                requested_by_user=request.user,  # type: ignore[arg-type]
+            )
+            if refund.status == RefundStatus.PENDING_APPROVAL:
+                return f"Refund {refund.public_id} is waiting for approval."
+            return f"Refund {refund.public_id}: {refund.status}."
+
+        return self._money_action(
+            request, object_id, permission="payments.refund_payment", title="Refund payment", form_class=RefundForm,
+            describe=describe, perform=perform,
+        )  # fmt: skip
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin[Refund]):
+    list_display = ("public_id", "payment_link", "amount_display", "status", "reason", "requested_by", "created_at")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=public_id", "=payment__public_id", "=gateway_transaction_id")
+    list_select_related = ("payment",)
+    show_full_result_count = False
+    paginator = FastCountPaginator
+    ordering = ("-id",)
+    actions = ["approve_selected", "reject_selected"]
+    readonly_fields = (
+        "public_id",
+        "payment",
+        "status",
+        "amount",
+        "currency",
+        "reason",
+        "requested_by",
+        "requested_by_user",
+        "decided_by_user",
+        "decided_at",
+        "decision_note",
+        "gateway_transaction_id",
+        "failure_code",
+        "failure_message",
+        "created_at",
+    )
+    exclude = ("merchant",)
+
+    @admin.display(description="payment")
+    def payment_link(self, obj: Refund) -> str:
+        url = reverse("admin:payments_payment_change", args=[obj.payment_id])
+        return format_html('<a href="{}">{}</a>', url, obj.payment.public_id)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Refund) -> str:
+        return _money(obj.amount, obj.currency)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.approve_refund")
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[Refund], *, approve: bool) -> HttpResponse | None:
+        waiting = queryset.filter(status=RefundStatus.PENDING_APPROVAL).select_related("payment")
+        form = DecisionForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if request.POST.get("confirm") != "yes" or not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Approve refunds?" if approve else "Reject refunds?",
+                "refunds": waiting,
+                "form": form,
+                "action": "approve_selected" if approve else "reject_selected",
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/payments/refund/decision_confirmation.html", context)
+        decide = services.refund_approve if approve else services.refund_reject
+        for refund in waiting:
+            try:
+                result = decide(refund=refund, approver=request.user, note=form.cleaned_data["note"])  # type: ignore[arg-type]
+                self.message_user(request, f"{result.public_id}: {result.get_status_display()}.", messages.SUCCESS)
+            except ApplicationError as exc:
+                self.message_user(request, f"{refund.public_id}: {exc.message}", messages.ERROR)
+        return None
+
+    @admin.action(description="Approve selected refunds", permissions=["approve"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
+        return self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected refunds", permissions=["approve"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
+        return self._decide(request, queryset, approve=False)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin[Customer]):
+    list_display = ("public_id", "merchant", "email", "name", "created_at")
+    search_fields = ("=public_id", "email", "name")
+    list_select_related = ("merchant",)
+    show_full_result_count = False
+    paginator = FastCountPaginator
+    readonly_fields = ("public_id", "merchant", "created_at")

@@ -1,0 +1,205 @@
+"""Finance staff in the admin: capture, void, refund through form and confirmation, maker-checker."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.accounts import roles
+from apps.audit.models import AuditEvent
+from apps.payments.models import Payment, Refund
+from tests.accounts.factories import StaffUserFactory
+from tests.payments.helpers import purchase, settle
+
+
+@pytest.fixture
+def staff_client(client):
+    def login(*role_names: str):
+        user = StaffUserFactory(roles=list(role_names))
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return login
+
+
+def change_url(payment_id: str) -> str:
+    return f"/admin/payments/payment/{Payment.objects.get(public_id=payment_id).pk}/"
+
+
+def test_capture_needs_a_confirmation_then_uses_the_service(api, anet_account, staff_client):
+    payment = purchase(api, 2000, capture=False).json()
+    staff = staff_client(roles.FINANCE_OPERATOR)
+    url = change_url(payment["id"]) + "capture/"
+
+    form = staff.get(url)
+    confirm = staff.post(url, {"amount": "15.00"})
+    assert Payment.objects.get(public_id=payment["id"]).status == "authorized"
+    done = staff.post(url, {"amount": "15.00", "confirm": "yes"})
+
+    assert form.status_code == 200 and b"amount" in form.content
+    assert b"Capture 15.00 USD" in confirm.content
+    assert done.status_code == 302
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (stored.status, stored.amount_captured) == ("captured", 1500)
+    assert AuditEvent.objects.get(action="payment.captured", target_id=payment["id"]).actor_label == staff.user.username
+
+
+def test_bad_amounts_are_shown_on_the_form(api, anet_account, staff_client):
+    payment = purchase(api, 2000, capture=False).json()
+    staff = staff_client(roles.FINANCE_OPERATOR)
+
+    response = staff.post(change_url(payment["id"]) + "capture/", {"amount": "1.234"})
+
+    assert response.status_code == 200
+    assert b"at most 2 decimals" in response.content
+
+
+def test_service_refusals_become_admin_messages(api, anet_account, staff_client):
+    payment = purchase(api, 2000, capture=False).json()
+    staff = staff_client(roles.FINANCE_OPERATOR)
+
+    response = staff.post(change_url(payment["id"]) + "capture/", {"amount": "25.00", "confirm": "yes"}, follow=True)
+
+    assert b"Capture amount must be between" in response.content
+    assert Payment.objects.get(public_id=payment["id"]).status == "authorized"
+
+
+def test_void_from_the_admin(api, anet_account, staff_client):
+    payment = purchase(api).json()
+    staff = staff_client(roles.FINANCE_OPERATOR)
+
+    staff.post(change_url(payment["id"]) + "void/", {"confirm": "yes"})
+
+    assert Payment.objects.get(public_id=payment["id"]).status == "voided"
+
+
+def test_viewers_see_payments_but_cannot_act(api, anet_account, staff_client):
+    payment = purchase(api, capture=False).json()
+    viewer = staff_client(roles.FINANCE_VIEWER)
+
+    page = viewer.get(change_url(payment["id"]) + "change/")
+
+    assert page.status_code == 200
+    assert b"/capture/" not in page.content
+    assert viewer.post(change_url(payment["id"]) + "capture/", {"confirm": "yes"}).status_code == 403
+    assert Payment.objects.get(public_id=payment["id"]).status == "authorized"
+
+
+def test_operator_refund_waits_for_a_different_approver(
+    api, anet_account, anet_sandbox, staff_client, client, django_user_model
+):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    operator = staff_client(roles.FINANCE_OPERATOR)
+    operator.post(
+        change_url(payment["id"]) + "refund/", {"amount": "2.00", "reason": "late delivery", "confirm": "yes"}
+    )
+    refund = Refund.objects.get()
+    assert refund.status == "pending_approval"
+    assert Payment.objects.get(public_id=payment["id"]).amount_refund_pending == 200
+
+    # The operator cannot approve (no permission), nor can an approver approve their own request.
+    approver = StaffUserFactory(roles=[roles.FINANCE_APPROVER])
+    client.force_login(approver)
+    client.post(
+        "/admin/payments/refund/",
+        {"action": "approve_selected", "_selected_action": [refund.pk], "confirm": "yes", "note": "ok"},
+    )
+
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    assert refund.decided_by_user == approver
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (stored.amount_refunded, stored.amount_refund_pending, stored.status) == (200, 0, "partially_refunded")
+    assert AuditEvent.objects.filter(action="refund.approved", target_id=refund.public_id).exists()
+
+
+def test_approvers_cannot_approve_their_own_large_refunds(api, anet_account, anet_sandbox, staff_client, settings):
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 500}
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    approver = staff_client(roles.FINANCE_APPROVER)
+    approver.post(change_url(payment["id"]) + "refund/", {"amount": "8.00", "reason": "big", "confirm": "yes"})
+    refund = Refund.objects.get()
+
+    response = approver.post(
+        "/admin/payments/refund/",
+        {"action": "approve_selected", "_selected_action": [refund.pk], "confirm": "yes"},
+        follow=True,
+    )
+
+    assert b"cannot be approved by the person who requested it" in response.content
+    assert Refund.objects.get().status == "pending_approval"
+
+
+def test_small_refund_by_an_approver_runs_at_once(api, anet_account, anet_sandbox, staff_client):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    approver = staff_client(roles.FINANCE_APPROVER)
+
+    approver.post(change_url(payment["id"]) + "refund/", {"amount": "", "reason": "returned", "confirm": "yes"})
+
+    assert Refund.objects.get().status == "succeeded"
+    assert Payment.objects.get(public_id=payment["id"]).status == "refunded"
+
+
+def test_rejecting_releases_the_reserved_amount(api, anet_account, anet_sandbox, staff_client, client):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    staff_client(roles.FINANCE_OPERATOR).post(
+        change_url(payment["id"]) + "refund/", {"amount": "3.00", "reason": "x", "confirm": "yes"}
+    )
+    refund = Refund.objects.get()
+    client.force_login(StaffUserFactory(roles=[roles.FINANCE_APPROVER]))
+
+    confirm_page = client.post(
+        "/admin/payments/refund/", {"action": "reject_selected", "_selected_action": [refund.pk]}
+    )
+    client.post(
+        "/admin/payments/refund/",
+        {"action": "reject_selected", "_selected_action": [refund.pk], "confirm": "yes", "note": "no"},
+    )
+
+    assert b"Reject refunds?" in confirm_page.content
+    assert Refund.objects.get().status == "rejected"
+    assert Payment.objects.get(public_id=payment["id"]).amount_refund_pending == 0
+
+
+def test_payment_list_search_filters_and_query_count_do_not_grow(api, anet_account, staff_client):
+    for amount in (100, 200, 300):
+        purchase(api, amount, customer={"email": f"c{amount}@example.com"})
+    viewer = staff_client(roles.FINANCE_VIEWER)
+
+    with CaptureQueriesContext(connection) as few:
+        viewer.get("/admin/payments/payment/")
+    for amount in range(400, 1400, 100):
+        purchase(api, amount)
+    with CaptureQueriesContext(connection) as many:
+        page = viewer.get("/admin/payments/payment/")
+    searched = viewer.get("/admin/payments/payment/", {"q": "c200@example.com"})
+    filtered = viewer.get(
+        "/admin/payments/payment/", {"status__exact": "captured", "gateway_account__gateway": "authorizenet"}
+    )
+
+    assert page.status_code == 200
+    assert len(many) == len(few)  # no N+1
+    assert not any(
+        "COUNT(*)" in q["sql"] and "WHERE" not in q["sql"]
+        for q in many.captured_queries
+        if "payments_payment" in q["sql"]
+    )
+    assert searched.content.count(b"/admin/payments/payment/") > 0 and b"c200@example.com" in searched.content
+    assert filtered.status_code == 200
+
+
+def test_detail_shows_gateway_calls_refunds_and_audit_trail(api, anet_account, staff_client):
+    payment = purchase(api).json()
+
+    page = staff_client(roles.FINANCE_VIEWER).get(change_url(payment["id"]) + "change/")
+
+    content = page.content.decode()
+    assert "payment.captured" in content
+    assert payment["gateway_transaction_id"] in content
+    assert "Gateway transactions" in content or "gateway transaction" in content.lower()

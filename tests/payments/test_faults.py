@@ -1,0 +1,159 @@
+"""Failures between us and the gateway: never a double charge, and the truth is found later."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.payments.models import GatewayTransaction, Payment, Refund
+from apps.payments.services import gateway_transaction_resolve, gateway_transactions_sweep
+from apps.sandbox.models import AnetTransaction
+from tests.payments.helpers import purchase, settle
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def charges_for(payment_id: str) -> int:
+    references = GatewayTransaction.objects.filter(payment__public_id=payment_id).values_list("reference", flat=True)
+    return AnetTransaction.objects.filter(invoice_number__in=list(references)).count()
+
+
+@pytest.mark.parametrize(("kind", "value"), [("hang_after", 3000), ("drop_response", 0)])
+def test_lost_answer_after_the_charge_resolves_to_captured_with_one_charge(
+    api, anet_account, sandbox_fault, celery_worker, kind, value
+):
+    sandbox_fault(kind, value, match="authCaptureTransaction")
+
+    response = purchase(api, 2500, key="lost-1")
+    replay = purchase(api, 2500, key="lost-1")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "unknown"
+    assert replay["Idempotent-Replayed"] == "true"
+    payment_id = response.json()["id"]
+    wait_for(lambda: Payment.objects.get(public_id=payment_id).status == "captured")
+    stored = Payment.objects.get(public_id=payment_id)
+    assert (stored.amount_captured, stored.gateway_transaction_id != "") == (2500, True)
+    assert charges_for(payment_id) == 1
+    assert GatewayTransaction.objects.get(payment=stored).status == "succeeded"
+
+
+def test_connection_reset_before_the_charge_resolves_to_failed_with_no_charge(
+    api, anet_account, sandbox_fault, celery_worker
+):
+    sandbox_fault("reset", match="authCaptureTransaction")
+
+    response = purchase(api, 2500)
+
+    assert response.status_code == 202
+    payment_id = response.json()["id"]
+    wait_for(lambda: Payment.objects.get(public_id=payment_id).status == "failed")
+    assert charges_for(payment_id) == 0
+    assert Payment.objects.get(public_id=payment_id).failure_code == "gateway_unavailable"
+
+
+def test_5xx_before_charging_fails_cleanly_and_is_retryable(api, anet_account, sandbox_fault):
+    sandbox_fault("http_error", 503)
+
+    failed = purchase(api, 1200, key="retry-me")
+    retried = purchase(api, 1200, key="retry-me")
+
+    assert failed.status_code == 503
+    assert (failed.json()["error"]["type"], failed.json()["error"]["code"]) == ("api_error", "gateway_unavailable")
+    first = Payment.objects.get(public_id=failed.json()["error"]["payment"])
+    assert (first.status, first.amount_captured) == ("failed", 0)
+    assert charges_for(first.public_id) == 0
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried
+
+
+def test_unknown_capture_holds_the_payment_until_resolved(api, anet_account, sandbox_fault):
+    payment = purchase(api, 2000, capture=False).json()
+    sandbox_fault("drop_response", match="priorAuthCaptureTransaction")
+
+    response = api.post(f"/api/v1/payments/{payment['id']}/capture", {}, format="json")
+    blocked = api.post(f"/api/v1/payments/{payment['id']}/void")
+    gt = GatewayTransaction.objects.get(kind="capture")
+    gateway_transaction_resolve(gateway_transaction_id=gt.pk)
+
+    assert response.status_code == 202
+    assert blocked.json()["error"]["code"] == "payment_operation_in_progress"
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (stored.status, stored.amount_captured, stored.operation) == ("captured", 2000, "")
+
+
+def test_unknown_void_that_did_not_happen_releases_the_payment(api, anet_account, sandbox_fault):
+    payment = purchase(api, 2000, capture=False).json()
+    sandbox_fault("reset", match="voidTransaction")
+
+    api.post(f"/api/v1/payments/{payment['id']}/void")
+    gateway_transaction_resolve(gateway_transaction_id=GatewayTransaction.objects.get(kind="void").pk)
+
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (stored.status, stored.operation) == ("authorized", "")
+    assert GatewayTransaction.objects.get(kind="void").status == "failed"
+
+
+def test_unknown_refund_resolves_and_releases_its_reservation(api, anet_account, anet_sandbox, sandbox_fault):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    sandbox_fault("drop_response", match="refundTransaction")
+
+    response = api.post(f"/api/v1/payments/{payment['id']}/refunds", {"amount": 400}, format="json")
+    pending = Payment.objects.get(public_id=payment["id"]).amount_refund_pending
+    gateway_transaction_resolve(gateway_transaction_id=GatewayTransaction.objects.get(kind="refund").pk)
+
+    assert (response.status_code, response.json()["status"], pending) == (202, "unknown", 400)
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (stored.amount_refunded, stored.amount_refund_pending, stored.status) == (400, 0, "partially_refunded")
+    assert Refund.objects.get().status == "succeeded"
+
+
+def test_resolution_is_idempotent(api, anet_account, sandbox_fault):
+    sandbox_fault("drop_response", match="authCaptureTransaction")
+    payment_id = purchase(api, 900).json()["id"]
+    gt = GatewayTransaction.objects.get(payment__public_id=payment_id)
+
+    assert gateway_transaction_resolve(gateway_transaction_id=gt.pk) is True
+    assert gateway_transaction_resolve(gateway_transaction_id=gt.pk) is True
+
+    assert Payment.objects.get(public_id=payment_id).status == "captured"
+    assert Payment.objects.get(public_id=payment_id).amount_captured == 900
+
+
+def test_not_found_within_the_grace_period_is_asked_again_later(api, anet_account, sandbox_fault, settings):
+    settings.GATEWAY_NOT_FOUND_GRACE_SECONDS = 3600
+    sandbox_fault("reset", match="authCaptureTransaction")
+    payment_id = purchase(api, 900).json()["id"]
+    gt = GatewayTransaction.objects.get(payment__public_id=payment_id)
+
+    assert gateway_transaction_resolve(gateway_transaction_id=gt.pk) is False
+
+    assert Payment.objects.get(public_id=payment_id).status == "unknown"
+
+
+def test_sweeper_turns_abandoned_calls_into_unknown_and_queues_them(api, anet_account, settings):
+    payment_id = purchase(api, 700).json()["id"]
+    stored = Payment.objects.get(public_id=payment_id)
+    # A process that died mid-call leaves its GatewayTransaction pending and the payment pending.
+    GatewayTransaction.objects.filter(payment=stored).update(
+        status="pending", created_at=timezone.now() - timedelta(hours=1)
+    )
+    Payment.objects.filter(pk=stored.pk).update(status="pending")
+
+    queued = gateway_transactions_sweep()
+    gateway_transaction_resolve(gateway_transaction_id=queued[0])
+
+    assert Payment.objects.get(pk=stored.pk).status == "captured"

@@ -1,0 +1,54 @@
+"""No card number or CVV anywhere in the database or the logs, after the whole suite.
+
+Runs last: it drives card flows of its own, then greps a dump of the test database and every
+log line the suite wrote (var/test-logs.jsonl) for the test card numbers and CVV fields.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from apps.sandbox.authorizenet.engine import TEST_CARDS as ALL_TEST_CARDS
+from tests.payments.helpers import VISA, purchase, settle
+
+pytestmark = [pytest.mark.last, pytest.mark.slow]
+
+CVV_IN_CONTEXT = re.compile(r"(cvc|cvv2?|card_?code|cardCode)[\"'<>:=\s]{0,6}[0-9]{3,4}", re.IGNORECASE)
+
+
+def database_dump() -> str:
+    params = connection.settings_dict
+    result = subprocess.run(
+        ["pg_dump", "--data-only", "-h", params["HOST"] or "127.0.0.1", "-p", str(params["PORT"] or 5432),
+         "-U", params["USER"] or "postgres", params["NAME"]],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return result.stdout
+
+
+def test_no_card_number_or_cvv_in_the_database_or_logs(api, anet_account, anet_sandbox):
+    for number in ALL_TEST_CARDS:
+        purchase(
+            api, 1234, payment_method={**VISA, "number": number, "cvc": "7319"[: 4 if number.startswith("3") else 3]}
+        )
+    declined = purchase(api, payment_method={**VISA, "billing_details": {"postal_code": "46282"}}).json()
+    assert declined["error"]["code"] == "card_declined"
+    captured = purchase(api, 5000).json()
+    settle(anet_sandbox)
+    assert api.post(f"/api/v1/payments/{captured['id']}/refunds", {"amount": 100}, format="json").status_code == 201
+
+    dump = database_dump()
+    with open(settings.LOG_FILE, encoding="utf-8") as handle:
+        logs = handle.read()
+
+    assert "payments_payment" in dump and len(logs) > 0
+    for number in ALL_TEST_CARDS:
+        assert number not in dump, f"card {number} found in the database"
+        assert number not in logs, f"card {number} found in the logs"
+    assert not CVV_IN_CONTEXT.search(dump)
+    assert not CVV_IN_CONTEXT.search(logs)

@@ -9,9 +9,9 @@ from apps.accounts import roles
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.core import crypto
+from apps.gateways.errors import GatewayMisconfigured
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
-from apps.gateways.errors import GatewayMisconfigured
 from apps.gateways.services import GatewayAccountConflict, gateway_account_create, gateway_account_set_credentials
 from tests.accounts.factories import StaffUserFactory
 

@@ -37,3 +37,15 @@ def test_seed_prints_working_credentials_and_rotates_them_on_rerun():
     assert not password_works(password)
     assert ApiKey.objects.filter(merchant__slug="demo", name="demo", revoked_at__isnull=True).count() == 1
     assert api_key_authenticate(secret=new_secret)
+
+
+def test_seed_gives_the_demo_merchant_a_working_gateway_account_once():
+    from apps.gateways.models import GatewayAccount
+    from apps.sandbox.models import AnetAccount
+
+    run_seed()
+    run_seed()
+
+    account = GatewayAccount.objects.get(merchant__slug="demo")
+    sandbox = AnetAccount.objects.get(api_login_id="demo-anet")
+    assert account.credentials()["transaction_key"] == sandbox.transaction_key

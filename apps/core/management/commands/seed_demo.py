@@ -9,8 +9,12 @@ from django.db import transaction
 
 from apps.accounts.services import staff_password_reset
 from apps.audit.actors import Actor
+from apps.gateways.models import GatewayAccount
+from apps.gateways.services import gateway_account_create
 from apps.merchants.models import ApiKey, Merchant
 from apps.merchants.services import api_key_create, api_key_revoke, merchant_create
+from apps.sandbox.models import AnetAccount
+from apps.sandbox.services import anet_account_create
 
 DEMO_KEY_NAME = "demo"
 
@@ -44,6 +48,7 @@ class Command(BaseCommand):
         for old in ApiKey.objects.filter(merchant=merchant, name=DEMO_KEY_NAME, revoked_at__isnull=True):
             api_key_revoke(api_key=old, actor=actor)
         issued = api_key_create(merchant=merchant, mode="test", name=DEMO_KEY_NAME, actor=actor)
+        self._gateway_account(merchant, actor)
 
         base = options["base_url"].rstrip("/")
         self.stdout.write(
@@ -56,10 +61,38 @@ class Command(BaseCommand):
                     f"   Admin:       {base}/admin/   user {admin.get_username()}   password {password}",
                     f"   API key:     {issued.secret}",
                     f"   API docs:    {base}/api/docs/",
+                    "   Gateway:     Authorize.Net test mode, served by the built-in sandbox at /sandbox/",
+                    f"   Charge:      curl -X POST {base}/api/v1/payments -H 'Authorization: Bearer {issued.secret}' "
+                    '-H \'Content-Type: application/json\' -H "Idempotency-Key: demo-$(date +%s%N)" '
+                    '-d \'{"amount": 1050, '
+                    '"currency": "USD", "payment_method": {"type": "card", "number": '
+                    '"4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}\'',
                     f"   Try:         curl -H 'Authorization: Bearer {issued.secret}' {base}/api/v1/merchant",
                     "   (the password and key are new on every start)",
                     "=" * 72,
                     "",
                 ]
             )
+        )
+
+    def _gateway_account(self, merchant: Merchant, actor: Actor) -> None:
+        """A test-mode Authorize.Net account for the merchant, opened at the built-in sandbox."""
+        if GatewayAccount.objects.filter(
+            merchant=merchant, gateway="authorizenet", mode="test", is_active=True
+        ).exists():
+            return
+        sandbox = AnetAccount.objects.filter(api_login_id=f"{merchant.slug}-anet").first() or anet_account_create(
+            api_login_id=f"{merchant.slug}-anet"
+        )
+        gateway_account_create(
+            merchant=merchant,
+            gateway="authorizenet",
+            mode="test",
+            name="Authorize.Net sandbox",
+            credentials={
+                "api_login_id": sandbox.api_login_id,
+                "transaction_key": sandbox.transaction_key,
+                "signature_key": sandbox.signature_key,
+            },
+            actor=actor,
         )

@@ -28,3 +28,21 @@ class BenchmarkRowCreateApi(IdempotentApiView):
         data.is_valid(raise_exception=True)
         row = BenchmarkRow.objects.create(merchant=self.merchant(request), note=data.validated_data.get("note", ""))
         return Response(self.OutputSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class BenchmarkSdkSaleApi(IdempotentApiView):
+    """The floor under any purchase: the same Authorize.Net SDK call against the same sandbox,
+    through the same adapter, storing nothing."""
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request) -> Response:
+        from apps.gateways.base import Card, ChargeRequest
+        from apps.gateways.registry import gateway_for
+        from apps.payments.models import new_gateway_reference
+        from apps.payments.services import gateway_account_for
+
+        account = gateway_account_for(merchant=self.merchant(request), livemode=False)
+        result = gateway_for(account).sale(
+            ChargeRequest(new_gateway_reference(), 1050, "USD", Card("4111111111111111", 12, 2030, "123"))
+        )
+        return Response({"transaction_id": result.transaction_id}, status=status.HTTP_201_CREATED)

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, include, path
 
-from .bench import BenchmarkRowCreateApi
+from .bench import BenchmarkRowCreateApi, BenchmarkSdkSaleApi
 
 app_name = "v1"
 
@@ -13,4 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 ]
 
 if settings.BENCHMARK_ENDPOINTS_ENABLED:
-    urlpatterns.append(path("bench/rows", BenchmarkRowCreateApi.as_view(), name="bench-rows"))
+    urlpatterns += [
+        path("bench/rows", BenchmarkRowCreateApi.as_view(), name="bench-rows"),
+        path("bench/sdk-sale", BenchmarkSdkSaleApi.as_view(), name="bench-sdk-sale"),
+    ]

@@ -58,14 +58,16 @@ class Result:
 
 
 SCENARIOS = [
-    Scenario(
-        "insert", "baseline: authenticated DRF endpoint inserting one row", "insert_row.lua", "/api/v1/bench/rows"
-    ),
+    Scenario("insert", "baseline: authenticated DRF endpoint inserting one row", "insert_row.lua", "/api/v1/bench/rows"),
     Scenario("read", "authenticated read (GET /api/v1/merchant)", "get_merchant.lua", "/api/v1/merchant", "insert"),
-    Scenario(
-        "replay", "idempotent replay (same Idempotency-Key)", "idempotent_replay.lua", "/api/v1/bench/rows", "insert"
-    ),
-]
+    Scenario("replay", "idempotent replay (same Idempotency-Key)", "idempotent_replay.lua", "/api/v1/bench/rows", "insert"),
+    Scenario("sdk", "baseline: Authorize.Net SDK sale to the sandbox, nothing stored", "sdk_sale.lua", "/api/v1/bench/sdk-sale"),
+    Scenario("purchase", "purchase: POST /api/v1/payments to the sandbox", "purchase.lua", "/api/v1/payments", "sdk"),
+    Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert"),
+]  # fmt: skip
+# Scenarios measured again at half of their peak rate, with their baseline at the same rate:
+# the latency they add under moderate load, not under saturation.
+HALF_PEAK = {"purchase": "sdk"}
 
 
 def log(message: str) -> None:
@@ -105,6 +107,22 @@ def recreate_database(admin_url: str) -> None:
         connection.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
+SETUP_SNIPPET = """
+from apps.audit.actors import Actor
+from apps.gateways.services import gateway_account_create
+from apps.merchants.services import api_key_create, merchant_create
+from apps.sandbox.services import anet_account_create
+actor = Actor.system("bench")
+merchant = merchant_create(slug="bench", name="Benchmark merchant", actor=actor)
+sandbox = anet_account_create(api_login_id="bench-anet")
+sandbox.duplicate_window_seconds = 0
+sandbox.save()
+gateway_account_create(merchant=merchant, gateway="authorizenet", mode="test", actor=actor, credentials={
+    "api_login_id": sandbox.api_login_id, "transaction_key": sandbox.transaction_key})
+print("BENCH_KEY=" + api_key_create(merchant=merchant, actor=actor).secret)
+"""
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -126,7 +144,7 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     sys.exit(f"{url} did not come up within {timeout:.0f}s")
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(env: dict[str, str], port: int, workers: int, name: str = "app") -> subprocess.Popen[bytes]:
     command = [
         str(BIN / "gunicorn"),
         "config.wsgi:application",
@@ -140,6 +158,8 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.P
         "2048",
         "--log-level",
         "warning",
+        "--name",
+        f"clearhouse-bench-{name}",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     wait_for(f"http://127.0.0.1:{port}/health/live")
@@ -156,7 +176,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_wrk(
-    wrk: str, scenario: Scenario, *, port: int, seconds: int, connections: int, threads: int, env: dict[str, str]
+    wrk: str,
+    scenario: Scenario,
+    *,
+    port: int,
+    seconds: int,
+    connections: int,
+    threads: int,
+    env: dict[str, str],
+    delay_ms: float = 0.0,
+    phase: str = "",
 ) -> dict[str, Any]:
     command = [
         wrk,
@@ -169,12 +198,27 @@ def run_wrk(
         str(LUA_DIR / scenario.script),
         f"http://127.0.0.1:{port}{scenario.path}",
     ]
-    wrk_env = {**env, "BENCH_LUA_PATH": str(LUA_DIR), "BENCH_CONNECTIONS": str(connections)}
+    wrk_env = {
+        **env,
+        "BENCH_LUA_PATH": str(LUA_DIR),
+        "BENCH_CONNECTIONS": str(connections),
+        "BENCH_DELAY_MS": str(int(delay_ms)),
+        "BENCH_PHASE": phase or uuid.uuid4().hex[:6],
+    }
     output = subprocess.run(command, env=wrk_env, capture_output=True, text=True, check=True).stdout
     line = next((row for row in output.splitlines() if row.startswith("BENCH_JSON ")), None)
     if line is None:
         sys.exit(f"wrk printed no summary for {scenario.key}:\n{output}")
     return json.loads(line.removeprefix("BENCH_JSON "))
+
+
+def run_at_rate(wrk: str, scenario: Scenario, *, rate: float, seconds: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Hold about `rate` req/s: each connection pauses after every answer for (connections / rate)
+    minus the service time, which a short calibration run at that rate measures first."""
+    period_ms = 1000.0 * options["connections"] / rate
+    calibration = run_wrk(wrk, scenario, seconds=5, delay_ms=period_ms, **options)
+    service_ms = calibration["mean_us"] / 1000
+    return run_wrk(wrk, scenario, seconds=seconds, delay_ms=max(1.0, period_ms - service_ms), **options)
 
 
 def to_result(scenario: Scenario, raw: dict[str, Any]) -> Result:
@@ -225,12 +269,16 @@ def print_table(results: list[Result], context: dict[str, Any]) -> None:
         f"wrk {context['threads']} threads x {context['connections']} connections, {context['seconds']}s per scenario"
     )
     print()
-    header = f"{'scenario':<58} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  ratio to baseline"
+    header = f"{'scenario':<66} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  ratio to baseline"
     print(header)
     print("-" * len(header))
     for result in results:
         ratio = ""
-        if result.baseline and result.baseline in by_key:
+        if result.baseline and result.baseline in by_key and result.key.endswith("@half"):
+            base = by_key[result.baseline]
+            result.extra["added_p99_ms"] = round(result.p99_ms - base.p99_ms, 2)
+            ratio = f"p99 +{result.extra['added_p99_ms']:.1f} ms over '{base.key}' at the same rate"
+        elif result.baseline and result.baseline in by_key:
             base = by_key[result.baseline]
             result.ratio = round(result.rps / base.rps, 3) if base.rps else None
             ratio = f"{result.ratio:.2f}x of '{base.key}' ({base.rps:.0f} req/s)"
@@ -238,7 +286,7 @@ def print_table(results: list[Result], context: dict[str, Any]) -> None:
             first, second = result.extra["runs_rps"]
             ratio = f"(baseline: mean of {first:.0f} and {second:.0f} req/s, drift {result.extra['drift_pct']:+.1f}%)"
         errors = result.non_2xx + result.socket_errors
-        print(f"{result.title:<58} {result.rps:>9.1f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {errors:>7}  {ratio}")
+        print(f"{result.title:<66} {result.rps:>9.1f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {errors:>7}  {ratio}")
     print()
 
 
@@ -250,6 +298,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--sandbox-workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run)")
     parser.add_argument(
         "--admin-database-url",
@@ -264,12 +313,18 @@ def main() -> None:
     log(f"recreating database {BENCH_DB}")
     recreate_database(args.admin_database_url)
     manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "create_merchant", "bench", "--name", "Benchmark merchant")
-    env["BENCH_API_KEY"] = manage(env, "create_api_key", "--merchant", "bench", "--quiet").strip()
+    output = manage(env, "shell", "-c", SETUP_SNIPPET)
+    env["BENCH_API_KEY"] = next(line for line in output.splitlines() if line.startswith("BENCH_KEY=")).split("=", 1)[1]
     env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
 
-    selected = [s for s in SCENARIOS if not args.only or s.key in args.only or s.baseline is None]
-    log(f"starting gunicorn with {args.workers} workers")
+    wanted = set(args.only or [s.key for s in SCENARIOS])
+    wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
+    selected = [s for s in SCENARIOS if s.key in wanted]
+    sandbox_port = args.port + 1
+    log(f"starting the gateway sandbox under gunicorn ({args.sandbox_workers} workers) on port {sandbox_port}")
+    sandbox = start_gunicorn(env, sandbox_port, args.sandbox_workers, name="sandbox")
+    env["AUTHORIZENET_TEST_ENDPOINT"] = f"http://127.0.0.1:{sandbox_port}/sandbox/authorizenet/xml/v1/request.api"
+    log(f"starting the app under gunicorn with {args.workers} workers")
     server = start_gunicorn(env, args.port, args.workers)
     options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
 
@@ -278,6 +333,8 @@ def main() -> None:
         run_wrk(wrk, scenario, seconds=args.warmup, **options)
         return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **options))
 
+    # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.
+    half_options = {**options, "connections": 4}
     results: list[Result] = []
     try:
         for scenario in selected:
@@ -288,8 +345,22 @@ def main() -> None:
             if result.baseline is None:
                 again = measure(next(s for s in selected if s.key == result.key))
                 results[index] = merge_baseline_runs(result, again)
+        by_key = {result.key: result for result in results}
+        for key, baseline_key in HALF_PEAK.items():
+            if key in by_key and baseline_key in by_key:
+                rate = by_key[key].rps / 2
+                for scenario_key in (key, baseline_key):
+                    scenario = next(s for s in selected if s.key == scenario_key)
+                    log(f"{scenario_key}: at {rate:.1f} req/s (half of {key}'s peak) for {args.seconds}s")
+                    raw = run_at_rate(wrk, scenario, rate=rate, seconds=args.seconds, options=half_options)
+                    half = to_result(scenario, raw)
+                    half.key, half.title = f"{scenario_key}@half", f"{scenario.title} @ {rate:.0f} req/s"
+                    half.baseline = f"{baseline_key}@half" if scenario_key == key else None
+                    half.extra = {"target_rps": round(rate, 1)}
+                    results.append(half)
     finally:
         stop(server)
+        stop(sandbox)
 
     context = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

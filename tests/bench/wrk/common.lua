@@ -18,13 +18,12 @@ function M.done(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
 end
 
--- Requests per second per connection: BENCH_RATE total, spread over the connections.
+-- Pacing for rate-limited runs: a pause after each response on every connection, computed by
+-- run.py from the target rate and the measured service time (BENCH_DELAY_MS).
 function M.delay_for_rate()
-  local rate = tonumber(os.getenv("BENCH_RATE") or "0")
-  local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "1")
-  if rate <= 0 then return nil end
-  local per_connection_ms = 1000.0 * connections / rate
-  return function() return per_connection_ms end
+  local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+  if pause <= 0 then return nil end
+  return function() return pause end
 end
 
 return M

@@ -15,8 +15,9 @@ from typing import Any
 
 import structlog
 
-# 13 to 19 digits, optionally grouped by single spaces or dashes, not inside a longer number.
-_PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# 13 to 19 digits, optionally grouped by single spaces or dashes, not inside a longer number
+# and not the fractional part of a decimal (a duration like 0.0141234567890123).
+_PAN_CANDIDATE = re.compile(r"(?<![0-9.])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 # "cvc": "123", cvv=1234, 'cardCode': '999', <cardCode>123</cardCode> ...
 _CVV_FIELD = re.compile(
     r"""(?P<key>\b(?:cvc|cvv2?|cvn|cid|card_?code|security_?code)\b["']?\s*(?:[:=]|>)\s*["']?)(?P<value>[0-9]{3,4})""",

@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, ConflictError, ErrorType
@@ -75,28 +75,19 @@ def idempotency_begin(
 ) -> IdempotencyRecord | StoredResponse:
     """Claim the key (returns the new record) or return the stored response to replay.
 
-    Claiming is one INSERT against a unique (merchant, key) constraint, so of many concurrent
-    requests with one key exactly one proceeds; the others see it in progress.
+    Claiming is one INSERT ... ON CONFLICT DO NOTHING against a unique (merchant, key)
+    constraint, so of many concurrent requests with one key exactly one proceeds; the others
+    see it in progress. A new key costs one statement, a replay two.
     """
     now = timezone.now()
-    existing = IdempotencyRecord.objects.filter(merchant=merchant, key=key).first()
-    if existing is not None and existing.expires_at <= now:
+    claimed = _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, now=now)
+    if claimed is not None:
+        return claimed
+    existing = IdempotencyRecord.objects.get(merchant=merchant, key=key)
+    if existing.expires_at <= now:
+        # An expired key is a new key: drop the old record (if still there) and claim again.
         IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
-        existing = None
-    if existing is None:
-        try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    merchant=merchant,
-                    key=key,
-                    method=method,
-                    path=path[:512],
-                    fingerprint=fingerprint,
-                    created_at=now,
-                    expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
-                )
-        except IntegrityError:
-            existing = IdempotencyRecord.objects.get(merchant=merchant, key=key)
+        return idempotency_begin(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if existing.fingerprint != fingerprint:
         raise IdempotencyKeyReused(param=HEADER)
     if existing.state != IdempotencyRecord.State.COMPLETED or existing.response_status is None:
@@ -106,6 +97,42 @@ def idempotency_begin(
 
 # Refusals of the request's shape, decided before any work: fixing them must not need a new key.
 _UNSTORED_CODES = frozenset({"parameter_invalid", "parameter_missing", "invalid_json", "unsupported_media_type"})
+
+
+def _claim(
+    *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str, now: datetime
+) -> IdempotencyRecord | None:
+    """Insert the key unless it exists; None when another request holds it already."""
+    record = IdempotencyRecord(
+        merchant=merchant,
+        key=key,
+        method=method,
+        path=path[:512],
+        fingerprint=fingerprint,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+    )
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # One round trip (no BEGIN/COMMIT around it): INSERT ... ON CONFLICT DO NOTHING.
+        table = IdempotencyRecord._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (merchant_id, key, method, path, fingerprint, state, created_at, expires_at) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (merchant_id, key) DO NOTHING RETURNING id",
+                [merchant.pk, key, method, record.path, fingerprint, record.state, now, record.expires_at],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        record.pk = row[0]
+        record._state.adding = False
+        return record
+    try:
+        with transaction.atomic():
+            record.save(force_insert=True)
+    except IntegrityError:
+        return None
+    return record
 
 
 def should_store(status: int, body: Any) -> bool:

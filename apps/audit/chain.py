@@ -33,16 +33,18 @@ def to_json_value(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def canonical(fields: dict[str, Any], prev_hash: str) -> bytes:
+def canonical(fields: dict[str, Any]) -> str:
+    """The row's content as compact JSON with sorted keys (timestamps in UTC, microseconds)."""
     data = dict(fields)
     occurred_at: datetime = data["occurred_at"]
     data["occurred_at"] = occurred_at.astimezone(UTC).isoformat(timespec="microseconds")
-    data["prev_hash"] = prev_hash
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def compute_hash(fields: dict[str, Any], prev_hash: str) -> str:
-    return hashlib.sha256(canonical(fields, prev_hash)).hexdigest()
+    """hash = SHA-256(prev_hash + "\n" + canonical(row)), hex. PostgreSQL computes the same in
+    the INSERT itself (apps.audit.services), so Python and SQL must agree on this formula."""
+    return hashlib.sha256(f"{prev_hash}\n{canonical(fields)}".encode()).hexdigest()
 
 
 def row_fields(event: Any) -> dict[str, Any]:

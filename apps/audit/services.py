@@ -8,7 +8,7 @@ from django.utils import timezone
 from apps.core.context import current_context
 
 from .actors import Actor
-from .chain import GENESIS_HASH, compute_hash, to_json_value
+from .chain import GENESIS_HASH, canonical, compute_hash, to_json_value
 from .models import AuditEvent
 
 # pg_advisory_xact_lock key that serialises appends to the chain ("AUDT").
@@ -29,6 +29,34 @@ def _target_fields(target: models.Model | None) -> dict[str, str]:
     }
 
 
+def _append_postgresql(fields: dict[str, Any]) -> AuditEvent:
+    """One statement: lock the chain, read its head (audit_chain_head(), migration 0003, reads
+    with a fresh snapshot after the lock), compute the hash and insert."""
+    event = AuditEvent(**fields)
+    columns = list(fields)
+    values = [AuditEvent._meta.get_field(name).get_db_prep_save(getattr(event, name), connection) for name in columns]
+    column_sql = ", ".join(connection.ops.quote_name(AuditEvent._meta.get_field(name).column) for name in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = (
+        f"INSERT INTO {AuditEvent._meta.db_table} ({column_sql}, prev_hash, hash) "  # noqa: S608 - our own names
+        f"SELECT {placeholders}, chain.head, "
+        "encode(sha256(convert_to(chain.head || E'\\n' || %s, 'UTF8')), 'hex') "
+        "FROM (SELECT COALESCE(audit_chain_head(%s), %s) AS head) AS chain "
+        "RETURNING id, prev_hash, hash"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, canonical(fields), AUDIT_CHAIN_LOCK_ID, GENESIS_HASH])
+        event.pk, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    return event
+
+
+def _append_python(fields: dict[str, Any]) -> AuditEvent:
+    # SQLite (quickstart): transactions take the database write lock at BEGIN (IMMEDIATE).
+    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    return AuditEvent.objects.create(**fields, prev_hash=prev_hash, hash=compute_hash(fields, prev_hash))
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -42,7 +70,8 @@ def audit_record(
 
     The caller's change and its audit row commit or roll back together. Appends are
     serialised by a transaction-scoped advisory lock (PostgreSQL) or by SQLite's write lock,
-    so the chain never forks; keep the call near the end of the transaction.
+    so the chain never forks; keep the call near the end of the transaction. On PostgreSQL the
+    lock, the head, the hash and the insert are one statement.
     """
     if not connection.in_atomic_block:
         raise AuditOutsideTransaction("audit_record must run inside the transaction that makes the change")
@@ -66,10 +95,8 @@ def audit_record(
         "user_agent": (context.user_agent if context else "")[:512],
     }
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK_ID])
-    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-    return AuditEvent.objects.create(**fields, prev_hash=prev_hash, hash=compute_hash(fields, prev_hash))
+        return _append_postgresql(fields)
+    return _append_python(fields)
 
 
 def audit_record_atomic(**kwargs: Any) -> AuditEvent:

@@ -125,6 +125,32 @@ def _call(function: Callable[[Any], GatewayResult], request: Any) -> CallOutcome
     return CallOutcome(result, error, latency)
 
 
+_GT_RESULT_FIELDS = [
+    "status",
+    "gateway_transaction_id",
+    "response_code",
+    "reason_code",
+    "message",
+    "auth_code",
+    "avs_result",
+    "cvv_result",
+    "error_code",
+    "latency_ms",
+    "completed_at",
+]
+_PAYMENT_RESULT_FIELDS = [
+    "status",
+    "card_brand",
+    "card_last4",
+    "gateway_transaction_id",
+    "amount_authorized",
+    "amount_captured",
+    "failure_code",
+    "failure_message",
+    "updated_at",
+]
+
+
 def _record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
     result, error = outcome.result, outcome.error
     if outcome.unknown:
@@ -146,7 +172,7 @@ def _record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
         gt.reason_code = gt.reason_code or error.reason_code[:10]
     gt.latency_ms = outcome.latency_ms
     gt.completed_at = timezone.now()
-    gt.save()
+    gt.save(update_fields=_GT_RESULT_FIELDS)
 
 
 def _enqueue_resolution(gt: GatewayTransaction) -> None:
@@ -231,7 +257,7 @@ def _apply_charge_result(payment: Payment, gt: GatewayTransaction, result: Gatew
         payment.status, action = PaymentStatus.FAILED, "payment.failed"
         payment.failure_code = gt.error_code or "processing_error"
         payment.failure_message = gt.message or "The payment failed."
-    payment.save()
+    payment.save(update_fields=_PAYMENT_RESULT_FIELDS)
     audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
 
 
@@ -299,8 +325,9 @@ def payment_create(
     outcome = _call(gateway.sale if capture else gateway.authorize, request)
 
     with transaction.atomic():
+        # The payment's row lock guards its calls too: a call is only changed under it.
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        payment.gateway_account, payment.customer = account, customer
         _record_call(gt, outcome)
         _apply_charge_result(payment, gt, outcome.result, actor)
         if outcome.unknown:

@@ -83,7 +83,10 @@ class AnetTransaction(models.Model):
 
     class Meta:
         verbose_name = "Authorize.Net sandbox transaction"
-        indexes = [models.Index(fields=["account", "status"], name="sandbox_anet_status_idx")]
+        indexes = [
+            models.Index(fields=["account", "status"], name="sandbox_anet_status_idx"),
+            models.Index(fields=["account", "card_fingerprint", "submitted_at"], name="sandbox_anet_duplicate_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.trans_id} {self.transaction_type} {self.status}"

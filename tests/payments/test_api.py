@@ -296,3 +296,16 @@ def test_another_merchants_payment_is_not_found_and_not_touched(
     assert other.post(f"/api/v1/payments/{payment['id']}/refunds", {}, format="json").status_code == 404
     assert other.get("/api/v1/payments").json()["data"] == []
     assert Payment.objects.get(public_id=payment["id"]).status == "authorized"
+
+
+def test_the_fast_representation_matches_the_documented_serializer(api, anet_account):
+    from apps.payments.api.serializers import PaymentOutputSerializer, payment_representation
+
+    purchase(api, customer={"email": "x@example.com"}, metadata={"a": "b"})
+    purchase(api, capture=False)
+    purchase(api, payment_method={**VISA, "billing_details": {"postal_code": "46282"}})
+
+    payments = Payment.objects.select_related("customer", "gateway_account")
+    assert len(payments) == 3
+    for payment in payments:
+        assert payment_representation(payment) == PaymentOutputSerializer(payment).data

@@ -22,6 +22,7 @@ from .serializers import (
     PaymentOutputSerializer,
     RefundCreateSerializer,
     RefundOutputSerializer,
+    payment_representation,
 )
 
 ERROR_RESPONSES = {
@@ -73,7 +74,7 @@ class PaymentListCreateApi(IdempotentApiView):
             raise ValidationError(filtered.errors)
         paginator = IdCursorPagination()
         page: list[Payment] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
-        return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response([payment_representation(payment) for payment in page or []])
 
     @extend_schema(
         operation_id="payments_create",
@@ -114,19 +115,19 @@ class PaymentListCreateApi(IdempotentApiView):
             actor=self.actor(request),
         )
         code = status.HTTP_202_ACCEPTED if payment.status == PaymentStatus.UNKNOWN else status.HTTP_201_CREATED
-        return Response(PaymentOutputSerializer(payment).data, status=code)
+        return Response(payment_representation(payment), status=code)
 
 
 class PaymentDetailApi(MerchantApiView):
     @extend_schema(operation_id="payments_retrieve", responses=PaymentOutputSerializer, tags=["payments"])
     def get(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
-        return Response(PaymentOutputSerializer(payment).data)
+        return Response(payment_representation(payment))
 
 
 def _payment_response(payment: Payment) -> Response:
     code = status.HTTP_202_ACCEPTED if payment.operation else status.HTTP_200_OK
-    return Response(PaymentOutputSerializer(payment).data, status=code)
+    return Response(payment_representation(payment), status=code)
 
 
 class PaymentCaptureApi(IdempotentApiView):

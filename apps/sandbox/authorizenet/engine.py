@@ -329,15 +329,18 @@ class AuthorizeNetSandbox:
         window = int(self._setting(request, "duplicateWindow") or account.duplicate_window_seconds)
         with transaction.atomic():
             AnetAccount.objects.select_for_update().get(pk=account.pk)  # one charge at a time per account
-            duplicate = AnetTransaction.objects.filter(
-                account=account,
-                transaction_type=kind,
-                card_fingerprint=facts.fingerprint,
-                auth_amount=amount,
-                invoice_number=invoice,
-                submitted_at__gte=self.now - timedelta(seconds=window),
-            ).exists()
-            if duplicate and window > 0:
+            duplicate = (
+                window > 0
+                and AnetTransaction.objects.filter(
+                    account=account,
+                    transaction_type=kind,
+                    card_fingerprint=facts.fingerprint,
+                    auth_amount=amount,
+                    invoice_number=invoice,
+                    submitted_at__gte=self.now - timedelta(seconds=window),
+                ).exists()
+            )
+            if duplicate:
                 return Outcome("3", "11", account_number=masked, account_type=facts.card_type, avs=avs)
             approved = reason == "1"
             status = (

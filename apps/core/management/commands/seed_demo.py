@@ -63,7 +63,7 @@ class Command(BaseCommand):
                     f"   API docs:    {base}/api/docs/",
                     "   Gateway:     Authorize.Net test mode, served by the built-in sandbox at /sandbox/",
                     f"   Charge:      curl -X POST {base}/api/v1/payments -H 'Authorization: Bearer {issued.secret}' "
-                    '-H \'Content-Type: application/json\' -H "Idempotency-Key: demo-$(date +%s%N)" '
+                    "-H 'Content-Type: application/json' -H \"Idempotency-Key: demo-$(date +%s%N)\" "
                     '-d \'{"amount": 1050, '
                     '"currency": "USD", "payment_method": {"type": "card", "number": '
                     '"4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}\'',

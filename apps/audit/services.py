@@ -33,9 +33,10 @@ def _append_postgresql(fields: dict[str, Any]) -> AuditEvent:
     """One statement: lock the chain, read its head (audit_chain_head(), migration 0003, reads
     with a fresh snapshot after the lock), compute the hash and insert."""
     event = AuditEvent(**fields)
-    columns = list(fields)
-    values = [AuditEvent._meta.get_field(name).get_db_prep_save(getattr(event, name), connection) for name in columns]
-    column_sql = ", ".join(connection.ops.quote_name(AuditEvent._meta.get_field(name).column) for name in columns)
+    by_attname = {field.attname: field for field in AuditEvent._meta.concrete_fields}
+    columns = [by_attname[name] for name in fields]
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in columns]
+    column_sql = ", ".join(connection.ops.quote_name(field.column) for field in columns)
     placeholders = ", ".join(["%s"] * len(columns))
     sql = (
         f"INSERT INTO {AuditEvent._meta.db_table} ({column_sql}, prev_hash, hash) "  # noqa: S608 - our own names

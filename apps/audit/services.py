@@ -36,7 +36,7 @@ def _append_postgresql(fields: dict[str, Any]) -> AuditEvent:
     by_attname = {field.attname: field for field in AuditEvent._meta.concrete_fields}
     columns = [by_attname[name] for name in fields]
     values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in columns]
-    column_sql = ", ".join(connection.ops.quote_name(field.column) for field in columns)
+    column_sql = ", ".join(connection.ops.quote_name(field.column or field.attname) for field in columns)
     placeholders = ", ".join(["%s"] * len(columns))
     sql = (
         f"INSERT INTO {AuditEvent._meta.db_table} ({column_sql}, prev_hash, hash) "  # noqa: S608 - our own names

@@ -14,6 +14,7 @@ AUDITOR = "Auditor"
 
 _FINANCE_READ = [
     "merchants.view_merchant",
+    "webhooks.view_incomingwebhook",
     "payments.view_payment",
     "payments.view_refund",
     "payments.view_customer",
@@ -45,6 +46,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "sandbox.view_anettransaction",
         "sandbox.add_sandboxfault",
         "sandbox.view_sandboxfault",
+        "webhooks.view_incomingwebhook",
+        "webhooks.replay_incomingwebhook",
+        "webhooks.view_event",
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
+        "webhooks.resend_webhookdelivery",
     ],
     # Reads everything that explains who did what; changes nothing.
     AUDITOR: [
@@ -55,6 +62,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.view_group",
         *_FINANCE_READ,
         "gateways.view_gatewayaccount",
+        "webhooks.view_event",
+        "webhooks.view_webhookdelivery",
     ],
 }
 

@@ -10,6 +10,7 @@ app_name = "v1"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.merchants.api.urls")),
     path("", include("apps.payments.api.urls")),
+    path("", include("apps.webhooks.api.urls")),
 ]
 
 if settings.BENCHMARK_ENDPOINTS_ENABLED:

@@ -27,6 +27,15 @@ CELERY_TASK_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
+WEBHOOKS_RECEIVED = Counter(
+    "clearhouse_webhooks_received_total",
+    "Gateway webhooks received, by outcome (stored, duplicate, bad_signature, malformed)",
+    ["gateway", "outcome"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "clearhouse_webhook_deliveries_total", "Merchant webhook delivery attempts, by outcome", ["outcome"]
+)
+
 
 def metrics_access_allowed(request: HttpRequest) -> bool:
     token = settings.METRICS_TOKEN

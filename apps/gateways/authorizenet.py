@@ -12,6 +12,9 @@ SDK facts this module works around (see docs/architecture.md and shared gateway 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,9 @@ from .base import (
     Card,
     ChargeRequest,
     GatewayResult,
+    InvalidSignature,
+    MalformedNotification,
+    Notification,
     OpaqueToken,
     Outcome,
     RefundRequest,
@@ -419,3 +425,39 @@ class AuthorizeNetGateway:
         if not matches:
             return None
         return self.fetch_transaction(matches[0])
+
+
+# --- webhooks (Authorize.Net -> us) -------------------------------------------------------------
+
+SIGNATURE_HEADER = "X-ANET-Signature"
+
+
+def webhook_signature(body: bytes, signature_key: str) -> str:
+    """`sha512=<HEX>`: HMAC-SHA512 of the raw body keyed with the Signature Key *text* (not
+    hex-decoded), upper-case hex, as Authorize.Net sends it."""
+    digest = hmac.new(signature_key.encode(), body, hashlib.sha512).hexdigest().upper()
+    return f"sha512={digest}"
+
+
+def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[str, Any]) -> Notification:
+    """Verify `X-ANET-Signature` in constant time (case-insensitively) and read the envelope.
+    Raises InvalidSignature or MalformedNotification."""
+    key = credentials.get("signature_key") or ""
+    given = (headers.get(SIGNATURE_HEADER.lower()) or "").strip()
+    if not key or not given.lower().startswith("sha512="):
+        raise InvalidSignature("missing X-ANET-Signature" if key else "no Signature Key configured")
+    expected = webhook_signature(body, key)
+    if not hmac.compare_digest(given.upper().encode(), expected.upper().encode()):
+        raise InvalidSignature("X-ANET-Signature does not match")
+    try:
+        envelope = json.loads(body)
+        payload = envelope.get("payload") or {}
+        return Notification(
+            event_id=str(envelope["notificationId"])[:100],
+            event_type=str(envelope.get("eventType", ""))[:100],
+            entity=str(payload.get("entityName", "")),
+            object_id=str(payload.get("id", ""))[:100],
+            reference=str(payload.get("merchantReferenceId", "") or payload.get("invoiceNumber", "")),
+        )
+    except (ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise MalformedNotification(f"unreadable Authorize.Net notification: {exc}") from exc

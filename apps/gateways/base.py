@@ -148,3 +148,22 @@ class Gateway(Protocol):
     def fetch_transaction(self, transaction_id: str) -> TransactionDetails: ...
 
     def find_transaction(self, reference: str) -> TransactionDetails | None: ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A verified gateway webhook, reduced to what we route on. The raw body is kept elsewhere."""
+
+    event_id: str  # the gateway's id for the notification: the dedupe key
+    event_type: str
+    entity: str = ""  # what it is about: transaction, payment, refund, order ...
+    object_id: str = ""  # the gateway's id of that object
+    reference: str = ""  # our reference, when the gateway echoes it
+
+
+class InvalidSignature(Exception):
+    """A webhook whose signature is missing or wrong. Nothing may be done with it."""
+
+
+class MalformedNotification(Exception):
+    """A correctly signed body we cannot read (no event id, not JSON)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 
-from .base import Gateway
+from .base import Gateway, Notification
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
@@ -29,3 +32,19 @@ def gateway_for(account: GatewayAccount) -> Gateway:
             )
         )
     raise GatewayMisconfigured(f"No adapter for gateway {account.gateway!r} yet")
+
+
+NotificationParser = Callable[[bytes, dict[str, str], dict[str, Any]], Notification]
+
+
+def notification_parser_for(gateway: str) -> NotificationParser:
+    """The function that verifies and reads a gateway's webhooks."""
+    if gateway == GatewayName.AUTHORIZENET:
+        from . import authorizenet
+
+        return authorizenet.parse_notification
+    if gateway == GatewayName.RAZORPAY:
+        from . import razorpay
+
+        return razorpay.parse_notification
+    raise GatewayMisconfigured(f"No webhook support for gateway {gateway!r}")

@@ -54,6 +54,7 @@ from apps.gateways.errors import (
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 from apps.merchants.models import Merchant
+from apps.webhooks.services import event_publish
 
 from .errors import (
     AmountTooLarge,
@@ -94,6 +95,33 @@ def _refund_snapshot(refund: Refund) -> dict[str, Any]:
         "currency": refund.currency,
         "payment": refund.payment.public_id,
     }
+
+
+def _publish_payment(payment: Payment, event_type: str) -> None:
+    """The outbox event for a payment change, in the change's transaction."""
+    from .api.serializers import payment_representation
+
+    event_publish(
+        merchant_id=payment.merchant_id,
+        livemode=payment.livemode,
+        type=event_type,
+        object_type="payment",
+        object_id=payment.public_id,
+        data=payment_representation(payment),
+    )
+
+
+def _publish_refund(refund: Refund, event_type: str) -> None:
+    from .api.serializers import RefundOutputSerializer
+
+    event_publish(
+        merchant_id=refund.merchant_id,
+        livemode=refund.payment.livemode,
+        type=event_type,
+        object_type="refund",
+        object_id=refund.public_id,
+        data=dict(RefundOutputSerializer(refund).data),
+    )
 
 
 @dataclass(frozen=True)
@@ -259,6 +287,8 @@ def _apply_charge_result(payment: Payment, gt: GatewayTransaction, result: Gatew
         payment.failure_message = gt.message or "The payment failed."
     payment.save(update_fields=_PAYMENT_RESULT_FIELDS)
     audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
+    if action != "payment.outcome_unknown":
+        _publish_payment(payment, action)
 
 
 def payment_create(
@@ -395,6 +425,7 @@ def _finish_capture(payment: Payment, gt: GatewayTransaction, amount: int, actor
         payment.status = PaymentStatus.CAPTURED
         payment.save()
         audit_record(actor=actor, action="payment.captured", target=payment, before=before, after=_snapshot(payment))
+        _publish_payment(payment, "payment.captured")
     else:
         payment.save(update_fields=["operation", "updated_at"])
 
@@ -433,6 +464,7 @@ def _finish_void(payment: Payment, gt: GatewayTransaction, actor: Actor) -> None
         payment.status = PaymentStatus.VOIDED
         payment.save()
         audit_record(actor=actor, action="payment.voided", target=payment, before=before, after=_snapshot(payment))
+        _publish_payment(payment, "payment.voided")
     else:
         payment.save(update_fields=["operation", "updated_at"])
 
@@ -574,6 +606,7 @@ def _finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, act
         before=before,
         after=_snapshot(payment),
     )
+    _publish_refund(refund, action)
 
 
 def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
@@ -757,3 +790,63 @@ def gateway_transactions_sweep() -> list[int]:
     for pk in ids:
         resolve_task.delay(pk)
     return ids
+
+
+# --- syncing with the gateway (webhooks, reconciliation) ---------------------------------------
+
+
+class GatewayCallInFlight(GatewayRetryable):
+    """One of our own calls for this payment is still waiting for its answer: ask again later
+    (the call records its own result; syncing now could record it twice)."""
+
+
+def _payment_apply_details(payment_id: int, details: TransactionDetails, actor: Actor) -> str:
+    """Move a payment forward to what the gateway says of its charge. Never backwards: a later
+    state we already know (refunds, a capture) is kept; only captured/voided news is applied."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment_id)
+        if payment.operation:
+            return f"{payment.operation} in flight; left to it"
+        state, before = details.state, _snapshot(payment)
+        if payment.status == PaymentStatus.AUTHORIZED and state in {
+            TransactionState.CAPTURED,
+            TransactionState.SETTLED,
+        }:
+            payment.amount_captured = min(
+                details.settled_amount or payment.amount_authorized, payment.amount_authorized
+            )
+            payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
+        elif (
+            payment.status in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}
+            and state is TransactionState.VOIDED
+            and not (payment.amount_refunded or payment.amount_refund_pending)
+        ):
+            payment.amount_captured = 0
+            payment.status, action = PaymentStatus.VOIDED, "payment.voided"
+        else:
+            return f"{payment.status}; gateway says {state}: no change"
+        payment.save()
+        audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
+        _publish_payment(payment, action)
+    return f"{before['status']} -> {payment.status} (gateway says {state})"
+
+
+def payment_sync_with_gateway(*, payment: Payment, actor: Actor) -> str:
+    """Ask the gateway about a payment and bring ours up to date: first settle any call of ours
+    whose outcome is unknown, then apply the charge's current state. Idempotent; raises
+    GatewayRetryable / GatewayOutcomeUnknown when the gateway cannot be asked now. Returns what
+    happened, for the record."""
+    done: list[str] = []
+    fresh = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
+    open_calls = GatewayTransaction.objects.filter(payment=payment, status__in=[GT.Status.PENDING, GT.Status.UNKNOWN])
+    for call in open_calls.order_by("id"):
+        if call.status == GT.Status.PENDING and call.created_at > fresh:
+            raise GatewayCallInFlight(f"our {call.kind} call {call.reference} is still in flight")
+        if not gateway_transaction_resolve(gateway_transaction_id=call.pk, actor=actor):
+            raise GatewayCallInFlight(f"the gateway cannot tell yet what became of {call.reference}")
+        done.append(f"{call.kind} call resolved")
+    payment.refresh_from_db()
+    if payment.gateway_transaction_id and payment.status not in {PaymentStatus.FAILED, PaymentStatus.VOIDED}:
+        details = gateway_for(payment.gateway_account).fetch_transaction(payment.gateway_transaction_id)
+        done.append(_payment_apply_details(payment.pk, details, actor))
+    return "; ".join(done) or f"{payment.status}: no change"

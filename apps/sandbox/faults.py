@@ -36,15 +36,18 @@ def configured_faults() -> list[Fault]:
     return faults
 
 
-def take_faults(*, gateway: str, match: list[str]) -> list[Fault]:
-    """The faults for this request: configured ones plus at most one queued row, consumed."""
+def take_faults(*, gateway: str, match: list[str], max_rows: int = 1) -> list[Fault]:
+    """The faults for this request: configured ones plus at most `max_rows` queued rows, consumed."""
     faults = configured_faults()
     candidates = SandboxFault.objects.filter(gateway=gateway, remaining__gt=0).filter(Q(match="") | Q(match__in=match))
-    for row in candidates.order_by("id")[:5]:
+    taken = 0
+    for row in candidates.order_by("id")[: max_rows + 4]:
         # A guarded decrement: of concurrent requests only one consumes the last use.
         if SandboxFault.objects.filter(pk=row.pk, remaining__gt=0).update(remaining=F("remaining") - 1):
             faults.append(Fault(row.kind, row.value))
-            break
+            taken += 1
+            if taken == max_rows:
+                break
     return faults
 
 

@@ -124,6 +124,50 @@ class AnetPaymentNonce(models.Model):
         return f"nonce …{self.card_last4}"
 
 
+class AnetWebhook(models.Model):
+    """A webhook registered at the Authorize.Net sandbox (the merchant interface's Webhooks page)."""
+
+    account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=2000)
+    event_types = models.JSONField(default=list, help_text="Empty: every event type")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox webhook"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class AnetNotification(models.Model):
+    """One notification for one webhook, delivered at least once (possibly more: see faults)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    webhook = models.ForeignKey(AnetWebhook, on_delete=models.CASCADE, related_name="notifications")
+    notification_id = models.UUIDField()
+    event_type = models.CharField(max_length=100)
+    body = models.BinaryField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox notification"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.notification_id}"
+
+
 class SandboxFault(models.Model):
     """A fault to inject into the next matching sandbox request(s) (tests, demos).
 
@@ -136,6 +180,8 @@ class SandboxFault(models.Model):
         RESET = "reset", "Connection reset without processing"
         DROP_RESPONSE = "drop_response", "Process, then reset the connection"
         HANG_AFTER = "hang_after", "Process, then wait before answering (value: ms)"
+        WEBHOOK_DUPLICATE = "webhook_duplicate", "Webhooks: deliver extra copies (value: how many)"
+        WEBHOOK_DELAY = "webhook_delay", "Webhooks: hold the notification back, so later ones overtake it (value: ms)"
 
     gateway = models.CharField(max_length=20, default="authorizenet")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "apps.api",
     "apps.gateways",
     "apps.payments",
+    "apps.webhooks",
     "apps.sandbox",
 ]
 
@@ -203,6 +204,13 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUE_NAMES = ["default", "webhooks", "deliveries", "billing"]
 CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+# Separate queues, so a flood of one kind of work cannot starve the others.
+CELERY_TASK_ROUTES = {
+    "apps.webhooks.tasks.incoming_webhook*": {"queue": "webhooks"},
+    "apps.webhooks.tasks.event_relay": {"queue": "deliveries"},
+    "apps.webhooks.tasks.events_sweep": {"queue": "deliveries"},
+    "apps.webhooks.tasks.webhook_delivery_attempt": {"queue": "deliveries"},
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {
         "task": "apps.core.tasks.worker_heartbeat",
@@ -216,7 +224,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.api.tasks.idempotency_purge_expired",
         "schedule": 3600.0,
     },
+    "incoming-webhooks-sweep": {
+        "task": "apps.webhooks.tasks.incoming_webhooks_sweep",
+        "schedule": 30.0,
+    },
+    "events-sweep": {
+        "task": "apps.webhooks.tasks.events_sweep",
+        "schedule": 30.0,
+    },
 }
+# Tasks wait in the broker for at most this long (countdown); longer waits are kept in the
+# database and queued by the sweepers, so no countdown outlives CELERY_VISIBILITY_TIMEOUT.
+CELERY_MAX_COUNTDOWN_SECONDS = env.int("CELERY_MAX_COUNTDOWN_SECONDS", default=900)
 
 # --- API --------------------------------------------------------------------------------
 
@@ -268,6 +287,10 @@ AUTHORIZENET_TIMEOUT_SECONDS = env.float("AUTHORIZENET_TIMEOUT_SECONDS", default
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 # Faults every sandbox request suffers, e.g. "latency=200" (see apps/sandbox/faults.py).
 SANDBOX_FAULTS: str = env("SANDBOX_FAULTS", default="")
+# The sandbox's own webhook deliveries: timeout, first retry delay (doubling), attempts.
+SANDBOX_WEBHOOK_TIMEOUT_SECONDS = env.float("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+SANDBOX_WEBHOOK_RETRY_SECONDS = env.int("SANDBOX_WEBHOOK_RETRY_SECONDS", default=20)
+SANDBOX_WEBHOOK_MAX_ATTEMPTS = env.int("SANDBOX_WEBHOOK_MAX_ATTEMPTS", default=10)
 # Raw card numbers on the API: "always", "test_mode" (test-mode gateway accounts only) or "never".
 PAYMENTS_RAW_CARD_DATA: str = env("PAYMENTS_RAW_CARD_DATA", default="test_mode")
 # Refunds at or above these amounts (minor units, per currency) wait for an approver.
@@ -282,6 +305,34 @@ REFUND_APPROVAL_THRESHOLDS: dict[str, int] = {
 GATEWAY_STALE_CALL_SECONDS = env.int("GATEWAY_STALE_CALL_SECONDS", default=300)
 # After this long with no record at the gateway, a lost charge is taken as never made.
 GATEWAY_NOT_FOUND_GRACE_SECONDS = env.int("GATEWAY_NOT_FOUND_GRACE_SECONDS", default=600)
+
+# --- Webhooks ------------------------------------------------------------------------------
+
+# Incoming gateway webhooks: attempts before a notification is dead, and the backoff between them
+# (exponential from the base, capped, jittered).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# Sweepers re-queue work whose task was lost after this long.
+WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=120)
+# Outgoing merchant webhooks: seconds to wait after each failed attempt (Standard Webhooks'
+# example schedule, stretched to about three days), +-10% jitter; then the delivery fails.
+WEBHOOK_DELIVERY_SCHEDULE_SECONDS: list[int] = [
+    int(value)
+    for value in env.list(
+        "WEBHOOK_DELIVERY_SCHEDULE_SECONDS",
+        default=["5", "300", "1800", "7200", "18000", "36000", "36000", "57600", "86400"],
+    )
+]
+WEBHOOK_DELIVERY_TIMEOUT_SECONDS = env.float("WEBHOOK_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+# A Retry-After header is honoured up to this many seconds.
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.int("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400)
+# An endpoint failing without a single success for this long is disabled.
+WEBHOOK_ENDPOINT_DISABLE_AFTER_HOURS = env.int("WEBHOOK_ENDPOINT_DISABLE_AFTER_HOURS", default=72)
+# After a secret rotation, deliveries are signed with the old secret too for this long.
+WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env.int("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", default=24)
+# Allow endpoints on loopback/private addresses and plain http (dev and test only).
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 
 # --- Security and staff -----------------------------------------------------------------
 

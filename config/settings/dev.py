@@ -20,3 +20,4 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, log_file=env("LOG_FILE", default=""))
 
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)

@@ -34,3 +34,4 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
 # so tests can prove what never reaches a log.
 LOG_FILE = str(VAR_DIR / "test-logs.jsonl")
 LOGGING = build_logging_config(level="INFO", fmt="json", log_file=LOG_FILE)
+WEBHOOK_ALLOW_PRIVATE_URLS = True

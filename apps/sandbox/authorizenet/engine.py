@@ -278,6 +278,16 @@ class AuthorizeNetSandbox:
             outcome = self._refund(account, request, ref_id)
         else:
             outcome = Outcome("3", "3")
+        if outcome.transaction is not None and (outcome.reason_code == "1" or outcome.response_code == "2"):
+            from apps.sandbox.notifications import anet_notify
+
+            anet_notify(
+                account=account,
+                transaction_type=kind,
+                stored=outcome.transaction,
+                response_code=outcome.response_code,
+                ref_id=ref_id,
+            )
         return self._transaction_response(response_root, ref_id, outcome)
 
     def _amount(self, request: etree._Element | None, account: AnetAccount) -> int | None:

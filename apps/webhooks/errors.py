@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from apps.core.errors import ApplicationError
+
+
+class EndpointUrlNotAllowed(ApplicationError):
+    code = "url_not_allowed"
+    default_message = "Webhook endpoints must be public http(s) URLs."
+
+
+class EventTypeUnknown(ApplicationError):
+    code = "event_type_unknown"
+    default_message = "Unknown event type."

@@ -64,6 +64,7 @@ SCENARIOS = [
     Scenario("sdk", "baseline: Authorize.Net SDK sale to the sandbox, nothing stored", "sdk_sale.lua", "/api/v1/bench/sdk-sale"),
     Scenario("purchase", "purchase: POST /api/v1/payments to the sandbox", "purchase.lua", "/api/v1/payments", "sdk"),
     Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert"),
+    Scenario("webhook", "signed Authorize.Net notifications, 10% duplicates", "anet_webhook.lua", "/webhooks/authorizenet/{account}", "insert"),
 ]  # fmt: skip
 # Scenarios measured again at half of their peak rate, with their baseline at the same rate:
 # the latency they add under moderate load, not under saturation.
@@ -117,9 +118,40 @@ merchant = merchant_create(slug="bench", name="Benchmark merchant", actor=actor)
 sandbox = anet_account_create(api_login_id="bench-anet")
 sandbox.duplicate_window_seconds = 0
 sandbox.save()
-gateway_account_create(merchant=merchant, gateway="authorizenet", mode="test", actor=actor, credentials={
-    "api_login_id": sandbox.api_login_id, "transaction_key": sandbox.transaction_key})
+account = gateway_account_create(merchant=merchant, gateway="authorizenet", mode="test", actor=actor, credentials={
+    "api_login_id": sandbox.api_login_id, "transaction_key": sandbox.transaction_key,
+    "signature_key": sandbox.signature_key})
 print("BENCH_KEY=" + api_key_create(merchant=merchant, actor=actor).secret)
+print("BENCH_GATEWAY_ACCOUNT=" + account.public_id)
+print("BENCH_SIGNATURE_KEY=" + sandbox.signature_key)
+"""
+
+# Payments we hold as authorized whose transactions the sandbox reports captured, and one signed
+# priorAuthCapture notification for each: processing one means a getTransactionDetails call to
+# the sandbox and a capture written with its audit row and outbox event, as in production.
+LAG_SETUP_SNIPPET = """
+from django.utils import timezone
+from apps.gateways.authorizenet import webhook_signature
+from apps.gateways.models import GatewayAccount
+from apps.payments.models import Payment
+from apps.sandbox.models import AnetAccount, AnetTransaction
+from tests.webhooks.helpers import anet_body
+count, path = %d, %r
+account = GatewayAccount.objects.get(merchant__slug="bench")
+sandbox = AnetAccount.objects.get(api_login_id="bench-anet")
+now = timezone.now()
+charges = AnetTransaction.objects.bulk_create(AnetTransaction(
+    account=sandbox, transaction_type="authOnlyTransaction", status="capturedPendingSettlement", response_code="1",
+    reason_code="1", reason_text="This transaction has been approved.", auth_amount=1050, settle_amount=1050,
+    currency="USD", card_type="Visa", card_last4="1111", submitted_at=now) for _ in range(count))
+Payment.objects.bulk_create(Payment(
+    merchant_id=account.merchant_id, gateway_account=account, status="authorized", currency="USD", amount=1050,
+    amount_authorized=1050, capture=False, gateway_transaction_id=c.trans_id) for c in charges)
+key = sandbox.signature_key
+with open(path, "wb") as out:
+    for charge in charges:
+        body = anet_body(charge.trans_id, "net.authorize.payment.priorAuthCapture.created")
+        out.write(webhook_signature(body, key).encode() + b"\t" + body + b"\n")
 """
 
 
@@ -196,7 +228,7 @@ def run_wrk(
         "10s",
         "-s",
         str(LUA_DIR / scenario.script),
-        f"http://127.0.0.1:{port}{scenario.path}",
+        f"http://127.0.0.1:{port}{scenario.path.format(account=env.get('BENCH_GATEWAY_ACCOUNT', ''))}",
     ]
     wrk_env = {
         **env,
@@ -204,12 +236,89 @@ def run_wrk(
         "BENCH_CONNECTIONS": str(connections),
         "BENCH_DELAY_MS": str(int(delay_ms)),
         "BENCH_PHASE": phase or uuid.uuid4().hex[:6],
+        "BENCH_THREADS": str(threads),
+        "BENCH_WEBHOOK_OFFSET": str(WEBHOOK_LINES_USED.get(env.get("BENCH_WEBHOOK_FILE", ""), 0)),
     }
     output = subprocess.run(command, env=wrk_env, capture_output=True, text=True, check=True).stdout
     line = next((row for row in output.splitlines() if row.startswith("BENCH_JSON ")), None)
     if line is None:
         sys.exit(f"wrk printed no summary for {scenario.key}:\n{output}")
-    return json.loads(line.removeprefix("BENCH_JSON "))
+    summary: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+    if "BENCH_WEBHOOK_FILE" in env:  # the next run starts after the notifications this one used
+        file = env["BENCH_WEBHOOK_FILE"]
+        WEBHOOK_LINES_USED[file] = WEBHOOK_LINES_USED.get(file, 0) + summary["requests"] + 64
+    return summary
+
+
+WEBHOOK_LINES_USED: dict[str, int] = {}
+
+
+def write_notifications(path: Path, signature_key: str, count: int) -> None:
+    """Signed notifications about transactions we do not hold (acceptance only: no worker runs)."""
+    import hashlib
+    import hmac
+
+    with path.open("wb") as out:
+        for index in range(count):
+            body = json.dumps({
+                "notificationId": str(uuid.uuid4()), "eventType": "net.authorize.payment.authcapture.created",
+                "eventDate": "2026-11-22T10:00:00.1234567Z", "webhookId": "0b7c5d2e-57a6-4a7e-a7a2-bench",
+                "payload": {"responseCode": 1, "authCode": "BENCH1", "avsResponse": "Y", "authAmount": 10.5,
+                            "entityName": "transaction", "id": str(90_000_000_000 + index)},
+            }).encode()  # fmt: skip
+            signature = hmac.new(signature_key.encode(), body, hashlib.sha512).hexdigest().upper()
+            out.write(b"sha512=" + signature.encode() + b"\t" + body + b"\n")
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2",
+               "--queues", "default,webhooks,deliveries", "--without-mingle", "--without-gossip"]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def clear_webhook_backlog(database_url: str, redis_url: str) -> None:
+    """The acceptance runs queue thousands of notifications with no worker running: drop them, so
+    the lag run measures its own notifications only."""
+    import psycopg
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("UPDATE webhooks_incomingwebhook SET status = 'ignored' WHERE status = 'received'")
+
+
+def processing_lag(database_url: str, since: float, timeout: float = 600.0) -> dict[str, Any]:
+    """Wait until every notification received since `since` is processed; lag percentiles."""
+    import psycopg
+
+    query_open = (
+        "SELECT count(*) FROM webhooks_incomingwebhook WHERE received_at >= to_timestamp(%s) "
+        "AND status IN ('received', 'failed')"
+    )
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        while (row := connection.execute(query_open, (since,)).fetchone()) and row[0] and time.monotonic() < deadline:
+            time.sleep(1)
+        stats = connection.execute(
+            "SELECT count(*), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)), "
+            "max(extract(epoch FROM processed_at - received_at)), "
+            "extract(epoch FROM max(processed_at) - min(received_at)), "
+            "count(*) FILTER (WHERE status = 'processed') "
+            "FROM webhooks_incomingwebhook WHERE received_at >= to_timestamp(%s)",
+            (since,),
+        ).fetchone()
+    assert stats is not None
+    count, p50, p99, worst, span, processed = stats
+    return {
+        "events": count,
+        "processed": processed,
+        "lag_p50_ms": round(float(p50 or 0) * 1000, 1),
+        "lag_p99_ms": round(float(p99 or 0) * 1000, 1),
+        "lag_max_ms": round(float(worst or 0) * 1000, 1),
+        "processed_per_s": round(count / float(span), 1) if span else 0.0,
+    }
 
 
 def run_at_rate(wrk: str, scenario: Scenario, *, rate: float, seconds: int, options: dict[str, Any]) -> dict[str, Any]:
@@ -306,6 +415,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--sandbox-workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run)")
+    # Processing lag of gateway notifications is measured at this steady rate, and after a burst at
+    # the acceptance peak (how fast the worker drains it).
+    parser.add_argument("--webhook-lag-rate", type=float, default=25.0)
+    parser.add_argument("--webhook-burst-seconds", type=int, default=5)
     parser.add_argument(
         "--admin-database-url",
         default=os.environ.get("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
@@ -322,6 +435,11 @@ def main() -> None:
     output = manage(env, "shell", "-c", SETUP_SNIPPET)
     env["BENCH_API_KEY"] = next(line for line in output.splitlines() if line.startswith("BENCH_KEY=")).split("=", 1)[1]
     env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
+    for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY"):
+        env[name] = next(line for line in output.splitlines() if line.startswith(name + "=")).split("=", 1)[1]
+    out_dir = ROOT / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
 
     wanted = set(args.only or [s.key for s in SCENARIOS])
     wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
@@ -336,8 +454,46 @@ def main() -> None:
 
     def measure(scenario: Scenario) -> Result:
         log(f"{scenario.key}: warm-up {args.warmup}s, then {args.seconds}s")
-        run_wrk(wrk, scenario, seconds=args.warmup, **options)
-        return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **options))
+        scenario_options = options
+        if scenario.key == "webhook":
+            accept_file = out_dir / "webhooks-accept.tsv"
+            write_notifications(accept_file, env["BENCH_SIGNATURE_KEY"], 2000 * (args.warmup + args.seconds))
+            scenario_options = {**options, "env": {**env, "BENCH_WEBHOOK_FILE": str(accept_file)}}
+        run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
+        return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
+
+    def measure_webhook_lag(scenario: Scenario, peak_rps: float) -> list[Result]:
+        clear_webhook_backlog(database_url, args.redis_url)
+        lag_file = out_dir / "webhooks-lag.tsv"
+        steady = int(args.webhook_lag_rate * (args.half_seconds + 5) * 1.2) + 200
+        burst = int(peak_rps * args.webhook_burst_seconds * 1.5) + 200
+        log(f"webhook lag: creating {steady + burst} payments and their signed notifications")
+        manage(env, "shell", "-c", LAG_SETUP_SNIPPET % (steady + burst, str(lag_file)))
+        lag_env = {**env, "BENCH_WEBHOOK_FILE": str(lag_file)}
+        worker = start_worker(env)
+        found: list[Result] = []
+        try:
+            time.sleep(3)
+            log(f"webhook@lag: {args.webhook_lag_rate:.0f} req/s for {args.half_seconds}s with a Celery worker")
+            since = time.time()
+            raw = run_at_rate(wrk, scenario, rate=args.webhook_lag_rate, seconds=args.half_seconds,
+                              options={**half_options, "env": lag_env})  # fmt: skip
+            steady_result = to_result(scenario, raw)
+            steady_result.extra = processing_lag(database_url, since)
+            steady_result.key, steady_result.baseline = "webhook@lag", None
+            steady_result.title = f"{scenario.title} @ {args.webhook_lag_rate:.0f} req/s, worker on"
+            found.append(steady_result)
+            log(f"webhook@burst: peak load for {args.webhook_burst_seconds}s, then drain")
+            since = time.time()
+            raw = run_wrk(wrk, scenario, seconds=args.webhook_burst_seconds, **{**options, "env": lag_env})
+            burst_result = to_result(scenario, raw)
+            burst_result.extra = processing_lag(database_url, since)
+            burst_result.key, burst_result.baseline = "webhook@burst", None
+            burst_result.title = f"{scenario.title}, {args.webhook_burst_seconds}s burst, worker on"
+            found.append(burst_result)
+        finally:
+            stop(worker)
+        return found
 
     # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.
     half_options = {**options, "connections": 4}
@@ -374,6 +530,9 @@ def main() -> None:
                 if compare_with:
                     half.extra["also_compare_with"] = f"{baseline_key}@own-half"
                 results.append(half)
+        webhook = next((s for s in selected if s.key == "webhook"), None)
+        if webhook is not None and "webhook" in by_key:
+            results.extend(measure_webhook_lag(webhook, by_key["webhook"].rps))
     finally:
         stop(server)
         stop(sandbox)
@@ -388,8 +547,14 @@ def main() -> None:
         "seconds": args.seconds,
     }
     print_table(results, context)
-    out_dir = ROOT / "var" / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        if "lag_p50_ms" in result.extra:
+            lag = result.extra
+            print(
+                f"{result.key}: {lag['events']} notifications stored ({lag['processed']} processed); lag from "
+                f"receipt to processed p50 {lag['lag_p50_ms']:.0f} ms, p99 {lag['lag_p99_ms']:.0f} ms, max "
+                f"{lag['lag_max_ms']:.0f} ms; {lag['processed_per_s']:.1f} notifications/s end to end"
+            )
     (out_dir / "last.json").write_text(
         json.dumps({"context": context, "results": [asdict(r) for r in results]}, indent=2)
     )

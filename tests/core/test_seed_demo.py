@@ -49,3 +49,6 @@ def test_seed_gives_the_demo_merchant_a_working_gateway_account_once():
     account = GatewayAccount.objects.get(merchant__slug="demo")
     sandbox = AnetAccount.objects.get(api_login_id="demo-anet")
     assert account.credentials()["transaction_key"] == sandbox.transaction_key
+    assert [hook.url for hook in sandbox.webhooks.all()] == [
+        f"http://127.0.0.1:8000/webhooks/authorizenet/{account.public_id}"
+    ]

@@ -14,6 +14,7 @@ from apps.gateways.services import gateway_account_create
 from apps.merchants.models import ApiKey, Merchant
 from apps.merchants.services import api_key_create, api_key_revoke, merchant_create
 from apps.sandbox.models import AnetAccount
+from apps.sandbox.notifications import anet_webhook_register
 from apps.sandbox.services import anet_account_create
 
 DEMO_KEY_NAME = "demo"
@@ -48,9 +49,10 @@ class Command(BaseCommand):
         for old in ApiKey.objects.filter(merchant=merchant, name=DEMO_KEY_NAME, revoked_at__isnull=True):
             api_key_revoke(api_key=old, actor=actor)
         issued = api_key_create(merchant=merchant, mode="test", name=DEMO_KEY_NAME, actor=actor)
-        self._gateway_account(merchant, actor)
-
         base = options["base_url"].rstrip("/")
+        account = self._gateway_account(merchant, actor)
+        self._sandbox_webhook(account, base)
+
         self.stdout.write(
             "\n".join(
                 [
@@ -75,16 +77,25 @@ class Command(BaseCommand):
             )
         )
 
-    def _gateway_account(self, merchant: Merchant, actor: Actor) -> None:
+    def _sandbox_webhook(self, account: GatewayAccount, base: str) -> None:
+        """The sandbox notifies our webhook endpoint for the account, as the merchant interface's
+        Webhooks page would be set up for the real service."""
+        sandbox = AnetAccount.objects.get(api_login_id=account.credentials()["api_login_id"])
+        url = f"{base}/webhooks/authorizenet/{account.public_id}"
+        if not sandbox.webhooks.filter(url=url).exists():
+            anet_webhook_register(account=sandbox, url=url)
+
+    def _gateway_account(self, merchant: Merchant, actor: Actor) -> GatewayAccount:
         """A test-mode Authorize.Net account for the merchant, opened at the built-in sandbox."""
-        if GatewayAccount.objects.filter(
+        existing = GatewayAccount.objects.filter(
             merchant=merchant, gateway="authorizenet", mode="test", is_active=True
-        ).exists():
-            return
+        ).first()
+        if existing is not None:
+            return existing
         sandbox = AnetAccount.objects.filter(api_login_id=f"{merchant.slug}-anet").first() or anet_account_create(
             api_login_id=f"{merchant.slug}-anet"
         )
-        gateway_account_create(
+        return gateway_account_create(
             merchant=merchant,
             gateway="authorizenet",
             mode="test",

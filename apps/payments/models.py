@@ -209,7 +209,11 @@ class GatewayTransaction(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "created_at"], name="gateway_txn_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="gateway_txn_status_idx"),
+            # Webhooks and reconciliation find our call by the gateway's transaction id.
+            models.Index(fields=["gateway_account", "gateway_transaction_id"], name="gateway_txn_gateway_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reference} {self.status}"

@@ -235,13 +235,25 @@ def event_publish(
     *, merchant_id: int, livemode: bool, type: str, object_type: str, object_id: str, data: dict[str, Any]
 ) -> Event:
     """Write an event inside the caller's transaction (the outbox): it exists if and only if the
-    change it describes committed. Its relay is queued on commit; a sweeper catches lost ones."""
+    change it describes committed. Its relay is queued on commit; a sweeper catches lost ones.
+
+    A merchant with no enabled endpoint has nothing to relay: the event is written as relayed
+    already, which spares a task per payment change. (An endpoint created at that very moment
+    receives events from its creation on, as with any endpoint.)"""
     from .tasks import event_relay as relay_task
 
+    listening = WebhookEndpoint.objects.filter(merchant_id=merchant_id, enabled=True, is_deleted=False).exists()
     event = Event.objects.create(
-        merchant_id=merchant_id, livemode=livemode, type=type, object_type=object_type, object_id=object_id, data=data
+        merchant_id=merchant_id,
+        livemode=livemode,
+        type=type,
+        object_type=object_type,
+        object_id=object_id,
+        data=data,
+        relayed_at=None if listening else timezone.now(),
     )
-    transaction.on_commit(lambda: relay_task.delay(event.pk))
+    if listening:
+        transaction.on_commit(lambda: relay_task.delay(event.pk))
     return event
 
 

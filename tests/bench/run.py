@@ -151,7 +151,7 @@ key = sandbox.signature_key
 with open(path, "wb") as out:
     for charge in charges:
         body = anet_body(charge.trans_id, "net.authorize.payment.priorAuthCapture.created")
-        out.write(webhook_signature(body, key).encode() + b"\t" + body + b"\n")
+        out.write(webhook_signature(body, key).encode() + b"\\t" + body + b"\\n")
 """
 
 
@@ -270,8 +270,11 @@ def write_notifications(path: Path, signature_key: str, count: int) -> None:
             out.write(b"sha512=" + signature.encode() + b"\t" + body + b"\n")
 
 
+WORKER_CONCURRENCY = (os.cpu_count() or 2) * 2
+
+
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2",
+    command = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", str(WORKER_CONCURRENCY),
                "--queues", "default,webhooks,deliveries", "--without-mingle", "--without-gossip"]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 

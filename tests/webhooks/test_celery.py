@@ -16,11 +16,12 @@ import redis
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 
+from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.gateways.base import CaptureRequest
 from apps.payments.models import Payment
 from apps.webhooks.models import Event, IncomingWebhook
-from apps.webhooks.services import event_publish
+from apps.webhooks.services import event_publish, webhook_endpoint_create
 from config.celery import app as celery_app
 from tests.payments.helpers import purchase
 from tests.webhooks.helpers import anet_body, post_anet, wait_for
@@ -34,6 +35,7 @@ def broker() -> redis.Redis:
 
 
 def test_a_rolled_back_transaction_enqueues_nothing_and_a_committed_one_does(merchant):
+    webhook_endpoint_create(merchant=merchant, url="https://example.com/h", event_types=["*"], actor=Actor.system("t"))
     celery_app.control.purge()
     queue = broker()
 

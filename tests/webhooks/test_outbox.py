@@ -107,6 +107,7 @@ def test_each_payment_change_writes_its_event_in_the_same_transaction(api, anet_
 def test_a_rolled_back_change_leaves_no_event_and_enqueues_nothing(merchant, monkeypatch):
     from apps.webhooks import tasks
 
+    make_endpoint(merchant, "https://example.com/hooks")
     sent: list[Any] = []
     monkeypatch.setattr(tasks.event_relay, "delay", lambda *args: sent.append(args))
 
@@ -121,6 +122,21 @@ def test_a_rolled_back_change_leaves_no_event_and_enqueues_nothing(merchant, mon
 
     assert Event.objects.count() == 0
     assert sent == []
+
+
+def test_without_endpoints_an_event_is_relayed_at_once_and_queues_nothing(merchant, monkeypatch):
+    from apps.webhooks import tasks
+
+    sent: list[Any] = []
+    monkeypatch.setattr(tasks.event_relay, "delay", lambda *args: sent.append(args))
+
+    event = publish(merchant)
+    make_endpoint(merchant, "https://example.com/hooks")
+    listened = publish(merchant)
+
+    assert event.relayed_at is not None
+    assert listened.relayed_at is None
+    assert sent == [(listened.pk,)]
 
 
 def test_events_api_lists_and_shows_only_the_merchants_own(api, merchant, other_merchant, client_for, issue_key):

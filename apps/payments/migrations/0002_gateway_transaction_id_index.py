@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateways', '0001_initial'),
-        ('payments', '0001_initial'),
+        ("gateways", "0001_initial"),
+        ("payments", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='gatewaytransaction',
-            index=models.Index(fields=['gateway_account', 'gateway_transaction_id'], name='gateway_txn_gateway_id_idx'),
+            model_name="gatewaytransaction",
+            index=models.Index(fields=["gateway_account", "gateway_transaction_id"], name="gateway_txn_gateway_id_idx"),
         ),
     ]

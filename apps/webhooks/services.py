@@ -28,7 +28,8 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -43,7 +44,7 @@ from apps.gateways.registry import notification_parser_for
 from apps.merchants.models import Merchant
 
 from .errors import EndpointUrlNotAllowed, EventTypeUnknown
-from .models import DeliveryAttempt, Event, IncomingWebhook, WebhookDelivery, WebhookEndpoint
+from .models import DeliveryAttempt, Event, IncomingWebhook, WebhookDelivery, WebhookEndpoint, new_event_id
 from .urls_policy import check_endpoint_url
 
 logger = logging.getLogger(__name__)
@@ -231,6 +232,14 @@ def incoming_webhooks_sweep() -> list[int]:
 # --- outbox ---------------------------------------------------------------------------------------
 
 
+_EVENT_INSERT_SQL = (
+    "INSERT INTO webhooks_event (public_id, merchant_id, livemode, type, object_type, object_id, data, created_at, "
+    "relayed_at) SELECT %s, %s, %s, %s, %s, %s, %s::jsonb, %s, CASE WHEN EXISTS (SELECT 1 FROM "
+    "webhooks_webhookendpoint WHERE merchant_id = %s AND enabled AND NOT is_deleted) THEN NULL ELSE %s END "
+    "RETURNING id, relayed_at IS NULL"
+)
+
+
 def event_publish(
     *, merchant_id: int, livemode: bool, type: str, object_type: str, object_id: str, data: dict[str, Any]
 ) -> Event:
@@ -242,16 +251,30 @@ def event_publish(
     receives events from its creation on, as with any endpoint.)"""
     from .tasks import event_relay as relay_task
 
-    listening = WebhookEndpoint.objects.filter(merchant_id=merchant_id, enabled=True, is_deleted=False).exists()
-    event = Event.objects.create(
+    # One statement (it runs inside every payment change): the insert decides `relayed_at` itself.
+    now = timezone.now()
+    event = Event(
+        public_id=new_event_id(),
         merchant_id=merchant_id,
         livemode=livemode,
         type=type,
         object_type=object_type,
         object_id=object_id,
         data=data,
-        relayed_at=None if listening else timezone.now(),
+        created_at=now,
     )
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    sql = _EVENT_INSERT_SQL.replace("%s::jsonb", "%s") if connection.vendor != "postgresql" else _EVENT_INSERT_SQL
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [event.public_id, merchant_id, livemode, type, object_type, object_id,
+             json.dumps(data, cls=DjangoJSONEncoder), stamp, merchant_id, stamp],
+        )  # fmt: skip
+        row = cursor.fetchone()
+    event.pk, listening = row[0], bool(row[1])
+    event.relayed_at = None if listening else now
+    event._state.adding = False
     if listening:
         transaction.on_commit(lambda: relay_task.delay(event.pk))
     return event

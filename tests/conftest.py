@@ -91,6 +91,20 @@ def celery_worker(transactional_db: Any) -> Iterator[Any]:
         yield worker
 
 
+@pytest.fixture
+def staff_client(client: Any) -> Callable[..., Any]:
+    """The Django test client, signed in as a new staff user holding the given roles."""
+    from tests.accounts.factories import StaffUserFactory
+
+    def login(*role_names: str) -> Any:
+        user = StaffUserFactory(roles=list(role_names))
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return login
+
+
 # --- gateways ---------------------------------------------------------------------------------
 
 ANET_PATH = "/sandbox/authorizenet/xml/v1/request.api"

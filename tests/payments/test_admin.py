@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -11,17 +10,6 @@ from apps.audit.models import AuditEvent
 from apps.payments.models import Payment, Refund
 from tests.accounts.factories import StaffUserFactory
 from tests.payments.helpers import purchase, settle
-
-
-@pytest.fixture
-def staff_client(client):
-    def login(*role_names: str):
-        user = StaffUserFactory(roles=list(role_names))
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return login
 
 
 def change_url(payment_id: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,18 +10,10 @@ from django.utils import timezone
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.payments.services import gateway_transaction_resolve, gateway_transactions_sweep
 from apps.sandbox.models import AnetTransaction
+from tests.helpers import wait_for
 from tests.payments.helpers import purchase, settle
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def charges_for(payment_id: str) -> int:

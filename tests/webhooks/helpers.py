@@ -1,21 +1,13 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from apps.gateways.authorizenet import webhook_signature
+from tests.helpers import wait_for
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+__all__ = ["anet_body", "anet_url", "post_anet", "wait_for"]
 
 
 def anet_body(

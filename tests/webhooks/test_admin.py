@@ -11,19 +11,9 @@ from apps.audit.models import AuditEvent
 from apps.gateways.services import gateway_account_create
 from apps.webhooks.models import Event, IncomingWebhook, WebhookDelivery
 from apps.webhooks.services import webhook_endpoint_create
-from tests.accounts.factories import StaffUserFactory
 from tests.webhooks.helpers import anet_body, post_anet
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    def login(*role_names: str):
-        client.force_login(StaffUserFactory(roles=list(role_names)))
-        return client
-
-    return login
 
 
 @pytest.fixture

@@ -32,6 +32,10 @@ SECRET_KEY = env("SECRET_KEY", default="dev-insecure-0Zq8m5yF6v3w0N1c9kX2pR7tL4h
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Frontend apps allowed to call the API from a browser (exact origins, e.g. https://shop.example.com).
+CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/v1/(checkout|catalog)/.*$"
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key", "x-request-id")
 
 INSTALLED_APPS = [
     "apps.core.admin_config.ClearhouseAdminConfig",
@@ -50,6 +54,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "corsheaders",
     "apps.core",
     "apps.audit",
     "apps.accounts",
@@ -57,6 +62,7 @@ INSTALLED_APPS = [
     "apps.api",
     "apps.gateways",
     "apps.payments",
+    "apps.catalog",
     "apps.webhooks",
     "apps.sandbox",
 ]
@@ -66,6 +72,7 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -232,6 +239,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.webhooks.tasks.events_sweep",
         "schedule": 30.0,
     },
+    "checkout-reconcile": {
+        "task": "apps.catalog.tasks.checkout_reconcile",
+        "schedule": 60.0,
+    },
 }
 # Tasks wait in the broker for at most this long (countdown); longer waits are kept in the
 # database and queued by the sweepers, so no countdown outlives CELERY_VISIBILITY_TIMEOUT.
@@ -283,6 +294,18 @@ AUTHORIZENET_LIVE_ENDPOINT: str = env(
 )
 # Read timeout of one gateway call; past it the outcome is unknown and is looked up later.
 AUTHORIZENET_TIMEOUT_SECONDS = env.float("AUTHORIZENET_TIMEOUT_SECONDS", default=30.0)
+# Razorpay: test-mode accounts talk to RAZORPAY_TEST_API_BASE (our sandbox in dev and test, the
+# real API in production: Razorpay tells test from live by the key), live ones to the real API.
+# Scheme and host only (plus our sandbox's path): the SDK appends /v1/...
+RAZORPAY_TEST_API_BASE: str = env("RAZORPAY_TEST_API_BASE", default="http://127.0.0.1:8000/sandbox/razorpay")
+RAZORPAY_LIVE_API_BASE: str = env("RAZORPAY_LIVE_API_BASE", default="https://api.razorpay.com")
+RAZORPAY_TIMEOUT_SECONDS = env.float("RAZORPAY_TIMEOUT_SECONDS", default=30.0)
+# The Checkout script the storefront loads: the sandbox's stand-in in dev and test.
+RAZORPAY_CHECKOUT_JS_URL: str = env("RAZORPAY_CHECKOUT_JS_URL", default="/sandbox/razorpay/checkout.js")
+# A Razorpay order nobody paid is expired (and its pending payment with it) after this long.
+RAZORPAY_ORDER_EXPIRY_SECONDS = env.int("RAZORPAY_ORDER_EXPIRY_SECONDS", default=1800)
+# Pending checkout payments older than this are looked up at the gateway by the reconciler.
+RAZORPAY_RECONCILE_AFTER_SECONDS = env.int("RAZORPAY_RECONCILE_AFTER_SECONDS", default=60)
 # Serve the gateway sandboxes at /sandbox/ (never in production unless you mean it).
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 # Faults every sandbox request suffers, e.g. "latency=200" (see apps/sandbox/faults.py).

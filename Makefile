@@ -30,6 +30,7 @@ run: install
 	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus VENV_BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) \
 		AUTHORIZENET_TEST_ENDPOINT=$${AUTHORIZENET_TEST_ENDPOINT:-http://$(HOST):$(PORT)/sandbox/authorizenet/xml/v1/request.api} \
+		RAZORPAY_TEST_API_BASE=$${RAZORPAY_TEST_API_BASE:-http://$(HOST):$(PORT)/sandbox/razorpay} \
 		$(BIN)/honcho --procfile config/Procfile.dev --app-root . start
 
 test: install

@@ -22,6 +22,8 @@ urlpatterns = [
 
 if settings.SANDBOX_ENABLED:
     urlpatterns.insert(0, path("sandbox/", include("apps.sandbox.urls")))
+if settings.STOREFRONT_ENABLED:
+    urlpatterns.insert(0, path("store/", include("apps.catalog.urls")))
 
 handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.views.server_error"

@@ -151,7 +151,7 @@ def sandbox_fault() -> Callable[..., Any]:
     """Queue a fault for the next matching sandbox request(s)."""
     from apps.sandbox.models import SandboxFault
 
-    def queue(kind: str, value: int = 0, match: str = "", remaining: int = 1) -> Any:
-        return SandboxFault.objects.create(kind=kind, value=value, match=match, remaining=remaining)
+    def queue(kind: str, value: int = 0, match: str = "", remaining: int = 1, gateway: str = "authorizenet") -> Any:
+        return SandboxFault.objects.create(gateway=gateway, kind=kind, value=value, match=match, remaining=remaining)
 
     return queue

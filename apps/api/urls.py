@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.merchants.api.urls")),
     path("", include("apps.payments.api.urls")),
     path("", include("apps.webhooks.api.urls")),
+    path("", include("apps.catalog.api.urls")),
 ]
 
 if settings.BENCHMARK_ENDPOINTS_ENABLED:

@@ -51,3 +51,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         # Not found rather than forbidden: do not advertise the endpoint.
         raise Http404
     return ExportToDjangoView(request)
+
+
+CHECKOUT_SIGNATURE_FAILURES = Counter(
+    "clearhouse_checkout_signature_failures_total", "Checkout verify calls refused for a bad signature", ["gateway"]
+)

@@ -166,6 +166,8 @@ def _first_message(node: Any) -> tuple[str, str]:
 
 class AuthorizeNetGateway:
     name = "authorizenet"
+    supports_void = True
+    supports_partial_capture = True
 
     def __init__(self, config: AuthorizeNetConfig) -> None:
         self.config = config
@@ -395,7 +397,9 @@ class AuthorizeNetGateway:
         items = _all(listing, "transactions", "transaction")
         return [_text(item, "transId") for item in items if _text(item, "invoiceNumber") == reference]
 
-    def find_transaction(self, reference: str, *, settled_days: int = 2) -> TransactionDetails | None:
+    def find_transaction(
+        self, reference: str, parent_transaction_id: str = "", *, settled_days: int = 2
+    ) -> TransactionDetails | None:
         """Find a transaction by our reference (sent as invoiceNumber): unsettled first, then
         the batches settled in the last `settled_days` days. None if the gateway has no record."""
         unsettled = apicontractsv1.getUnsettledTransactionListRequest()

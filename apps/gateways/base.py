@@ -134,6 +134,8 @@ class TransactionDetails:
 
 class Gateway(Protocol):
     name: str
+    supports_void: bool
+    supports_partial_capture: bool
 
     def authorize(self, request: ChargeRequest) -> GatewayResult: ...
 
@@ -147,7 +149,63 @@ class Gateway(Protocol):
 
     def fetch_transaction(self, transaction_id: str) -> TransactionDetails: ...
 
-    def find_transaction(self, reference: str) -> TransactionDetails | None: ...
+    def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
+        """Our call by its reference; `parent_transaction_id` is the charge a refund belongs to."""
+        ...
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    reference: str  # our idempotency reference, sent as the order's receipt
+    amount: int
+    currency: str
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    amount: int
+    currency: str
+    status: str  # created | attempted | paid
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
+class CheckoutPayment:
+    """A payment made in a checkout gateway's page, as its API reports it.
+
+    Never card data beyond the network and the last four digits."""
+
+    payment_id: str
+    order_id: str
+    status: str  # created | authorized | captured | refunded | failed
+    amount: int
+    currency: str
+    amount_refunded: int = 0
+    card_brand: str = ""
+    card_last4: str = ""
+    email: str = ""
+    contact: str = ""
+    error_code: str = ""
+    error_reason: str = ""
+    error_description: str = ""
+    created_at: datetime | None = None
+
+
+class CheckoutGateway(Gateway, Protocol):
+    """A gateway where the customer pays in the gateway's own page (Razorpay Checkout) against
+    an order we create; we then verify the page's signature and ask the API what happened."""
+
+    def create_order(self, request: OrderRequest) -> Order: ...
+
+    def find_order(self, reference: str) -> Order | None: ...
+
+    def order_payments(self, order_id: str) -> list[CheckoutPayment]: ...
+
+    def fetch_payment(self, payment_id: str) -> CheckoutPayment: ...
+
+    def checkout_signature_valid(self, *, order_id: str, payment_id: str, signature: str) -> bool: ...
 
 
 @dataclass(frozen=True)

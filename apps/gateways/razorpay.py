@@ -1,17 +1,341 @@
-"""Razorpay. Webhook verification lives here now; the SDK adapter (orders, payments, refunds)
-joins it with the Razorpay issue, and will be the only place that imports the `razorpay` SDK."""
+"""Razorpay through the official `razorpay` SDK. The only module that imports it.
+
+Razorpay works the other way round from Authorize.Net: the customer pays in the browser
+(Razorpay Checkout) against an order we created; we verify and then ask the API what happened.
+So `authorize`/`sale` are refused here, and the adapter adds orders and payment lookups.
+
+SDK facts this module works around (see docs/architecture.md and the shared gateway notes):
+- only `error.description` survives in its exceptions (no HTTP status): the kind of failure is
+  read off the exception class and, for BAD_REQUEST_ERROR, the description;
+- it has no timeout unless one is passed per call, and prints to stdout on connection errors;
+- it pins its own CA bundle (fine for the real API; our sandbox is plain http on loopback);
+- `payment.refund` must get a dict (`{"amount": …}`), and `verify_webhook_signature` a str.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from .base import InvalidSignature, MalformedNotification, Notification
+import razorpay
+import requests
+from razorpay import errors as rzp_errors
+
+from . import http
+from .base import (
+    CaptureRequest,
+    ChargeRequest,
+    CheckoutPayment,
+    GatewayResult,
+    InvalidSignature,
+    MalformedNotification,
+    Notification,
+    Order,
+    OrderRequest,
+    Outcome,
+    RefundRequest,
+    TransactionDetails,
+    TransactionState,
+    VoidRequest,
+)
+from .errors import (
+    GatewayDeclined,
+    GatewayError,
+    GatewayMisconfigured,
+    GatewayNotFound,
+    GatewayOutcomeUnknown,
+    GatewayRetryable,
+)
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Razorpay-Signature"
 EVENT_ID_HEADER = "x-razorpay-event-id"
+MAX_RECEIPT_LENGTH = 40
+
+_PAYMENT_STATES = {
+    "created": TransactionState.UNDER_REVIEW,  # the customer has not finished paying
+    "authorized": TransactionState.AUTHORIZED,
+    "captured": TransactionState.CAPTURED,
+    "refunded": TransactionState.CAPTURED,  # the charge itself was captured; refunds are separate
+    "failed": TransactionState.DECLINED,
+}
+_REFUND_STATES = {
+    "pending": TransactionState.REFUND_PENDING,
+    "processed": TransactionState.REFUND_SETTLED,
+    "failed": TransactionState.DECLINED,
+}
+
+
+@dataclass(frozen=True)
+class RazorpayConfig:
+    key_id: str
+    key_secret: str = field(repr=False)
+    base_url: str
+    timeout_seconds: float = 30.0
+    auto_capture: bool = True
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _payment_info(data: dict[str, Any]) -> CheckoutPayment:
+    card = data.get("card") or {}
+    return CheckoutPayment(
+        payment_id=_text(data.get("id")),
+        order_id=_text(data.get("order_id")),
+        status=_text(data.get("status")),
+        amount=int(data.get("amount") or 0),
+        currency=_text(data.get("currency")).upper(),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+        card_brand=_text(card.get("network")).lower().replace(" ", "_")[:20],
+        card_last4=_text(card.get("last4"))[-4:],
+        email=_text(data.get("email")),
+        contact=_text(data.get("contact")),
+        error_code=_text(data.get("error_code")),
+        error_reason=_text(data.get("error_reason")),
+        error_description=_text(data.get("error_description")),
+        created_at=_timestamp(data.get("created_at")),
+    )
+
+
+def _order(data: dict[str, Any]) -> Order:
+    return Order(
+        order_id=_text(data.get("id")),
+        amount=int(data.get("amount") or 0),
+        currency=_text(data.get("currency")).upper(),
+        status=_text(data.get("status")),
+        receipt=_text(data.get("receipt")),
+    )
+
+
+class RazorpayRequestRefused(GatewayError):
+    """BAD_REQUEST_ERROR that is not about a missing id or our credentials: the request itself
+    was refused (validation, wrong state). Final: repeating it will not help."""
+
+    code = "request_refused"
+
+
+def _classify(exc: BaseException, *, mutating: bool) -> GatewayError:
+    if isinstance(exc, rzp_errors.BadRequestError):
+        message = str(exc) or "Bad request"
+        lowered = message.lower()
+        if "does not exist" in lowered:
+            return GatewayNotFound(message)
+        if "authentication failed" in lowered:
+            return GatewayMisconfigured(f"Razorpay refused our credentials: {message}")
+        return RazorpayRequestRefused(message)
+    if isinstance(exc, requests.RequestException) and http.never_sent(exc):
+        return GatewayRetryable(f"Razorpay not reached: {type(exc).__name__}")
+    # A server or gateway error, a lost connection, a read timeout or a body that is not JSON:
+    # a write may have happened.
+    detail = f"{type(exc).__name__}: {exc}"[:200]
+    if mutating:
+        return GatewayOutcomeUnknown(f"Razorpay's answer was lost or unclear ({detail})")
+    return GatewayRetryable(f"Razorpay could not answer ({detail})")
+
+
+class RazorpayGateway:
+    name = "razorpay"
+    supports_void = False
+    supports_partial_capture = False
+
+    def __init__(self, config: RazorpayConfig) -> None:
+        self.config = config
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _client(self) -> razorpay.Client:
+        client = razorpay.Client(
+            session=http._session(),
+            auth=(self.config.key_id, self.config.key_secret),
+            base_url=self.config.base_url.rstrip("/"),
+        )
+        client.set_app_details({"title": "Clearhouse", "version": "1"})
+        return client
+
+    def _request(
+        self, operation: str, call: Callable[[razorpay.Client, dict[str, Any]], Any], *, mutating: bool
+    ) -> Any:
+        kwargs: dict[str, Any] = {"timeout": (min(5.0, self.config.timeout_seconds), self.config.timeout_seconds)}
+        try:
+            return call(self._client(), kwargs)
+        except (rzp_errors.BadRequestError, rzp_errors.GatewayError, rzp_errors.ServerError) as exc:
+            error = _classify(exc, mutating=mutating)
+        except (requests.RequestException, ValueError) as exc:  # ValueError: a body that is not JSON
+            error = _classify(exc, mutating=mutating)
+        logger.info("razorpay_call_failed", extra={"operation": operation, "error": error.code})
+        raise error
+
+    # --- orders and payments (checkout) ----------------------------------------------------
+
+    def create_order(self, request: OrderRequest) -> Order:
+        body = {
+            "amount": request.amount,
+            "currency": request.currency,
+            "receipt": request.reference[:MAX_RECEIPT_LENGTH],
+            "notes": {"reference": request.reference, **request.notes},
+            "payment": {"capture": "automatic" if self.config.auto_capture else "manual"},
+        }
+        data = self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True)
+        return _order(data)
+
+    def find_order(self, reference: str) -> Order | None:
+        """Our order by its receipt (our reference): how a lost create answer is found again."""
+        data = self._request(
+            "orders.all", lambda c, kw: c.order.all({"receipt": reference[:MAX_RECEIPT_LENGTH]}, **kw), mutating=False
+        )
+        items = [item for item in data.get("items") or [] if item.get("receipt") == reference[:MAX_RECEIPT_LENGTH]]
+        return _order(items[0]) if items else None
+
+    def order_payments(self, order_id: str) -> list[CheckoutPayment]:
+        data = self._request("orders.payments", lambda c, kw: c.order.payments(order_id, **kw), mutating=False)
+        return [_payment_info(item) for item in data.get("items") or []]
+
+    def fetch_payment(self, payment_id: str) -> CheckoutPayment:
+        return _payment_info(
+            self._request("payments.fetch", lambda c, kw: c.payment.fetch(payment_id, **kw), mutating=False)
+        )
+
+    def checkout_signature_valid(self, *, order_id: str, payment_id: str, signature: str) -> bool:
+        """Checkout's `razorpay_signature`: hex HMAC-SHA256 of `order_id|payment_id` with the key
+        secret, compared in constant time."""
+        expected = hmac.new(
+            self.config.key_secret.encode(), f"{order_id}|{payment_id}".encode(), hashlib.sha256
+        ).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.strip().lower().encode())
+
+    # --- the Gateway interface ---------------------------------------------------------------
+
+    def authorize(self, request: ChargeRequest) -> GatewayResult:
+        raise GatewayMisconfigured("Razorpay payments are made by the customer in Checkout: create an order instead.")
+
+    sale = authorize
+
+    def capture(self, request: CaptureRequest) -> GatewayResult:
+        body = {"currency": request.currency}
+        try:
+            data = self._request(
+                "payments.capture",
+                lambda c, kw: c.payment.capture(request.transaction_id, request.amount, dict(body), **kw),
+                mutating=True,
+            )
+        except RazorpayRequestRefused as exc:
+            if "already been captured" not in exc.message:
+                raise GatewayDeclined(self._refused(exc, "capture_refused")) from exc
+            data = None  # captured before (a retry of ours, or elsewhere): confirm below
+        info = _payment_info(data) if data is not None else self.fetch_payment(request.transaction_id)
+        if info.status not in {"captured", "refunded"}:
+            raise GatewayDeclined(GatewayResult(Outcome.DECLINED, info.payment_id, message=f"payment is {info.status}"))
+        return self._result(info, "Captured")
+
+    def void(self, request: VoidRequest) -> GatewayResult:
+        raise GatewayMisconfigured("Razorpay has no void: refund a captured payment instead.")
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        body = {
+            "amount": request.amount,
+            "receipt": request.reference[:MAX_RECEIPT_LENGTH],
+            "notes": {"reference": request.reference},
+        }
+        try:
+            data = self._request(
+                "payments.refund", lambda c, kw: c.payment.refund(request.transaction_id, body, **kw), mutating=True
+            )
+        except RazorpayRequestRefused as exc:
+            code = "refund_exceeds_charge" if "greater than" in exc.message else "refund_refused"
+            raise GatewayDeclined(self._refused(exc, code)) from exc
+        if data.get("status") == "failed":
+            raise GatewayDeclined(
+                GatewayResult(
+                    Outcome.DECLINED, _text(data.get("id")), message="Refund failed", decline_code="refund_failed"
+                )
+            )
+        return GatewayResult(
+            Outcome.APPROVED, _text(data.get("id")), response_code="1", message=f"Refund {data.get('status')}"
+        )
+
+    def fetch_transaction(self, transaction_id: str) -> TransactionDetails:
+        if transaction_id.startswith("rfnd_"):
+            data = self._request("refunds.fetch", lambda c, kw: c.refund.fetch(transaction_id, **kw), mutating=False)
+            return self._refund_details(data)
+        info = self.fetch_payment(transaction_id)
+        captured = info.status in {"captured", "refunded"}
+        return TransactionDetails(
+            transaction_id=info.payment_id,
+            state=_PAYMENT_STATES.get(info.status, TransactionState.ERROR),
+            transaction_type="payment",
+            authorized_amount=info.amount if info.status != "failed" else 0,
+            settled_amount=info.amount if captured else 0,
+            currency=info.currency,
+            reason_code=info.error_code,
+            message=info.error_description or info.status,
+            card_brand=info.card_brand,
+            card_last4=info.card_last4,
+            submitted_at=info.created_at,
+        )
+
+    def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
+        """A refund of ours by its receipt among the payment's refunds (Razorpay cannot search
+        refunds by receipt otherwise)."""
+        if not parent_transaction_id:
+            return None
+        data = self._request(
+            "payments.refunds",
+            lambda c, kw: c.payment.fetch_multiple_refund(parent_transaction_id, {"count": 100}, **kw),
+            mutating=False,
+        )
+        for item in data.get("items") or []:
+            if item.get("receipt") == reference[:MAX_RECEIPT_LENGTH]:
+                return self._refund_details(item)
+        return None
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _refund_details(data: dict[str, Any]) -> TransactionDetails:
+        return TransactionDetails(
+            transaction_id=_text(data.get("id")),
+            state=_REFUND_STATES.get(_text(data.get("status")), TransactionState.ERROR),
+            transaction_type="refund",
+            reference=_text(data.get("receipt")),
+            settled_amount=int(data.get("amount") or 0),
+            currency=_text(data.get("currency")).upper(),
+            original_transaction_id=_text(data.get("payment_id")),
+            submitted_at=_timestamp(data.get("created_at")),
+        )
+
+    @staticmethod
+    def _refused(exc: GatewayError, decline_code: str) -> GatewayResult:
+        return GatewayResult(Outcome.DECLINED, "", message=exc.message[:255], decline_code=decline_code)
+
+    @staticmethod
+    def _result(info: CheckoutPayment, message: str) -> GatewayResult:
+        return GatewayResult(
+            Outcome.APPROVED,
+            info.payment_id,
+            response_code="1",
+            message=message,
+            card_brand=info.card_brand,
+            card_last4=info.card_last4,
+        )
+
+
+# --- webhooks ----------------------------------------------------------------------------------
 
 
 def webhook_signature(body: bytes, secret: str) -> str:
@@ -44,3 +368,9 @@ def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[s
         object_id=str(obj.get("id", ""))[:100],
         reference=str(obj.get("receipt", "") or (obj.get("notes") or {}).get("reference", "") or ""),
     )
+
+
+def notification_objects(body: bytes) -> dict[str, dict[str, Any]]:
+    """The entities a (verified) notification carries, by name: payment, order, refund ..."""
+    payload = json.loads(body).get("payload") or {}
+    return {name: (value or {}).get("entity") or {} for name, value in payload.items() if isinstance(value, dict)}

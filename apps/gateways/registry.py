@@ -7,13 +7,17 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import Gateway, Notification
+from .base import CheckoutGateway, Gateway, Notification
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
 
 def authorizenet_endpoint(mode: str) -> str:
     return settings.AUTHORIZENET_LIVE_ENDPOINT if mode == "live" else settings.AUTHORIZENET_TEST_ENDPOINT
+
+
+def razorpay_base_url(mode: str) -> str:
+    return settings.RAZORPAY_LIVE_API_BASE if mode == "live" else settings.RAZORPAY_TEST_API_BASE
 
 
 def gateway_for(account: GatewayAccount) -> Gateway:
@@ -31,7 +35,31 @@ def gateway_for(account: GatewayAccount) -> Gateway:
                 timeout_seconds=settings.AUTHORIZENET_TIMEOUT_SECONDS,
             )
         )
+    if account.gateway == GatewayName.RAZORPAY:
+        from .razorpay import RazorpayConfig, RazorpayGateway
+
+        credentials = account.credentials()
+        return RazorpayGateway(
+            RazorpayConfig(
+                key_id=credentials["key_id"],
+                key_secret=credentials["key_secret"],
+                base_url=razorpay_base_url(account.mode),
+                timeout_seconds=settings.RAZORPAY_TIMEOUT_SECONDS,
+                auto_capture=settings.RAZORPAY_AUTO_CAPTURE,
+            )
+        )
     raise GatewayMisconfigured(f"No adapter for gateway {account.gateway!r} yet")
+
+
+def checkout_gateway_for(account: GatewayAccount) -> CheckoutGateway:
+    """The adapter of a gateway where customers pay in the gateway's own checkout page."""
+    if account.gateway != GatewayName.RAZORPAY:
+        raise GatewayMisconfigured(f"{account.get_gateway_display()} has no hosted checkout here")
+    from .razorpay import RazorpayGateway
+
+    gateway = gateway_for(account)
+    assert isinstance(gateway, RazorpayGateway)  # noqa: S101 - gateway_for's contract
+    return gateway
 
 
 NotificationParser = Callable[[bytes, dict[str, str], dict[str, Any]], Notification]

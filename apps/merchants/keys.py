@@ -10,8 +10,8 @@ SECRET_BODY_LENGTH = 32
 VISIBLE_BODY_CHARS = 4
 
 
-def generate_secret(mode: str) -> str:
-    return f"sk_{mode}_{random_token(SECRET_BODY_LENGTH)}"
+def generate_secret(mode: str, kind: str = "secret") -> str:
+    return f"{'pk' if kind == 'publishable' else 'sk'}_{mode}_{random_token(SECRET_BODY_LENGTH)}"
 
 
 def hash_secret(secret: str) -> str:

@@ -34,13 +34,24 @@ class ApiMode(models.TextChoices):
     LIVE = "live", "Live"
 
 
+class ApiKeyKind(models.TextChoices):
+    SECRET = "secret", "Secret (sk_): the whole API, server-side only"
+    PUBLISHABLE = "publishable", "Publishable (pk_): checkout and catalogue only, safe in a browser"
+
+
 class ApiKey(models.Model):
-    """A secret API key. Only its SHA-256 is stored; the secret is shown once, at creation."""
+    """An API key. Only its SHA-256 is stored; a secret key is shown once, at creation.
+
+    Publishable keys can do nothing but start and verify checkouts and read the catalogue, so
+    they may live in a web page; they are kept in the clear (`publishable_key`) to be shown again.
+    """
 
     public_id = models.CharField(max_length=40, unique=True, default=new_api_key_id, editable=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
     mode = models.CharField(max_length=4, choices=ApiMode.choices, default=ApiMode.TEST)
+    kind = models.CharField(max_length=12, choices=ApiKeyKind.choices, default=ApiKeyKind.SECRET)
+    publishable_key = models.CharField(max_length=64, blank=True)
     prefix = models.CharField(max_length=16, help_text="The visible start of the key, e.g. sk_test_Ab12")
     last4 = models.CharField(max_length=4)
     secret_hash = models.CharField(max_length=64, unique=True)

@@ -13,7 +13,7 @@ from apps.audit.services import audit_record
 
 from .errors import ApiKeyInvalid, MerchantSlugTaken
 from .keys import generate_secret, hash_secret, visible_prefix
-from .models import ApiKey, ApiMode, Merchant
+from .models import ApiKey, ApiKeyKind, ApiMode, Merchant
 
 
 def _api_key_snapshot(api_key: ApiKey) -> dict[str, object]:
@@ -21,6 +21,7 @@ def _api_key_snapshot(api_key: ApiKey) -> dict[str, object]:
         "public_id": api_key.public_id,
         "display": api_key.display,
         "mode": api_key.mode,
+        "kind": api_key.kind,
         "name": api_key.name,
         "revoked_at": api_key.revoked_at,
     }
@@ -42,14 +43,20 @@ class IssuedApiKey:
     secret: str  # shown to the caller once; never stored
 
 
-def api_key_create(*, merchant: Merchant, mode: str = ApiMode.TEST, name: str = "", actor: Actor) -> IssuedApiKey:
+def api_key_create(
+    *, merchant: Merchant, mode: str = ApiMode.TEST, name: str = "", kind: str = ApiKeyKind.SECRET, actor: Actor
+) -> IssuedApiKey:
     if mode not in ApiMode.values:
         raise ValueError(f"mode must be one of {ApiMode.values}")
-    secret = generate_secret(mode)
+    if kind not in ApiKeyKind.values:
+        raise ValueError(f"kind must be one of {ApiKeyKind.values}")
+    secret = generate_secret(mode, kind)
     with transaction.atomic():
         api_key = ApiKey.objects.create(
             merchant=merchant,
             mode=mode,
+            kind=kind,
+            publishable_key=secret if kind == ApiKeyKind.PUBLISHABLE else "",
             name=name,
             prefix=visible_prefix(secret),
             last4=secret[-4:],

@@ -110,6 +110,7 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
         "metadata",
         "gateway_account",
         "gateway_transaction_id",
+        "gateway_order_id",
         "failure_code",
         "failure_message",
         "operation",
@@ -123,7 +124,16 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
         ("Order", {"fields": ("reference", "description", "metadata")}),
         (
             "Gateway",
-            {"fields": ("gateway_account", "gateway_transaction_id", "failure_code", "failure_message", "operation")},
+            {
+                "fields": (
+                    "gateway_account",
+                    "gateway_transaction_id",
+                    "gateway_order_id",
+                    "failure_code",
+                    "failure_message",
+                    "operation",
+                )
+            },
         ),
         ("History", {"fields": ("created_at", "updated_at", "audit_trail")}),
     )

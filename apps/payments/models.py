@@ -48,6 +48,7 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
     VOIDED = "voided", "Voided"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired (checkout never paid)"
     UNKNOWN = "unknown", "Unknown (outcome being confirmed)"
 
 
@@ -79,6 +80,8 @@ class Payment(models.Model):
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     gateway_transaction_id = models.CharField(max_length=64, blank=True)
+    # Checkout gateways (Razorpay): the order the customer pays in the browser.
+    gateway_order_id = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
     # A capture or void is in flight at the gateway; others wait (see services).
@@ -100,6 +103,11 @@ class Payment(models.Model):
             models.Index(fields=["status", "-id"], name="payment_status_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["gateway_account", "gateway_order_id"],
+                condition=~Q(gateway_order_id=""),
+                name="payment_gateway_order_unique",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
                 condition=Q(amount_refunded__gte=0, amount_refund_pending__gte=0), name="payment_refunds_nonnegative"
@@ -176,6 +184,7 @@ class GatewayTransaction(models.Model):
         CAPTURE = "capture", "Capture"
         VOID = "void", "Void"
         REFUND = "refund", "Refund"
+        ORDER = "order", "Order (checkout)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending (call in flight)"

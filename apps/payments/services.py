@@ -35,8 +35,10 @@ from apps.gateways.base import (
     CaptureRequest,
     Card,
     ChargeRequest,
+    CheckoutPayment,
     GatewayResult,
     OpaqueToken,
+    OrderRequest,
     Outcome,
     RefundRequest,
     TransactionDetails,
@@ -51,8 +53,8 @@ from apps.gateways.errors import (
     GatewayOutcomeUnknown,
     GatewayRetryable,
 )
-from apps.gateways.models import GatewayAccount
-from apps.gateways.registry import gateway_for
+from apps.gateways.models import GatewayAccount, GatewayName
+from apps.gateways.registry import checkout_gateway_for, gateway_for
 from apps.merchants.models import Merchant
 from apps.webhooks.services import event_publish
 
@@ -225,12 +227,16 @@ def _raise_for(outcome: CallOutcome, *, payment: Payment, declined_code: str | N
 # --- accounts and input checks -------------------------------------------------------------
 
 
-def gateway_account_for(*, merchant: Merchant, livemode: bool) -> GatewayAccount:
-    account = (
-        GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
-        .order_by("id")
-        .first()
-    )
+# Gateways where the customer pays in the gateway's own page: no card data reaches us.
+CHECKOUT_GATEWAYS = frozenset({GatewayName.RAZORPAY})
+
+
+def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | None = None) -> GatewayAccount:
+    """The merchant's active account for this mode: at `gateway`, or else at a gateway that
+    takes card data server-side (what /payments charges)."""
+    accounts = GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
+    accounts = accounts.filter(gateway=gateway) if gateway else accounts.exclude(gateway__in=CHECKOUT_GATEWAYS)
+    account = accounts.order_by("id").first()
     if account is None:
         raise NoGatewayAccount()
     return account
@@ -398,9 +404,15 @@ def payment_capture(*, payment: Payment, amount: int | None = None, actor: Actor
                 code="capture_exceeds_authorized" if amount > 0 else "amount_invalid",
                 param="amount",
             )
+        gateway = gateway_for(locked.gateway_account)
+        if amount != locked.amount_authorized and not gateway.supports_partial_capture:
+            raise AmountTooLarge(
+                f"{locked.gateway_account.get_gateway_display()} captures the whole authorized amount only.",
+                code="partial_capture_not_supported",
+                param="amount",
+            )
         gt = _begin_operation(locked, "capture", GT.Kind.CAPTURE, amount)
 
-    gateway = gateway_for(locked.gateway_account)
     outcome = _call(
         gateway.capture, CaptureRequest(gt.reference, locked.gateway_transaction_id, amount, locked.currency)
     )
@@ -438,9 +450,14 @@ def payment_void(*, payment: Payment, actor: Actor) -> Payment:
             raise PaymentStateError(f"Only authorized or captured payments can be voided; this one is {locked.status}.")
         if locked.amount_refunded or locked.amount_refund_pending:
             raise PaymentStateError("A payment with refunds cannot be voided.")
+        gateway = gateway_for(locked.gateway_account)
+        if not gateway.supports_void:
+            raise PaymentStateError(
+                f"{locked.gateway_account.get_gateway_display()} cannot void a payment: refund it instead.",
+                code="void_not_supported",
+            )
         gt = _begin_operation(locked, "void", GT.Kind.VOID, None)
 
-    gateway = gateway_for(locked.gateway_account)
     outcome = _call(gateway.void, VoidRequest(gt.reference, locked.gateway_transaction_id))
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
@@ -687,11 +704,17 @@ def _resolved_outcome(gt: GatewayTransaction) -> CallOutcome | None:
     payment = gt.payment
     age = timezone.now() - gt.created_at
     not_found_is_final = age > timedelta(seconds=settings.GATEWAY_NOT_FOUND_GRACE_SECONDS)
+    if gt.kind == GT.Kind.ORDER:
+        # A checkout order whose creation we lost was never handed to a customer: nobody can pay
+        # it, so it is abandoned (a gateway order left unpaid simply expires there).
+        return CallOutcome(None, GatewayRetryable("The checkout order was never handed out; abandoned."), 0)
     if gt.kind in {GT.Kind.SALE, GT.Kind.AUTHORIZE, GT.Kind.REFUND}:
         details = (
             gateway.fetch_transaction(gt.gateway_transaction_id)
             if gt.gateway_transaction_id
-            else gateway.find_transaction(gt.reference)
+            else gateway.find_transaction(
+                gt.reference, payment.gateway_transaction_id if gt.kind == GT.Kind.REFUND else ""
+            )
         )
         if details is None:
             if not not_found_is_final:
@@ -747,6 +770,8 @@ def gateway_transaction_resolve(*, gateway_transaction_id: int, actor: Actor | N
         locked.save(update_fields=["latency_ms"])
         if locked.kind in {GT.Kind.SALE, GT.Kind.AUTHORIZE}:
             _apply_charge_result(payment, locked, outcome.result, actor)
+        elif locked.kind == GT.Kind.ORDER:
+            order_apply_result(payment, locked, actor)
         elif locked.kind == GT.Kind.CAPTURE:
             _finish_capture(payment, locked, locked.amount or payment.amount_authorized, actor)
         elif locked.kind == GT.Kind.VOID:
@@ -850,3 +875,154 @@ def payment_sync_with_gateway(*, payment: Payment, actor: Actor) -> str:
         details = gateway_for(payment.gateway_account).fetch_transaction(payment.gateway_transaction_id)
         done.append(_payment_apply_details(payment.pk, details, actor))
     return "; ".join(done) or f"{payment.status}: no change"
+
+
+# --- hosted checkout (Razorpay): the customer pays in the gateway's page ------------------------
+
+
+def checkout_payment_begin(
+    *,
+    merchant: Merchant,
+    account: GatewayAccount,
+    amount: int,
+    currency: str,
+    customer: Customer,
+    description: str,
+    metadata: dict[str, Any],
+    actor: Actor,
+) -> tuple[Payment, GatewayTransaction]:
+    """Inside the caller's transaction: a pending payment and its pending order call."""
+    _check_currency(account, currency)
+    payment = Payment.objects.create(
+        merchant=merchant,
+        gateway_account=account,
+        customer=customer,
+        livemode=account.mode == "live",
+        amount=amount,
+        currency=currency,
+        capture=True,
+        description=description[:255],
+        metadata=metadata,
+    )
+    gt = GatewayTransaction.objects.create(
+        payment=payment,
+        gateway_account=account,
+        kind=GT.Kind.ORDER,
+        amount=amount,
+        currency=currency,
+        correlation_id=current_request_id() or "",
+    )
+    audit_record(actor=actor, action="payment.created", target=payment, after=_snapshot(payment))
+    return payment, gt
+
+
+def checkout_payment_open_order(
+    *, payment: Payment, gt: GatewayTransaction, notes: dict[str, str], actor: Actor
+) -> Payment:
+    """Create the gateway's order for a pending checkout payment (after the caller committed).
+    On failure the payment fails and GatewayUnavailable / GatewayMisconfiguredError is raised."""
+
+    gateway = checkout_gateway_for(payment.gateway_account)
+    started = time.perf_counter()
+    result: GatewayResult | None = None
+    error: GatewayError | None = None
+    try:
+        order = gateway.create_order(OrderRequest(gt.reference, payment.amount, payment.currency, notes))
+        result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
+    except GatewayOutcomeUnknown as exc:
+        # Never handed to the customer, so never payable: abandon rather than look it up.
+        error = GatewayRetryable(f"{exc.message}; the order is abandoned")
+    except GatewayError as exc:
+        error = exc
+    outcome = CallOutcome(result, error, int((time.perf_counter() - started) * 1000))
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+        _record_call(gt, outcome)
+        order_apply_result(payment, gt, actor)
+    _raise_for(outcome, payment=payment)
+    return payment
+
+
+def order_apply_result(payment: Payment, gt: GatewayTransaction, actor: Actor) -> None:
+    """Under the payment's lock: the order call's recorded result, applied to its payment."""
+    if payment.status != PaymentStatus.PENDING:
+        return
+    before = _snapshot(payment)
+    if gt.status == GT.Status.SUCCEEDED:
+        payment.gateway_order_id = gt.gateway_transaction_id
+        payment.save(update_fields=["gateway_order_id", "updated_at"])
+        audit_record(
+            actor=actor, action="payment.order_created", target=payment, after={"order": payment.gateway_order_id}
+        )
+        return
+    payment.status = PaymentStatus.FAILED
+    payment.failure_code = gt.error_code or "gateway_unavailable"
+    payment.failure_message = gt.message or "The checkout order could not be created."
+    payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+    audit_record(actor=actor, action="payment.failed", target=payment, before=before, after=_snapshot(payment))
+    _publish_payment(payment, "payment.failed")
+
+
+# What a checkout payment can still become when the gateway reports it paid (an expired order
+# that is paid late is still money received).
+_CHECKOUT_OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN, PaymentStatus.EXPIRED})
+
+
+def checkout_payment_record(*, payment_id: int, paid: CheckoutPayment, actor: Actor) -> Payment:
+    """Move a checkout payment forward to what the gateway reports (`paid`: a CheckoutPayment
+    that is authorized or captured). Idempotent and never backwards."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status not in _CHECKOUT_OPEN:
+            return payment
+        before = _snapshot(payment)
+        payment.gateway_transaction_id = paid.payment_id
+        payment.card_brand, payment.card_last4 = paid.card_brand, paid.card_last4
+        payment.amount_authorized = payment.amount
+        if paid.status in {"captured", "refunded"}:
+            payment.amount_captured = payment.amount
+            payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
+        else:
+            payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
+        payment.failure_code = payment.failure_message = ""
+        payment.save()
+        audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
+        _publish_payment(payment, action)
+    return payment
+
+
+def checkout_payment_attempt_failed(*, payment_id: int, failed: CheckoutPayment, actor: Actor) -> Payment:
+    """A customer's attempt failed in the checkout page. The order stays payable (they may try
+    another card), so the payment stays pending; the failure is recorded once per attempt."""
+    code = (failed.error_reason or failed.error_code or "payment_failed")[:64]
+    message = (failed.error_description or "The payment attempt failed.")[:255]
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status not in _CHECKOUT_OPEN or payment.metadata.get("last_failed_attempt") == failed.payment_id:
+            return payment
+        payment.failure_code, payment.failure_message = code, message
+        payment.metadata = {**payment.metadata, "last_failed_attempt": failed.payment_id}
+        payment.save(update_fields=["failure_code", "failure_message", "metadata", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="payment.attempt_failed",
+            target=payment,
+            after={"attempt": failed.payment_id, "code": code, "message": message},
+        )
+        _publish_payment(payment, "payment.attempt_failed")
+    return payment
+
+
+def checkout_payment_expire(*, payment_id: int, actor: Actor) -> Payment:
+    """Nobody paid the order in time: the pending payment expires."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status not in {PaymentStatus.PENDING, PaymentStatus.UNKNOWN}:
+            return payment
+        before = _snapshot(payment)
+        payment.status = PaymentStatus.EXPIRED
+        payment.save(update_fields=["status", "updated_at"])
+        audit_record(actor=actor, action="payment.expired", target=payment, before=before, after=_snapshot(payment))
+        _publish_payment(payment, "payment.expired")
+    return payment

@@ -73,6 +73,51 @@ def process_authorizenet(webhook: IncomingWebhook) -> ProcessingOutcome:
     return ProcessingOutcome(Status.PROCESSED, f"{payment.public_id}: {result}", payment)
 
 
+RAZORPAY_PAYMENT_EVENTS = frozenset({"payment.authorized", "payment.captured", "payment.failed", "order.paid"})
+RAZORPAY_REFUND_EVENTS = frozenset({"refund.created", "refund.processed", "refund.failed"})
+
+
+def process_razorpay(webhook: IncomingWebhook) -> ProcessingOutcome:
+    """Payment and order events settle the checkout they are about (asking Razorpay, as the
+    browser's verify call does); refund events sync the payment they belong to."""
+    from apps.catalog.models import CheckoutOrder
+    from apps.catalog.services import checkout_settle
+    from apps.gateways.razorpay import notification_objects
+
+    actor = Actor.gateway("razorpay webhook")
+    objects = notification_objects(webhook.body_text.encode())
+    if webhook.event_type in RAZORPAY_PAYMENT_EVENTS:
+        paid = objects.get("payment") or {}
+        order_id = str(paid.get("order_id") or (objects.get("order") or {}).get("id") or "")
+        checkout = (
+            CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
+            .filter(payment__gateway_account_id=webhook.gateway_account_id, payment__gateway_order_id=order_id)
+            .first()
+            if order_id
+            else None
+        )
+        if checkout is None:
+            return ProcessingOutcome(
+                Status.UNMATCHED, f"no checkout of ours has order {order_id or '?'}; kept for reconciliation"
+            )
+        checkout = checkout_settle(checkout=checkout, gateway_payment_id=str(paid.get("id") or ""), actor=actor)
+        checkout.payment.refresh_from_db()
+        state = "completed" if checkout.completed_at else checkout.payment.status
+        return ProcessingOutcome(Status.PROCESSED, f"{checkout.public_id}: {state}", checkout.payment)
+    if webhook.event_type in RAZORPAY_REFUND_EVENTS:
+        charge_id = str((objects.get("refund") or {}).get("payment_id") or "")
+        payment = Payment.objects.filter(
+            gateway_account_id=webhook.gateway_account_id, gateway_transaction_id=charge_id
+        ).first()
+        if not charge_id or payment is None:
+            return ProcessingOutcome(
+                Status.UNMATCHED, f"no payment of ours is {charge_id or '?'}; kept for reconciliation"
+            )
+        result = payment_sync_with_gateway(payment=payment, actor=actor)
+        return ProcessingOutcome(Status.PROCESSED, f"{payment.public_id}: {result}", payment)
+    return ProcessingOutcome(Status.IGNORED, f"{webhook.event_type} is not an event we act on")
+
+
 def process_unsupported(webhook: IncomingWebhook) -> ProcessingOutcome:
     return ProcessingOutcome(Status.UNMATCHED, f"no processor for {webhook.gateway} yet; kept for reconciliation")
 
@@ -80,4 +125,6 @@ def process_unsupported(webhook: IncomingWebhook) -> ProcessingOutcome:
 def processor_for(gateway: str) -> Callable[[IncomingWebhook], ProcessingOutcome]:
     if gateway == GatewayName.AUTHORIZENET:
         return process_authorizenet
+    if gateway == GatewayName.RAZORPAY:
+        return process_razorpay
     return process_unsupported

@@ -252,7 +252,11 @@ CELERY_MAX_COUNTDOWN_SECONDS = env.int("CELERY_MAX_COUNTDOWN_SECONDS", default=9
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.merchants.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Publishable keys reach only the views that allow them (checkout, catalogue).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.merchants.permissions.SecretKeyRequired",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["apps.merchants.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -300,12 +304,16 @@ AUTHORIZENET_TIMEOUT_SECONDS = env.float("AUTHORIZENET_TIMEOUT_SECONDS", default
 RAZORPAY_TEST_API_BASE: str = env("RAZORPAY_TEST_API_BASE", default="http://127.0.0.1:8000/sandbox/razorpay")
 RAZORPAY_LIVE_API_BASE: str = env("RAZORPAY_LIVE_API_BASE", default="https://api.razorpay.com")
 RAZORPAY_TIMEOUT_SECONDS = env.float("RAZORPAY_TIMEOUT_SECONDS", default=30.0)
+# Orders ask Razorpay to capture payments at once; off, verification captures them itself.
+RAZORPAY_AUTO_CAPTURE = env.bool("RAZORPAY_AUTO_CAPTURE", default=True)
 # The Checkout script the storefront loads: the sandbox's stand-in in dev and test.
 RAZORPAY_CHECKOUT_JS_URL: str = env("RAZORPAY_CHECKOUT_JS_URL", default="/sandbox/razorpay/checkout.js")
 # A Razorpay order nobody paid is expired (and its pending payment with it) after this long.
 RAZORPAY_ORDER_EXPIRY_SECONDS = env.int("RAZORPAY_ORDER_EXPIRY_SECONDS", default=1800)
 # Pending checkout payments older than this are looked up at the gateway by the reconciler.
 RAZORPAY_RECONCILE_AFTER_SECONDS = env.int("RAZORPAY_RECONCILE_AFTER_SECONDS", default=60)
+# The demo storefront at /store/<merchant slug>/ (sells the catalogue through Razorpay Checkout).
+STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
 # Serve the gateway sandboxes at /sandbox/ (never in production unless you mean it).
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 # Faults every sandbox request suffers, e.g. "latency=200" (see apps/sandbox/faults.py).

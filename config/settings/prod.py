@@ -20,6 +20,9 @@ if not FIELD_ENCRYPTION_KEYS:
 
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=False)
+RAZORPAY_TEST_API_BASE = env("RAZORPAY_TEST_API_BASE", default="https://api.razorpay.com")
+RAZORPAY_CHECKOUT_JS_URL = env("RAZORPAY_CHECKOUT_JS_URL", default="https://checkout.razorpay.com/v1/checkout.js")
 PAYMENTS_RAW_CARD_DATA = env("PAYMENTS_RAW_CARD_DATA", default="never")
 AUTHORIZENET_TEST_ENDPOINT = env(
     "AUTHORIZENET_TEST_ENDPOINT", default="https://apitest.authorize.net/xml/v1/request.api"

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.audit.actors import Actor
+from apps.core.money import format_amount
+
+from .models import CheckoutOrder, Entitlement, Price, Product
+from .services import checkout_status, price_create, product_create
+
+
+class PriceInline(admin.TabularInline[Price, Product]):
+    model = Price
+    extra = 1
+    fields = ("public_id", "nickname", "amount", "currency", "active")
+    readonly_fields = ("public_id",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A price that may have been charged keeps its amount: add a new price instead.
+        return ("public_id", "amount", "currency")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin[Product]):
+    list_display = ("name", "merchant", "active", "public_id", "created_at")
+    list_filter = ("active",)
+    search_fields = ("name", "=public_id", "merchant__slug")
+    list_select_related = ("merchant",)
+    raw_id_fields = ("merchant",)
+    readonly_fields = ("public_id", "created_at")
+    inlines = (PriceInline,)
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        created = product_create(
+            merchant=obj.merchant, name=obj.name, description=obj.description, actor=Actor.staff(request.user)
+        )
+        obj.pk, obj.public_id = created.pk, created.public_id
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        for instance in formset.save(commit=False):
+            if instance.pk is None:
+                price_create(
+                    product=form.instance,
+                    amount=instance.amount,
+                    currency=instance.currency,
+                    nickname=instance.nickname,
+                    actor=Actor.staff(request.user),
+                )
+            else:
+                instance.save()
+        for removed in formset.deleted_objects:
+            removed.active = False  # prices may have been charged: deactivate, never delete
+            removed.save(update_fields=["active"])
+
+
+@admin.register(CheckoutOrder)
+class CheckoutOrderAdmin(admin.ModelAdmin[CheckoutOrder]):
+    list_display = ("public_id", "merchant", "what", "amount", "state", "customer", "created_at", "completed_at")
+    list_filter = ("completed_at", "created_at")
+    search_fields = ("=public_id", "=payment__public_id", "=payment__gateway_order_id", "customer__email")
+    list_select_related = ("merchant", "payment", "price__product", "customer")
+    readonly_fields = [field.name for field in CheckoutOrder._meta.fields]
+    ordering = ("-id",)
+
+    @admin.display(description="bought")
+    def what(self, obj: CheckoutOrder) -> str:
+        return f"{obj.quantity} x {obj.price.product.name}"
+
+    @admin.display(description="amount")
+    def amount(self, obj: CheckoutOrder) -> str:
+        return format_amount(obj.payment.amount, obj.payment.currency)
+
+    @admin.display(description="status")
+    def state(self, obj: CheckoutOrder) -> str:
+        return checkout_status(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(admin.ModelAdmin[Entitlement]):
+    list_display = ("public_id", "customer", "product", "quantity", "checkout_order", "granted_at")
+    search_fields = ("=public_id", "customer__email", "product__name")
+    list_select_related = ("customer", "product", "checkout_order")
+    readonly_fields = [field.name for field in Entitlement._meta.fields]
+    ordering = ("-id",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

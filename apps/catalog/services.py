@@ -1,0 +1,315 @@
+"""Catalogue writes and the hosted checkout (Razorpay).
+
+The checkout flow:
+1. `checkout_order_create`: the amount comes from the price (never from the browser); a pending
+   payment, its checkout order and the gateway's order are created (the gateway call outside
+   any transaction, carrying our reference as the order's receipt).
+2. The customer pays in the gateway's page, which hands the browser a signed result.
+3. `checkout_verify` (the browser), the payment/order webhooks and the periodic reconciler all
+   end in `checkout_settle`: ask the gateway what became of the order, check order, amount and
+   currency, record the payment forward-only, capture it if it is only authorized, and grant
+   the entitlement under the checkout order's row lock, so exactly once whoever comes first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
+from apps.gateways.base import CheckoutPayment
+from apps.gateways.errors import GatewayError, GatewayMisconfigured, GatewayNotFound, GatewayRetryable
+from apps.gateways.models import GatewayName
+from apps.gateways.registry import checkout_gateway_for
+from apps.merchants.models import Merchant
+from apps.payments import services as payments
+from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentBusy, PaymentStateError
+from apps.payments.models import Payment, PaymentStatus
+from apps.webhooks.services import event_publish
+
+from .errors import CheckoutMismatch, CheckoutNotFound, CheckoutSignatureInvalid, QuantityInvalid
+from .models import CheckoutOrder, Entitlement, Price, Product
+
+logger = logging.getLogger(__name__)
+
+MAX_QUANTITY = 100
+# Most useful first: a captured payment settles the order; an authorized one can be captured.
+_RANK = {"captured": 0, "refunded": 0, "authorized": 1, "failed": 2, "created": 3}
+
+
+# --- catalogue ------------------------------------------------------------------------------
+
+
+def product_create(*, merchant: Merchant, name: str, description: str = "", actor: Actor) -> Product:
+    with transaction.atomic():
+        product = Product.objects.create(merchant=merchant, name=name, description=description)
+        audit_record(actor=actor, action="product.created", target=product, after={"name": name})
+    return product
+
+
+def price_create(*, product: Product, amount: int, currency: str, nickname: str = "", actor: Actor) -> Price:
+    if amount <= 0:
+        raise ValueError("A price must be a positive amount in minor units.")
+    with transaction.atomic():
+        price = Price.objects.create(
+            merchant_id=product.merchant_id,
+            product=product,
+            amount=amount,
+            currency=currency.upper(),
+            nickname=nickname,
+        )
+        audit_record(
+            actor=actor,
+            action="price.created",
+            target=price,
+            merchant_id=product.merchant_id,
+            after={"product": product.public_id, "amount": amount, "currency": price.currency},
+        )
+    return price
+
+
+# --- checkout -------------------------------------------------------------------------------
+
+
+def checkout_order_create(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    price: Price,
+    quantity: int,
+    customer_name: str = "",
+    customer_email: str = "",
+    customer_contact: str = "",
+    actor: Actor,
+) -> CheckoutOrder:
+    """A pending checkout for `quantity` of `price`, with the gateway's order to pay it."""
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise QuantityInvalid(f"Quantity must be between 1 and {MAX_QUANTITY}.", param="quantity")
+    account = payments.gateway_account_for(merchant=merchant, livemode=livemode, gateway=GatewayName.RAZORPAY)
+    amount = price.amount * quantity
+    with transaction.atomic():
+        customer = payments.customer_get_or_create(
+            merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact
+        )
+        payment, gt = payments.checkout_payment_begin(
+            merchant=merchant,
+            account=account,
+            amount=amount,
+            currency=price.currency,
+            customer=customer,
+            description=f"{quantity} x {price.product.name}",
+            metadata={"price": price.public_id, "quantity": quantity},
+            actor=actor,
+        )
+        checkout = CheckoutOrder.objects.create(
+            merchant=merchant,
+            payment=payment,
+            customer=customer,
+            price=price,
+            quantity=quantity,
+            expires_at=timezone.now() + timedelta(seconds=settings.RAZORPAY_ORDER_EXPIRY_SECONDS),
+        )
+        audit_record(
+            actor=actor,
+            action="checkout.created",
+            target=checkout,
+            after={"price": price.public_id, "quantity": quantity, "amount": amount, "currency": price.currency},
+        )
+    checkout.payment = payments.checkout_payment_open_order(
+        payment=payment, gt=gt, notes={"checkout": checkout.public_id, "payment": payment.public_id}, actor=actor
+    )
+    return checkout
+
+
+def _checkout_get(*, merchant: Merchant, order_id: str) -> CheckoutOrder:
+    checkout = (
+        CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
+        .filter(merchant=merchant, payment__gateway_order_id=order_id)
+        .first()
+    )
+    if checkout is None:
+        raise CheckoutNotFound(param="razorpay_order_id")
+    return checkout
+
+
+def checkout_verify(
+    *, merchant: Merchant, order_id: str, payment_id: str, signature: str, actor: Actor
+) -> CheckoutOrder:
+    """The browser's word that it paid: believed only after the signature checks out (constant
+    time) and the gateway itself confirms the payment. A bad signature changes nothing."""
+    checkout = _checkout_get(merchant=merchant, order_id=order_id)
+    gateway = checkout_gateway_for(checkout.payment.gateway_account)
+    if not gateway.checkout_signature_valid(order_id=order_id, payment_id=payment_id, signature=signature):
+        CHECKOUT_SIGNATURE_FAILURES.labels(gateway=gateway.name).inc()
+        logger.warning("checkout_signature_invalid", extra={"checkout": checkout.public_id})
+        raise CheckoutSignatureInvalid(param="razorpay_signature")
+    try:
+        return checkout_settle(checkout=checkout, gateway_payment_id=payment_id, actor=actor)
+    except GatewayNotFound as exc:
+        raise CheckoutMismatch("The gateway has no such payment.", param="razorpay_payment_id") from exc
+    except GatewayRetryable as exc:
+        # The payment stays pending: the reconciler finishes it when the gateway answers again.
+        raise GatewayUnavailable(
+            "The gateway could not be reached to confirm the payment; it will be confirmed shortly.",
+            extra={"checkout": checkout.public_id},
+        ) from exc
+    except GatewayMisconfigured as exc:
+        raise GatewayMisconfiguredError(extra={"checkout": checkout.public_id}) from exc
+
+
+def _pick(found: list[CheckoutPayment]) -> CheckoutPayment | None:
+    def key(item: CheckoutPayment) -> tuple[int, float]:
+        return _RANK.get(item.status, 9), -(item.created_at.timestamp() if item.created_at else 0.0)
+
+    return min(found, key=key, default=None)
+
+
+def _check_matches(payment: Payment, found: CheckoutPayment) -> None:
+    if found.order_id != payment.gateway_order_id:
+        raise CheckoutMismatch("This payment belongs to another order.", param="razorpay_payment_id")
+    if found.amount != payment.amount or found.currency != payment.currency:
+        logger.error(
+            "checkout_amount_mismatch",
+            extra={"payment": payment.public_id, "expected": payment.amount, "got": found.amount},
+        )
+        raise CheckoutMismatch("The paid amount does not match the order.", param="razorpay_payment_id")
+
+
+def checkout_settle(*, checkout: CheckoutOrder, gateway_payment_id: str = "", actor: Actor) -> CheckoutOrder:
+    """Bring a checkout up to date with the gateway and complete it if it is paid. Idempotent,
+    safe to run concurrently. Raises GatewayError when the gateway cannot be asked now."""
+    payment = checkout.payment
+    if checkout.completed_at is not None or not payment.gateway_order_id:
+        return checkout
+    gateway = checkout_gateway_for(payment.gateway_account)
+    if gateway_payment_id:
+        found = [gateway.fetch_payment(gateway_payment_id)]
+    else:
+        found = gateway.order_payments(payment.gateway_order_id)
+    best = _pick(found)
+    if best is not None:
+        _check_matches(payment, best)
+        if best.status == "failed":
+            payments.checkout_payment_attempt_failed(payment_id=payment.pk, failed=best, actor=actor)
+        elif best.status in {"authorized", "captured", "refunded"}:
+            payment = payments.checkout_payment_record(payment_id=payment.pk, paid=best, actor=actor)
+    if payment.status == PaymentStatus.AUTHORIZED:
+        # PaymentStateError: captured by a concurrent settle; the completion below still runs.
+        with contextlib.suppress(PaymentStateError):
+            payments.payment_capture(payment=payment, actor=actor)
+    return checkout_complete(checkout_id=checkout.pk, actor=actor)
+
+
+def checkout_complete(*, checkout_id: int, actor: Actor) -> CheckoutOrder:
+    """Grant the entitlement for a checkout whose payment is captured. Exactly once."""
+    with transaction.atomic():
+        checkout = (
+            CheckoutOrder.objects.select_for_update(of=("self",))
+            .select_related("payment", "price__product", "customer")
+            .get(pk=checkout_id)
+        )
+        if checkout.completed_at is not None or checkout.payment.status != PaymentStatus.CAPTURED:
+            return checkout
+        checkout.completed_at = timezone.now()
+        checkout.save(update_fields=["completed_at"])
+        entitlement = Entitlement.objects.create(
+            merchant_id=checkout.merchant_id,
+            customer=checkout.customer,
+            product=checkout.price.product,
+            checkout_order=checkout,
+            quantity=checkout.quantity,
+        )
+        audit_record(
+            actor=actor,
+            action="checkout.completed",
+            target=checkout,
+            after={"payment": checkout.payment.public_id, "entitlement": entitlement.public_id},
+        )
+        event_publish(
+            merchant_id=checkout.merchant_id,
+            livemode=checkout.payment.livemode,
+            type="checkout.completed",
+            object_type="checkout_order",
+            object_id=checkout.public_id,
+            data=checkout_representation(checkout),
+        )
+    return checkout
+
+
+def checkout_status(checkout: CheckoutOrder) -> str:
+    if checkout.completed_at is not None:
+        return "completed"
+    status = checkout.payment.status
+    if status in {PaymentStatus.FAILED, PaymentStatus.EXPIRED}:
+        return str(status)
+    return "open"
+
+
+def checkout_representation(checkout: CheckoutOrder) -> dict[str, Any]:
+    payment = checkout.payment
+    return {
+        "id": checkout.public_id,
+        "object": "checkout_order",
+        "status": checkout_status(checkout),
+        "price": checkout.price.public_id,
+        "product": checkout.price.product.public_id,
+        "quantity": checkout.quantity,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "payment": payment.public_id,
+        "payment_status": payment.status,
+        "failure_code": payment.failure_code or None,
+        "failure_message": payment.failure_message or None,
+        "customer": checkout.customer.public_id,
+        "entitled": checkout.completed_at is not None,
+        "expires_at": checkout.expires_at,
+        "completed_at": checkout.completed_at,
+        "created_at": checkout.created_at,
+    }
+
+
+def checkout_reconcile(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """The periodic reconciler: open checkouts not settled after RAZORPAY_RECONCILE_AFTER_SECONDS
+    are looked up at the gateway (a verify call and its webhooks may both have been lost); those
+    still unpaid past their expiry are expired. Safe to run twice, or concurrently."""
+    now = now or timezone.now()
+    actor = Actor.system("checkout reconciler")
+    counts = {"checked": 0, "completed": 0, "expired": 0, "errors": 0}
+    stale = now - timedelta(seconds=settings.RAZORPAY_RECONCILE_AFTER_SECONDS)
+    open_checkouts = (
+        CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
+        .filter(
+            completed_at__isnull=True,
+            created_at__lt=stale,
+            payment__status__in=[
+                PaymentStatus.PENDING,
+                PaymentStatus.UNKNOWN,
+                PaymentStatus.AUTHORIZED,
+                PaymentStatus.CAPTURED,
+            ],
+        )
+        .exclude(payment__gateway_order_id="")
+        .order_by("id")[:limit]
+    )
+    for checkout in open_checkouts:
+        counts["checked"] += 1
+        try:
+            settled = checkout_settle(checkout=checkout, actor=actor)
+        except (GatewayError, PaymentBusy, CheckoutMismatch) as exc:
+            counts["errors"] += 1
+            logger.warning("checkout_reconcile_failed", extra={"checkout": checkout.public_id, "error": str(exc)})
+            continue
+        if settled.completed_at is not None:
+            counts["completed"] += 1
+        elif checkout.expires_at <= now:
+            expired = payments.checkout_payment_expire(payment_id=checkout.payment_id, actor=actor)
+            counts["expired"] += expired.status == PaymentStatus.EXPIRED
+    return counts

@@ -1,0 +1,72 @@
+"""The demo storefront (STOREFRONT_ENABLED): a page per merchant that sells its catalogue through
+the checkout API with the merchant's publishable key, as a merchant's own frontend would."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from apps.core.money import format_amount
+from apps.merchants.models import ApiKey, ApiKeyKind, Merchant
+
+from . import selectors
+from .models import CheckoutOrder
+
+
+def _merchant(slug: str) -> Merchant:
+    return get_object_or_404(Merchant, slug=slug, is_active=True)
+
+
+def index(request: HttpRequest, slug: str) -> HttpResponse:
+    merchant = _merchant(slug)
+    key = (
+        ApiKey.objects.filter(merchant=merchant, kind=ApiKeyKind.PUBLISHABLE, mode="test", revoked_at__isnull=True)
+        .order_by("-id")
+        .first()
+    )
+    if key is None:
+        raise Http404("This merchant has no publishable key.")
+    products = list(selectors.product_list(merchant=merchant))
+    for product in products:
+        for price in product.active_prices:  # type: ignore[attr-defined]
+            price.display = format_amount(price.amount, price.currency)
+    return render(
+        request,
+        "storefront/index.html",
+        {
+            "merchant": merchant,
+            "products": products,
+            "publishable_key": key.publishable_key,
+            "api_base": "/api/v1",
+            "checkout_js_url": settings.RAZORPAY_CHECKOUT_JS_URL,
+            "sandbox": settings.SANDBOX_ENABLED,
+        },
+    )
+
+
+def _result(request: HttpRequest, slug: str, outcome: str) -> HttpResponse:
+    merchant = _merchant(slug)
+    checkout = (
+        CheckoutOrder.objects.select_related("payment", "price__product")
+        .filter(merchant=merchant, public_id=request.GET.get("checkout", ""))
+        .first()
+    )
+    context = {
+        "merchant": merchant,
+        "outcome": outcome,
+        "checkout": checkout,
+        "reason": request.GET.get("reason", "")[:200],
+        "sandbox": settings.SANDBOX_ENABLED,
+        "amount": format_amount(checkout.payment.amount, checkout.payment.currency) if checkout else "",
+        "captured": bool(checkout and checkout.payment.amount_captured),
+    }
+    return render(request, "storefront/result.html", context)
+
+
+def success(request: HttpRequest, slug: str) -> HttpResponse:
+    return _result(request, slug, "success")
+
+
+def failure(request: HttpRequest, slug: str) -> HttpResponse:
+    return _result(request, slug, "failure")

@@ -1,0 +1,87 @@
+// Demo storefront: start a checkout with the publishable key, pay in Razorpay Checkout (the
+// sandbox's stand-in in dev and test), then let the server verify. The amount comes from the
+// price on the server; nothing here is trusted.
+(function () {
+  "use strict";
+  var config = document.getElementById("store-config").dataset;
+  var errorBox = document.getElementById("store-error");
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = false;
+  }
+
+  function idempotencyKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return "store-" + Date.now() + "-" + Math.random().toString(36).slice(2);
+  }
+
+  function api(path, body, key) {
+    return fetch(config.api + path, {
+      method: "POST",
+      headers: {
+        "Authorization": "Bearer " + config.key,
+        "Content-Type": "application/json",
+        "Idempotency-Key": key
+      },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (data) { return { status: response.status, data: data }; });
+    });
+  }
+
+  function go(url, params) {
+    var query = Object.keys(params).map(function (name) {
+      return encodeURIComponent(name) + "=" + encodeURIComponent(params[name]);
+    }).join("&");
+    window.location.assign(url + "?" + query);
+  }
+
+  // The same key on every retry: the server answers a repeated verify with the first result.
+  function verify(checkoutId, result, key, attempt) {
+    return api("/checkout/razorpay/verify", result, key).then(function (answer) {
+      if ((answer.status === 409 || answer.status === 503) && attempt < 5) {
+        return new Promise(function (resolve) { setTimeout(resolve, 1000); }).then(function () {
+          return verify(checkoutId, result, idempotencyKey(), attempt + 1);
+        });
+      }
+      if (answer.status === 200 || answer.status === 503) {
+        go(config.success, { checkout: checkoutId });
+      } else {
+        go(config.failure, { checkout: checkoutId, reason: (answer.data.error || {}).message || "Verification failed." });
+      }
+    });
+  }
+
+  function buy(form) {
+    var customer = {
+      name: document.getElementById("customer-name").value,
+      email: document.getElementById("customer-email").value,
+      contact: document.getElementById("customer-contact").value
+    };
+    var body = { price: form.dataset.price, quantity: parseInt(form.quantity.value, 10) || 1, customer: customer };
+    api("/checkout/razorpay/orders", body, idempotencyKey()).then(function (answer) {
+      if (answer.status !== 201) {
+        showError((answer.data.error || {}).message || "Could not start the checkout.");
+        return;
+      }
+      var checkout = answer.data;
+      var options = Object.assign({}, checkout.razorpay, {
+        handler: function (result) { verify(checkout.id, result, idempotencyKey(), 0); },
+        modal: { ondismiss: function () { showError("Checkout closed; nothing was charged."); } }
+      });
+      var rzp = new window.Razorpay(options);
+      rzp.on("payment.failed", function (response) {
+        go(config.failure, { checkout: checkout.id, reason: response.error.description || "The payment failed." });
+      });
+      rzp.open();
+    }).catch(function () { showError("Network error; please try again."); });
+  }
+
+  document.querySelectorAll("form.buy").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      buy(form);
+    });
+  });
+})();

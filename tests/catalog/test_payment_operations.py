@@ -1,0 +1,47 @@
+"""Razorpay payments go through the same /payments endpoints as Authorize.Net ones, same rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.catalog.services import checkout_reconcile
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund
+from apps.payments.services import gateway_transaction_resolve
+from tests.catalog.helpers import handler_response, pay, start, verify
+
+
+def test_capture_void_and_refund_of_a_razorpay_payment(api, publishable, price, rzp_account, settings, sandbox_fault):
+    settings.RAZORPAY_AUTO_CAPTURE = False
+    order = start(publishable, price).json()
+    result = pay(order)
+    sandbox_fault("http_error", value=503, match="payments.capture", gateway="razorpay")
+
+    # Verify's capture gets no clear answer: the payment is authorized, the capture unknown.
+    response = verify(publishable, handler_response(result))
+    assert response.status_code == 200 and response.json()["status"] == "open"
+    capture_call = GatewayTransaction.objects.get(kind="capture")
+    assert capture_call.status == "unknown"
+    assert gateway_transaction_resolve(gateway_transaction_id=capture_call.pk)  # it did not happen
+    payment = Payment.objects.get(public_id=order["payment"])
+    assert payment.status == PaymentStatus.AUTHORIZED and payment.operation == ""
+
+    partial = api.post(f"/api/v1/payments/{payment.public_id}/capture", {"amount": 100}, format="json")
+    assert partial.status_code == 400 and partial.json()["error"]["code"] == "partial_capture_not_supported"
+    captured = api.post(f"/api/v1/payments/{payment.public_id}/capture", {}, format="json")
+    assert captured.status_code == 200 and captured.json()["status"] == "captured"
+    assert checkout_reconcile(now=timezone.now() + timedelta(minutes=5))["completed"] == 1
+
+    void = api.post(f"/api/v1/payments/{payment.public_id}/void", {}, format="json")
+    assert void.status_code == 409 and void.json()["error"]["code"] == "void_not_supported"
+
+    refund = api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 10_000}, format="json")
+    assert refund.status_code == 201, refund.content
+    assert refund.json()["status"] == "succeeded"
+    stored = Refund.objects.get()
+    assert stored.gateway_transaction_id.startswith("rfnd_")
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 10_000)
+    over = api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 49_900}, format="json")
+    assert over.status_code == 400

@@ -46,3 +46,41 @@ class BenchmarkSdkSaleApi(IdempotentApiView):
             ChargeRequest(new_gateway_reference(), 1050, "USD", Card("4111111111111111", 12, 2030, "123"))
         )
         return Response({"transaction_id": result.transaction_id}, status=status.HTTP_201_CREATED)
+
+
+class BenchmarkRazorpayOrderApi(IdempotentApiView):
+    """The floor under a checkout's order step: the same Razorpay SDK order.create against the
+    same sandbox, through the same adapter, storing nothing."""
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request) -> Response:
+        from apps.gateways.base import OrderRequest
+        from apps.gateways.registry import checkout_gateway_for
+        from apps.payments.models import new_gateway_reference
+        from apps.payments.services import gateway_account_for
+
+        account = gateway_account_for(merchant=self.merchant(request), livemode=False, gateway="razorpay")
+        order = checkout_gateway_for(account).create_order(OrderRequest(new_gateway_reference(), 49_900, "INR"))
+        key = account.credentials()["key_id"]
+        return Response({"razorpay": {"order_id": order.order_id, "key": key}}, status=status.HTTP_201_CREATED)
+
+
+class BenchmarkRazorpayVerifyApi(IdempotentApiView):
+    """The floor under verify: the signature check and the SDK's payment fetch, storing nothing."""
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request) -> Response:
+        from apps.gateways.registry import checkout_gateway_for
+        from apps.payments.services import gateway_account_for
+
+        account = gateway_account_for(merchant=self.merchant(request), livemode=False, gateway="razorpay")
+        gateway = checkout_gateway_for(account)
+        data: dict[str, str] = request.data  # type: ignore[assignment]
+        if not gateway.checkout_signature_valid(
+            order_id=data["razorpay_order_id"],
+            payment_id=data["razorpay_payment_id"],
+            signature=data["razorpay_signature"],
+        ):
+            return Response({"error": "signature"}, status=status.HTTP_400_BAD_REQUEST)
+        paid = gateway.fetch_payment(data["razorpay_payment_id"])
+        return Response({"status": paid.status})

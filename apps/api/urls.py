@@ -3,7 +3,12 @@
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, include, path
 
-from .bench import BenchmarkRowCreateApi, BenchmarkSdkSaleApi
+from .bench import (
+    BenchmarkRazorpayOrderApi,
+    BenchmarkRazorpayVerifyApi,
+    BenchmarkRowCreateApi,
+    BenchmarkSdkSaleApi,
+)
 
 app_name = "v1"
 
@@ -18,4 +23,6 @@ if settings.BENCHMARK_ENDPOINTS_ENABLED:
     urlpatterns += [
         path("bench/rows", BenchmarkRowCreateApi.as_view(), name="bench-rows"),
         path("bench/sdk-sale", BenchmarkSdkSaleApi.as_view(), name="bench-sdk-sale"),
+        path("bench/razorpay-order", BenchmarkRazorpayOrderApi.as_view(), name="bench-razorpay-order"),
+        path("bench/razorpay-verify", BenchmarkRazorpayVerifyApi.as_view(), name="bench-razorpay-verify"),
     ]

@@ -65,7 +65,11 @@ SCENARIOS = [
     Scenario("purchase", "purchase: POST /api/v1/payments to the sandbox", "purchase.lua", "/api/v1/payments", "sdk"),
     Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert"),
     Scenario("webhook", "signed Authorize.Net notifications, 10% duplicates", "anet_webhook.lua", "/webhooks/authorizenet/{account}", "insert"),
+    Scenario("checkout_floor", "baseline: Razorpay SDK order, Checkout pay, SDK fetch (checkouts/s)", "checkout.lua", "/"),
+    Scenario("checkout", "Razorpay checkout: API order + Checkout pay + API verify (checkouts/s)", "checkout.lua", "/", "checkout_floor"),
 ]  # fmt: skip
+# Checkout scenarios chain three requests per cycle on one connection per wrk thread.
+CHECKOUT_SCENARIOS = {"checkout", "checkout_floor"}
 # Scenarios measured again at half of their peak rate, with their baseline at the same rate:
 # the latency they add under moderate load, not under saturation.
 HALF_PEAK = {"purchase": "sdk"}
@@ -124,6 +128,13 @@ account = gateway_account_create(merchant=merchant, gateway="authorizenet", mode
 print("BENCH_KEY=" + api_key_create(merchant=merchant, actor=actor).secret)
 print("BENCH_GATEWAY_ACCOUNT=" + account.public_id)
 print("BENCH_SIGNATURE_KEY=" + sandbox.signature_key)
+from apps.catalog.services import price_create, product_create
+from apps.sandbox.services import rzp_account_create
+rzp = rzp_account_create()
+gateway_account_create(merchant=merchant, gateway="razorpay", mode="test", currency="INR", actor=actor, credentials={
+    "key_id": rzp.key_id, "key_secret": rzp.key_secret, "webhook_secret": "bench-webhook-secret"})
+product = product_create(merchant=merchant, name="Bench pass", actor=actor)
+print("BENCH_PRICE=" + price_create(product=product, amount=49_900, currency="INR", actor=actor).public_id)
 """
 
 # Payments we hold as authorized whose transactions the sandbox reports captured, and one signed
@@ -417,6 +428,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--sandbox-workers", type=int, default=2)
+    # Checkout cycles run one connection per wrk thread (their three steps alternate).
+    parser.add_argument("--checkout-connections", type=int, default=8)
     parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run)")
     # Processing lag of gateway notifications is measured at this steady rate, and after a burst at
     # the acceptance peak (how fast the worker drains it).
@@ -438,7 +451,7 @@ def main() -> None:
     output = manage(env, "shell", "-c", SETUP_SNIPPET)
     env["BENCH_API_KEY"] = next(line for line in output.splitlines() if line.startswith("BENCH_KEY=")).split("=", 1)[1]
     env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
-    for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY"):
+    for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE"):
         env[name] = next(line for line in output.splitlines() if line.startswith(name + "=")).split("=", 1)[1]
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -451,6 +464,7 @@ def main() -> None:
     log(f"starting the gateway sandbox under gunicorn ({args.sandbox_workers} workers) on port {sandbox_port}")
     sandbox = start_gunicorn(env, sandbox_port, args.sandbox_workers, name="sandbox")
     env["AUTHORIZENET_TEST_ENDPOINT"] = f"http://127.0.0.1:{sandbox_port}/sandbox/authorizenet/xml/v1/request.api"
+    env["RAZORPAY_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/razorpay"
     log(f"starting the app under gunicorn with {args.workers} workers")
     server = start_gunicorn(env, args.port, args.workers)
     options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
@@ -462,6 +476,11 @@ def main() -> None:
             accept_file = out_dir / "webhooks-accept.tsv"
             write_notifications(accept_file, env["BENCH_SIGNATURE_KEY"], 2000 * (args.warmup + args.seconds))
             scenario_options = {**options, "env": {**env, "BENCH_WEBHOOK_FILE": str(accept_file)}}
+        elif scenario.key in CHECKOUT_SCENARIOS:
+            mode = "floor" if scenario.key == "checkout_floor" else "ours"
+            lanes = args.checkout_connections
+            scenario_options = {**options, "connections": lanes, "threads": lanes,
+                                "env": {**env, "BENCH_CHECKOUT_MODE": mode}}  # fmt: skip
         run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
         return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
 

@@ -45,3 +45,20 @@ def test_capture_void_and_refund_of_a_razorpay_payment(api, publishable, price, 
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 10_000)
     over = api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 49_900}, format="json")
     assert over.status_code == 400
+
+
+def test_finance_refunds_a_razorpay_payment_in_the_admin(publishable, price, rzp_account, staff_client):
+    from apps.accounts import roles
+
+    order = start(publishable, price).json()
+    verify(publishable, handler_response(pay(order)))
+    payment = Payment.objects.get(public_id=order["payment"])
+    approver = staff_client(roles.FINANCE_APPROVER)
+
+    approver.post(
+        f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "", "reason": "returned", "confirm": "yes"}
+    )
+
+    assert Refund.objects.get().status == "succeeded"
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.REFUNDED, 49_900)

@@ -46,9 +46,29 @@ def test_seed_gives_the_demo_merchant_a_working_gateway_account_once():
     run_seed()
     run_seed()
 
-    account = GatewayAccount.objects.get(merchant__slug="demo")
+    account = GatewayAccount.objects.get(merchant__slug="demo", gateway="authorizenet")
     sandbox = AnetAccount.objects.get(api_login_id="demo-anet")
     assert account.credentials()["transaction_key"] == sandbox.transaction_key
     assert [hook.url for hook in sandbox.webhooks.all()] == [
         f"http://127.0.0.1:8000/webhooks/authorizenet/{account.public_id}"
     ]
+
+
+def test_seed_sets_up_the_storefront_with_razorpay_once():
+    from apps.catalog.models import Price
+    from apps.gateways.models import GatewayAccount
+    from apps.sandbox.models import RzpAccount
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())
+
+    account = GatewayAccount.objects.get(merchant__slug="demo", gateway="razorpay")
+    sandbox = RzpAccount.objects.get(key_id=account.credentials()["key_id"])
+    assert [hook.url for hook in sandbox.webhooks.all()] == [
+        f"http://127.0.0.1:8000/webhooks/razorpay/{account.public_id}"
+    ]
+    assert Price.objects.filter(merchant__slug="demo", currency="INR").count() == 3
+    publishable = re.search(r"Publishable:\s+(pk_test_\S+)", out.getvalue()).group(1)
+    assert api_key_authenticate(secret=publishable).kind == "publishable"
+    assert ApiKey.objects.filter(kind="publishable", revoked_at__isnull=True).count() == 1

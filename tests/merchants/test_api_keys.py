@@ -118,3 +118,10 @@ def test_create_merchant_command_and_duplicate_slug():
 
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_merchant", "acme", "--name", "Acme again")
+
+
+def test_create_api_key_command_issues_a_publishable_key(merchant):
+    out = StringIO()
+    call_command("create_api_key", "--merchant", merchant.slug, "--kind", "publishable", "--quiet", stdout=out)
+    key = api_key_authenticate(secret=out.getvalue().strip())
+    assert key.kind == "publishable" and key.publishable_key == out.getvalue().strip()

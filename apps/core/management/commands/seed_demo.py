@@ -9,13 +9,16 @@ from django.db import transaction
 
 from apps.accounts.services import staff_password_reset
 from apps.audit.actors import Actor
+from apps.catalog.models import Product
+from apps.catalog.services import price_create, product_create
 from apps.gateways.models import GatewayAccount
 from apps.gateways.services import gateway_account_create
 from apps.merchants.models import ApiKey, Merchant
 from apps.merchants.services import api_key_create, api_key_revoke, merchant_create
-from apps.sandbox.models import AnetAccount
+from apps.sandbox.models import AnetAccount, RzpAccount
 from apps.sandbox.notifications import anet_webhook_register
-from apps.sandbox.services import anet_account_create
+from apps.sandbox.razorpay.services import rzp_webhook_register
+from apps.sandbox.services import anet_account_create, rzp_account_create
 
 DEMO_KEY_NAME = "demo"
 
@@ -52,6 +55,10 @@ class Command(BaseCommand):
         base = options["base_url"].rstrip("/")
         account = self._gateway_account(merchant, actor)
         self._sandbox_webhook(account, base)
+        razorpay = self._razorpay_account(merchant, actor)
+        self._razorpay_webhook(razorpay, base)
+        self._catalogue(merchant, actor)
+        publishable = self._publishable_key(merchant, actor)
 
         self.stdout.write(
             "\n".join(
@@ -63,6 +70,8 @@ class Command(BaseCommand):
                     f"   Admin:       {base}/admin/   user {admin.get_username()}   password {password}",
                     f"   API key:     {issued.secret}",
                     f"   API docs:    {base}/api/docs/",
+                    f"   Storefront:  {base}/store/{merchant.slug}/   (Razorpay sandbox; card 4100 2800 0000 1007)",
+                    f"   Publishable: {publishable}",
                     "   Gateway:     Authorize.Net test mode, served by the built-in sandbox at /sandbox/",
                     f"   Charge:      curl -X POST {base}/api/v1/payments -H 'Authorization: Bearer {issued.secret}' "
                     "-H 'Content-Type: application/json' -H \"Idempotency-Key: demo-$(date +%s%N)\" "
@@ -76,6 +85,55 @@ class Command(BaseCommand):
                 ]
             )
         )
+
+    def _razorpay_account(self, merchant: Merchant, actor: Actor) -> GatewayAccount:
+        """A test-mode Razorpay account (INR) at the built-in sandbox, for the storefront."""
+        existing = GatewayAccount.objects.filter(
+            merchant=merchant, gateway="razorpay", mode="test", is_active=True
+        ).first()
+        if existing is not None:
+            return existing
+        key_id = f"rzp_test_{merchant.slug[:6]}demo0000"[:23]
+        sandbox = RzpAccount.objects.filter(key_id=key_id).first() or rzp_account_create(key_id=key_id)
+        return gateway_account_create(
+            merchant=merchant,
+            gateway="razorpay",
+            mode="test",
+            currency="INR",
+            name="Razorpay sandbox",
+            credentials={
+                "key_id": sandbox.key_id,
+                "key_secret": sandbox.key_secret,
+                "webhook_secret": secrets.token_urlsafe(24),
+            },
+            actor=actor,
+        )
+
+    def _razorpay_webhook(self, account: GatewayAccount, base: str) -> None:
+        credentials = account.credentials()
+        sandbox = RzpAccount.objects.get(key_id=credentials["key_id"])
+        url = f"{base}/webhooks/razorpay/{account.public_id}"
+        if not sandbox.webhooks.filter(url=url).exists():
+            rzp_webhook_register(account=sandbox, url=url, secret=credentials["webhook_secret"])
+
+    def _catalogue(self, merchant: Merchant, actor: Actor) -> None:
+        if Product.objects.filter(merchant=merchant).exists():
+            return
+        for name, description, amount in (
+            ("Starter plan", "One month of the starter plan", 49_900),
+            ("Pro plan", "One month of everything", 1_49_900),
+            ("Sticker pack", "Ten stickers, shipped", 19_900),
+        ):
+            product = product_create(merchant=merchant, name=name, description=description, actor=actor)
+            price_create(product=product, amount=amount, currency="INR", actor=actor)
+
+    def _publishable_key(self, merchant: Merchant, actor: Actor) -> str:
+        key = ApiKey.objects.filter(merchant=merchant, kind="publishable", mode="test", revoked_at__isnull=True).first()
+        if key is None:
+            return api_key_create(
+                merchant=merchant, mode="test", kind="publishable", name="storefront", actor=actor
+            ).secret
+        return key.publishable_key
 
     def _sandbox_webhook(self, account: GatewayAccount, base: str) -> None:
         """The sandbox notifies our webhook endpoint for the account, as the merchant interface's

@@ -1,0 +1,56 @@
+"""The storefront's server side (the browser tests drive the whole page)."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apps.audit.actors import Actor
+from apps.merchants.services import api_key_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_store_lists_prices_and_embeds_only_the_publishable_key(client, merchant, price, settings):
+    issued = api_key_create(merchant=merchant, kind="publishable", actor=Actor.system("tests"))
+    secret = api_key_create(merchant=merchant, actor=Actor.system("tests"))
+
+    page = client.get(f"/store/{merchant.slug}/").content.decode()
+
+    assert issued.secret in page and secret.secret not in page
+    assert f'id="buy-{price.public_id}"' in page and "499.00" in page
+    assert f'src="{settings.RAZORPAY_CHECKOUT_JS_URL}"' in page
+
+
+def test_a_store_without_a_publishable_key_is_not_found(client, merchant):
+    assert client.get(f"/store/{merchant.slug}/").status_code == 404
+    assert client.get("/store/nobody/").status_code == 404
+
+
+def test_result_pages_show_only_this_merchants_checkout(client, merchant):
+    page = client.get(f"/store/{merchant.slug}/failure?checkout=co_nope&reason=Card+declined").content.decode()
+    assert "Card declined" in page and "co_nope" not in page
+    assert "confirming" in client.get(f"/store/{merchant.slug}/success?checkout=co_nope").content.decode()
+
+
+def test_reconcile_checkouts_command_reports(db):
+    out = StringIO()
+    call_command("reconcile_checkouts", stdout=out)
+    assert out.getvalue().startswith("checked 0: completed 0, expired 0")
+
+
+def test_cors_allows_listed_origins_on_checkout_endpoints_only(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+
+    def preflight(path: str, origin: str) -> str | None:
+        response = client.options(
+            path, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+            HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization,content-type,idempotency-key",
+        )  # fmt: skip
+        return response.headers.get("Access-Control-Allow-Origin")
+
+    assert preflight("/api/v1/checkout/razorpay/orders", "https://shop.example.com") == "https://shop.example.com"
+    assert preflight("/api/v1/checkout/razorpay/orders", "https://evil.example.com") is None
+    assert preflight("/api/v1/payments", "https://shop.example.com") is None

@@ -300,6 +300,18 @@ def payment_refunds(account: RzpAccount, payment_id: str, params: Mapping[str, A
     return collection(refund_entity(refund) for refund in _paged(queryset, _page(params)))
 
 
+def payment_refund_fetch(
+    account: RzpAccount, payment_id: str, refund_id: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    refund = RzpRefund.objects.select_related("payment").filter(
+        payment__account=account, payment__rzp_id=payment_id, rzp_id=refund_id
+    )
+    found = refund.first()
+    if found is None:
+        raise not_found()
+    return refund_entity(found)
+
+
 # --- refunds ------------------------------------------------------------------------------------
 
 
@@ -324,7 +336,7 @@ Handler = Callable[..., dict[str, Any]]
 @dataclass(frozen=True)
 class Route:
     method: str
-    parts: tuple[str, ...]  # "{id}" marks the one id segment
+    parts: tuple[str, ...]  # "{id}" marks an id segment
     operation: str  # the fault-injection match name
     handler: Handler
 
@@ -338,6 +350,7 @@ ROUTES = (
     Route("POST", ("payments", "{id}", "capture"), "payments.capture", payment_capture),
     Route("POST", ("payments", "{id}", "refund"), "payments.refund", payment_refund),
     Route("GET", ("payments", "{id}", "refunds"), "payments.refunds", payment_refunds),
+    Route("GET", ("payments", "{id}", "refunds", "{id}"), "payments.refunds", payment_refund_fetch),
     Route("GET", ("refunds", "{id}"), "refunds.fetch", refund_fetch),
     Route("GET", ("refunds",), "refunds.all", refund_list),
 )

@@ -176,7 +176,7 @@ def test_orders_are_listed_newest_first_with_filters(client, rzp_sandbox):
     ],
 )
 def test_unknown_ids_do_not_exist(client, call):
-    with pytest.raises(BadRequest, match="^The id provided does not exist$"):
+    with pytest.raises(BadRequest, match=r"^The id provided does not exist$"):
         call(client)
 
 
@@ -197,7 +197,7 @@ def test_a_manually_captured_payment_is_captured_once_for_its_full_amount(client
     assert (payment["status"], payment["captured"], payment["fee"], payment["tax"]) == ("authorized", False, None, None)
     assert client.order.fetch(order["id"])["status"] == "attempted"
 
-    with pytest.raises(BadRequest, match="^Capture amount must be equal to the amount authorized$"):
+    with pytest.raises(BadRequest, match=r"^Capture amount must be equal to the amount authorized$"):
         client.payment.capture(paid.payment_id, 40000, {"currency": "INR"})
     assert client.payment.fetch(paid.payment_id)["status"] == "authorized"
 
@@ -213,7 +213,7 @@ def test_a_manually_captured_payment_is_captured_once_for_its_full_amount(client
     )
     assert client.order.payments(order["id"])["items"] == [client.payment.fetch(paid.payment_id)]
 
-    with pytest.raises(BadRequest, match="^This payment has already been captured$"):
+    with pytest.raises(BadRequest, match=r"^This payment has already been captured$"):
         client.payment.capture(paid.payment_id, 50000, {"currency": "INR"})
 
 

@@ -148,7 +148,8 @@ def post_notification(
 ) -> int | None:
     """POST a notification once and record the attempt. Returns the HTTP status, None when unreachable.
 
-    Only the first copy counts towards giving up: extra copies (fault injection) are sent once each.
+    Only the first copy counts as an attempt and towards giving up: extra copies (fault injection)
+    are sent once each.
     """
     import requests
 
@@ -158,7 +159,9 @@ def post_notification(
     except requests.RequestException:
         code = None
     delivered = code is not None and 200 <= code < 300
-    updates: dict[str, object] = {"attempts": F("attempts") + 1, "last_status_code": code}
+    updates: dict[str, object] = {"last_status_code": code}
+    if copy == 0:
+        updates["attempts"] = F("attempts") + 1
     if delivered:
         updates.update(status=notification.Status.DELIVERED, delivered_at=timezone.now())
     elif notification.attempts + 1 >= settings.SANDBOX_WEBHOOK_MAX_ATTEMPTS and copy == 0:

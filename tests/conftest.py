@@ -155,3 +155,17 @@ def sandbox_fault() -> Callable[..., Any]:
         return SandboxFault.objects.create(gateway=gateway, kind=kind, value=value, match=match, remaining=remaining)
 
     return queue
+
+
+# --- razorpay sandbox ---------------------------------------------------------------------------
+
+RZP_PATH = "/sandbox/razorpay"
+
+
+@pytest.fixture
+def rzp_sandbox(live_server: Any, settings: Any) -> Any:
+    """An account at our Razorpay sandbox, served over real HTTP by the live server."""
+    from apps.sandbox.services import rzp_account_create
+
+    settings.RAZORPAY_TEST_API_BASE = f"{live_server.url}{RZP_PATH}"
+    return rzp_account_create()

@@ -1,14 +1,25 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from apps.audit.actors import Actor
 
-from .models import AnetAccount, AnetBatch, AnetTransaction, SandboxFault
+from .models import (
+    AnetAccount,
+    AnetBatch,
+    AnetTransaction,
+    RzpAccount,
+    RzpNotification,
+    RzpOrder,
+    RzpPayment,
+    RzpRefund,
+    RzpWebhook,
+    SandboxFault,
+)
 from .services import anet_settle
 
 
@@ -59,3 +70,71 @@ class AnetBatchAdmin(admin.ModelAdmin[AnetBatch]):
 @admin.register(SandboxFault)
 class SandboxFaultAdmin(admin.ModelAdmin[SandboxFault]):
     list_display = ("kind", "value", "match", "remaining", "gateway", "created_at")
+
+
+# --- Razorpay -----------------------------------------------------------------------------------
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin[ModelT]):
+    """Sandbox money records: looked at, never edited by hand (the API and Checkout change them)."""
+
+    show_full_result_count = False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RzpAccount)
+class RzpAccountAdmin(admin.ModelAdmin[RzpAccount]):
+    list_display = ("key_id", "created_at")
+    search_fields = ("=key_id",)
+    exclude = ("key_secret",)
+    readonly_fields = ("key_id", "created_at")
+
+
+@admin.register(RzpOrder)
+class RzpOrderAdmin(_ReadOnlyAdmin[RzpOrder]):
+    list_display = ("rzp_id", "account", "amount", "amount_paid", "currency", "status", "attempts", "created_at")
+    list_filter = ("status", "payment_capture")
+    search_fields = ("=rzp_id", "=receipt")
+    list_select_related = ("account",)
+    raw_id_fields = ("account",)
+
+
+@admin.register(RzpPayment)
+class RzpPaymentAdmin(_ReadOnlyAdmin[RzpPayment]):
+    list_display = ("rzp_id", "order", "amount", "currency", "status", "card_network", "card_last4", "created_at")
+    list_filter = ("status", "refund_status")
+    search_fields = ("=rzp_id", "=order__rzp_id", "=card_last4")
+    list_select_related = ("order",)
+    raw_id_fields = ("account", "order")
+
+
+@admin.register(RzpRefund)
+class RzpRefundAdmin(_ReadOnlyAdmin[RzpRefund]):
+    list_display = ("rzp_id", "payment", "amount", "currency", "status", "speed_processed", "created_at")
+    list_filter = ("status",)
+    search_fields = ("=rzp_id", "=payment__rzp_id")
+    list_select_related = ("payment",)
+    raw_id_fields = ("payment",)
+
+
+@admin.register(RzpWebhook)
+class RzpWebhookAdmin(admin.ModelAdmin[RzpWebhook]):
+    list_display = ("url", "account", "events", "active", "created_at")
+    list_filter = ("active",)
+    raw_id_fields = ("account",)
+
+
+@admin.register(RzpNotification)
+class RzpNotificationAdmin(_ReadOnlyAdmin[RzpNotification]):
+    list_display = ("event_id", "event", "webhook", "status", "attempts", "last_status_code", "created_at")
+    list_filter = ("status", "event")
+    search_fields = ("=event_id",)
+    list_select_related = ("webhook",)
+    exclude = ("body",)

@@ -13,18 +13,18 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.core.money import to_decimal
 
 from .faults import take_faults
-from .models import AnetAccount, AnetNotification, AnetTransaction, AnetWebhook, SandboxFault
+from .models import AnetAccount, AnetNotification, AnetTransaction, AnetWebhook, RzpNotification, SandboxFault
 
 FAULT_GATEWAY = "anet-webhooks"
 
@@ -76,16 +76,6 @@ def signature(body: bytes, signature_key: str) -> str:
     return "sha512=" + hmac.new(signature_key.encode(), body, hashlib.sha512).hexdigest().upper()
 
 
-def _sender(pk: int, copies: int, countdown: float) -> Callable[[], None]:
-    from .tasks import anet_notification_deliver
-
-    def send() -> None:
-        for copy in range(copies):
-            anet_notification_deliver.apply_async((pk,), {"copy": copy}, countdown=countdown)
-
-    return send
-
-
 def anet_notify(
     *, account: AnetAccount, transaction_type: str, stored: AnetTransaction, response_code: str, ref_id: str
 ) -> list[int]:
@@ -109,42 +99,72 @@ def anet_notify(
         notification = AnetNotification.objects.create(
             webhook=webhook, notification_id=notification_id, event_type=event_type, body=body
         )
-        copies, countdown = 1, 0.0
-        for fault in take_faults(gateway=FAULT_GATEWAY, match=[event_type], max_rows=2):
-            if fault.kind == SandboxFault.Kind.WEBHOOK_DUPLICATE:
-                copies += max(1, fault.value)
-            elif fault.kind == SandboxFault.Kind.WEBHOOK_DELAY:
-                countdown = fault.value / 1000
-        transaction.on_commit(_sender(notification.pk, copies, countdown))
+        copies, countdown = delivery_plan(fault_gateway=FAULT_GATEWAY, event=event_type)
+        send_after_commit("anet_notification_deliver", notification.pk, copies=copies, countdown=countdown)
         ids.append(notification.pk)
     return ids
 
 
 def deliver(notification: AnetNotification, *, copy: int = 0) -> int | None:
     """POST it once. Returns the HTTP status, None when the endpoint could not be reached."""
+    body = bytes(notification.body)
+    headers = {
+        "Content-Type": "application/json",
+        "X-ANET-Signature": signature(body, notification.webhook.account.signature_key),
+        "User-Agent": "AuthorizeNet-Webhooks/1.0 (Clearhouse sandbox)",
+    }
+    return post_notification(notification, url=notification.webhook.url, body=body, headers=headers, copy=copy)
+
+
+# --- shared by every sandbox's webhooks ---------------------------------------------------------
+
+
+def delivery_plan(*, fault_gateway: str, event: str) -> tuple[int, float]:
+    """How many copies to send and how long to hold them back (both 1 and 0 unless a fault says so)."""
+    copies, countdown = 1, 0.0
+    for fault in take_faults(gateway=fault_gateway, match=[event], max_rows=2):
+        if fault.kind == SandboxFault.Kind.WEBHOOK_DUPLICATE:
+            copies += max(1, fault.value)
+        elif fault.kind == SandboxFault.Kind.WEBHOOK_DELAY:
+            countdown = fault.value / 1000
+    return copies, countdown
+
+
+def send_after_commit(task_name: str, pk: int, *, copies: int, countdown: float) -> None:
+    """Enqueue the delivery task (by its name in apps.sandbox.tasks) once the transaction commits."""
+
+    def send() -> None:
+        from . import tasks
+
+        task = getattr(tasks, task_name)
+        for copy in range(copies):
+            task.apply_async((pk,), {"copy": copy}, countdown=countdown)
+
+    transaction.on_commit(send)
+
+
+def post_notification(
+    notification: AnetNotification | RzpNotification, *, url: str, body: bytes, headers: dict[str, str], copy: int
+) -> int | None:
+    """POST a notification once and record the attempt. Returns the HTTP status, None when unreachable.
+
+    Only the first copy counts as an attempt and towards giving up: extra copies (fault injection)
+    are sent once each.
+    """
     import requests
 
-    webhook = notification.webhook
-    body = bytes(notification.body)
     try:
-        response = requests.post(
-            webhook.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-ANET-Signature": signature(body, webhook.account.signature_key),
-                "User-Agent": "AuthorizeNet-Webhooks/1.0 (Clearhouse sandbox)",
-            },
-            timeout=settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS,
-        )
+        response = requests.post(url, data=body, headers=headers, timeout=settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS)
         code: int | None = response.status_code
     except requests.RequestException:
         code = None
     delivered = code is not None and 200 <= code < 300
-    updates: dict[str, object] = {"attempts": notification.attempts + 1, "last_status_code": code}
+    updates: dict[str, object] = {"last_status_code": code}
+    if copy == 0:
+        updates["attempts"] = F("attempts") + 1
     if delivered:
-        updates.update(status=AnetNotification.Status.DELIVERED, delivered_at=timezone.now())
+        updates.update(status=notification.Status.DELIVERED, delivered_at=timezone.now())
     elif notification.attempts + 1 >= settings.SANDBOX_WEBHOOK_MAX_ATTEMPTS and copy == 0:
-        updates["status"] = AnetNotification.Status.FAILED
-    AnetNotification.objects.filter(pk=notification.pk).update(**updates)
+        updates["status"] = notification.Status.FAILED
+    type(notification)._default_manager.filter(pk=notification.pk).update(**updates)
     return code

@@ -8,7 +8,8 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 
 from .authorizenet.engine import settle
-from .models import AnetAccount, AnetBatch
+from .models import AnetAccount, AnetBatch, RzpAccount
+from .razorpay.ids import new_id
 
 
 def anet_account_create(*, api_login_id: str, currency: str = "USD") -> AnetAccount:
@@ -33,3 +34,11 @@ def anet_settle(*, account: AnetAccount | None = None, actor: Actor) -> list[Ane
                     after={"batch_id": batch.batch_id, "transactions": batch.transactions.count()},
                 )
     return batches
+
+
+def rzp_account_create(*, key_id: str | None = None) -> RzpAccount:
+    """A Razorpay sandbox account with a fresh test key pair (what the dashboard's "Generate key" gives)."""
+    return RzpAccount.objects.create(
+        key_id=key_id or new_id("rzp_test_"),
+        key_secret=new_id("", 24),
+    )

@@ -1,21 +1,39 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 
-from .models import AnetNotification
-from .notifications import deliver
+from .models import AnetNotification, RzpNotification
+from .notifications import deliver as anet_deliver
+from .razorpay.notifications import deliver as rzp_deliver
 
 
-@shared_task(bind=True, ignore_result=True, time_limit=60, soft_time_limit=50, max_retries=None)
-def anet_notification_deliver(self, notification_id: int, copy: int = 0) -> None:
-    """At least once: retried until the endpoint answers 2xx or attempts run out. Extra copies
+def _deliver_at_least_once(
+    task: Any, notification: AnetNotification | RzpNotification, deliver: Callable[..., int | None], copy: int
+) -> None:
+    """Retried with backoff until the endpoint answers 2xx or attempts run out. Extra copies
     (fault injection) are sent once each, whatever became of the first."""
-    notification = AnetNotification.objects.select_related("webhook__account").get(pk=notification_id)
-    if copy == 0 and notification.status != AnetNotification.Status.PENDING:
+    if copy == 0 and notification.status != notification.Status.PENDING:
         return
     code = deliver(notification, copy=copy)
     if copy == 0 and not (code is not None and 200 <= code < 300):
         notification.refresh_from_db()
-        if notification.status == AnetNotification.Status.PENDING:
-            raise self.retry(countdown=settings.SANDBOX_WEBHOOK_RETRY_SECONDS * 2 ** min(notification.attempts, 6))
+        if notification.status == notification.Status.PENDING:
+            raise task.retry(countdown=settings.SANDBOX_WEBHOOK_RETRY_SECONDS * 2 ** min(notification.attempts, 6))
+
+
+@shared_task(bind=True, ignore_result=True, time_limit=60, soft_time_limit=50, max_retries=None)
+def anet_notification_deliver(self: Any, notification_id: int, copy: int = 0) -> None:
+    notification = AnetNotification.objects.select_related("webhook__account").get(pk=notification_id)
+    _deliver_at_least_once(self, notification, anet_deliver, copy)
+
+
+@shared_task(bind=True, ignore_result=True, time_limit=60, soft_time_limit=50, max_retries=None)
+def rzp_notification_deliver(self: Any, notification_id: int, copy: int = 0) -> None:
+    notification = RzpNotification.objects.select_related("webhook").filter(pk=notification_id).first()
+    if notification is None:  # e.g. a test database that is gone
+        return
+    _deliver_at_least_once(self, notification, rzp_deliver, copy)

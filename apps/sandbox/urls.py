@@ -1,10 +1,14 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
+from .razorpay import views as razorpay
 
 app_name = "sandbox"
 
 urlpatterns = [
     path("authorizenet/xml/v1/request.api", views.authorizenet_api, name="authorizenet-api"),
     path("authorizenet/accept/v1/tokens", views.authorizenet_accept_token, name="authorizenet-accept-token"),
+    path("razorpay/checkout.js", razorpay.checkout_js, name="razorpay-checkout-js"),
+    path("razorpay/checkout/v1/payments", razorpay.checkout_pay, name="razorpay-checkout-pay"),
+    re_path(r"^razorpay/v1/(?P<path>.*)$", razorpay.api, name="razorpay-api"),
 ]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -169,3 +171,24 @@ def rzp_sandbox(live_server: Any, settings: Any) -> Any:
 
     settings.RAZORPAY_TEST_API_BASE = f"{live_server.url}{RZP_PATH}"
     return rzp_account_create()
+
+
+# --- browser ---
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Playwright driving Debian's Chromium (`.ci/run` installs it when missing)."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium package (.ci/run does)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself
+    # are still synchronous, so Django's async-safety check must not refuse them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        yield browser
+        browser.close()

@@ -4,8 +4,6 @@ handler on success and the 'payment.failed' callbacks on failure."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,8 +13,6 @@ from tests.sandbox.razorpay_helpers import sdk_client
 # The DB fixtures come before `browser` in each signature: Playwright runs an event loop in this
 # thread, and Django refuses database calls from it.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 SHOP_PAGE = """<!doctype html><html><body>
 <script src="/sandbox/razorpay/checkout.js"></script>
@@ -29,17 +25,6 @@ SHOP_PAGE = """<!doctype html><html><body>
   rzp.on('payment.failed', function (response) { window.outcome = {failed: response.error}; });
   rzp.open();
 </script></body></html>"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("no Chromium on this machine")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def open_checkout(browser, live_server, account, order_id: str) -> Any:

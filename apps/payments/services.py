@@ -393,7 +393,7 @@ def _begin_operation(payment: Payment, operation: str, kind: str, amount: int | 
 def payment_capture(*, payment: Payment, amount: int | None = None, actor: Actor) -> Payment:
     """Capture an authorised payment, all of it or less (the rest of the hold is released)."""
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status != PaymentStatus.AUTHORIZED:
             raise PaymentStateError(f"Only authorized payments can be captured; this one is {locked.status}.")
         amount = locked.amount_authorized if amount is None else amount
@@ -445,7 +445,7 @@ def _finish_capture(payment: Payment, gt: GatewayTransaction, amount: int, actor
 def payment_void(*, payment: Payment, actor: Actor) -> Payment:
     """Cancel an authorisation, or a capture that has not settled yet."""
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
             raise PaymentStateError(f"Only authorized or captured payments can be voided; this one is {locked.status}.")
         if locked.amount_refunded or locked.amount_refund_pending:
@@ -511,7 +511,7 @@ def refund_create(
     (status pending_approval); their amount stays reserved meanwhile.
     """
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
             raise PaymentStateError(f"Only captured payments can be refunded; this one is {locked.status}.")
         if locked.operation:
@@ -630,7 +630,11 @@ def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
     """Maker-checker: a different user with the approver role releases a waiting refund."""
     actor = Actor.staff(approver)
     with transaction.atomic():
-        locked = Refund.objects.select_for_update().select_related("payment__gateway_account").get(pk=refund.pk)
+        locked = (
+            Refund.objects.select_for_update(of=("self", "payment"))
+            .select_related("payment__gateway_account")
+            .get(pk=refund.pk)
+        )
         if locked.status != RefundStatus.PENDING_APPROVAL:
             raise RefundStateError(f"Only refunds waiting for approval can be approved; this one is {locked.status}.")
         if not approver.has_perm("payments.approve_refund"):
@@ -829,7 +833,7 @@ def _payment_apply_details(payment_id: int, details: TransactionDetails, actor: 
     """Move a payment forward to what the gateway says of its charge. Never backwards: a later
     state we already know (refunds, a capture) is kept; only captured/voided news is applied."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment_id)
+        payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
         if payment.operation:
             return f"{payment.operation} in flight; left to it"
         state, before = details.state, _snapshot(payment)
@@ -936,7 +940,7 @@ def checkout_payment_open_order(
         error = exc
     outcome = CallOutcome(result, error, int((time.perf_counter() - started) * 1000))
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("gateway_account").get(pk=payment.pk)
+        payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
         _record_call(gt, outcome)
         order_apply_result(payment, gt, actor)

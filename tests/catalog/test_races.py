@@ -45,3 +45,11 @@ def test_verify_and_webhooks_at_once_complete_the_checkout_exactly_once(
     assert Event.objects.filter(type="checkout.completed").count() == 1
     assert GatewayTransaction.objects.filter(kind="capture", status="succeeded").count() == (0 if auto_capture else 1)
     assert verify(publishable, handler_response(result)).json()["status"] == "completed"
+
+
+def test_parallel_checkouts_on_one_account_do_not_deadlock(publishable, price, rzp_account):
+    # Locking a payment must not lock its gateway account too (select_for_update of "self"):
+    # that lock, taken by every checkout of the account, deadlocked against the audit chain.
+    outcomes = run_parallel(8, lambda index: start(publishable, price).status_code)
+    assert outcomes == [201] * 8
+    assert Payment.objects.filter(status=PaymentStatus.PENDING).exclude(gateway_order_id="").count() == 8

@@ -62,3 +62,35 @@ def test_finance_refunds_a_razorpay_payment_in_the_admin(publishable, price, rzp
     assert Refund.objects.get().status == "succeeded"
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.REFUNDED, 49_900)
+
+
+def test_refund_webhooks_sync_the_payment_they_belong_to(client, api, publishable, price, rzp_account):
+    import json
+    import uuid
+
+    from apps.gateways.razorpay import webhook_signature
+    from apps.webhooks.models import IncomingWebhook
+    from tests.catalog.test_checkout import process_all
+
+    order = start(publishable, price).json()
+    result = pay(order)
+    verify(publishable, handler_response(result))
+    payment = Payment.objects.get(public_id=order["payment"])
+    api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 5_000}, format="json")
+    refund = Refund.objects.get()
+
+    def notify(refund_entity: dict) -> None:
+        body = json.dumps({"entity": "event", "event": "refund.processed", "contains": ["refund", "payment"],
+                           "payload": {"refund": {"entity": refund_entity}}, "created_at": 1}).encode()  # fmt: skip
+        client.post(f"/webhooks/razorpay/{rzp_account.public_id}", body, content_type="application/json",
+                    HTTP_X_RAZORPAY_SIGNATURE=webhook_signature(body, rzp_account.credentials()["webhook_secret"]),
+                    HTTP_X_RAZORPAY_EVENT_ID=f"evt_{uuid.uuid4().hex[:14]}")  # fmt: skip
+
+    notify({"id": refund.gateway_transaction_id, "payment_id": result.payment_id, "amount": 5_000})
+    notify({"id": "rfnd_stranger00000", "payment_id": "pay_stranger000000", "amount": 100})
+    process_all()
+
+    statuses = sorted(IncomingWebhook.objects.values_list("status", flat=True))
+    assert statuses == ["processed", "unmatched"]
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 5_000  # unchanged: the webhook is a hint, the state was already right

@@ -178,17 +178,27 @@ def rzp_sandbox(live_server: Any, settings: Any) -> Any:
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Playwright driving Debian's Chromium (`.ci/run` installs it when missing)."""
+    """Playwright driving Debian's Chromium (`.ci/run` installs it when missing), for one module.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open, so
+    Django's async-safety check would refuse the tests' own (synchronous) ORM calls: it is lifted
+    for the browser modules only, and restored, with the loop closed, when the module ends.
+    """
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium package (.ci/run does)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test itself
-    # are still synchronous, so Django's async-safety check must not refuse them.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

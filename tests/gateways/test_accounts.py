@@ -11,7 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.core import crypto
 from apps.gateways.errors import GatewayMisconfigured
 from apps.gateways.models import GatewayAccount
-from apps.gateways.registry import gateway_for
+from apps.gateways.registry import checkout_gateway_for, gateway_for
 from apps.gateways.services import GatewayAccountConflict, gateway_account_create, gateway_account_set_credentials
 from tests.accounts.factories import StaffUserFactory
 
@@ -83,11 +83,17 @@ def test_key_rotation_reencrypts_with_the_new_key(merchant, settings):
 
 def test_live_accounts_use_the_live_endpoint_and_other_gateways_have_no_adapter_yet(merchant, settings):
     live = create(merchant, mode="live")
-    razorpay = create(merchant, gateway="razorpay", credentials={"key_id": "rzp_test_x", "key_secret": "s"})
+    razorpay = create(
+        merchant, gateway="razorpay", mode="live", credentials={"key_id": "rzp_live_x", "key_secret": "s"}
+    )
+    stripe = create(merchant, gateway="stripe", credentials={"secret_key": "sk_test_x"})
 
     assert gateway_for(live).config.endpoint == settings.AUTHORIZENET_LIVE_ENDPOINT  # type: ignore[attr-defined]
+    assert gateway_for(razorpay).config.base_url == settings.RAZORPAY_LIVE_API_BASE  # type: ignore[attr-defined]
     with pytest.raises(GatewayMisconfigured):
-        gateway_for(razorpay)
+        gateway_for(stripe)
+    with pytest.raises(GatewayMisconfigured):
+        checkout_gateway_for(live)
 
 
 def test_ops_add_an_account_in_the_admin_and_never_see_the_secret_again(client, merchant):

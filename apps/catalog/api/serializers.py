@@ -50,7 +50,7 @@ class CheckoutOutputSerializer(serializers.Serializer[Any]):
 
     id = serializers.CharField()
     object = serializers.CharField()
-    status = serializers.ChoiceField(choices=["open", "completed", "failed", "expired"])
+    status = serializers.CharField(help_text="open, completed (entitlement granted), failed or expired")
     price = serializers.CharField()
     product = serializers.CharField()
     quantity = serializers.IntegerField()

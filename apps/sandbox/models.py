@@ -144,23 +144,31 @@ class AnetWebhook(models.Model):
         return not self.event_types or event_type in self.event_types
 
 
-class AnetNotification(models.Model):
-    """One notification for one webhook, delivered at least once (possibly more: see faults)."""
+class SandboxNotification(models.Model):
+    """Delivery state of a sandbox webhook notification, sent at least once (more: see faults)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
         DELIVERED = "delivered"
         FAILED = "failed"
 
-    webhook = models.ForeignKey(AnetWebhook, on_delete=models.CASCADE, related_name="notifications")
-    notification_id = models.UUIDField()
-    event_type = models.CharField(max_length=100)
-    body = models.BinaryField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AnetNotification(SandboxNotification):
+    """One notification for one webhook, delivered at least once (possibly more: see faults)."""
+
+    webhook = models.ForeignKey(AnetWebhook, on_delete=models.CASCADE, related_name="notifications")
+    notification_id = models.UUIDField()
+    event_type = models.CharField(max_length=100)
+    body = models.BinaryField()
 
     class Meta:
         verbose_name = "Authorize.Net sandbox notification"
@@ -344,23 +352,13 @@ class RzpWebhook(models.Model):
         return not self.events or event in self.events
 
 
-class RzpNotification(models.Model):
+class RzpNotification(SandboxNotification):
     """One event for one webhook, delivered at least once (possibly more: see faults)."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        DELIVERED = "delivered"
-        FAILED = "failed"
 
     webhook = models.ForeignKey(RzpWebhook, on_delete=models.CASCADE, related_name="notifications")
     event_id = models.CharField(max_length=20)  # one per event, shared by every webhook it goes to
     event = models.CharField(max_length=60)
     body = models.BinaryField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Razorpay sandbox notification"

@@ -7,7 +7,7 @@ nothing outside apps/gateways/<gateway>.py sees an SDK object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -39,6 +39,15 @@ class OpaqueToken:
 
 
 @dataclass(frozen=True)
+class SavedCard:
+    """A card saved at the gateway (Authorize.Net CIM customer + payment profile), charged by
+    its tokens. Holds no card data."""
+
+    customer_token: str
+    payment_token: str
+
+
+@dataclass(frozen=True)
 class Billing:
     name: str = ""
     email: str = ""
@@ -54,7 +63,7 @@ class ChargeRequest:
     reference: str  # our idempotency reference; lets a lost response be found again
     amount: int  # minor units
     currency: str
-    payment: Card | OpaqueToken
+    payment: Card | OpaqueToken | SavedCard
     capture: bool = True
     description: str = ""
     billing: Billing = field(default_factory=Billing)
@@ -130,6 +139,10 @@ class TransactionDetails:
     original_transaction_id: str = ""
     submitted_at: datetime | None = None
     batch_id: str = ""
+    # A charge the gateway's own recurring schedule made (Authorize.Net ARB): its subscription
+    # and which payment of the schedule it was (1-based).
+    recurring_id: str = ""
+    recurring_pay_num: int = 0
 
 
 class Gateway(Protocol):
@@ -151,6 +164,107 @@ class Gateway(Protocol):
 
     def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
         """Our call by its reference; `parent_transaction_id` is the charge a refund belongs to."""
+        ...
+
+
+# --- saved cards (a vault at the gateway) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VaultCustomerRequest:
+    reference: str  # our customer's id, at most 20 characters (Authorize.Net merchantCustomerId)
+    email: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    """A card as the gateway's vault describes it: tokens, brand, last four and expiry."""
+
+    customer_token: str
+    payment_token: str
+    card_brand: str = ""
+    card_last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+class VaultGateway(Gateway, Protocol):
+    """A gateway that keeps cards for us so that we can charge them later (Authorize.Net CIM).
+    Every create is safe to repeat after a lost answer: a duplicate returns what already exists."""
+
+    def vault_customer_create(self, request: VaultCustomerRequest) -> str:
+        """The customer token (customerProfileId); the existing one if this reference has one."""
+        ...
+
+    def vault_customer_delete(self, customer_token: str) -> None:
+        """Deleting a customer the gateway no longer has is not an error."""
+        ...
+
+    def vault_card_add(
+        self, *, customer_token: str, payment: Card | OpaqueToken, billing: Billing, validate: bool = True
+    ) -> StoredCard:
+        """Save a card on the customer. `validate` asks the gateway to check it with a zero-value
+        authorisation (GatewayDeclined if refused). A card already saved on this customer
+        returns the existing payment token."""
+        ...
+
+    def vault_card_get(self, customer_token: str, payment_token: str) -> StoredCard: ...
+
+    def vault_card_delete(self, customer_token: str, payment_token: str) -> None: ...
+
+
+# --- schedules the gateway runs (Authorize.Net ARB) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecurringRequest:
+    reference: str  # ours, at most 20 characters; sent as the subscription's order invoiceNumber
+    name: str
+    amount: int  # minor units, per occurrence
+    currency: str
+    interval_length: int
+    interval_unit: str  # "days" (7..365) or "months" (1..12)
+    start_date: date
+    customer_token: str
+    payment_token: str
+    total_occurrences: int = 9999  # 9999: until cancelled
+    trial_occurrences: int = 0
+    trial_amount: int = 0
+
+
+@dataclass(frozen=True)
+class RecurringCharge:
+    transaction_id: str
+    pay_num: int
+    response: str  # the gateway's short verdict text
+    submitted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RecurringSchedule:
+    recurring_id: str
+    status: str  # active | expired | suspended | canceled | terminated
+    amount: int
+    currency: str
+    name: str = ""
+    charges: tuple[RecurringCharge, ...] = ()
+
+
+class RecurringGateway(Gateway, Protocol):
+    def recurring_create(self, request: RecurringRequest) -> str:
+        """The gateway's subscription id. A repeat of the same request after a lost answer
+        (the gateway says duplicate) returns the existing id."""
+        ...
+
+    def recurring_cancel(self, recurring_id: str) -> None:
+        """Cancelling an already cancelled schedule is not an error."""
+        ...
+
+    def recurring_status(self, recurring_id: str) -> str: ...
+
+    def recurring_get(self, recurring_id: str) -> RecurringSchedule:
+        """The schedule with the charges it has made."""
         ...
 
 

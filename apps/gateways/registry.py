@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import CheckoutGateway, Gateway, Notification
+from .base import CheckoutGateway, Gateway, Notification, RecurringGateway, VaultGateway
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
@@ -59,6 +59,28 @@ def checkout_gateway_for(account: GatewayAccount) -> CheckoutGateway:
 
     gateway = gateway_for(account)
     assert isinstance(gateway, RazorpayGateway)  # noqa: S101 - gateway_for's contract
+    return gateway
+
+
+def vault_gateway_for(account: GatewayAccount) -> VaultGateway:
+    """The adapter of a gateway that saves cards for later charges (Authorize.Net CIM)."""
+    if account.gateway != GatewayName.AUTHORIZENET:
+        raise GatewayMisconfigured(f"{account.get_gateway_display()} cannot save cards here")
+    from .authorizenet import AuthorizeNetGateway
+
+    gateway = gateway_for(account)
+    assert isinstance(gateway, AuthorizeNetGateway)  # noqa: S101 - gateway_for's contract
+    return gateway
+
+
+def recurring_gateway_for(account: GatewayAccount) -> RecurringGateway:
+    """The adapter of a gateway that runs billing schedules itself (Authorize.Net ARB)."""
+    if account.gateway != GatewayName.AUTHORIZENET:
+        raise GatewayMisconfigured(f"{account.get_gateway_display()} has no recurring billing here")
+    from .authorizenet import AuthorizeNetGateway
+
+    gateway = gateway_for(account)
+    assert isinstance(gateway, AuthorizeNetGateway)  # noqa: S101 - gateway_for's contract
     return gateway
 
 

@@ -19,13 +19,31 @@ _FINANCE_READ = [
     "payments.view_refund",
     "payments.view_customer",
     "payments.view_gatewaytransaction",
+    "customers.view_paymentmethod",
+    "subscriptions.view_plan",
+    "subscriptions.view_subscription",
+    "subscriptions.view_pastduesubscription",
+    "subscriptions.view_invoice",
+    "subscriptions.view_billingattempt",
+]
+# Subscription operations: cancel, pause and resume, retry a payment now.
+_SUBSCRIPTION_OPERATIONS = [
+    "subscriptions.cancel_subscription",
+    "subscriptions.pause_subscription",
+    "subscriptions.retry_subscription_payment",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Reads money records and reports; changes nothing.
     FINANCE_VIEWER: [*_FINANCE_READ],
     # Day-to-day money operations: capture, void, request refunds (which then need an approver).
-    FINANCE_OPERATOR: [*_FINANCE_READ, "payments.capture_payment", "payments.void_payment", "payments.refund_payment"],
+    FINANCE_OPERATOR: [
+        *_FINANCE_READ,
+        "payments.capture_payment",
+        "payments.void_payment",
+        "payments.refund_payment",
+        *_SUBSCRIPTION_OPERATIONS,
+    ],
     # Approves what operators request (maker-checker); never their own requests.
     FINANCE_APPROVER: [*_FINANCE_READ, "payments.refund_payment", "payments.approve_refund"],
     # Runs the system: merchants, API keys, workers and (later) webhook replays.

@@ -17,6 +17,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.payments.api.urls")),
     path("", include("apps.webhooks.api.urls")),
     path("", include("apps.catalog.api.urls")),
+    path("", include("apps.customers.api.urls")),
+    path("", include("apps.subscriptions.api.urls")),
 ]
 
 if settings.BENCHMARK_ENDPOINTS_ENABLED:

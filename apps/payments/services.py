@@ -41,6 +41,7 @@ from apps.gateways.base import (
     OrderRequest,
     Outcome,
     RefundRequest,
+    SavedCard,
     TransactionDetails,
     TransactionState,
     VoidRequest,
@@ -242,7 +243,7 @@ def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | No
     return account
 
 
-def _check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken) -> None:
+def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard) -> None:
     if not isinstance(payment_method, Card):
         return
     policy = settings.PAYMENTS_RAW_CARD_DATA
@@ -303,7 +304,7 @@ def payment_create(
     livemode: bool,
     amount: int,
     currency: str,
-    payment_method: Card | OpaqueToken,
+    payment_method: Card | OpaqueToken | SavedCard,
     capture: bool = True,
     billing: Billing | None = None,
     customer: Customer | None = None,
@@ -311,65 +312,135 @@ def payment_create(
     description: str = "",
     metadata: dict[str, Any] | None = None,
     customer_ip: str = "",
+    account: GatewayAccount | None = None,
     actor: Actor,
 ) -> Payment:
     """Charge (capture=True) or authorise a card. Returns the payment, `unknown` when the
     gateway's answer was lost; raises PaymentDeclined / GatewayUnavailable after recording a
     failed payment."""
     currency = currency.upper()
-    account = gateway_account_for(merchant=merchant, livemode=livemode)
+    account = account or gateway_account_for(merchant=merchant, livemode=livemode)
     _check_currency(account, currency)
-    _check_payment_method(account, payment_method)
-    card = payment_method if isinstance(payment_method, Card) else None
+    check_payment_method(account, payment_method)
     with transaction.atomic():
-        payment = Payment.objects.create(
+        payment, gt = charge_begin(
             merchant=merchant,
-            gateway_account=account,
-            customer=customer,
-            livemode=livemode,
+            account=account,
             amount=amount,
             currency=currency,
+            payment_method=payment_method,
             capture=capture,
+            customer=customer,
             reference=reference,
             description=description,
-            metadata=metadata or {},
-            card_last4=card.last4 if card else "",
-            card_exp_month=card.exp_month if card else None,
-            card_exp_year=card.exp_year if card else None,
+            metadata=metadata,
+            actor=actor,
         )
-        gt = GatewayTransaction.objects.create(
-            payment=payment,
-            gateway_account=account,
-            kind=GT.Kind.SALE if capture else GT.Kind.AUTHORIZE,
-            amount=amount,
-            currency=currency,
-            correlation_id=current_request_id() or "",
-        )
-        audit_record(actor=actor, action="payment.created", target=payment, after=_snapshot(payment))
-
-    gateway = gateway_for(account)
-    request = ChargeRequest(
-        reference=gt.reference,
-        amount=amount,
-        currency=currency,
-        payment=payment_method,
-        capture=capture,
-        description=description,
+    outcome = charge_call(
+        payment=payment,
+        gt=gt,
+        payment_method=payment_method,
         billing=billing or Billing(email=customer.email if customer else ""),
         customer_ip=customer_ip,
     )
-    outcome = _call(gateway.sale if capture else gateway.authorize, request)
-
     with transaction.atomic():
-        # The payment's row lock guards its calls too: a call is only changed under it.
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        payment.gateway_account, payment.customer = account, customer
-        _record_call(gt, outcome)
-        _apply_charge_result(payment, gt, outcome.result, actor)
-        if outcome.unknown:
-            _enqueue_resolution(gt)
+        payment = charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor)
     _raise_for(outcome, payment=payment)
     return payment
+
+
+def charge_begin(
+    *,
+    merchant: Merchant,
+    account: GatewayAccount,
+    amount: int,
+    currency: str,
+    payment_method: Card | OpaqueToken | SavedCard,
+    capture: bool = True,
+    customer: Customer | None = None,
+    reference: str = "",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    call_reference: str = "",
+    card_brand: str = "",
+    card_last4: str = "",
+    actor: Actor,
+) -> tuple[Payment, GatewayTransaction]:
+    """Step 1 of a charge, inside the caller's transaction: the pending payment and its pending
+    gateway call. `call_reference` (at most 20 characters) is the idempotency reference sent to
+    the gateway; callers that must never charge twice for one thing derive it from that thing."""
+    card = payment_method if isinstance(payment_method, Card) else None
+    payment = Payment.objects.create(
+        merchant=merchant,
+        gateway_account=account,
+        customer=customer,
+        livemode=account.mode == "live",
+        amount=amount,
+        currency=currency,
+        capture=capture,
+        reference=reference,
+        description=description,
+        metadata=metadata or {},
+        card_brand=card_brand,
+        card_last4=card.last4 if card else card_last4,
+        card_exp_month=card.exp_month if card else None,
+        card_exp_year=card.exp_year if card else None,
+    )
+    gt = GatewayTransaction(
+        payment=payment,
+        gateway_account=account,
+        kind=GT.Kind.SALE if capture else GT.Kind.AUTHORIZE,
+        amount=amount,
+        currency=currency,
+        correlation_id=current_request_id() or "",
+    )
+    if call_reference:
+        gt.reference = call_reference
+    gt.save(force_insert=True)
+    audit_record(actor=actor, action="payment.created", target=payment, after=_snapshot(payment))
+    return payment, gt
+
+
+def charge_call(
+    *,
+    payment: Payment,
+    gt: GatewayTransaction,
+    payment_method: Card | OpaqueToken | SavedCard,
+    billing: Billing | None = None,
+    customer_ip: str = "",
+) -> CallOutcome:
+    """Step 2, outside any transaction: the gateway call itself."""
+    gateway = gateway_for(payment.gateway_account)
+    request = ChargeRequest(
+        reference=gt.reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        payment=payment_method,
+        capture=payment.capture,
+        description=payment.description,
+        billing=billing or Billing(),
+        customer_ip=customer_ip,
+    )
+    return _call(gateway.sale if payment.capture else gateway.authorize, request)
+
+
+def charge_finish(*, payment_id: int, gt: GatewayTransaction, outcome: CallOutcome, actor: Actor) -> Payment:
+    """Step 3, inside the caller's transaction: record the call's result on the payment (under
+    its row lock, which guards its calls too) and queue the resolution of an unknown outcome."""
+    payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+    if gt.status != GT.Status.PENDING:
+        return payment  # already settled by the resolver
+    _record_call(gt, outcome)
+    _apply_charge_result(payment, gt, outcome.result, actor)
+    if outcome.unknown:
+        _enqueue_resolution(gt)
+    return payment
+
+
+def charge_error(outcome: CallOutcome, *, payment: Payment) -> None:
+    """After the result is committed: raise the API error for a failed charge, if any."""
+    _raise_for(outcome, payment=payment)
 
 
 # --- capture and void ------------------------------------------------------------------------
@@ -1029,4 +1100,64 @@ def checkout_payment_expire(*, payment_id: int, actor: Actor) -> Payment:
         payment.save(update_fields=["status", "updated_at"])
         audit_record(actor=actor, action="payment.expired", target=payment, before=before, after=_snapshot(payment))
         _publish_payment(payment, "payment.expired")
+    return payment
+
+
+# --- charges the gateway made on its own schedule (Authorize.Net ARB) ------------------------------
+
+
+def payment_record_gateway_charge(
+    *,
+    account: GatewayAccount,
+    customer: Customer | None,
+    details: TransactionDetails,
+    call_reference: str,
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    actor: Actor,
+) -> Payment:
+    """Inside the caller's transaction: record a charge we did not make (the gateway's recurring
+    schedule made it) as a payment, from the gateway's own account of it. `call_reference`
+    identifies it for us (unique), so recording the same charge twice returns the first."""
+    existing = GatewayTransaction.objects.filter(reference=call_reference).select_related("payment").first()
+    if existing is not None:
+        return existing.payment
+    approved = details.state in {TransactionState.CAPTURED, TransactionState.SETTLED, TransactionState.AUTHORIZED}
+    amount = details.authorized_amount or details.settled_amount
+    payment = Payment.objects.create(
+        merchant_id=account.merchant_id,
+        gateway_account=account,
+        customer=customer,
+        livemode=account.mode == "live",
+        amount=amount,
+        amount_authorized=amount if approved else 0,
+        amount_captured=amount if approved else 0,
+        currency=details.currency or account.currency,
+        status=PaymentStatus.CAPTURED if approved else PaymentStatus.FAILED,
+        description=description[:255],
+        metadata=metadata or {},
+        card_brand=details.card_brand,
+        card_last4=details.card_last4,
+        gateway_transaction_id=details.transaction_id,
+        failure_code="" if approved else "card_declined",
+        failure_message="" if approved else (details.message or "Declined by the gateway.")[:255],
+    )
+    GatewayTransaction.objects.create(
+        payment=payment,
+        gateway_account=account,
+        kind=GT.Kind.SALE,
+        status=GT.Status.SUCCEEDED if approved else GT.Status.DECLINED,
+        reference=call_reference,
+        amount=amount,
+        currency=payment.currency,
+        gateway_transaction_id=details.transaction_id,
+        response_code=details.response_code,
+        reason_code=details.reason_code,
+        message=details.message[:255],
+        error_code="" if approved else "card_declined",
+        completed_at=timezone.now(),
+    )
+    action = "payment.captured" if approved else "payment.failed"
+    audit_record(actor=actor, action=action, target=payment, after=_snapshot(payment))
+    _publish_payment(payment, action)
     return payment

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from apps.audit.actors import Actor
 from apps.gateways.models import GatewayName
@@ -40,6 +41,54 @@ ANET_PAYMENT_EVENTS = frozenset(
 )
 
 
+ANET_SUBSCRIPTION_EVENT_PREFIX = "net.authorize.customer.subscription."
+# ARB charges arrive as ordinary auth-capture notifications for a transaction we never made.
+ANET_RECURRING_CHARGE_EVENT = "net.authorize.payment.authcapture.created"
+
+
+def _anet_subscription(webhook: IncomingWebhook, recurring_id: str) -> Any:
+    from apps.subscriptions.models import Subscription
+
+    return (
+        Subscription.objects.select_related("plan", "customer", "gateway_account")
+        .filter(gateway_account_id=webhook.gateway_account_id, gateway_subscription_id=recurring_id)
+        .first()
+        if recurring_id
+        else None
+    )
+
+
+def _process_anet_subscription(webhook: IncomingWebhook) -> ProcessingOutcome:
+    """The gateway's schedule changed state (suspended, cancelled, expired ...): ask it and follow."""
+    from apps.subscriptions.recurring import recurring_subscription_sync
+
+    subscription = _anet_subscription(webhook, webhook.object_id)
+    if subscription is None:
+        return ProcessingOutcome(
+            Status.UNMATCHED, f"no subscription of ours is ARB {webhook.object_id or '?'}; kept for reconciliation"
+        )
+    result = recurring_subscription_sync(subscription=subscription, actor=Actor.gateway("authorizenet webhook"))
+    return ProcessingOutcome(Status.PROCESSED, f"{subscription.public_id}: {result}")
+
+
+def _process_anet_recurring_charge(webhook: IncomingWebhook) -> ProcessingOutcome:
+    """A charge we did not make: if the gateway says its ARB schedule made it for one of our
+    subscriptions, record it as that period's invoice and payment."""
+    from apps.gateways.registry import gateway_for
+    from apps.subscriptions.recurring import recurring_charge_record
+
+    details = gateway_for(webhook.gateway_account).fetch_transaction(webhook.object_id)
+    subscription = _anet_subscription(webhook, details.recurring_id)
+    if subscription is None:
+        return ProcessingOutcome(
+            Status.UNMATCHED, f"no payment or subscription of ours has transaction {webhook.object_id}; kept"
+        )
+    result = recurring_charge_record(
+        subscription=subscription, details=details, actor=Actor.gateway("authorizenet webhook")
+    )
+    return ProcessingOutcome(Status.PROCESSED, f"{subscription.public_id}: {result}")
+
+
 def _find_payment(webhook: IncomingWebhook, reference: str) -> Payment | None:
     """By the gateway's transaction id (a charge, or one of its refunds), else by our reference."""
     calls = GatewayTransaction.objects.filter(gateway_account_id=webhook.gateway_account_id)
@@ -60,11 +109,15 @@ def _find_payment(webhook: IncomingWebhook, reference: str) -> Payment | None:
 def process_authorizenet(webhook: IncomingWebhook) -> ProcessingOutcome:
     import json
 
+    if webhook.event_type.startswith(ANET_SUBSCRIPTION_EVENT_PREFIX):
+        return _process_anet_subscription(webhook)
     if webhook.event_type not in ANET_PAYMENT_EVENTS:
         return ProcessingOutcome(Status.IGNORED, f"{webhook.event_type} is not an event we act on")
     payload = json.loads(webhook.body_text).get("payload") or {}
     reference = str(payload.get("merchantReferenceId") or payload.get("invoiceNumber") or "")
     payment = _find_payment(webhook, reference)
+    if payment is None and webhook.object_id and webhook.event_type == ANET_RECURRING_CHARGE_EVENT:
+        return _process_anet_recurring_charge(webhook)
     if payment is None:
         return ProcessingOutcome(
             Status.UNMATCHED, f"no payment of ours has transaction {webhook.object_id or '?'}; kept for reconciliation"

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "apps.gateways",
     "apps.payments",
     "apps.catalog",
+    "apps.customers",
+    "apps.subscriptions",
     "apps.webhooks",
     "apps.sandbox",
 ]
@@ -217,6 +219,7 @@ CELERY_TASK_ROUTES = {
     "apps.webhooks.tasks.event_relay": {"queue": "deliveries"},
     "apps.webhooks.tasks.events_sweep": {"queue": "deliveries"},
     "apps.webhooks.tasks.webhook_delivery_attempt": {"queue": "deliveries"},
+    "apps.subscriptions.tasks.*": {"queue": "billing"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {
@@ -243,10 +246,29 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.catalog.tasks.checkout_reconcile",
         "schedule": 60.0,
     },
+    "subscriptions-billing": {
+        "task": "apps.subscriptions.tasks.billing_run",
+        "schedule": env.float("BILLING_RUN_SECONDS", default=60.0),
+    },
 }
 # Tasks wait in the broker for at most this long (countdown); longer waits are kept in the
 # database and queued by the sweepers, so no countdown outlives CELERY_VISIBILITY_TIMEOUT.
 CELERY_MAX_COUNTDOWN_SECONDS = env.int("CELERY_MAX_COUNTDOWN_SECONDS", default=900)
+
+# --- Subscriptions -----------------------------------------------------------------------
+
+# Dunning: retry a failed renewal this many days after the first failure, then give up.
+BILLING_RETRY_DAYS: list[int] = [int(day) for day in env.list("BILLING_RETRY_DAYS", default=["1", "3", "5"])]
+# When every retry failed: "cancel" the subscription, or keep it open as "unpaid".
+BILLING_FINAL_ACTION: str = env("BILLING_FINAL_ACTION", default="cancel")
+# Subscriptions one billing task claims at a time (SELECT ... FOR UPDATE SKIP LOCKED), how many
+# such tasks a run starts (one per worker process is right), and how long a claim holds (a dead
+# worker's subscriptions are billed by the next run after this).
+BILLING_BATCH_SIZE: int = env.int("BILLING_BATCH_SIZE", default=50)
+BILLING_PARALLEL_TASKS: int = env.int("BILLING_PARALLEL_TASKS", default=2)
+BILLING_CLAIM_SECONDS: int = env.int("BILLING_CLAIM_SECONDS", default=300)
+# After a gateway error (nothing charged) or an unknown outcome, look again this much later.
+BILLING_ERROR_RETRY_SECONDS: int = env.int("BILLING_ERROR_RETRY_SECONDS", default=300)
 
 # --- API --------------------------------------------------------------------------------
 

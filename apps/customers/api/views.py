@@ -1,0 +1,154 @@
+"""/api/v1/customers and their saved cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.api.pagination import IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
+from apps.customers import selectors, services
+from apps.gateways.base import Billing, Card, OpaqueToken
+from apps.payments.models import Customer
+from apps.payments.selectors import customer_get
+
+from .serializers import CustomerCreateSerializer, CustomerUpdateSerializer, PaymentMethodAddSerializer
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid request (error envelope); nothing changed"),
+    402: OpenApiResponse(description="The card was declined when checked; nothing saved"),
+    404: OpenApiResponse(description="No such customer or card for this merchant"),
+    409: OpenApiResponse(description="Not allowed in this state (a card paying a live subscription ...)"),
+    503: OpenApiResponse(description="Gateway unreachable; nothing saved"),
+}
+TAGS = ["customers"]
+
+
+class CustomerListCreateApi(IdempotentApiView):
+    @extend_schema(operation_id="customers_list", responses=OpenApiTypes.OBJECT, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        paginator = IdCursorPagination()
+        page: list[Customer] | None = paginator.paginate_queryset(
+            selectors.customer_list(merchant=self.merchant(request)), request, view=self
+        )
+        return paginator.get_paginated_response([services.customer_representation(c) for c in page or []])
+
+    @extend_schema(
+        operation_id="customers_create",
+        request=CustomerCreateSerializer,
+        responses={201: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+    )
+    def post(self, request: Request) -> Response:
+        data = CustomerCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = services.customer_create(
+            merchant=self.merchant(request), **data.validated_data, actor=self.actor(request)
+        )
+        return Response(services.customer_representation(customer), status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(IdempotentApiView):
+    @extend_schema(operation_id="customers_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
+    def get(self, request: Request, customer_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        return Response(services.customer_representation(customer))
+
+    @extend_schema(
+        operation_id="customers_update",
+        request=CustomerUpdateSerializer,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+    )
+    def patch(self, request: Request, customer_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        data = CustomerUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = services.customer_update(customer=customer, changes=data.validated_data, actor=self.actor(request))
+        return Response(services.customer_representation(customer))
+
+
+def _card(values: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
+    billing = Billing(**values.get("billing_details", {}))
+    if values["type"] == "card":
+        return Card(values["number"], values["exp_month"], values["exp_year"], values.get("cvc", "")), billing
+    return OpaqueToken(values["descriptor"], values["value"]), billing
+
+
+class PaymentMethodListCreateApi(IdempotentApiView):
+    @extend_schema(operation_id="payment_methods_list", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
+    def get(self, request: Request, customer_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        methods = selectors.payment_method_list(customer=customer)
+        return Response(
+            {"object": "list", "data": [services.payment_method_representation(m) for m in methods], "has_more": False}
+        )
+
+    @extend_schema(
+        operation_id="payment_methods_add",
+        request=PaymentMethodAddSerializer,
+        responses={201: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Save a card at the gateway's vault (checked with a zero-value authorisation). Only the "
+        "gateway's tokens, the brand, the last four digits and the expiry are kept here.",
+    )
+    def post(self, request: Request, customer_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        data = PaymentMethodAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment, billing = _card(data.validated_data)
+        method = services.payment_method_add(
+            customer=customer,
+            livemode=self.api_key(request).mode == "live",
+            payment=payment,
+            billing=billing,
+            make_default=data.validated_data["set_default"],
+            actor=self.actor(request),
+        )
+        return Response(services.payment_method_representation(method), status=status.HTTP_201_CREATED)
+
+
+class PaymentMethodDetailApi(IdempotentApiView):
+    @extend_schema(operation_id="payment_methods_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
+    def get(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
+        return Response(services.payment_method_representation(method))
+
+    @extend_schema(
+        operation_id="payment_methods_remove",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Remove a saved card (refused while a live subscription pays with it). It is deleted "
+        "from the gateway's vault shortly after.",
+    )
+    def delete(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
+        method = services.payment_method_remove(method=method, actor=self.actor(request))
+        return Response(services.payment_method_representation(method))
+
+
+class PaymentMethodDefaultApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="payment_methods_set_default",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+    )
+    def post(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
+        method = services.payment_method_set_default(method=method, actor=self.actor(request))
+        return Response(services.payment_method_representation(method))

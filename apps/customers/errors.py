@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from apps.core.errors import ApplicationError, ConflictError
+
+
+class PaymentMethodInUse(ConflictError):
+    code = "payment_method_in_use"
+    default_message = "This card pays for a live subscription; change the subscription's card first."
+
+
+class PaymentMethodRemoved(ConflictError):
+    code = "payment_method_removed"
+    default_message = "This card was removed."
+
+
+class VaultNotSupported(ApplicationError):
+    status_code = 409
+    code = "vault_not_supported"
+    default_message = "This merchant's gateway account cannot save cards."

@@ -1,0 +1,280 @@
+"""Customers and their saved cards.
+
+Saving a card: (1) make sure the customer has a profile in the gateway's vault (a create that
+is safe to repeat: the gateway answers a duplicate with the existing profile), (2) save the
+card there, validated with a zero-value authorisation, (3) record the tokens, brand, last four
+and expiry here. The network calls happen outside any transaction; the local writes are short
+transactions that tolerate a concurrent twin (unique constraints, get-or-create under a lock).
+
+Removing a card is decided here first (authoritative: no new charge can use it) and the copy at
+the gateway is deleted afterwards by a retried task.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCustomerRequest
+from apps.gateways.errors import (
+    GatewayDeclined,
+    GatewayError,
+    GatewayMisconfigured,
+    GatewayNotFound,
+)
+from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import vault_gateway_for
+from apps.merchants.models import Merchant
+from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
+from apps.payments.models import Customer
+from apps.payments.services import check_payment_method, gateway_account_for
+from apps.webhooks.services import event_publish
+
+from .errors import PaymentMethodInUse, PaymentMethodRemoved, VaultNotSupported
+from .models import PaymentMethod, VaultProfile
+
+logger = logging.getLogger(__name__)
+
+CUSTOMER_FIELDS = ("email", "name", "phone", "metadata")
+
+
+def _customer_snapshot(customer: Customer) -> dict[str, Any]:
+    return {"email": customer.email, "name": customer.name, "phone": customer.phone}
+
+
+def customer_representation(customer: Customer) -> dict[str, Any]:
+    default = customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).first()
+    return {
+        "id": customer.public_id,
+        "object": "customer",
+        "email": customer.email,
+        "name": customer.name,
+        "phone": customer.phone,
+        "metadata": customer.metadata,
+        "default_payment_method": default.public_id if default else None,
+        "created_at": customer.created_at,
+    }
+
+
+def payment_method_representation(method: PaymentMethod) -> dict[str, Any]:
+    return {
+        "id": method.public_id,
+        "object": "payment_method",
+        "customer": method.customer.public_id,
+        "card": {
+            "brand": method.card_brand,
+            "last4": method.card_last4,
+            "exp_month": method.exp_month,
+            "exp_year": method.exp_year,
+        },
+        "is_default": method.is_default,
+        "status": method.status,
+        "created_at": method.created_at,
+    }
+
+
+def customer_create(
+    *,
+    merchant: Merchant,
+    email: str = "",
+    name: str = "",
+    phone: str = "",
+    metadata: dict[str, Any] | None = None,
+    actor: Actor,
+) -> Customer:
+    with transaction.atomic():
+        customer = Customer.objects.create(
+            merchant=merchant, email=email, name=name, phone=phone, metadata=metadata or {}
+        )
+        audit_record(actor=actor, action="customer.created", target=customer, after=_customer_snapshot(customer))
+    return customer
+
+
+def customer_update(*, customer: Customer, changes: dict[str, Any], actor: Actor) -> Customer:
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        before = _customer_snapshot(customer)
+        for name in CUSTOMER_FIELDS:
+            if name in changes:
+                setattr(customer, name, changes[name])
+        customer.save()
+        audit_record(
+            actor=actor, action="customer.updated", target=customer, before=before, after=_customer_snapshot(customer)
+        )
+    return customer
+
+
+def _vault_error(exc: GatewayError) -> Exception:
+    if isinstance(exc, GatewayDeclined):
+        result = exc.result
+        return PaymentDeclined(
+            result.message or "The card was declined when checked.", code=result.decline_code or "card_declined"
+        )
+    if isinstance(exc, GatewayMisconfigured | GatewayNotFound):
+        return GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({exc.message})")
+    return GatewayUnavailable("The gateway could not be reached; no card was saved. Retry later.")
+
+
+def vault_reference(customer: Customer) -> str:
+    """Our id for the customer at the gateway (Authorize.Net allows 20 characters)."""
+    return f"cus{customer.pk}"
+
+
+def _vault_profile(customer: Customer, account: GatewayAccount) -> VaultProfile:
+    existing = VaultProfile.objects.filter(customer=customer, gateway_account=account).first()
+    if existing is not None:
+        return existing
+    gateway = vault_gateway_for(account)
+    token = gateway.vault_customer_create(
+        VaultCustomerRequest(reference=vault_reference(customer), email=customer.email, description=customer.name[:255])
+    )
+    try:
+        with transaction.atomic():
+            return VaultProfile.objects.create(customer=customer, gateway_account=account, customer_token=token)
+    except IntegrityError:  # a concurrent request saved it first (the gateway gave both the same id)
+        return VaultProfile.objects.get(customer=customer, gateway_account=account)
+
+
+def payment_method_add(
+    *,
+    customer: Customer,
+    livemode: bool,
+    payment: Card | OpaqueToken,
+    billing: Billing | None = None,
+    make_default: bool = False,
+    actor: Actor,
+) -> PaymentMethod:
+    """Save a card for later charges. Declined when checked: PaymentDeclined, nothing saved.
+    Saving the same card twice returns the card already saved."""
+    account = gateway_account_for(merchant=customer.merchant, livemode=livemode)
+    check_payment_method(account, payment)
+    try:
+        gateway = vault_gateway_for(account)
+    except GatewayMisconfigured as exc:
+        raise VaultNotSupported() from exc
+    try:
+        profile = _vault_profile(customer, account)
+        stored: StoredCard = gateway.vault_card_add(
+            customer_token=profile.customer_token,
+            payment=payment,
+            billing=billing or Billing(email=customer.email, name=customer.name),
+            validate=True,
+        )
+    except GatewayError as exc:
+        raise _vault_error(exc) from exc
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=customer.pk)  # serialises this customer's defaults
+        method = PaymentMethod.objects.filter(
+            profile=profile, payment_token=stored.payment_token, status=PaymentMethod.Status.ACTIVE
+        ).first()
+        created = method is None
+        if method is None:
+            method = PaymentMethod.objects.create(
+                merchant=customer.merchant,
+                customer=customer,
+                gateway_account=account,
+                profile=profile,
+                payment_token=stored.payment_token,
+                card_brand=stored.card_brand,
+                card_last4=stored.card_last4,
+                exp_month=stored.exp_month,
+                exp_year=stored.exp_year,
+            )
+        has_default = customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).exists()
+        if make_default or not has_default:
+            _make_default(method)
+        if created:
+            audit_record(
+                actor=actor,
+                action="payment_method.added",
+                target=method,
+                after={"card": str(method), "default": method.is_default},
+            )
+            _publish(method, "payment_method.attached")
+    return method
+
+
+def _make_default(method: PaymentMethod) -> None:
+    PaymentMethod.objects.filter(customer_id=method.customer_id, is_default=True).exclude(pk=method.pk).update(
+        is_default=False
+    )
+    if not method.is_default:
+        method.is_default = True
+        method.save(update_fields=["is_default"])
+
+
+def _publish(method: PaymentMethod, event_type: str) -> None:
+    event_publish(
+        merchant_id=method.merchant_id,
+        livemode=method.gateway_account.mode == "live",
+        type=event_type,
+        object_type="payment_method",
+        object_id=method.public_id,
+        data=payment_method_representation(method),
+    )
+
+
+def payment_method_set_default(*, method: PaymentMethod, actor: Actor) -> PaymentMethod:
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=method.customer_id)
+        method = PaymentMethod.objects.select_related("customer").get(pk=method.pk)
+        if method.status != PaymentMethod.Status.ACTIVE:
+            raise PaymentMethodRemoved()
+        if not method.is_default:
+            _make_default(method)
+            audit_record(actor=actor, action="payment_method.made_default", target=method, after={"card": str(method)})
+    return method
+
+
+def payment_method_remove(*, method: PaymentMethod, actor: Actor) -> PaymentMethod:
+    """Remove a saved card. Refused while a live subscription pays with it."""
+    from apps.subscriptions.models import FINAL_STATUSES, Subscription
+
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=method.customer_id)
+        method = PaymentMethod.objects.select_for_update(of=("self",)).select_related("customer").get(pk=method.pk)
+        if method.status == PaymentMethod.Status.REMOVED:
+            return method
+        in_use = (
+            Subscription.objects.filter(payment_method=method)
+            .exclude(status__in=FINAL_STATUSES)
+            .union(Subscription.objects.filter(pending_payment_method=method).exclude(status__in=FINAL_STATUSES))
+            .exists()
+        )
+        if in_use:
+            raise PaymentMethodInUse()
+        method.status, method.removed_at = PaymentMethod.Status.REMOVED, timezone.now()
+        was_default, method.is_default = method.is_default, False
+        method.save(update_fields=["status", "removed_at", "is_default"])
+        if was_default:
+            successor = (
+                PaymentMethod.objects.filter(customer_id=method.customer_id, status=PaymentMethod.Status.ACTIVE)
+                .order_by("-id")
+                .first()
+            )
+            if successor is not None:
+                _make_default(successor)
+        audit_record(actor=actor, action="payment_method.removed", target=method, after={"card": str(method)})
+        _publish(method, "payment_method.detached")
+        from .tasks import payment_method_purge
+
+        transaction.on_commit(lambda: payment_method_purge.delay(method.pk))
+    return method
+
+
+def payment_method_purge(*, payment_method_id: int) -> bool:
+    """Delete a removed card from the gateway's vault. Idempotent; True when nothing is left."""
+    method = PaymentMethod.objects.select_related("profile", "gateway_account").get(pk=payment_method_id)
+    if method.status != PaymentMethod.Status.REMOVED or method.gateway_deleted_at is not None:
+        return True
+    gateway = vault_gateway_for(method.gateway_account)
+    gateway.vault_card_delete(method.profile.customer_token, method.payment_token)  # not found is fine
+    PaymentMethod.objects.filter(pk=method.pk, gateway_deleted_at__isnull=True).update(
+        gateway_deleted_at=timezone.now()
+    )
+    return True

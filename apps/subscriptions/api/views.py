@@ -1,0 +1,264 @@
+"""/api/v1/plans and /api/v1/subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.api.pagination import IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
+from apps.customers.selectors import payment_method_get
+from apps.payments.selectors import customer_get
+from apps.subscriptions import billing, selectors, services
+from apps.subscriptions.models import Plan, Subscription, SubscriptionStatus
+
+from .serializers import (
+    PlanCreateSerializer,
+    PlanUpdateSerializer,
+    SubscriptionCancelSerializer,
+    SubscriptionChangeSerializer,
+    SubscriptionCreateSerializer,
+)
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid request (error envelope); nothing changed"),
+    402: OpenApiResponse(description="The first charge was declined; the subscription is canceled"),
+    404: OpenApiResponse(description="No such object for this merchant"),
+    409: OpenApiResponse(description="Not allowed in the subscription's state"),
+    503: OpenApiResponse(description="Gateway unreachable"),
+}
+TAGS = ["subscriptions"]
+PAGING = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 25)"),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next` or `previous`"),
+]
+
+
+class PlanListCreateApi(IdempotentApiView):
+    @extend_schema(operation_id="plans_list", parameters=PAGING, responses=OpenApiTypes.OBJECT, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        paginator = IdCursorPagination()
+        page: list[Plan] | None = paginator.paginate_queryset(
+            selectors.plan_list(merchant=self.merchant(request)), request, view=self
+        )
+        return paginator.get_paginated_response([services.plan_representation(plan) for plan in page or []])
+
+    @extend_schema(
+        operation_id="plans_create",
+        request=PlanCreateSerializer,
+        responses={201: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+    )
+    def post(self, request: Request) -> Response:
+        data = PlanCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = services.plan_create(merchant=self.merchant(request), **data.validated_data, actor=self.actor(request))
+        return Response(services.plan_representation(plan), status=status.HTTP_201_CREATED)
+
+
+class PlanDetailApi(IdempotentApiView):
+    @extend_schema(operation_id="plans_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
+    def get(self, request: Request, plan_id: str) -> Response:
+        plan = selectors.plan_get(merchant=self.merchant(request), public_id=plan_id)
+        return Response(services.plan_representation(plan))
+
+    @extend_schema(
+        operation_id="plans_update",
+        request=PlanUpdateSerializer,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Rename, retire (active=false) or annotate a plan. Amount and interval never change: "
+        "make a new plan and move subscriptions to it.",
+    )
+    def patch(self, request: Request, plan_id: str) -> Response:
+        plan = selectors.plan_get(merchant=self.merchant(request), public_id=plan_id)
+        data = PlanUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = services.plan_update(plan=plan, changes=data.validated_data, actor=self.actor(request))
+        return Response(services.plan_representation(plan))
+
+
+class SubscriptionFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=SubscriptionStatus.choices)
+    customer = django_filters.CharFilter(field_name="customer__public_id")
+    plan = django_filters.CharFilter(field_name="plan__public_id")
+
+    class Meta:
+        model = Subscription
+        fields = ["status"]
+
+
+class SubscriptionListCreateApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="subscriptions_list",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=SubscriptionStatus.values),
+            OpenApiParameter("customer", OpenApiTypes.STR, description="cus_…"),
+            OpenApiParameter("plan", OpenApiTypes.STR, description="plan_…"),
+            *PAGING,
+        ],
+        responses=OpenApiTypes.OBJECT,
+        tags=TAGS,
+    )
+    def get(self, request: Request) -> Response:
+        filtered = SubscriptionFilter(
+            request.query_params, queryset=selectors.subscription_list(merchant=self.merchant(request))
+        )
+        if not filtered.is_valid():
+            raise ValidationError(filtered.errors)
+        paginator = IdCursorPagination()
+        page: list[Subscription] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
+        return paginator.get_paginated_response([services.subscription_representation(s) for s in page or []])
+
+    @extend_schema(
+        operation_id="subscriptions_create",
+        request=SubscriptionCreateSerializer,
+        responses={201: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Subscribe a customer to a plan with a saved card (default: the customer's default card). "
+        "Without a trial the first period is charged at once; if that charge is declined the answer is 402 "
+        "and the subscription is canceled.",
+    )
+    def post(self, request: Request) -> Response:
+        data = SubscriptionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values: dict[str, Any] = data.validated_data
+        merchant = self.merchant(request)
+        customer = customer_get(merchant=merchant, public_id=values["customer"])
+        plan = selectors.plan_get(merchant=merchant, public_id=values["plan"], param="plan")
+        method = (
+            payment_method_get(customer=customer, public_id=values["payment_method"])
+            if values.get("payment_method")
+            else None
+        )
+        subscription = services.subscription_create(
+            merchant=merchant,
+            customer=customer,
+            plan=plan,
+            payment_method=method,
+            livemode=self.api_key(request).mode == "live",
+            trial_days=values.get("trial_days"),
+            metadata=values["metadata"],
+            actor=self.actor(request),
+        )
+        services.raise_if_initial_payment_failed(subscription)
+        return Response(services.subscription_representation(subscription), status=status.HTTP_201_CREATED)
+
+
+class SubscriptionDetailApi(IdempotentApiView):
+    @extend_schema(operation_id="subscriptions_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
+    def get(self, request: Request, subscription_id: str) -> Response:
+        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        return Response(services.subscription_representation(subscription))
+
+    @extend_schema(
+        operation_id="subscriptions_change",
+        request=SubscriptionChangeSerializer,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Change the plan (from the next period) or the card (from the next charge).",
+    )
+    def patch(self, request: Request, subscription_id: str) -> Response:
+        merchant = self.merchant(request)
+        subscription = selectors.subscription_get(merchant=merchant, public_id=subscription_id)
+        data = SubscriptionChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        plan = (
+            selectors.plan_get(merchant=merchant, public_id=values["plan"], param="plan") if "plan" in values else None
+        )
+        method = (
+            payment_method_get(customer=subscription.customer, public_id=values["payment_method"])
+            if "payment_method" in values
+            else None
+        )
+        subscription = services.subscription_change(
+            subscription=subscription, plan=plan, payment_method=method, actor=self.actor(request)
+        )
+        return Response(services.subscription_representation(subscription))
+
+
+class SubscriptionCancelApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="subscriptions_cancel",
+        request=SubscriptionCancelSerializer,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Cancel now (an unpaid invoice is voided) or at the end of the current period.",
+    )
+    def post(self, request: Request, subscription_id: str) -> Response:
+        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        data = SubscriptionCancelSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subscription = services.subscription_cancel(
+            subscription=subscription, at_period_end=data.validated_data["at_period_end"], actor=self.actor(request)
+        )
+        return Response(services.subscription_representation(subscription))
+
+
+class SubscriptionPauseApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="subscriptions_pause",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+    )
+    def post(self, request: Request, subscription_id: str) -> Response:
+        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = services.subscription_pause(subscription=subscription, actor=self.actor(request))
+        return Response(services.subscription_representation(subscription))
+
+
+class SubscriptionResumeApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="subscriptions_resume",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Resume billing. A period that ran out while paused starts again now; what is owed is retried now.",
+    )
+    def post(self, request: Request, subscription_id: str) -> Response:
+        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = services.subscription_resume(subscription=subscription, actor=self.actor(request))
+        if subscription.next_billing_at is not None and subscription.status == SubscriptionStatus.PAST_DUE:
+            billing.subscription_bill(
+                subscription_id=subscription.pk, as_of=subscription.next_billing_at, actor=self.actor(request)
+            )
+            subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        return Response(services.subscription_representation(subscription))
+
+
+class SubscriptionInvoicesApi(IdempotentApiView):
+    @extend_schema(operation_id="subscriptions_invoices", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
+    def get(self, request: Request, subscription_id: str) -> Response:
+        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        invoices = selectors.invoices_for(subscription=subscription)
+        data = []
+        for invoice in invoices:
+            body = services.invoice_representation(invoice)
+            body["attempts"] = [
+                {
+                    "number": attempt.number,
+                    "status": attempt.status,
+                    "payment": attempt.payment.public_id,
+                    "failure_code": attempt.failure_code or None,
+                    "created_at": attempt.created_at,
+                }
+                for attempt in invoice.attempts.all()
+            ]
+            data.append(body)
+        return Response({"object": "list", "data": data, "has_more": False})

@@ -1,0 +1,450 @@
+"""Recurring billing: which subscriptions are due, and charging each exactly once per period.
+
+A billing run claims due subscriptions in batches with SELECT ... FOR UPDATE SKIP LOCKED and
+marks them claimed until BILLING_CLAIM_SECONDS from now, so concurrent runs (several workers,
+overlapping beats) take disjoint batches and a dead worker's batch is taken again once its claim
+expires. Billing one subscription is three steps, as every gateway call here:
+
+1. under the subscription's row lock: advance to the next period and open its invoice (unique
+   per subscription and period start), or take the invoice still owed; record a pending
+   attempt with a pending payment whose gateway reference is derived from the invoice and the
+   attempt's number (`in<invoice>a<n>`);
+2. no lock, no transaction: charge the saved card through the gateway;
+3. under the locks again: record the result on the payment and the attempt, then on the
+   invoice and the subscription (renewed, or dunning).
+
+An attempt left pending by a dead worker is never charged again: the next run asks the gateway
+what became of its reference (the payments resolver) before anything else, and only a call
+the gateway never received lets a new attempt start.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.gateways.base import SavedCard
+from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
+from apps.payments import services as payments
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.webhooks.services import event_publish
+
+from .models import (
+    BILLABLE_STATUSES,
+    BillingAttempt,
+    BillingMode,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from .services import _snapshot, invoice_representation, next_period_end, record_change, subscription_end
+
+logger = logging.getLogger(__name__)
+
+S = SubscriptionStatus
+A = BillingAttempt.Status
+
+
+def attempt_reference(invoice: Invoice, number: int) -> str:
+    """The gateway reference of an invoice's n-th attempt: derived, so it is the same for any
+    worker that gets there, and at most 20 characters (Authorize.Net's limit)."""
+    return f"in{invoice.pk}a{number}"
+
+
+def _due(as_of: datetime) -> Any:
+    return Subscription.objects.filter(
+        billing_mode=BillingMode.CLEARHOUSE, status__in=BILLABLE_STATUSES, next_billing_at__lte=as_of
+    )
+
+
+def billing_claim_due(*, as_of: datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due subscriptions that nobody else holds."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            _due(as_of)
+            .filter(Q(billing_claimed_until__isnull=True) | Q(billing_claimed_until__lt=now))
+            .order_by("next_billing_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Subscription.objects.filter(pk__in=ids).update(
+                billing_claimed_until=now + timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
+            )
+    return ids
+
+
+@dataclass
+class RunSummary:
+    as_of: datetime
+    claimed: int = 0
+    timed_out: bool = False
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def billing_run(
+    *, as_of: datetime | None = None, batch_size: int | None = None, max_seconds: float | None = None
+) -> RunSummary:
+    """Bill everything due at `as_of` (default now; a later time is the test clock), batch by
+    batch, until nothing due is left unclaimed or `max_seconds` have passed."""
+    as_of = as_of or timezone.now()
+    started = timezone.now()
+    summary = RunSummary(as_of=as_of)
+    actor = Actor.system("billing run")
+    while True:
+        ids = billing_claim_due(as_of=as_of, limit=batch_size or settings.BILLING_BATCH_SIZE)
+        if not ids:
+            return summary
+        summary.claimed += len(ids)
+        for pk in ids:
+            try:
+                summary.add(subscription_bill(subscription_id=pk, as_of=as_of, actor=actor))
+            except Exception:
+                # One subscription's trouble must not stop the others; its claim expires and
+                # the next run tries again.
+                logger.exception("billing_failed", extra={"subscription": pk})
+                summary.add("error")
+        if max_seconds is not None and (timezone.now() - started).total_seconds() > max_seconds:
+            summary.timed_out = True
+            return summary
+
+
+def billing_due_exists(*, as_of: datetime | None = None) -> bool:
+    return _due(as_of or timezone.now()).exists()
+
+
+@dataclass(frozen=True)
+class DuePreview:
+    subscription: Subscription
+    action: str
+    amount: int
+    currency: str
+
+
+def billing_preview(*, as_of: datetime) -> list[DuePreview]:
+    """What a run at `as_of` would do first for each due subscription (a dry run; no writes)."""
+    rows = []
+    for subscription in _due(as_of).select_related("plan", "pending_plan", "customer").order_by("next_billing_at"):
+        owed = subscription.invoices.filter(status=InvoiceStatus.OPEN).order_by("-id").first()
+        plan = subscription.pending_plan or subscription.plan
+        if owed is not None:
+            rows.append(DuePreview(subscription, f"retry {owed.public_id}", owed.amount, owed.currency))
+        elif subscription.cancel_at_period_end:
+            rows.append(DuePreview(subscription, "end (canceled at period end)", 0, plan.currency))
+        else:
+            rows.append(DuePreview(subscription, "renew", plan.amount, plan.currency))
+    return rows
+
+
+# --- one subscription ---------------------------------------------------------------------------
+
+
+def _release(subscription_id: int) -> None:
+    Subscription.objects.filter(pk=subscription_id).update(billing_claimed_until=None)
+
+
+def subscription_bill(*, subscription_id: int, as_of: datetime, actor: Actor, initial: bool = False) -> str:
+    """Bill one subscription if it is due at `as_of`. Safe to call twice, concurrently too.
+    Returns what happened (renewed, declined, past_due, canceled, ended, in_flight ...)."""
+    in_flight = (
+        BillingAttempt.objects.select_related("payment", "invoice")
+        .filter(invoice__subscription_id=subscription_id, status=A.PENDING)
+        .first()
+    )
+    if in_flight is not None:
+        return _settle_in_flight(in_flight, as_of=as_of, actor=actor)
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "pending_plan", "payment_method__profile", "pending_payment_method__profile")
+            .get(pk=subscription_id)
+        )
+        due = (
+            subscription.billing_mode == BillingMode.CLEARHOUSE
+            and subscription.status in BILLABLE_STATUSES
+            and subscription.next_billing_at is not None
+            and subscription.next_billing_at <= as_of
+        )
+        if not due:
+            subscription.billing_claimed_until = None
+            subscription.save(update_fields=["billing_claimed_until"])
+            return "not_due"
+        if BillingAttempt.objects.filter(invoice__subscription=subscription, status=A.PENDING).exists():
+            return "in_flight"  # another caller got here between our look and our lock
+        before = _snapshot(subscription)
+        invoice = Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).order_by("-id").first()
+        if invoice is None:
+            if subscription.cancel_at_period_end:
+                subscription_end(subscription, status=S.ENDED, reason="canceled_at_period_end", at=as_of)
+                record_change(
+                    subscription, action="subscription.ended", before=before, actor=actor, event="subscription.canceled"
+                )
+                return "ended"
+            invoice = _open_next_period(subscription, before=before, actor=actor)
+        attempt = _begin_attempt(subscription, invoice, actor=actor)
+        method = subscription.payment_method
+    outcome = payments.charge_call(
+        payment=attempt.payment,
+        gt=attempt.call,
+        payment_method=SavedCard(method.profile.customer_token, method.payment_token),
+    )
+    with transaction.atomic():
+        payments.charge_finish(payment_id=attempt.payment.pk, gt=attempt.call, outcome=outcome, actor=actor)
+        return _apply_attempt(attempt.pk, as_of=as_of, actor=actor, initial=initial)
+
+
+def _open_next_period(subscription: Subscription, *, before: dict[str, Any], actor: Actor) -> Invoice:
+    """Under the row lock: the next period begins (with the pending plan, if any) and its
+    invoice is opened."""
+    if subscription.pending_plan_id:
+        subscription.plan, subscription.pending_plan = subscription.pending_plan, None  # type: ignore[assignment]
+    plan = subscription.plan
+    start = subscription.current_period_end
+    end = next_period_end(subscription, plan, start)
+    subscription.current_period_start, subscription.current_period_end = start, end
+    if subscription.status == S.TRIALING:
+        subscription.status = S.ACTIVE
+    invoice = Invoice.objects.create(
+        merchant_id=subscription.merchant_id,
+        subscription=subscription,
+        plan=plan,
+        period_start=start,
+        period_end=end,
+        amount=plan.amount,
+        currency=plan.currency,
+    )
+    subscription.save()
+    record_change(subscription, action="subscription.period_started", before=before, actor=actor)
+    return invoice
+
+
+@dataclass
+class _Attempt:
+    pk: int
+    payment: Payment
+    call: GatewayTransaction
+
+
+def _begin_attempt(subscription: Subscription, invoice: Invoice, *, actor: Actor) -> _Attempt:
+    if subscription.pending_payment_method_id:
+        subscription.payment_method = subscription.pending_payment_method  # type: ignore[assignment]
+        subscription.pending_payment_method = None
+        subscription.save(update_fields=["payment_method", "pending_payment_method", "updated_at"])
+    method = subscription.payment_method
+    number = invoice.attempt_count + 1
+    payment, call = payments.charge_begin(
+        merchant=subscription.merchant,
+        account=method.gateway_account,
+        amount=invoice.amount,
+        currency=invoice.currency,
+        payment_method=SavedCard(method.profile.customer_token, method.payment_token),
+        customer=subscription.customer,
+        reference=invoice.public_id,
+        description=f"{subscription.plan.name} {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"[:255],
+        metadata={"subscription": subscription.public_id, "invoice": invoice.public_id, "attempt": number},
+        call_reference=attempt_reference(invoice, number),
+        card_brand=method.card_brand,
+        card_last4=method.card_last4,
+        actor=actor,
+    )
+    attempt = BillingAttempt.objects.create(invoice=invoice, number=number, payment=payment)
+    invoice.attempt_count = number
+    invoice.next_attempt_at = None
+    invoice.save(update_fields=["attempt_count", "next_attempt_at", "updated_at"])
+    return _Attempt(attempt.pk, payment, call)
+
+
+def _settle_in_flight(attempt: BillingAttempt, *, as_of: datetime, actor: Actor) -> str:
+    """An attempt whose result was never recorded here (a dead worker, a lost answer): ask the
+    gateway what became of its reference, then apply it. Never a second charge."""
+    call = GatewayTransaction.objects.filter(payment=attempt.payment).order_by("id").first()
+    fresh = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
+    if call is not None and call.status == GatewayTransaction.Status.PENDING and call.created_at > fresh:
+        return "in_flight"  # its worker may still be waiting for the gateway's answer
+    try:
+        if call is not None and not payments.gateway_transaction_resolve(gateway_transaction_id=call.pk, actor=actor):
+            raise GatewayRetryable("the gateway cannot tell yet")
+    except (GatewayRetryable, GatewayOutcomeUnknown):
+        Subscription.objects.filter(pk=attempt.invoice.subscription_id).update(
+            next_billing_at=as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS),
+            billing_claimed_until=None,
+        )
+        return "unknown"
+    with transaction.atomic():
+        return _apply_attempt(attempt.pk, as_of=as_of, actor=actor)
+
+
+# What a payment's state means for its attempt.
+_ATTEMPT_BY_PAYMENT = {
+    PaymentStatus.CAPTURED: A.SUCCEEDED,
+    PaymentStatus.AUTHORIZED: A.SUCCEEDED,
+    PaymentStatus.PARTIALLY_REFUNDED: A.SUCCEEDED,
+    PaymentStatus.REFUNDED: A.SUCCEEDED,
+}
+
+
+def _apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bool = False) -> str:
+    """Inside a transaction: carry the payment's recorded result to the attempt, the invoice
+    and the subscription. Idempotent: an attempt already applied is left alone."""
+    attempt = BillingAttempt.objects.select_related("payment").get(pk=attempt_id)
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(pk=Invoice.objects.filter(pk=attempt.invoice_id).values("subscription_id"))
+    )
+    attempt = BillingAttempt.objects.select_for_update().select_related("payment").get(pk=attempt_id)
+    invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
+    if attempt.status != A.PENDING:
+        return attempt.status
+    payment = attempt.payment
+    before = _snapshot(subscription)
+    subscription.billing_claimed_until = None
+    attempt.completed_at = timezone.now()
+    if payment.status in _ATTEMPT_BY_PAYMENT:
+        attempt.status = A.SUCCEEDED
+        attempt.save(update_fields=["status", "completed_at"])
+        return _invoice_paid(subscription, invoice, payment, before=before, as_of=as_of, actor=actor)
+    if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING}:
+        # The payments resolver will find out; look again after a while.
+        subscription.next_billing_at = as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS)
+        subscription.save(update_fields=["next_billing_at", "billing_claimed_until", "updated_at"])
+        return "unknown"
+    attempt.failure_code = payment.failure_code
+    attempt.failure_message = payment.failure_message
+    declined = _was_declined(payment)
+    attempt.status = A.DECLINED if declined else A.FAILED
+    attempt.save(update_fields=["status", "failure_code", "failure_message", "completed_at"])
+    if not declined and initial:
+        invoice.status = InvoiceStatus.VOID
+        invoice.save(update_fields=["status", "updated_at"])
+        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_error", at=as_of)
+        record_change(
+            subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
+        )
+        return "canceled"
+    if not declined:
+        # Nothing reached the card (gateway down, misconfigured): not the customer's failure.
+        subscription.next_billing_at = as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS)
+        subscription.save(update_fields=["next_billing_at", "billing_claimed_until", "updated_at"])
+        return "gateway_error"
+    return _invoice_declined(subscription, invoice, before=before, as_of=as_of, actor=actor, initial=initial)
+
+
+def _was_declined(payment: Payment) -> bool:
+    call = GatewayTransaction.objects.filter(payment=payment).order_by("-id").first()
+    return call is not None and call.status == GatewayTransaction.Status.DECLINED
+
+
+def _publish_invoice(invoice: Invoice, subscription: Subscription, event_type: str) -> None:
+    invoice.subscription = subscription
+    event_publish(
+        merchant_id=invoice.merchant_id,
+        livemode=subscription.livemode,
+        type=event_type,
+        object_type="invoice",
+        object_id=invoice.public_id,
+        data=invoice_representation(invoice),
+    )
+
+
+def _invoice_paid(
+    subscription: Subscription, invoice: Invoice, payment: Payment, *, before: dict[str, Any], as_of: datetime,
+    actor: Actor,
+) -> str:  # fmt: skip
+    invoice.status, invoice.payment, invoice.paid_at, invoice.next_attempt_at = InvoiceStatus.PAID, payment, as_of, None
+    invoice.save(update_fields=["status", "payment", "paid_at", "next_attempt_at", "updated_at"])
+    subscription.status = S.ACTIVE
+    subscription.next_billing_at = subscription.current_period_end
+    subscription.save()
+    audit_record(actor=actor, action="invoice.paid", target=invoice, after={"payment": payment.public_id})
+    _publish_invoice(invoice, subscription, "invoice.paid")
+    record_change(subscription, action="subscription.renewed", before=before, actor=actor, event="subscription.renewed")
+    return "renewed"
+
+
+def _invoice_declined(
+    subscription: Subscription, invoice: Invoice, *, before: dict[str, Any], as_of: datetime, actor: Actor,
+    initial: bool,
+) -> str:  # fmt: skip
+    invoice.first_declined_at = invoice.first_declined_at or as_of
+    declines = invoice.attempts.filter(status=A.DECLINED).count()
+    retries = settings.BILLING_RETRY_DAYS
+    _publish_invoice(invoice, subscription, "invoice.payment_failed")
+    record_change(
+        subscription, action="subscription.payment_failed", before=before, actor=actor,
+        event="subscription.payment_failed",
+    )  # fmt: skip
+    if initial:
+        # The customer is at the checkout: no dunning, they can try another card.
+        invoice.status = InvoiceStatus.VOID
+        invoice.save(update_fields=["status", "first_declined_at", "updated_at"])
+        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_failed", at=as_of)
+        record_change(
+            subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
+        )
+        return "canceled"
+    if declines <= len(retries):
+        invoice.next_attempt_at = invoice.first_declined_at + timedelta(days=retries[declines - 1])
+        invoice.save(update_fields=["next_attempt_at", "first_declined_at", "updated_at"])
+        became_past_due = subscription.status != S.PAST_DUE
+        subscription.status = S.PAST_DUE
+        subscription.next_billing_at = invoice.next_attempt_at
+        subscription.save()
+        if became_past_due:
+            record_change(
+                subscription, action="subscription.past_due", before=before, actor=actor, event="subscription.past_due"
+            )
+        return "past_due"
+    invoice.status, invoice.next_attempt_at = InvoiceStatus.UNCOLLECTIBLE, None
+    invoice.save(update_fields=["status", "next_attempt_at", "first_declined_at", "updated_at"])
+    if settings.BILLING_FINAL_ACTION == "unpaid":
+        subscription.status, subscription.next_billing_at = S.UNPAID, None
+        subscription.save()
+        record_change(
+            subscription, action="subscription.unpaid", before=before, actor=actor, event="subscription.unpaid"
+        )
+        return "unpaid"
+    subscription_end(subscription, status=S.CANCELED, reason="payment_failed", at=as_of)
+    record_change(
+        subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
+    )
+    return "canceled"
+
+
+def subscription_retry_now(*, subscription: Subscription, actor: Actor, now: datetime | None = None) -> str:
+    """Charge what a past-due or unpaid subscription owes, now (a finance action, or after the
+    customer saved a new card)."""
+    from .errors import SubscriptionStateError
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if locked.status not in {S.PAST_DUE, S.UNPAID}:
+            raise SubscriptionStateError(f"A {locked.status} subscription owes nothing to retry.")
+        before = _snapshot(locked)
+        if locked.status == S.UNPAID:
+            reopened = (
+                Invoice.objects.filter(subscription=locked, status=InvoiceStatus.UNCOLLECTIBLE).order_by("-id").first()
+            )
+            if reopened is not None:
+                reopened.status = InvoiceStatus.OPEN
+                reopened.save(update_fields=["status", "updated_at"])
+            locked.status = S.PAST_DUE
+        locked.next_billing_at = now
+        locked.save()
+        record_change(locked, action="subscription.retry_requested", before=before, actor=actor)
+    return subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor)

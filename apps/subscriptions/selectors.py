@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from apps.core.errors import NotFoundError
+from apps.merchants.models import Merchant
+
+from .models import BillingAttempt, Invoice, Plan, Subscription, SubscriptionStatus
+
+
+def plan_list(*, merchant: Merchant) -> QuerySet[Plan]:
+    return Plan.objects.filter(merchant=merchant).order_by("-id")
+
+
+def plan_get(*, merchant: Merchant, public_id: str, param: str = "id") -> Plan:
+    try:
+        return Plan.objects.get(merchant=merchant, public_id=public_id)
+    except Plan.DoesNotExist as exc:
+        raise NotFoundError(f"No such plan: {public_id!r}.", param=param) from exc
+
+
+def subscription_list(*, merchant: Merchant) -> QuerySet[Subscription]:
+    return (
+        Subscription.objects.filter(merchant=merchant)
+        .select_related("customer", "plan", "payment_method", "pending_plan", "pending_payment_method")
+        .order_by("-id")
+    )
+
+
+def subscription_get(*, merchant: Merchant, public_id: str) -> Subscription:
+    try:
+        return subscription_list(merchant=merchant).get(public_id=public_id)
+    except Subscription.DoesNotExist as exc:
+        raise NotFoundError(f"No such subscription: {public_id!r}.", param="id") from exc
+
+
+def invoices_for(*, subscription: Subscription) -> QuerySet[Invoice]:
+    attempts = BillingAttempt.objects.select_related("payment").order_by("number")
+    return (
+        subscription.invoices.select_related("payment", "plan", "subscription")
+        .prefetch_related(Prefetch("attempts", queryset=attempts))
+        .order_by("-period_start")
+    )
+
+
+def subscriptions_for_identifier(*, identifier: str) -> list[Subscription]:
+    """Staff lookup across merchants: a subscription id, a customer id or a customer's email."""
+    queryset = Subscription.objects.select_related(
+        "customer", "plan", "payment_method", "pending_plan", "pending_payment_method"
+    ).order_by("-id")
+    return list(
+        queryset.filter(
+            Q(public_id=identifier) | Q(customer__public_id=identifier) | Q(customer__email__iexact=identifier)
+        )
+    )
+
+
+def dunning_list() -> QuerySet[Subscription]:
+    """Subscriptions being chased for payment, the soonest retry first."""
+    return (
+        Subscription.objects.filter(status__in=[SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID])
+        .select_related("customer", "plan", "merchant", "payment_method")
+        .order_by("next_billing_at")
+    )

@@ -1,0 +1,424 @@
+"""Plans and subscriptions: create, change, cancel, pause, resume. Billing is in billing.py.
+
+Every change locks the subscription's row, writes its audit event and its outbox event in the
+same transaction. Changes to the plan take effect from the next period; a new card from the
+next charge (a renewal or a dunning retry)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.money import SUPPORTED_CURRENCIES
+from apps.customers.models import PaymentMethod
+from apps.merchants.models import Merchant
+from apps.payments.errors import CurrencyNotSupported
+from apps.payments.models import Customer
+from apps.webhooks.services import event_publish
+
+from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
+from .models import (
+    FINAL_STATUSES,
+    BillingMode,
+    Invoice,
+    InvoiceStatus,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
+from .periods import arb_interval, period_end
+
+S = SubscriptionStatus
+
+
+def plan_representation(plan: Plan) -> dict[str, Any]:
+    return {
+        "id": plan.public_id,
+        "object": "plan",
+        "name": plan.name,
+        "amount": plan.amount,
+        "currency": plan.currency,
+        "interval": plan.interval,
+        "interval_count": plan.interval_count,
+        "trial_days": plan.trial_days,
+        "billing_mode": plan.billing_mode,
+        "active": plan.active,
+        "metadata": plan.metadata,
+        "created_at": plan.created_at,
+    }
+
+
+def subscription_representation(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "id": subscription.public_id,
+        "object": "subscription",
+        "customer": subscription.customer.public_id,
+        "plan": subscription.plan.public_id,
+        "payment_method": subscription.payment_method.public_id,
+        "status": subscription.status,
+        "billing_mode": subscription.billing_mode,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "trial_end": subscription.trial_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "next_billing_at": subscription.next_billing_at,
+        "pending_plan": subscription.pending_plan.public_id if subscription.pending_plan else None,
+        "pending_payment_method": (
+            subscription.pending_payment_method.public_id if subscription.pending_payment_method else None
+        ),
+        "canceled_at": subscription.canceled_at,
+        "cancellation_reason": subscription.cancellation_reason,
+        "ended_at": subscription.ended_at,
+        "paused_at": subscription.paused_at,
+        "gateway_subscription_id": subscription.gateway_subscription_id or None,
+        "livemode": subscription.livemode,
+        "metadata": subscription.metadata,
+        "created_at": subscription.created_at,
+    }
+
+
+def invoice_representation(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.public_id,
+        "object": "invoice",
+        "subscription": invoice.subscription.public_id,
+        "plan": invoice.plan.public_id,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "amount": invoice.amount,
+        "currency": invoice.currency,
+        "status": invoice.status,
+        "attempt_count": invoice.attempt_count,
+        "next_attempt_at": invoice.next_attempt_at,
+        "payment": invoice.payment.public_id if invoice.payment_id and invoice.payment else None,
+        "paid_at": invoice.paid_at,
+        "created_at": invoice.created_at,
+    }
+
+
+def _snapshot(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "status": subscription.status,
+        "plan": subscription.plan_id,
+        "payment_method": subscription.payment_method_id,
+        "current_period_end": subscription.current_period_end,
+        "next_billing_at": subscription.next_billing_at,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "pending_plan": subscription.pending_plan_id,
+        "pending_payment_method": subscription.pending_payment_method_id,
+    }
+
+
+def record_change(
+    subscription: Subscription, *, action: str, before: dict[str, Any] | None, actor: Actor, event: str = ""
+) -> None:
+    """Audit a subscription change and, if `event`, publish it to the merchant's webhooks."""
+    audit_record(actor=actor, action=action, target=subscription, before=before, after=_snapshot(subscription))
+    if event:
+        event_publish(
+            merchant_id=subscription.merchant_id,
+            livemode=subscription.livemode,
+            type=event,
+            object_type="subscription",
+            object_id=subscription.public_id,
+            data=subscription_representation(subscription),
+        )
+
+
+def _lock(subscription: Subscription) -> Subscription:
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "plan", "payment_method", "pending_plan", "pending_payment_method")
+        .get(pk=subscription.pk)
+    )
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+def plan_create(
+    *,
+    merchant: Merchant,
+    name: str,
+    amount: int,
+    currency: str,
+    interval: str,
+    interval_count: int = 1,
+    trial_days: int = 0,
+    billing_mode: str = BillingMode.CLEARHOUSE,
+    metadata: dict[str, Any] | None = None,
+    actor: Actor,
+) -> Plan:
+    currency = currency.upper()
+    if currency not in SUPPORTED_CURRENCIES:
+        raise CurrencyNotSupported(f"{currency} is not a supported currency.", param="currency")
+    if billing_mode == BillingMode.GATEWAY and arb_interval(interval, interval_count) is None:
+        raise PlanNotSupported(
+            "Gateway-run (ARB) billing takes intervals of 7 to 365 days or 1 to 12 months.",
+            param="interval_count",
+        )
+    with transaction.atomic():
+        plan = Plan.objects.create(
+            merchant=merchant,
+            name=name,
+            amount=amount,
+            currency=currency,
+            interval=interval,
+            interval_count=interval_count,
+            trial_days=trial_days,
+            billing_mode=billing_mode,
+            metadata=metadata or {},
+        )
+        audit_record(actor=actor, action="plan.created", target=plan, after=plan_representation(plan))
+    return plan
+
+
+def plan_update(*, plan: Plan, changes: dict[str, Any], actor: Actor) -> Plan:
+    """Name, active and metadata only: a price or interval change is a new plan, so that what
+    existing subscribers agreed to never changes under them."""
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        before = plan_representation(plan)
+        for name in ("name", "active", "metadata"):
+            if name in changes:
+                setattr(plan, name, changes[name])
+        plan.save()
+        audit_record(actor=actor, action="plan.updated", target=plan, before=before, after=plan_representation(plan))
+    return plan
+
+
+# --- subscriptions ----------------------------------------------------------------------------
+
+
+def _check_payment_method(method: PaymentMethod, customer: Customer, plan: Plan, livemode: bool) -> None:
+    if method.customer_id != customer.pk:
+        raise PaymentMethodUnusable("This card belongs to another customer.", param="payment_method")
+    if method.status != PaymentMethod.Status.ACTIVE:
+        raise PaymentMethodUnusable("This card was removed.", param="payment_method")
+    if (method.gateway_account.mode == "live") != livemode:
+        raise PaymentMethodUnusable("This card was saved in the other mode (test/live).", param="payment_method")
+    if method.gateway_account.currency != plan.currency:
+        raise PaymentMethodUnusable(
+            f"This card's gateway account settles {method.gateway_account.currency}, the plan is in {plan.currency}.",
+            param="payment_method",
+        )
+
+
+def subscription_create(
+    *,
+    merchant: Merchant,
+    customer: Customer,
+    plan: Plan,
+    payment_method: PaymentMethod | None = None,
+    livemode: bool,
+    trial_days: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    actor: Actor,
+) -> Subscription:
+    """Start a subscription. With a trial, the first charge is at the trial's end; without one
+    the first period is charged now (a decline then cancels the subscription at once: the
+    customer is present and can try another card). Gateway-run plans are created at the gateway."""
+    from . import billing
+
+    now = now or timezone.now()
+    if not plan.active:
+        raise PlanInactive(param="plan")
+    if payment_method is None:
+        payment_method = (
+            PaymentMethod.objects.select_related("gateway_account")
+            .filter(customer=customer, status=PaymentMethod.Status.ACTIVE, is_default=True)
+            .first()
+        )
+        if payment_method is None:
+            raise PaymentMethodUnusable("The customer has no saved card; add one first.", param="payment_method")
+    _check_payment_method(payment_method, customer, plan, livemode)
+    trial = plan.trial_days if trial_days is None else trial_days
+    with transaction.atomic():
+        PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)  # not removed meanwhile
+        payment_method.refresh_from_db(fields=["status"])
+        _check_payment_method(payment_method, customer, plan, livemode)
+        trial_end = now + timedelta(days=trial) if trial else None
+        subscription = Subscription.objects.create(
+            merchant=merchant,
+            customer=customer,
+            plan=plan,
+            payment_method=payment_method,
+            gateway_account=payment_method.gateway_account,
+            livemode=livemode,
+            billing_mode=plan.billing_mode,
+            status=S.TRIALING if trial_end else S.ACTIVE,
+            billing_anchor=trial_end or now,
+            current_period_start=now,
+            # Without a trial the first period starts with the first charge, just below.
+            current_period_end=trial_end or now,
+            trial_end=trial_end,
+            next_billing_at=(trial_end or now) if plan.billing_mode == BillingMode.CLEARHOUSE else None,
+            metadata=metadata or {},
+        )
+        record_change(
+            subscription, action="subscription.created", before=None, actor=actor, event="subscription.created"
+        )
+    if plan.billing_mode == BillingMode.GATEWAY:
+        from .recurring import recurring_subscription_start
+
+        return recurring_subscription_start(subscription=subscription, actor=actor)
+    if trial_end is None:
+        billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
+    subscription.refresh_from_db()
+    return subscription
+
+
+def subscription_change(
+    *,
+    subscription: Subscription,
+    plan: Plan | None = None,
+    payment_method: PaymentMethod | None = None,
+    actor: Actor,
+) -> Subscription:
+    """A new plan from the next period; a new card from the next charge."""
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        if subscription.status in FINAL_STATUSES:
+            raise SubscriptionStateError(f"The subscription is {subscription.status}.")
+        if subscription.billing_mode == BillingMode.GATEWAY:
+            raise SubscriptionStateError(
+                "Gateway-run (ARB) subscriptions cannot be changed; cancel and subscribe again."
+            )
+        before = _snapshot(subscription)
+        if plan is not None:
+            if not plan.active:
+                raise PlanInactive(param="plan")
+            if plan.currency != subscription.plan.currency or plan.billing_mode != subscription.billing_mode:
+                raise PlanNotSupported("The new plan must have the same currency and billing mode.", param="plan")
+            subscription.pending_plan = None if plan.pk == subscription.plan_id else plan
+        if payment_method is not None:
+            _check_payment_method(payment_method, subscription.customer, subscription.plan, subscription.livemode)
+            subscription.pending_payment_method = (
+                None if payment_method.pk == subscription.payment_method_id else payment_method
+            )
+        subscription.save()
+        record_change(
+            subscription, action="subscription.changed", before=before, actor=actor, event="subscription.updated"
+        )
+    return subscription
+
+
+def subscription_cancel(
+    *, subscription: Subscription, at_period_end: bool = False, reason: str = "requested", actor: Actor
+) -> Subscription:
+    """Cancel now (no further charges; an unpaid invoice is voided) or at the period's end."""
+    if subscription.billing_mode == BillingMode.GATEWAY and not at_period_end:
+        from .recurring import recurring_subscription_cancel
+
+        return recurring_subscription_cancel(subscription=subscription, actor=actor)
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        if subscription.status in FINAL_STATUSES:
+            return subscription
+        before = _snapshot(subscription)
+        if at_period_end:
+            if subscription.billing_mode == BillingMode.GATEWAY:
+                raise SubscriptionStateError("Gateway-run (ARB) subscriptions can only be canceled now.")
+            subscription.cancel_at_period_end = True
+            subscription.save()
+            record_change(
+                subscription, action="subscription.cancel_scheduled", before=before, actor=actor,
+                event="subscription.updated",
+            )  # fmt: skip
+            return subscription
+        subscription_end(subscription, status=S.CANCELED, reason=reason, at=timezone.now())
+        record_change(
+            subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
+        )
+    return subscription
+
+
+def subscription_end(subscription: Subscription, *, status: str, reason: str, at: datetime) -> None:
+    """Under the row lock: end the subscription and void what it still owes."""
+    subscription.status = status
+    subscription.canceled_at = subscription.canceled_at or at
+    subscription.cancellation_reason = reason[:100]
+    subscription.ended_at = at
+    subscription.next_billing_at = None
+    subscription.billing_claimed_until = None
+    subscription.save()
+    Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).update(
+        status=InvoiceStatus.VOID, next_attempt_at=None, updated_at=at
+    )
+
+
+def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscription:
+    """No charges while paused (dunning stops too)."""
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        if subscription.billing_mode == BillingMode.GATEWAY:
+            raise SubscriptionStateError("Gateway-run (ARB) subscriptions cannot be paused here.")
+        if subscription.status == S.PAUSED:
+            return subscription
+        if subscription.status not in {S.ACTIVE, S.TRIALING, S.PAST_DUE, S.UNPAID}:
+            raise SubscriptionStateError(f"A {subscription.status} subscription cannot be paused.")
+        before = _snapshot(subscription)
+        subscription.status, subscription.paused_at = S.PAUSED, timezone.now()
+        subscription.next_billing_at = None
+        subscription.save()
+        record_change(
+            subscription, action="subscription.paused", before=before, actor=actor, event="subscription.paused"
+        )
+    return subscription
+
+
+def subscription_resume(*, subscription: Subscription, now: datetime | None = None, actor: Actor) -> Subscription:
+    """Back to billing. If the period ran out while paused, a new one starts now (the pause is
+    not charged); an invoice still owed is retried now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscription = _lock(subscription)
+        if subscription.status != S.PAUSED:
+            raise SubscriptionStateError(f"A {subscription.status} subscription is not paused.")
+        before = _snapshot(subscription)
+        owed = Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).exists()
+        if owed:
+            subscription.status, subscription.next_billing_at = S.PAST_DUE, now
+        else:
+            if subscription.current_period_end < now:
+                subscription.current_period_end = now
+                subscription.billing_anchor = now
+            subscription.status = S.TRIALING if subscription.trial_end and subscription.trial_end > now else S.ACTIVE
+            subscription.next_billing_at = subscription.current_period_end
+        subscription.paused_at = None
+        subscription.save()
+        record_change(
+            subscription, action="subscription.resumed", before=before, actor=actor, event="subscription.resumed"
+        )
+    return subscription
+
+
+def raise_if_initial_payment_failed(subscription: Subscription) -> None:
+    """After subscription_create committed: the API's 402 when the first charge was declined."""
+    from apps.payments.errors import GatewayUnavailable, PaymentDeclined
+
+    if subscription.cancellation_reason == "initial_payment_error":
+        raise GatewayUnavailable(
+            "The gateway could not be reached; nothing was charged and the subscription was not started.",
+            extra={"subscription": subscription.public_id},
+        )
+    if subscription.cancellation_reason != "initial_payment_failed":
+        return
+    invoice = subscription.invoices.select_related("subscription").order_by("-id").first()
+    attempt = invoice.attempts.select_related("payment").order_by("-number").first() if invoice else None
+    payment = attempt.payment if attempt else None
+    raise PaymentDeclined(
+        (payment.failure_message if payment else "") or "The first payment was declined.",
+        code=(payment.failure_code if payment else "") or "card_declined",
+        extra={"subscription": subscription.public_id, "payment": payment.public_id if payment else None},
+    )
+
+
+def next_period_end(subscription: Subscription, plan: Plan, start: datetime) -> datetime:
+    return period_end(start, interval=plan.interval, count=plan.interval_count, anchor=subscription.billing_anchor)

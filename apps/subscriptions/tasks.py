@@ -1,0 +1,35 @@
+"""Thin Celery entry points; every task is safe to run twice (claims are exclusive and every
+charge's gateway reference is derived from its invoice)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+from django.conf import settings
+
+from . import billing
+
+# A batch task stops claiming after this long and hands the rest to a fresh task, so it stays
+# well inside its time limit.
+BATCH_SECONDS = 200
+
+
+@shared_task(ignore_result=True, time_limit=60, soft_time_limit=50)
+def billing_run() -> int:
+    """Beat: when something is due, start one billing task per worker process; they share the
+    due subscriptions through SKIP LOCKED claims."""
+    if not billing.billing_due_exists():
+        return 0
+    for _ in range(settings.BILLING_PARALLEL_TASKS):
+        billing_batch.delay()
+    return settings.BILLING_PARALLEL_TASKS
+
+
+@shared_task(ignore_result=True, time_limit=BATCH_SECONDS + 100, soft_time_limit=BATCH_SECONDS + 60)
+def billing_batch(as_of: str | None = None) -> dict[str, int]:
+    moment = datetime.fromisoformat(as_of) if as_of else None
+    summary = billing.billing_run(as_of=moment, max_seconds=BATCH_SECONDS)
+    if summary.timed_out:
+        billing_batch.delay(as_of)
+    return summary.outcomes

@@ -430,7 +430,9 @@ def main() -> None:
     parser.add_argument("--sandbox-workers", type=int, default=2)
     # Checkout cycles run one connection per wrk thread (their three steps alternate).
     parser.add_argument("--checkout-connections", type=int, default=8)
-    parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run)")
+    parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run); billing too")
+    parser.add_argument("--billing-counts", type=int, nargs="*", default=[10_000, 50_000])
+    parser.add_argument("--billing-workers", type=int, default=2)
     # Processing lag of gateway notifications is measured at this steady rate, and after a burst at
     # the acceptance peak (how fast the worker drains it).
     parser.add_argument("--webhook-lag-rate", type=float, default=25.0)
@@ -457,7 +459,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
 
-    wanted = set(args.only or [s.key for s in SCENARIOS])
+    wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing"])
     wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
     selected = [s for s in SCENARIOS if s.key in wanted]
     sandbox_port = args.port + 1
@@ -520,6 +522,7 @@ def main() -> None:
     # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.
     half_options = {**options, "connections": 4}
     results: list[Result] = []
+    billing_results: dict[str, Any] = {}
     try:
         for scenario in selected:
             results.append(measure(scenario))
@@ -555,6 +558,12 @@ def main() -> None:
         webhook = next((s for s in selected if s.key == "webhook"), None)
         if webhook is not None and "webhook" in by_key:
             results.extend(measure_webhook_lag(webhook, by_key["webhook"].rps))
+        if "billing" in wanted:
+            from billing import run_billing
+
+            billing_results = run_billing(
+                env=env, manage=manage, stop=stop, log=log, counts=args.billing_counts, workers=args.billing_workers
+            )
     finally:
         stop(server)
         stop(sandbox)
@@ -568,7 +577,12 @@ def main() -> None:
         "connections": args.connections,
         "seconds": args.seconds,
     }
-    print_table(results, context)
+    if results:
+        print_table(results, context)
+    if billing_results:
+        from billing import print_billing
+
+        print_billing(billing_results)
     for result in results:
         if "lag_p50_ms" in result.extra:
             lag = result.extra
@@ -578,7 +592,7 @@ def main() -> None:
                 f"{lag['lag_max_ms']:.0f} ms; {lag['processed_per_s']:.1f} notifications/s end to end"
             )
     (out_dir / "last.json").write_text(
-        json.dumps({"context": context, "results": [asdict(r) for r in results]}, indent=2)
+        json.dumps({"context": context, "results": [asdict(r) for r in results], "billing": billing_results}, indent=2)
     )
     log(f"results written to {out_dir / 'last.json'}")
     if any(result.non_2xx or result.socket_errors for result in results):

@@ -1,0 +1,190 @@
+"""The recurring-billing benchmark, run by `make bench` (tests/bench/run.py, scenario `billing`).
+
+For each count (10,000 then 50,000 by default): that many subscriptions fall due at once and
+Celery beat's `billing_run` hands them to two Celery workers (one process each), which bill
+them through the SDK against the Authorize.Net sandbox. Reported: renewals per second, the total
+time, and how the time grows with the count. The floor, measured in the same run, is the same
+saved-card charge made through the SDK in a bare loop that stores nothing, in as many processes
+as there are billing workers.
+
+Set-up shortcut, stated plainly: the subscriptions are bulk-inserted, and all their customers
+share one card saved in the sandbox's vault (one customer + payment profile, saved through the
+SDK), because saving 50,000 cards one SDK call at a time would take longer than the billing it
+sets up. Every charge is still a real createTransaction with that profile.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+SETUP = """
+import json
+from datetime import timedelta
+from django.utils import timezone
+from apps.audit.actors import Actor
+from apps.customers.models import PaymentMethod, VaultProfile
+from apps.customers.services import customer_create, payment_method_add
+from apps.gateways.base import Card
+from apps.gateways.models import GatewayAccount
+from apps.payments.models import Customer
+from apps.subscriptions.models import Plan, Subscription
+from apps.subscriptions.services import plan_create
+count, tag = %d, %r
+actor = Actor.system("bench")
+account = GatewayAccount.objects.get(merchant__slug="bench", gateway="authorizenet")
+merchant = account.merchant
+template = Customer.objects.filter(merchant=merchant, email="bench-card@example.com").first()
+if template is None:
+    template = customer_create(merchant=merchant, email="bench-card@example.com", actor=actor)
+    payment_method_add(customer=template, livemode=False, payment=Card("4111111111111111", 12, 2030, "123"), actor=actor)
+card = PaymentMethod.objects.select_related("profile").get(customer=template)
+plan = Plan.objects.filter(merchant=merchant, name="Bench monthly").first() or plan_create(
+    merchant=merchant, name="Bench monthly", amount=1500, currency="USD", interval="month", actor=actor)
+now = timezone.now()
+customers = Customer.objects.bulk_create(
+    Customer(merchant=merchant, email=f"{tag}-{n}@example.com") for n in range(count))
+profiles = VaultProfile.objects.bulk_create(
+    VaultProfile(customer=c, gateway_account=account, customer_token=card.profile.customer_token) for c in customers)
+methods = PaymentMethod.objects.bulk_create(
+    PaymentMethod(merchant=merchant, customer=c, gateway_account=account, profile=p, payment_token=card.payment_token,
+                  card_brand="visa", card_last4="1111", exp_month=12, exp_year=2030, is_default=True)
+    for c, p in zip(customers, profiles))
+start = now - timedelta(days=30)
+Subscription.objects.bulk_create(
+    Subscription(merchant=merchant, customer=c, plan=plan, payment_method=m, gateway_account=account, status="active",
+                 billing_anchor=start, current_period_start=start, current_period_end=now - timedelta(seconds=5),
+                 next_billing_at=now - timedelta(seconds=5))
+    for c, m in zip(customers, methods))
+print("BENCH_BILLING=" + json.dumps({"customer_token": card.profile.customer_token,
+                                     "payment_token": card.payment_token}))
+"""
+
+FLOOR = """
+import json, time
+from multiprocessing import Pool
+from django.db import connections
+from apps.gateways.base import ChargeRequest, SavedCard
+from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import gateway_for
+processes, seconds, tokens, tag = %d, %f, json.loads(%r), %r
+
+def loop(lane):
+    connections.close_all()
+    gateway = gateway_for(GatewayAccount.objects.get(merchant__slug="bench", gateway="authorizenet"))
+    connections.close_all()  # nothing is stored: the loop only talks to the gateway
+    card = SavedCard(tokens["customer_token"], tokens["payment_token"])
+    done, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        gateway.sale(ChargeRequest(reference=f"{tag}{lane}x{done}", amount=1500, currency="USD", payment=card))
+        done += 1
+    return done
+
+started = time.perf_counter()
+with Pool(processes) as pool:
+    total = sum(pool.map(loop, range(processes)))
+print("BENCH_FLOOR=" + json.dumps({"charges": total, "seconds": time.perf_counter() - started}))
+"""
+
+PROGRESS = """
+import json
+from apps.subscriptions.models import BillingAttempt
+from django.db.models import Max, Min
+done = BillingAttempt.objects.filter(invoice__subscription__customer__email__startswith=%r)
+agg = done.exclude(status="pending").aggregate(first=Min("created_at"), last=Max("completed_at"))
+print("BENCH_PROGRESS=" + json.dumps({
+    "succeeded": done.filter(status="succeeded").count(),
+    "finished": done.exclude(status="pending").count(),
+    "first": agg["first"].timestamp() if agg["first"] else None,
+    "last": agg["last"].timestamp() if agg["last"] else None}))
+"""
+
+
+def _value(output: str, name: str) -> Any:
+    line = next(line for line in output.splitlines() if line.startswith(name + "="))
+    return json.loads(line.split("=", 1)[1])
+
+
+def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    command = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "1",
+               "--queues", "billing", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def run_billing(
+    *,
+    env: dict[str, str],
+    manage: Callable[..., str],
+    stop: Callable[[subprocess.Popen[bytes]], None],
+    log: Callable[[str], None],
+    counts: list[int],
+    workers: int = 2,
+    floor_seconds: float = 30.0,
+) -> dict[str, Any]:
+    worker_env = {**env, "BILLING_PARALLEL_TASKS": str(workers), "BILLING_BATCH_SIZE": "50"}
+    results: dict[str, Any] = {"workers": workers, "runs": []}
+    tokens: dict[str, str] = {}
+    for index, count in enumerate(counts):
+        tag = f"bill{index}-{count}"
+        log(f"billing: creating {count} due subscriptions")
+        tokens = _value(manage(env, "shell", "-c", SETUP % (count, tag)), "BENCH_BILLING")
+        if index == 0:
+            log(f"billing floor: bare SDK saved-card charges in {workers} processes for {floor_seconds:.0f}s")
+            floor = _value(
+                manage(env, "shell", "-c", FLOOR % (workers, floor_seconds, json.dumps(tokens), "fl")), "BENCH_FLOOR"
+            )
+            results["floor_per_s"] = round(floor["charges"] / floor["seconds"], 1)
+            results["floor_charges"] = floor["charges"]
+        procs = [_start_worker(worker_env, f"billing{n}") for n in range(workers)]
+        try:
+            time.sleep(4)
+            log(f"billing: {count} renewals by {workers} workers")
+            started = time.time()
+            manage(worker_env, "shell", "-c", "from apps.subscriptions.tasks import billing_run; billing_run.delay()")
+            progress: dict[str, Any] = {}
+            while time.time() - started < 4 * 3600:
+                time.sleep(5)
+                progress = _value(manage(env, "shell", "-c", PROGRESS % tag), "BENCH_PROGRESS")
+                if progress["finished"] >= count:
+                    break
+                log(f"billing: {progress['finished']}/{count} after {time.time() - started:.0f}s")
+        finally:
+            for proc in procs:
+                stop(proc)
+        seconds = (progress["last"] or time.time()) - started
+        results["runs"].append(
+            {
+                "count": count,
+                "succeeded": progress["succeeded"],
+                "seconds": round(seconds, 1),
+                "renewals_per_s": round(progress["succeeded"] / seconds, 1) if seconds else 0.0,
+            }
+        )
+    first = results["runs"][0]
+    for run in results["runs"]:
+        run["ratio_to_floor"] = round(run["renewals_per_s"] / results["floor_per_s"], 3)
+        run["time_per_renewal_ms"] = round(1000 * run["seconds"] / run["count"], 2)
+        run["time_growth_vs_first"] = round(run["seconds"] / first["seconds"], 2)
+        run["count_growth_vs_first"] = round(run["count"] / first["count"], 2)
+    return results
+
+
+def print_billing(results: dict[str, Any]) -> None:
+    print(f"Recurring billing: {results['workers']} Celery workers (1 process each) vs the floor in as many processes")
+    print(f"  floor: bare SDK saved-card charges, nothing stored: {results['floor_per_s']:.1f} charges/s")
+    for run in results["runs"]:
+        print(
+            f"  {run['count']:>6} due: {run['succeeded']} renewed in {run['seconds']:.1f}s = "
+            f"{run['renewals_per_s']:.1f} renewals/s ({run['ratio_to_floor']:.2f}x of the floor), "
+            f"{run['time_per_renewal_ms']:.2f} ms per renewal; time x{run['time_growth_vs_first']:.2f} "
+            f"for count x{run['count_growth_vs_first']:.2f}"
+        )
+    print()

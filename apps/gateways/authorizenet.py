@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +29,7 @@ from apps.core.money import to_decimal, to_minor
 
 from . import http
 from .base import (
+    Billing,
     CaptureRequest,
     Card,
     ChargeRequest,
@@ -38,8 +40,11 @@ from .base import (
     OpaqueToken,
     Outcome,
     RefundRequest,
+    SavedCard,
+    StoredCard,
     TransactionDetails,
     TransactionState,
+    VaultCustomerRequest,
     VoidRequest,
 )
 from .errors import (
@@ -154,6 +159,40 @@ def _all(node: Any, *path: str) -> list[Any]:
         if node is None:
             return []
     return list(node.findall(f"{{*}}{path[-1]}")) if node is not None else []
+
+
+def _address(billing: Billing) -> Any:
+    if not any((billing.name, billing.line1, billing.postal_code, billing.city, billing.country)):
+        return None
+    address = apicontractsv1.customerAddressType()
+    first, _, last = billing.name.partition(" ")
+    address.firstName, address.lastName = first[:50], last[:50]
+    address.address = billing.line1[:60]
+    address.city = billing.city[:40]
+    address.state = billing.state[:40]
+    address.zip = billing.postal_code[:20]
+    address.country = billing.country[:60]
+    return address
+
+
+def _payment(payment: Card | OpaqueToken) -> Any:
+    node = apicontractsv1.paymentType()
+    if isinstance(payment, Card):
+        card = apicontractsv1.creditCardType()
+        card.cardNumber = payment.number
+        card.expirationDate = f"{payment.exp_year:04d}-{payment.exp_month:02d}"
+        if payment.cvc:
+            card.cardCode = payment.cvc
+        node.creditCard = card
+    else:
+        opaque = apicontractsv1.opaqueDataType()
+        opaque.dataDescriptor = payment.descriptor
+        opaque.dataValue = payment.value
+        node.opaqueData = opaque
+    return node
+
+
+_EXISTING_ID = re.compile(r"ID (\d+)")
 
 
 def _first_message(node: Any) -> tuple[str, str]:
@@ -272,20 +311,15 @@ class AuthorizeNetGateway:
 
         def build(transaction: Any) -> None:
             transaction.amount = amount
-            payment = apicontractsv1.paymentType()
-            if isinstance(request.payment, Card):
-                card = apicontractsv1.creditCardType()
-                card.cardNumber = request.payment.number
-                card.expirationDate = f"{request.payment.exp_year:04d}-{request.payment.exp_month:02d}"
-                if request.payment.cvc:
-                    card.cardCode = request.payment.cvc
-                payment.creditCard = card
-            elif isinstance(request.payment, OpaqueToken):
-                opaque = apicontractsv1.opaqueDataType()
-                opaque.dataDescriptor = request.payment.descriptor
-                opaque.dataValue = request.payment.value
-                payment.opaqueData = opaque
-            transaction.payment = payment
+            if isinstance(request.payment, SavedCard):
+                profile = apicontractsv1.customerProfilePaymentType()
+                profile.customerProfileId = request.payment.customer_token
+                saved = apicontractsv1.paymentProfile()
+                saved.paymentProfileId = request.payment.payment_token
+                profile.paymentProfile = saved
+                transaction.profile = profile
+            else:
+                transaction.payment = _payment(request.payment)
             order = apicontractsv1.orderType()
             order.invoiceNumber = request.reference
             if request.description:
@@ -295,16 +329,8 @@ class AuthorizeNetGateway:
                 customer = apicontractsv1.customerDataType()
                 customer.email = request.billing.email[:255]
                 transaction.customer = customer
-            billing = request.billing
-            if any((billing.name, billing.line1, billing.postal_code, billing.city, billing.country)):
-                address = apicontractsv1.customerAddressType()
-                first, _, last = billing.name.partition(" ")
-                address.firstName, address.lastName = first[:50], last[:50]
-                address.address = billing.line1[:60]
-                address.city = billing.city[:40]
-                address.state = billing.state[:40]
-                address.zip = billing.postal_code[:20]
-                address.country = billing.country[:60]
+            address = _address(request.billing)
+            if address is not None and not isinstance(request.payment, SavedCard):
                 transaction.billTo = address
             if request.customer_ip:
                 transaction.customerIP = request.customer_ip
@@ -391,6 +417,8 @@ class AuthorizeNetGateway:
             original_transaction_id=_text(transaction, "refTransId"),
             submitted_at=datetime.fromisoformat(submitted.replace("Z", "+00:00")) if submitted else None,
             batch_id=_text(transaction, "batch", "batchId"),
+            recurring_id=_text(transaction, "subscription", "id"),
+            recurring_pay_num=int(_text(transaction, "subscription", "payNum") or 0),
         )
 
     def _transaction_ids_matching(self, listing: Any, reference: str) -> list[str]:
@@ -429,6 +457,102 @@ class AuthorizeNetGateway:
         if not matches:
             return None
         return self.fetch_transaction(matches[0])
+
+    # --- the vault (CIM) ------------------------------------------------------------------
+
+    def _ok(self, response: Any) -> bool:
+        return _text(response, "messages", "resultCode") == "Ok"
+
+    def vault_customer_create(self, request: VaultCustomerRequest) -> str:
+        profile = apicontractsv1.customerProfileType()
+        profile.merchantCustomerId = self._reference(request.reference)
+        if request.email:
+            profile.email = request.email[:255]
+        if request.description:
+            profile.description = request.description[:255]
+        call = apicontractsv1.createCustomerProfileRequest()
+        call.profile = profile
+        call.validationMode = "none"
+        response = self._execute(apicontrollers.createCustomerProfileController, call, writes=True)
+        if self._ok(response):
+            return _text(response, "customerProfileId")
+        code, text = _first_message(response)
+        existing = _EXISTING_ID.search(text)
+        if code == "E00039" and existing:  # this reference already has a profile: a retry
+            return existing.group(1)
+        self._api_error(response)
+        raise AssertionError("unreachable")  # pragma: no cover - _api_error always raises
+
+    def vault_customer_delete(self, customer_token: str) -> None:
+        call = apicontractsv1.deleteCustomerProfileRequest()
+        call.customerProfileId = customer_token
+        response = self._execute(apicontrollers.deleteCustomerProfileController, call, writes=True)
+        if not self._ok(response) and _first_message(response)[0] not in _NOT_FOUND_API_CODES:
+            self._api_error(response)
+
+    def vault_card_add(
+        self, *, customer_token: str, payment: Card | OpaqueToken, billing: Billing, validate: bool = True
+    ) -> StoredCard:
+        profile = apicontractsv1.customerPaymentProfileType()
+        address = _address(billing)
+        if address is not None:
+            profile.billTo = address
+        profile.payment = _payment(payment)
+        call = apicontractsv1.createCustomerPaymentProfileRequest()
+        call.customerProfileId = customer_token
+        call.paymentProfile = profile
+        call.validationMode = "testMode" if validate else "none"
+        response = self._execute(apicontrollers.createCustomerPaymentProfileController, call, writes=True)
+        token = _text(response, "customerPaymentProfileId")
+        code, text = _first_message(response)
+        if not self._ok(response) and not (code == "E00039" and token):
+            direct = _text(response, "validationDirectResponse").split(",")
+            if code == "E00027" and len(direct) > 3:
+                reason = direct[2]
+                raise GatewayDeclined(
+                    GatewayResult(
+                        outcome=Outcome.DECLINED,
+                        transaction_id="",
+                        response_code=direct[0],
+                        reason_code=reason,
+                        message=direct[3] or text,
+                        decline_code=_DECLINE_CODES.get(reason, "card_declined"),
+                    )
+                )
+            if code == "E00039":  # a duplicate card whose id the gateway did not give: look it up
+                raise GatewayMisconfigured(f"{code}: {text}", reason_code=code)
+            self._api_error(response)
+        return self.vault_card_get(customer_token, token)
+
+    def vault_card_get(self, customer_token: str, payment_token: str) -> StoredCard:
+        call = apicontractsv1.getCustomerPaymentProfileRequest()
+        call.customerProfileId = customer_token
+        call.customerPaymentProfileId = payment_token
+        call.unmaskExpirationDate = True
+        response = self._execute(apicontrollers.getCustomerPaymentProfileController, call, writes=False)
+        profile = _child(response, "paymentProfile")
+        if not self._ok(response) or profile is None:
+            self._api_error(response)
+        card_type = _text(profile, "payment", "creditCard", "cardType")
+        expiry = _text(profile, "payment", "creditCard", "expirationDate")
+        year, _, month = expiry.partition("-")
+        known = year.isdigit() and month.isdigit()
+        return StoredCard(
+            customer_token=customer_token,
+            payment_token=payment_token,
+            card_brand=_BRANDS.get(card_type, card_type.lower()),
+            card_last4=_text(profile, "payment", "creditCard", "cardNumber")[-4:],
+            exp_month=int(month) if known else None,
+            exp_year=int(year) if known else None,
+        )
+
+    def vault_card_delete(self, customer_token: str, payment_token: str) -> None:
+        call = apicontractsv1.deleteCustomerPaymentProfileRequest()
+        call.customerProfileId = customer_token
+        call.customerPaymentProfileId = payment_token
+        response = self._execute(apicontrollers.deleteCustomerPaymentProfileController, call, writes=True)
+        if not self._ok(response) and _first_message(response)[0] not in _NOT_FOUND_API_CODES:
+            self._api_error(response)
 
 
 # --- webhooks (Authorize.Net -> us) -------------------------------------------------------------

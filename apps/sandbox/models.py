@@ -80,6 +80,12 @@ class AnetTransaction(models.Model):
     cvv_code = models.CharField(max_length=1, blank=True)
     original = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
     batch = models.ForeignKey(AnetBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions")
+    # A charge of a saved card (CIM): the profile ids, as getTransactionDetails reports them.
+    customer_profile_id = models.CharField(max_length=20, blank=True)
+    payment_profile_id = models.CharField(max_length=20, blank=True)
+    # A charge made by an ARB subscription's schedule: its id and payment number.
+    subscription_id = models.CharField(max_length=20, blank=True)
+    subscription_pay_num = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -100,6 +106,78 @@ class AnetTransaction(models.Model):
     def pk_from_trans_id(trans_id: str) -> int | None:
         try:
             value = int(trans_id) - ANET_TRANS_ID_OFFSET
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
+
+ANET_PROFILE_ID_OFFSET = 500_000_000
+ANET_PAYMENT_PROFILE_ID_OFFSET = 600_000_000
+
+
+class AnetCustomerProfile(models.Model):
+    """A customer profile in the sandbox's vault (CIM)."""
+
+    account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="customer_profiles")
+    merchant_customer_id = models.CharField(max_length=20, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox customer profile"
+        indexes = [models.Index(fields=["account", "merchant_customer_id"], name="sandbox_anet_profile_mcid_idx")]
+
+    def __str__(self) -> str:
+        return f"profile {self.profile_id}"
+
+    @property
+    def profile_id(self) -> str:
+        return str(ANET_PROFILE_ID_OFFSET + self.pk)
+
+    @staticmethod
+    def pk_from_id(profile_id: str) -> int | None:
+        try:
+            value = int(profile_id) - ANET_PROFILE_ID_OFFSET
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
+
+class AnetPaymentProfile(models.Model):
+    """A card saved on a customer profile: brand, last four, a keyed fingerprint and the expiry,
+    never the number. `declining` is the sandbox's test switch: its charges are declined."""
+
+    customer_profile = models.ForeignKey(AnetCustomerProfile, on_delete=models.CASCADE, related_name="payment_profiles")
+    card_type = models.CharField(max_length=20)
+    card_last4 = models.CharField(max_length=4)
+    card_fingerprint = models.CharField(max_length=64)
+    expiration = models.CharField(max_length=7)
+    known_test_card = models.BooleanField(default=True)
+    amount_trigger = models.BooleanField(default=False)
+    first_name = models.CharField(max_length=50, blank=True)
+    last_name = models.CharField(max_length=50, blank=True)
+    zip = models.CharField(max_length=20, blank=True)
+    is_default = models.BooleanField(default=False)
+    declining = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox payment profile"
+
+    def __str__(self) -> str:
+        return f"payment profile {self.payment_profile_id} {self.card_type} {self.card_last4}"
+
+    @property
+    def payment_profile_id(self) -> str:
+        return str(ANET_PAYMENT_PROFILE_ID_OFFSET + self.pk)
+
+    @staticmethod
+    def pk_from_id(payment_profile_id: str) -> int | None:
+        try:
+            value = int(payment_profile_id) - ANET_PAYMENT_PROFILE_ID_OFFSET
         except (TypeError, ValueError):
             return None
         return value if value > 0 else None

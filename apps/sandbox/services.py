@@ -42,3 +42,11 @@ def rzp_account_create(*, key_id: str | None = None) -> RzpAccount:
         key_id=key_id or new_id("rzp_test_"),
         key_secret=new_id("", 24),
     )
+
+
+def anet_payment_profile_set_decline(*, payment_profile_id: str, declining: bool = True) -> int:
+    """Test switch: the sandbox declines (or approves again) charges of this saved card, as a card
+    that expired or ran out of funds after it was saved would."""
+    from .authorizenet.cim import set_declining
+
+    return set_declining(payment_profile_id=payment_profile_id, declining=declining)

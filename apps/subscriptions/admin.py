@@ -140,7 +140,7 @@ class SubscriptionActionsMixin:
     admin_site: Any
     model: Any
 
-    def message_user(self, *args: Any, **kwargs: Any) -> None: ...  # provided by ModelAdmin
+    message_user: Callable[..., None]  # ModelAdmin's
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("subscriptions.cancel_subscription")

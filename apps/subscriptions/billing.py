@@ -300,12 +300,10 @@ _ATTEMPT_BY_PAYMENT = {
 def _apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bool = False) -> str:
     """Inside a transaction: carry the payment's recorded result to the attempt, the invoice
     and the subscription. Idempotent: an attempt already applied is left alone."""
-    attempt = BillingAttempt.objects.select_related("payment").get(pk=attempt_id)
-    subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan")
-        .get(pk=Invoice.objects.filter(pk=attempt.invoice_id).values("subscription_id"))
+    subscription_id = (
+        BillingAttempt.objects.filter(pk=attempt_id).values_list("invoice__subscription_id", flat=True).get()
     )
+    subscription = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription_id)
     attempt = BillingAttempt.objects.select_for_update().select_related("payment").get(pk=attempt_id)
     invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
     if attempt.status != A.PENDING:

@@ -32,7 +32,7 @@ def test_create_retrieve_update_and_list_customers(api, anet_account):
     assert (updated["name"], updated["email"], updated["metadata"]) == ("Ada Lovelace", "ada@example.com", {"crm": "42"})
     assert api.get(f"/api/v1/customers/{customer['id']}").json()["name"] == "Ada Lovelace"
     assert [c["id"] for c in api.get("/api/v1/customers").json()["data"]] == [customer["id"]]
-    actions = list(AuditEvent.objects.filter(target_id=customer["id"]).values_list("action", flat=True))
+    actions = list(AuditEvent.objects.filter(target_id=customer["id"]).order_by("id").values_list("action", flat=True))
     assert actions == ["customer.created", "customer.updated"]
 
 

@@ -132,6 +132,7 @@ def test_unpaid_instead_of_canceled_by_setting(merchant, customer, card, make_pl
     renewal = sub.current_period_end
     decline_card(card)
 
+    billing_run(as_of=renewal)
     billing_run(as_of=renewal + timedelta(days=10))
 
     sub.refresh_from_db()

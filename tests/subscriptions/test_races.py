@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import Count
 
 from apps.customers.services import customer_create, payment_method_add
+from apps.payments.models import GatewayTransaction
 from apps.sandbox.models import AnetTransaction
 from apps.subscriptions.billing import billing_run
 from apps.subscriptions.models import BillingAttempt, Invoice
@@ -95,6 +96,8 @@ def test_two_runs_and_a_killed_worker_bill_each_period_exactly_once(
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
 
+    # The killed worker's charge was settled by asking the gateway, not by charging again.
+    assert GatewayTransaction.objects.filter(resolution_attempts__gte=1).exists()
     per_period = Invoice.objects.values("subscription", "period_start").annotate(n=Count("id"))
     assert {row["n"] for row in per_period} == {1}
     assert Invoice.objects.filter(status="paid").count() == COUNT

@@ -23,6 +23,7 @@ from lxml import etree
 
 from apps.core.logging import luhn_valid
 from apps.core.money import to_decimal, to_minor
+from apps.sandbox.authorizenet import cim
 from apps.sandbox.authorizenet.xml import (
     Builder,
     RequestXmlError,
@@ -211,8 +212,12 @@ class AuthorizeNetSandbox:
 
     # --- entry point --------------------------------------------------------------------
 
-    def __init__(self, body: bytes) -> None:
-        self.now = timezone.now()
+    def __init__(
+        self, body: bytes, *, now: datetime | None = None, subscription: tuple[str, int | None] = ("", None)
+    ) -> None:
+        self.now = now or timezone.now()
+        # Set when the sandbox's own ARB schedule makes the charge: (subscription id, payment number).
+        self.subscription = subscription
         self.parse_error = ""
         try:
             self.root: etree._Element | None = parse(body)
@@ -239,6 +244,7 @@ class AuthorizeNetSandbox:
             "getUnsettledTransactionListRequest": self.unsettled_list,
             "getSettledBatchListRequest": self.settled_batches,
             "getTransactionListRequest": self.batch_transactions,
+            **cim.HANDLERS,
         }
         handler = handlers.get(method)
         if handler is None:
@@ -278,6 +284,8 @@ class AuthorizeNetSandbox:
             outcome = self._refund(account, request, ref_id)
         else:
             outcome = Outcome("3", "3")
+        if outcome.reason_code == "E00040":
+            return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
         if outcome.transaction is not None and (outcome.reason_code == "1" or outcome.response_code == "2"):
             from apps.sandbox.notifications import anet_notify
 
@@ -304,7 +312,18 @@ class AuthorizeNetSandbox:
         card = find(request, "payment/creditCard")
         opaque = find(request, "payment/opaqueData")
         zip_code = find_text(request, "billTo/zip")
-        if opaque is not None:
+        profile_ids = ("", "")
+        saved = None
+        if find(request, "profile") is not None:
+            profile_ids = (
+                find_text(request, "profile/customerProfileId"),
+                find_text(request, "profile/paymentProfile/paymentProfileId"),
+            )
+            saved = cim.payment_profile_for(account, *profile_ids)
+            if saved is None:
+                return Outcome("3", "E00040")
+            facts, zip_code = cim.facts_of(saved), saved.zip
+        elif opaque is not None:
             nonce = AnetPaymentNonce.objects.filter(value=find_text(opaque, "dataValue"), used_at__isnull=True).first()
             if (
                 nonce is None
@@ -331,7 +350,7 @@ class AuthorizeNetSandbox:
             return Outcome("3", "5", account_number=masked, account_type=facts.card_type)
         avs = AVS_BY_ZIP.get(zip_code, "Y" if zip_code else "P")
         reason = "1"
-        if zip_code == DECLINE_ZIP or not facts.known_test_card:
+        if zip_code == DECLINE_ZIP or not facts.known_test_card or (saved is not None and saved.declining):
             reason = "2"
         elif facts.amount_trigger and int(to_decimal(amount, account.currency)) in AMOUNT_TRIGGER_REASONS:
             reason = str(int(to_decimal(amount, account.currency)))
@@ -386,6 +405,10 @@ class AuthorizeNetSandbox:
                 auth_code=_auth_code() if approved else "",
                 avs_code=avs,
                 cvv_code=facts.cvv_code,
+                customer_profile_id=profile_ids[0],
+                payment_profile_id=profile_ids[1],
+                subscription_id=self.subscription[0],
+                subscription_pay_num=self.subscription[1],
                 submitted_at=self.now,
             )
         return Outcome(
@@ -564,6 +587,10 @@ class AuthorizeNetSandbox:
         builder.add(node, "transactionStatus", stored.status)
         builder.add(node, "responseCode", stored.response_code)
         builder.add(node, "responseReasonCode", stored.reason_code)
+        if stored.subscription_id:
+            subscription = builder.add(node, "subscription")
+            builder.add(subscription, "id", stored.subscription_id)
+            builder.add(subscription, "payNum", stored.subscription_pay_num or 1)
         builder.add(node, "responseReasonDescription", stored.reason_text)
         builder.add_optional(node, "authCode", stored.auth_code)
         builder.add_optional(node, "AVSResponse", stored.avs_code)
@@ -590,9 +617,17 @@ class AuthorizeNetSandbox:
         builder.add(node, "recurringBilling", "false")
         builder.add(node, "product", "Card Not Present")
         builder.add(node, "marketType", "eCommerce")
+        self._profile_of(builder, node, stored)
         if stored.ref_id:
             builder.add(builder.root, "transrefId", stored.ref_id)
         return builder.to_bytes()
+
+    @staticmethod
+    def _profile_of(builder: Builder, node: etree._Element, stored: AnetTransaction) -> None:
+        if stored.customer_profile_id:
+            profile = builder.add(node, "profile")
+            builder.add(profile, "customerProfileId", stored.customer_profile_id)
+            builder.add(profile, "customerPaymentProfileId", stored.payment_profile_id)
 
     def _summaries(self, builder: Builder, transactions: list[AnetTransaction]) -> None:
         node = builder.add(builder.root, "transactions")

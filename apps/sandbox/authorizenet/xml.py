@@ -94,7 +94,9 @@ class Builder:
 # Response roots whose XSD type requires more than `messages` (transactionResponse,
 # transaction): an error-only body under them would be schema-invalid, so API-level errors for
 # these methods use the XSD's ErrorResponse root, which the SDK reads the same way.
-_ROOTS_REQUIRING_CONTENT = frozenset({"createTransactionResponse", "getTransactionDetailsResponse"})
+_ROOTS_REQUIRING_CONTENT = frozenset(
+    {"createTransactionResponse", "getTransactionDetailsResponse", "createCustomerProfileResponse"}
+)
 
 
 def error_response(root_name: str, code: str, text: str, ref_id: str = "") -> bytes:

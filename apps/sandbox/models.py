@@ -94,6 +94,14 @@ class AnetTransaction(models.Model):
             models.Index(fields=["account", "status"], name="sandbox_anet_status_idx"),
             models.Index(fields=["account", "card_fingerprint", "submitted_at"], name="sandbox_anet_duplicate_idx"),
         ]
+        constraints = [
+            # An ARB schedule charges each of its payments once.
+            models.UniqueConstraint(
+                fields=["account", "subscription_id", "subscription_pay_num"],
+                condition=~models.Q(subscription_id=""),
+                name="sandbox_anet_arb_payment_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.trans_id} {self.transaction_type} {self.status}"
@@ -178,6 +186,55 @@ class AnetPaymentProfile(models.Model):
     def pk_from_id(payment_profile_id: str) -> int | None:
         try:
             value = int(payment_profile_id) - ANET_PAYMENT_PROFILE_ID_OFFSET
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
+
+ANET_SUBSCRIPTION_ID_OFFSET = 7_000_000
+
+
+class AnetSubscription(models.Model):
+    """An ARB subscription: the sandbox's own schedule charges the saved card (`arb_run`)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        EXPIRED = "expired"
+        SUSPENDED = "suspended"
+        CANCELED = "canceled"
+        TERMINATED = "terminated"
+
+    account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="subscriptions")
+    name = models.CharField(max_length=50, blank=True)
+    interval_length = models.PositiveSmallIntegerField()
+    interval_unit = models.CharField(max_length=6)  # days | months
+    start_date = models.DateField()
+    total_occurrences = models.PositiveIntegerField()
+    trial_occurrences = models.PositiveIntegerField(default=0)
+    amount = models.BigIntegerField()  # minor units
+    trial_amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    customer_profile_id = models.CharField(max_length=20)
+    payment_profile_id = models.CharField(max_length=20)
+    invoice_number = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    payments_made = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox ARB subscription"
+
+    def __str__(self) -> str:
+        return f"ARB {self.subscription_id} {self.status}"
+
+    @property
+    def subscription_id(self) -> str:
+        return str(ANET_SUBSCRIPTION_ID_OFFSET + self.pk)
+
+    @staticmethod
+    def pk_from_id(subscription_id: str) -> int | None:
+        try:
+            value = int(subscription_id) - ANET_SUBSCRIPTION_ID_OFFSET
         except (TypeError, ValueError):
             return None
         return value if value > 0 else None

@@ -24,7 +24,15 @@ from django.utils import timezone
 from apps.core.money import to_decimal
 
 from .faults import take_faults
-from .models import AnetAccount, AnetNotification, AnetTransaction, AnetWebhook, RzpNotification, SandboxFault
+from .models import (
+    AnetAccount,
+    AnetNotification,
+    AnetSubscription,
+    AnetTransaction,
+    AnetWebhook,
+    RzpNotification,
+    SandboxFault,
+)
 
 FAULT_GATEWAY = "anet-webhooks"
 
@@ -96,6 +104,42 @@ def anet_notify(
             response_code=response_code,
             ref_id=ref_id,
         )
+        notification = AnetNotification.objects.create(
+            webhook=webhook, notification_id=notification_id, event_type=event_type, body=body
+        )
+        copies, countdown = delivery_plan(fault_gateway=FAULT_GATEWAY, event=event_type)
+        send_after_commit("anet_notification_deliver", notification.pk, copies=copies, countdown=countdown)
+        ids.append(notification.pk)
+    return ids
+
+
+def anet_notify_subscription(*, subscription: AnetSubscription, event_type: str) -> list[int]:
+    """Queue a `net.authorize.customer.subscription.*` notification to every interested webhook."""
+    ids = []
+    for webhook in subscription.account.webhooks.filter(active=True):
+        if not webhook.wants(event_type):
+            continue
+        notification_id = str(uuid.uuid4())
+        envelope = {
+            "notificationId": notification_id,
+            "eventType": event_type,
+            "eventDate": _event_date(timezone.now()),
+            "webhookId": str(uuid.UUID(int=webhook.pk)),
+            "payload": {
+                "name": subscription.name,
+                "amount": "__AMOUNT__",
+                "status": subscription.status,
+                "profile": {
+                    "customerProfileId": int(subscription.customer_profile_id),
+                    "customerPaymentProfileId": int(subscription.payment_profile_id),
+                    "customerShippingAddressId": None,
+                },
+                "entityName": "subscription",
+                "id": subscription.subscription_id,
+            },
+        }
+        amount: Decimal = to_decimal(subscription.amount, subscription.currency)
+        body = json.dumps(envelope).replace('"__AMOUNT__"', str(amount.normalize())).encode()
         notification = AnetNotification.objects.create(
             webhook=webhook, notification_id=notification_id, event_type=event_type, body=body
         )

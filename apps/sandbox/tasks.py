@@ -37,3 +37,12 @@ def rzp_notification_deliver(self: Any, notification_id: int, copy: int = 0) -> 
     if notification is None:  # e.g. a test database that is gone
         return
     _deliver_at_least_once(self, notification, rzp_deliver, copy)
+
+
+@shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)
+def arb_run() -> int:
+    """The Authorize.Net sandbox's own recurring-billing run (the real service's daily ARB job).
+    Safe to run twice: each scheduled payment is charged once."""
+    from .authorizenet.arb import arb_run as run
+
+    return run()

@@ -28,7 +28,7 @@ from .models import BillingAttempt, Invoice, PastDueSubscription, Plan, Subscrip
 S = SubscriptionStatus
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = FastCountPaginator
 
@@ -68,7 +68,7 @@ class PlanAdmin(ReadOnlyAdmin):
         return obj.interval if obj.interval_count == 1 else f"{obj.interval_count} {obj.interval}s"
 
 
-class InvoiceInline(admin.TabularInline):  # type: ignore[type-arg]
+class InvoiceInline(admin.TabularInline):
     model = Invoice
     fk_name = "subscription"
     extra = 0
@@ -136,7 +136,7 @@ _ACTIONS: dict[str, tuple[str, set[str]]] = {
 
 
 class SubscriptionActionsMixin:
-    actions = ["cancel_now", "cancel_at_period_end", "pause", "resume", "retry_payment_now"]
+    actions: Any = ["cancel_now", "cancel_at_period_end", "pause", "resume", "retry_payment_now"]
     admin_site: Any
     model: Any
 
@@ -322,7 +322,7 @@ class DunningAdmin(SubscriptionActionsMixin, ReadOnlyAdmin):
         return str(obj.payment_method)
 
 
-class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+class AttemptInline(admin.TabularInline):
     model = BillingAttempt
     extra = 0
     can_delete = False

@@ -338,6 +338,9 @@ RAZORPAY_RECONCILE_AFTER_SECONDS = env.int("RAZORPAY_RECONCILE_AFTER_SECONDS", d
 STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
 # Serve the gateway sandboxes at /sandbox/ (never in production unless you mean it).
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+if SANDBOX_ENABLED:
+    # The sandbox's stand-in for Authorize.Net's daily ARB job, hourly here.
+    CELERY_BEAT_SCHEDULE["sandbox-arb-run"] = {"task": "apps.sandbox.tasks.arb_run", "schedule": 3600.0}
 # Faults every sandbox request suffers, e.g. "latency=200" (see apps/sandbox/faults.py).
 SANDBOX_FAULTS: str = env("SANDBOX_FAULTS", default="")
 # The sandbox's own webhook deliveries: timeout, first retry delay (doubling), attempts.

@@ -29,7 +29,11 @@ def test_create_retrieve_update_and_list_customers(api, anet_account):
 
     assert customer["id"].startswith("cus_") and customer["default_payment_method"] is None
     updated = api.patch(f"/api/v1/customers/{customer['id']}", {"name": "Ada Lovelace"}, format="json").json()
-    assert (updated["name"], updated["email"], updated["metadata"]) == ("Ada Lovelace", "ada@example.com", {"crm": "42"})
+    assert (updated["name"], updated["email"], updated["metadata"]) == (
+        "Ada Lovelace",
+        "ada@example.com",
+        {"crm": "42"},
+    )
     assert api.get(f"/api/v1/customers/{customer['id']}").json()["name"] == "Ada Lovelace"
     assert [c["id"] for c in api.get("/api/v1/customers").json()["data"]] == [customer["id"]]
     actions = list(AuditEvent.objects.filter(target_id=customer["id"]).order_by("id").values_list("action", flat=True))
@@ -131,7 +135,10 @@ def test_a_card_paying_a_live_subscription_cannot_be_removed(api, anet_account):
     plan = api.post(
         "/api/v1/plans", {"name": "Pro", "amount": 900, "currency": "USD", "interval": "month"}, format="json"
     ).json()
-    assert api.post("/api/v1/subscriptions", {"customer": customer["id"], "plan": plan["id"]}, format="json").status_code == 201
+    assert (
+        api.post("/api/v1/subscriptions", {"customer": customer["id"], "plan": plan["id"]}, format="json").status_code
+        == 201
+    )
 
     response = api.delete(f"/api/v1/customers/{customer['id']}/payment-methods/{card['id']}")
 

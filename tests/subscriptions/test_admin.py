@@ -21,7 +21,9 @@ DUNNING = "/admin/subscriptions/pastduesubscription/"
 
 @pytest.fixture
 def past_due(merchant, customer, card, make_plan, decline_card):
-    sub = subscription_create(merchant=merchant, customer=customer, plan=make_plan(), livemode=False, now=T0, actor=ACTOR)
+    sub = subscription_create(
+        merchant=merchant, customer=customer, plan=make_plan(), livemode=False, now=T0, actor=ACTOR
+    )
     decline_card(card)
     billing_run(as_of=sub.current_period_end)
     sub.refresh_from_db()

@@ -17,7 +17,7 @@ from lxml import etree
 
 from apps.sandbox.models import AnetAccount, AnetCustomerProfile, AnetPaymentNonce, AnetPaymentProfile
 
-from .xml import Builder, error_response, find, find_text
+from .xml import Builder, children, error_response, find, find_text
 
 if TYPE_CHECKING:
     from .engine import CardFacts
@@ -200,7 +200,7 @@ def create_customer_profile(root: etree._Element, account: AnetAccount, response
             account=account, merchant_customer_id=mcid, email=email, description=description
         )
         saved_ids, responses = [], []
-        for payment_profile in (child for child in node if etree.QName(child).localname == "paymentProfiles"):
+        for payment_profile in children(node, "paymentProfiles"):
             saved, direct, message, _ = _save_card(profile, payment_profile, validation_mode, now)
             if saved is None:
                 transaction.set_rollback(True)

@@ -23,7 +23,7 @@ from lxml import etree
 
 from apps.core.logging import luhn_valid
 from apps.core.money import to_decimal, to_minor
-from apps.sandbox.authorizenet import cim
+from apps.sandbox.authorizenet import arb, cim
 from apps.sandbox.authorizenet.xml import (
     Builder,
     RequestXmlError,
@@ -245,6 +245,7 @@ class AuthorizeNetSandbox:
             "getSettledBatchListRequest": self.settled_batches,
             "getTransactionListRequest": self.batch_transactions,
             **cim.HANDLERS,
+            **arb.HANDLERS,
         }
         handler = handlers.get(method)
         if handler is None:
@@ -297,6 +298,21 @@ class AuthorizeNetSandbox:
                 ref_id=ref_id,
             )
         return self._transaction_response(response_root, ref_id, outcome)
+
+    def charge_saved(self, account: AnetAccount, request: etree._Element) -> Outcome:
+        """A charge the sandbox makes on its own (an ARB payment), notified like any other."""
+        from apps.sandbox.notifications import anet_notify
+
+        outcome = self._charge(account, request, "authCaptureTransaction", "")
+        if outcome.transaction is not None:
+            anet_notify(
+                account=account,
+                transaction_type="authCaptureTransaction",
+                stored=outcome.transaction,
+                response_code=outcome.response_code,
+                ref_id="",
+            )
+        return outcome
 
     def _amount(self, request: etree._Element | None, account: AnetAccount) -> int | None:
         value = _decimal(find_text(request, "amount"))

@@ -95,7 +95,12 @@ class Builder:
 # transaction): an error-only body under them would be schema-invalid, so API-level errors for
 # these methods use the XSD's ErrorResponse root, which the SDK reads the same way.
 _ROOTS_REQUIRING_CONTENT = frozenset(
-    {"createTransactionResponse", "getTransactionDetailsResponse", "createCustomerProfileResponse"}
+    {
+        "createTransactionResponse",
+        "getTransactionDetailsResponse",
+        "createCustomerProfileResponse",
+        "ARBGetSubscriptionResponse",
+    }
 )
 
 

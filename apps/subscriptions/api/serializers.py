@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.core.money import SUPPORTED_CURRENCIES
@@ -23,7 +25,7 @@ class PlanCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"Unsupported currency {value}.")
         return value
 
-    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         limits = {"day": 365, "week": 52, "month": 12, "year": 1}
         if attrs["interval_count"] > limits[attrs["interval"]]:
             raise serializers.ValidationError(
@@ -50,7 +52,7 @@ class SubscriptionChangeSerializer(serializers.Serializer):
     plan = serializers.RegexField(r"^plan_[0-9A-Za-z]+$", max_length=40, required=False)
     payment_method = serializers.RegexField(r"^pm_[0-9A-Za-z]+$", max_length=40, required=False)
 
-    def validate(self, attrs: dict) -> dict:  # type: ignore[type-arg]
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
             raise serializers.ValidationError("Give a plan, a payment_method or both.")
         return attrs

@@ -4,6 +4,7 @@ ARB schedule charging each payment once, and the webhooks it sends."""
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, date, datetime
 
 import pytest
@@ -18,11 +19,17 @@ from apps.sandbox.models import (
     AnetTransaction,
 )
 from apps.sandbox.notifications import anet_webhook_register
-from apps.sandbox.services import anet_payment_profile_set_decline
+from apps.sandbox.services import anet_account_create, anet_payment_profile_set_decline
 
-from .test_authorizenet_sandbox import account, assert_schema_valid, request_xml, respond, xml_text  # noqa: F401
+from .test_authorizenet_sandbox import assert_schema_valid, request_xml, respond, xml_text
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def account():
+    return anet_account_create(api_login_id=f"sb{secrets.token_hex(4)}")
+
 
 CARD = "<payment><creditCard><cardNumber>4111111111111111</cardNumber><expirationDate>2030-12</expirationDate><cardCode>123</cardCode></creditCard></payment>"
 

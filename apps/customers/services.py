@@ -199,6 +199,36 @@ def payment_method_add(
     return method
 
 
+def payment_method_import(
+    *,
+    customer: Customer,
+    account: GatewayAccount,
+    customer_token: str,
+    payment_token: str,
+    card_brand: str,
+    card_last4: str,
+    exp_month: int | None,
+    exp_year: int | None,
+    actor: Actor,
+) -> PaymentMethod:
+    """Record a card already saved in the gateway's vault (a migration from another system, or
+    demo data): the tokens and what identifies the card, no gateway call."""
+    with transaction.atomic():
+        Customer.objects.select_for_update().get(pk=customer.pk)
+        profile, _ = VaultProfile.objects.get_or_create(
+            customer=customer, gateway_account=account, defaults={"customer_token": customer_token}
+        )
+        method = PaymentMethod.objects.create(
+            merchant=customer.merchant, customer=customer, gateway_account=account, profile=profile,
+            payment_token=payment_token, card_brand=card_brand, card_last4=card_last4, exp_month=exp_month,
+            exp_year=exp_year,
+        )  # fmt: skip
+        if not customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).exists():
+            _make_default(method)
+        audit_record(actor=actor, action="payment_method.imported", target=method, after={"card": str(method)})
+    return method
+
+
 def _make_default(method: PaymentMethod) -> None:
     PaymentMethod.objects.filter(customer_id=method.customer_id, is_default=True).exclude(pk=method.pk).update(
         is_default=False

@@ -50,3 +50,22 @@ def anet_payment_profile_set_decline(*, payment_profile_id: str, declining: bool
     from .authorizenet.cim import set_declining
 
     return set_declining(payment_profile_id=payment_profile_id, declining=declining)
+
+
+def anet_vault_seed(
+    *, account: AnetAccount, reference: str, email: str, card_number: str, expiration: str, zip_code: str = "",
+    declining: bool = False,
+) -> tuple[str, str]:  # fmt: skip
+    """Demo data: a customer profile with one saved card, written straight into the sandbox's
+    vault (what createCustomerProfile would store: brand, last four, fingerprint, never the
+    number). Returns (customer profile id, payment profile id)."""
+    from .authorizenet.engine import card_facts
+    from .models import AnetCustomerProfile, AnetPaymentProfile
+
+    facts = card_facts(card_number, expiration, "")
+    profile = AnetCustomerProfile.objects.create(account=account, merchant_customer_id=reference[:20], email=email)
+    saved = AnetPaymentProfile.objects.create(
+        customer_profile=profile, card_type=facts.card_type, card_last4=facts.last4,
+        card_fingerprint=facts.fingerprint, expiration=expiration, zip=zip_code, is_default=True, declining=declining,
+    )  # fmt: skip
+    return profile.profile_id, saved.payment_profile_id

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apps.audit.actors import Actor
+from apps.gateways.errors import GatewayNotFound
 from apps.gateways.models import GatewayName
 from apps.payments.models import GatewayTransaction, Payment
 from apps.payments.services import payment_sync_with_gateway
@@ -77,11 +78,15 @@ def _process_anet_recurring_charge(webhook: IncomingWebhook) -> ProcessingOutcom
     from apps.gateways.registry import gateway_for
     from apps.subscriptions.recurring import recurring_charge_record
 
-    details = gateway_for(webhook.gateway_account).fetch_transaction(webhook.object_id)
-    subscription = _anet_subscription(webhook, details.recurring_id)
-    if subscription is None:
+    try:
+        details = gateway_for(webhook.gateway_account).fetch_transaction(webhook.object_id)
+    except GatewayNotFound:
+        details = None
+    subscription = _anet_subscription(webhook, details.recurring_id) if details else None
+    if subscription is None or details is None:
         return ProcessingOutcome(
-            Status.UNMATCHED, f"no payment or subscription of ours has transaction {webhook.object_id}; kept"
+            Status.UNMATCHED,
+            f"no payment or subscription of ours has transaction {webhook.object_id}; kept for reconciliation",
         )
     result = recurring_charge_record(
         subscription=subscription, details=details, actor=Actor.gateway("authorizenet webhook")

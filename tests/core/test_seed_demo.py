@@ -72,3 +72,21 @@ def test_seed_sets_up_the_storefront_with_razorpay_once():
     publishable = re.search(r"Publishable:\s+(pk_test_\S+)", out.getvalue()).group(1)
     assert api_key_authenticate(secret=publishable).kind == "publishable"
     assert ApiKey.objects.filter(kind="publishable", revoked_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_subscriptions_are_billed_by_the_first_run_through_the_sandbox(anet_sandbox, settings):
+    """The demo's due subscriptions renew (or go past due) at the sandbox's saved cards."""
+    from apps.gateways.models import GatewayAccount
+    from apps.subscriptions.billing import billing_run
+    from apps.subscriptions.models import Subscription
+
+    run_seed()
+    run_seed()
+    account = GatewayAccount.objects.get(merchant__slug="demo", gateway="authorizenet")
+    assert account.credentials()["api_login_id"] == "demo-anet"  # served by the fixture's live sandbox
+
+    billing_run()
+
+    statuses = dict(Subscription.objects.values_list("customer__email", "status"))
+    assert statuses == {"ada@example.com": "trialing", "grace@example.com": "active", "alan@example.com": "past_due"}

@@ -59,6 +59,7 @@ class Command(BaseCommand):
         self._razorpay_webhook(razorpay, base)
         self._catalogue(merchant, actor)
         publishable = self._publishable_key(merchant, actor)
+        self._subscriptions(merchant, account, actor)
 
         self.stdout.write(
             "\n".join(
@@ -79,6 +80,8 @@ class Command(BaseCommand):
                     '"currency": "USD", "payment_method": {"type": "card", "number": '
                     '"4111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}\'',
                     f"   Try:         curl -H 'Authorization: Bearer {issued.secret}' {base}/api/v1/merchant",
+                    "   Billing:     3 demo subscriptions; beat bills the due ones within a minute (one card declines:",
+                    f"                see {base}/admin/subscriptions/pastduesubscription/)",
                     "   (the password and key are new on every start)",
                     "=" * 72,
                     "",
@@ -126,6 +129,40 @@ class Command(BaseCommand):
         ):
             product = product_create(merchant=merchant, name=name, description=description, actor=actor)
             price_create(product=product, amount=amount, currency="INR", actor=actor)
+
+    def _subscriptions(self, merchant: Merchant, account: GatewayAccount, actor: Actor) -> None:
+        """Plans, customers with saved cards in the sandbox's vault, and three subscriptions: one in
+        its trial, one due now (beat renews it), one due now whose card declines (dunning)."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.customers.services import customer_create, payment_method_import
+        from apps.sandbox.services import anet_vault_seed
+        from apps.subscriptions.models import Plan
+        from apps.subscriptions.services import plan_create, subscription_create
+
+        if Plan.objects.filter(merchant=merchant).exists():
+            return
+        pro = plan_create(merchant=merchant, name="Pro monthly", amount=1500, currency="USD", interval="month",
+                          trial_days=14, actor=actor)  # fmt: skip
+        plan_create(merchant=merchant, name="Team yearly", amount=9900, currency="USD", interval="year", actor=actor)
+        sandbox = AnetAccount.objects.get(api_login_id=account.credentials()["api_login_id"])
+        now = timezone.now()
+        for email, name, card, declining, started in (
+            ("ada@example.com", "Ada Lovelace", "4111111111111111", False, now),
+            ("grace@example.com", "Grace Hopper", "5424000000000015", False, now - timedelta(days=14)),
+            ("alan@example.com", "Alan Turing", "4007000000027", True, now - timedelta(days=14)),
+        ):
+            customer = customer_create(merchant=merchant, email=email, name=name, actor=actor)
+            tokens = anet_vault_seed(account=sandbox, reference=f"cus{customer.pk}", email=email, card_number=card,
+                                     expiration="2030-12", zip_code="10001", declining=declining)  # fmt: skip
+            payment_method_import(customer=customer, account=account, customer_token=tokens[0],
+                                  payment_token=tokens[1], card_brand="mastercard" if card[0] == "5" else "visa",
+                                  card_last4=card[-4:], exp_month=12, exp_year=2030, actor=actor)  # fmt: skip
+            # Started `started` ago with the plan's 14-day trial: the last two are due now.
+            subscription_create(merchant=merchant, customer=customer, plan=pro, livemode=False, now=started,
+                                actor=actor)  # fmt: skip
 
     def _publishable_key(self, merchant: Merchant, actor: Actor) -> str:
         key = ApiKey.objects.filter(merchant=merchant, kind="publishable", mode="test", revoked_at__isnull=True).first()

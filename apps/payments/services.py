@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_record_many
 from apps.core.context import current_request_id
 from apps.core.money import SUPPORTED_CURRENCIES, format_amount
 from apps.gateways.base import (
@@ -36,6 +36,7 @@ from apps.gateways.base import (
     Card,
     ChargeRequest,
     CheckoutPayment,
+    Gateway,
     GatewayResult,
     OpaqueToken,
     OrderRequest,
@@ -57,7 +58,7 @@ from apps.gateways.errors import (
 from apps.gateways.models import GatewayAccount, GatewayName
 from apps.gateways.registry import checkout_gateway_for, gateway_for
 from apps.merchants.models import Merchant
-from apps.webhooks.services import event_publish
+from apps.webhooks.services import event_publish, event_publish_many
 
 from .errors import (
     AmountTooLarge,
@@ -102,16 +103,20 @@ def _refund_snapshot(refund: Refund) -> dict[str, Any]:
 
 def _publish_payment(payment: Payment, event_type: str) -> None:
     """The outbox event for a payment change, in the change's transaction."""
+    event_publish(**_payment_event(payment, event_type))
+
+
+def _payment_event(payment: Payment, event_type: str) -> dict[str, Any]:
     from .api.serializers import payment_representation
 
-    event_publish(
-        merchant_id=payment.merchant_id,
-        livemode=payment.livemode,
-        type=event_type,
-        object_type="payment",
-        object_id=payment.public_id,
-        data=payment_representation(payment),
-    )
+    return {
+        "merchant_id": payment.merchant_id,
+        "livemode": payment.livemode,
+        "type": event_type,
+        "object_type": "payment",
+        "object_id": payment.public_id,
+        "data": payment_representation(payment),
+    }
 
 
 def _publish_refund(refund: Refund, event_type: str) -> None:
@@ -183,6 +188,11 @@ _PAYMENT_RESULT_FIELDS = [
 
 
 def _record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
+    _fill_call(gt, outcome)
+    gt.save(update_fields=_GT_RESULT_FIELDS)
+
+
+def _fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
     result, error = outcome.result, outcome.error
     if outcome.unknown:
         gt.status = GT.Status.UNKNOWN
@@ -203,7 +213,6 @@ def _record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
         gt.reason_code = gt.reason_code or error.reason_code[:10]
     gt.latency_ms = outcome.latency_ms
     gt.completed_at = timezone.now()
-    gt.save(update_fields=_GT_RESULT_FIELDS)
 
 
 def _enqueue_resolution(gt: GatewayTransaction) -> None:
@@ -272,6 +281,16 @@ def customer_get_or_create(*, merchant: Merchant, email: str = "", name: str = "
 
 def _apply_charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResult | None, actor: Actor) -> None:
     before = _snapshot(payment)
+    action = _charge_result(payment, gt, result)
+    payment.save(update_fields=_PAYMENT_RESULT_FIELDS)
+    audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
+    if action != "payment.outcome_unknown":
+        _publish_payment(payment, action)
+
+
+def _charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResult | None) -> str:
+    """The call's result on the payment's fields (not saved); returns the audit action."""
+    payment.updated_at = timezone.now()
     if result is not None:
         payment.card_brand = result.card_brand or payment.card_brand
         payment.card_last4 = result.card_last4 or payment.card_last4
@@ -292,10 +311,7 @@ def _apply_charge_result(payment: Payment, gt: GatewayTransaction, result: Gatew
         payment.status, action = PaymentStatus.FAILED, "payment.failed"
         payment.failure_code = gt.error_code or "processing_error"
         payment.failure_message = gt.message or "The payment failed."
-    payment.save(update_fields=_PAYMENT_RESULT_FIELDS)
-    audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
-    if action != "payment.outcome_unknown":
-        _publish_payment(payment, action)
+    return action
 
 
 def payment_create(
@@ -408,9 +424,11 @@ def charge_call(
     payment_method: Card | OpaqueToken | SavedCard,
     billing: Billing | None = None,
     customer_ip: str = "",
+    gateway: Gateway | None = None,
 ) -> CallOutcome:
-    """Step 2, outside any transaction: the gateway call itself."""
-    gateway = gateway_for(payment.gateway_account)
+    """Step 2, outside any transaction: the gateway call itself (`gateway`: an adapter for the
+    payment's account the caller already holds, e.g. across a batch)."""
+    gateway = gateway or gateway_for(payment.gateway_account)
     request = ChargeRequest(
         reference=gt.reference,
         amount=payment.amount,
@@ -436,6 +454,104 @@ def charge_finish(*, payment_id: int, gt: GatewayTransaction, outcome: CallOutco
     if outcome.unknown:
         _enqueue_resolution(gt)
     return payment
+
+
+@dataclass(frozen=True)
+class ChargeSpec:
+    """One charge of a batch (charges_begin): what charge_begin takes, per charge."""
+
+    account: GatewayAccount
+    amount: int
+    currency: str
+    customer: Customer | None
+    call_reference: str
+    reference: str = ""
+    description: str = ""
+    metadata: dict[str, Any] | None = None
+    card_brand: str = ""
+    card_last4: str = ""
+
+
+def charges_begin(specs: list[ChargeSpec], *, actor: Actor) -> list[tuple[Payment, GatewayTransaction]]:
+    """Step 1 for many saved-card sales at once, inside the caller's transaction: the pending
+    payments and their pending calls in two INSERTs, their audit events in one."""
+    correlation = current_request_id() or ""
+    payments = Payment.objects.bulk_create(
+        Payment(
+            merchant_id=spec.account.merchant_id,
+            gateway_account=spec.account,
+            customer=spec.customer,
+            livemode=spec.account.mode == "live",
+            amount=spec.amount,
+            currency=spec.currency,
+            capture=True,
+            reference=spec.reference,
+            description=spec.description,
+            metadata=spec.metadata or {},
+            card_brand=spec.card_brand,
+            card_last4=spec.card_last4,
+        )
+        for spec in specs
+    )
+    calls = GatewayTransaction.objects.bulk_create(
+        GatewayTransaction(
+            payment=payment,
+            gateway_account=spec.account,
+            kind=GT.Kind.SALE,
+            amount=spec.amount,
+            currency=spec.currency,
+            reference=spec.call_reference,
+            correlation_id=correlation,
+        )
+        for payment, spec in zip(payments, specs, strict=True)
+    )
+    audit_record_many(
+        [{"actor": actor, "action": "payment.created", "target": p, "after": _snapshot(p)} for p in payments]
+    )
+    return list(zip(payments, calls, strict=True))
+
+
+def charges_finish(items: list[tuple[int, GatewayTransaction, CallOutcome]], *, actor: Actor) -> dict[int, Payment]:
+    """Step 3 for many charges at once, inside the caller's transaction: lock the payments and
+    their calls (in id order), record each result, then save, audit and publish in bulk. A call
+    the resolver settled meanwhile is left as it is. Returns the payments by id."""
+    payments = {
+        p.pk: p
+        for p in Payment.objects.select_for_update(of=("self",))
+        .select_related("gateway_account", "customer")
+        .filter(pk__in=[payment_id for payment_id, _, _ in items])
+        .order_by("pk")
+    }
+    calls = {
+        c.pk: c
+        for c in GatewayTransaction.objects.select_for_update()
+        .filter(pk__in=[gt.pk for _, gt, _ in items])
+        .order_by("pk")
+    }
+    audits: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    changed_payments, changed_calls = [], []
+    for payment_id, gt, outcome in items:
+        payment, call = payments[payment_id], calls[gt.pk]
+        if call.status != GT.Status.PENDING:
+            continue
+        _fill_call(call, outcome)
+        before = _snapshot(payment)
+        action = _charge_result(payment, call, outcome.result)
+        changed_calls.append(call)
+        changed_payments.append(payment)
+        audits.append(
+            {"actor": actor, "action": action, "target": payment, "before": before, "after": _snapshot(payment)}
+        )
+        if action != "payment.outcome_unknown":
+            events.append(_payment_event(payment, action))
+        if outcome.unknown:
+            _enqueue_resolution(call)
+    GatewayTransaction.objects.bulk_update(changed_calls, _GT_RESULT_FIELDS)
+    Payment.objects.bulk_update(changed_payments, _PAYMENT_RESULT_FIELDS)
+    audit_record_many(audits)
+    event_publish_many(events)
+    return payments
 
 
 def charge_error(outcome: CallOutcome, *, payment: Payment) -> None:

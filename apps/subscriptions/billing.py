@@ -31,12 +31,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_record_many
 from apps.gateways.base import SavedCard
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
+from apps.gateways.registry import gateway_for
 from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
-from apps.webhooks.services import event_publish
+from apps.webhooks.services import event_publish, event_publish_many
 
 from .models import (
     BILLABLE_STATUSES,
@@ -47,7 +48,14 @@ from .models import (
     Subscription,
     SubscriptionStatus,
 )
-from .services import _snapshot, invoice_representation, next_period_end, record_change, subscription_end
+from .services import (
+    _snapshot,
+    invoice_representation,
+    next_period_end,
+    record_change,
+    subscription_end,
+    subscription_representation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,56 +168,207 @@ def _release(subscription_id: int) -> None:
 def subscription_bill(*, subscription_id: int, as_of: datetime, actor: Actor, initial: bool = False) -> str:
     """Bill one subscription if it is due at `as_of`. Safe to call twice, concurrently too.
     Returns what happened (renewed, declined, past_due, canceled, ended, in_flight ...)."""
-    in_flight = (
-        BillingAttempt.objects.select_related("payment", "invoice")
-        .filter(invoice__subscription_id=subscription_id, status=A.PENDING)
-        .first()
+    return subscriptions_bill(subscription_ids=[subscription_id], as_of=as_of, actor=actor, initial=initial)[
+        subscription_id
+    ]
+
+
+@dataclass
+class _Job:
+    subscription: Subscription
+    invoice: Invoice
+    before: dict[str, Any]
+    attempt: BillingAttempt | None = None
+    payment: Payment | None = None
+    call: GatewayTransaction | None = None
+
+
+_SUBSCRIPTION_BILLING_FIELDS = [
+    "plan",
+    "pending_plan",
+    "status",
+    "current_period_start",
+    "current_period_end",
+    "payment_method",
+    "pending_payment_method",
+    "updated_at",
+]
+
+
+def subscriptions_bill(
+    *, subscription_ids: list[int], as_of: datetime, actor: Actor, initial: bool = False
+) -> dict[int, str]:
+    """Bill the given (claimed) subscriptions that are due at `as_of`, together: one transaction
+    opens their invoices and pending attempts, the gateway calls follow one by one with no
+    transaction open, and one transaction records every result. Returns each one's outcome."""
+    outcomes: dict[int, str] = {}
+    in_flight = BillingAttempt.objects.select_related("payment", "invoice").filter(
+        invoice__subscription_id__in=subscription_ids, status=A.PENDING
     )
-    if in_flight is not None:
-        return _settle_in_flight(in_flight, as_of=as_of, actor=actor)
+    for attempt in in_flight:
+        outcomes[attempt.invoice.subscription_id] = _settle_in_flight(attempt, as_of=as_of, actor=actor)
+    jobs = _begin([pk for pk in subscription_ids if pk not in outcomes], as_of=as_of, actor=actor, outcomes=outcomes)
+    if not jobs:
+        return outcomes
+    gateways: dict[int, Any] = {}
+    results = []
+    for job in jobs:
+        assert job.payment is not None  # noqa: S101 - set by _begin
+        assert job.call is not None  # noqa: S101 - set by _begin
+        method = job.subscription.payment_method
+        account = method.gateway_account
+        gateway = gateways.get(account.pk) or gateways.setdefault(account.pk, gateway_for(account))
+        outcome = payments.charge_call(
+            payment=job.payment,
+            gt=job.call,
+            payment_method=SavedCard(method.profile.customer_token, method.payment_token),
+            gateway=gateway,
+        )
+        results.append((job.payment.pk, job.call, outcome))
     with transaction.atomic():
-        subscription = (
+        payments.charges_finish(results, actor=actor)
+        outcomes.update(_finish(jobs, as_of=as_of, actor=actor, initial=initial))
+    return outcomes
+
+
+def _due_now(subscription: Subscription, as_of: datetime) -> bool:
+    return (
+        subscription.billing_mode == BillingMode.CLEARHOUSE
+        and subscription.status in BILLABLE_STATUSES
+        and subscription.next_billing_at is not None
+        and subscription.next_billing_at <= as_of
+    )
+
+
+def _change(subscription: Subscription, action: str, before: dict[str, Any] | None, actor: Actor) -> dict[str, Any]:
+    return {
+        "actor": actor,
+        "action": action,
+        "target": subscription,
+        "before": before,
+        "after": _snapshot(subscription),
+    }
+
+
+def _subscription_event(subscription: Subscription, event_type: str) -> dict[str, Any]:
+    return {
+        "merchant_id": subscription.merchant_id,
+        "livemode": subscription.livemode,
+        "type": event_type,
+        "object_type": "subscription",
+        "object_id": subscription.public_id,
+        "data": subscription_representation(subscription),
+    }
+
+
+def _begin(ids: list[int], *, as_of: datetime, actor: Actor, outcomes: dict[int, str]) -> list[_Job]:
+    """Step 1 (one transaction): under the row locks, the next period and its invoice (or the
+    invoice still owed), and a pending attempt with its pending payment and call."""
+    if not ids:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        subscriptions = list(
             Subscription.objects.select_for_update(of=("self",))
-            .select_related("plan", "pending_plan", "payment_method__profile", "pending_payment_method__profile")
-            .get(pk=subscription_id)
+            .select_related(
+                "customer",
+                "plan",
+                "pending_plan",
+                "payment_method__profile",
+                "payment_method__gateway_account",
+                "pending_payment_method__profile",
+                "pending_payment_method__gateway_account",
+            )
+            .filter(pk__in=ids)
+            .order_by("pk")
         )
-        due = (
-            subscription.billing_mode == BillingMode.CLEARHOUSE
-            and subscription.status in BILLABLE_STATUSES
-            and subscription.next_billing_at is not None
-            and subscription.next_billing_at <= as_of
+        # Checked again under the locks: another caller may have started one meanwhile.
+        busy = set(
+            BillingAttempt.objects.filter(invoice__subscription_id__in=ids, status=A.PENDING).values_list(
+                "invoice__subscription_id", flat=True
+            )
         )
-        if not due:
-            subscription.billing_claimed_until = None
-            subscription.save(update_fields=["billing_claimed_until"])
-            return "not_due"
-        if BillingAttempt.objects.filter(invoice__subscription=subscription, status=A.PENDING).exists():
-            return "in_flight"  # another caller got here between our look and our lock
-        before = _snapshot(subscription)
-        invoice = Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).order_by("-id").first()
-        if invoice is None:
-            if subscription.cancel_at_period_end:
+        owed = {
+            invoice.subscription_id: invoice
+            for invoice in Invoice.objects.filter(subscription_id__in=ids, status=InvoiceStatus.OPEN).order_by("id")
+        }
+        jobs: list[_Job] = []
+        fresh: list[Invoice] = []
+        audits: list[dict[str, Any]] = []
+        idle: list[int] = []
+        for subscription in subscriptions:
+            if not _due_now(subscription, as_of):
+                idle.append(subscription.pk)
+                outcomes[subscription.pk] = "not_due"
+                continue
+            if subscription.pk in busy:
+                outcomes[subscription.pk] = "in_flight"
+                continue
+            before = _snapshot(subscription)
+            invoice = owed.get(subscription.pk)
+            if invoice is None and subscription.cancel_at_period_end:
                 subscription_end(subscription, status=S.ENDED, reason="canceled_at_period_end", at=as_of)
                 record_change(
                     subscription, action="subscription.ended", before=before, actor=actor, event="subscription.canceled"
                 )
-                return "ended"
-            invoice = _open_next_period(subscription, before=before, actor=actor)
-        attempt = _begin_attempt(subscription, invoice, actor=actor)
-        method = subscription.payment_method
-    outcome = payments.charge_call(
-        payment=attempt.payment,
-        gt=attempt.call,
-        payment_method=SavedCard(method.profile.customer_token, method.payment_token),
+                outcomes[subscription.pk] = "ended"
+                continue
+            if invoice is None:
+                invoice = _next_period(subscription)
+                fresh.append(invoice)
+                audits.append(_change(subscription, "subscription.period_started", before, actor))
+            if subscription.pending_payment_method_id:
+                subscription.payment_method = subscription.pending_payment_method  # type: ignore[assignment]
+                subscription.pending_payment_method = None
+            subscription.updated_at = now
+            jobs.append(_Job(subscription, invoice, before))
+        if idle:
+            Subscription.objects.filter(pk__in=idle).update(billing_claimed_until=None)
+        if not jobs:
+            return []
+        Invoice.objects.bulk_create(fresh)
+        Subscription.objects.bulk_update([job.subscription for job in jobs], _SUBSCRIPTION_BILLING_FIELDS)
+        _open_attempts(jobs, actor=actor, now=now)
+        audit_record_many(audits)
+    return jobs
+
+
+def _open_attempts(jobs: list[_Job], *, actor: Actor, now: datetime) -> None:
+    """Inside _begin's transaction: each job's pending payment, call and attempt, in bulk. The
+    call's reference is derived from the invoice and the attempt's number."""
+    specs = []
+    for job in jobs:
+        sub, invoice, method = job.subscription, job.invoice, job.subscription.payment_method
+        number = invoice.attempt_count + 1
+        specs.append(
+            payments.ChargeSpec(
+                account=method.gateway_account,
+                amount=invoice.amount,
+                currency=invoice.currency,
+                customer=sub.customer,
+                call_reference=attempt_reference(invoice, number),
+                reference=invoice.public_id,
+                description=f"{sub.plan.name} {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}",
+                metadata={"subscription": sub.public_id, "invoice": invoice.public_id, "attempt": number},
+                card_brand=method.card_brand,
+                card_last4=method.card_last4,
+            )
+        )
+    charges = payments.charges_begin(specs, actor=actor)
+    attempts = BillingAttempt.objects.bulk_create(
+        BillingAttempt(invoice=job.invoice, number=job.invoice.attempt_count + 1, payment=payment)
+        for job, (payment, _) in zip(jobs, charges, strict=True)
     )
-    with transaction.atomic():
-        payments.charge_finish(payment_id=attempt.payment.pk, gt=attempt.call, outcome=outcome, actor=actor)
-        return _apply_attempt(attempt.pk, as_of=as_of, actor=actor, initial=initial)
+    for job, (payment, call), attempt in zip(jobs, charges, attempts, strict=True):
+        job.payment, job.call, job.attempt = payment, call, attempt
+        job.invoice.attempt_count += 1
+        job.invoice.next_attempt_at = None
+        job.invoice.updated_at = now
+    Invoice.objects.bulk_update([job.invoice for job in jobs], ["attempt_count", "next_attempt_at", "updated_at"])
 
 
-def _open_next_period(subscription: Subscription, *, before: dict[str, Any], actor: Actor) -> Invoice:
-    """Under the row lock: the next period begins (with the pending plan, if any) and its
-    invoice is opened."""
+def _next_period(subscription: Subscription) -> Invoice:
+    """In memory: the next period begins (with the pending plan, if any); its invoice, unsaved."""
     if subscription.pending_plan_id:
         subscription.plan, subscription.pending_plan = subscription.pending_plan, None  # type: ignore[assignment]
     plan = subscription.plan
@@ -218,7 +377,7 @@ def _open_next_period(subscription: Subscription, *, before: dict[str, Any], act
     subscription.current_period_start, subscription.current_period_end = start, end
     if subscription.status == S.TRIALING:
         subscription.status = S.ACTIVE
-    invoice = Invoice.objects.create(
+    return Invoice(
         merchant_id=subscription.merchant_id,
         subscription=subscription,
         plan=plan,
@@ -227,45 +386,86 @@ def _open_next_period(subscription: Subscription, *, before: dict[str, Any], act
         amount=plan.amount,
         currency=plan.currency,
     )
-    subscription.save()
-    record_change(subscription, action="subscription.period_started", before=before, actor=actor)
-    return invoice
 
 
-@dataclass
-class _Attempt:
-    pk: int
-    payment: Payment
-    call: GatewayTransaction
-
-
-def _begin_attempt(subscription: Subscription, invoice: Invoice, *, actor: Actor) -> _Attempt:
-    if subscription.pending_payment_method_id:
-        subscription.payment_method = subscription.pending_payment_method  # type: ignore[assignment]
-        subscription.pending_payment_method = None
-        subscription.save(update_fields=["payment_method", "pending_payment_method", "updated_at"])
-    method = subscription.payment_method
-    number = invoice.attempt_count + 1
-    payment, call = payments.charge_begin(
-        merchant=subscription.merchant,
-        account=method.gateway_account,
-        amount=invoice.amount,
-        currency=invoice.currency,
-        payment_method=SavedCard(method.profile.customer_token, method.payment_token),
-        customer=subscription.customer,
-        reference=invoice.public_id,
-        description=f"{subscription.plan.name} {invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"[:255],
-        metadata={"subscription": subscription.public_id, "invoice": invoice.public_id, "attempt": number},
-        call_reference=attempt_reference(invoice, number),
-        card_brand=method.card_brand,
-        card_last4=method.card_last4,
-        actor=actor,
+def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -> dict[int, str]:
+    """Step 3, inside the transaction that recorded the calls: paid invoices renew their
+    subscriptions in bulk; anything else (declines, errors, unknown outcomes) goes one by one
+    through dunning (_apply_attempt)."""
+    outcomes: dict[int, str] = {}
+    now = timezone.now()
+    subscriptions = {
+        s.pk: s
+        for s in Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "plan", "payment_method", "pending_plan", "pending_payment_method")
+        .filter(pk__in=[job.subscription.pk for job in jobs])
+        .order_by("pk")
+    }
+    attempts = {
+        a.pk: a
+        for a in BillingAttempt.objects.select_for_update(of=("self",))
+        .select_related("payment")
+        .filter(pk__in=[job.attempt.pk for job in jobs if job.attempt])
+        .order_by("pk")
+    }
+    invoices = {
+        i.pk: i
+        for i in Invoice.objects.select_for_update().filter(pk__in=[job.invoice.pk for job in jobs]).order_by("pk")
+    }
+    paid: list[tuple[Subscription, Invoice, BillingAttempt, dict[str, Any]]] = []
+    others: list[_Job] = []
+    for job in jobs:
+        assert job.attempt is not None  # noqa: S101 - set by _begin
+        attempt = attempts[job.attempt.pk]
+        if attempt.status != A.PENDING:
+            outcomes[job.subscription.pk] = attempt.status
+        elif attempt.payment.status in _ATTEMPT_BY_PAYMENT:
+            subscription = subscriptions[job.subscription.pk]
+            paid.append((subscription, invoices[job.invoice.pk], attempt, _snapshot(subscription)))
+        else:
+            others.append(job)
+    audits: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for subscription, invoice, attempt, before in paid:
+        attempt.status, attempt.completed_at = A.SUCCEEDED, now
+        invoice.status, invoice.payment, invoice.paid_at = InvoiceStatus.PAID, attempt.payment, as_of
+        invoice.next_attempt_at, invoice.updated_at = None, now
+        invoice.subscription = subscription
+        subscription.status = S.ACTIVE
+        subscription.next_billing_at = subscription.current_period_end
+        subscription.billing_claimed_until = None
+        subscription.updated_at = now
+        audits.append({"actor": actor, "action": "invoice.paid", "target": invoice,
+                       "after": {"payment": attempt.payment.public_id}})  # fmt: skip
+        audits.append(_change(subscription, "subscription.renewed", before, actor))
+        events.append(_invoice_event(invoice, subscription, "invoice.paid"))
+        events.append(_subscription_event(subscription, "subscription.renewed"))
+        outcomes[subscription.pk] = "renewed"
+    BillingAttempt.objects.bulk_update([a for _, _, a, _ in paid], ["status", "completed_at"])
+    Invoice.objects.bulk_update(
+        [i for _, i, _, _ in paid], ["status", "payment", "paid_at", "next_attempt_at", "updated_at"]
     )
-    attempt = BillingAttempt.objects.create(invoice=invoice, number=number, payment=payment)
-    invoice.attempt_count = number
-    invoice.next_attempt_at = None
-    invoice.save(update_fields=["attempt_count", "next_attempt_at", "updated_at"])
-    return _Attempt(attempt.pk, payment, call)
+    Subscription.objects.bulk_update(
+        [s for s, _, _, _ in paid], ["status", "next_billing_at", "billing_claimed_until", "updated_at"]
+    )
+    audit_record_many(audits)
+    event_publish_many(events)
+    for job in others:
+        assert job.attempt is not None  # noqa: S101 - set by _begin
+        outcomes[job.subscription.pk] = _apply_attempt(job.attempt.pk, as_of=as_of, actor=actor, initial=initial)
+    return outcomes
+
+
+def _invoice_event(invoice: Invoice, subscription: Subscription, event_type: str) -> dict[str, Any]:
+    invoice.subscription = subscription
+    return {
+        "merchant_id": invoice.merchant_id,
+        "livemode": subscription.livemode,
+        "type": event_type,
+        "object_type": "invoice",
+        "object_id": invoice.public_id,
+        "data": invoice_representation(invoice),
+    }
 
 
 def _settle_in_flight(attempt: BillingAttempt, *, as_of: datetime, actor: Actor) -> str:
@@ -348,15 +548,7 @@ def _was_declined(payment: Payment) -> bool:
 
 
 def _publish_invoice(invoice: Invoice, subscription: Subscription, event_type: str) -> None:
-    invoice.subscription = subscription
-    event_publish(
-        merchant_id=invoice.merchant_id,
-        livemode=subscription.livemode,
-        type=event_type,
-        object_type="invoice",
-        object_id=invoice.public_id,
-        data=invoice_representation(invoice),
-    )
+    event_publish(**_invoice_event(invoice, subscription, event_type))
 
 
 def _invoice_paid(

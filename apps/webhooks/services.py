@@ -280,6 +280,41 @@ def event_publish(
     return event
 
 
+def event_publish_many(events: list[dict[str, Any]]) -> None:
+    """Several events (event_publish's keyword arguments each) in the caller's transaction: one
+    query for which merchants listen, one INSERT. For batch work such as billing runs."""
+    from .models import WebhookEndpoint
+    from .tasks import event_relay as relay_task
+
+    if not events:
+        return
+    merchants = {event["merchant_id"] for event in events}
+    listening = set(
+        WebhookEndpoint.objects.filter(merchant_id__in=merchants, enabled=True, is_deleted=False).values_list(
+            "merchant_id", flat=True
+        )
+    )
+    now = timezone.now()
+    rows = [
+        Event(
+            public_id=new_event_id(),
+            merchant_id=event["merchant_id"],
+            livemode=event["livemode"],
+            type=event["type"],
+            object_type=event["object_type"],
+            object_id=event["object_id"],
+            data=json.loads(json.dumps(event["data"], cls=DjangoJSONEncoder)),
+            created_at=now,
+            relayed_at=None if event["merchant_id"] in listening else now,
+        )
+        for event in events
+    ]
+    created = Event.objects.bulk_create(rows)
+    relay = [event.pk for event in created if event.relayed_at is None]
+    if relay:
+        transaction.on_commit(lambda: [relay_task.delay(pk) for pk in relay])
+
+
 def event_relay(*, event_id: int) -> list[int]:
     """Fan an event out into one delivery per enabled endpoint subscribed to its type, once.
     Returns the ids of deliveries created (and queued on commit)."""

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
+from apps.core.bulk import update_rows
 from apps.core.context import current_request_id
 from apps.core.money import SUPPORTED_CURRENCIES, format_amount
 from apps.gateways.base import (
@@ -547,8 +548,8 @@ def charges_finish(items: list[tuple[int, GatewayTransaction, CallOutcome]], *, 
             events.append(_payment_event(payment, action))
         if outcome.unknown:
             _enqueue_resolution(call)
-    GatewayTransaction.objects.bulk_update(changed_calls, _GT_RESULT_FIELDS)
-    Payment.objects.bulk_update(changed_payments, _PAYMENT_RESULT_FIELDS)
+    update_rows(GatewayTransaction, changed_calls, _GT_RESULT_FIELDS)
+    update_rows(Payment, changed_payments, _PAYMENT_RESULT_FIELDS)
     audit_record_many(audits)
     event_publish_many(events)
     return payments

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
+from apps.core.bulk import update_rows
 from apps.gateways.base import SavedCard
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 from apps.gateways.registry import gateway_for
@@ -118,14 +119,20 @@ def billing_run(
         if not ids:
             return summary
         summary.claimed += len(ids)
-        for pk in ids:
-            try:
-                summary.add(subscription_bill(subscription_id=pk, as_of=as_of, actor=actor))
-            except Exception:
-                # One subscription's trouble must not stop the others; its claim expires and
-                # the next run tries again.
-                logger.exception("billing_failed", extra={"subscription": pk})
-                summary.add("error")
+        try:
+            for outcome in subscriptions_bill(subscription_ids=ids, as_of=as_of, actor=actor).values():
+                summary.add(outcome)
+        except Exception:
+            # One subscription's trouble must not stop the others: bill them one by one (any
+            # attempt the batch left pending is settled at the gateway first, never re-charged).
+            logger.exception("billing_batch_failed", extra={"subscriptions": len(ids)})
+            for pk in ids:
+                try:
+                    summary.add(subscription_bill(subscription_id=pk, as_of=as_of, actor=actor))
+                except Exception:
+                    # Its claim expires and a later run tries again.
+                    logger.exception("billing_failed", extra={"subscription": pk})
+                    summary.add("error")
         if max_seconds is not None and (timezone.now() - started).total_seconds() > max_seconds:
             summary.timed_out = True
             return summary
@@ -327,7 +334,7 @@ def _begin(ids: list[int], *, as_of: datetime, actor: Actor, outcomes: dict[int,
         if not jobs:
             return []
         Invoice.objects.bulk_create(fresh)
-        Subscription.objects.bulk_update([job.subscription for job in jobs], _SUBSCRIPTION_BILLING_FIELDS)
+        update_rows(Subscription, [job.subscription for job in jobs], _SUBSCRIPTION_BILLING_FIELDS)
         _open_attempts(jobs, actor=actor, now=now)
         audit_record_many(audits)
     return jobs
@@ -364,7 +371,7 @@ def _open_attempts(jobs: list[_Job], *, actor: Actor, now: datetime) -> None:
         job.invoice.attempt_count += 1
         job.invoice.next_attempt_at = None
         job.invoice.updated_at = now
-    Invoice.objects.bulk_update([job.invoice for job in jobs], ["attempt_count", "next_attempt_at", "updated_at"])
+    update_rows(Invoice, [job.invoice for job in jobs], ["attempt_count", "next_attempt_at", "updated_at"])
 
 
 def _next_period(subscription: Subscription) -> Invoice:
@@ -441,12 +448,10 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
         events.append(_invoice_event(invoice, subscription, "invoice.paid"))
         events.append(_subscription_event(subscription, "subscription.renewed"))
         outcomes[subscription.pk] = "renewed"
-    BillingAttempt.objects.bulk_update([a for _, _, a, _ in paid], ["status", "completed_at"])
-    Invoice.objects.bulk_update(
-        [i for _, i, _, _ in paid], ["status", "payment", "paid_at", "next_attempt_at", "updated_at"]
-    )
-    Subscription.objects.bulk_update(
-        [s for s, _, _, _ in paid], ["status", "next_billing_at", "billing_claimed_until", "updated_at"]
+    update_rows(BillingAttempt, [a for _, _, a, _ in paid], ["status", "completed_at"])
+    update_rows(Invoice, [i for _, i, _, _ in paid], ["status", "payment", "paid_at", "next_attempt_at", "updated_at"])
+    update_rows(
+        Subscription, [s for s, _, _, _ in paid], ["status", "next_billing_at", "billing_claimed_until", "updated_at"]
     )
     audit_record_many(audits)
     event_publish_many(events)

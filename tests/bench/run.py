@@ -562,7 +562,13 @@ def main() -> None:
             from billing import run_billing
 
             billing_results = run_billing(
-                env=env, manage=manage, stop=stop, log=log, counts=args.billing_counts, workers=args.billing_workers
+                env=env,
+                database_url=database_url,
+                manage=manage,
+                stop=stop,
+                log=log,
+                counts=args.billing_counts,
+                workers=args.billing_workers,
             )
     finally:
         stop(server)

@@ -417,7 +417,10 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
     }
     invoices = {
         i.pk: i
-        for i in Invoice.objects.select_for_update().filter(pk__in=[job.invoice.pk for job in jobs]).order_by("pk")
+        for i in Invoice.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .filter(pk__in=[job.invoice.pk for job in jobs])
+        .order_by("pk")
     }
     paid: list[tuple[Subscription, Invoice, BillingAttempt, dict[str, Any]]] = []
     others: list[_Job] = []

@@ -76,6 +76,16 @@ def test_cim_answers_are_schema_valid_and_keep_no_card_number(account):
     assert_schema_valid(masked), assert_schema_valid(unmasked)
     assert (xml_text(masked, "expirationDate"), xml_text(unmasked, "expirationDate")) == ("XXXX", "2030-12")
     assert xml_text(masked, "cardNumber") == "XXXX1111"
+    whole = respond(
+        request_xml(account, "getCustomerProfileRequest", f"<customerProfileId>{profile_id}</customerProfileId>")
+    )
+    # No schema check here: the SDK's PyXB bindings reject every getCustomerProfile answer that lists a
+    # payment profile (ContentNondeterminismExceededError on customerProfileMaskedType), so our gateway
+    # module reads single payment profiles with getCustomerPaymentProfile instead.
+    assert (xml_text(whole, "merchantCustomerId"), xml_text(whole, "customerPaymentProfileId")) == (
+        "cus1",
+        payment_profile_id,
+    )
     deleted = respond(request_xml(account, "deleteCustomerPaymentProfileRequest",
         f"<customerProfileId>{profile_id}</customerProfileId><customerPaymentProfileId>{payment_profile_id}</customerPaymentProfileId>"))  # fmt: skip
     gone = respond(

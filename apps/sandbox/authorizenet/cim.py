@@ -221,6 +221,30 @@ def create_customer_profile(root: etree._Element, account: AnetAccount, response
     return builder.to_bytes()
 
 
+def get_customer_profile(root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+    profile = _profile(account, find_text(root, "customerProfileId"))
+    if profile is None:
+        return error_response(response_root, *NOT_FOUND, ref_id)
+    builder = Builder(response_root)
+    builder.messages("Ok", [OK], ref_id)
+    node = builder.add(builder.root, "profile")
+    builder.add_optional(node, "merchantCustomerId", profile.merchant_customer_id)
+    builder.add_optional(node, "description", profile.description)
+    builder.add_optional(node, "email", profile.email)
+    builder.add(node, "customerProfileId", profile.profile_id)
+    for saved in profile.payment_profiles.filter(deleted_at__isnull=True).order_by("pk"):
+        item = builder.add(node, "paymentProfiles")
+        builder.add(item, "customerProfileId", profile.profile_id)
+        builder.add(item, "customerPaymentProfileId", saved.payment_profile_id)
+        if saved.is_default:
+            builder.add(item, "defaultPaymentProfile", "true")
+        card = builder.add(builder.add(item, "payment"), "creditCard")
+        builder.add(card, "cardNumber", f"XXXX{saved.card_last4}")
+        builder.add(card, "expirationDate", "XXXX")
+        builder.add(card, "cardType", saved.card_type)
+    return builder.to_bytes()
+
+
 def delete_customer_profile(root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
     profile = _profile(account, find_text(root, "customerProfileId"))
     if profile is None:
@@ -298,6 +322,7 @@ def delete_customer_payment_profile(
 
 HANDLERS = {
     "createCustomerProfileRequest": create_customer_profile,
+    "getCustomerProfileRequest": get_customer_profile,
     "deleteCustomerProfileRequest": delete_customer_profile,
     "createCustomerPaymentProfileRequest": create_customer_payment_profile,
     "getCustomerPaymentProfileRequest": get_customer_payment_profile,

@@ -23,6 +23,20 @@ def pytest_collection_modifyitems(items: list[Any]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: Any) -> Iterator[None]:
+    """After every test that touched the database, while its data is still there: the ledger
+    must be sound (every entry balanced, every payment agreeing with its entries)."""
+    result = yield
+    uses_db = item.get_closest_marker("django_db") is not None or {"db", "transactional_db"} & set(item.fixturenames)
+    if uses_db and item.get_closest_marker("ledger_unchecked") is None:
+        from apps.ledger.selectors import ledger_problems
+
+        problems = ledger_problems()
+        assert not problems, "the ledger is not sound after this test:\n" + "\n".join(problems)
+    return result
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_log_file() -> None:
     from django.conf import settings

@@ -58,6 +58,7 @@ from apps.gateways.errors import (
 )
 from apps.gateways.models import GatewayAccount, GatewayName
 from apps.gateways.registry import checkout_gateway_for, gateway_for
+from apps.ledger.services import ledger_record_payment, ledger_record_payments
 from apps.merchants.models import Merchant
 from apps.webhooks.services import event_publish, event_publish_many
 
@@ -284,6 +285,7 @@ def _apply_charge_result(payment: Payment, gt: GatewayTransaction, result: Gatew
     before = _snapshot(payment)
     action = _charge_result(payment, gt, result)
     payment.save(update_fields=_PAYMENT_RESULT_FIELDS)
+    ledger_record_payment(payment, before)
     audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
     if action != "payment.outcome_unknown":
         _publish_payment(payment, action)
@@ -532,6 +534,7 @@ def charges_finish(items: list[tuple[int, GatewayTransaction, CallOutcome]], *, 
     audits: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     changed_payments, changed_calls = [], []
+    moved: list[tuple[Payment, dict[str, Any]]] = []
     for payment_id, gt, outcome in items:
         payment, call = payments[payment_id], calls[gt.pk]
         if call.status != GT.Status.PENDING:
@@ -541,6 +544,7 @@ def charges_finish(items: list[tuple[int, GatewayTransaction, CallOutcome]], *, 
         action = _charge_result(payment, call, outcome.result)
         changed_calls.append(call)
         changed_payments.append(payment)
+        moved.append((payment, before))
         audits.append(
             {"actor": actor, "action": action, "target": payment, "before": before, "after": _snapshot(payment)}
         )
@@ -550,6 +554,7 @@ def charges_finish(items: list[tuple[int, GatewayTransaction, CallOutcome]], *, 
             _enqueue_resolution(call)
     update_rows(GatewayTransaction, changed_calls, _GT_RESULT_FIELDS)
     update_rows(Payment, changed_payments, _PAYMENT_RESULT_FIELDS)
+    ledger_record_payments(moved)
     audit_record_many(audits)
     event_publish_many(events)
     return payments
@@ -624,6 +629,7 @@ def _finish_capture(payment: Payment, gt: GatewayTransaction, amount: int, actor
         payment.amount_captured = amount
         payment.status = PaymentStatus.CAPTURED
         payment.save()
+        ledger_record_payment(payment, before)
         audit_record(actor=actor, action="payment.captured", target=payment, before=before, after=_snapshot(payment))
         _publish_payment(payment, "payment.captured")
     else:
@@ -668,6 +674,7 @@ def _finish_void(payment: Payment, gt: GatewayTransaction, actor: Actor) -> None
         payment.amount_captured = 0
         payment.status = PaymentStatus.VOIDED
         payment.save()
+        ledger_record_payment(payment, before)
         audit_record(actor=actor, action="payment.voided", target=payment, before=before, after=_snapshot(payment))
         _publish_payment(payment, "payment.voided")
     else:
@@ -803,6 +810,7 @@ def _finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, act
         action = "refund.failed"
     payment.save()
     refund.save()
+    ledger_record_payment(payment, before, refund=refund)
     audit_record(
         actor=actor,
         action=action,
@@ -1043,6 +1051,7 @@ def _payment_apply_details(payment_id: int, details: TransactionDetails, actor: 
         else:
             return f"{payment.status}; gateway says {state}: no change"
         payment.save()
+        ledger_record_payment(payment, before)
         audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
         _publish_payment(payment, action)
     return f"{before['status']} -> {payment.status} (gateway says {state})"
@@ -1179,6 +1188,7 @@ def checkout_payment_record(*, payment_id: int, paid: CheckoutPayment, actor: Ac
             payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
         payment.failure_code = payment.failure_message = ""
         payment.save()
+        ledger_record_payment(payment, before)
         audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
         _publish_payment(payment, action)
     return payment
@@ -1275,6 +1285,7 @@ def payment_record_gateway_charge(
         completed_at=timezone.now(),
     )
     action = "payment.captured" if approved else "payment.failed"
+    ledger_record_payment(payment, None)
     audit_record(actor=actor, action=action, target=payment, after=_snapshot(payment))
     _publish_payment(payment, action)
     return payment

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "apps.api",
     "apps.gateways",
     "apps.payments",
+    "apps.ledger",
     "apps.catalog",
     "apps.customers",
     "apps.subscriptions",

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet, Sum
+from django.http import HttpRequest
+
+from apps.core.money import format_amount
+
+from .models import JournalEntry, LedgerAccount, Posting
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Money records are never edited: corrections are new, reversing entries."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "kind", "currency", "gateway_account", "debits_display", "credits_display", "balance")
+    list_filter = ("kind", "currency", "gateway_account__gateway")
+    list_select_related = ("gateway_account__merchant",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                debits=Sum("postings__amount", filter=Q(postings__amount__gt=0), default=0),
+                credits=Sum("postings__amount", filter=Q(postings__amount__lt=0), default=0),
+            )
+        )
+
+    @admin.display(description="debits")
+    def debits_display(self, obj: Any) -> str:
+        return format_amount(obj.debits, obj.currency)
+
+    @admin.display(description="credits")
+    def credits_display(self, obj: Any) -> str:
+        return format_amount(-obj.credits, obj.currency)
+
+    @admin.display(description="balance (normal side)")
+    def balance(self, obj: Any) -> str:
+        total = obj.debits + obj.credits
+        return format_amount(total if obj.debit_normal else -total, obj.currency)
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    fields = ("account", "debit", "credit")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="debit")
+    def debit(self, obj: Posting) -> str:
+        return format_amount(obj.amount, obj.entry.currency) if obj.amount > 0 else ""
+
+    @admin.display(description="credit")
+    def credit(self, obj: Posting) -> str:
+        return format_amount(-obj.amount, obj.entry.currency) if obj.amount < 0 else ""
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "occurred_at", "kind", "amount_display", "gateway_account", "payment", "memo")
+    list_filter = ("kind", "currency", "gateway_account__gateway")
+    search_fields = ("=public_id", "=gateway_transaction_id", "=payment__public_id", "=refund__public_id", "=source")
+    list_select_related = ("gateway_account__merchant", "payment")
+    raw_id_fields = ("payment", "refund")
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+    inlines = [PostingInline]
+    readonly_fields = (
+        "public_id",
+        "kind",
+        "gateway_account",
+        "currency",
+        "amount",
+        "payment",
+        "refund",
+        "gateway_transaction_id",
+        "source",
+        "memo",
+        "occurred_at",
+        "created_at",
+    )
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: JournalEntry) -> str:
+        return format_amount(obj.amount, obj.currency)

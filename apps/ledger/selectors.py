@@ -1,0 +1,111 @@
+"""Reads of the ledger: balances come from the postings, never from a stored total."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, F, Q, Sum
+
+from .models import DEBIT_NORMAL, EntryKind, JournalEntry, LedgerAccount, Posting
+
+
+@dataclass(frozen=True)
+class Balance:
+    account_id: int
+    gateway_account: str
+    kind: str
+    currency: str
+    debits: int
+    credits: int
+
+    @property
+    def balance(self) -> int:
+        """Debits minus credits (positive for a debit balance)."""
+        return self.debits - self.credits
+
+    @property
+    def natural_balance(self) -> int:
+        """The balance on the account's normal side (sales and adjustments read credit-positive)."""
+        return self.balance if self.kind in DEBIT_NORMAL else -self.balance
+
+
+def account_balances(*, gateway_account_id: int | None = None, currency: str | None = None) -> list[Balance]:
+    accounts = LedgerAccount.objects.select_related("gateway_account")
+    if gateway_account_id is not None:
+        accounts = accounts.filter(gateway_account_id=gateway_account_id)
+    if currency is not None:
+        accounts = accounts.filter(currency=currency)
+    totals = accounts.annotate(
+        debits=Sum("postings__amount", filter=Q(postings__amount__gt=0), default=0),
+        credits=Sum("postings__amount", filter=Q(postings__amount__lt=0), default=0),
+    ).order_by("gateway_account_id", "currency", "kind")
+    return [
+        Balance(
+            account_id=a.pk,
+            gateway_account=a.gateway_account.public_id,
+            kind=a.kind,
+            currency=a.currency,
+            debits=a.debits,
+            credits=-a.credits,
+        )
+        for a in totals
+    ]
+
+
+def account_balance(*, gateway_account_id: int, kind: str, currency: str) -> int:
+    """Debits minus credits of one account (0 if it has never been used)."""
+    total = Posting.objects.filter(
+        account__gateway_account_id=gateway_account_id, account__kind=kind, account__currency=currency
+    ).aggregate(total=Sum("amount", default=0))["total"]
+    return int(total)
+
+
+def ledger_problems(*, limit: int = 20) -> list[str]:
+    """Everything that breaks the ledger's rules, as readable lines (empty when sound)."""
+    problems: list[str] = []
+    total = Posting.objects.aggregate(total=Sum("amount", default=0))["total"]
+    if total:
+        problems.append(f"the postings sum to {total}, not zero")
+    unbalanced = (
+        Posting.objects.values("entry__public_id").annotate(total=Sum("amount")).exclude(total=0).order_by()[:limit]
+    )
+    problems += [f"entry {row['entry__public_id']} does not balance (off by {row['total']})" for row in unbalanced]
+    thin = JournalEntry.objects.annotate(n=Count("postings")).filter(n__lt=2).values_list("public_id", flat=True)
+    problems += [f"entry {public_id} has fewer than two postings" for public_id in thin[:limit]]
+    crossed = Posting.objects.exclude(account__currency=F("entry__currency"))
+    problems += [
+        f"posting {pk} in entry {entry} is in {account_currency}, the entry in {entry_currency}"
+        for pk, entry, account_currency, entry_currency in crossed.values_list(
+            "pk", "entry__public_id", "account__currency", "entry__currency"
+        )[:limit]
+    ]
+    elsewhere = Posting.objects.exclude(account__gateway_account_id=F("entry__gateway_account_id"))
+    problems += [
+        f"posting {pk} belongs to another gateway account than its entry"
+        for pk in elsewhere.values_list("pk", flat=True)[:limit]
+    ]
+    problems += _payments_disagreeing(limit)
+    return problems
+
+
+def _payments_disagreeing(limit: int) -> list[str]:
+    """Payments whose captured and refunded amounts differ from what their entries say."""
+    from apps.payments.models import Payment
+
+    captured = Sum("journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.CAPTURE), default=0) - Sum(
+        "journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.CAPTURE_REVERSAL), default=0
+    )
+    refunded = Sum("journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.REFUND), default=0) - Sum(
+        "journal_entries__amount",
+        filter=Q(journal_entries__kind=EntryKind.ADJUSTMENT, journal_entries__memo="refund reversed"),
+        default=0,
+    )
+    rows = (
+        Payment.objects.annotate(ledger_captured=captured, ledger_refunded=refunded)
+        .exclude(ledger_captured=F("amount_captured"), ledger_refunded=F("amount_refunded"))
+        .values_list("public_id", "amount_captured", "ledger_captured", "amount_refunded", "ledger_refunded")[:limit]
+    )
+    return [
+        f"payment {pid}: captured {cap} but the ledger says {lcap}; refunded {ref} but the ledger says {lref}"
+        for pid, cap, lcap, ref, lref in rows
+    ]

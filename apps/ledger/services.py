@@ -1,0 +1,172 @@
+"""Posting to the ledger, always inside the transaction that makes the change it records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
+from django.utils import timezone
+
+from .errors import LedgerUnbalanced
+from .models import AccountKind, EntryKind, JournalEntry, LedgerAccount, Posting
+
+if TYPE_CHECKING:
+    from apps.payments.models import Payment, Refund
+
+AccountKey = tuple[int, str, str]  # gateway account id, kind, currency
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    """One journal entry to post: `lines` are (account kind, signed amount), debit positive."""
+
+    gateway_account_id: int
+    kind: str
+    currency: str
+    amount: int
+    lines: tuple[tuple[str, int], ...]
+    payment_id: int | None = None
+    refund_id: int | None = None
+    gateway_transaction_id: str = ""
+    source: str = ""
+    memo: str = ""
+    occurred_at: datetime | None = None
+
+    def check(self) -> None:
+        if sum(amount for _, amount in self.lines) != 0:
+            raise LedgerUnbalanced(f"{self.kind} entry does not balance: {self.lines}")
+        if len(self.lines) < 2 or any(amount == 0 for _, amount in self.lines):
+            raise LedgerUnbalanced(f"{self.kind} entry needs two or more non-zero lines: {self.lines}")
+        if self.amount < 0 or len(self.currency) != 3:
+            raise LedgerUnbalanced(f"{self.kind} entry has a bad amount or currency")
+
+
+def _accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
+    """Ledger account ids for (gateway account, kind, currency), created on first use."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+
+    def load() -> dict[AccountKey, int]:
+        rows = LedgerAccount.objects.filter(
+            gateway_account_id__in={k[0] for k in wanted},
+            kind__in={k[1] for k in wanted},
+            currency__in={k[2] for k in wanted},
+        ).values_list("gateway_account_id", "kind", "currency", "pk")
+        return {(ga, kind, cur): pk for ga, kind, cur, pk in rows if (ga, kind, cur) in wanted}
+
+    found = load()
+    missing = wanted - found.keys()
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(gateway_account_id=ga, kind=kind, currency=cur) for ga, kind, cur in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        found = load()
+    return found
+
+
+def ledger_post_many(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
+    """Post entries: one INSERT for the entries and one for all their postings (the database
+    checks each entry's balance per statement on PostgreSQL)."""
+    if not specs:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger postings must be made inside the transaction that makes the change")
+    for spec in specs:
+        spec.check()
+    accounts = _accounts((spec.gateway_account_id, kind, spec.currency) for spec in specs for kind, _ in spec.lines)
+    now = timezone.now()
+    entries = JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                gateway_account_id=spec.gateway_account_id,
+                kind=spec.kind,
+                currency=spec.currency,
+                amount=spec.amount,
+                payment_id=spec.payment_id,
+                refund_id=spec.refund_id,
+                gateway_transaction_id=spec.gateway_transaction_id,
+                source=spec.source,
+                memo=spec.memo[:255],
+                occurred_at=spec.occurred_at or now,
+            )
+            for spec in specs
+        ]
+    )
+    Posting.objects.bulk_create(
+        [
+            Posting(
+                entry_id=entry.pk, account_id=accounts[(spec.gateway_account_id, kind, spec.currency)], amount=amount
+            )
+            for entry, spec in zip(entries, specs, strict=True)
+            for kind, amount in spec.lines
+        ]
+    )
+    return entries
+
+
+def ledger_post(spec: EntrySpec) -> JournalEntry:
+    return ledger_post_many([spec])[0]
+
+
+# --- payments and refunds ---------------------------------------------------------------------
+
+R, S, REF, ADJ = AccountKind.RECEIVABLE, AccountKind.SALES, AccountKind.REFUNDS, AccountKind.ADJUSTMENTS
+
+
+def payment_movements(
+    payment: Payment, before: dict[str, Any] | None, *, refund: Refund | None = None
+) -> list[EntrySpec]:
+    """The entries for what changed on a payment between `before` (a snapshot, None for a new
+    row) and now: captured money is owed by the gateway (receivable) against sales; refunded
+    money leaves the receivable."""
+    before = before or {}
+    captured = payment.amount_captured - int(before.get("amount_captured") or 0)
+    refunded = payment.amount_refunded - int(before.get("amount_refunded") or 0)
+    common: dict[str, Any] = {"gateway_account_id": payment.gateway_account_id, "currency": payment.currency, "payment_id": payment.pk}
+    specs = []
+    if captured > 0:
+        specs.append(
+            EntrySpec(
+                kind=EntryKind.CAPTURE,
+                amount=captured,
+                lines=((R, captured), (S, -captured)),
+                gateway_transaction_id=payment.gateway_transaction_id,
+                **common,
+            )
+        )
+    elif captured < 0:
+        specs.append(
+            EntrySpec(
+                kind=EntryKind.CAPTURE_REVERSAL,
+                amount=-captured,
+                lines=((S, -captured), (R, captured)),
+                gateway_transaction_id=payment.gateway_transaction_id,
+                **common,
+            )
+        )
+    if refunded:
+        specs.append(
+            EntrySpec(
+                kind=EntryKind.REFUND if refunded > 0 else EntryKind.ADJUSTMENT,
+                amount=abs(refunded),
+                lines=((REF, refunded), (R, -refunded)),
+                refund_id=refund.pk if refund is not None else None,
+                gateway_transaction_id=refund.gateway_transaction_id if refund is not None else "",
+                memo="" if refunded > 0 else "refund reversed",
+                **common,
+            )
+        )
+    return specs
+
+
+def ledger_record_payment(payment: Payment, before: dict[str, Any] | None, *, refund: Refund | None = None) -> None:
+    ledger_post_many(payment_movements(payment, before, refund=refund))
+
+
+def ledger_record_payments(changes: Iterable[tuple[Payment, dict[str, Any] | None]]) -> None:
+    ledger_post_many([spec for payment, before in changes for spec in payment_movements(payment, before)])

@@ -127,7 +127,11 @@ def payment_movements(
     before = before or {}
     captured = payment.amount_captured - int(before.get("amount_captured") or 0)
     refunded = payment.amount_refunded - int(before.get("amount_refunded") or 0)
-    common: dict[str, Any] = {"gateway_account_id": payment.gateway_account_id, "currency": payment.currency, "payment_id": payment.pk}
+    common: dict[str, Any] = {
+        "gateway_account_id": payment.gateway_account_id,
+        "currency": payment.currency,
+        "payment_id": payment.pk,
+    }
     specs = []
     if captured > 0:
         specs.append(

@@ -25,6 +25,11 @@ _FINANCE_READ = [
     "subscriptions.view_pastduesubscription",
     "subscriptions.view_invoice",
     "subscriptions.view_billingattempt",
+    "ledger.view_ledgeraccount",
+    "ledger.view_journalentry",
+    "reconciliation.view_settlementbatch",
+    "reconciliation.view_settlementline",
+    "reconciliation.view_discrepancy",
 ]
 # Subscription operations: cancel, pause and resume, retry a payment now.
 _SUBSCRIPTION_OPERATIONS = [
@@ -43,9 +48,19 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments.void_payment",
         "payments.refund_payment",
         *_SUBSCRIPTION_OPERATIONS,
+        # Works the discrepancy queue: assign, resolve; write-offs need an approver.
+        "reconciliation.change_discrepancy",
+        "reconciliation.resolve_discrepancy",
     ],
     # Approves what operators request (maker-checker); never their own requests.
-    FINANCE_APPROVER: [*_FINANCE_READ, "payments.refund_payment", "payments.approve_refund"],
+    FINANCE_APPROVER: [
+        *_FINANCE_READ,
+        "payments.refund_payment",
+        "payments.approve_refund",
+        "reconciliation.change_discrepancy",
+        "reconciliation.resolve_discrepancy",
+        "reconciliation.approve_writeoff",
+    ],
     # Runs the system: merchants, API keys, workers and (later) webhook replays.
     OPS: [
         "merchants.view_merchant",

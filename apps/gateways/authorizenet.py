@@ -44,6 +44,9 @@ from .base import (
     RecurringSchedule,
     RefundRequest,
     SavedCard,
+    SettlementBatchData,
+    SettlementLineData,
+    SettlementLineKind,
     StoredCard,
     TransactionDetails,
     TransactionState,
@@ -153,6 +156,13 @@ def _text(node: Any, *path: str) -> str:
             return ""
     text = node.text
     return text.strip() if isinstance(text, str) else ""
+
+
+def _utc_time(value: str) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _all(node: Any, *path: str) -> list[Any]:
@@ -460,6 +470,79 @@ class AuthorizeNetGateway:
         if not matches:
             return None
         return self.fetch_transaction(matches[0])
+
+    # --- settlement reports (Transaction Details API) -----------------------------------------
+
+    SETTLEMENT_PAGE = 1000  # getTransactionList's largest page
+
+    def settlements(self, *, since: datetime, until: datetime) -> list[SettlementBatchData]:
+        """Batches settled in [since, until) (getSettledBatchList) with every transaction in each
+        (getTransactionList, page by page). Authorize.Net deducts no fees per batch: it bills
+        them monthly, so the lines carry none and the payout is the batch's net."""
+        request = apicontractsv1.getSettledBatchListRequest()
+        request.firstSettlementDate = since.astimezone(UTC)
+        request.lastSettlementDate = until.astimezone(UTC)
+        response = self._execute(apicontrollers.getSettledBatchListController, request, writes=False)
+        if _text(response, "messages", "resultCode") != "Ok":
+            self._api_error(response)
+        batches = []
+        for batch in _all(response, "batchList", "batch"):
+            settled_at = _utc_time(_text(batch, "settlementTimeUTC"))
+            if settled_at is None or not since <= settled_at < until:
+                continue
+            if _text(batch, "settlementState") not in {"settledSuccessfully", ""}:
+                continue  # settlementError / pendingSettlement: nothing was paid out yet
+            lines = self._batch_lines(_text(batch, "batchId"))
+            net = sum(line.amount if line.kind == SettlementLineKind.CHARGE else -line.amount for line in lines)
+            batches.append(
+                SettlementBatchData(
+                    batch_id=_text(batch, "batchId"),
+                    settled_at=settled_at,
+                    currency=self.config.currency,
+                    lines=lines,
+                    payout_amount=net,
+                )
+            )
+        return batches
+
+    def _batch_lines(self, batch_id: str) -> list[SettlementLineData]:
+        lines: list[SettlementLineData] = []
+        page = 1
+        while True:
+            request = apicontractsv1.getTransactionListRequest()
+            request.batchId = batch_id
+            sorting = apicontractsv1.TransactionListSorting()
+            sorting.orderBy = "id"
+            sorting.orderDescending = False
+            request.sorting = sorting
+            paging = apicontractsv1.Paging()
+            paging.limit = self.SETTLEMENT_PAGE
+            paging.offset = page
+            request.paging = paging
+            response = self._execute(apicontrollers.getTransactionListController, request, writes=False)
+            if _text(response, "messages", "resultCode") != "Ok":
+                self._api_error(response)
+            items = _all(response, "transactions", "transaction")
+            lines += [self._settlement_line(item) for item in items]
+            if len(items) < self.SETTLEMENT_PAGE:
+                return lines
+            page += 1
+
+    def _settlement_line(self, item: Any) -> SettlementLineData:
+        status = _text(item, "transactionStatus")
+        kind = {
+            "settledSuccessfully": SettlementLineKind.CHARGE,
+            "refundSettledSuccessfully": SettlementLineKind.REFUND,
+        }.get(status, SettlementLineKind.ADJUSTMENT)
+        return SettlementLineData(
+            transaction_id=_text(item, "transId"),
+            kind=kind,
+            status=status,
+            amount=abs(to_minor(_text(item, "settleAmount") or "0", self.config.currency)),
+            currency=self.config.currency,
+            reference=_text(item, "invoiceNumber"),
+            occurred_at=_utc_time(_text(item, "submitTimeUTC")),
+        )
 
     # --- the vault (CIM) ------------------------------------------------------------------
 

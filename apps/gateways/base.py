@@ -339,3 +339,47 @@ class InvalidSignature(Exception):
 
 class MalformedNotification(Exception):
     """A correctly signed body we cannot read (no event id, not JSON)."""
+
+
+# --- settlement reports (reconciliation) ------------------------------------------------------
+
+
+class SettlementLineKind(StrEnum):
+    CHARGE = "charge"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"  # anything else the gateway moved: a chargeback, a correction ...
+
+
+@dataclass(frozen=True)
+class SettlementLineData:
+    """One transaction in a settlement, as the gateway reports it. Amounts are positive minor units."""
+
+    transaction_id: str
+    kind: SettlementLineKind
+    status: str  # the gateway's own word for it ("settledSuccessfully", "processed" ...)
+    amount: int
+    currency: str
+    fee: int = 0
+    tax: int = 0
+    reference: str = ""  # our reference, where the gateway echoes it (invoiceNumber, receipt)
+    parent_transaction_id: str = ""  # for a refund: the charge it returns
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SettlementBatchData:
+    """A settled batch (Authorize.Net) or settlement (Razorpay) with its transactions."""
+
+    batch_id: str
+    settled_at: datetime
+    currency: str
+    lines: list[SettlementLineData]
+    # What the gateway paid out for it and the bank transfer's reference, where it reports them.
+    payout_amount: int | None = None
+    payout_reference: str = ""
+
+
+class SettlementGateway(Gateway, Protocol):
+    def settlements(self, *, since: datetime, until: datetime) -> list[SettlementBatchData]:
+        """Every batch settled in [since, until), with all its transactions (all pages)."""
+        ...

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import CheckoutGateway, Gateway, Notification, RecurringGateway, VaultGateway
+from .base import CheckoutGateway, Gateway, Notification, RecurringGateway, SettlementGateway, VaultGateway
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
@@ -82,6 +82,14 @@ def recurring_gateway_for(account: GatewayAccount) -> RecurringGateway:
     gateway = gateway_for(account)
     assert isinstance(gateway, AuthorizeNetGateway)  # noqa: S101 - gateway_for's contract
     return gateway
+
+
+def settlement_gateway_for(account: GatewayAccount) -> SettlementGateway:
+    """The adapter that reads a gateway account's settlement reports."""
+    gateway = gateway_for(account)
+    if not hasattr(gateway, "settlements"):
+        raise GatewayMisconfigured(f"{account.get_gateway_display()} settlement reports are not read here yet")
+    return gateway  # type: ignore[return-value]
 
 
 NotificationParser = Callable[[bytes, dict[str, str], dict[str, Any]], Notification]

@@ -1289,3 +1289,127 @@ def payment_record_gateway_charge(
     audit_record(actor=actor, action=action, target=payment, after=_snapshot(payment))
     _publish_payment(payment, action)
     return payment
+
+
+# --- corrections from reconciliation (the gateway's settlement is the evidence) --------------------
+
+
+def refund_adopt_gateway_success(*, refund: Refund, gateway_transaction_id: str, actor: Actor) -> Refund:
+    """Inside the caller's transaction: the gateway settled a refund we recorded as failed (or
+    never learned the outcome of). Records it as succeeded, with its ledger entry."""
+    payment = Payment.objects.select_for_update(of=("self",)).get(pk=refund.payment_id)
+    locked = Refund.objects.select_for_update().get(pk=refund.pk)
+    if locked.status == RefundStatus.SUCCEEDED:
+        return locked
+    if locked.amount > payment.refundable_amount + (locked.amount if locked.status == RefundStatus.PENDING else 0):
+        raise RefundStateError("The payment has no room left for this refund; adjust it by hand.")
+    before = _snapshot(payment)
+    if locked.status in {RefundStatus.PENDING, RefundStatus.UNKNOWN}:
+        payment.amount_refund_pending -= locked.amount
+    payment.amount_refunded += locked.amount
+    payment.status = (
+        PaymentStatus.REFUNDED
+        if payment.amount_refunded == payment.amount_captured
+        else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    locked.status = RefundStatus.SUCCEEDED
+    locked.gateway_transaction_id = gateway_transaction_id or locked.gateway_transaction_id
+    locked.failure_code = locked.failure_message = ""
+    payment.save()
+    locked.save()
+    ledger_record_payment(payment, before, refund=locked)
+    audit_record(
+        actor=actor, action="refund.succeeded", target=locked, merchant_id=payment.merchant_id,
+        before=before, after={**_snapshot(payment), "by": "settlement"},
+    )  # fmt: skip
+    _publish_refund(locked, "refund.succeeded")
+    return locked
+
+
+def payment_adopt_gateway_capture(
+    *, payment: Payment, amount: int, gateway_transaction_id: str, actor: Actor
+) -> Payment:
+    """Inside the caller's transaction: the gateway settled a charge we recorded as failed,
+    voided or expired. Records it as captured for the settled amount, with its ledger entry."""
+    locked = Payment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
+    if locked.status not in {PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED, PaymentStatus.UNKNOWN}:
+        raise PaymentStateError(
+            f"Only a failed, voided, expired or unknown payment can be corrected; this one is {locked.status}."
+        )
+    if not 0 < amount <= locked.amount:
+        raise PaymentStateError("The settled amount is more than the payment's amount; adjust it by hand.")
+    before = _snapshot(locked)
+    locked.amount_authorized = max(locked.amount_authorized, amount)
+    locked.amount_captured = amount
+    locked.gateway_transaction_id = gateway_transaction_id or locked.gateway_transaction_id
+    locked.status = PaymentStatus.CAPTURED
+    locked.failure_code = locked.failure_message = ""
+    locked.save()
+    ledger_record_payment(locked, before)
+    audit_record(
+        actor=actor,
+        action="payment.captured",
+        target=locked,
+        before=before,
+        after={**_snapshot(locked), "by": "settlement"},
+    )
+    _publish_payment(locked, "payment.captured")
+    return locked
+
+
+def payment_adjust_captured(*, payment: Payment, amount: int, reason: str, actor: Actor) -> Payment:
+    """Inside the caller's transaction: correct what a payment captured to what the gateway
+    settled (0 when it never settled). The ledger follows with a capture or a reversal."""
+    locked = Payment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
+    floor = locked.amount_refunded + locked.amount_refund_pending
+    if not floor <= amount <= locked.amount_authorized:
+        raise PaymentStateError(
+            f"The captured amount can only be set between what was refunded ({floor}) "
+            f"and what was authorised ({locked.amount_authorized}).",
+            code="adjustment_out_of_range",
+        )
+    before = _snapshot(locked)
+    locked.amount_captured = amount
+    if amount == 0:
+        locked.status, locked.failure_code = PaymentStatus.FAILED, "not_settled"
+        locked.failure_message = (reason or "The gateway never settled this payment.")[:255]
+    elif locked.status not in {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}:
+        locked.status = PaymentStatus.CAPTURED
+    locked.save()
+    ledger_record_payment(locked, before)
+    audit_record(
+        actor=actor,
+        action="payment.adjusted",
+        target=locked,
+        before=before,
+        after={**_snapshot(locked), "reason": reason},
+    )
+    _publish_payment(locked, "payment.adjusted")
+    return locked
+
+
+def refund_mark_not_settled(*, refund: Refund, reason: str, actor: Actor) -> Refund:
+    """Inside the caller's transaction: a refund we recorded as succeeded never reached the
+    gateway's settlement. It becomes failed and the payment's refunded amount drops back."""
+    payment = Payment.objects.select_for_update(of=("self",)).get(pk=refund.payment_id)
+    locked = Refund.objects.select_for_update().get(pk=refund.pk)
+    if locked.status != RefundStatus.SUCCEEDED:
+        raise RefundStateError(f"Only a succeeded refund can be marked as not settled; this one is {locked.status}.")
+    before = _snapshot(payment)
+    payment.amount_refunded -= locked.amount
+    payment.status = PaymentStatus.PARTIALLY_REFUNDED if payment.amount_refunded else PaymentStatus.CAPTURED
+    locked.status, locked.failure_code = RefundStatus.FAILED, "not_settled"
+    locked.failure_message = (reason or "The gateway never settled this refund.")[:255]
+    payment.save()
+    locked.save()
+    ledger_record_payment(payment, before, refund=locked)
+    audit_record(
+        actor=actor,
+        action="refund.failed",
+        target=locked,
+        merchant_id=payment.merchant_id,
+        before=before,
+        after=_snapshot(payment),
+    )
+    _publish_refund(locked, "refund.failed")
+    return locked

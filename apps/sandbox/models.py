@@ -86,6 +86,8 @@ class AnetTransaction(models.Model):
     # A charge made by an ARB subscription's schedule: its id and payment number.
     subscription_id = models.CharField(max_length=20, blank=True)
     subscription_pay_num = models.PositiveIntegerField(null=True, blank=True)
+    # Discrepancy injection: the nightly settlement leaves this transaction out.
+    held_from_settlement = models.BooleanField(default=False)
     submitted_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -326,6 +328,7 @@ class SandboxFault(models.Model):
         HANG_AFTER = "hang_after", "Process, then wait before answering (value: ms)"
         WEBHOOK_DUPLICATE = "webhook_duplicate", "Webhooks: deliver extra copies (value: how many)"
         WEBHOOK_DELAY = "webhook_delay", "Webhooks: hold the notification back, so later ones overtake it (value: ms)"
+        MISREPORT_DECLINED = "misreport_declined", "Process, then answer 'declined' (a refund we think failed)"
 
     gateway = models.CharField(max_length=20, default="authorizenet")
     kind = models.CharField(max_length=20, choices=Kind.choices)

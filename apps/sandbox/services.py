@@ -3,12 +3,13 @@ from __future__ import annotations
 import secrets
 
 from django.db import transaction
+from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 
 from .authorizenet.engine import settle
-from .models import AnetAccount, AnetBatch, RzpAccount
+from .models import AnetAccount, AnetBatch, AnetTransaction, RzpAccount, SandboxFault
 from .razorpay.ids import new_id
 
 
@@ -34,6 +35,58 @@ def anet_settle(*, account: AnetAccount | None = None, actor: Actor) -> list[Ane
                     after={"batch_id": batch.batch_id, "transactions": batch.transactions.count()},
                 )
     return batches
+
+
+SETTLEMENT_DISCREPANCIES = ("missing", "amount", "unknown", "refund_we_think_failed")
+
+
+def anet_settlement_discrepancy(
+    *, account: AnetAccount, kind: str, trans_id: str = "", amount: int | None = None, actor: Actor
+) -> AnetTransaction | SandboxFault:
+    """Make the next settlement disagree with the merchant's books, for tests and the demo:
+    `missing` holds a transaction out of settlement, `amount` settles it for another amount,
+    `unknown` makes a charge the merchant's system never saw (as if keyed in the merchant
+    interface), `refund_we_think_failed` makes the next refund go through but answer "declined"."""
+    with transaction.atomic():
+        if kind == "refund_we_think_failed":
+            injected: AnetTransaction | SandboxFault = SandboxFault.objects.create(
+                kind=SandboxFault.Kind.MISREPORT_DECLINED, match="refundTransaction"
+            )
+        elif kind == "unknown":
+            injected = AnetTransaction.objects.create(
+                account=account,
+                transaction_type="authCaptureTransaction",
+                status=AnetTransaction.Status.CAPTURED,
+                response_code="1",
+                reason_code="1",
+                reason_text="This transaction has been approved.",
+                auth_amount=amount or 4200,
+                settle_amount=amount or 4200,
+                currency=account.currency,
+                card_type="Visa",
+                card_last4="1111",
+                auth_code="SBX001",
+                submitted_at=timezone.now(),
+            )
+        elif kind in {"missing", "amount"}:
+            pk = AnetTransaction.pk_from_trans_id(trans_id) or 0
+            injected = AnetTransaction.objects.select_for_update().get(account=account, pk=pk, batch__isnull=True)
+            if kind == "missing":
+                injected.held_from_settlement = True
+            else:
+                if amount is None or amount <= 0:
+                    raise ValueError("an amount discrepancy needs the amount to settle")
+                injected.settle_amount = amount
+            injected.save(update_fields=["held_from_settlement", "settle_amount"])
+        else:
+            raise ValueError(f"unknown discrepancy kind {kind!r}; one of {', '.join(SETTLEMENT_DISCREPANCIES)}")
+        audit_record(
+            actor=actor,
+            action="sandbox.discrepancy_injected",
+            target=injected,
+            after={"kind": kind, "trans_id": trans_id, "amount": amount},
+        )
+    return injected
 
 
 def rzp_account_create(*, key_id: str | None = None) -> RzpAccount:

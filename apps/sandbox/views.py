@@ -28,6 +28,7 @@ def authorizenet_api(request: HttpRequest) -> HttpResponse:
             return HttpResponse(b"Service Unavailable", status=fault.value or 503, content_type="text/plain")
         elif fault.kind == SandboxFault.Kind.RESET and reset_connection(request):
             return HttpResponse(status=204)  # the client already saw the reset
+    sandbox.misreport_declined = any(f.kind == SandboxFault.Kind.MISREPORT_DECLINED for f in faults)
     body = sandbox.handle()
     for fault in (f for f in faults if f.kind in AFTER):
         if fault.kind == SandboxFault.Kind.HANG_AFTER:

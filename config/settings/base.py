@@ -11,6 +11,7 @@ from typing import Any
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from kombu import Queue
 
 from apps.core.logging import build_logging_config
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "apps.gateways",
     "apps.payments",
     "apps.ledger",
+    "apps.reconciliation",
     "apps.catalog",
     "apps.customers",
     "apps.subscriptions",
@@ -251,6 +253,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.billing_run",
         "schedule": env.float("BILLING_RUN_SECONDS", default=60.0),
     },
+    # Every gateway account's settlements of the previous day (UTC), imported and matched.
+    "reconciliation-daily": {
+        "task": "apps.reconciliation.tasks.reconcile_all",
+        "schedule": crontab(hour=env.int("RECON_HOUR_UTC", default=6), minute=0),
+    },
 }
 # Tasks wait in the broker for at most this long (countdown); longer waits are kept in the
 # database and queued by the sweepers, so no countdown outlives CELERY_VISIBILITY_TIMEOUT.
@@ -270,6 +277,15 @@ BILLING_PARALLEL_TASKS: int = env.int("BILLING_PARALLEL_TASKS", default=2)
 BILLING_CLAIM_SECONDS: int = env.int("BILLING_CLAIM_SECONDS", default=300)
 # After a gateway error (nothing charged) or an unknown outcome, look again this much later.
 BILLING_ERROR_RETRY_SECONDS: int = env.int("BILLING_ERROR_RETRY_SECONDS", default=300)
+
+# --- Reconciliation --------------------------------------------------------------------
+
+# A settlement line matches our movement by our reference and amount within this many days.
+RECON_MATCH_WINDOW_DAYS: int = env.int("RECON_MATCH_WINDOW_DAYS", default=3)
+# Our captures and refunds older than the last batch's settlement time minus this grace, and no
+# older than the lookback, that no settlement carried are reported as missing at the gateway.
+RECON_SETTLEMENT_GRACE_MINUTES: int = env.int("RECON_SETTLEMENT_GRACE_MINUTES", default=0)
+RECON_LOOKBACK_DAYS: int = env.int("RECON_LOOKBACK_DAYS", default=7)
 
 # --- API --------------------------------------------------------------------------------
 

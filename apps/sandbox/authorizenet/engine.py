@@ -218,6 +218,8 @@ class AuthorizeNetSandbox:
         self.now = now or timezone.now()
         # Set when the sandbox's own ARB schedule makes the charge: (subscription id, payment number).
         self.subscription = subscription
+        # Fault `misreport_declined`: do the work, then tell the client it was declined.
+        self.misreport_declined = False
         self.parse_error = ""
         try:
             self.root: etree._Element | None = parse(body)
@@ -296,6 +298,17 @@ class AuthorizeNetSandbox:
                 stored=outcome.transaction,
                 response_code=outcome.response_code,
                 ref_id=ref_id,
+            )
+        if self.misreport_declined and outcome.approved:
+            # The gateway did it but answers "declined" (reason 54 for a refund, 2 for a charge).
+            refund = kind == "refundTransaction"
+            outcome = Outcome(
+                "3" if refund else "2",
+                "54" if refund else "2",
+                trans_id=outcome.trans_id,
+                account_number=outcome.account_number,
+                account_type=outcome.account_type,
+                ref_trans_id=outcome.ref_trans_id,
             )
         return self._transaction_response(response_root, ref_id, outcome)
 
@@ -738,6 +751,7 @@ def settle(*, account: AnetAccount | None = None) -> list[AnetBatch]:
                 .filter(
                     account=current,
                     status__in=[AnetTransaction.Status.CAPTURED, AnetTransaction.Status.REFUND_PENDING],
+                    held_from_settlement=False,
                 )
                 .values_list("pk", "status")
             )

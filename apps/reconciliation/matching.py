@@ -1,0 +1,294 @@
+"""Set-based matching of settlement lines against the ledger, in a handful of SQL statements
+per gateway account (no per-line Python), so a million lines match in seconds.
+
+Order: by the gateway's transaction id first, then by our reference with the same amount within
+a few days. What stays unmatched, or matched with a different amount, currency or status, or
+matched twice, becomes a discrepancy; our own captures and refunds that no settlement carried by
+the cutoff become `missing_at_gateway`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record, audit_record_many
+from apps.gateways.models import GatewayAccount
+from apps.ledger.models import EntryKind, JournalEntry
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+
+from .models import Discrepancy, DiscrepancyKind, LineKind, MatchStatus, Resolution, SettlementBatch, SettlementLine
+
+ENTRY_KIND_OF_LINE = {LineKind.CHARGE: EntryKind.CAPTURE, LineKind.REFUND: EntryKind.REFUND}
+
+
+@dataclass
+class MatchReport:
+    matched: int = 0
+    opened: dict[str, int] = field(default_factory=dict)
+    settled_late: int = 0
+    cutoff: datetime | None = None
+
+    @property
+    def discrepancies(self) -> int:
+        return sum(self.opened.values())
+
+
+def _open_lines(account: GatewayAccount):
+    return SettlementLine.objects.filter(gateway_account=account, match_status=MatchStatus.UNMATCHED)
+
+
+def link_lines(account: GatewayAccount) -> int:
+    """Point unmatched lines at the ledger entry they settle. Returns how many were linked."""
+    linked = 0
+    for line_kind, entry_kind in ENTRY_KIND_OF_LINE.items():
+        by_gateway_id = JournalEntry.objects.filter(
+            gateway_account_id=account.pk,
+            kind=entry_kind,
+            gateway_transaction_id=OuterRef("gateway_transaction_id"),
+        ).order_by("pk")
+        linked += (
+            _open_lines(account)
+            .filter(kind=line_kind, entry__isnull=True)
+            .filter(Exists(by_gateway_id))
+            .update(entry_id=Subquery(by_gateway_id.values("pk")[:1]), matched_by="gateway_id")
+        )
+        window = timedelta(days=settings.RECON_MATCH_WINDOW_DAYS)
+        our_call = GatewayTransaction.objects.filter(reference=OuterRef(OuterRef("reference")))
+        by_reference = JournalEntry.objects.filter(
+            gateway_account_id=account.pk,
+            kind=entry_kind,
+            amount=OuterRef("amount"),
+            occurred_at__gte=OuterRef("occurred_at") - window,
+            occurred_at__lte=OuterRef("occurred_at") + window,
+        )
+        if line_kind == LineKind.CHARGE:
+            by_reference = by_reference.filter(payment_id__in=our_call.values("payment_id"))
+        else:
+            by_reference = by_reference.filter(refund_id__in=our_call.values("refund_id"))
+        by_reference = by_reference.order_by("pk")
+        linked += (
+            _open_lines(account)
+            .filter(kind=line_kind, entry__isnull=True)
+            .exclude(reference="")
+            .filter(occurred_at__isnull=False)
+            .filter(Exists(by_reference))
+            .update(entry_id=Subquery(by_reference.values("pk")[:1]), matched_by="reference")
+        )
+    return linked
+
+
+def payments_to_sync(account: GatewayAccount, *, limit: int = 200) -> list[int]:
+    """Payments whose outcome we do not know (or that never left pending) but that a settlement
+    line names, by the gateway's id or our reference: asking the gateway settles them."""
+    lines = _open_lines(account).filter(kind=LineKind.CHARGE, entry__isnull=True)
+    open_states = [PaymentStatus.UNKNOWN, PaymentStatus.PENDING]
+    by_id = Payment.objects.filter(
+        gateway_account=account,
+        status__in=open_states,
+        gateway_transaction_id__in=lines.values("gateway_transaction_id"),
+    )
+    by_reference = Payment.objects.filter(
+        gateway_account=account,
+        status__in=open_states,
+        gateway_transactions__reference__in=lines.exclude(reference="").values("reference"),
+    )
+    return sorted(
+        set(by_id.values_list("pk", flat=True)[:limit]) | set(by_reference.values_list("pk", flat=True)[:limit])
+    )
+
+
+def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = None) -> MatchReport:
+    """Inside the caller's transaction, holding the account's lock: every linked or unlinkable
+    line becomes matched or a discrepancy, our unsettled movements past the cutoff become
+    discrepancies, late settlements close theirs."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("classify runs inside the reconciliation's transaction")
+    now = now or timezone.now()
+    report = MatchReport()
+    lines = _open_lines(account)
+    opened: list[Discrepancy] = []
+
+    def open_for(queryset, kind: str, *, detail: str = "", with_entry: bool = True) -> None:
+        fields = ["pk", "gateway_transaction_id", "currency", "amount", "entry_id", "entry__amount"]
+        fields += ["entry__payment_id", "entry__refund_id", "gateway_status"]
+        rows = list(queryset.values_list(*fields))
+        for pk, txn, currency, amount, entry_id, entry_amount, payment_id, refund_id, status in rows:
+            opened.append(
+                Discrepancy(
+                    gateway_account=account,
+                    kind=kind,
+                    line_id=pk,
+                    entry_id=entry_id if with_entry else None,
+                    payment_id=payment_id,
+                    refund_id=refund_id,
+                    gateway_transaction_id=txn,
+                    currency=currency,
+                    gateway_amount=amount,
+                    our_amount=entry_amount if with_entry else None,
+                    detail=(detail or status)[:255],
+                )
+            )
+        if rows:
+            SettlementLine.objects.filter(pk__in=[row[0] for row in rows]).update(match_status=MatchStatus.DISCREPANCY)
+            report.opened[kind] = report.opened.get(kind, 0) + len(rows)
+
+    linked = lines.filter(entry__isnull=False)
+    earlier_line = SettlementLine.objects.filter(entry_id=OuterRef("entry_id"), pk__lt=OuterRef("pk"))
+    open_for(linked.filter(Exists(earlier_line)), DiscrepancyKind.DUPLICATE, detail="settled more than once")
+    linked = _open_lines(account).filter(entry__isnull=False)
+    open_for(linked.exclude(currency=F("entry__currency")), DiscrepancyKind.CURRENCY_MISMATCH)
+    open_for(
+        _open_lines(account).filter(entry__isnull=False).exclude(amount=F("entry__amount")),
+        DiscrepancyKind.AMOUNT_MISMATCH,
+    )
+    report.matched = _open_lines(account).filter(entry__isnull=False).update(match_status=MatchStatus.MATCHED)
+
+    _open_status_mismatches(account, open_for, opened)
+    open_for(_open_lines(account), DiscrepancyKind.MISSING_ON_OUR_SIDE, with_entry=False)
+    report.cutoff = _open_missing_at_gateway(account, opened, report)
+
+    Discrepancy.objects.bulk_create(opened, batch_size=5000)
+    report.settled_late = _close_settled_late(account, actor=actor, now=now)
+    if opened:
+        audit_record_many(
+            [
+                {
+                    "actor": actor,
+                    "action": "discrepancy.opened",
+                    "target": d,
+                    "merchant_id": account.merchant_id,
+                    "after": {
+                        "kind": d.kind,
+                        "gateway_transaction_id": d.gateway_transaction_id,
+                        "gateway_amount": d.gateway_amount,
+                        "our_amount": d.our_amount,
+                        "currency": d.currency,
+                    },
+                }
+                for d in opened
+            ]
+        )
+    audit_record(
+        actor=actor,
+        action="reconciliation.matched",
+        target=account,
+        merchant_id=account.merchant_id,
+        after={"matched": report.matched, "opened": report.opened, "settled_late": report.settled_late},
+    )
+    return report
+
+
+def _open_status_mismatches(account: GatewayAccount, open_for, opened: list[Discrepancy]) -> None:
+    """Lines the gateway settled for something we hold in another state: a refund we think
+    failed, a charge we think failed or was voided, or a line that is no charge or refund."""
+    refund_calls = GatewayTransaction.objects.filter(
+        kind=GatewayTransaction.Kind.REFUND, reference=OuterRef(OuterRef("reference"))
+    )
+    not_succeeded = ~Q(status=RefundStatus.SUCCEEDED)
+    refunds = Refund.objects.filter(not_succeeded, payment__gateway_account_id=account.pk).filter(
+        Q(gateway_transaction_id=OuterRef("gateway_transaction_id")) | Q(pk__in=refund_calls.values("refund_id"))
+    )
+    lines = _open_lines(account).filter(kind=LineKind.REFUND).filter(Exists(refunds))
+    rows = list(lines.annotate(refund_pk=Subquery(refunds.values("pk")[:1])).values_list("pk", "refund_pk"))
+    _open_linked(account, rows, "refund", open_for, opened)
+
+    charge_calls = GatewayTransaction.objects.filter(reference=OuterRef(OuterRef("reference")))
+    payments = Payment.objects.filter(
+        gateway_account_id=account.pk, status__in=[PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED]
+    ).filter(Q(gateway_transaction_id=OuterRef("gateway_transaction_id")) | Q(pk__in=charge_calls.values("payment_id")))
+    lines = _open_lines(account).filter(kind=LineKind.CHARGE).filter(Exists(payments))
+    rows = list(lines.annotate(payment_pk=Subquery(payments.values("pk")[:1])).values_list("pk", "payment_pk"))
+    _open_linked(account, rows, "payment", open_for, opened)
+
+    open_for(_open_lines(account).filter(kind=LineKind.ADJUSTMENT), DiscrepancyKind.STATUS_MISMATCH, with_entry=False)
+
+
+def _open_linked(account: GatewayAccount, rows: list[tuple[int, int]], what: str, open_for, opened) -> None:
+    if not rows:
+        return
+    first = len(opened)
+    ids = dict(rows)
+    open_for(
+        SettlementLine.objects.filter(pk__in=ids), DiscrepancyKind.STATUS_MISMATCH, with_entry=False,
+        detail=f"settled by the gateway; our {what} did not succeed",
+    )  # fmt: skip
+    for discrepancy in opened[first:]:
+        setattr(discrepancy, f"{what}_id", ids[discrepancy.line_id])
+        if what == "refund":
+            discrepancy.payment_id = (
+                Refund.objects.filter(pk=ids[discrepancy.line_id]).values_list("payment_id", flat=True).first()
+            )
+
+
+def _open_missing_at_gateway(
+    account: GatewayAccount, opened: list[Discrepancy], report: MatchReport
+) -> datetime | None:
+    last = SettlementBatch.objects.filter(gateway_account=account).order_by("-settled_at").first()
+    if last is None:
+        return None
+    cutoff = last.settled_at - timedelta(minutes=settings.RECON_SETTLEMENT_GRACE_MINUTES)
+    since = cutoff - timedelta(days=settings.RECON_LOOKBACK_DAYS)
+    reversed_payment = JournalEntry.objects.filter(payment_id=OuterRef("payment_id"), kind=EntryKind.CAPTURE_REVERSAL)
+    entries = (
+        JournalEntry.objects.filter(
+            gateway_account=account,
+            kind__in=[EntryKind.CAPTURE, EntryKind.REFUND],
+            occurred_at__gte=since,
+            occurred_at__lt=cutoff,
+        )
+        .exclude(Exists(SettlementLine.objects.filter(entry_id=OuterRef("pk"))))
+        .exclude(Q(kind=EntryKind.CAPTURE) & Exists(reversed_payment))
+        .exclude(Exists(Discrepancy.objects.filter(entry_id=OuterRef("pk"), kind=DiscrepancyKind.MISSING_AT_GATEWAY)))
+    )
+    rows = list(entries.values_list("pk", "payment_id", "refund_id", "gateway_transaction_id", "currency", "amount"))
+    for pk, payment_id, refund_id, txn, currency, amount in rows:
+        opened.append(
+            Discrepancy(
+                gateway_account=account,
+                kind=DiscrepancyKind.MISSING_AT_GATEWAY,
+                entry_id=pk,
+                payment_id=payment_id,
+                refund_id=refund_id,
+                gateway_transaction_id=txn,
+                currency=currency,
+                our_amount=amount,
+                detail=f"not in any settlement up to {cutoff:%Y-%m-%d %H:%M} UTC",
+            )
+        )
+    if rows:
+        report.opened[DiscrepancyKind.MISSING_AT_GATEWAY] = len(rows)
+    return cutoff
+
+
+def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime) -> int:
+    """`missing_at_gateway` discrepancies whose movement a later batch did settle close themselves."""
+    late = Discrepancy.objects.filter(
+        gateway_account=account,
+        kind=DiscrepancyKind.MISSING_AT_GATEWAY,
+        status=Discrepancy.Status.OPEN,
+    ).filter(Exists(SettlementLine.objects.filter(entry_id=OuterRef("entry_id"), match_status=MatchStatus.MATCHED)))
+    closed = list(late.select_for_update().values_list("pk", "public_id"))
+    if closed:
+        Discrepancy.objects.filter(pk__in=[pk for pk, _ in closed]).update(
+            status=Discrepancy.Status.RESOLVED, resolution=Resolution.SETTLED_LATE, resolved_at=now
+        )
+        audit_record_many(
+            [
+                {
+                    "actor": actor,
+                    "action": "discrepancy.resolved",
+                    "target": None,
+                    "merchant_id": account.merchant_id,
+                    "after": {"discrepancy": public_id, "resolution": Resolution.SETTLED_LATE},
+                }
+                for _, public_id in closed
+            ]
+        )
+    return len(closed)

@@ -1,0 +1,184 @@
+"""What the gateways settled, how each line matched our ledger, and what finance does about the rest."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.ids import public_id
+from apps.core.money import format_amount
+
+
+def new_discrepancy_id() -> str:
+    return public_id("dsc")
+
+
+class SettlementBatch(models.Model):
+    """One settled batch (Authorize.Net) or settlement (Razorpay), imported once."""
+
+    class Source(models.TextChoices):
+        API = "api", "Gateway API"
+        CSV = "csv", "CSV upload"
+
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    gateway_batch_id = models.CharField(max_length=64)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    settled_at = models.DateTimeField(db_index=True)
+    currency = models.CharField(max_length=3)
+    line_count = models.PositiveIntegerField(default=0)
+    charges_amount = models.BigIntegerField(default=0)
+    refunds_amount = models.BigIntegerField(default=0)
+    fees_amount = models.BigIntegerField(default=0, help_text="Fees and tax the gateway kept")
+    payout_amount = models.BigIntegerField(default=0)
+    payout_reference = models.CharField(max_length=64, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "settlement batches"
+        constraints = [
+            models.UniqueConstraint(fields=["gateway_account", "gateway_batch_id"], name="settlement_batch_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_batch_id} {format_amount(self.payout_amount, self.currency)}"
+
+    @property
+    def net_amount(self) -> int:
+        return self.charges_amount - self.refunds_amount
+
+
+class LineKind(models.TextChoices):
+    CHARGE = "charge", "Charge"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class MatchStatus(models.TextChoices):
+    UNMATCHED = "unmatched", "Not matched yet"
+    MATCHED = "matched", "Matched"
+    DISCREPANCY = "discrepancy", "Discrepancy"
+
+
+class SettlementLine(models.Model):
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="lines")
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    gateway_transaction_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=LineKind.choices)
+    gateway_status = models.CharField(max_length=40, blank=True)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    fee = models.BigIntegerField(default=0)
+    tax = models.BigIntegerField(default=0)
+    reference = models.CharField(max_length=64, blank=True)
+    parent_transaction_id = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    # The ledger entry (our capture or refund) this line settles.
+    entry = models.ForeignKey(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="settlement_lines"
+    )
+    match_status = models.CharField(max_length=12, choices=MatchStatus.choices, default=MatchStatus.UNMATCHED)
+    matched_by = models.CharField(max_length=16, blank=True, help_text="gateway_id or reference")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "gateway_transaction_id", "kind"], name="settlement_line_once")
+        ]
+        indexes = [
+            models.Index(fields=["gateway_account", "gateway_transaction_id"], name="settlement_line_txn_idx"),
+            models.Index(
+                fields=["gateway_account", "match_status"],
+                name="settlement_line_open_idx",
+                condition=Q(match_status="unmatched"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.gateway_transaction_id} {format_amount(self.amount, self.currency)}"
+
+
+class DiscrepancyKind(models.TextChoices):
+    MISSING_AT_GATEWAY = "missing_at_gateway", "Missing at the gateway"
+    MISSING_ON_OUR_SIDE = "missing_on_our_side", "Missing on our side"
+    AMOUNT_MISMATCH = "amount_mismatch", "Amount mismatch"
+    STATUS_MISMATCH = "status_mismatch", "Status mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch", "Currency mismatch"
+    DUPLICATE = "duplicate", "Duplicate"
+
+
+class Resolution(models.TextChoices):
+    ACCEPT_GATEWAY = "accept_gateway", "Accept the gateway's view"
+    ADJUST_OURS = "adjust_ours", "Adjust our record"
+    CREATE_PAYMENT = "create_payment", "Create the missing payment from the gateway record"
+    WRITE_OFF = "write_off", "Write off"
+    SETTLED_LATE = "settled_late", "Settled in a later batch"
+
+
+class Discrepancy(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING_APPROVAL = "pending_approval", "Write-off waiting for approval"
+        RESOLVED = "resolved", "Resolved"
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_discrepancy_id, editable=False)
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=24, choices=DiscrepancyKind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    line = models.ForeignKey(
+        SettlementLine, null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies"
+    )
+    entry = models.ForeignKey(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies"
+    )
+    payment = models.ForeignKey("payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    refund = models.ForeignKey("payments.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    gateway_transaction_id = models.CharField(max_length=64, blank=True)
+    currency = models.CharField(max_length=3)
+    our_amount = models.BigIntegerField(null=True, blank=True)
+    gateway_amount = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    detected_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    resolution_amount = models.BigIntegerField(null=True, blank=True)
+    resolution_note = models.CharField(max_length=255, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_entry = models.ForeignKey(
+        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "discrepancies"
+        permissions = [
+            ("resolve_discrepancy", "Can resolve reconciliation discrepancies"),
+            ("approve_writeoff", "Can approve write-offs requested by others"),
+        ]
+        constraints = [
+            # Found again by a later run, a discrepancy is not opened twice.
+            models.UniqueConstraint(
+                fields=["kind", "line"], condition=Q(line__isnull=False), name="discrepancy_line_once"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "entry"],
+                condition=Q(line__isnull=True, entry__isnull=False),
+                name="discrepancy_entry_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "detected_at"], name="discrepancy_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.get_kind_display()}"
+
+    @property
+    def difference(self) -> int:
+        """What the gateway settled minus what we expected (negative: we are owed more than we got)."""
+        return (self.gateway_amount or 0) - (self.our_amount or 0)

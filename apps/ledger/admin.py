@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest
 
+from apps.core.admin_export import CsvExportMixin
 from apps.core.money import format_amount
 
 from .models import JournalEntry, LedgerAccount, Posting
@@ -74,7 +75,7 @@ class PostingInline(admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(CsvExportMixin, ReadOnlyAdmin):
     list_display = ("public_id", "occurred_at", "kind", "amount_display", "gateway_account", "payment", "memo")
     list_filter = ("kind", "currency", "gateway_account__gateway")
     search_fields = ("=public_id", "=gateway_transaction_id", "=payment__public_id", "=refund__public_id", "=source")

@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.audit.actors import Actor
 from apps.audit.selectors import audit_events_for
+from apps.core.admin_export import CsvExportMixin
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
@@ -72,7 +73,7 @@ def _money(amount: int, currency: str) -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin[Payment]):
+class PaymentAdmin(CsvExportMixin, admin.ModelAdmin[Payment]):
     list_display = (
         "public_id",
         "merchant",
@@ -347,7 +348,7 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin[Refund]):
+class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
     list_display = ("public_id", "payment_link", "amount_display", "status", "reason", "requested_by", "created_at")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=public_id", "=payment__public_id", "=gateway_transaction_id")

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.audit.actors import Actor
+from apps.core.admin_export import CsvExportMixin
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
@@ -221,7 +222,7 @@ class SubscriptionActionsMixin:
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(SubscriptionActionsMixin, ReadOnlyAdmin):
+class SubscriptionAdmin(CsvExportMixin, SubscriptionActionsMixin, ReadOnlyAdmin):
     list_display = (
         "public_id",
         "merchant",

@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.catalog.api.urls")),
     path("", include("apps.customers.api.urls")),
     path("", include("apps.subscriptions.api.urls")),
+    path("", include("apps.reports.api.urls")),
 ]
 
 if settings.BENCHMARK_ENDPOINTS_ENABLED:

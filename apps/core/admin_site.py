@@ -27,6 +27,13 @@ class ClearhouseAdminSite(OTPAdminSite):
     def login_template(self) -> str | None:
         return "otp/admin111/login.html" if settings.ADMIN_REQUIRE_OTP else None
 
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        from apps.reports.views import dashboard_view
+
+        return [path("dashboard/", self.admin_view(dashboard_view), name="dashboard"), *super().get_urls()]
+
     def has_permission(self, request: HttpRequest) -> bool:
         allowed = AdminSite.has_permission(self, request)
         if settings.ADMIN_REQUIRE_OTP:

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "apps.payments",
     "apps.ledger",
     "apps.reconciliation",
+    "apps.reports",
     "apps.catalog",
     "apps.customers",
     "apps.subscriptions",

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from .views import SettlementReportApi, TransactionReportApi
+
+urlpatterns = [
+    path("reports/transactions", TransactionReportApi.as_view(), name="reports-transactions"),
+    path("reports/settlements", SettlementReportApi.as_view(), name="reports-settlements"),
+]

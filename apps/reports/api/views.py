@@ -1,0 +1,117 @@
+"""/api/v1/reports/transactions and /api/v1/reports/settlements: JSON, or CSV with
+`?format=csv` (or `Accept: text/csv`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.api.views import MerchantApiView
+from apps.reports import selectors
+
+MAX_DAYS = 366
+
+
+class CsvRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        rows: list[dict[str, Any]]
+        if isinstance(data, dict) and "data" in data:
+            rows = data["data"]
+        elif isinstance(data, dict) and "error" in data:
+            rows = [{key: data["error"].get(key) for key in ("type", "code", "message", "param")}]
+        else:
+            rows = list(data or [])
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue().encode()
+
+
+class ReportQuerySerializer(serializers.Serializer[Any]):
+    start = serializers.DateField(help_text="First day, YYYY-MM-DD (UTC)")
+    end = serializers.DateField(required=False, help_text="Last day, included; default: start")
+    group_by = serializers.ChoiceField(choices=selectors.GROUPS, default="day")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs.setdefault("end", attrs["start"])
+        if attrs["end"] < attrs["start"]:
+            raise serializers.ValidationError({"end": "The end must not be before the start."})
+        if attrs["end"] - attrs["start"] > timedelta(days=MAX_DAYS):
+            raise serializers.ValidationError({"end": f"A report covers at most {MAX_DAYS} days."})
+        return attrs
+
+
+PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, required=True, description="First day (UTC)"),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, included (default: start)"),
+    OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(selectors.GROUPS), description="day (default) or gateway"),
+    OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv for a spreadsheet"),
+]
+
+
+class _ReportApi(MerchantApiView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+    report = staticmethod(selectors.transaction_report)
+    name = ""
+
+    def _get(self, request: Request) -> Response:
+        query = ReportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start: date = query.validated_data["start"]
+        end: date = query.validated_data["end"]
+        group_by: str = query.validated_data["group_by"]
+        rows = self.report(start=start, end=end, group_by=group_by, merchant_id=self.merchant(request).pk)
+        response = Response(
+            {
+                "object": "report",
+                "report": self.name,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "group_by": group_by,
+                "data": rows,
+            }
+        )
+        if getattr(request.accepted_renderer, "format", "") == "csv":
+            response["Content-Disposition"] = f'attachment; filename="{self.name}-{start}-{end}-{group_by}.csv"'
+        return response
+
+
+class TransactionReportApi(_ReportApi):
+    report = staticmethod(selectors.transaction_report)
+    name = "transactions"
+
+    @extend_schema(
+        operation_id="reports_transactions", parameters=PARAMETERS, responses=OpenApiTypes.OBJECT, tags=["reports"]
+    )
+    def get(self, request: Request) -> Response:
+        """Payments by day or gateway and currency: count, approved, declined, approval rate,
+        captured, refunded and net, in minor units."""
+        return self._get(request)
+
+
+class SettlementReportApi(_ReportApi):
+    report = staticmethod(selectors.settlement_report)
+    name = "settlements"
+
+    @extend_schema(
+        operation_id="reports_settlements", parameters=PARAMETERS, responses=OpenApiTypes.OBJECT, tags=["reports"]
+    )
+    def get(self, request: Request) -> Response:
+        """Settled batches by day or gateway and currency: batches, lines, charges, refunds, fees
+        and payout, in minor units."""
+        return self._get(request)

@@ -51,6 +51,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Works the discrepancy queue: assign, resolve; write-offs need an approver.
         "reconciliation.change_discrepancy",
         "reconciliation.resolve_discrepancy",
+        # Uploads settlement reports and keeps their column mappings.
+        "reconciliation.upload_settlement",
+        "reconciliation.view_csvmapping",
+        "reconciliation.add_csvmapping",
+        "reconciliation.change_csvmapping",
     ],
     # Approves what operators request (maker-checker); never their own requests.
     FINANCE_APPROVER: [

@@ -5,11 +5,12 @@ Write-offs wait for a second person's approval."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,9 +26,10 @@ from apps.core.admin_export import CsvExportMixin
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
+from apps.gateways.models import GatewayAccount
 
 from . import services
-from .models import Discrepancy, SettlementBatch, SettlementLine
+from .models import CsvMapping, Discrepancy, SettlementBatch, SettlementLine
 from .selectors import resolutions_for
 
 
@@ -47,6 +49,46 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def _money(amount: int | None, currency: str) -> str:
     return "" if amount is None else format_amount(amount, currency)
+
+
+@admin.register(CsvMapping)
+class CsvMappingAdmin(admin.ModelAdmin[CsvMapping]):
+    """Saved column mappings for settlement CSV uploads (editable by finance operators)."""
+
+    list_display = ("name", "gateway", "transaction_id_column", "amount_column", "amount_format", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "gateway", "delimiter")}),
+        ("Required columns", {"fields": ("transaction_id_column", "amount_column", "amount_format")}),
+        (
+            "Optional columns",
+            {
+                "fields": (
+                    "batch_id_column",
+                    "kind_column",
+                    "charge_values",
+                    "refund_values",
+                    "currency_column",
+                    "fee_column",
+                    "tax_column",
+                    "reference_column",
+                    "status_column",
+                    "settled_at_column",
+                    "occurred_at_column",
+                    "date_format",
+                )
+            },
+        ),
+    )
+
+
+class SettlementUploadForm(forms.Form):
+    gateway_account = forms.ModelChoiceField(queryset=GatewayAccount.objects.filter(is_active=True))
+    mapping = forms.ModelChoiceField(queryset=CsvMapping.objects.all(), help_text="How to read the file's columns")
+    file = forms.FileField(help_text="The gateway's settlement report, CSV, UTF-8")
+    batch_id = forms.CharField(
+        max_length=64, required=False, help_text="For files without a batch column: the settlement's id"
+    )
+    settled_on = forms.DateField(help_text="For files without a settlement date column (UTC), YYYY-MM-DD")
 
 
 @admin.register(SettlementBatch)
@@ -69,6 +111,53 @@ class SettlementBatchAdmin(CsvExportMixin, ReadOnlyAdmin):
     list_select_related = ("gateway_account__merchant",)
     date_hierarchy = "settled_at"
     ordering = ("-settled_at",)
+
+    change_list_template = "admin/reconciliation/settlementbatch/change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        upload = path(
+            "upload/", self.admin_site.admin_view(self.upload_view), name="reconciliation_settlementbatch_upload"
+        )
+        return [upload, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        can_upload = request.user.has_perm("reconciliation.upload_settlement")
+        return super().changelist_view(request, {**(extra_context or {}), "can_upload": can_upload})
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a settlement report CSV: stored all-or-nothing, then matched like an API import."""
+        if not request.user.has_perm("reconciliation.upload_settlement"):
+            raise PermissionDenied
+        form = SettlementUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                report = services.settlement_csv_import(
+                    account=data["gateway_account"],
+                    mapping=data["mapping"],
+                    content=data["file"].read(),
+                    batch_id=data["batch_id"],
+                    settled_at=datetime.combine(data["settled_on"], time(23, 59), tzinfo=UTC),
+                    actor=Actor.staff(request.user),
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                if report.skipped:
+                    self.message_user(
+                        request, f"Imported before, left as it was: {', '.join(report.skipped)}.", messages.WARNING
+                    )
+                self.message_user(request, report.summary(), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:reconciliation_settlementbatch_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload a settlement report (CSV)",
+            "form": form,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),  # type: ignore[arg-type]
+            "opts": self.model._meta,
+            "back_url": reverse("admin:reconciliation_settlementbatch_changelist"),
+        }
+        return TemplateResponse(request, "admin/reconciliation/settlementbatch/upload.html", context)
 
     @admin.display(description="charges", ordering="charges_amount")
     def charges(self, obj: SettlementBatch) -> str:

@@ -36,6 +36,7 @@ class SettlementBatch(models.Model):
 
     class Meta:
         verbose_name_plural = "settlement batches"
+        permissions = [("upload_settlement", "Can upload settlement reports (CSV)")]
         constraints = [
             models.UniqueConstraint(fields=["gateway_account", "gateway_batch_id"], name="settlement_batch_once")
         ]
@@ -182,3 +183,54 @@ class Discrepancy(models.Model):
     def difference(self) -> int:
         """What the gateway settled minus what we expected (negative: we are owed more than we got)."""
         return (self.gateway_amount or 0) - (self.our_amount or 0)
+
+
+class CsvMapping(models.Model):
+    """How to read one gateway's settlement report CSV: which column holds what. Saved once,
+    chosen at each upload."""
+
+    class AmountFormat(models.TextChoices):
+        DECIMAL = "decimal", "Decimal (12.34)"
+        MINOR = "minor", "Minor units (1234)"
+
+    name = models.CharField(max_length=100, unique=True)
+    gateway = models.CharField(
+        max_length=20,
+        choices=[("authorizenet", "Authorize.Net"), ("razorpay", "Razorpay"), ("stripe", "Stripe"), ("other", "Other")],
+    )
+    transaction_id_column = models.CharField(max_length=100)
+    amount_column = models.CharField(max_length=100)
+    amount_format = models.CharField(max_length=10, choices=AmountFormat.choices, default=AmountFormat.DECIMAL)
+    batch_id_column = models.CharField(max_length=100, blank=True, help_text="Blank: the whole file is one batch")
+    kind_column = models.CharField(max_length=100, blank=True, help_text="Blank: negative amounts are refunds")
+    refund_values = models.CharField(
+        max_length=200,
+        blank=True,
+        default="refund",
+        help_text="Comma-separated values of the kind column meaning a refund",
+    )
+    charge_values = models.CharField(
+        max_length=200,
+        blank=True,
+        default="payment,charge,sale,capture,settledSuccessfully",
+        help_text="Comma-separated values of the kind column meaning a charge (others become adjustments)",
+    )
+    currency_column = models.CharField(max_length=100, blank=True, help_text="Blank: the gateway account's currency")
+    fee_column = models.CharField(max_length=100, blank=True)
+    tax_column = models.CharField(max_length=100, blank=True)
+    reference_column = models.CharField(max_length=100, blank=True, help_text="Our reference (invoice number, receipt)")
+    status_column = models.CharField(max_length=100, blank=True)
+    settled_at_column = models.CharField(max_length=100, blank=True, help_text="Blank: the upload's settlement date")
+    occurred_at_column = models.CharField(max_length=100, blank=True)
+    date_format = models.CharField(
+        max_length=40, blank=True, help_text="strftime format of the date columns; blank: ISO 8601"
+    )
+    delimiter = models.CharField(max_length=1, default=",")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "CSV column mapping"
+
+    def __str__(self) -> str:
+        return self.name

@@ -30,8 +30,10 @@ from apps.payments.services import (
 )
 
 from . import matching
+from .csv_import import CsvImportError, parse_settlement_csv
 from .errors import DiscrepancyStateError, ReconciliationError, ResolutionNotAllowed
 from .models import (
+    CsvMapping,
     Discrepancy,
     DiscrepancyKind,
     LineKind,
@@ -179,6 +181,33 @@ def _settlement_entries(account: GatewayAccount, batch: SettlementBatch, fees: i
     return specs
 
 
+def settlement_csv_import(
+    *,
+    account: GatewayAccount,
+    mapping: CsvMapping,
+    content: bytes,
+    batch_id: str,
+    settled_at: datetime,
+    actor: Actor,
+) -> ReconcileReport:
+    """Store a settlement report uploaded as CSV (all its batches or none), then match."""
+    try:
+        batches = parse_settlement_csv(
+            content, mapping=mapping, currency=account.currency, default_batch_id=batch_id, settled_at=settled_at
+        )
+    except CsvImportError as exc:
+        raise ReconciliationError(f"The file was not imported: {exc}", code="invalid_settlement_file") from exc
+    with transaction.atomic():
+        stored = [
+            settlement_batch_store(account=account, data=data, source=SettlementBatch.Source.CSV, actor=actor)
+            for data in batches
+        ]
+    report = reconcile(account=account, day=None, actor=actor, fetch=False)
+    report.imported = [batch.gateway_batch_id for batch in stored if batch is not None]
+    report.skipped = [data.batch_id for data, batch in zip(batches, stored, strict=True) if batch is None]
+    return report
+
+
 # --- a reconciliation run ----------------------------------------------------------------------
 
 
@@ -187,6 +216,7 @@ class ReconcileReport:
     account: str
     day: date | None
     imported: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # batches imported before
     synced: list[str] = field(default_factory=list)
     matched: int = 0
     opened: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,139 @@
+"""Read a gateway's settlement report CSV through a saved column mapping.
+
+Nothing is stored until the whole file has been read without error: a bad row names its line
+and column and the upload changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import OrderedDict
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from apps.core.money import to_minor
+from apps.gateways.base import SettlementBatchData, SettlementLineData, SettlementLineKind
+
+from .models import CsvMapping
+
+MAX_BYTES = 50 * 1024 * 1024
+
+
+class CsvImportError(ValueError):
+    pass
+
+
+def _values(text: str) -> set[str]:
+    return {value.strip().lower() for value in text.split(",") if value.strip()}
+
+
+def _parse_time(value: str, fmt: str, where: str) -> datetime:
+    try:
+        parsed = datetime.strptime(value, fmt) if fmt else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CsvImportError(f"{where}: {value!r} is not a date ({fmt or 'ISO 8601'})") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _amount(value: str, currency: str, fmt: str, where: str) -> int:
+    cleaned = value.replace(",", "").strip()
+    try:
+        if fmt == CsvMapping.AmountFormat.MINOR:
+            return int(cleaned)
+        return to_minor(Decimal(cleaned), currency)
+    except (InvalidOperation, ValueError) as exc:
+        raise CsvImportError(f"{where}: {value!r} is not an amount") from exc
+
+
+def parse_settlement_csv(
+    content: bytes, *, mapping: CsvMapping, currency: str, default_batch_id: str, settled_at: datetime
+) -> list[SettlementBatchData]:
+    if len(content) > MAX_BYTES:
+        raise CsvImportError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvImportError("The file is not UTF-8 text.") from exc
+    reader = csv.DictReader(io.StringIO(text), delimiter=mapping.delimiter or ",")
+    header = set(reader.fieldnames or [])
+    columns = {
+        "transaction id": mapping.transaction_id_column,
+        "amount": mapping.amount_column,
+        **{
+            name: column
+            for name, column in {
+                "batch id": mapping.batch_id_column,
+                "kind": mapping.kind_column,
+                "currency": mapping.currency_column,
+                "fee": mapping.fee_column,
+                "tax": mapping.tax_column,
+                "reference": mapping.reference_column,
+                "status": mapping.status_column,
+                "settled at": mapping.settled_at_column,
+                "occurred at": mapping.occurred_at_column,
+            }.items()
+            if column
+        },
+    }
+    missing = [f"{column!r} ({name})" for name, column in columns.items() if column not in header]
+    if missing:
+        raise CsvImportError(
+            f"The file has no column {', '.join(missing)}; it has {', '.join(sorted(header)) or 'none'}."
+        )
+    refunds, charges = _values(mapping.refund_values), _values(mapping.charge_values)
+    batches: OrderedDict[str, list[SettlementLineData]] = OrderedDict()
+    batch_times: dict[str, datetime] = {}
+    for number, row in enumerate(reader, start=2):
+        where = f"line {number}"
+
+        def cell(column: str, row: dict[str, str] = row) -> str:
+            return (row.get(column) or "").strip() if column else ""
+
+        txn = cell(mapping.transaction_id_column)
+        if not txn:
+            raise CsvImportError(f"{where}: no transaction id in {mapping.transaction_id_column!r}")
+        line_currency = (cell(mapping.currency_column) or currency).upper()
+        if len(line_currency) != 3 or not line_currency.isalpha():
+            raise CsvImportError(f"{where}: {line_currency!r} is not a currency code")
+        amount = _amount(cell(mapping.amount_column), line_currency, mapping.amount_format, f"{where}, amount")
+        raw_kind = cell(mapping.kind_column).lower()
+        if mapping.kind_column:
+            kind = (
+                SettlementLineKind.REFUND
+                if raw_kind in refunds
+                else SettlementLineKind.CHARGE
+                if raw_kind in charges
+                else SettlementLineKind.ADJUSTMENT
+            )
+        else:
+            kind = SettlementLineKind.REFUND if amount < 0 else SettlementLineKind.CHARGE
+        fee = _amount(cell(mapping.fee_column) or "0", line_currency, mapping.amount_format, f"{where}, fee")
+        tax = _amount(cell(mapping.tax_column) or "0", line_currency, mapping.amount_format, f"{where}, tax")
+        batch_id = cell(mapping.batch_id_column) or default_batch_id
+        if not batch_id:
+            raise CsvImportError(f"{where}: no batch id, and none was given for the file")
+        occurred = cell(mapping.occurred_at_column)
+        settled = cell(mapping.settled_at_column)
+        if settled:
+            batch_times.setdefault(batch_id, _parse_time(settled, mapping.date_format, f"{where}, settled at"))
+        batches.setdefault(batch_id, []).append(
+            SettlementLineData(
+                transaction_id=txn[:64],
+                kind=kind,
+                status=cell(mapping.status_column) or raw_kind,
+                amount=abs(amount),
+                currency=line_currency,
+                fee=abs(fee),
+                tax=abs(tax),
+                reference=cell(mapping.reference_column)[:64],
+                occurred_at=_parse_time(occurred, mapping.date_format, f"{where}, occurred at") if occurred else None,
+            )
+        )
+    if not batches:
+        raise CsvImportError("The file has no rows.")
+    return [
+        SettlementBatchData(
+            batch_id=batch_id[:64], settled_at=batch_times.get(batch_id, settled_at), currency=currency, lines=lines
+        )
+        for batch_id, lines in batches.items()
+    ]

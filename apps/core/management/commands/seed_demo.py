@@ -60,6 +60,7 @@ class Command(BaseCommand):
         self._catalogue(merchant, actor)
         publishable = self._publishable_key(merchant, actor)
         self._subscriptions(merchant, account, actor)
+        self._csv_mapping()
 
         self.stdout.write(
             "\n".join(
@@ -82,11 +83,36 @@ class Command(BaseCommand):
                     f"   Try:         curl -H 'Authorization: Bearer {issued.secret}' {base}/api/v1/merchant",
                     "   Billing:     3 demo subscriptions; beat bills the due ones within a minute (one card declines:",
                     f"                see {base}/admin/subscriptions/pastduesubscription/)",
+                    "   Reconcile:   python manage.py sandbox_discrepancy amount "
+                    f"--account {merchant.slug}-anet --amount 900",
+                    f"                python manage.py sandbox_settle && python manage.py reconcile --account "
+                    f"{account.public_id} --date $(date -u +%F)",
+                    f"                then {base}/admin/reconciliation/discrepancy/ and {base}/admin/dashboard/",
                     "   (the password and key are new on every start)",
                     "=" * 72,
                     "",
                 ]
             )
+        )
+
+    def _csv_mapping(self) -> None:
+        """A saved mapping for Authorize.Net's downloadable transaction report (for CSV uploads)."""
+        from apps.reconciliation.models import CsvMapping
+
+        CsvMapping.objects.get_or_create(
+            name="Authorize.Net transaction detail report",
+            defaults={
+                "gateway": "authorizenet",
+                "transaction_id_column": "Transaction ID",
+                "amount_column": "Settlement Amount",
+                "batch_id_column": "Batch ID",
+                "kind_column": "Transaction Status",
+                "charge_values": "Settled Successfully",
+                "refund_values": "Credited",
+                "reference_column": "Invoice Number",
+                "settled_at_column": "Settlement Date",
+                "date_format": "%d-%b-%Y %I:%M:%S %p",
+            },
         )
 
     def _razorpay_account(self, merchant: Merchant, actor: Actor) -> GatewayAccount:

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -93,6 +93,23 @@ class PaymentAdmin(CsvExportMixin, admin.ModelAdmin[Payment]):
     search_fields = ("=public_id", "=gateway_transaction_id", "=reference", "=card_last4", "=customer__email")
     search_help_text = "Exact payment id, gateway transaction id, order reference, card last 4 or customer email."
     list_select_related = ("merchant", "customer", "gateway_account")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
+    ) -> tuple[QuerySet[Payment], bool]:
+        """Exact, case-sensitive matches on indexed columns only (Django's `=` search compares
+        UPPER(column), which no index serves: a scan of the whole table)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            customers = Customer.objects.filter(email__in={term, term.lower()}).values("pk")
+            return queryset.filter(customer_id__in=customers), False
+        match = Q(public_id=term) | Q(gateway_transaction_id=term) | Q(reference=term)
+        if len(term) == 4 and term.isdigit():
+            match |= Q(card_last4=term)
+        return queryset.filter(match), False
+
     list_per_page = 50
     show_full_result_count = False
     paginator = FastCountPaginator

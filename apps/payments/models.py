@@ -34,7 +34,10 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["merchant", "email"], name="customer_email_idx")]
+        indexes = [
+            models.Index(fields=["merchant", "email"], name="customer_email_idx"),
+            models.Index(fields=["email"], name="customer_email_only_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.email or self.name or self.public_id
@@ -98,6 +101,8 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["merchant", "-id"], name="payment_merchant_idx"),
             models.Index(fields=["merchant", "reference"], name="payment_reference_idx"),
+            # The admin's search by reference alone (staff see every merchant).
+            models.Index(fields=["reference"], name="payment_reference_only_idx", condition=~Q(reference="")),
             models.Index(fields=["gateway_transaction_id"], name="payment_gateway_txn_idx"),
             models.Index(fields=["card_last4"], name="payment_last4_idx"),
             models.Index(fields=["status", "-id"], name="payment_status_idx"),

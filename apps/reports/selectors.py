@@ -6,7 +6,6 @@ whatever the size of the tables; amounts stay per currency (never summed across 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -19,6 +18,8 @@ from apps.reconciliation.models import Discrepancy, SettlementBatch
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 from apps.webhooks.models import IncomingWebhook, WebhookDelivery
 
+from .models import DailyTotal, DailyTotalDay
+
 APPROVED = [
     PaymentStatus.AUTHORIZED,
     PaymentStatus.CAPTURED,
@@ -28,6 +29,7 @@ APPROVED = [
 ]
 DECIDED = [*APPROVED, PaymentStatus.FAILED]
 GROUPS = ("day", "gateway")
+CHART_DAYS = 30
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -107,12 +109,6 @@ def settlement_report(*, start: date, end: date, group_by: str, merchant_id: int
 # --- the dashboard -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Period:
-    label: str
-    since: datetime
-
-
 def _money_by_currency(queryset: QuerySet[Any], field: str) -> dict[str, int]:
     return {
         row["currency"]: row["total"]
@@ -120,27 +116,72 @@ def _money_by_currency(queryset: QuerySet[Any], field: str) -> dict[str, int]:
     }
 
 
-def dashboard(now: datetime | None = None) -> dict[str, Any]:
-    """Everything on the finance dashboard: a fixed number of queries, each over an indexed range."""
-    now = now or timezone.now()
-    today = datetime.combine(now.date(), time.min, tzinfo=UTC)
-    month = today.replace(day=1)
-    periods = [Period("Today", today), Period("This month", month)]
-    figures = []
-    for period in periods:
-        payments = Payment.objects.filter(created_at__gte=period.since)
-        counts = payments.aggregate(
-            decided=Count("id", filter=Q(status__in=DECIDED)), approved=Count("id", filter=Q(status__in=APPROVED))
+def _first_uncomputed(since_day: date, today: date) -> date:
+    """The first day of [since_day, today) without computed totals (today if none): from there
+    on the dashboard reads the payment table live. Normally today (the beat keeps days computed)."""
+    computed = set(DailyTotalDay.objects.filter(day__gte=since_day, day__lt=today).values_list("day", flat=True))
+    day = since_day
+    while day < today and day in computed:
+        day += timedelta(days=1)
+    return day
+
+
+def _period_figures(since_day: date, live_from: date) -> dict[str, Any]:
+    """Volume, refunds and approval counts from `since_day`: closed days from the daily totals,
+    the rest (today, or days never computed) live."""
+    live_since = datetime.combine(live_from, time.min, tzinfo=UTC)
+    closed = DailyTotal.objects.filter(day__gte=since_day, day__lt=live_from)
+    volume: dict[str, int] = {}
+    refunds: dict[str, int] = {}
+    decided = approved = 0
+    for row in closed.values("currency").annotate(
+        captured_sum=Sum("captured"), refunded_sum=Sum("refunded"), approved_sum=Sum("approved"),
+        declined_sum=Sum("declined"),
+    ).order_by("currency"):  # fmt: skip
+        volume[row["currency"]] = row["captured_sum"] or 0
+        refunds[row["currency"]] = row["refunded_sum"] or 0
+        approved += row["approved_sum"] or 0
+        decided += (row["approved_sum"] or 0) + (row["declined_sum"] or 0)
+    live = Payment.objects.filter(created_at__gte=live_since)
+    for live_row in (
+        live.values("currency")
+        .annotate(
+            captured_sum=Sum("amount_captured"),
+            approved_n=Count("id", filter=Q(status__in=APPROVED)),
+            declined_n=Count("id", filter=Q(status=PaymentStatus.FAILED)),
         )
-        refunds = Refund.objects.filter(created_at__gte=period.since, status=RefundStatus.SUCCEEDED)
-        batches = SettlementBatch.objects.filter(settled_at__gte=period.since)
+        .order_by("currency")
+    ):
+        volume[live_row["currency"]] = volume.get(live_row["currency"], 0) + (live_row["captured_sum"] or 0)
+        approved += live_row["approved_n"]
+        decided += live_row["approved_n"] + live_row["declined_n"]
+    live_refunds = Refund.objects.filter(created_at__gte=live_since, status=RefundStatus.SUCCEEDED)
+    for currency, total in _money_by_currency(live_refunds, "amount").items():
+        refunds[currency] = refunds.get(currency, 0) + (total or 0)
+    return {
+        "volume": dict(sorted(volume.items())),
+        "refunds": {k: v for k, v in sorted(refunds.items()) if v},
+        "payments": decided,
+        "approval_rate": approved / decided if decided else None,
+    }
+
+
+def dashboard(now: datetime | None = None) -> dict[str, Any]:
+    """Everything on the finance dashboard: a fixed number of queries; closed days come from the
+    daily totals, so only today's payments are aggregated live."""
+    now = now or timezone.now()
+    today = now.date()
+    month = today.replace(day=1)
+    chart_first = today - timedelta(days=CHART_DAYS - 1)
+    live_from = _first_uncomputed(min(month, chart_first), today)
+    figures = []
+    for label, since_day in (("Today", today), ("This month", month)):
+        since = datetime.combine(since_day, time.min, tzinfo=UTC)
+        batches = SettlementBatch.objects.filter(settled_at__gte=since)
         figures.append(
             {
-                "label": period.label,
-                "volume": _money_by_currency(payments, "amount_captured"),
-                "payments": counts["decided"],
-                "approval_rate": counts["approved"] / counts["decided"] if counts["decided"] else None,
-                "refunds": _money_by_currency(refunds, "amount"),
+                "label": label,
+                **_period_figures(since_day, max(live_from, since_day)),
                 "net_settled": _money_by_currency(batches, "payout_amount"),
                 "fees": _money_by_currency(batches, "fees_amount"),
             }
@@ -168,7 +209,7 @@ def dashboard(now: datetime | None = None) -> dict[str, Any]:
     return {
         "now": now,
         "periods": figures,
-        "daily": _daily_volume(now, days=30),
+        "daily": _daily_volume(today, live_from=max(live_from, chart_first), days=CHART_DAYS),
         "discrepancies": open_discrepancies,
         "webhooks": webhooks,
         "deliveries": deliveries,
@@ -176,19 +217,21 @@ def dashboard(now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def _daily_volume(now: datetime, *, days: int) -> dict[str, list[tuple[date, int]]]:
+def _daily_volume(today: date, *, live_from: date, days: int) -> dict[str, list[tuple[date, int]]]:
     """Captured volume per day and currency for the last `days` days (zero-filled), for the chart."""
-    first = now.date() - timedelta(days=days - 1)
-    since = datetime.combine(first, time.min, tzinfo=UTC)
-    rows = (
-        Payment.objects.filter(created_at__gte=since)
+    first = today - timedelta(days=days - 1)
+    series: dict[str, dict[date, int]] = {}
+    closed = DailyTotal.objects.filter(day__gte=first, day__lt=live_from).values("day", "currency")
+    for row in closed.annotate(total=Sum("captured")).order_by():
+        series.setdefault(row["currency"], {})[row["day"]] = row["total"] or 0
+    live = (
+        Payment.objects.filter(created_at__gte=datetime.combine(live_from, time.min, tzinfo=UTC))
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day", "currency")
         .annotate(total=Sum("amount_captured"))
         .order_by()
     )
-    series: dict[str, dict[date, int]] = {}
-    for row in rows:
+    for row in live:
         series.setdefault(row["currency"], {})[row["day"]] = row["total"] or 0
     every_day = [first + timedelta(days=i) for i in range(days)]
     return {currency: [(day, totals.get(day, 0)) for day in every_day] for currency, totals in sorted(series.items())}

@@ -254,6 +254,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.billing_run",
         "schedule": env.float("BILLING_RUN_SECONDS", default=60.0),
     },
+    # The dashboard's daily totals of closed days (today is always read live).
+    "reports-daily-totals": {
+        "task": "apps.reports.tasks.daily_totals_refresh",
+        "schedule": crontab(minute=5),
+    },
     # Every gateway account's settlements of the previous day (UTC), imported and matched.
     "reconciliation-daily": {
         "task": "apps.reconciliation.tasks.reconcile_all",
@@ -287,6 +292,9 @@ RECON_MATCH_WINDOW_DAYS: int = env.int("RECON_MATCH_WINDOW_DAYS", default=3)
 # older than the lookback, that no settlement carried are reported as missing at the gateway.
 RECON_SETTLEMENT_GRACE_MINUTES: int = env.int("RECON_SETTLEMENT_GRACE_MINUTES", default=0)
 RECON_LOOKBACK_DAYS: int = env.int("RECON_LOOKBACK_DAYS", default=7)
+
+# Closed days whose dashboard totals are recomputed every hour (late captures and refunds).
+REPORTS_REFRESH_DAYS: int = env.int("REPORTS_REFRESH_DAYS", default=3)
 
 # --- API --------------------------------------------------------------------------------
 

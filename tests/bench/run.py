@@ -430,9 +430,16 @@ def main() -> None:
     parser.add_argument("--sandbox-workers", type=int, default=2)
     # Checkout cycles run one connection per wrk thread (their three steps alternate).
     parser.add_argument("--checkout-connections", type=int, default=8)
-    parser.add_argument("--only", nargs="*", help="scenario keys to run (baselines are always run); billing too")
+    parser.add_argument(
+        "--only", nargs="*", help="scenario keys to run (baselines are always run); also billing, recon, admin"
+    )
     parser.add_argument("--billing-counts", type=int, nargs="*", default=[10_000, 50_000])
     parser.add_argument("--billing-workers", type=int, default=2)
+    # Reconciliation (`recon`) and back-office pages (`admin`): payments in the big table, and in
+    # the small one the pages are measured against first.
+    parser.add_argument("--recon-count", type=int, default=1_000_000)
+    parser.add_argument("--admin-small", type=int, default=10_000)
+    parser.add_argument("--admin-rounds", type=int, default=30)
     # Processing lag of gateway notifications is measured at this steady rate, and after a burst at
     # the acceptance peak (how fast the worker drains it).
     parser.add_argument("--webhook-lag-rate", type=float, default=25.0)
@@ -459,7 +466,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
 
-    wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing"])
+    wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "recon", "admin"])
     wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
     selected = [s for s in SCENARIOS if s.key in wanted]
     sandbox_port = args.port + 1
@@ -523,6 +530,7 @@ def main() -> None:
     half_options = {**options, "connections": 4}
     results: list[Result] = []
     billing_results: dict[str, Any] = {}
+    recon_results: dict[str, Any] = {}
     try:
         for scenario in selected:
             results.append(measure(scenario))
@@ -570,6 +578,19 @@ def main() -> None:
                 counts=args.billing_counts,
                 workers=args.billing_workers,
             )
+        if wanted & {"recon", "admin"}:
+            from recon import run_recon
+
+            recon_results = run_recon(
+                env=env,
+                manage=manage,
+                log=log,
+                count=args.recon_count,
+                small=args.admin_small,
+                admin_rounds=args.admin_rounds,
+                with_recon="recon" in wanted,
+                with_admin="admin" in wanted,
+            )
     finally:
         stop(server)
         stop(sandbox)
@@ -589,6 +610,10 @@ def main() -> None:
         from billing import print_billing
 
         print_billing(billing_results)
+    if recon_results:
+        from recon import print_recon
+
+        print_recon(recon_results)
     for result in results:
         if "lag_p50_ms" in result.extra:
             lag = result.extra
@@ -598,7 +623,15 @@ def main() -> None:
                 f"{lag['lag_max_ms']:.0f} ms; {lag['processed_per_s']:.1f} notifications/s end to end"
             )
     (out_dir / "last.json").write_text(
-        json.dumps({"context": context, "results": [asdict(r) for r in results], "billing": billing_results}, indent=2)
+        json.dumps(
+            {
+                "context": context,
+                "results": [asdict(r) for r in results],
+                "billing": billing_results,
+                "recon": recon_results,
+            },
+            indent=2,
+        )
     )
     log(f"results written to {out_dir / 'last.json'}")
     if any(result.non_2xx or result.socket_errors for result in results):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -191,3 +192,19 @@ def test_detail_shows_gateway_calls_refunds_and_audit_trail(api, anet_account, s
     assert "payment.captured" in content
     assert payment["gateway_transaction_id"] in content
     assert "Gateway transactions" in content or "gateway transaction" in content.lower()
+
+
+@pytest.mark.parametrize("field", ["public_id", "gateway_transaction_id", "reference", "card_last4"])
+def test_payment_search_matches_each_indexed_field_exactly(api, anet_account, staff_client, field):
+    purchase(api, 1000, reference="order-77")
+    purchase(api, 2000, reference="order-78")
+    target = Payment.objects.get(reference="order-77")
+    viewer = staff_client(roles.FINANCE_VIEWER)
+
+    found = viewer.get("/admin/payments/payment/", {"q": getattr(target, field)})
+    prefix = viewer.get("/admin/payments/payment/", {"q": target.public_id[:-2]})
+
+    assert target.public_id.encode() in found.content
+    if field != "card_last4":
+        assert Payment.objects.get(reference="order-78").public_id.encode() not in found.content
+    assert target.public_id.encode() not in prefix.content  # exact, not a substring

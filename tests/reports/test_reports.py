@@ -108,3 +108,32 @@ def test_the_dashboard_shows_the_day_offline_with_a_fixed_number_of_queries(api,
 def test_the_dashboard_needs_the_view_permission(db, staff_client):
     assert staff_client(roles.OPS).get("/admin/dashboard/").status_code == 200  # ops may view payments
     assert staff_client().get("/admin/dashboard/").status_code == 403
+
+
+def test_closed_days_come_from_the_daily_totals_with_the_same_figures(api, anet_account):
+    from datetime import timedelta
+
+    from apps.payments.models import Payment
+    from apps.reports.models import DailyTotal, DailyTotalDay
+    from apps.reports.selectors import dashboard
+    from apps.reports.services import daily_totals_catch_up
+    from apps.reports.tasks import daily_totals_refresh
+
+    now = timezone.now()
+    for amount, days_ago in ((1000, 1), (2000, 2), (3000, 0)):
+        body = purchase(api, amount).json()
+        Payment.objects.filter(public_id=body["id"]).update(created_at=now - timedelta(days=days_ago))
+    declined = purchase(api, 700, payment_method=DECLINE).json()
+    Payment.objects.filter(public_id=declined["error"]["payment"]).update(created_at=now - timedelta(days=1))
+    live = dashboard(now)
+
+    written = daily_totals_catch_up(recent_days=3)
+
+    assert written == 2 and DailyTotalDay.objects.count() == 62
+    yesterday = DailyTotal.objects.get(day=now.date() - timedelta(days=1))
+    assert (yesterday.payments, yesterday.approved, yesterday.declined, yesterday.captured) == (2, 1, 1, 1000)
+    rolled = dashboard(now)
+    assert rolled["periods"] == live["periods"]
+    assert rolled["daily"] == live["daily"]
+    assert daily_totals_refresh() == 2  # the beat task: recent days again, idempotent
+    assert DailyTotal.objects.count() == 2

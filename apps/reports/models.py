@@ -1,0 +1,35 @@
+"""Daily totals per gateway account and currency, so the dashboard reads closed days from a
+small table and only today's payments live (its time stays flat as the payment table grows)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class DailyTotal(models.Model):
+    day = models.DateField()
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    payments = models.PositiveIntegerField(default=0, help_text="Payments created that day (UTC)")
+    approved = models.PositiveIntegerField(default=0)
+    declined = models.PositiveIntegerField(default=0)
+    captured = models.BigIntegerField(default=0, help_text="Captured by the payments created that day")
+    refunds = models.PositiveIntegerField(default=0, help_text="Refunds that succeeded, requested that day")
+    refunded = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "gateway_account", "currency"], name="daily_total_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.gateway_account_id} {self.currency}"
+
+
+class DailyTotalDay(models.Model):
+    """A day whose totals have been computed (a day with no payments has no DailyTotal rows)."""
+
+    day = models.DateField(unique=True)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return str(self.day)

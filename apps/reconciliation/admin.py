@@ -18,7 +18,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from apps.audit.actors import Actor
@@ -27,6 +28,7 @@ from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.gateways.models import GatewayAccount
+from apps.webhooks.models import IncomingWebhook
 
 from . import services
 from .models import CsvMapping, Discrepancy, SettlementBatch, SettlementLine
@@ -336,6 +338,7 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
         "approved_by",
         "resolved_at",
         "resolution_entry",
+        "notifications",
     )
     change_form_template = "admin/reconciliation/discrepancy/change_form.html"
 
@@ -352,6 +355,27 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
         if obj.our_amount is None or obj.gateway_amount is None:
             return ""
         return _money(obj.difference, obj.currency)
+
+    @admin.display(description="gateway notifications about it")
+    def notifications(self, obj: Discrepancy) -> str:
+        """Webhooks the gateway sent about this transaction (an unmatched one is processed again
+        once a payment of ours has the transaction)."""
+        if not obj.gateway_transaction_id:
+            return "—"
+        hooks = IncomingWebhook.objects.filter(
+            gateway_account_id=obj.gateway_account_id, object_id=obj.gateway_transaction_id
+        ).order_by("id")[:20]
+        if not hooks:
+            return "none"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a> {} — {}',
+            (
+                (reverse("admin:webhooks_incomingwebhook_change", args=[h.pk]), h.public_id, h.event_type,
+                 h.get_status_display())
+                for h in hooks
+            ),
+        )  # fmt: skip
 
     @admin.display(description="age", ordering="detected_at")
     def age(self, obj: Discrepancy) -> str:

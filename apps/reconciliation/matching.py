@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -44,21 +44,71 @@ def _open_lines(account: GatewayAccount):
     return SettlementLine.objects.filter(gateway_account=account, match_status=MatchStatus.UNMATCHED)
 
 
-def link_lines(account: GatewayAccount) -> int:
-    """Point unmatched lines at the ledger entry they settle. Returns how many were linked."""
-    linked = 0
+# PostgreSQL: one hash join links lines by gateway transaction id and, where amount and currency
+# agree, marks them matched in the same row write (a million rows are rewritten once, not twice).
+# Lines repeating an earlier line's transaction are linked first and left open, so `classify`
+# opens their duplicate discrepancies.
+_LINK_REPEATS_SQL = """
+UPDATE reconciliation_settlementline l
+   SET entry_id = e.id, matched_by = 'gateway_id'
+  FROM ledger_journalentry e
+ WHERE l.gateway_account_id = %(account)s AND l.match_status = 'unmatched' AND l.entry_id IS NULL
+   AND l.kind = %(line_kind)s
+   AND e.gateway_account_id = l.gateway_account_id AND e.kind = %(entry_kind)s
+   AND e.gateway_transaction_id = l.gateway_transaction_id
+   AND EXISTS (SELECT 1 FROM reconciliation_settlementline o
+                WHERE o.gateway_account_id = l.gateway_account_id AND o.kind = l.kind
+                  AND o.gateway_transaction_id = l.gateway_transaction_id AND o.id < l.id)
+"""
+_LINK_AND_MATCH_SQL = """
+WITH linked AS (
+UPDATE reconciliation_settlementline l
+   SET entry_id = e.id, matched_by = 'gateway_id',
+       match_status = CASE WHEN l.amount = e.amount AND l.currency = e.currency THEN 'matched' ELSE 'unmatched' END
+  FROM ledger_journalentry e
+ WHERE l.gateway_account_id = %(account)s AND l.match_status = 'unmatched' AND l.entry_id IS NULL
+   AND l.kind = %(line_kind)s
+   AND e.gateway_account_id = l.gateway_account_id AND e.kind = %(entry_kind)s
+   AND e.gateway_transaction_id = l.gateway_transaction_id
+   AND NOT EXISTS (SELECT 1 FROM reconciliation_settlementline o
+                    WHERE o.entry_id = e.id AND o.id <> l.id)
+RETURNING l.match_status
+)
+SELECT count(*), count(*) FILTER (WHERE match_status = 'matched') FROM linked
+"""
+
+
+def _link_by_gateway_id_postgresql(account: GatewayAccount, line_kind: str, entry_kind: str) -> tuple[int, int]:
+    params: dict[str, str | int] = {"account": account.pk, "line_kind": line_kind, "entry_kind": entry_kind}
+    with connection.cursor() as cursor:
+        cursor.execute(_LINK_REPEATS_SQL, params)
+        repeats = cursor.rowcount
+        cursor.execute(_LINK_AND_MATCH_SQL, params)
+        linked, matched = cursor.fetchone()
+    return repeats + linked, matched
+
+
+def link_lines(account: GatewayAccount) -> tuple[int, int]:
+    """Point unmatched lines at the ledger entry they settle (by the gateway's transaction id,
+    then by our reference, amount and date). On PostgreSQL lines that agree are marked matched
+    in the same statement. Returns how many were linked and how many of those already matched."""
+    linked = matched = 0
     for line_kind, entry_kind in ENTRY_KIND_OF_LINE.items():
-        by_gateway_id = JournalEntry.objects.filter(
-            gateway_account_id=account.pk,
-            kind=entry_kind,
-            gateway_transaction_id=OuterRef("gateway_transaction_id"),
-        ).order_by("pk")
-        linked += (
-            _open_lines(account)
-            .filter(kind=line_kind, entry__isnull=True)
-            .filter(Exists(by_gateway_id))
-            .update(entry_id=Subquery(by_gateway_id.values("pk")[:1]), matched_by="gateway_id")
-        )
+        if connection.vendor == "postgresql":
+            found, agreed = _link_by_gateway_id_postgresql(account, line_kind, entry_kind)
+            linked, matched = linked + found, matched + agreed
+        else:
+            by_gateway_id = JournalEntry.objects.filter(
+                gateway_account_id=account.pk,
+                kind=entry_kind,
+                gateway_transaction_id=OuterRef("gateway_transaction_id"),
+            ).order_by("pk")
+            linked += (
+                _open_lines(account)
+                .filter(kind=line_kind, entry__isnull=True)
+                .filter(Exists(by_gateway_id))
+                .update(entry_id=Subquery(by_gateway_id.values("pk")[:1]), matched_by="gateway_id")
+            )
         window = timedelta(days=settings.RECON_MATCH_WINDOW_DAYS)
         our_call = GatewayTransaction.objects.filter(reference=OuterRef(OuterRef("reference")))
         by_reference = JournalEntry.objects.filter(
@@ -81,7 +131,7 @@ def link_lines(account: GatewayAccount) -> int:
             .filter(Exists(by_reference))
             .update(entry_id=Subquery(by_reference.values("pk")[:1]), matched_by="reference")
         )
-    return linked
+    return linked, matched
 
 
 def payments_to_sync(account: GatewayAccount, *, limit: int = 200) -> list[int]:

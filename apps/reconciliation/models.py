@@ -62,8 +62,12 @@ class MatchStatus(models.TextChoices):
 
 
 class SettlementLine(models.Model):
-    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="lines")
-    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    # No index of their own: the unique (batch, …) and (gateway account, transaction) indexes lead
+    # with them.
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="lines", db_index=False)
+    gateway_account = models.ForeignKey(
+        "gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     gateway_transaction_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=12, choices=LineKind.choices)
     gateway_status = models.CharField(max_length=40, blank=True)
@@ -74,9 +78,17 @@ class SettlementLine(models.Model):
     reference = models.CharField(max_length=64, blank=True)
     parent_transaction_id = models.CharField(max_length=64, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
-    # The ledger entry (our capture or refund) this line settles.
+    # The ledger entry (our capture or refund) this line settles. Matching sets it, the match
+    # status and matched_by in one row write; none of the three is indexed, so PostgreSQL updates
+    # the row in place (HOT: its pages are filled to 45%, migration 0004) without touching any
+    # index: a million lines match in one rewrite. Lookups by entry are hash joins.
     entry = models.ForeignKey(
-        "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="settlement_lines"
+        "ledger.JournalEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settlement_lines",
+        db_index=False,
     )
     match_status = models.CharField(max_length=12, choices=MatchStatus.choices, default=MatchStatus.UNMATCHED)
     matched_by = models.CharField(max_length=16, blank=True, help_text="gateway_id or reference")
@@ -87,11 +99,6 @@ class SettlementLine(models.Model):
         ]
         indexes = [
             models.Index(fields=["gateway_account", "gateway_transaction_id"], name="settlement_line_txn_idx"),
-            models.Index(
-                fields=["gateway_account", "match_status"],
-                name="settlement_line_open_idx",
-                condition=Q(match_status="unmatched"),
-            ),
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,8 @@ from apps.payments.services import (
     refund_adopt_gateway_success,
     refund_mark_not_settled,
 )
+from apps.webhooks.models import IncomingWebhook
+from apps.webhooks.services import incoming_webhooks_replay
 
 from . import matching
 from .csv_import import CsvImportError, parse_settlement_csv
@@ -221,12 +223,14 @@ class ReconcileReport:
     matched: int = 0
     opened: dict[str, int] = field(default_factory=dict)
     settled_late: int = 0
+    webhooks_replayed: int = 0
 
     def summary(self) -> str:
         opened = ", ".join(f"{kind} {count}" for kind, count in sorted(self.opened.items())) or "none"
         return (
             f"{self.account} {self.day or ''}: {len(self.imported)} batch(es) imported, {self.matched} lines matched, "
-            f"discrepancies opened: {opened}; {self.settled_late} settled late; {len(self.synced)} payment(s) synced"
+            f"discrepancies opened: {opened}; {self.settled_late} settled late; {len(self.synced)} payment(s) synced; "
+            f"{self.webhooks_replayed} unmatched gateway notification(s) replayed"
         )
 
 
@@ -244,7 +248,7 @@ def reconcile(*, account: GatewayAccount, day: date | None, actor: Actor, fetch:
         report.imported = [b.gateway_batch_id for b in settlement_import(account=account, day=day, actor=actor)]
     with transaction.atomic():
         _locked(account)
-        matching.link_lines(account)
+        matched_early = matching.link_lines(account)[1]
         to_sync = matching.payments_to_sync(account)
     for payment in Payment.objects.filter(pk__in=to_sync).select_related("gateway_account"):
         try:
@@ -254,11 +258,28 @@ def reconcile(*, account: GatewayAccount, day: date | None, actor: Actor, fetch:
             logger.warning("recon_sync_failed", extra={"payment": payment.public_id, "error": str(exc)})
     with transaction.atomic():
         _locked(account)
-        matching.link_lines(account)
+        matched_early += matching.link_lines(account)[1]
         result = matching.classify(account, actor=actor)
-    report.matched, report.opened, report.settled_late = result.matched, result.opened, result.settled_late
+    report.matched = matched_early + result.matched
+    report.opened, report.settled_late = result.opened, result.settled_late
+    report.webhooks_replayed = unmatched_webhooks_replay(account=account, actor=actor)
     logger.info("reconciled", extra={"summary": report.summary()})
     return report
+
+
+def unmatched_webhooks_replay(*, account: GatewayAccount, actor: Actor, transaction_id: str = "") -> int:
+    """Gateway notifications kept as unmatched (no payment of ours had their transaction) are
+    processed again once a payment of ours has that transaction: found by reconciliation or
+    created from the gateway's record."""
+    known = Payment.objects.filter(gateway_account=account).exclude(gateway_transaction_id="")
+    if transaction_id:
+        known = known.filter(gateway_transaction_id=transaction_id)
+    waiting = IncomingWebhook.objects.filter(
+        gateway_account=account,
+        status=IncomingWebhook.Status.UNMATCHED,
+        object_id__in=known.values("gateway_transaction_id"),
+    )
+    return incoming_webhooks_replay(webhooks=list(waiting[:1000]), actor=actor)
 
 
 # --- discrepancies -----------------------------------------------------------------------------
@@ -501,7 +522,7 @@ def _create_payment(discrepancy: Discrepancy, *, user: User, actor: Actor, note:
         SettlementLine.objects.filter(discrepancies=d).update(
             entry=entry, matched_by="created", match_status=MatchStatus.MATCHED
         )
-        return _close(
+        closed = _close(
             d,
             resolution=Resolution.CREATE_PAYMENT,
             user=user,
@@ -510,6 +531,8 @@ def _create_payment(discrepancy: Discrepancy, *, user: User, actor: Actor, note:
             entry=entry,
             amount=payment.amount_captured,
         )
+    unmatched_webhooks_replay(account=d.gateway_account, actor=actor, transaction_id=details.transaction_id)
+    return closed
 
 
 def _request_write_off(d: Discrepancy, *, user: User, actor: Actor, note: str) -> Discrepancy:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -190,8 +190,11 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
             report.opened[kind] = report.opened.get(kind, 0) + len(rows)
 
     linked = lines.filter(entry__isnull=False)
-    earlier_line = SettlementLine.objects.filter(entry_id=OuterRef("entry_id"), pk__lt=OuterRef("pk"))
-    open_for(linked.filter(Exists(earlier_line)), DiscrepancyKind.DUPLICATE, detail="settled more than once")
+    open_for(
+        SettlementLine.objects.filter(pk__in=_repeated_lines(account)),
+        DiscrepancyKind.DUPLICATE,
+        detail="settled more than once",
+    )
     linked = _open_lines(account).filter(entry__isnull=False)
     open_for(linked.exclude(currency=F("entry__currency")), DiscrepancyKind.CURRENCY_MISMATCH)
     open_for(
@@ -233,6 +236,26 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
         after={"matched": report.matched, "opened": report.opened, "settled_late": report.settled_late},
     )
     return report
+
+
+def _repeated_lines(account: GatewayAccount) -> list[int]:
+    """Open, linked lines whose entry another, earlier line already settles (set-based: lines
+    carry no index on entry_id, so no lookup per line)."""
+    candidates = _open_lines(account).filter(entry__isnull=False).values("entry_id")
+    first_of = dict(
+        SettlementLine.objects.filter(entry_id__in=candidates)
+        .values("entry_id")
+        .annotate(first=Min("id"), n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("entry_id", "first")
+    )
+    if not first_of:
+        return []
+    return [
+        pk
+        for pk, entry_id in _open_lines(account).filter(entry_id__in=list(first_of)).values_list("pk", "entry_id")
+        if pk != first_of[entry_id]
+    ]
 
 
 def _open_status_mismatches(account: GatewayAccount, open_for, opened: list[Discrepancy]) -> None:
@@ -323,7 +346,12 @@ def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime)
         gateway_account=account,
         kind=DiscrepancyKind.MISSING_AT_GATEWAY,
         status=Discrepancy.Status.OPEN,
-    ).filter(Exists(SettlementLine.objects.filter(entry_id=OuterRef("entry_id"), match_status=MatchStatus.MATCHED)))
+    ).filter(
+        # A set (one hash join), not a lookup per discrepancy: lines have no index on entry_id.
+        entry_id__in=SettlementLine.objects.filter(
+            gateway_account=account, match_status=MatchStatus.MATCHED, entry__isnull=False
+        ).values("entry_id")
+    )
     closed = list(late.select_for_update().values_list("pk", "public_id"))
     if closed:
         Discrepancy.objects.filter(pk__in=[pk for pk, _ in closed]).update(

@@ -207,8 +207,8 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
     open_for(_open_lines(account), DiscrepancyKind.MISSING_ON_OUR_SIDE, with_entry=False)
     report.cutoff = _open_missing_at_gateway(account, opened, report)
 
-    Discrepancy.objects.bulk_create(opened, batch_size=5000)
     report.settled_late = _close_settled_late(account, actor=actor, now=now)
+    Discrepancy.objects.bulk_create(opened, batch_size=5000)
     if opened:
         audit_record_many(
             [
@@ -261,24 +261,52 @@ def _repeated_lines(account: GatewayAccount) -> list[int]:
 def _open_status_mismatches(account: GatewayAccount, open_for, opened: list[Discrepancy]) -> None:
     """Lines the gateway settled for something we hold in another state: a refund we think
     failed, a charge we think failed or was voided, or a line that is no charge or refund."""
-    refund_calls = GatewayTransaction.objects.filter(
-        kind=GatewayTransaction.Kind.REFUND, reference=OuterRef(OuterRef("reference"))
+    # The open lines are few by now: fetch them, then look their transactions and references up
+    # in two set queries per kind (not a correlated lookup per line).
+    refund_lines = list(
+        _open_lines(account)
+        .filter(kind=LineKind.REFUND, entry__isnull=True)
+        .values_list("pk", "gateway_transaction_id", "reference")
     )
-    not_succeeded = ~Q(status=RefundStatus.SUCCEEDED)
-    refunds = Refund.objects.filter(not_succeeded, payment__gateway_account_id=account.pk).filter(
-        Q(gateway_transaction_id=OuterRef("gateway_transaction_id")) | Q(pk__in=refund_calls.values("refund_id"))
-    )
-    lines = _open_lines(account).filter(kind=LineKind.REFUND).filter(Exists(refunds))
-    rows = list(lines.annotate(refund_pk=Subquery(refunds.values("pk")[:1])).values_list("pk", "refund_pk"))
-    _open_linked(account, rows, "refund", open_for, opened)
+    if refund_lines:
+        refunds = Refund.objects.filter(payment__gateway_account_id=account.pk).exclude(status=RefundStatus.SUCCEEDED)
+        by_txn = dict(
+            refunds.filter(gateway_transaction_id__in={t for _, t, _ in refund_lines}).values_list(
+                "gateway_transaction_id", "pk"
+            )
+        )
+        by_reference = dict(
+            GatewayTransaction.objects.filter(
+                kind=GatewayTransaction.Kind.REFUND,
+                reference__in={r for *_, r in refund_lines if r},
+                refund__in=refunds,
+            ).values_list("reference", "refund_id")
+        )
+        rows = [(pk, by_txn.get(t) or by_reference.get(r)) for pk, t, r in refund_lines]
+        _open_linked(account, [(pk, found) for pk, found in rows if found], "refund", open_for, opened)
 
-    charge_calls = GatewayTransaction.objects.filter(reference=OuterRef(OuterRef("reference")))
-    payments = Payment.objects.filter(
-        gateway_account_id=account.pk, status__in=[PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED]
-    ).filter(Q(gateway_transaction_id=OuterRef("gateway_transaction_id")) | Q(pk__in=charge_calls.values("payment_id")))
-    lines = _open_lines(account).filter(kind=LineKind.CHARGE).filter(Exists(payments))
-    rows = list(lines.annotate(payment_pk=Subquery(payments.values("pk")[:1])).values_list("pk", "payment_pk"))
-    _open_linked(account, rows, "payment", open_for, opened)
+    charge_lines = list(
+        _open_lines(account)
+        .filter(kind=LineKind.CHARGE, entry__isnull=True)
+        .values_list("pk", "gateway_transaction_id", "reference")
+    )
+    if charge_lines:
+        payments = Payment.objects.filter(
+            gateway_account_id=account.pk,
+            status__in=[PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED],
+        )
+        by_txn = dict(
+            payments.filter(gateway_transaction_id__in={t for _, t, _ in charge_lines}).values_list(
+                "gateway_transaction_id", "pk"
+            )
+        )
+        by_reference = dict(
+            GatewayTransaction.objects.filter(
+                reference__in={r for *_, r in charge_lines if r}, payment__in=payments
+            ).values_list("reference", "payment_id")
+        )
+        rows = [(pk, by_txn.get(t) or by_reference.get(r)) for pk, t, r in charge_lines]
+        _open_linked(account, [(pk, found) for pk, found in rows if found], "payment", open_for, opened)
 
     open_for(_open_lines(account).filter(kind=LineKind.ADJUSTMENT), DiscrepancyKind.STATUS_MISMATCH, with_entry=False)
 
@@ -342,17 +370,19 @@ def _open_missing_at_gateway(
 
 def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime) -> int:
     """`missing_at_gateway` discrepancies whose movement a later batch did settle close themselves."""
-    late = Discrepancy.objects.filter(
-        gateway_account=account,
-        kind=DiscrepancyKind.MISSING_AT_GATEWAY,
-        status=Discrepancy.Status.OPEN,
-    ).filter(
-        # A set (one hash join), not a lookup per discrepancy: lines have no index on entry_id.
-        entry_id__in=SettlementLine.objects.filter(
-            gateway_account=account, match_status=MatchStatus.MATCHED, entry__isnull=False
-        ).values("entry_id")
+    waiting = dict(
+        Discrepancy.objects.select_for_update()
+        .filter(gateway_account=account, kind=DiscrepancyKind.MISSING_AT_GATEWAY, status=Discrepancy.Status.OPEN)
+        .values_list("entry_id", "pk")
     )
-    closed = list(late.select_for_update().values_list("pk", "public_id"))
+    if not waiting:
+        return 0
+    # One scan of the account's lines (no index on entry_id: matching rewrites it in place).
+    settled = SettlementLine.objects.filter(
+        gateway_account=account, match_status=MatchStatus.MATCHED, entry_id__in=list(waiting)
+    ).values_list("entry_id", flat=True)
+    late = Discrepancy.objects.filter(pk__in=[waiting[entry_id] for entry_id in set(settled)])
+    closed = list(late.values_list("pk", "public_id"))
     if closed:
         Discrepancy.objects.filter(pk__in=[pk for pk, _ in closed]).update(
             status=Discrepancy.Status.RESOLVED, resolution=Resolution.SETTLED_LATE, resolved_at=now

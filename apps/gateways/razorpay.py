@@ -2,7 +2,8 @@
 
 Razorpay works the other way round from Authorize.Net: the customer pays in the browser
 (Razorpay Checkout) against an order we created; we verify and then ask the API what happened.
-So `authorize`/`sale` are refused here, and the adapter adds orders and payment lookups.
+So `authorize`/`sale` are refused here, and the adapter adds orders and payment lookups. Settlements
+are read from the combined settlement report (`settlements`).
 
 SDK facts this module works around (see docs/architecture.md and the shared gateway notes):
 - only `error.description` survives in its exceptions (no HTTP status): the kind of failure is
@@ -20,7 +21,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import razorpay
@@ -40,6 +41,9 @@ from .base import (
     OrderRequest,
     Outcome,
     RefundRequest,
+    SettlementBatchData,
+    SettlementLineData,
+    SettlementLineKind,
     TransactionDetails,
     TransactionState,
     VoidRequest,
@@ -110,6 +114,42 @@ def _payment_info(data: dict[str, Any]) -> CheckoutPayment:
         error_reason=_text(data.get("error_reason")),
         error_description=_text(data.get("error_description")),
         created_at=_timestamp(data.get("created_at")),
+    )
+
+
+def _our_reference(notes: Any) -> str:
+    """`notes.reference`, where we put our reference. The settlement report gives notes as text
+    (JSON, or the bare value), entities as an object (or `[]` when empty)."""
+    if isinstance(notes, str):
+        try:
+            notes = json.loads(notes)
+        except ValueError:
+            return ""
+    return _text(notes.get("reference")) if isinstance(notes, dict) else ""
+
+
+_RECON_KINDS = {"payment": SettlementLineKind.CHARGE, "refund": SettlementLineKind.REFUND}
+
+
+def _recon_line(item: dict[str, Any]) -> SettlementLineData:
+    """One settlement report item. Razorpay's `fee` includes the GST that `tax` repeats (a payment
+    is credited `amount - fee`): the line carries the fee without it, so fee + tax is what was
+    deducted. Transfers, adjustments and disputes are adjustments to us."""
+    kind = _RECON_KINDS.get(_text(item.get("type")), SettlementLineKind.ADJUSTMENT)
+    fee, tax = int(item.get("fee") or 0), int(item.get("tax") or 0)
+    # Our reference: a payment's order receipt (create_order sends it); a refund's notes.
+    reference = _text(item.get("order_receipt")) if kind == SettlementLineKind.CHARGE else ""
+    return SettlementLineData(
+        transaction_id=_text(item.get("entity_id")),
+        kind=kind,
+        status=_text(item.get("type"))[:40],
+        amount=abs(int(item.get("amount") or 0)),
+        currency=_text(item.get("currency")).upper(),
+        fee=fee - tax,
+        tax=tax,
+        reference=reference or _our_reference(item.get("notes")),
+        parent_transaction_id=_text(item.get("payment_id")) if kind == SettlementLineKind.REFUND else "",
+        occurred_at=_timestamp(item.get("created_at")),
     )
 
 
@@ -303,6 +343,65 @@ class RazorpayGateway:
             if item.get("receipt") == reference[:MAX_RECEIPT_LENGTH]:
                 return self._refund_details(item)
         return None
+
+    # --- settlements (the combined settlement report) ------------------------------------------
+
+    RECON_PAGE = 1000  # the settlement report's largest page
+
+    def settlements(self, *, since: datetime, until: datetime) -> list[SettlementBatchData]:
+        """Settlements made in [since, until) with every payment and refund each carried: the
+        combined report (`settlement.report`) day by day and page by page, grouped by settlement,
+        and each settlement (`settlement.fetch`) for its payout and UTR. The report's days may be
+        Indian days (UTC+5:30) rather than UTC ones, so the day after the range is read too and
+        items are kept by their `settled_at`. Unprocessed settlements paid nothing out yet: skipped."""
+        since, until = since.astimezone(UTC), until.astimezone(UTC)
+        grouped: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        day, last = since.date(), (until - timedelta(microseconds=1)).date() + timedelta(days=1)
+        while day <= last:
+            for item in self._recon_day(day):
+                settled_at = _timestamp(item.get("settled_at"))
+                settlement_id = _text(item.get("settlement_id"))
+                if not item.get("settled") or not settlement_id or settled_at is None:
+                    continue
+                if since <= settled_at < until:  # pages shift if a settlement lands meanwhile: keyed
+                    key = (_text(item.get("type")), _text(item.get("entity_id")))
+                    grouped.setdefault(settlement_id, {})[key] = item
+            day += timedelta(days=1)
+        batches = [
+            self._settlement_batch(settlement_id, list(items.values())) for settlement_id, items in grouped.items()
+        ]
+        return sorted((b for b in batches if b is not None), key=lambda batch: (batch.settled_at, batch.batch_id))
+
+    def _recon_day(self, day: date) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._recon_page(
+                {"year": day.year, "month": day.month, "day": day.day, "count": self.RECON_PAGE, "skip": len(items)}
+            )
+            items += page
+            if len(page) < self.RECON_PAGE:
+                return items
+
+    def _recon_page(self, query: dict[str, int]) -> list[dict[str, Any]]:
+        data = self._request("settlements.report", lambda c, kw: c.settlement.report(query, **kw), mutating=False)
+        return [item for item in data.get("items") or [] if isinstance(item, dict)]
+
+    def _settlement_batch(self, settlement_id: str, items: list[dict[str, Any]]) -> SettlementBatchData | None:
+        settlement = self._request(
+            "settlements.fetch", lambda c, kw: c.settlement.fetch(settlement_id, **kw), mutating=False
+        )
+        if _text(settlement.get("status")) != "processed":
+            return None
+        lines = [_recon_line(item) for item in items]
+        settled_at = min(filter(None, (_timestamp(item.get("settled_at")) for item in items)))
+        return SettlementBatchData(
+            batch_id=settlement_id,
+            settled_at=settled_at,
+            currency=next((line.currency for line in lines if line.currency), "INR"),
+            lines=lines,
+            payout_amount=int(settlement.get("amount") or 0),
+            payout_reference=_text(settlement.get("utr")),
+        )
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -334,7 +334,13 @@ def _open_missing_at_gateway(
     last = SettlementBatch.objects.filter(gateway_account=account).order_by("-settled_at").first()
     if last is None:
         return None
-    cutoff = last.settled_at - timedelta(minutes=settings.RECON_SETTLEMENT_GRACE_MINUTES)
+    # The gateway's latest settlement carried transactions up to its newest line: ours from before
+    # that should have been in one by now (Authorize.Net settles the same night, Razorpay days
+    # later; this follows either). Lines without a time fall back to the settlement's time.
+    newest = SettlementLine.objects.filter(batch=last).aggregate(newest=Max("occurred_at"))["newest"]
+    cutoff = min(newest or last.settled_at, last.settled_at) - timedelta(
+        minutes=settings.RECON_SETTLEMENT_GRACE_MINUTES
+    )
     since = cutoff - timedelta(days=settings.RECON_LOOKBACK_DAYS)
     reversed_payment = JournalEntry.objects.filter(payment_id=OuterRef("payment_id"), kind=EntryKind.CAPTURE_REVERSAL)
     entries = (

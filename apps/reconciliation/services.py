@@ -486,6 +486,12 @@ def _adjust_ours(d: Discrepancy, *, user: User, actor: Actor, note: str) -> Disc
             "accept the gateway's view or write it off."
         )
     entry = JournalEntry.objects.filter(payment=d.payment).order_by("-pk").first() if d.payment_id else None
+    if d.kind == DiscrepancyKind.STATUS_MISMATCH and line is not None and entry is not None:
+        # The refund or capture now on our books is what the line settled: link them, so later
+        # runs do not report that entry as missing at the gateway.
+        SettlementLine.objects.filter(pk=line.pk, entry__isnull=True).update(
+            entry=entry, matched_by="resolution", match_status=MatchStatus.MATCHED
+        )
     return _close(
         d,
         resolution=Resolution.ADJUST_OURS,

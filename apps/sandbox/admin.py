@@ -17,10 +17,11 @@ from .models import (
     RzpOrder,
     RzpPayment,
     RzpRefund,
+    RzpSettlement,
     RzpWebhook,
     SandboxFault,
 )
-from .services import anet_settle
+from .services import anet_settle, rzp_settle
 
 
 @admin.register(AnetAccount)
@@ -95,6 +96,14 @@ class RzpAccountAdmin(admin.ModelAdmin[RzpAccount]):
     search_fields = ("=key_id",)
     exclude = ("key_secret",)
     readonly_fields = ("key_id", "created_at")
+    actions = ["settle_now"]
+
+    @admin.action(description="Settle now (run the settlement cycle)")
+    def settle_now(self, request: HttpRequest, queryset: QuerySet[RzpAccount]) -> None:
+        count = 0
+        for account in queryset:
+            count += len(rzp_settle(account=account, actor=Actor.staff(request.user)))
+        self.message_user(request, f"Made {count} settlement(s).", messages.SUCCESS)
 
 
 @admin.register(RzpOrder)
@@ -122,6 +131,15 @@ class RzpRefundAdmin(_ReadOnlyAdmin[RzpRefund]):
     search_fields = ("=rzp_id", "=payment__rzp_id")
     list_select_related = ("payment",)
     raw_id_fields = ("payment",)
+
+
+@admin.register(RzpSettlement)
+class RzpSettlementAdmin(_ReadOnlyAdmin[RzpSettlement]):
+    list_display = ("rzp_id", "account", "amount", "fees", "tax", "currency", "status", "utr", "created_at")
+    list_filter = ("status",)
+    search_fields = ("=rzp_id", "=utr")
+    list_select_related = ("account",)
+    raw_id_fields = ("account",)
 
 
 @admin.register(RzpWebhook)

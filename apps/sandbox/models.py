@@ -364,6 +364,36 @@ class RzpAccount(models.Model):
         return "acc_" + self.key_id[-14:]
 
 
+class RzpSettlement(models.Model):
+    """One settlement: an account's captured payments less their fees, less its processed refunds,
+    paid to the merchant's bank in one transfer (the UTR names it). The real service settles T+2
+    working days after capture; the sandbox settles when told to (`rzp_settle`)."""
+
+    class Status(models.TextChoices):
+        CREATED = "created"
+        PROCESSED = "processed"
+        FAILED = "failed"
+
+    account = models.ForeignKey(RzpAccount, on_delete=models.CASCADE, related_name="settlements")
+    rzp_id = models.CharField(max_length=20, unique=True)
+    # Not part of the entity (the real service settles everything in INR, converted): the sandbox
+    # converts nothing, so it settles each currency on its own.
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()  # the payout, minor units: payments - their fees - refunds
+    fees = models.BigIntegerField(default=0)  # the payments' fees, GST included (as payment.fee)
+    tax = models.BigIntegerField(default=0)  # the GST part of `fees`
+    utr = models.CharField(max_length=30)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROCESSED)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Razorpay sandbox settlement"
+        indexes = [models.Index(fields=["account", "created_at"], name="sandbox_rzp_setl_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rzp_id} {self.amount} {self.currency}"
+
+
 class RzpOrder(models.Model):
     class Status(models.TextChoices):
         CREATED = "created"
@@ -427,6 +457,8 @@ class RzpPayment(models.Model):
     email = models.CharField(max_length=255, blank=True)
     contact = models.CharField(max_length=30, blank=True)
     notes = models.JSONField(default=dict, blank=True)
+    # Razorpay's charge for a captured payment, GST included, and the GST part of it: see
+    # `engine.fee_and_tax` (2 % of the amount plus 18 % GST on that, integer paise).
     fee = models.BigIntegerField(null=True, blank=True)
     tax = models.BigIntegerField(null=True, blank=True)
     auth_code = models.CharField(max_length=6, blank=True)
@@ -437,6 +469,12 @@ class RzpPayment(models.Model):
     error_reason = models.CharField(max_length=60, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     captured_at = models.DateTimeField(null=True, blank=True)
+    settlement = models.ForeignKey(
+        RzpSettlement, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    # Discrepancy injection: settlements leave this payment out, or settle it for another amount.
+    held_from_settlement = models.BooleanField(default=False)
+    settle_amount = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Razorpay sandbox payment"
@@ -462,6 +500,9 @@ class RzpRefund(models.Model):
     speed_requested = models.CharField(max_length=10, default="normal")
     speed_processed = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    settlement = models.ForeignKey(
+        RzpSettlement, null=True, blank=True, on_delete=models.SET_NULL, related_name="refunds"
+    )
 
     class Meta:
         verbose_name = "Razorpay sandbox refund"

@@ -9,7 +9,17 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 
 from .authorizenet.engine import settle
-from .models import AnetAccount, AnetBatch, AnetTransaction, RzpAccount, SandboxFault
+from .models import (
+    AnetAccount,
+    AnetBatch,
+    AnetTransaction,
+    RzpAccount,
+    RzpOrder,
+    RzpPayment,
+    RzpSettlement,
+    SandboxFault,
+)
+from .razorpay import engine as rzp_engine
 from .razorpay.ids import new_id
 
 
@@ -94,6 +104,99 @@ def rzp_account_create(*, key_id: str | None = None) -> RzpAccount:
     return RzpAccount.objects.create(
         key_id=key_id or new_id("rzp_test_"),
         key_secret=new_id("", 24),
+    )
+
+
+def rzp_settle(*, account: RzpAccount | None = None, actor: Actor) -> list[RzpSettlement]:
+    """Run the Razorpay sandbox's settlement cycle now: one settlement per account (and currency)
+    for every captured, unsettled payment and processed, unsettled refund."""
+    settlements = rzp_engine.settle(account=account)
+    if settlements:
+        with transaction.atomic():
+            for settlement in settlements:
+                audit_record(
+                    actor=actor,
+                    action="sandbox.settlement_processed",
+                    target=settlement,
+                    after={
+                        "settlement_id": settlement.rzp_id,
+                        "amount": settlement.amount,
+                        "currency": settlement.currency,
+                        "payments": settlement.payments.count(),
+                        "refunds": settlement.refunds.count(),
+                    },
+                )
+    return settlements
+
+
+def rzp_settlement_discrepancy(
+    *, account: RzpAccount, kind: str, payment_id: str = "", amount: int | None = None, actor: Actor
+) -> RzpPayment | SandboxFault:
+    """Make the next Razorpay settlement disagree with the merchant's books, for tests and the demo:
+    `missing` holds a payment out of settlement, `amount` settles it for another amount, `unknown`
+    makes a captured payment the merchant's system never saw (as if taken through a payment link
+    from the dashboard), `refund_we_think_failed` makes the next refund go through but answer with
+    an error."""
+    with transaction.atomic():
+        if kind == "refund_we_think_failed":
+            injected: RzpPayment | SandboxFault = SandboxFault.objects.create(
+                gateway="razorpay", kind=SandboxFault.Kind.MISREPORT_DECLINED, match="payments.refund"
+            )
+        elif kind == "unknown":
+            injected = _rzp_unknown_payment(account, amount or 4200)
+        elif kind in {"missing", "amount"}:
+            injected = RzpPayment.objects.select_for_update().get(
+                account=account, rzp_id=payment_id, captured=True, settlement__isnull=True
+            )
+            if kind == "missing":
+                injected.held_from_settlement = True
+            else:
+                if amount is None or amount <= 0:
+                    raise ValueError("an amount discrepancy needs the amount to settle")
+                injected.settle_amount = amount
+            injected.save(update_fields=["held_from_settlement", "settle_amount"])
+        else:
+            raise ValueError(f"unknown discrepancy kind {kind!r}; one of {', '.join(SETTLEMENT_DISCREPANCIES)}")
+        audit_record(
+            actor=actor,
+            action="sandbox.discrepancy_injected",
+            target=injected,
+            after={"kind": kind, "payment_id": payment_id, "amount": amount},
+        )
+    return injected
+
+
+def _rzp_unknown_payment(account: RzpAccount, amount: int) -> RzpPayment:
+    """A paid order and its captured card payment, made without the merchant's API calls."""
+    now = timezone.now()
+    order = RzpOrder.objects.create(
+        account=account,
+        rzp_id=new_id("order_"),
+        amount=amount,
+        amount_paid=amount,
+        currency="INR",
+        status=RzpOrder.Status.PAID,
+        attempts=1,
+        created_at=now,
+    )
+    fee, tax = rzp_engine.fee_and_tax(amount)
+    return RzpPayment.objects.create(
+        account=account,
+        order=order,
+        rzp_id=new_id("pay_"),
+        amount=amount,
+        currency="INR",
+        status=RzpPayment.Status.CAPTURED,
+        captured=True,
+        card_id=new_id("card_"),
+        card_network="Visa",
+        card_last4="1111",
+        card_type="credit",
+        fee=fee,
+        tax=tax,
+        auth_code=f"{secrets.randbelow(10**6):06d}",
+        created_at=now,
+        captured_at=now,
     )
 
 

@@ -288,7 +288,7 @@ BILLING_ERROR_RETRY_SECONDS: int = env.int("BILLING_ERROR_RETRY_SECONDS", defaul
 
 # A settlement line matches our movement by our reference and amount within this many days.
 RECON_MATCH_WINDOW_DAYS: int = env.int("RECON_MATCH_WINDOW_DAYS", default=3)
-# Our captures and refunds older than the last batch's settlement time minus this grace, and no
+# Our captures and refunds older than the newest transaction of the latest settlement minus this grace, and no
 # older than the lookback, that no settlement carried are reported as missing at the gateway.
 RECON_SETTLEMENT_GRACE_MINUTES: int = env.int("RECON_SETTLEMENT_GRACE_MINUTES", default=0)
 RECON_LOOKBACK_DAYS: int = env.int("RECON_LOOKBACK_DAYS", default=7)

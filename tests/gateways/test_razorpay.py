@@ -1,12 +1,23 @@
-"""The Razorpay adapter through the official SDK against our sandbox, error paths included."""
+"""The Razorpay adapter through the official SDK against our sandbox, error paths and settlement reports included."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from django.utils import timezone
 
-from apps.gateways.base import CaptureRequest, OrderRequest, Outcome, RefundRequest, TransactionState, VoidRequest
+from apps.audit.actors import Actor
+from apps.gateways.base import (
+    CaptureRequest,
+    OrderRequest,
+    Outcome,
+    RefundRequest,
+    SettlementLineKind,
+    TransactionState,
+    VoidRequest,
+)
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayError,
@@ -116,3 +127,66 @@ def test_a_server_error_on_a_read_is_retryable(gateway, sandbox_fault):
     sandbox_fault("http_error", value=500, match="payments.fetch", gateway="razorpay")
     with pytest.raises(GatewayRetryable):
         gateway.fetch_payment("pay_anything000000")
+
+
+# --- settlements ------------------------------------------------------------------------------
+
+
+def today_bounds() -> tuple[datetime, datetime]:
+    start = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def test_settlements_are_read_from_the_settlement_report(gateway, rzp_sandbox):
+    from apps.sandbox.models import RzpOrder
+    from apps.sandbox.services import rzp_settle
+
+    order_id, first = paid(gateway, 50_000)
+    _, second = paid(gateway, 20_000)
+    for payment_id, amount in ((first, 50_000), (second, 20_000)):
+        gateway.capture(CaptureRequest("chcap", payment_id, amount, "INR"))
+    refund = gateway.refund(RefundRequest("chrefund0000000003", first, 5_000, "INR"))
+    (settlement,) = rzp_settle(account=rzp_sandbox, actor=Actor.system("tests"))
+    since, until = today_bounds()
+
+    (batch,) = gateway.settlements(since=since, until=until)
+
+    assert (batch.batch_id, batch.currency, batch.payout_reference) == (settlement.rzp_id, "INR", settlement.utr)
+    assert batch.payout_amount == settlement.amount == 70_000 - 1_180 - 472 - 5_000
+    assert batch.settled_at == settlement.created_at  # whole seconds, as the API speaks them
+    lines = {line.transaction_id: line for line in batch.lines}
+    charge = lines[first]
+    assert (charge.kind, charge.status, charge.amount, charge.currency) == (
+        SettlementLineKind.CHARGE,
+        "payment",
+        50_000,
+        "INR",
+    )
+    assert (charge.fee, charge.tax) == (1_000, 180)  # Razorpay's fee of 1,180 includes the GST
+    assert charge.reference == RzpOrder.objects.get(rzp_id=order_id).receipt  # our reference
+    back = lines[refund.transaction_id]
+    assert (back.kind, back.amount, back.fee, back.tax) == (SettlementLineKind.REFUND, 5_000, 0, 0)
+    assert (back.parent_transaction_id, back.reference) == (first, "chrefund0000000003")
+    assert sum(line.fee + line.tax for line in batch.lines) == settlement.fees
+    assert gateway.settlements(since=until, until=until + timedelta(days=1)) == []
+    assert gateway.settlements(since=since - timedelta(days=1), until=since) == []
+
+
+def test_settlement_reports_are_read_page_by_page(gateway, rzp_sandbox):
+    from apps.sandbox.services import rzp_settle
+
+    for amount in (1_000, 2_000, 3_000):
+        _, payment_id = paid(gateway, amount)
+        gateway.capture(CaptureRequest("chcap", payment_id, amount, "INR"))
+    rzp_settle(account=rzp_sandbox, actor=Actor.system("tests"))
+    gateway.RECON_PAGE = 2
+
+    (batch,) = gateway.settlements(since=today_bounds()[0], until=today_bounds()[1])
+
+    assert sorted(line.amount for line in batch.lines) == [1_000, 2_000, 3_000]
+
+
+def test_a_settlement_report_that_cannot_be_read_is_retryable(gateway, sandbox_fault):
+    sandbox_fault("http_error", value=503, match="settlements.report", gateway="razorpay")
+    with pytest.raises(GatewayRetryable):
+        gateway.settlements(since=today_bounds()[0], until=today_bounds()[1])

@@ -256,6 +256,9 @@ def test_a_refund_settled_that_we_think_failed(api, anet_account, anet_sandbox, 
     payment.refresh_from_db()
     assert (refund.status, payment.amount_refunded, payment.status) == ("succeeded", 300, "partially_refunded")
     assert receivable(anet_account) == 0
+    pay(api, 500)
+    settle(anet_sandbox)
+    assert run(anet_account).opened == {}  # the refund entry is settled by that line, not missing
 
 
 def test_a_duplicate_line_accepted_books_the_extra_money(api, anet_account, anet_sandbox, operator):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from apps.sandbox.models import RzpOrder, RzpPayment, RzpRefund
+from apps.sandbox.models import RzpOrder, RzpPayment, RzpRefund, RzpSettlement
 
 
 def unix(moment: datetime | None) -> int | None:
@@ -98,6 +99,93 @@ def refund_entity(refund: RzpRefund) -> dict[str, Any]:
         "speed_processed": refund.speed_processed or None,
         "speed_requested": refund.speed_requested,
     }
+
+
+def settlement_entity(settlement: RzpSettlement) -> dict[str, Any]:
+    return {
+        "id": settlement.rzp_id,
+        "entity": "settlement",
+        "amount": settlement.amount,
+        "status": settlement.status,
+        "fees": settlement.fees,
+        "tax": settlement.tax,
+        "utr": settlement.utr,
+        "created_at": unix(settlement.created_at),
+    }
+
+
+def settled_amount(payment: RzpPayment) -> int:
+    """What a settlement credits for the payment: its amount, unless a discrepancy was injected."""
+    return payment.amount if payment.settle_amount is None else payment.settle_amount
+
+
+def _notes_text(notes: Any) -> str | None:
+    # The settlement report carries notes as text, not as an object: the sandbox writes them as JSON.
+    return json.dumps(notes, separators=(",", ":"), sort_keys=True) if notes else None
+
+
+def _recon_item(
+    *,
+    entity_id: str,
+    kind: str,
+    amount: int,
+    credit: int,
+    debit: int,
+    fee: int,
+    tax: int,
+    payment: RzpPayment,
+    settlement: RzpSettlement,
+    created_at: datetime,
+    notes: Any,
+    payment_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "entity_id": entity_id,
+        "type": kind,
+        "debit": debit,
+        "credit": credit,
+        "amount": amount,
+        "currency": payment.currency,
+        "fee": fee,
+        "tax": tax,
+        "on_hold": False,
+        "settled": True,
+        "created_at": unix(created_at),
+        "settled_at": unix(settlement.created_at),
+        "settlement_id": settlement.rzp_id,
+        "posted_at": None,
+        "credit_type": "default",
+        "description": None,
+        "notes": _notes_text(notes),
+        "payment_id": payment_id,
+        "settlement_utr": settlement.utr,
+        "order_id": payment.order.rzp_id,
+        "order_receipt": payment.order.receipt,
+        "method": payment.method,
+        "card_network": payment.card_network or None,
+        "card_issuer": None,
+        "card_type": payment.card_type or None,
+        "dispute_id": None,
+    }
+
+
+def recon_payment_item(payment: RzpPayment, settlement: RzpSettlement) -> dict[str, Any]:
+    """A settled payment in the settlement report: credited less its fee (which includes the GST)."""
+    amount, fee = settled_amount(payment), payment.fee or 0
+    return _recon_item(
+        entity_id=payment.rzp_id, kind="payment", amount=amount, credit=amount - fee, debit=0, fee=fee,
+        tax=payment.tax or 0, payment=payment, settlement=settlement, created_at=payment.created_at,
+        notes=payment.notes, payment_id=None,
+    )  # fmt: skip
+
+
+def recon_refund_item(refund: RzpRefund, settlement: RzpSettlement) -> dict[str, Any]:
+    """A settled refund in the settlement report: debited in full, no fee."""
+    return _recon_item(
+        entity_id=refund.rzp_id, kind="refund", amount=refund.amount, credit=0, debit=refund.amount, fee=0, tax=0,
+        payment=refund.payment, settlement=settlement, created_at=refund.created_at, notes=refund.notes,
+        payment_id=refund.payment.rzp_id,
+    )  # fmt: skip
 
 
 def collection(items: Iterable[dict[str, Any]]) -> dict[str, Any]:

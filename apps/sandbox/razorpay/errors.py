@@ -70,4 +70,13 @@ def server_error(status: int) -> RzpError:
     )
 
 
+def misreported_failure(operation: str) -> RzpError:
+    """What fault `misreport_declined` answers after the work was done: a plain, final refusal,
+    so the merchant records as failed what in fact went through (a refund we think failed)."""
+    what = "refund" if operation == "payments.refund" else "request"
+    return RzpError(
+        f"The {what} could not be processed. Please try again later.", source="bank", step="NA", reason="NA"
+    )
+
+
 AUTHENTICATION_FAILED: dict[str, Any] = {"error": {"code": BAD_REQUEST_ERROR, "description": "Authentication failed"}}

@@ -15,7 +15,7 @@ from apps.sandbox.faults import AFTER, BEFORE, reset_connection, sleep_ms, take_
 from apps.sandbox.models import SandboxFault
 
 from .engine import authenticate, handle, resolve
-from .errors import AUTHENTICATION_FAILED, RzpError, route_not_found, server_error
+from .errors import AUTHENTICATION_FAILED, RzpError, misreported_failure, route_not_found, server_error
 from .services import rzp_checkout_pay
 
 CHECKOUT_JS = "sandbox/razorpay/checkout.js"
@@ -66,6 +66,8 @@ def api(request: HttpRequest, path: str) -> HttpResponse:
             sleep_ms(fault.value)
         elif fault.kind == SandboxFault.Kind.DROP_RESPONSE and reset_connection(request):
             return HttpResponse(status=204)
+    if any(f.kind == SandboxFault.Kind.MISREPORT_DECLINED for f in faults):
+        return _error(misreported_failure(route.operation))  # the work above stands
     return JsonResponse(body)
 
 

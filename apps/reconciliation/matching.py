@@ -336,11 +336,11 @@ def _open_missing_at_gateway(
         return None
     # The gateway's latest settlement carried transactions up to its newest line: ours from before
     # that should have been in one by now (Authorize.Net settles the same night, Razorpay days
-    # later; this follows either). Lines without a time fall back to the settlement's time.
+    # later; this follows either). Gateways report whole seconds (Razorpay), so that line covers
+    # its whole second. Lines without a time fall back to the settlement's time.
     newest = SettlementLine.objects.filter(batch=last).aggregate(newest=Max("occurred_at"))["newest"]
-    cutoff = min(newest or last.settled_at, last.settled_at) - timedelta(
-        minutes=settings.RECON_SETTLEMENT_GRACE_MINUTES
-    )
+    covered = newest + timedelta(seconds=1) if newest is not None else last.settled_at
+    cutoff = min(covered, last.settled_at) - timedelta(minutes=settings.RECON_SETTLEMENT_GRACE_MINUTES)
     since = cutoff - timedelta(days=settings.RECON_LOOKBACK_DAYS)
     reversed_payment = JournalEntry.objects.filter(payment_id=OuterRef("payment_id"), kind=EntryKind.CAPTURE_REVERSAL)
     entries = (

@@ -85,8 +85,9 @@ class Command(BaseCommand):
                     f"                see {base}/admin/subscriptions/pastduesubscription/)",
                     "   Reconcile:   python manage.py sandbox_discrepancy amount "
                     f"--account {merchant.slug}-anet --amount 900",
-                    f"                python manage.py sandbox_settle && python manage.py reconcile --account "
-                    f"{account.public_id} --date $(date -u +%F)",
+                    "                python manage.py sandbox_settle && "
+                    f"AUTHORIZENET_TEST_ENDPOINT={base}/sandbox/authorizenet/xml/v1/request.api "
+                    f"python manage.py reconcile --account {account.public_id} --date $(date -u +%F)",
                     f"                then {base}/admin/reconciliation/discrepancy/ and {base}/admin/dashboard/",
                     "   (the password and key are new on every start)",
                     "=" * 72,

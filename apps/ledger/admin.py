@@ -3,26 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.admin_export import CsvExportMixin
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.money import format_amount
 
 from .models import JournalEntry, LedgerAccount, Posting
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money records are never edited: corrections are new, reversing entries."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from .selectors import with_totals
 
 
 @admin.register(LedgerAccount)
@@ -32,14 +21,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     list_select_related = ("gateway_account__merchant",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                debits=Sum("postings__amount", filter=Q(postings__amount__gt=0), default=0),
-                credits=Sum("postings__amount", filter=Q(postings__amount__lt=0), default=0),
-            )
-        )
+        return with_totals(super().get_queryset(request))
 
     @admin.display(description="debits")
     def debits_display(self, obj: Any) -> str:
@@ -82,7 +64,6 @@ class JournalEntryAdmin(CsvExportMixin, ReadOnlyAdmin):
     list_select_related = ("gateway_account__merchant", "payment")
     raw_id_fields = ("payment", "refund")
     date_hierarchy = "occurred_at"
-    show_full_result_count = False
     inlines = [PostingInline]
     readonly_fields = (
         "public_id",

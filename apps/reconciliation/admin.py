@@ -24,7 +24,7 @@ from django.utils.timesince import timesince
 
 from apps.audit.actors import Actor
 from apps.core.admin_export import CsvExportMixin
-from apps.core.admin_pagination import FastCountPaginator
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.gateways.models import GatewayAccount
@@ -33,20 +33,6 @@ from apps.webhooks.models import IncomingWebhook
 from . import services
 from .models import CsvMapping, Discrepancy, SettlementBatch, SettlementLine
 from .selectors import resolutions_for
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    paginator = FastCountPaginator
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _money(amount: int | None, currency: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core.dates import utc_days
 from apps.gateways.base import SettlementBatchData, SettlementLineKind
 from apps.gateways.errors import GatewayError
 from apps.gateways.models import GatewayAccount
@@ -55,15 +56,10 @@ LINE_BATCH = 5000
 # --- import ----------------------------------------------------------------------------------
 
 
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    return start, start + timedelta(days=1)
-
-
 def settlement_import(*, account: GatewayAccount, day: date, actor: Actor) -> list[SettlementBatch]:
     """Read the batches the gateway settled on `day` (UTC) and store the ones we have not seen.
     The gateway is asked before any transaction opens; importing twice changes nothing."""
-    since, until = day_bounds(day)
+    since, until = utc_days(day)
     batches = settlement_gateway_for(account).settlements(since=since, until=until)
     stored = [
         settlement_batch_store(account=account, data=data, source=SettlementBatch.Source.API, actor=actor)

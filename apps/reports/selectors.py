@@ -6,13 +6,14 @@ whatever the size of the tables; amounts stay per currency (never summed across 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from apps.core.dates import utc_days
 from apps.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from apps.reconciliation.models import Discrepancy, SettlementBatch
 from apps.subscriptions.models import Subscription, SubscriptionStatus
@@ -27,16 +28,8 @@ APPROVED = [
     PaymentStatus.REFUNDED,
     PaymentStatus.VOIDED,
 ]
-DECIDED = [*APPROVED, PaymentStatus.FAILED]
 GROUPS = ("day", "gateway")
 CHART_DAYS = 30
-
-
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, end+1 00:00) in UTC: both days included."""
-    return datetime.combine(start, time.min, tzinfo=UTC), datetime.combine(
-        end + timedelta(days=1), time.min, tzinfo=UTC
-    )
 
 
 def _group_key(group_by: str, time_field: str) -> dict[str, Any]:
@@ -54,7 +47,7 @@ def transaction_report(
 ) -> list[dict[str, Any]]:
     """Payments created in the range, grouped by day or gateway and currency: how many, how many
     approved, the approval rate, what was captured and refunded."""
-    since, until = _bounds(start, end)
+    since, until = utc_days(start, end)
     payments = _scoped(Payment.objects.filter(created_at__gte=since, created_at__lt=until), merchant_id)
     rows = (
         payments.annotate(**_group_key(group_by, "created_at"))
@@ -84,7 +77,7 @@ def transaction_report(
 
 def settlement_report(*, start: date, end: date, group_by: str, merchant_id: int | None = None) -> list[dict[str, Any]]:
     """Settlement batches settled in the range, grouped by day or gateway and currency."""
-    since, until = _bounds(start, end)
+    since, until = utc_days(start, end)
     batches = _scoped(
         SettlementBatch.objects.filter(settled_at__gte=since, settled_at__lt=until),
         merchant_id,
@@ -106,7 +99,50 @@ def settlement_report(*, start: date, end: date, group_by: str, merchant_id: int
     return [{**row, group_by: row[group_by].isoformat() if group_by == "day" else row[group_by]} for row in rows]
 
 
-# --- the dashboard -----------------------------------------------------------------------------
+# --- daily totals and the dashboard ------------------------------------------------------------
+
+TOTAL_FIELDS = ("payments", "approved", "declined", "captured", "refunds", "refunded")
+
+
+def day_totals(*, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+    """Per UTC day, gateway account and currency: payments created (approved, declined, what they
+    captured) and refunds that succeeded (by the day they were asked for). The shape of a
+    DailyTotal row: the dashboard reads stored rows for closed days and these for the rest."""
+    payments = Payment.objects.filter(created_at__gte=since)
+    refunds = Refund.objects.filter(created_at__gte=since, status=RefundStatus.SUCCEEDED)
+    if until is not None:
+        payments, refunds = payments.filter(created_at__lt=until), refunds.filter(created_at__lt=until)
+    rows: dict[tuple[Any, int, str], dict[str, Any]] = {}
+
+    def row(day: date, gateway_account_id: int, currency: str) -> dict[str, Any]:
+        key = (day, gateway_account_id, currency)
+        if key not in rows:
+            rows[key] = {"day": day, "gateway_account_id": gateway_account_id, "currency": currency}
+            rows[key].update(dict.fromkeys(TOTAL_FIELDS, 0))
+        return rows[key]
+
+    for p in (
+        payments.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "gateway_account_id", "currency")
+        .annotate(
+            n=Count("id"),
+            approved_n=Count("id", filter=Q(status__in=APPROVED)),
+            declined_n=Count("id", filter=Q(status=PaymentStatus.FAILED)),
+            captured_sum=Sum("amount_captured", default=0),
+        )
+        .order_by()
+    ):
+        total = row(p["day"], p["gateway_account_id"], p["currency"])
+        total.update(payments=p["n"], approved=p["approved_n"], declined=p["declined_n"], captured=p["captured_sum"])
+    for r in (
+        refunds.annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "payment__gateway_account_id", "currency")
+        .annotate(n=Count("id"), amount_sum=Sum("amount", default=0))
+        .order_by()
+    ):
+        total = row(r["day"], r["payment__gateway_account_id"], r["currency"])
+        total.update(refunds=r["n"], refunded=r["amount_sum"])
+    return list(rows.values())
 
 
 def _money_by_currency(queryset: QuerySet[Any], field: str) -> dict[str, int]:
@@ -126,38 +162,19 @@ def _first_uncomputed(since_day: date, today: date) -> date:
     return day
 
 
-def _period_figures(since_day: date, live_from: date) -> dict[str, Any]:
-    """Volume, refunds and approval counts from `since_day`: closed days from the daily totals,
-    the rest (today, or days never computed) live."""
-    live_since = datetime.combine(live_from, time.min, tzinfo=UTC)
-    closed = DailyTotal.objects.filter(day__gte=since_day, day__lt=live_from)
+def _period_figures(rows: list[dict[str, Any]], since_day: date) -> dict[str, Any]:
+    """Volume, refunds and approval counts of the day rows from `since_day` on."""
     volume: dict[str, int] = {}
     refunds: dict[str, int] = {}
     decided = approved = 0
-    for row in closed.values("currency").annotate(
-        captured_sum=Sum("captured"), refunded_sum=Sum("refunded"), approved_sum=Sum("approved"),
-        declined_sum=Sum("declined"),
-    ).order_by("currency"):  # fmt: skip
-        volume[row["currency"]] = row["captured_sum"] or 0
-        refunds[row["currency"]] = row["refunded_sum"] or 0
-        approved += row["approved_sum"] or 0
-        decided += (row["approved_sum"] or 0) + (row["declined_sum"] or 0)
-    live = Payment.objects.filter(created_at__gte=live_since)
-    for live_row in (
-        live.values("currency")
-        .annotate(
-            captured_sum=Sum("amount_captured"),
-            approved_n=Count("id", filter=Q(status__in=APPROVED)),
-            declined_n=Count("id", filter=Q(status=PaymentStatus.FAILED)),
-        )
-        .order_by("currency")
-    ):
-        volume[live_row["currency"]] = volume.get(live_row["currency"], 0) + (live_row["captured_sum"] or 0)
-        approved += live_row["approved_n"]
-        decided += live_row["approved_n"] + live_row["declined_n"]
-    live_refunds = Refund.objects.filter(created_at__gte=live_since, status=RefundStatus.SUCCEEDED)
-    for currency, total in _money_by_currency(live_refunds, "amount").items():
-        refunds[currency] = refunds.get(currency, 0) + (total or 0)
+    for row in rows:
+        if row["day"] < since_day:
+            continue
+        if row["payments"]:
+            volume[row["currency"]] = volume.get(row["currency"], 0) + row["captured"]
+        refunds[row["currency"]] = refunds.get(row["currency"], 0) + row["refunded"]
+        approved += row["approved"]
+        decided += row["approved"] + row["declined"]
     return {
         "volume": dict(sorted(volume.items())),
         "refunds": {k: v for k, v in sorted(refunds.items()) if v},
@@ -166,22 +183,38 @@ def _period_figures(since_day: date, live_from: date) -> dict[str, Any]:
     }
 
 
+def _daily_volume(rows: list[dict[str, Any]], first: date, days: int) -> dict[str, list[tuple[date, int]]]:
+    """Captured volume per day and currency from `first` for `days` days (zero-filled), for the chart."""
+    series: dict[str, dict[date, int]] = {}
+    for row in rows:
+        if row["day"] >= first:
+            by_day = series.setdefault(row["currency"], {})
+            by_day[row["day"]] = by_day.get(row["day"], 0) + row["captured"]
+    every_day = [first + timedelta(days=i) for i in range(days)]
+    return {currency: [(day, totals.get(day, 0)) for day in every_day] for currency, totals in sorted(series.items())}
+
+
 def dashboard(now: datetime | None = None) -> dict[str, Any]:
-    """Everything on the finance dashboard: a fixed number of queries; closed days come from the
-    daily totals, so only today's payments are aggregated live."""
+    """Everything on the finance dashboard, in a fixed number of queries: the day rows of the month
+    and the chart's 30 days are read once (closed days from the daily totals, the rest live, which
+    normally is only today) and every period and the chart are summed from them."""
     now = now or timezone.now()
     today = now.date()
     month = today.replace(day=1)
     chart_first = today - timedelta(days=CHART_DAYS - 1)
-    live_from = _first_uncomputed(min(month, chart_first), today)
+    first = min(month, chart_first)
+    live_from = _first_uncomputed(first, today)
+    rows = [
+        *DailyTotal.objects.filter(day__gte=first, day__lt=live_from).values("day", "currency", *TOTAL_FIELDS),
+        *day_totals(since=utc_days(live_from)[0]),
+    ]
     figures = []
     for label, since_day in (("Today", today), ("This month", month)):
-        since = datetime.combine(since_day, time.min, tzinfo=UTC)
-        batches = SettlementBatch.objects.filter(settled_at__gte=since)
+        batches = SettlementBatch.objects.filter(settled_at__gte=utc_days(since_day)[0])
         figures.append(
             {
                 "label": label,
-                **_period_figures(since_day, max(live_from, since_day)),
+                **_period_figures(rows, since_day),
                 "net_settled": _money_by_currency(batches, "payout_amount"),
                 "fees": _money_by_currency(batches, "fees_amount"),
             }
@@ -209,29 +242,9 @@ def dashboard(now: datetime | None = None) -> dict[str, Any]:
     return {
         "now": now,
         "periods": figures,
-        "daily": _daily_volume(today, live_from=max(live_from, chart_first), days=CHART_DAYS),
+        "daily": _daily_volume(rows, chart_first, CHART_DAYS),
         "discrepancies": open_discrepancies,
         "webhooks": webhooks,
         "deliveries": deliveries,
         "dunning": dunning,
     }
-
-
-def _daily_volume(today: date, *, live_from: date, days: int) -> dict[str, list[tuple[date, int]]]:
-    """Captured volume per day and currency for the last `days` days (zero-filled), for the chart."""
-    first = today - timedelta(days=days - 1)
-    series: dict[str, dict[date, int]] = {}
-    closed = DailyTotal.objects.filter(day__gte=first, day__lt=live_from).values("day", "currency")
-    for row in closed.annotate(total=Sum("captured")).order_by():
-        series.setdefault(row["currency"], {})[row["day"]] = row["total"] or 0
-    live = (
-        Payment.objects.filter(created_at__gte=datetime.combine(live_from, time.min, tzinfo=UTC))
-        .annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day", "currency")
-        .annotate(total=Sum("amount_captured"))
-        .order_by()
-    )
-    for row in live:
-        series.setdefault(row["currency"], {})[row["day"]] = row["total"] or 0
-    every_day = [first + timedelta(days=i) for i in range(days)]
-    return {currency: [(day, totals.get(day, 0)) for day in every_day] for currency, totals in sorted(series.items())}

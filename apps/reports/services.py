@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from apps.payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from apps.core.dates import utc_days
 
 from .models import DailyTotal, DailyTotalDay
-from .selectors import APPROVED
-
-
-def _bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    return start, start + timedelta(days=1)
+from .selectors import day_totals
 
 
 def daily_totals_refresh(*, days: list[date]) -> int:
@@ -25,40 +19,12 @@ def daily_totals_refresh(*, days: list[date]) -> int:
     today = timezone.now().date()
     written = 0
     for day in sorted({d for d in days if d < today}):
-        since, until = _bounds(day)
-        payments = (
-            Payment.objects.filter(created_at__gte=since, created_at__lt=until)
-            .values("gateway_account_id", "currency")
-            .annotate(
-                n=Count("id"),
-                approved=Count("id", filter=Q(status__in=APPROVED)),
-                declined=Count("id", filter=Q(status=PaymentStatus.FAILED)),
-                captured=Sum("amount_captured", default=0),
-            )
-            .order_by()
-        )
-        refunds = (
-            Refund.objects.filter(created_at__gte=since, created_at__lt=until, status=RefundStatus.SUCCEEDED)
-            .values("payment__gateway_account_id", "currency")
-            .annotate(n=Count("id"), total=Sum("amount", default=0))
-            .order_by()
-        )
+        since, until = utc_days(day)
         now = timezone.now()
-        rows: dict[tuple[int, str], DailyTotal] = {}
-        for row in payments:
-            rows[(row["gateway_account_id"], row["currency"])] = DailyTotal(
-                day=day, gateway_account_id=row["gateway_account_id"], currency=row["currency"], payments=row["n"],
-                approved=row["approved"], declined=row["declined"], captured=row["captured"], computed_at=now,
-            )  # fmt: skip
-        for refund_row in refunds:
-            key = (refund_row["payment__gateway_account_id"], refund_row["currency"])
-            total = rows.setdefault(
-                key, DailyTotal(day=day, gateway_account_id=key[0], currency=key[1], computed_at=now)
-            )
-            total.refunds, total.refunded = refund_row["n"], refund_row["total"]
+        rows = [DailyTotal(computed_at=now, **row) for row in day_totals(since=since, until=until)]
         with transaction.atomic():
             DailyTotal.objects.filter(day=day).delete()
-            DailyTotal.objects.bulk_create(rows.values())
+            DailyTotal.objects.bulk_create(rows)
             DailyTotalDay.objects.update_or_create(day=day, defaults={"computed_at": now})
         written += len(rows)
     return written

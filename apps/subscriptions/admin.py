@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.audit.actors import Actor
 from apps.core.admin_export import CsvExportMixin
-from apps.core.admin_pagination import FastCountPaginator
+from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.customers.models import PaymentMethod
@@ -27,20 +27,6 @@ from . import billing, services
 from .models import BillingAttempt, Invoice, PastDueSubscription, Plan, Subscription, SubscriptionStatus
 
 S = SubscriptionStatus
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    paginator = FastCountPaginator
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Plan)

@@ -786,6 +786,18 @@ def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Ref
     return locked
 
 
+def _status_after_refunds(payment: Payment) -> str:
+    if not payment.amount_refunded:
+        return PaymentStatus.CAPTURED
+    if payment.amount_refunded == payment.amount_captured:
+        return PaymentStatus.REFUNDED
+    return PaymentStatus.PARTIALLY_REFUNDED
+
+
+# Refunds whose amount is held in the payment's amount_refund_pending.
+_REFUND_HELD = frozenset({RefundStatus.PENDING_APPROVAL, RefundStatus.PENDING, RefundStatus.UNKNOWN})
+
+
 def _finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, actor: Actor) -> None:
     before = _snapshot(payment)
     if gt.status == GT.Status.UNKNOWN:
@@ -795,11 +807,7 @@ def _finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, act
     payment.amount_refund_pending -= refund.amount
     if gt.status == GT.Status.SUCCEEDED:
         payment.amount_refunded += refund.amount
-        payment.status = (
-            PaymentStatus.REFUNDED
-            if payment.amount_refunded == payment.amount_captured
-            else PaymentStatus.PARTIALLY_REFUNDED
-        )
+        payment.status = _status_after_refunds(payment)
         refund.status = RefundStatus.SUCCEEDED
         refund.gateway_transaction_id = gt.gateway_transaction_id
         action = "refund.succeeded"
@@ -1301,17 +1309,13 @@ def refund_adopt_gateway_success(*, refund: Refund, gateway_transaction_id: str,
     locked = Refund.objects.select_for_update().get(pk=refund.pk)
     if locked.status == RefundStatus.SUCCEEDED:
         return locked
-    if locked.amount > payment.refundable_amount + (locked.amount if locked.status == RefundStatus.PENDING else 0):
+    held = locked.amount if locked.status in _REFUND_HELD else 0
+    if locked.amount > payment.refundable_amount + held:
         raise RefundStateError("The payment has no room left for this refund; adjust it by hand.")
     before = _snapshot(payment)
-    if locked.status in {RefundStatus.PENDING, RefundStatus.UNKNOWN}:
-        payment.amount_refund_pending -= locked.amount
+    payment.amount_refund_pending -= held
     payment.amount_refunded += locked.amount
-    payment.status = (
-        PaymentStatus.REFUNDED
-        if payment.amount_refunded == payment.amount_captured
-        else PaymentStatus.PARTIALLY_REFUNDED
-    )
+    payment.status = _status_after_refunds(payment)
     locked.status = RefundStatus.SUCCEEDED
     locked.gateway_transaction_id = gateway_transaction_id or locked.gateway_transaction_id
     locked.failure_code = locked.failure_message = ""
@@ -1397,7 +1401,7 @@ def refund_mark_not_settled(*, refund: Refund, reason: str, actor: Actor) -> Ref
         raise RefundStateError(f"Only a succeeded refund can be marked as not settled; this one is {locked.status}.")
     before = _snapshot(payment)
     payment.amount_refunded -= locked.amount
-    payment.status = PaymentStatus.PARTIALLY_REFUNDED if payment.amount_refunded else PaymentStatus.CAPTURED
+    payment.status = _status_after_refunds(payment)
     locked.status, locked.failure_code = RefundStatus.FAILED, "not_settled"
     locked.failure_message = (reason or "The gateway never settled this refund.")[:255]
     payment.save()

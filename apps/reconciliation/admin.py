@@ -382,9 +382,11 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     def _assign(self, request: HttpRequest, queryset: QuerySet[Discrepancy], user: Any) -> None:
         actor = Actor.staff(request.user)
-        for discrepancy in queryset.exclude(status=Discrepancy.Status.RESOLVED):
+        still_open = list(queryset.exclude(status=Discrepancy.Status.RESOLVED))
+        for discrepancy in still_open:
             services.discrepancy_assign(discrepancy=discrepancy, assignee=user, actor=actor)
-        self.message_user(request, f"{queryset.count()} discrepancies {'assigned to you' if user else 'unassigned'}.")
+        done = "assigned to you" if user else "unassigned"
+        self.message_user(request, f"{len(still_open)} open discrepancies {done} (resolved ones are left as they are).")
 
     # --- resolve and decide ----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ the cutoff become `missing_at_gateway`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,11 +34,6 @@ class MatchReport:
     matched: int = 0
     opened: dict[str, int] = field(default_factory=dict)
     settled_late: int = 0
-    cutoff: datetime | None = None
-
-    @property
-    def discrepancies(self) -> int:
-        return sum(self.opened.values())
 
 
 def _open_lines(account: GatewayAccount):
@@ -162,7 +158,6 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
         raise RuntimeError("classify runs inside the reconciliation's transaction")
     now = now or timezone.now()
     report = MatchReport()
-    lines = _open_lines(account)
     opened: list[Discrepancy] = []
 
     def open_for(queryset, kind: str, *, detail: str = "", with_entry: bool = True) -> None:
@@ -189,7 +184,6 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
             SettlementLine.objects.filter(pk__in=[row[0] for row in rows]).update(match_status=MatchStatus.DISCREPANCY)
             report.opened[kind] = report.opened.get(kind, 0) + len(rows)
 
-    linked = lines.filter(entry__isnull=False)
     open_for(
         SettlementLine.objects.filter(pk__in=_repeated_lines(account)),
         DiscrepancyKind.DUPLICATE,
@@ -205,7 +199,7 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
 
     _open_status_mismatches(account, open_for, opened)
     open_for(_open_lines(account), DiscrepancyKind.MISSING_ON_OUR_SIDE, with_entry=False)
-    report.cutoff = _open_missing_at_gateway(account, opened, report)
+    _open_missing_at_gateway(account, opened, report)
 
     report.settled_late = _close_settled_late(account, actor=actor, now=now)
     Discrepancy.objects.bulk_create(opened, batch_size=5000)
@@ -258,7 +252,7 @@ def _repeated_lines(account: GatewayAccount) -> list[int]:
     ]
 
 
-def _open_status_mismatches(account: GatewayAccount, open_for, opened: list[Discrepancy]) -> None:
+def _open_status_mismatches(account: GatewayAccount, open_for: Callable[..., None], opened: list[Discrepancy]) -> None:
     """Lines the gateway settled for something we hold in another state: a refund we think
     failed, a charge we think failed or was voided, or a line that is no charge or refund."""
     # The open lines are few by now: fetch them, then look their transactions and references up
@@ -270,20 +264,22 @@ def _open_status_mismatches(account: GatewayAccount, open_for, opened: list[Disc
     )
     if refund_lines:
         refunds = Refund.objects.filter(payment__gateway_account_id=account.pk).exclude(status=RefundStatus.SUCCEEDED)
-        by_txn = dict(
-            refunds.filter(gateway_transaction_id__in={t for _, t, _ in refund_lines}).values_list(
-                "gateway_transaction_id", "pk"
-            )
-        )
-        by_reference = dict(
-            GatewayTransaction.objects.filter(
+        by_txn = {
+            txn: (refund, payment)
+            for txn, refund, payment in refunds.filter(
+                gateway_transaction_id__in={t for _, t, _ in refund_lines}
+            ).values_list("gateway_transaction_id", "pk", "payment_id")
+        }
+        by_reference = {
+            reference: (refund, payment)
+            for reference, refund, payment in GatewayTransaction.objects.filter(
                 kind=GatewayTransaction.Kind.REFUND,
                 reference__in={r for *_, r in refund_lines if r},
                 refund__in=refunds,
-            ).values_list("reference", "refund_id")
-        )
-        rows = [(pk, by_txn.get(t) or by_reference.get(r)) for pk, t, r in refund_lines]
-        _open_linked(account, [(pk, found) for pk, found in rows if found], "refund", open_for, opened)
+            ).values_list("reference", "refund_id", "payment_id")
+        }
+        found = {pk: by_txn.get(t) or by_reference.get(r) for pk, t, r in refund_lines}
+        _open_linked({pk: ours for pk, ours in found.items() if ours}, "refund", open_for, opened)
 
     charge_lines = list(
         _open_lines(account)
@@ -295,45 +291,44 @@ def _open_status_mismatches(account: GatewayAccount, open_for, opened: list[Disc
             gateway_account_id=account.pk,
             status__in=[PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED],
         )
-        by_txn = dict(
+        payment_by_txn = dict(
             payments.filter(gateway_transaction_id__in={t for _, t, _ in charge_lines}).values_list(
                 "gateway_transaction_id", "pk"
             )
         )
-        by_reference = dict(
+        payment_by_reference = dict(
             GatewayTransaction.objects.filter(
                 reference__in={r for *_, r in charge_lines if r}, payment__in=payments
             ).values_list("reference", "payment_id")
         )
-        rows = [(pk, by_txn.get(t) or by_reference.get(r)) for pk, t, r in charge_lines]
-        _open_linked(account, [(pk, found) for pk, found in rows if found], "payment", open_for, opened)
+        payment_of = {pk: payment_by_txn.get(t) or payment_by_reference.get(r) for pk, t, r in charge_lines}
+        _open_linked(
+            {pk: (None, payment) for pk, payment in payment_of.items() if payment}, "payment", open_for, opened
+        )
 
     open_for(_open_lines(account).filter(kind=LineKind.ADJUSTMENT), DiscrepancyKind.STATUS_MISMATCH, with_entry=False)
 
 
-def _open_linked(account: GatewayAccount, rows: list[tuple[int, int]], what: str, open_for, opened) -> None:
-    if not rows:
+def _open_linked(
+    ours: dict[int, tuple[int | None, int]], what: str, open_for: Callable[..., None], opened: list[Discrepancy]
+) -> None:
+    """Status mismatches for lines (by pk) whose refund and payment of ours (`ours`) did not succeed."""
+    if not ours:
         return
     first = len(opened)
-    ids = dict(rows)
     open_for(
-        SettlementLine.objects.filter(pk__in=ids), DiscrepancyKind.STATUS_MISMATCH, with_entry=False,
+        SettlementLine.objects.filter(pk__in=ours), DiscrepancyKind.STATUS_MISMATCH, with_entry=False,
         detail=f"settled by the gateway; our {what} did not succeed",
     )  # fmt: skip
     for discrepancy in opened[first:]:
-        setattr(discrepancy, f"{what}_id", ids[discrepancy.line_id])
-        if what == "refund":
-            discrepancy.payment_id = (
-                Refund.objects.filter(pk=ids[discrepancy.line_id]).values_list("payment_id", flat=True).first()
-            )
+        if discrepancy.line_id is not None:
+            discrepancy.refund_id, discrepancy.payment_id = ours[discrepancy.line_id]
 
 
-def _open_missing_at_gateway(
-    account: GatewayAccount, opened: list[Discrepancy], report: MatchReport
-) -> datetime | None:
+def _open_missing_at_gateway(account: GatewayAccount, opened: list[Discrepancy], report: MatchReport) -> None:
     last = SettlementBatch.objects.filter(gateway_account=account).order_by("-settled_at").first()
     if last is None:
-        return None
+        return
     # The gateway's latest settlement carried transactions up to its newest line: ours from before
     # that should have been in one by now (Authorize.Net settles the same night, Razorpay days
     # later; this follows either). Gateways report whole seconds (Razorpay), so that line covers
@@ -371,26 +366,25 @@ def _open_missing_at_gateway(
         )
     if rows:
         report.opened[DiscrepancyKind.MISSING_AT_GATEWAY] = len(rows)
-    return cutoff
 
 
 def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime) -> int:
     """`missing_at_gateway` discrepancies whose movement a later batch did settle close themselves."""
-    waiting = dict(
-        Discrepancy.objects.select_for_update()
-        .filter(gateway_account=account, kind=DiscrepancyKind.MISSING_AT_GATEWAY, status=Discrepancy.Status.OPEN)
-        .values_list("entry_id", "pk")
-    )
+    waiting = {
+        d.entry_id: d
+        for d in Discrepancy.objects.select_for_update().filter(
+            gateway_account=account, kind=DiscrepancyKind.MISSING_AT_GATEWAY, status=Discrepancy.Status.OPEN
+        )
+    }
     if not waiting:
         return 0
     # One scan of the account's lines (no index on entry_id: matching rewrites it in place).
     settled = SettlementLine.objects.filter(
         gateway_account=account, match_status=MatchStatus.MATCHED, entry_id__in=list(waiting)
     ).values_list("entry_id", flat=True)
-    late = Discrepancy.objects.filter(pk__in=[waiting[entry_id] for entry_id in set(settled)])
-    closed = list(late.values_list("pk", "public_id"))
+    closed = [waiting[entry_id] for entry_id in set(settled)]
     if closed:
-        Discrepancy.objects.filter(pk__in=[pk for pk, _ in closed]).update(
+        Discrepancy.objects.filter(pk__in=[d.pk for d in closed]).update(
             status=Discrepancy.Status.RESOLVED, resolution=Resolution.SETTLED_LATE, resolved_at=now
         )
         audit_record_many(
@@ -398,11 +392,11 @@ def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime)
                 {
                     "actor": actor,
                     "action": "discrepancy.resolved",
-                    "target": None,
+                    "target": d,
                     "merchant_id": account.merchant_id,
-                    "after": {"discrepancy": public_id, "resolution": Resolution.SETTLED_LATE},
+                    "after": {"resolution": Resolution.SETTLED_LATE},
                 }
-                for _, public_id in closed
+                for d in closed
             ]
         )
     return len(closed)

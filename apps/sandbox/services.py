@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -50,37 +52,30 @@ def anet_settle(*, account: AnetAccount | None = None, actor: Actor) -> list[Ane
 SETTLEMENT_DISCREPANCIES = ("missing", "amount", "unknown", "refund_we_think_failed")
 
 
-def anet_settlement_discrepancy(
-    *, account: AnetAccount, kind: str, trans_id: str = "", amount: int | None = None, actor: Actor
-) -> AnetTransaction | SandboxFault:
-    """Make the next settlement disagree with the merchant's books, for tests and the demo:
-    `missing` holds a transaction out of settlement, `amount` settles it for another amount,
-    `unknown` makes a charge the merchant's system never saw (as if keyed in the merchant
-    interface), `refund_we_think_failed` makes the next refund go through but answer "declined"."""
+def _settlement_discrepancy(
+    kind: str,
+    *,
+    refund_fault: tuple[str, str],
+    unknown: Callable[[], models.Model],
+    unsettled: Callable[[], Any],
+    amount: int | None,
+    reference: str,
+    actor: Actor,
+) -> Any:
+    """The one way both sandboxes inject a discrepancy: `refund_fault` is the (gateway, match) of
+    the fault that misreports the next refund, `unknown` makes a charge the merchant never saw,
+    `unsettled` locks the unsettled charge that `missing` holds back or `amount` changes (both
+    sandbox models carry held_from_settlement and settle_amount)."""
     with transaction.atomic():
         if kind == "refund_we_think_failed":
-            injected: AnetTransaction | SandboxFault = SandboxFault.objects.create(
-                kind=SandboxFault.Kind.MISREPORT_DECLINED, match="refundTransaction"
+            gateway, match = refund_fault
+            injected: Any = SandboxFault.objects.create(
+                gateway=gateway, kind=SandboxFault.Kind.MISREPORT_DECLINED, match=match
             )
         elif kind == "unknown":
-            injected = AnetTransaction.objects.create(
-                account=account,
-                transaction_type="authCaptureTransaction",
-                status=AnetTransaction.Status.CAPTURED,
-                response_code="1",
-                reason_code="1",
-                reason_text="This transaction has been approved.",
-                auth_amount=amount or 4200,
-                settle_amount=amount or 4200,
-                currency=account.currency,
-                card_type="Visa",
-                card_last4="1111",
-                auth_code="SBX001",
-                submitted_at=timezone.now(),
-            )
+            injected = unknown()
         elif kind in {"missing", "amount"}:
-            pk = AnetTransaction.pk_from_trans_id(trans_id) or 0
-            injected = AnetTransaction.objects.select_for_update().get(account=account, pk=pk, batch__isnull=True)
+            injected = unsettled()
             if kind == "missing":
                 injected.held_from_settlement = True
             else:
@@ -94,9 +89,49 @@ def anet_settlement_discrepancy(
             actor=actor,
             action="sandbox.discrepancy_injected",
             target=injected,
-            after={"kind": kind, "trans_id": trans_id, "amount": amount},
+            after={"kind": kind, "transaction": reference, "amount": amount},
         )
     return injected
+
+
+def anet_settlement_discrepancy(
+    *, account: AnetAccount, kind: str, trans_id: str = "", amount: int | None = None, actor: Actor
+) -> AnetTransaction | SandboxFault:
+    """Make the next settlement disagree with the merchant's books, for tests and the demo:
+    `missing` holds a transaction out of settlement, `amount` settles it for another amount,
+    `unknown` makes a charge the merchant's system never saw (as if keyed in the merchant
+    interface), `refund_we_think_failed` makes the next refund go through but answer "declined"."""
+
+    def unknown() -> AnetTransaction:
+        return AnetTransaction.objects.create(
+            account=account,
+            transaction_type="authCaptureTransaction",
+            status=AnetTransaction.Status.CAPTURED,
+            response_code="1",
+            reason_code="1",
+            reason_text="This transaction has been approved.",
+            auth_amount=amount or 4200,
+            settle_amount=amount or 4200,
+            currency=account.currency,
+            card_type="Visa",
+            card_last4="1111",
+            auth_code="SBX001",
+            submitted_at=timezone.now(),
+        )
+
+    def unsettled() -> AnetTransaction:
+        pk = AnetTransaction.pk_from_trans_id(trans_id) or 0
+        return AnetTransaction.objects.select_for_update().get(account=account, pk=pk, batch__isnull=True)
+
+    return _settlement_discrepancy(  # type: ignore[no-any-return]
+        kind,
+        refund_fault=("authorizenet", "refundTransaction"),
+        unknown=unknown,
+        unsettled=unsettled,
+        amount=amount,
+        reference=trans_id,
+        actor=actor,
+    )
 
 
 def rzp_account_create(*, key_id: str | None = None) -> RzpAccount:
@@ -137,33 +172,21 @@ def rzp_settlement_discrepancy(
     makes a captured payment the merchant's system never saw (as if taken through a payment link
     from the dashboard), `refund_we_think_failed` makes the next refund go through but answer with
     an error."""
-    with transaction.atomic():
-        if kind == "refund_we_think_failed":
-            injected: RzpPayment | SandboxFault = SandboxFault.objects.create(
-                gateway="razorpay", kind=SandboxFault.Kind.MISREPORT_DECLINED, match="payments.refund"
-            )
-        elif kind == "unknown":
-            injected = _rzp_unknown_payment(account, amount or 4200)
-        elif kind in {"missing", "amount"}:
-            injected = RzpPayment.objects.select_for_update().get(
-                account=account, rzp_id=payment_id, captured=True, settlement__isnull=True
-            )
-            if kind == "missing":
-                injected.held_from_settlement = True
-            else:
-                if amount is None or amount <= 0:
-                    raise ValueError("an amount discrepancy needs the amount to settle")
-                injected.settle_amount = amount
-            injected.save(update_fields=["held_from_settlement", "settle_amount"])
-        else:
-            raise ValueError(f"unknown discrepancy kind {kind!r}; one of {', '.join(SETTLEMENT_DISCREPANCIES)}")
-        audit_record(
-            actor=actor,
-            action="sandbox.discrepancy_injected",
-            target=injected,
-            after={"kind": kind, "payment_id": payment_id, "amount": amount},
+
+    def unsettled() -> RzpPayment:
+        return RzpPayment.objects.select_for_update().get(
+            account=account, rzp_id=payment_id, captured=True, settlement__isnull=True
         )
-    return injected
+
+    return _settlement_discrepancy(  # type: ignore[no-any-return]
+        kind,
+        refund_fault=("razorpay", "payments.refund"),
+        unknown=lambda: _rzp_unknown_payment(account, amount or 4200),
+        unsettled=unsettled,
+        amount=amount,
+        reference=payment_id,
+        actor=actor,
+    )
 
 
 def _rzp_unknown_payment(account: RzpAccount, amount: int) -> RzpPayment:

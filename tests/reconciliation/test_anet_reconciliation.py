@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -173,6 +174,7 @@ def test_an_amount_mismatch_written_off_by_a_second_person(api, anet_account, an
         discrepancy_approve_write_off(discrepancy=d, approver=operator)  # no permission
     with pytest.raises(DiscrepancyStateError):
         discrepancy_resolve(discrepancy=d, resolution="accept_gateway", user=operator)
+    assert (Discrepancy.objects.get().status, receivable(anet_account)) == ("pending_approval", 100)
 
     discrepancy_approve_write_off(discrepancy=d, approver=approver)
 
@@ -222,8 +224,10 @@ def test_an_unknown_transaction_becomes_a_payment_from_the_gateway_record(api, a
     d = Discrepancy.objects.get()
     assert (d.gateway_transaction_id, d.gateway_amount, d.our_amount) == (stranger.trans_id, 4200, None)
     assert receivable(anet_account) == -4200  # settled money our books do not hold
+    entries = JournalEntry.objects.count()
     with pytest.raises(ReconciliationError):
         discrepancy_resolve(discrepancy=d, resolution="adjust_ours", user=operator)
+    assert (Discrepancy.objects.get().status, JournalEntry.objects.count()) == ("open", entries)
 
     discrepancy_resolve(discrepancy=d, resolution="create_payment", user=operator)
 
@@ -330,7 +334,25 @@ def test_resolving_needs_the_permission(api, anet_account, anet_sandbox):
     settle(anet_sandbox)
     run(anet_account)
     viewer = StaffUserFactory(roles=["Finance viewer"])
+    entries = JournalEntry.objects.count()
 
     with pytest.raises(ResolutionNotAllowed):
         discrepancy_resolve(discrepancy=Discrepancy.objects.get(), resolution="accept_gateway", user=viewer)
-    assert Discrepancy.objects.get().status == "open"
+    assert (Discrepancy.objects.get().status, JournalEntry.objects.count()) == ("open", entries)
+
+
+def test_adopting_a_refund_releases_the_amount_it_held(api, anet_account, anet_sandbox, settings):
+    from apps.payments.services import refund_adopt_gateway_success
+
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 500}
+    payment = pay(api, 1000)
+    settle(anet_sandbox)
+    api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 800}, format="json")
+    refund = Refund.objects.get()
+    assert refund.status == "pending_approval"
+
+    with transaction.atomic():
+        refund_adopt_gateway_success(refund=refund, gateway_transaction_id="x1", actor=SYSTEM)
+
+    payment.refresh_from_db()
+    assert (payment.amount_refunded, payment.amount_refund_pending, payment.status) == (800, 0, "partially_refunded")

@@ -41,6 +41,7 @@ def test_the_command_refuses_bad_input(db, anet_account):
         call_command("reconcile", "--account", "gwa_nope")
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("reconcile", "--account", anet_account.public_id, "--date", "yesterday")
+    assert not SettlementBatch.objects.exists()
 
 
 def test_a_day_without_settlements_imports_nothing(api, anet_account, anet_sandbox, capsys):

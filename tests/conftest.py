@@ -187,6 +187,48 @@ def rzp_sandbox(live_server: Any, settings: Any) -> Any:
     return rzp_account_create()
 
 
+# --- razorpay checkout (catalogue) ----------------------------------------------------------------
+
+CATALOG_ACTOR = Actor.system("tests")
+
+
+@pytest.fixture
+def rzp_account(merchant: Merchant, rzp_sandbox: Any) -> Any:
+    """The merchant's test-mode Razorpay account at the sandbox, settling INR."""
+    from apps.gateways.services import gateway_account_create
+
+    return gateway_account_create(
+        merchant=merchant,
+        gateway="razorpay",
+        mode="test",
+        currency="INR",
+        credentials={
+            "key_id": rzp_sandbox.key_id,
+            "key_secret": rzp_sandbox.key_secret,
+            "webhook_secret": f"whsec-{uuid.uuid4().hex}",
+        },
+        actor=CATALOG_ACTOR,
+    )
+
+
+@pytest.fixture
+def price(merchant: Merchant) -> Any:
+    from apps.catalog.services import price_create, product_create
+
+    product = product_create(
+        merchant=merchant, name="Annual pass", description="A year of everything", actor=CATALOG_ACTOR
+    )
+    return price_create(product=product, amount=49_900, currency="INR", nickname="yearly", actor=CATALOG_ACTOR)
+
+
+@pytest.fixture
+def publishable(merchant: Merchant) -> APIClient:
+    issued = api_key_create(merchant=merchant, mode="test", kind="publishable", actor=CATALOG_ACTOR)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    return client
+
+
 # --- browser ---
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,20 +1,30 @@
-"""Idempotency-Key for mutating API calls, as in the IETF draft and Stripe.
+"""Idempotency-Key for mutating API calls, as in the IETF draft and Stripe, made safe under faults.
 
 - Same key, same request: the stored status and body are replayed with `Idempotent-Replayed: true`.
 - Same key, different request (method, path or body): 422 `idempotency_key_reused`.
-- Same key while the first request still runs: 409 `idempotency_request_in_progress`.
+- Same key while the first request still runs (holds the key's lease): 409
+  `idempotency_request_in_progress`, which is never stored: retry.
 - Keys are scoped to the merchant and expire after IDEMPOTENCY_KEY_TTL_HOURS.
 
-A response is kept once the endpoint has started doing work: successes and business refusals
-(402, 404, 409, 422, a refused state change ...). Validation errors (parameter_invalid,
-parameter_missing, invalid_json) and server errors (5xx) release the key so the client may fix
-the request or retry.
+A request holds its key for IDEMPOTENCY_LEASE_SECONDS. What is stored at the end:
+- a final answer (2xx, or a refusal such as 402, 404, 422 or a refused state change): replayed;
+- a refusal of the request's shape (parameter_invalid, invalid_json ...) or a conflict that means
+  "try again" (an operation in flight): not stored, so a fix or a retry is possible;
+- a 5xx, an answer that is not final yet (a charge whose outcome the gateway has not told), or no
+  answer at all (the process died): if the request committed nothing, the key is forgotten;
+  otherwise it is kept as `outcome_pending`, and the next retry runs the request again. Every
+  endpoint that calls a gateway finds there what the first run did, by the idempotency reference
+  derived from the key (`IdempotencyRecord.reference`), and answers with it: never a second
+  charge. "Committed nothing" is read from the audit trail, which every change writes in its own
+  transaction, tagged with the request's id.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,16 +32,23 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
+from apps.core.context import current_request_id
+from apps.core.db import DISCONNECTED, run_with_reconnect
 from apps.core.errors import ApplicationError, ConflictError, ErrorType
 from apps.merchants.models import Merchant
 
 from .models import IdempotencyRecord
 
+logger = logging.getLogger(__name__)
+
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+State = IdempotencyRecord.State
 
 
 class IdempotencyKeyInvalid(ApplicationError):
@@ -70,33 +87,73 @@ def request_fingerprint(*, method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).hexdigest()
 
 
+def idempotency_reference(*, merchant_id: int, key: str, created_at: datetime) -> str:
+    """The idempotency reference of one use of a key: 17 characters, the same for the first run
+    and every retry, different once an expired key is used again. Gateway calls append an attempt
+    number (see apps.payments.attempts) and stay within Authorize.Net's 20-character refId."""
+    digest = hashlib.sha256(f"{merchant_id}|{key}|{created_at.isoformat()}".encode()).digest()
+    return "k" + base64.b32encode(digest).decode().lower()[:16]
+
+
+def record_reference(record: IdempotencyRecord) -> str:
+    return idempotency_reference(merchant_id=record.merchant_id, key=record.key, created_at=record.created_at)
+
+
 def idempotency_begin(
     *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str
 ) -> IdempotencyRecord | StoredResponse:
-    """Claim the key (returns the new record) or return the stored response to replay.
+    """Claim the key (returns the record) or return the stored response to replay.
 
     Claiming is one INSERT ... ON CONFLICT DO NOTHING against a unique (merchant, key)
     constraint, so of many concurrent requests with one key exactly one proceeds; the others
-    see it in progress. A new key costs one statement, a replay two.
+    see it in progress. A key whose holder's lease ran out, or whose outcome is pending, is taken
+    over by one guarded UPDATE, so again exactly one retry proceeds. A new key costs one
+    statement, a replay two.
     """
     now = timezone.now()
     claimed = _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, now=now)
     if claimed is not None:
         return claimed
-    existing = IdempotencyRecord.objects.get(merchant=merchant, key=key)
+    existing = IdempotencyRecord.objects.filter(merchant=merchant, key=key).first()
+    if existing is None:  # forgotten a moment ago: claim it anew
+        return idempotency_begin(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if existing.expires_at <= now:
         # An expired key is a new key: drop the old record (if still there) and claim again.
         IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
         return idempotency_begin(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if existing.fingerprint != fingerprint:
         raise IdempotencyKeyReused(param=HEADER)
-    if existing.state != IdempotencyRecord.State.COMPLETED or existing.response_status is None:
+    if existing.state == State.COMPLETED and existing.response_status is not None:
+        return StoredResponse(status=existing.response_status, body=existing.response_body)
+    return _take_over(existing, now=now)
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+
+
+def _take_over(record: IdempotencyRecord, *, now: datetime) -> IdempotencyRecord:
+    """A retry of a request that died, failed after committing something, or is not final yet:
+    hold the key and run the request again (it finds what the first run did)."""
+    lease_over = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
+    # Whether an earlier holder committed anything is settled before its request id is replaced.
+    committed = record.committed or request_committed_changes([record.request_id])
+    taken = (
+        IdempotencyRecord.objects.filter(pk=record.pk, state=record.state, request_id=record.request_id)
+        .filter(Q(state=State.OUTCOME_PENDING) | (Q(state=State.IN_PROGRESS) & lease_over))
+        .update(
+            state=State.IN_PROGRESS,
+            locked_until=_lease_end(now),
+            committed=committed,
+            request_id=(current_request_id() or "")[:128],
+            recoveries=F("recoveries") + 1,
+        )
+    )
+    if not taken:
         raise IdempotencyRequestInProgress(param=HEADER)
-    return StoredResponse(status=existing.response_status, body=existing.response_body)
-
-
-# Refusals of the request's shape, decided before any work: fixing them must not need a new key.
-_UNSTORED_CODES = frozenset({"parameter_invalid", "parameter_missing", "invalid_json", "unsupported_media_type"})
+    logger.info("idempotency_key_recovered", extra={"key_id": record.pk, "previous_state": record.state})
+    record.refresh_from_db()
+    return record
 
 
 def _claim(
@@ -109,7 +166,9 @@ def _claim(
         method=method,
         path=path[:512],
         fingerprint=fingerprint,
+        request_id=(current_request_id() or "")[:128],
         created_at=now,
+        locked_until=_lease_end(now),
         expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
     )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
@@ -117,10 +176,13 @@ def _claim(
         table = IdempotencyRecord._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (merchant_id, key, method, path, fingerprint, state, created_at, expires_at) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (merchant_id, key) DO NOTHING RETURNING id",
-                [merchant.pk, key, method, record.path, fingerprint, record.state, now, record.expires_at],
-            )
+                f"INSERT INTO {table} (merchant_id, key, method, path, fingerprint, state, request_id, committed, "  # noqa: S608
+                "recoveries, created_at, locked_until, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s) "
+                "ON CONFLICT (merchant_id, key) DO NOTHING RETURNING id",
+                [merchant.pk, key, method, record.path, fingerprint, record.state, record.request_id, now,
+                 record.locked_until, record.expires_at],
+            )  # fmt: skip
             row = cursor.fetchone()
         if row is None:
             return None
@@ -135,6 +197,20 @@ def _claim(
     return record
 
 
+# Refusals of the request's shape, decided before any work: fixing them must not need a new key.
+# Conflicts that mean "try again shortly": storing them would refuse every retry.
+_UNSTORED_CODES = frozenset(
+    {
+        "parameter_invalid",
+        "parameter_missing",
+        "invalid_json",
+        "unsupported_media_type",
+        "payment_operation_in_progress",
+        "idempotency_request_in_progress",
+    }
+)
+
+
 def should_store(status: int, body: Any) -> bool:
     if status >= 500 or status in (401, 403, 429):
         return False
@@ -142,17 +218,38 @@ def should_store(status: int, body: Any) -> bool:
     return not (isinstance(error, dict) and error.get("code") in _UNSTORED_CODES)
 
 
-def idempotency_finish(*, record: IdempotencyRecord, status: int, body: Any) -> None:
-    """Store the response for replay, or release the key when the request did not really run."""
-    if should_store(status, body):
+def request_committed_changes(request_ids: list[str]) -> bool:
+    """Did a request with one of these ids commit a change? Every change writes its audit row in
+    its own transaction, tagged with the request id; a request that wrote none changed nothing."""
+    ids = [request_id for request_id in request_ids if request_id]
+    return bool(ids) and AuditEvent.objects.filter(correlation_id__in=ids).exists()
+
+
+def idempotency_finish(*, record: IdempotencyRecord, status: int, body: Any, final: bool = True) -> None:
+    """Store the response for replay, keep the key for a retry that finds the outcome, or forget
+    the key when the request provably did nothing. Survives a lost database connection (the
+    answer is worth recording); if the database stays away, the lease runs out instead."""
+    try:
+        run_with_reconnect(lambda: _finish(record, status, body, final), what="idempotency_finish")
+    except DISCONNECTED:
+        logger.exception("idempotency_finish_failed", extra={"key_id": record.pk, "status": status})
+
+
+def _finish(record: IdempotencyRecord, status: int, body: Any, final: bool) -> None:
+    stored_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+    now = timezone.now()
+    if should_store(status, body) and final:
         IdempotencyRecord.objects.filter(pk=record.pk).update(
-            state=IdempotencyRecord.State.COMPLETED,
-            response_status=status,
-            response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
-            completed_at=timezone.now(),
+            state=State.COMPLETED, response_status=status, response_body=stored_body, completed_at=now
         )
-    else:
-        IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS).delete()
+        return
+    if record.committed or request_committed_changes([record.request_id]):
+        # Something happened: a retry must find it, not start afresh. The lease ends now.
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            state=State.OUTCOME_PENDING, response_status=status, response_body=stored_body, locked_until=now
+        )
+        return
+    IdempotencyRecord.objects.filter(pk=record.pk).exclude(state=State.COMPLETED).delete()
 
 
 def idempotency_purge_expired(*, batch_size: int = 5000) -> int:

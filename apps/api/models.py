@@ -8,6 +8,9 @@ class IdempotencyRecord(models.Model):
 
     class State(models.TextChoices):
         IN_PROGRESS = "in_progress", "In progress"
+        # It committed something but gave no final answer (a 5xx, an outcome the gateway has
+        # not told yet): the next retry runs again and finds what was done.
+        OUTCOME_PENDING = "outcome_pending", "Outcome pending"
         COMPLETED = "completed", "Completed"
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
@@ -16,6 +19,12 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=512)
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
+    # The request holding the key (its correlation id, as the audit trail records it), until when,
+    # and whether any holder so far committed a change (then the key is never forgotten).
+    request_id = models.CharField(max_length=128, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    committed = models.BooleanField(default=False)
+    recoveries = models.PositiveSmallIntegerField(default=0)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()

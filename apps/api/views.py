@@ -19,9 +19,11 @@ from .idempotency import (
     StoredResponse,
     idempotency_begin,
     idempotency_finish,
+    record_reference,
     request_fingerprint,
     validate_key,
 )
+from .models import IdempotencyRecord
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name=HEADER,
@@ -54,9 +56,22 @@ class MerchantApiView(APIView):
 
 
 class IdempotentApiView(MerchantApiView):
-    """Honours Idempotency-Key on POST/PUT/PATCH/DELETE (see apps.api.idempotency)."""
+    """Honours Idempotency-Key on POST/PUT/PATCH/DELETE (see apps.api.idempotency).
 
-    _idempotency_record: Any = None
+    Handlers pass `self.idempotency_reference` to services that call a gateway, so a retry finds
+    the first run's calls, and set `self.outcome_pending` when their answer is not final yet (the
+    gateway has not told the outcome): such an answer is sent but not replayed, and the next retry
+    asks again.
+    """
+
+    _idempotency_record: IdempotencyRecord | None = None
+    outcome_pending = False
+
+    @property
+    def idempotency_reference(self) -> str:
+        """This use of the key's idempotency reference ("" without a key): the same on every retry."""
+        record = self._idempotency_record
+        return record_reference(record) if record is not None else ""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
@@ -84,5 +99,10 @@ class IdempotentApiView(MerchantApiView):
         response = super().finalize_response(request, response, *args, **kwargs)
         record, self._idempotency_record = self._idempotency_record, None
         if record is not None:
-            idempotency_finish(record=record, status=response.status_code, body=getattr(response, "data", None))
+            idempotency_finish(
+                record=record,
+                status=response.status_code,
+                body=getattr(response, "data", None),
+                final=not self.outcome_pending,
+            )
         return response

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core.db import atomic_with_reconnect
 from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
 from apps.gateways.base import CheckoutPayment
 from apps.gateways.errors import GatewayError, GatewayMisconfigured, GatewayNotFound, GatewayRetryable
@@ -88,13 +89,20 @@ def checkout_order_create(
     customer_name: str = "",
     customer_email: str = "",
     customer_contact: str = "",
+    idempotency_reference: str = "",
     actor: Actor,
 ) -> CheckoutOrder:
-    """A pending checkout for `quantity` of `price`, with the gateway's order to pay it."""
+    """A pending checkout for `quantity` of `price`, with the gateway's order to pay it. A retry
+    with the same `idempotency_reference` answers with the checkout its first run opened."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise QuantityInvalid(f"Quantity must be between 1 and {MAX_QUANTITY}.", param="quantity")
     account = payments.gateway_account_for(merchant=merchant, livemode=livemode, gateway=GatewayName.RAZORPAY)
     amount = price.amount * quantity
+    opened, call_reference = payments.checkout_payment_earlier(idempotency_reference=idempotency_reference)
+    if opened is not None:
+        return CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer").get(
+            payment=opened
+        )
     with transaction.atomic():
         customer = payments.customer_get_or_create(
             merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact
@@ -107,6 +115,7 @@ def checkout_order_create(
             customer=customer,
             description=f"{quantity} x {price.product.name}",
             metadata={"price": price.public_id, "quantity": quantity},
+            call_reference=call_reference,
             actor=actor,
         )
         checkout = CheckoutOrder.objects.create(
@@ -201,6 +210,9 @@ def checkout_settle(*, checkout: CheckoutOrder, gateway_payment_id: str = "", ac
             payments.checkout_payment_attempt_failed(payment_id=payment.pk, failed=best, actor=actor)
         elif best.status in {"authorized", "captured", "refunded"}:
             payment = payments.checkout_payment_record(payment_id=payment.pk, paid=best, actor=actor)
+    if payment.status == PaymentStatus.AUTHORIZED and payment.operation and best and best.status == "captured":
+        # Our capture reached the gateway but its request died or lost its answer: settle it now.
+        payment = payments.payment_capture_confirmed(payment=payment, actor=actor)
     if payment.status == PaymentStatus.AUTHORIZED:
         # PaymentStateError: captured by a concurrent settle; the completion below still runs.
         with contextlib.suppress(PaymentStateError):
@@ -209,38 +221,42 @@ def checkout_settle(*, checkout: CheckoutOrder, gateway_payment_id: str = "", ac
 
 
 def checkout_complete(*, checkout_id: int, actor: Actor) -> CheckoutOrder:
-    """Grant the entitlement for a checkout whose payment is captured. Exactly once."""
-    with transaction.atomic():
-        checkout = (
-            CheckoutOrder.objects.select_for_update(of=("self",))
-            .select_related("payment", "price__product", "customer")
-            .get(pk=checkout_id)
-        )
-        if checkout.completed_at is not None or checkout.payment.status != PaymentStatus.CAPTURED:
-            return checkout
-        checkout.completed_at = timezone.now()
-        checkout.save(update_fields=["completed_at"])
-        entitlement = Entitlement.objects.create(
-            merchant_id=checkout.merchant_id,
-            customer=checkout.customer,
-            product=checkout.price.product,
-            checkout_order=checkout,
-            quantity=checkout.quantity,
-        )
-        audit_record(
-            actor=actor,
-            action="checkout.completed",
-            target=checkout,
-            after={"payment": checkout.payment.public_id, "entitlement": entitlement.public_id},
-        )
-        event_publish(
-            merchant_id=checkout.merchant_id,
-            livemode=checkout.payment.livemode,
-            type="checkout.completed",
-            object_type="checkout_order",
-            object_id=checkout.public_id,
-            data=checkout_representation(checkout),
-        )
+    """Grant the entitlement for a checkout whose payment is captured. Exactly once, and on a
+    fresh database connection if the connection was lost."""
+    return atomic_with_reconnect(lambda: _checkout_complete(checkout_id, actor), what="checkout_complete")
+
+
+def _checkout_complete(checkout_id: int, actor: Actor) -> CheckoutOrder:
+    checkout = (
+        CheckoutOrder.objects.select_for_update(of=("self",))
+        .select_related("payment", "price__product", "customer")
+        .get(pk=checkout_id)
+    )
+    if checkout.completed_at is not None or checkout.payment.status != PaymentStatus.CAPTURED:
+        return checkout
+    checkout.completed_at = timezone.now()
+    checkout.save(update_fields=["completed_at"])
+    entitlement = Entitlement.objects.create(
+        merchant_id=checkout.merchant_id,
+        customer=checkout.customer,
+        product=checkout.price.product,
+        checkout_order=checkout,
+        quantity=checkout.quantity,
+    )
+    audit_record(
+        actor=actor,
+        action="checkout.completed",
+        target=checkout,
+        after={"payment": checkout.payment.public_id, "entitlement": entitlement.public_id},
+    )
+    event_publish(
+        merchant_id=checkout.merchant_id,
+        livemode=checkout.payment.livemode,
+        type="checkout.completed",
+        object_type="checkout_order",
+        object_id=checkout.public_id,
+        data=checkout_representation(checkout),
+    )
     return checkout
 
 

@@ -124,8 +124,19 @@ def _formatter(renderer: Any) -> dict[str, Any]:
             renderer,
             mask_rendered,
         ],
-        "foreign_pre_chain": SHARED_PROCESSORS,
+        # Standard-library records: their `extra={...}` fields become keys of the line (the
+        # request object Django attaches is left out), masked like every other value.
+        "foreign_pre_chain": [*SHARED_PROCESSORS, structlog.stdlib.ExtraAdder(), _drop_objects, mask_event_dict],
     }
+
+
+_UNLOGGED_EXTRAS = ("request", "server_time")
+
+
+def _drop_objects(_logger: Any, _method: str, event_dict: Any) -> Any:
+    for key in _UNLOGGED_EXTRAS:
+        event_dict.pop(key, None)
+    return event_dict
 
 
 def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[str, Any]:

@@ -20,6 +20,11 @@ CELERY_TASKS = Counter(
     "clearhouse_celery_tasks_total", "Celery tasks finished, by task and final state", ["task", "state"]
 )
 CELERY_TASKS_PUBLISHED = Counter("clearhouse_celery_tasks_published_total", "Celery tasks sent", ["task"])
+TASKS_NOT_QUEUED = Counter(
+    "clearhouse_celery_tasks_not_queued_total",
+    "Tasks the broker would not take after a commit (the sweepers queue their work again)",
+    ["task"],
+)
 CELERY_TASK_DURATION = Histogram(
     "clearhouse_celery_task_duration_seconds",
     "Celery task run time",

@@ -13,6 +13,7 @@ the gateway is deleted afterwards by a retried task.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -20,6 +21,8 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core.db import atomic_with_reconnect
+from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCustomerRequest
 from apps.gateways.errors import (
     GatewayDeclined,
@@ -167,35 +170,52 @@ def payment_method_add(
         )
     except GatewayError as exc:
         raise _vault_error(exc) from exc
-    with transaction.atomic():
-        Customer.objects.select_for_update().get(pk=customer.pk)  # serialises this customer's defaults
-        method = PaymentMethod.objects.filter(
-            profile=profile, payment_token=stored.payment_token, status=PaymentMethod.Status.ACTIVE
-        ).first()
-        created = method is None
-        if method is None:
-            method = PaymentMethod.objects.create(
-                merchant=customer.merchant,
-                customer=customer,
-                gateway_account=account,
-                profile=profile,
-                payment_token=stored.payment_token,
-                card_brand=stored.card_brand,
-                card_last4=stored.card_last4,
-                exp_month=stored.exp_month,
-                exp_year=stored.exp_year,
-            )
-        has_default = customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).exists()
-        if make_default or not has_default:
-            _make_default(method)
-        if created:
-            audit_record(
-                actor=actor,
-                action="payment_method.added",
-                target=method,
-                after={"card": str(method), "default": method.is_default},
-            )
-            _publish(method, "payment_method.attached")
+    return atomic_with_reconnect(
+        lambda: _payment_method_record(
+            customer=customer, account=account, profile=profile, stored=stored, make_default=make_default, actor=actor
+        ),
+        what="payment_method_add",
+    )
+
+
+def _payment_method_record(
+    *,
+    customer: Customer,
+    account: GatewayAccount,
+    profile: VaultProfile,
+    stored: StoredCard,
+    make_default: bool,
+    actor: Actor,
+) -> PaymentMethod:
+    """In the caller's transaction: the card the vault saved, once (a repeat finds it)."""
+    Customer.objects.select_for_update().get(pk=customer.pk)  # serialises this customer's defaults
+    method = PaymentMethod.objects.filter(
+        profile=profile, payment_token=stored.payment_token, status=PaymentMethod.Status.ACTIVE
+    ).first()
+    created = method is None
+    if method is None:
+        method = PaymentMethod.objects.create(
+            merchant=customer.merchant,
+            customer=customer,
+            gateway_account=account,
+            profile=profile,
+            payment_token=stored.payment_token,
+            card_brand=stored.card_brand,
+            card_last4=stored.card_last4,
+            exp_month=stored.exp_month,
+            exp_year=stored.exp_year,
+        )
+    has_default = customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).exists()
+    if make_default or not has_default:
+        _make_default(method)
+    if created:
+        audit_record(
+            actor=actor,
+            action="payment_method.added",
+            target=method,
+            after={"card": str(method), "default": method.is_default},
+        )
+        _publish(method, "payment_method.attached")
     return method
 
 
@@ -293,7 +313,7 @@ def payment_method_remove(*, method: PaymentMethod, actor: Actor) -> PaymentMeth
         _publish(method, "payment_method.detached")
         from .tasks import payment_method_purge
 
-        transaction.on_commit(lambda: payment_method_purge.delay(method.pk))
+        enqueue_on_commit(payment_method_purge, method.pk)
     return method
 
 
@@ -308,3 +328,21 @@ def payment_method_purge(*, payment_method_id: int) -> bool:
         gateway_deleted_at=timezone.now()
     )
     return True
+
+
+def payment_methods_purge_sweep(*, older_than_seconds: int = 300, limit: int = 500) -> list[int]:
+    """Periodic: queue the vault deletion of removed cards whose task was lost (the broker was
+    down when they were removed). Returns the ids queued."""
+    from .tasks import payment_method_purge
+
+    before = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        PaymentMethod.objects.filter(
+            status=PaymentMethod.Status.REMOVED, gateway_deleted_at__isnull=True, removed_at__lt=before
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        enqueue(payment_method_purge, pk)
+    return ids

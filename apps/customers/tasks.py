@@ -15,3 +15,9 @@ def payment_method_purge(self, payment_method_id: int) -> None:
         services.payment_method_purge(payment_method_id=payment_method_id)
     except (GatewayRetryable, GatewayOutcomeUnknown) as exc:
         raise self.retry(exc=exc, countdown=min(900, 30 * 2**self.request.retries)) from exc
+
+
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def payment_methods_purge_sweep() -> int:
+    """Safe to run twice: a card already deleted at the gateway is no longer selected."""
+    return len(services.payment_methods_purge_sweep())

@@ -9,6 +9,7 @@ SQLite quickstart) the counter lives in the default cache.
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import lru_cache
 from typing import Any
@@ -18,6 +19,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -68,7 +71,13 @@ class ApiKeyRateThrottle(BaseThrottle):
         limit, period = parse_rate(settings.API_THROTTLE_RATE)
         now = time.time()
         window = int(now // period)
-        if hit(f"throttle:api_key:{api_key.pk}:{period}:{window}", period) > limit:
+        try:
+            count = hit(f"throttle:api_key:{api_key.pk}:{period}:{window}", period)
+        except redis.RedisError as exc:
+            # The limiter protects us; it must not take payments down with Redis: fail open.
+            logger.warning("throttle_unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+            return True
+        if count > limit:
             self._wait = (window + 1) * period - now
             return False
         return True

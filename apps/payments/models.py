@@ -164,13 +164,23 @@ class Refund(models.Model):
     decided_by_user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=255, blank=True)
+    # The idempotency reference of the API request that asked for it (apps.payments.attempts):
+    # a retry of that request finds this refund instead of making another.
+    request_reference = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         permissions = [("approve_refund", "Can approve or reject refunds requested by others")]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
-        indexes = [models.Index(fields=["status", "-id"], name="refund_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="refund_status_idx"),
+            models.Index(
+                fields=["payment", "request_reference"],
+                name="refund_request_reference_idx",
+                condition=~Q(request_reference=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} {format_amount(self.amount, self.currency)} {self.status}"

@@ -30,7 +30,9 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
 from apps.core.bulk import update_rows
 from apps.core.context import current_request_id
+from apps.core.db import atomic_with_reconnect
 from apps.core.money import SUPPORTED_CURRENCIES, format_amount
+from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.gateways.base import (
     Billing,
     CaptureRequest,
@@ -62,6 +64,7 @@ from apps.ledger.services import ledger_record_payment, ledger_record_payments
 from apps.merchants.models import Merchant
 from apps.webhooks.services import event_publish, event_publish_many
 
+from .attempts import earlier_calls, next_attempt_reference
 from .errors import (
     AmountTooLarge,
     ApprovalNotAllowed,
@@ -220,7 +223,7 @@ def _fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
 def _enqueue_resolution(gt: GatewayTransaction) -> None:
     from .tasks import gateway_transaction_resolve
 
-    transaction.on_commit(lambda: gateway_transaction_resolve.delay(gt.pk))
+    enqueue_on_commit(gateway_transaction_resolve, gt.pk)
 
 
 def _raise_for(outcome: CallOutcome, *, payment: Payment, declined_code: str | None = None) -> None:
@@ -332,15 +335,25 @@ def payment_create(
     metadata: dict[str, Any] | None = None,
     customer_ip: str = "",
     account: GatewayAccount | None = None,
+    idempotency_reference: str = "",
     actor: Actor,
 ) -> Payment:
     """Charge (capture=True) or authorise a card. Returns the payment, `unknown` when the
     gateway's answer was lost; raises PaymentDeclined / GatewayUnavailable after recording a
-    failed payment."""
+    failed payment.
+
+    With an `idempotency_reference` (from the request's Idempotency-Key) a retry finds the charge
+    its first run made and answers with it, resolved at the gateway if need be: never a second
+    charge. Only when every earlier attempt provably did nothing is the card charged again."""
     currency = currency.upper()
     account = account or gateway_account_for(merchant=merchant, livemode=livemode)
     _check_currency(account, currency)
     check_payment_method(account, payment_method)
+    earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.SALE, GT.Kind.AUTHORIZE])
+    if earlier:
+        found = _charge_recover(earlier)
+        if found is not None:
+            return found
     with transaction.atomic():
         payment, gt = charge_begin(
             merchant=merchant,
@@ -353,6 +366,7 @@ def payment_create(
             reference=reference,
             description=description,
             metadata=metadata,
+            call_reference=next_attempt_reference(idempotency_reference, earlier),
             actor=actor,
         )
     outcome = charge_call(
@@ -362,9 +376,105 @@ def payment_create(
         billing=billing or Billing(email=customer.email if customer else ""),
         customer_ip=customer_ip,
     )
-    with transaction.atomic():
-        payment = charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor)
+    payment = atomic_with_reconnect(
+        lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
+    )
     _raise_for(outcome, payment=payment)
+    return payment
+
+
+# --- retries of a request: what did its first run do? --------------------------------------------
+
+_OPEN_CALL = frozenset({GT.Status.PENDING, GT.Status.UNKNOWN})
+
+
+def _resolve_now(gt: GatewayTransaction) -> GatewayTransaction:
+    """Ask the gateway what became of a call left pending or unknown (a retry wants the answer
+    now). If the gateway cannot be asked right now, the call stays as it is."""
+    try:
+        gateway_transaction_resolve(gateway_transaction_id=gt.pk, actor=Actor.system("idempotent retry"))
+    except GatewayError as exc:
+        logger.warning("retry_resolution_failed", extra={"reference": gt.reference, "error": exc.code})
+    gt.refresh_from_db()
+    return gt
+
+
+def _raise_recorded_decline(gt: GatewayTransaction, payment: Payment, *, refund: Refund | None = None) -> None:
+    """The error a declined call answered the first time, for its retry."""
+    if gt.status == GT.Status.DECLINED:
+        extra = {"payment": payment.public_id, **({"refund": refund.public_id} if refund else {})}
+        raise PaymentDeclined(
+            gt.message or "Declined by the gateway.", code=gt.error_code or "card_declined", extra=extra
+        )
+
+
+def _nothing_happened_at_gateway(failed: list[GatewayTransaction]) -> GatewayTransaction | None:
+    """Before calling again: ask the gateway for each earlier attempt we recorded as never made
+    (refused, unreachable). One it has after all is reopened and recorded from the gateway's
+    word, and returned; None when the gateway has none of them."""
+    for gt in failed:
+        gateway = gateway_for(gt.gateway_account)
+        parent = gt.payment.gateway_transaction_id if gt.kind == GT.Kind.REFUND else ""
+        try:
+            details = gateway.find_transaction(gt.reference, parent)
+        except GatewayRetryable as exc:
+            raise GatewayUnavailable(extra={"payment": gt.payment.public_id}) from exc
+        except (GatewayMisconfigured, GatewayNotFound) as exc:
+            raise GatewayMisconfiguredError(extra={"payment": gt.payment.public_id}) from exc
+        if details is None:
+            continue
+        logger.error("failed_call_found_at_gateway", extra={"reference": gt.reference, "state": details.state})
+        with transaction.atomic():
+            _reopen_failed_call(gt.pk)
+        return _resolve_now(gt)
+    return None
+
+
+def _reopen_failed_call(gt_id: int) -> None:
+    """Inside a transaction: a call we recorded as never made turned up at the gateway. It and its
+    payment (or refund, whose amount is reserved again) become unknown, for the resolver."""
+    actor = Actor.system("idempotent retry")
+    payment = Payment.objects.select_for_update(of=("self",)).get(gateway_transactions__pk=gt_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
+    if gt.status != GT.Status.FAILED:
+        return
+    before = _snapshot(payment)
+    if gt.refund_id is not None:
+        refund = Refund.objects.select_for_update().get(pk=gt.refund_id)
+        if refund.status != RefundStatus.FAILED or refund.amount > payment.refundable_amount:
+            return  # no room to hold it again: reconciliation will show the difference
+        payment.amount_refund_pending += refund.amount
+        payment.save(update_fields=["amount_refund_pending", "updated_at"])
+        refund.status = RefundStatus.UNKNOWN
+        refund.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor, action="refund.outcome_unknown", target=refund, before=before, after=_snapshot(payment)
+        )
+    elif payment.status == PaymentStatus.FAILED:
+        payment.status = PaymentStatus.UNKNOWN
+        payment.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor, action="payment.outcome_unknown", target=payment, before=before, after=_snapshot(payment)
+        )
+    else:
+        return
+    gt.status = GT.Status.UNKNOWN
+    gt.save(update_fields=["status"])
+
+
+def _charge_recover(earlier: list[GatewayTransaction]) -> Payment | None:
+    """A retried charge: the payment its first run made, as it now is (raises the decline it
+    met); None when no earlier attempt did anything at the gateway (charge again)."""
+    last = earlier[-1]
+    if last.status in _OPEN_CALL:
+        last = _resolve_now(last)
+    if last.status == GT.Status.FAILED:
+        found = _nothing_happened_at_gateway([gt for gt in earlier if gt.status == GT.Status.FAILED])
+        if found is None:
+            return None
+        last = found
+    payment = Payment.objects.select_related("gateway_account").get(pk=last.payment_id)
+    _raise_recorded_decline(last, payment)
     return payment
 
 
@@ -568,12 +678,17 @@ def charge_error(outcome: CallOutcome, *, payment: Payment) -> None:
 # --- capture and void ------------------------------------------------------------------------
 
 
-def _begin_operation(payment: Payment, operation: str, kind: str, amount: int | None) -> GatewayTransaction:
+def _begin_operation(
+    payment: Payment, operation: str, kind: str, amount: int | None, *, reference: str = "", actor: Actor
+) -> GatewayTransaction:
+    """Step 1 of a capture or void, in the caller's transaction: hold the payment's operation,
+    record the pending call, audit the request (a retry learns from it that the call may have
+    gone out)."""
     if payment.operation:
         raise PaymentBusy()
     payment.operation = operation
     payment.save(update_fields=["operation", "updated_at"])
-    return GatewayTransaction.objects.create(
+    gt = GatewayTransaction(
         payment=payment,
         gateway_account=payment.gateway_account,
         kind=kind,
@@ -581,10 +696,55 @@ def _begin_operation(payment: Payment, operation: str, kind: str, amount: int | 
         currency=payment.currency,
         correlation_id=current_request_id() or "",
     )
+    if reference:
+        gt.reference = reference
+    gt.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        action=f"payment.{operation}_requested",
+        target=payment,
+        after={"amount": amount, "reference": gt.reference},
+    )
+    return gt
 
 
-def payment_capture(*, payment: Payment, amount: int | None = None, actor: Actor) -> Payment:
-    """Capture an authorised payment, all of it or less (the rest of the hold is released)."""
+def _operation_recover(earlier: list[GatewayTransaction]) -> Payment | None:
+    """A retried capture or void: the payment as its first run left it, resolved at the gateway
+    if that run's call is open (raises the decline it met); None when it did nothing (try again)."""
+    last = earlier[-1]
+    if last.status in _OPEN_CALL:
+        last = _resolve_now(last)
+    if last.status == GT.Status.FAILED:
+        return None
+    payment = Payment.objects.select_related("gateway_account").get(pk=last.payment_id)
+    _raise_recorded_decline(last, payment)
+    return payment
+
+
+def _operation_record(
+    payment_id: int, gt_id: int, outcome: CallOutcome, finish: Callable[[Payment, GatewayTransaction], None]
+) -> tuple[Payment, GatewayTransaction]:
+    """Step 3 of a capture or void, in the caller's transaction; does nothing if the call was
+    recorded already (by the resolver, or by this step before a lost connection)."""
+    locked = Payment.objects.select_for_update().get(pk=payment_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
+    if gt.status != GT.Status.PENDING:
+        return locked, gt
+    _record_call(gt, outcome)
+    finish(locked, gt)
+    if outcome.unknown:
+        _enqueue_resolution(gt)
+    return locked, gt
+
+
+def payment_capture(
+    *, payment: Payment, amount: int | None = None, idempotency_reference: str = "", actor: Actor
+) -> Payment:
+    """Capture an authorised payment, all of it or less (the rest of the hold is released).
+    A retry with the same `idempotency_reference` answers with the first run's capture."""
+    earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.CAPTURE])
+    if earlier and (found := _operation_recover(earlier)) is not None:
+        return found
     with transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status != PaymentStatus.AUTHORIZED:
@@ -604,18 +764,19 @@ def payment_capture(*, payment: Payment, amount: int | None = None, actor: Actor
                 code="partial_capture_not_supported",
                 param="amount",
             )
-        gt = _begin_operation(locked, "capture", GT.Kind.CAPTURE, amount)
+        reference = next_attempt_reference(idempotency_reference, earlier)
+        gt = _begin_operation(locked, "capture", GT.Kind.CAPTURE, amount, reference=reference, actor=actor)
 
     outcome = _call(
         gateway.capture, CaptureRequest(gt.reference, locked.gateway_transaction_id, amount, locked.currency)
     )
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
-        _record_call(gt, outcome)
-        _finish_capture(locked, gt, amount, actor)
-        if outcome.unknown:
-            _enqueue_resolution(gt)
+    captured = amount
+    locked, gt = atomic_with_reconnect(
+        lambda: _operation_record(
+            payment.pk, gt.pk, outcome, lambda p, call: _finish_capture(p, call, captured, actor)
+        ),
+        what="capture_finish",
+    )
     _raise_for(outcome, payment=locked)
     return locked
 
@@ -636,8 +797,12 @@ def _finish_capture(payment: Payment, gt: GatewayTransaction, amount: int, actor
         payment.save(update_fields=["operation", "updated_at"])
 
 
-def payment_void(*, payment: Payment, actor: Actor) -> Payment:
-    """Cancel an authorisation, or a capture that has not settled yet."""
+def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Actor) -> Payment:
+    """Cancel an authorisation, or a capture that has not settled yet. A retry with the same
+    `idempotency_reference` answers with the first run's void."""
+    earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.VOID])
+    if earlier and (found := _operation_recover(earlier)) is not None:
+        return found
     with transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
@@ -650,16 +815,14 @@ def payment_void(*, payment: Payment, actor: Actor) -> Payment:
                 f"{locked.gateway_account.get_gateway_display()} cannot void a payment: refund it instead.",
                 code="void_not_supported",
             )
-        gt = _begin_operation(locked, "void", GT.Kind.VOID, None)
+        reference = next_attempt_reference(idempotency_reference, earlier)
+        gt = _begin_operation(locked, "void", GT.Kind.VOID, None, reference=reference, actor=actor)
 
     outcome = _call(gateway.void, VoidRequest(gt.reference, locked.gateway_transaction_id))
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
-        _record_call(gt, outcome)
-        _finish_void(locked, gt, actor)
-        if outcome.unknown:
-            _enqueue_resolution(gt)
+    locked, gt = atomic_with_reconnect(
+        lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: _finish_void(p, call, actor)),
+        what="void_finish",
+    )
     declined_code = "payment_already_settled" if gt.reason_code == "16" else None
     _raise_for(outcome, payment=locked, declined_code=declined_code)
     return locked
@@ -699,12 +862,16 @@ def refund_create(
     reason: str = "",
     actor: Actor,
     requested_by_user: User | None = None,
+    idempotency_reference: str = "",
 ) -> Refund:
     """Refund a captured payment, all that is left (amount=None) or part of it.
 
     Large refunds and refunds requested by staff without the approver role wait for approval
-    (status pending_approval); their amount stays reserved meanwhile.
+    (status pending_approval); their amount stays reserved meanwhile. A retry with the same
+    `idempotency_reference` answers with the refund its first run made, never a second one.
     """
+    if idempotency_reference and (found := _refund_recover(payment, idempotency_reference)) is not None:
+        return found
     with transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
@@ -732,6 +899,7 @@ def refund_create(
             reason=reason[:255],
             requested_by=actor.label,
             requested_by_user=requested_by_user,
+            request_reference=idempotency_reference,
         )
         audit_record(
             actor=actor,
@@ -748,7 +916,7 @@ def refund_create(
 
 
 def _refund_call_record(refund: Refund) -> GatewayTransaction:
-    return GatewayTransaction.objects.create(
+    gt = GatewayTransaction(
         payment=refund.payment,
         refund=refund,
         gateway_account=refund.payment.gateway_account,
@@ -757,6 +925,45 @@ def _refund_call_record(refund: Refund) -> GatewayTransaction:
         currency=refund.currency,
         correlation_id=current_request_id() or "",
     )
+    if refund.request_reference:
+        earlier = earlier_calls(refund.request_reference, kinds=[GT.Kind.REFUND])
+        gt.reference = next_attempt_reference(refund.request_reference, earlier)
+    gt.save(force_insert=True)
+    return gt
+
+
+def _refund_recover(payment: Payment, reference: str) -> Refund | None:
+    """A retried refund request: the refund its first run made, as it now is (resolved at the
+    gateway if its call is open; raises the decline it met). None when there is none, or when
+    every call made for it provably did nothing (refund again)."""
+    refund = Refund.objects.filter(payment=payment, request_reference=reference).order_by("-id").first()
+    if refund is None:
+        return None
+    calls = earlier_calls(reference, kinds=[GT.Kind.REFUND])
+    last = calls[-1] if calls else None
+    if last is not None and last.status in _OPEN_CALL:
+        last = _resolve_now(last)
+    if last is not None and last.status == GT.Status.FAILED:
+        found = _nothing_happened_at_gateway([gt for gt in calls if gt.status == GT.Status.FAILED])
+        if found is None:
+            return None
+        last = found
+    refund = Refund.objects.select_related("payment__gateway_account").get(pk=refund.pk)
+    if last is not None and last.status == GT.Status.DECLINED:
+        _raise_refund_declined(last, refund)
+    return refund
+
+
+def _raise_refund_declined(gt: GatewayTransaction, refund: Refund) -> None:
+    extra = {"refund": refund.public_id, "payment": refund.payment.public_id}
+    if gt.reason_code == "54":
+        raise PaymentStateError(
+            "The payment has not settled at the gateway yet, so it cannot be refunded: void it instead, "
+            "or refund after settlement.",
+            code="payment_not_settled",
+            extra=extra,
+        )
+    raise PaymentDeclined(gt.message or "Declined by the gateway.", code="refund_declined", extra=extra)
 
 
 def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Refund:
@@ -766,24 +973,28 @@ def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Ref
         gateway.refund,
         RefundRequest(gt.reference, payment.gateway_transaction_id, refund.amount, refund.currency, payment.card_last4),
     )
-    with transaction.atomic():
-        locked_payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        locked = Refund.objects.select_for_update().get(pk=refund.pk)
-        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+    locked_payment, locked, gt = atomic_with_reconnect(
+        lambda: _refund_record(payment.pk, refund.pk, gt.pk, outcome, actor), what="refund_finish"
+    )
+    if isinstance(outcome.error, GatewayDeclined):
+        _raise_refund_declined(gt, locked)
+    _raise_for(outcome, payment=locked_payment)
+    return locked
+
+
+def _refund_record(
+    payment_id: int, refund_id: int, gt_id: int, outcome: CallOutcome, actor: Actor
+) -> tuple[Payment, Refund, GatewayTransaction]:
+    """Step 3 of a refund, in the caller's transaction; nothing if the call was recorded already."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
+    if gt.status == GT.Status.PENDING:
         _record_call(gt, outcome)
-        _finish_refund(locked_payment, locked, gt, actor)
+        _finish_refund(payment, refund, gt, actor)
         if outcome.unknown:
             _enqueue_resolution(gt)
-    declined_code = "payment_not_settled" if gt.reason_code == "54" else "refund_declined"
-    if isinstance(outcome.error, GatewayDeclined) and gt.reason_code == "54":
-        raise PaymentStateError(
-            "The payment has not settled at the gateway yet, so it cannot be refunded: void it instead, "
-            "or refund after settlement.",
-            code=declined_code,
-            extra={"refund": locked.public_id, "payment": payment.public_id},
-        )
-    _raise_for(outcome, payment=locked_payment, declined_code=declined_code)
-    return locked
+    return payment, refund, gt
 
 
 def _status_after_refunds(payment: Payment) -> str:
@@ -1021,8 +1232,18 @@ def gateway_transactions_sweep() -> list[int]:
             audit_record(actor=actor, action="refund.outcome_unknown", target=refund, merchant_id=refund.merchant_id)
     ids = list(GatewayTransaction.objects.filter(status=GT.Status.UNKNOWN).values_list("pk", flat=True)[:1000])
     for pk in ids:
-        resolve_task.delay(pk)
+        enqueue(resolve_task, pk)
     return ids
+
+
+def payment_capture_confirmed(*, payment: Payment, actor: Actor) -> Payment:
+    """The gateway reports this payment captured while a capture call of ours is still open (its
+    request died, or its answer was lost): settle that call now from the gateway's word, which
+    releases the payment's operation. Returns the payment as it now is."""
+    open_calls = GatewayTransaction.objects.filter(payment=payment, kind=GT.Kind.CAPTURE, status__in=_OPEN_CALL)
+    for call_id in open_calls.order_by("id").values_list("pk", flat=True):
+        gateway_transaction_resolve(gateway_transaction_id=call_id, actor=actor)
+    return Payment.objects.select_related("gateway_account").get(pk=payment.pk)
 
 
 # --- syncing with the gateway (webhooks, reconciliation) ---------------------------------------
@@ -1098,9 +1319,11 @@ def checkout_payment_begin(
     customer: Customer,
     description: str,
     metadata: dict[str, Any],
+    call_reference: str = "",
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
-    """Inside the caller's transaction: a pending payment and its pending order call."""
+    """Inside the caller's transaction: a pending payment and its pending order call
+    (`call_reference`: from checkout_payment_earlier, "" for a random one)."""
     _check_currency(account, currency)
     payment = Payment.objects.create(
         merchant=merchant,
@@ -1113,7 +1336,7 @@ def checkout_payment_begin(
         description=description[:255],
         metadata=metadata,
     )
-    gt = GatewayTransaction.objects.create(
+    gt = GatewayTransaction(
         payment=payment,
         gateway_account=account,
         kind=GT.Kind.ORDER,
@@ -1121,8 +1344,46 @@ def checkout_payment_begin(
         currency=currency,
         correlation_id=current_request_id() or "",
     )
+    if call_reference:
+        gt.reference = call_reference
+    gt.save(force_insert=True)
     audit_record(actor=actor, action="payment.created", target=payment, after=_snapshot(payment))
     return payment, gt
+
+
+def checkout_payment_earlier(*, idempotency_reference: str) -> tuple[Payment | None, str]:
+    """For a retried checkout request: the payment whose gateway order its first run created
+    (None if it created none, or one nobody can pay), and the reference for a new order call."""
+    earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.ORDER])
+    if earlier:
+        last = earlier[-1]
+        if last.status in _OPEN_CALL:
+            last = _order_find(last)
+        if last.status == GT.Status.SUCCEEDED:
+            return Payment.objects.get(pk=last.payment_id), ""
+    return None, next_attempt_reference(idempotency_reference, earlier)
+
+
+def _order_find(gt: GatewayTransaction) -> GatewayTransaction:
+    """An order call whose request died: the order, if the gateway made it, is looked up by our
+    reference (its receipt) and handed out after all; if it made none, the call is abandoned."""
+    gateway = checkout_gateway_for(gt.gateway_account)
+    try:
+        order = gateway.find_order(gt.reference)
+    except GatewayError as exc:
+        raise GatewayUnavailable(
+            "The gateway could not be reached to find this checkout's order; retry shortly.",
+            extra={"payment": gt.payment.public_id},
+        ) from exc
+    if order is None:
+        return _resolve_now(gt)
+    result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
+    actor = Actor.system("idempotent retry")
+    atomic_with_reconnect(
+        lambda: _order_record(gt.payment_id, gt.pk, CallOutcome(result, None, 0), actor), what="order_found"
+    )
+    gt.refresh_from_db()
+    return gt
 
 
 def checkout_payment_open_order(
@@ -1144,12 +1405,17 @@ def checkout_payment_open_order(
     except GatewayError as exc:
         error = exc
     outcome = CallOutcome(result, error, int((time.perf_counter() - started) * 1000))
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
-        gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+    payment = atomic_with_reconnect(lambda: _order_record(payment.pk, gt.pk, outcome, actor), what="order_finish")
+    _raise_for(outcome, payment=payment)
+    return payment
+
+
+def _order_record(payment_id: int, gt_id: int, outcome: CallOutcome, actor: Actor) -> Payment:
+    payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
+    if gt.status == GT.Status.PENDING:
         _record_call(gt, outcome)
         order_apply_result(payment, gt, actor)
-    _raise_for(outcome, payment=payment)
     return payment
 
 
@@ -1180,25 +1446,31 @@ _CHECKOUT_OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN, Paymen
 
 def checkout_payment_record(*, payment_id: int, paid: CheckoutPayment, actor: Actor) -> Payment:
     """Move a checkout payment forward to what the gateway reports (`paid`: a CheckoutPayment
-    that is authorized or captured). Idempotent and never backwards."""
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status not in _CHECKOUT_OPEN:
-            return payment
-        before = _snapshot(payment)
-        payment.gateway_transaction_id = paid.payment_id
-        payment.card_brand, payment.card_last4 = paid.card_brand, paid.card_last4
-        payment.amount_authorized = payment.amount
-        if paid.status in {"captured", "refunded"}:
-            payment.amount_captured = payment.amount
-            payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
-        else:
-            payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
-        payment.failure_code = payment.failure_message = ""
-        payment.save()
-        ledger_record_payment(payment, before)
-        audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
-        _publish_payment(payment, action)
+    that is authorized or captured). Idempotent and never backwards; survives a lost database
+    connection (what the gateway said is recorded on a fresh one)."""
+    return atomic_with_reconnect(
+        lambda: _checkout_payment_record(payment_id, paid, actor), what="checkout_payment_record"
+    )
+
+
+def _checkout_payment_record(payment_id: int, paid: CheckoutPayment, actor: Actor) -> Payment:
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status not in _CHECKOUT_OPEN:
+        return payment
+    before = _snapshot(payment)
+    payment.gateway_transaction_id = paid.payment_id
+    payment.card_brand, payment.card_last4 = paid.card_brand, paid.card_last4
+    payment.amount_authorized = payment.amount
+    if paid.status in {"captured", "refunded"}:
+        payment.amount_captured = payment.amount
+        payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
+    else:
+        payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
+    payment.failure_code = payment.failure_message = ""
+    payment.save()
+    ledger_record_payment(payment, before)
+    audit_record(actor=actor, action=action, target=payment, before=before, after=_snapshot(payment))
+    _publish_payment(payment, action)
     return payment
 
 

@@ -342,6 +342,22 @@ class SandboxFault(models.Model):
         return f"{self.kind}({self.value}) x{self.remaining} {self.match or 'any'}"
 
 
+class SandboxCall(models.Model):
+    """One write request a sandbox received (a charge, capture, void, refund, order ...): what a
+    test counts to prove a retry never reached the gateway as a new operation."""
+
+    gateway = models.CharField(max_length=20)
+    operation = models.CharField(max_length=60)  # transaction type or API operation
+    account = models.CharField(max_length=40, blank=True)  # the sandbox account's login or key id
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["gateway", "operation"], name="sandbox_call_operation_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.operation}"
+
+
 # --- Razorpay -----------------------------------------------------------------------------------
 
 

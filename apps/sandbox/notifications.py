@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.money import to_decimal
+from apps.core.queueing import enqueue
 
 from .faults import take_faults
 from .models import (
@@ -182,7 +183,7 @@ def send_after_commit(task_name: str, pk: int, *, copies: int, countdown: float)
 
         task = getattr(tasks, task_name)
         for copy in range(copies):
-            task.apply_async((pk,), {"copy": copy}, countdown=countdown)
+            enqueue(task, pk, copy=copy, countdown=countdown)
 
     transaction.on_commit(send)
 

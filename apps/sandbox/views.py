@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from .authorizenet.engine import AuthorizeNetSandbox, mint_nonce
 from .faults import AFTER, BEFORE, reset_connection, sleep_ms, take_faults
-from .models import SandboxFault
+from .models import SandboxCall, SandboxFault
 
 ANET_CONTENT_TYPE = "application/xml; charset=utf-8"
 
@@ -30,6 +30,8 @@ def authorizenet_api(request: HttpRequest) -> HttpResponse:
             return HttpResponse(status=204)  # the client already saw the reset
     sandbox.misreport_declined = any(f.kind == SandboxFault.Kind.MISREPORT_DECLINED for f in faults)
     body = sandbox.handle()
+    if sandbox.transaction_type:  # a money movement (createTransactionRequest), counted by tests
+        SandboxCall.objects.create(gateway="authorizenet", operation=sandbox.transaction_type, account=sandbox.login)
     for fault in (f for f in faults if f.kind in AFTER):
         if fault.kind == SandboxFault.Kind.HANG_AFTER:
             sleep_ms(fault.value)

@@ -33,6 +33,7 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
 from apps.core.bulk import update_rows
+from apps.core.db import atomic_with_reconnect
 from apps.gateways.base import SavedCard
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 from apps.gateways.registry import gateway_for
@@ -232,9 +233,13 @@ def subscriptions_bill(
             gateway=gateway,
         )
         results.append((job.payment.pk, job.call, outcome))
-    with transaction.atomic():
+
+    def record() -> dict[int, str]:
         payments.charges_finish(results, actor=actor)
-        outcomes.update(_finish(jobs, as_of=as_of, actor=actor, initial=initial))
+        return _finish(jobs, as_of=as_of, actor=actor, initial=initial)
+
+    # Skips what is recorded already, so it may run again on a fresh connection if ours was lost.
+    outcomes.update(atomic_with_reconnect(record, what="billing_finish"))
     return outcomes
 
 

@@ -113,6 +113,9 @@ class Subscription(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The idempotency reference of the API request that created it: a retry finds it (and its
+    # first charge) instead of subscribing, and charging, again.
+    request_reference = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,6 +136,13 @@ class Subscription(models.Model):
             models.Index(fields=["customer"], name="subscription_customer_idx"),
             models.Index(fields=["status", "-id"], name="subscription_status_idx"),
             models.Index(fields=["gateway_subscription_id"], name="subscription_arb_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "request_reference"],
+                condition=~Q(request_reference=""),
+                name="subscription_request_reference_unique",
+            )
         ]
 
     def __str__(self) -> str:

@@ -62,3 +62,9 @@ def dunning_list() -> QuerySet[Subscription]:
         .select_related("customer", "plan", "merchant", "payment_method")
         .order_by("next_billing_at")
     )
+
+
+def subscription_initial_payment_pending(subscription: Subscription) -> bool:
+    """Is the first charge still waiting for the gateway's answer (a retry asks again)?"""
+    pending = BillingAttempt.objects.filter(invoice__subscription=subscription, status=BillingAttempt.Status.PENDING)
+    return pending.exists()

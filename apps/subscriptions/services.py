@@ -219,14 +219,23 @@ def subscription_create(
     trial_days: int | None = None,
     metadata: dict[str, Any] | None = None,
     now: datetime | None = None,
+    idempotency_reference: str = "",
     actor: Actor,
 ) -> Subscription:
     """Start a subscription. With a trial, the first charge is at the trial's end; without one
     the first period is charged now (a decline then cancels the subscription at once: the
-    customer is present and can try another card). Gateway-run plans are created at the gateway."""
+    customer is present and can try another card). Gateway-run plans are created at the gateway.
+
+    A retry with the same `idempotency_reference` returns the subscription its first run created,
+    with that run's first charge settled at the gateway if it was left in flight: never a second
+    subscription or charge (the reference is unique per merchant in the database too)."""
     from . import billing
 
     now = now or timezone.now()
+    if idempotency_reference:
+        existing = Subscription.objects.filter(merchant=merchant, request_reference=idempotency_reference).first()
+        if existing is not None:
+            return _subscription_recover(existing, now=now, actor=actor)
     if not plan.active:
         raise PlanInactive(param="plan")
     if payment_method is None:
@@ -260,6 +269,7 @@ def subscription_create(
             trial_end=trial_end,
             next_billing_at=(trial_end or now) if plan.billing_mode == BillingMode.CLEARHOUSE else None,
             metadata=metadata or {},
+            request_reference=idempotency_reference,
         )
         record_change(
             subscription, action="subscription.created", before=None, actor=actor, event="subscription.created"
@@ -269,6 +279,16 @@ def subscription_create(
 
         return recurring_subscription_start(subscription=subscription, actor=actor)
     if trial_end is None:
+        billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
+    subscription.refresh_from_db()
+    return subscription
+
+
+def _subscription_recover(subscription: Subscription, *, now: datetime, actor: Actor) -> Subscription:
+    """A retried create: finish the first charge its first run began (or never got to), once."""
+    from . import billing
+
+    if subscription.billing_mode == BillingMode.CLEARHOUSE and subscription.trial_end is None:
         billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
     subscription.refresh_from_db()
     return subscription

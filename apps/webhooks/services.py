@@ -38,6 +38,7 @@ from apps.audit.services import audit_record
 from apps.core import crypto
 from apps.core.context import current_request_id
 from apps.core.metrics import WEBHOOK_DELIVERIES, WEBHOOKS_RECEIVED
+from apps.core.queueing import enqueue, enqueue_many_on_commit, enqueue_on_commit
 from apps.gateways.base import InvalidSignature, MalformedNotification
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import notification_parser_for
@@ -106,7 +107,7 @@ def incoming_webhook_receive(*, account: GatewayAccount, body: bytes, headers: d
                 headers=headers,
                 correlation_id=current_request_id() or "",
             )
-            transaction.on_commit(lambda: process_task.delay(webhook.pk))
+            enqueue_on_commit(process_task, webhook.pk)
     except IntegrityError:
         WEBHOOKS_RECEIVED.labels(gateway=account.gateway, outcome="duplicate").inc()
         existing = IncomingWebhook.objects.get(gateway_account=account, event_id=notification.event_id)
@@ -199,7 +200,7 @@ def incoming_webhook_replay(*, webhook: IncomingWebhook, actor: Actor) -> Incomi
         audit_record(
             actor=actor, action="incoming_webhook.replayed", target=locked, before=before, after={"status": "received"}
         )
-        transaction.on_commit(lambda: process_task.delay(locked.pk))
+        enqueue_on_commit(process_task, locked.pk)
     return locked
 
 
@@ -225,7 +226,7 @@ def incoming_webhooks_sweep() -> list[int]:
     ).order_by("id")
     ids = list(due.values_list("pk", flat=True)[:1000])
     for pk in ids:
-        process_task.delay(pk)
+        enqueue(process_task, pk)
     return ids
 
 
@@ -276,7 +277,7 @@ def event_publish(
     event.relayed_at = None if listening else now
     event._state.adding = False
     if listening:
-        transaction.on_commit(lambda: relay_task.delay(event.pk))
+        enqueue_on_commit(relay_task, event.pk)
     return event
 
 
@@ -312,7 +313,7 @@ def event_publish_many(events: list[dict[str, Any]]) -> None:
     created = Event.objects.bulk_create(rows)
     relay = [event.pk for event in created if event.relayed_at is None]
     if relay:
-        transaction.on_commit(lambda: [relay_task.delay(pk) for pk in relay])
+        enqueue_many_on_commit(relay_task, relay)
 
 
 def event_relay(*, event_id: int) -> list[int]:
@@ -334,7 +335,7 @@ def event_relay(*, event_id: int) -> list[int]:
         event.relayed_at = now
         event.save(update_fields=["relayed_at"])
         ids = [delivery.pk for delivery in created]
-        transaction.on_commit(lambda: [attempt_task.delay(pk) for pk in ids])
+        enqueue_many_on_commit(attempt_task, ids)
     return ids
 
 
@@ -351,7 +352,7 @@ def events_sweep() -> dict[str, int]:
         .values_list("pk", flat=True)[:1000]
     )
     for pk in events:
-        relay_task.delay(pk)
+        enqueue(relay_task, pk)
     deliveries = list(
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=stale)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
@@ -359,7 +360,7 @@ def events_sweep() -> dict[str, int]:
         .values_list("pk", flat=True)[:1000]
     )
     for pk in deliveries:
-        attempt_task.delay(pk)
+        enqueue(attempt_task, pk)
     return {"events": len(events), "deliveries": len(deliveries)}
 
 
@@ -660,5 +661,5 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery, actor: Actor) -> Webho
             before=before,
             after={"status": locked.status},
         )
-        transaction.on_commit(lambda: attempt_task.delay(locked.pk))
+        enqueue_on_commit(attempt_task, locked.pk)
     return locked

@@ -246,6 +246,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.webhooks.tasks.events_sweep",
         "schedule": 30.0,
     },
+    "payment-methods-purge-sweep": {
+        "task": "apps.customers.tasks.payment_methods_purge_sweep",
+        "schedule": 300.0,
+    },
     "checkout-reconcile": {
         "task": "apps.catalog.tasks.checkout_reconcile",
         "schedule": 60.0,
@@ -319,6 +323,14 @@ API_THROTTLE_RATE: str = env("API_THROTTLE_RATE", default="100/s")
 # last_used_at is written at most once per this many seconds per key (not on every request).
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# A request holds its Idempotency-Key this long; a retry after it (the first request's process
+# died) takes the key over and answers with what the first request did. Longer than any request
+# may run (gateway timeouts are 30 s).
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=90)
+# Work that records a gateway call's result runs again on a fresh connection when the database
+# connection was lost: attempts in all, and the first pause between them (doubling).
+DB_RECONNECT_ATTEMPTS = env.int("DB_RECONNECT_ATTEMPTS", default=4)
+DB_RECONNECT_BACKOFF_SECONDS = env.float("DB_RECONNECT_BACKOFF_SECONDS", default=0.25)
 BENCHMARK_ENDPOINTS_ENABLED = env.bool("BENCHMARK_ENDPOINTS_ENABLED", default=False)
 
 SPECTACULAR_SETTINGS: dict[str, Any] = {

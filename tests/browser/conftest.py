@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.catalog.conftest import price, publishable, rzp_account  # noqa: F401 - shared fixtures
-
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:

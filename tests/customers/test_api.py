@@ -151,3 +151,26 @@ def test_another_merchants_customer_is_invisible(api, anet_account, other_mercha
 
     assert api.get(f"/api/v1/customers/{theirs.public_id}").status_code == 404
     assert add_card(api, theirs.public_id).status_code == 404
+
+
+def test_a_removed_card_whose_purge_task_was_lost_is_queued_again_by_the_sweeper(api, anet_account, celery_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.customers.services import payment_methods_purge_sweep
+    from tests.helpers import wait_for
+
+    customer = new_customer(api)
+    card = add_card(api, customer["id"]).json()
+    # Removed a while ago, and its purge task never ran (the broker was down at the time).
+    PaymentMethod.objects.filter(public_id=card["id"]).update(
+        status=PaymentMethod.Status.REMOVED, removed_at=timezone.now() - timedelta(hours=1)
+    )
+
+    queued = payment_methods_purge_sweep()
+
+    method = PaymentMethod.objects.get(public_id=card["id"])
+    assert queued == [method.pk]
+    wait_for(lambda: PaymentMethod.objects.get(pk=method.pk).gateway_deleted_at is not None)
+    assert payment_methods_purge_sweep() == []

@@ -5,7 +5,6 @@ everything settled is explained."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -17,11 +16,9 @@ from apps.audit.models import AuditEvent
 from apps.catalog.models import Product
 from apps.catalog.services import price_create, product_create
 from apps.gateways.models import GatewayAccount
-from apps.gateways.services import gateway_account_create
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.selectors import account_balance
 from apps.merchants.models import Merchant
-from apps.merchants.services import api_key_create
 from apps.payments.models import Payment, Refund
 from apps.reconciliation.errors import ReconciliationError
 from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
@@ -33,31 +30,6 @@ from tests.accounts.factories import StaffUserFactory
 from tests.catalog.helpers import handler_response, pay, start, verify
 
 SYSTEM = Actor.system("tests")
-
-
-@pytest.fixture
-def rzp_account(merchant: Merchant, rzp_sandbox: RzpAccount) -> GatewayAccount:
-    """The merchant's test-mode Razorpay account at the sandbox, settling INR."""
-    return gateway_account_create(
-        merchant=merchant,
-        gateway="razorpay",
-        mode="test",
-        currency="INR",
-        credentials={
-            "key_id": rzp_sandbox.key_id,
-            "key_secret": rzp_sandbox.key_secret,
-            "webhook_secret": f"whsec-{uuid.uuid4().hex}",
-        },
-        actor=SYSTEM,
-    )
-
-
-@pytest.fixture
-def publishable(merchant: Merchant) -> APIClient:
-    issued = api_key_create(merchant=merchant, mode="test", kind="publishable", actor=SYSTEM)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
 
 
 @pytest.fixture

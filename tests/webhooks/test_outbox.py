@@ -109,7 +109,7 @@ def test_a_rolled_back_change_leaves_no_event_and_enqueues_nothing(merchant, mon
 
     make_endpoint(merchant, "https://example.com/hooks")
     sent: list[Any] = []
-    monkeypatch.setattr(tasks.event_relay, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(tasks.event_relay, "apply_async", lambda args, kwargs: sent.append(args))
 
     def publish_then_fail() -> None:
         with transaction.atomic():
@@ -128,7 +128,7 @@ def test_without_endpoints_an_event_is_relayed_at_once_and_queues_nothing(mercha
     from apps.webhooks import tasks
 
     sent: list[Any] = []
-    monkeypatch.setattr(tasks.event_relay, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(tasks.event_relay, "apply_async", lambda args, kwargs: sent.append(args))
 
     event = publish(merchant)
     make_endpoint(merchant, "https://example.com/hooks")
@@ -184,7 +184,7 @@ def test_the_sweeper_relays_events_whose_relay_was_lost(merchant, settings, rece
     from apps.webhooks import tasks
 
     queued: list[Any] = []
-    monkeypatch.setattr(tasks.event_relay, "delay", queued.append)
+    monkeypatch.setattr(tasks.event_relay, "apply_async", lambda args, kwargs: queued.append(*args))
 
     counts = events_sweep()
 

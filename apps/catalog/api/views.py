@@ -70,6 +70,7 @@ class RazorpayOrderCreateApi(IdempotentApiView):
             customer_name=customer.get("name", ""),
             customer_email=customer.get("email", ""),
             customer_contact=customer.get("contact", ""),
+            idempotency_reference=self.idempotency_reference,
             actor=self.actor(request),
         )
         payment = checkout.payment

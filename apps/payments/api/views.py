@@ -112,10 +112,13 @@ class PaymentListCreateApi(IdempotentApiView):
             description=values["description"],
             metadata=values["metadata"],
             customer_ip=(context.ip_address or "") if context else "",
+            idempotency_reference=self.idempotency_reference,
             actor=self.actor(request),
         )
-        code = status.HTTP_202_ACCEPTED if payment.status == PaymentStatus.UNKNOWN else status.HTTP_201_CREATED
-        return Response(payment_representation(payment), status=code)
+        if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING}:
+            self.outcome_pending = True  # a retry with the key asks again
+            return Response(payment_representation(payment), status=status.HTTP_202_ACCEPTED)
+        return Response(payment_representation(payment), status=status.HTTP_201_CREATED)
 
 
 class PaymentDetailApi(MerchantApiView):
@@ -125,9 +128,11 @@ class PaymentDetailApi(MerchantApiView):
         return Response(payment_representation(payment))
 
 
-def _payment_response(payment: Payment) -> Response:
-    code = status.HTTP_202_ACCEPTED if payment.operation else status.HTTP_200_OK
-    return Response(payment_representation(payment), status=code)
+def _payment_response(view: IdempotentApiView, payment: Payment) -> Response:
+    if payment.operation:
+        view.outcome_pending = True  # in flight at the gateway: a retry with the key asks again
+        return Response(payment_representation(payment), status=status.HTTP_202_ACCEPTED)
+    return Response(payment_representation(payment), status=status.HTTP_200_OK)
 
 
 class PaymentCaptureApi(IdempotentApiView):
@@ -144,9 +149,12 @@ class PaymentCaptureApi(IdempotentApiView):
         data.is_valid(raise_exception=True)
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
         payment = services.payment_capture(
-            payment=payment, amount=data.validated_data.get("amount"), actor=self.actor(request)
+            payment=payment,
+            amount=data.validated_data.get("amount"),
+            idempotency_reference=self.idempotency_reference,
+            actor=self.actor(request),
         )
-        return _payment_response(payment)
+        return _payment_response(self, payment)
 
 
 class PaymentVoidApi(IdempotentApiView):
@@ -160,8 +168,10 @@ class PaymentVoidApi(IdempotentApiView):
     )
     def post(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
-        payment = services.payment_void(payment=payment, actor=self.actor(request))
-        return _payment_response(payment)
+        payment = services.payment_void(
+            payment=payment, idempotency_reference=self.idempotency_reference, actor=self.actor(request)
+        )
+        return _payment_response(self, payment)
 
 
 class PaymentRefundsApi(IdempotentApiView):
@@ -188,9 +198,12 @@ class PaymentRefundsApi(IdempotentApiView):
             payment=payment,
             amount=data.validated_data.get("amount"),
             reason=data.validated_data["reason"],
+            idempotency_reference=self.idempotency_reference,
             actor=self.actor(request),
         )
         code = status.HTTP_201_CREATED if refund.status == RefundStatus.SUCCEEDED else status.HTTP_202_ACCEPTED
+        # Waiting for an approver is an answer; waiting for the gateway is not (a retry asks again).
+        self.outcome_pending = refund.status in {RefundStatus.PENDING, RefundStatus.UNKNOWN}
         return Response(RefundOutputSerializer(refund).data, status=code)
 
 

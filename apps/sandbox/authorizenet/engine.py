@@ -234,6 +234,10 @@ class AuthorizeNetSandbox:
     def transaction_type(self) -> str:
         return find_text(self.root, "transactionRequest/transactionType")
 
+    @property
+    def login(self) -> str:
+        return find_text(self.root, "merchantAuthentication/name")[:40]
+
     def handle(self) -> bytes:
         root = self.root
         if root is None:

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.sandbox.faults import AFTER, BEFORE, reset_connection, sleep_ms, take_faults
-from apps.sandbox.models import SandboxFault
+from apps.sandbox.models import SandboxCall, SandboxFault
 
 from .engine import authenticate, handle, resolve
 from .errors import AUTHENTICATION_FAILED, RzpError, misreported_failure, route_not_found, server_error
@@ -61,6 +61,8 @@ def api(request: HttpRequest, path: str) -> HttpResponse:
         body = handle(route, account, ids, _request_data(request))
     except RzpError as error:
         return _error(error)
+    if request.method == "POST":  # a write (order, capture, refund ...), counted by tests
+        SandboxCall.objects.create(gateway="razorpay", operation=route.operation, account=account.key_id)
     for fault in (f for f in faults if f.kind in AFTER):
         if fault.kind == SandboxFault.Kind.HANG_AFTER:
             sleep_ms(fault.value)

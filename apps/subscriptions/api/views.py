@@ -149,9 +149,11 @@ class SubscriptionListCreateApi(IdempotentApiView):
             livemode=self.api_key(request).mode == "live",
             trial_days=values.get("trial_days"),
             metadata=values["metadata"],
+            idempotency_reference=self.idempotency_reference,
             actor=self.actor(request),
         )
         services.raise_if_initial_payment_failed(subscription)
+        self.outcome_pending = selectors.subscription_initial_payment_pending(subscription)
         return Response(services.subscription_representation(subscription), status=status.HTTP_201_CREATED)
 
 

@@ -14,9 +14,12 @@ A request holds its key for IDEMPOTENCY_LEASE_SECONDS. What is stored at the end
   answer at all (the process died): if the request committed nothing, the key is forgotten;
   otherwise it is kept as `outcome_pending`, and the next retry runs the request again. Every
   endpoint that calls a gateway finds there what the first run did, by the idempotency reference
-  derived from the key (`IdempotencyRecord.reference`), and answers with it: never a second
-  charge. "Committed nothing" is read from the audit trail, which every change writes in its own
-  transaction, tagged with the request's id.
+  derived from the key (`record_reference`), and answers with it: never a second charge.
+  "Committed nothing" is read from the audit trail, which every change writes in its own
+  transaction, tagged with the request's id; a key that was ever taken over is never forgotten.
+
+Each holder of a key gets a token of its own: a holder that outlived its lease (and was taken
+over) can no longer store, keep or forget the key. A key whose outcome is pending does not expire.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import base64
 import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +39,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
+from apps.audit.selectors import changes_committed_by
 from apps.core.context import current_request_id
 from apps.core.db import DISCONNECTED, run_with_reconnect
 from apps.core.errors import ApplicationError, ConflictError, ErrorType
@@ -117,9 +121,12 @@ def idempotency_begin(
     existing = IdempotencyRecord.objects.filter(merchant=merchant, key=key).first()
     if existing is None:  # forgotten a moment ago: claim it anew
         return idempotency_begin(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
-    if existing.expires_at <= now:
-        # An expired key is a new key: drop the old record (if still there) and claim again.
-        IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+    if existing.expires_at <= now and existing.state != State.OUTCOME_PENDING:
+        # An expired key is a new key: drop the old record (if still there) and claim again. One
+        # whose outcome is pending stays: its retry must still find what was done.
+        IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).exclude(
+            state=State.OUTCOME_PENDING
+        ).delete()
         return idempotency_begin(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if existing.fingerprint != fingerprint:
         raise IdempotencyKeyReused(param=HEADER)
@@ -137,12 +144,14 @@ def _take_over(record: IdempotencyRecord, *, now: datetime) -> IdempotencyRecord
     hold the key and run the request again (it finds what the first run did)."""
     lease_over = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
     # Whether an earlier holder committed anything is settled before its request id is replaced.
-    committed = record.committed or request_committed_changes([record.request_id])
+    committed = record.committed or changes_committed_by([record.request_id])
+    holder = _new_holder()
     taken = (
-        IdempotencyRecord.objects.filter(pk=record.pk, state=record.state, request_id=record.request_id)
+        IdempotencyRecord.objects.filter(pk=record.pk, holder=record.holder, state=record.state)
         .filter(Q(state=State.OUTCOME_PENDING) | (Q(state=State.IN_PROGRESS) & lease_over))
         .update(
             state=State.IN_PROGRESS,
+            holder=holder,
             locked_until=_lease_end(now),
             committed=committed,
             request_id=(current_request_id() or "")[:128],
@@ -156,6 +165,10 @@ def _take_over(record: IdempotencyRecord, *, now: datetime) -> IdempotencyRecord
     return record
 
 
+def _new_holder() -> str:
+    return secrets.token_hex(16)
+
+
 def _claim(
     *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str, now: datetime
 ) -> IdempotencyRecord | None:
@@ -166,6 +179,7 @@ def _claim(
         method=method,
         path=path[:512],
         fingerprint=fingerprint,
+        holder=_new_holder(),
         request_id=(current_request_id() or "")[:128],
         created_at=now,
         locked_until=_lease_end(now),
@@ -176,12 +190,12 @@ def _claim(
         table = IdempotencyRecord._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (merchant_id, key, method, path, fingerprint, state, request_id, committed, "  # noqa: S608
-                "recoveries, created_at, locked_until, expires_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s) "
+                f"INSERT INTO {table} (merchant_id, key, method, path, fingerprint, state, holder, request_id, "  # noqa: S608
+                "committed, recoveries, created_at, locked_until, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s) "
                 "ON CONFLICT (merchant_id, key) DO NOTHING RETURNING id",
-                [merchant.pk, key, method, record.path, fingerprint, record.state, record.request_id, now,
-                 record.locked_until, record.expires_at],
+                [merchant.pk, key, method, record.path, fingerprint, record.state, record.holder, record.request_id,
+                 now, record.locked_until, record.expires_at],
             )  # fmt: skip
             row = cursor.fetchone()
         if row is None:
@@ -218,13 +232,6 @@ def should_store(status: int, body: Any) -> bool:
     return not (isinstance(error, dict) and error.get("code") in _UNSTORED_CODES)
 
 
-def request_committed_changes(request_ids: list[str]) -> bool:
-    """Did a request with one of these ids commit a change? Every change writes its audit row in
-    its own transaction, tagged with the request id; a request that wrote none changed nothing."""
-    ids = [request_id for request_id in request_ids if request_id]
-    return bool(ids) and AuditEvent.objects.filter(correlation_id__in=ids).exists()
-
-
 def idempotency_finish(*, record: IdempotencyRecord, status: int, body: Any, final: bool = True) -> None:
     """Store the response for replay, keep the key for a retry that finds the outcome, or forget
     the key when the request provably did nothing. Survives a lost database connection (the
@@ -238,27 +245,28 @@ def idempotency_finish(*, record: IdempotencyRecord, status: int, body: Any, fin
 def _finish(record: IdempotencyRecord, status: int, body: Any, final: bool) -> None:
     stored_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
     now = timezone.now()
+    # Only while this request still holds the key: one that outlived its lease changes nothing.
+    held = IdempotencyRecord.objects.filter(pk=record.pk, holder=record.holder, state=State.IN_PROGRESS)
     if should_store(status, body) and final:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            state=State.COMPLETED, response_status=status, response_body=stored_body, completed_at=now
-        )
-        return
-    if record.committed or request_committed_changes([record.request_id]):
-        # Something happened: a retry must find it, not start afresh. The lease ends now.
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
+        done = held.update(state=State.COMPLETED, response_status=status, response_body=stored_body, completed_at=now)
+    elif record.committed or record.recoveries or changes_committed_by([record.request_id]):
+        # Something happened (or may have, under an earlier holder): a retry must find it, not
+        # start afresh. The lease ends now.
+        done = held.update(
             state=State.OUTCOME_PENDING, response_status=status, response_body=stored_body, locked_until=now
         )
-        return
-    IdempotencyRecord.objects.filter(pk=record.pk).exclude(state=State.COMPLETED).delete()
+    else:
+        done = held.delete()[0]
+    if not done:
+        logger.warning("idempotency_key_taken_over", extra={"key_id": record.pk, "status": status})
 
 
 def idempotency_purge_expired(*, batch_size: int = 5000) -> int:
     """Delete expired keys in batches; returns how many went."""
     total = 0
     while True:
-        ids = list(
-            IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).values_list("pk", flat=True)[:batch_size]
-        )
+        expired = IdempotencyRecord.objects.filter(expires_at__lte=timezone.now()).exclude(state=State.OUTCOME_PENDING)
+        ids = list(expired.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return total
         total += IdempotencyRecord.objects.filter(pk__in=ids).delete()[0]

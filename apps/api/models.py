@@ -19,8 +19,9 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=512)
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
-    # The request holding the key (its correlation id, as the audit trail records it), until when,
-    # and whether any holder so far committed a change (then the key is never forgotten).
+    # Who holds the key (a token of its own), its request's correlation id (as the audit trail
+    # records it), until when, and whether any holder so far committed a change.
+    holder = models.CharField(max_length=32, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
     committed = models.BooleanField(default=False)

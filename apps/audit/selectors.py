@@ -46,3 +46,10 @@ def audit_chain_verify(*, batch_size: int = 5000) -> ChainReport:
 
 def audit_events_for(*, target_type: str, target_id: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(target_type=target_type, target_id=target_id).order_by("id"))
+
+
+def changes_committed_by(request_ids: list[str]) -> bool:
+    """Did work tagged with one of these request ids commit a change? Every change writes its
+    audit row in its own transaction with the request's correlation id, so none means nothing."""
+    ids = [request_id for request_id in request_ids if request_id]
+    return bool(ids) and AuditEvent.objects.filter(correlation_id__in=ids).exists()

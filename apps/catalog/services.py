@@ -32,6 +32,7 @@ from apps.gateways.models import GatewayName
 from apps.gateways.registry import checkout_gateway_for
 from apps.merchants.models import Merchant
 from apps.payments import services as payments
+from apps.payments.attempts import one_run_per_reference
 from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentBusy, PaymentStateError
 from apps.payments.models import Payment, PaymentStatus
 from apps.webhooks.services import event_publish
@@ -98,12 +99,12 @@ def checkout_order_create(
         raise QuantityInvalid(f"Quantity must be between 1 and {MAX_QUANTITY}.", param="quantity")
     account = payments.gateway_account_for(merchant=merchant, livemode=livemode, gateway=GatewayName.RAZORPAY)
     amount = price.amount * quantity
-    opened, call_reference = payments.checkout_payment_earlier(idempotency_reference=idempotency_reference)
+    opened, call_reference = payments.checkout_payment_recover(idempotency_reference=idempotency_reference)
     if opened is not None:
         return CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer").get(
             payment=opened
         )
-    with transaction.atomic():
+    with one_run_per_reference(), transaction.atomic():
         customer = payments.customer_get_or_create(
             merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact
         )

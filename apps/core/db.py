@@ -15,9 +15,24 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # What Django raises when the server ended the connection or cannot be reached (and also for
-# deadlocks and serialisation failures). None of them leaves work of ours committed, except a
-# COMMIT whose answer was lost: work run again then finds itself already done.
+# deadlocks and timeouts, told apart by _connection_lost). A lost
+# connection leaves no work of ours committed, except a COMMIT whose answer was lost: work run
+# again then finds itself already done.
 DISCONNECTED = (OperationalError, InterfaceError)
+
+
+# SQLSTATEs of a connection the server ended: admin or crash shutdown, cannot connect now.
+_SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """Was the connection lost (not a deadlock, lock or statement timeout on a live one)? Told
+    from the driver's error: no SQLSTATE (the socket failed), class 08, or a server shutdown."""
+    if isinstance(error, InterfaceError):
+        return True
+    cause = error.__cause__
+    state = getattr(cause, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _SHUTDOWN_STATES
 
 
 def run_with_reconnect(work: Callable[[], T], *, what: str) -> T:
@@ -38,8 +53,8 @@ def run_with_reconnect(work: Callable[[], T], *, what: str) -> T:
         try:
             return work()
         except DISCONNECTED as exc:
-            if attempt == attempts:
-                raise
+            if attempt == attempts or not _connection_lost(exc):
+                raise  # a lock or statement timeout, a deadlock ...: not ours to repeat
             logger.warning(
                 "database_reconnect", extra={"what": what, "attempt": attempt, "error": str(exc).strip()[:200]}
             )

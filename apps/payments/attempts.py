@@ -9,8 +9,12 @@ nothing at the gateway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.db import IntegrityError
+
+from .errors import RequestInFlight
 from .models import GatewayTransaction
 
 MAX_ATTEMPTS = 99
@@ -26,17 +30,19 @@ def attempt_reference(reference: str, attempt: int) -> str:
     return f"{reference}a{attempt:02d}"
 
 
-def earlier_calls(reference: str, *, kinds: Iterable[str]) -> list[GatewayTransaction]:
-    """The calls already made for this request, oldest first ([] without a reference)."""
-    if not reference:
-        return []
-    return list(
-        GatewayTransaction.objects.filter(reference__startswith=f"{reference}a", kind__in=list(kinds))
-        .select_related("payment", "gateway_account", "refund")
-        .order_by("id")
-    )
-
-
 def next_attempt_reference(reference: str, earlier: list[GatewayTransaction]) -> str:
     """The reference of the next call for this request; "" (a random one) without a key."""
     return attempt_reference(reference, len(earlier) + 1) if reference else ""
+
+
+@contextmanager
+def one_run_per_reference() -> Iterator[None]:
+    """Around the transaction that records a request's next call (or what it creates): two runs of
+    one request (a retry that took over from a holder still alive) reach for the same reference;
+    the unique constraint lets one through and the other is told to retry."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if "reference" not in str(exc):
+            raise
+        raise RequestInFlight() from exc

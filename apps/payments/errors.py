@@ -62,3 +62,11 @@ class ApprovalNotAllowed(ApplicationError):
     status_code = 403
     error_type = ErrorType.PERMISSION
     code = "approval_not_allowed"
+
+
+class RequestInFlight(ConflictError):
+    """Another run of the same request (same Idempotency-Key) is at work right now: retry."""
+
+    error_type = ErrorType.IDEMPOTENCY
+    code = "idempotency_request_in_progress"
+    default_message = "A request with this Idempotency-Key is still being processed; retry later."

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFoundError
@@ -52,3 +54,14 @@ def customer_get(*, merchant: Merchant, public_id: str) -> Customer:
 
 def gateway_transactions_for(*, payment: Payment) -> QuerySet[GatewayTransaction]:
     return payment.gateway_transactions.select_related("refund").order_by("id")
+
+
+def earlier_calls(reference: str, *, kinds: Iterable[str]) -> list[GatewayTransaction]:
+    """The calls already made for this request, oldest first ([] without a reference)."""
+    if not reference:
+        return []
+    return list(
+        GatewayTransaction.objects.filter(reference__startswith=f"{reference}a", kind__in=list(kinds))
+        .select_related("payment", "gateway_account", "refund")
+        .order_by("id")
+    )

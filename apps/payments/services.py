@@ -64,7 +64,7 @@ from apps.ledger.services import ledger_record_payment, ledger_record_payments
 from apps.merchants.models import Merchant
 from apps.webhooks.services import event_publish, event_publish_many
 
-from .attempts import earlier_calls, next_attempt_reference
+from .attempts import next_attempt_reference, one_run_per_reference
 from .errors import (
     AmountTooLarge,
     ApprovalNotAllowed,
@@ -77,8 +77,10 @@ from .errors import (
     PaymentStateError,
     RawCardDataNotAllowed,
     RefundStateError,
+    RequestInFlight,
 )
 from .models import Customer, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from .selectors import earlier_calls
 
 logger = logging.getLogger(__name__)
 
@@ -354,7 +356,7 @@ def payment_create(
         found = _charge_recover(earlier)
         if found is not None:
             return found
-    with transaction.atomic():
+    with one_run_per_reference(), transaction.atomic():
         payment, gt = charge_begin(
             merchant=merchant,
             account=account,
@@ -388,11 +390,20 @@ def payment_create(
 _OPEN_CALL = frozenset({GT.Status.PENDING, GT.Status.UNKNOWN})
 
 
+def _may_be_in_flight(gt: GatewayTransaction) -> bool:
+    """A pending call younger than GATEWAY_STALE_CALL_SECONDS may still be waiting for its answer."""
+    fresh = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
+    return gt.status == GT.Status.PENDING and gt.created_at > fresh
+
+
 def _resolve_now(gt: GatewayTransaction) -> GatewayTransaction:
     """Ask the gateway what became of a call left pending or unknown (a retry wants the answer
-    now). If the gateway cannot be asked right now, the call stays as it is."""
+    now). A call that may still be in flight is settled only by the gateway's positive word, never
+    concluded "did not happen". If the gateway cannot be asked right now, the call stays as it is."""
     try:
-        gateway_transaction_resolve(gateway_transaction_id=gt.pk, actor=Actor.system("idempotent retry"))
+        gateway_transaction_resolve(
+            gateway_transaction_id=gt.pk, actor=Actor.system("idempotent retry"), positive_only=_may_be_in_flight(gt)
+        )
     except GatewayError as exc:
         logger.warning("retry_resolution_failed", extra={"reference": gt.reference, "error": exc.code})
     gt.refresh_from_db()
@@ -425,24 +436,32 @@ def _nothing_happened_at_gateway(failed: list[GatewayTransaction]) -> GatewayTra
             continue
         logger.error("failed_call_found_at_gateway", extra={"reference": gt.reference, "state": details.state})
         with transaction.atomic():
-            _reopen_failed_call(gt.pk)
+            reopened = _reopen_failed_call(gt.pk)
+        if not reopened:
+            raise RefundStateError(
+                "A refund recorded as failed went through at the gateway after all, and the payment has no room "
+                "left to hold it; reconciliation will show it. Nothing was refunded again.",
+                extra={"payment": gt.payment.public_id},
+            )
         return _resolve_now(gt)
     return None
 
 
-def _reopen_failed_call(gt_id: int) -> None:
+def _reopen_failed_call(gt_id: int) -> bool:
     """Inside a transaction: a call we recorded as never made turned up at the gateway. It and its
-    payment (or refund, whose amount is reserved again) become unknown, for the resolver."""
+    payment (or refund, whose amount is reserved again) become unknown, for the resolver. False
+    when it cannot be reopened (a refund the payment has no room left for)."""
     actor = Actor.system("idempotent retry")
     payment = Payment.objects.select_for_update(of=("self",)).get(gateway_transactions__pk=gt_id)
     gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
     if gt.status != GT.Status.FAILED:
-        return
+        return True  # reopened (and perhaps resolved) by a concurrent retry
     before = _snapshot(payment)
     if gt.refund_id is not None:
         refund = Refund.objects.select_for_update().get(pk=gt.refund_id)
         if refund.status != RefundStatus.FAILED or refund.amount > payment.refundable_amount:
-            return  # no room to hold it again: reconciliation will show the difference
+            logger.error("failed_refund_found_at_gateway_without_room", extra={"refund": refund.public_id})
+            return False
         payment.amount_refund_pending += refund.amount
         payment.save(update_fields=["amount_refund_pending", "updated_at"])
         refund.status = RefundStatus.UNKNOWN
@@ -457,9 +476,10 @@ def _reopen_failed_call(gt_id: int) -> None:
             actor=actor, action="payment.outcome_unknown", target=payment, before=before, after=_snapshot(payment)
         )
     else:
-        return
+        return True
     gt.status = GT.Status.UNKNOWN
     gt.save(update_fields=["status"])
+    return True
 
 
 def _charge_recover(earlier: list[GatewayTransaction]) -> Payment | None:
@@ -717,8 +737,21 @@ def _operation_recover(earlier: list[GatewayTransaction]) -> Payment | None:
     if last.status == GT.Status.FAILED:
         return None
     payment = Payment.objects.select_related("gateway_account").get(pk=last.payment_id)
-    _raise_recorded_decline(last, payment)
+    if last.status == GT.Status.DECLINED:
+        _raise_for(CallOutcome(None, GatewayDeclined(_recorded_result(last)), 0), payment=payment,
+                   declined_code=_void_declined_code(last))  # fmt: skip
     return payment
+
+
+def _recorded_result(gt: GatewayTransaction) -> GatewayResult:
+    return GatewayResult(
+        Outcome.DECLINED, gt.gateway_transaction_id, gt.response_code, gt.reason_code, gt.message,
+        decline_code=gt.error_code,
+    )  # fmt: skip
+
+
+def _void_declined_code(gt: GatewayTransaction) -> str | None:
+    return "payment_already_settled" if gt.kind == GT.Kind.VOID and gt.reason_code == "16" else None
 
 
 def _operation_record(
@@ -745,7 +778,7 @@ def payment_capture(
     earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.CAPTURE])
     if earlier and (found := _operation_recover(earlier)) is not None:
         return found
-    with transaction.atomic():
+    with one_run_per_reference(), transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status != PaymentStatus.AUTHORIZED:
             raise PaymentStateError(f"Only authorized payments can be captured; this one is {locked.status}.")
@@ -803,7 +836,7 @@ def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Ac
     earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.VOID])
     if earlier and (found := _operation_recover(earlier)) is not None:
         return found
-    with transaction.atomic():
+    with one_run_per_reference(), transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
             raise PaymentStateError(f"Only authorized or captured payments can be voided; this one is {locked.status}.")
@@ -823,8 +856,7 @@ def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Ac
         lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: _finish_void(p, call, actor)),
         what="void_finish",
     )
-    declined_code = "payment_already_settled" if gt.reason_code == "16" else None
-    _raise_for(outcome, payment=locked, declined_code=declined_code)
+    _raise_for(outcome, payment=locked, declined_code=_void_declined_code(gt))
     return locked
 
 
@@ -886,6 +918,13 @@ def refund_create(
                 code="refund_exceeds_captured" if amount > 0 else "amount_invalid",
                 param="amount",
             )
+        if (
+            idempotency_reference
+            and Refund.objects.filter(payment=locked, request_reference=idempotency_reference)
+            .exclude(status=RefundStatus.FAILED)
+            .exists()
+        ):
+            raise RequestInFlight()  # another run of this request made its refund a moment ago
         approval = refund_needs_approval(amount=amount, currency=locked.currency, requested_by_user=requested_by_user)
         before = _snapshot(locked)
         locked.amount_refund_pending += amount
@@ -1117,8 +1156,10 @@ def _details_to_result(details: TransactionDetails, kind: str) -> GatewayResult:
     )
 
 
-def _resolved_outcome(gt: GatewayTransaction) -> CallOutcome | None:
-    """Ask the gateway what became of a call. None: not known yet (ask again later)."""
+def _resolved_outcome(gt: GatewayTransaction, *, positive_only: bool = False) -> CallOutcome | None:
+    """Ask the gateway what became of a call. None: not known yet (ask again later); with
+    `positive_only` (the call may still be in flight) also None where the answer would be "it did
+    not happen"."""
     gateway = gateway_for(gt.gateway_account)
     payment = gt.payment
     age = timezone.now() - gt.created_at
@@ -1126,6 +1167,8 @@ def _resolved_outcome(gt: GatewayTransaction) -> CallOutcome | None:
     if gt.kind == GT.Kind.ORDER:
         # A checkout order whose creation we lost was never handed to a customer: nobody can pay
         # it, so it is abandoned (a gateway order left unpaid simply expires there).
+        if positive_only:
+            return None
         return CallOutcome(None, GatewayRetryable("The checkout order was never handed out; abandoned."), 0)
     if gt.kind in {GT.Kind.SALE, GT.Kind.AUTHORIZE, GT.Kind.REFUND}:
         details = (
@@ -1136,7 +1179,7 @@ def _resolved_outcome(gt: GatewayTransaction) -> CallOutcome | None:
             )
         )
         if details is None:
-            if not not_found_is_final:
+            if positive_only or not not_found_is_final:
                 return None
             return CallOutcome(None, GatewayRetryable("The gateway has no record of this call; nothing happened."), 0)
         result = _details_to_result(details, gt.kind)
@@ -1159,14 +1202,20 @@ def _resolved_outcome(gt: GatewayTransaction) -> CallOutcome | None:
             None,
             0,
         )
+    if positive_only:
+        return None
     return CallOutcome(None, GatewayRetryable(f"The {gt.kind} did not take effect at the gateway."), 0)
 
 
-def gateway_transaction_resolve(*, gateway_transaction_id: int, actor: Actor | None = None) -> bool:
+def gateway_transaction_resolve(
+    *, gateway_transaction_id: int, actor: Actor | None = None, positive_only: bool = False
+) -> bool:
     """Settle the truth of a call whose outcome was unknown. Safe to run any number of times.
 
     Returns True when nothing is left to do, False when the gateway cannot tell yet. Raises
     GatewayRetryable / GatewayOutcomeUnknown when the gateway cannot be asked right now.
+    `positive_only`: the call may still be in flight, so only the gateway's word that it happened
+    (or was declined) settles it; "not found" or "not done yet" leaves it open.
     """
     actor = actor or Actor.system("unknown-outcome resolver")
     gt = GatewayTransaction.objects.select_related("payment", "gateway_account", "refund").get(
@@ -1175,7 +1224,7 @@ def gateway_transaction_resolve(*, gateway_transaction_id: int, actor: Actor | N
     if gt.status not in {GT.Status.UNKNOWN, GT.Status.PENDING}:
         return True
     GatewayTransaction.objects.filter(pk=gt.pk).update(resolution_attempts=gt.resolution_attempts + 1)
-    outcome = _resolved_outcome(gt)
+    outcome = _resolved_outcome(gt, positive_only=positive_only)
     if outcome is None:
         return False
     with transaction.atomic():
@@ -1323,7 +1372,7 @@ def checkout_payment_begin(
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
     """Inside the caller's transaction: a pending payment and its pending order call
-    (`call_reference`: from checkout_payment_earlier, "" for a random one)."""
+    (`call_reference`: from checkout_payment_recover, "" for a random one)."""
     _check_currency(account, currency)
     payment = Payment.objects.create(
         merchant=merchant,
@@ -1351,7 +1400,7 @@ def checkout_payment_begin(
     return payment, gt
 
 
-def checkout_payment_earlier(*, idempotency_reference: str) -> tuple[Payment | None, str]:
+def checkout_payment_recover(*, idempotency_reference: str) -> tuple[Payment | None, str]:
     """For a retried checkout request: the payment whose gateway order its first run created
     (None if it created none, or one nobody can pay), and the reference for a new order call."""
     earlier = earlier_calls(idempotency_reference, kinds=[GT.Kind.ORDER])
@@ -1376,11 +1425,14 @@ def _order_find(gt: GatewayTransaction) -> GatewayTransaction:
             extra={"payment": gt.payment.public_id},
         ) from exc
     if order is None:
+        if _may_be_in_flight(gt):
+            raise RequestInFlight()  # its first run may still be creating it
         return _resolve_now(gt)
     result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
     actor = Actor.system("idempotent retry")
     atomic_with_reconnect(
-        lambda: _order_record(gt.payment_id, gt.pk, CallOutcome(result, None, 0), actor), what="order_found"
+        lambda: _order_record(gt.payment_id, gt.pk, CallOutcome(result, None, 0), actor, open_statuses=_OPEN_CALL),
+        what="order_found",
     )
     gt.refresh_from_db()
     return gt
@@ -1410,18 +1462,26 @@ def checkout_payment_open_order(
     return payment
 
 
-def _order_record(payment_id: int, gt_id: int, outcome: CallOutcome, actor: Actor) -> Payment:
+def _order_record(
+    payment_id: int,
+    gt_id: int,
+    outcome: CallOutcome,
+    actor: Actor,
+    *,
+    open_statuses: frozenset[str] = frozenset({GT.Status.PENDING}),
+) -> Payment:
     payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
     gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
-    if gt.status == GT.Status.PENDING:
+    if gt.status in open_statuses:
         _record_call(gt, outcome)
         order_apply_result(payment, gt, actor)
     return payment
 
 
 def order_apply_result(payment: Payment, gt: GatewayTransaction, actor: Actor) -> None:
-    """Under the payment's lock: the order call's recorded result, applied to its payment."""
-    if payment.status != PaymentStatus.PENDING:
+    """Under the payment's lock: the order call's recorded result, applied to its payment (pending,
+    or unknown once the sweeper gave up waiting for the call)."""
+    if payment.status not in {PaymentStatus.PENDING, PaymentStatus.UNKNOWN}:
         return
     before = _snapshot(payment)
     if gt.status == GT.Status.SUCCEEDED:

@@ -17,6 +17,7 @@ from apps.audit.services import audit_record
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.customers.models import PaymentMethod
 from apps.merchants.models import Merchant
+from apps.payments.attempts import one_run_per_reference
 from apps.payments.errors import CurrencyNotSupported
 from apps.payments.models import Customer
 from apps.webhooks.services import event_publish
@@ -248,7 +249,7 @@ def subscription_create(
             raise PaymentMethodUnusable("The customer has no saved card; add one first.", param="payment_method")
     _check_payment_method(payment_method, customer, plan, livemode)
     trial = plan.trial_days if trial_days is None else trial_days
-    with transaction.atomic():
+    with one_run_per_reference(), transaction.atomic():
         PaymentMethod.objects.select_for_update().get(pk=payment_method.pk)  # not removed meanwhile
         payment_method.refresh_from_db(fields=["status"])
         _check_payment_method(payment_method, customer, plan, livemode)
@@ -288,7 +289,15 @@ def _subscription_recover(subscription: Subscription, *, now: datetime, actor: A
     """A retried create: finish the first charge its first run began (or never got to), once."""
     from . import billing
 
-    if subscription.billing_mode == BillingMode.CLEARHOUSE and subscription.trial_end is None:
+    if subscription.status in FINAL_STATUSES:
+        return subscription
+    if subscription.billing_mode == BillingMode.GATEWAY:
+        if not subscription.gateway_subscription_id:
+            from .recurring import recurring_subscription_start
+
+            # The gateway knows the schedule by our reference: a repeat returns the same one.
+            return recurring_subscription_start(subscription=subscription, actor=actor)
+    elif subscription.trial_end is None:
         billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
     subscription.refresh_from_db()
     return subscription

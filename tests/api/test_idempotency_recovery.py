@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 from django.urls import path
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
+from rest_framework.test import APIClient
 
 from apps.api.idempotency import idempotency_reference, record_reference
 from apps.api.models import BenchmarkRow, IdempotencyRecord
@@ -140,3 +142,53 @@ def _fingerprint(note):
     from apps.api.idempotency import request_fingerprint
 
     return request_fingerprint(method="POST", path="/api/v1/_test/work", body={"note": note})
+
+
+gate = threading.Event()
+entered = threading.Event()
+
+
+class Slow(IdempotentApiView):
+    """Holds its key past the lease, then fails: what a stuck worker does."""
+
+    def post(self, request):
+        if request.data["note"] == "stuck" and not entered.is_set():
+            entered.set()
+            gate.wait(timeout=20)
+            raise RuntimeError("woke up after losing the key")
+        return Response({"done": True}, status=status.HTTP_201_CREATED)
+
+
+urlpatterns.append(path("api/v1/_test/slow", Slow.as_view()))
+
+
+@use_test_urls
+@pytest.mark.django_db(transaction=True)
+def test_a_holder_that_outlived_its_lease_cannot_touch_the_key_it_lost(api_key):
+    gate.clear()
+    entered.clear()
+    outcome: dict[str, int] = {}
+
+    def stuck_request():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.secret}")
+        outcome["stuck"] = client.post("/api/v1/_test/slow", {"note": "stuck"}, format="json",
+                                       HTTP_IDEMPOTENCY_KEY="k-stuck").status_code  # fmt: skip
+        connection.close()
+
+    thread = threading.Thread(target=stuck_request)
+    thread.start()
+    try:
+        assert entered.wait(timeout=10)
+        IdempotencyRecord.objects.filter(key="k-stuck").update(locked_until=timezone.now() - timedelta(seconds=1))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key.secret}")
+        retry = client.post("/api/v1/_test/slow", {"note": "stuck"}, format="json", HTTP_IDEMPOTENCY_KEY="k-stuck")
+    finally:
+        gate.set()
+        thread.join(timeout=20)
+
+    assert (retry.status_code, outcome["stuck"]) == (201, 500)
+    record = IdempotencyRecord.objects.get(key="k-stuck")
+    # The stuck holder's 500 neither deleted the key nor replaced the answer its successor stored.
+    assert (record.state, record.response_status, record.recoveries) == ("completed", 201, 1)

@@ -44,7 +44,7 @@ def test_work_after_a_terminated_connection_runs_again_on_a_fresh_one(merchant, 
 
 
 def test_a_connection_that_stays_away_fails_after_the_attempts(merchant, settings):
-    settings.DB_RECONNECT_ATTEMPTS = 1
+    settings.DB_RECONNECT_ATTEMPTS = 1  # this connection is cut, and no attempt is left for a new one
     terminate_own_connection()
 
     try:
@@ -59,16 +59,18 @@ def test_inside_a_transaction_the_work_runs_once_as_part_of_it(merchant):
         assert run_with_reconnect(Merchant.objects.count, what="test") == 1
 
 
+# A Celery app whose broker is a closed port, and a task of it.
+UNREACHABLE = Celery("unreachable", broker="redis://127.0.0.1:1/0", set_as_current=False)
+UNREACHABLE.conf.broker_connection_timeout = 1
+
+
+@UNREACHABLE.task(name="tests.unreachable")
+def unreachable_job() -> None: ...
+
+
 @pytest.fixture
 def unreachable_task():
-    """A task of a Celery app whose broker is a closed port."""
-    app = Celery("unreachable", broker="redis://127.0.0.1:1/0", set_as_current=False)
-    app.conf.broker_connection_timeout = 1
-
-    @app.task(name="tests.unreachable")
-    def job() -> None: ...
-
-    return job
+    return unreachable_job
 
 
 def test_a_task_the_broker_will_not_take_is_logged_and_counted_never_raised(unreachable_task, caplog):
@@ -85,11 +87,14 @@ def test_a_committed_change_stands_when_its_task_cannot_be_queued(unreachable_ta
     from apps.audit.models import AuditEvent
     from apps.audit.services import audit_record
 
+    counter = TASKS_NOT_QUEUED.labels(task="tests.unreachable")
+    before = counter._value.get()
     with transaction.atomic():
         audit_record(actor=Actor.system("tests"), action="test.changed", target=merchant)
         enqueue_on_commit(unreachable_task)
 
-    # No exception escaped the commit; the change is there.
+    # The send was tried after the commit, failed, and no exception escaped; the change is there.
+    assert counter._value.get() == before + 1
     assert AuditEvent.objects.filter(action="test.changed").count() == 1
 
 
@@ -100,3 +105,40 @@ def test_the_rate_limit_fails_open_when_redis_is_unreachable(api, settings):
     answers = [api.get("/api/v1/payments").status_code for _ in range(3)]
 
     assert answers == [200, 200, 200]
+
+
+def test_a_commit_whose_answer_was_lost_is_found_done_when_run_again(merchant, settings):
+    """The work commits and the connection dies; run again (as after a COMMIT whose answer was
+    lost), it reconnects, sees its own effect and does not repeat it, as every result-recording
+    step does."""
+    settings.DB_RECONNECT_BACKOFF_SECONDS = 0
+    runs: list[str] = []
+
+    def record_once() -> str:
+        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        if locked.name == "Recorded":
+            runs.append("found done")
+            return "found done"
+        Merchant.objects.filter(pk=merchant.pk).update(name="Recorded")
+        runs.append("recorded")
+        transaction.on_commit(terminate_own_connection)
+        return "recorded"
+
+    atomic_with_reconnect(record_once, what="test")
+    result = atomic_with_reconnect(record_once, what="test")
+
+    assert (runs, result) == (["recorded", "found done"], "found done")
+
+
+def test_a_deadlock_or_timeout_is_not_taken_for_a_lost_connection(merchant):
+    runs: list[int] = []
+
+    def times_out() -> None:
+        runs.append(1)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 1")
+            cursor.execute("SELECT pg_sleep(0.05)")
+
+    with pytest.raises(Exception, match="statement timeout"):
+        atomic_with_reconnect(times_out, what="test")
+    assert runs == [1]

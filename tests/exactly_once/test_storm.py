@@ -27,6 +27,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 PURCHASES = 100
 
 
+@pytest.fixture(scope="module")
+def app_env() -> dict[str, str]:
+    """A connection cut between a charge's first step and its call leaves a call that was never
+    made: a retry may charge again only once the call cannot be in flight any more and the
+    gateway had time to report it. Production waits minutes; these clients wait two at most."""
+    return {"GATEWAY_STALE_CALL_SECONDS": "8", "GATEWAY_NOT_FOUND_GRACE_SECONDS": "4"}
+
+
 def chaos(app_server: AppServer, app_redis: RedisServer, done: threading.Event, terminated: list[int]) -> None:
     """Terminate the app's connections at 1.5, 4 and 7 s; Redis away from 3 to 6 s."""
     plan = [(1.5, "db"), (3.0, "redis-stop"), (4.0, "db"), (6.0, "redis-start"), (7.0, "db")]

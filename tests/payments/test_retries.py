@@ -13,8 +13,8 @@ from apps.gateways.base import Billing, Card, ChargeRequest
 from apps.gateways.errors import GatewayRetryable
 from apps.gateways.registry import gateway_for
 from apps.payments import services
-from apps.payments.attempts import TooManyAttempts, attempt_reference
-from apps.payments.errors import PaymentDeclined
+from apps.payments.attempts import TooManyAttempts, attempt_reference, one_run_per_reference
+from apps.payments.errors import PaymentDeclined, RequestInFlight
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.sandbox.models import AnetTransaction, SandboxCall
 from tests.payments.helpers import settle
@@ -108,7 +108,7 @@ def test_a_call_recorded_as_never_made_that_the_gateway_has_after_all_is_adopted
     assert GatewayTransaction.objects.count() == 1
 
 
-def test_a_capture_and_a_void_whose_runs_died_are_found(merchant, anet_account):
+def test_a_repeated_capture_and_void_answer_with_the_first(merchant, anet_account):
     payment = services.payment_create(
         merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
     )
@@ -143,7 +143,7 @@ def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, 
     assert calls("priorAuthCaptureTransaction") == 1
 
 
-def test_a_refund_whose_run_died_after_the_call_is_found(merchant, anet_account, anet_sandbox):
+def test_a_repeated_refund_request_answers_with_its_refund(merchant, anet_account, anet_sandbox):
     payment = services.payment_create(
         merchant=merchant, livemode=False, amount=3000, currency="USD", payment_method=VISA, actor=ACTOR
     )
@@ -174,3 +174,59 @@ def test_attempt_numbers_stay_within_the_gateway_reference_limit():
     assert len(attempt_reference(REFERENCE, 1)) == 20
     with pytest.raises(TooManyAttempts):
         attempt_reference(REFERENCE, 100)
+
+
+def test_a_refund_whose_answer_was_lost_is_resolved_by_its_retry(merchant, anet_account, anet_sandbox, sandbox_fault):
+    payment = services.payment_create(
+        merchant=merchant, livemode=False, amount=3000, currency="USD", payment_method=VISA, actor=ACTOR
+    )
+    settle(anet_sandbox)
+    sandbox_fault("drop_response", match="refundTransaction")
+    first = services.refund_create(payment=payment, amount=1000, idempotency_reference=REFERENCE, actor=ACTOR)
+
+    retried = services.refund_create(payment=payment, amount=1000, idempotency_reference=REFERENCE, actor=ACTOR)
+
+    assert first.status == "unknown"
+    assert (retried.pk, retried.status) == (first.pk, "succeeded")
+    assert calls("refundTransaction") == 1
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 1000
+
+
+def test_a_void_whose_answer_was_lost_is_resolved_by_its_retry(merchant, anet_account, sandbox_fault):
+    payment = services.payment_create(
+        merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
+    )
+    sandbox_fault("drop_response", match="voidTransaction")
+    first = services.payment_void(payment=payment, idempotency_reference=REFERENCE, actor=ACTOR)
+
+    retried = services.payment_void(payment=payment, idempotency_reference=REFERENCE, actor=ACTOR)
+
+    assert (first.operation, retried.status, retried.operation) == ("void", "voided", "")
+    assert calls("voidTransaction") == 1
+
+
+def test_a_capture_refused_before_processing_is_made_by_the_retry_under_the_next_attempt(
+    merchant, anet_account, sandbox_fault
+):
+    payment = services.payment_create(
+        merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
+    )
+    sandbox_fault("http_error", 503, match="priorAuthCaptureTransaction")
+    with pytest.raises(Exception, match="could not be reached"):
+        services.payment_capture(payment=payment, idempotency_reference=REFERENCE, actor=ACTOR)
+
+    retried = services.payment_capture(payment=payment, idempotency_reference=REFERENCE, actor=ACTOR)
+
+    assert retried.status == "captured"
+    captures = list(GatewayTransaction.objects.filter(kind="capture").order_by("id").values_list("reference", "status"))
+    assert captures == [(f"{REFERENCE}a01", "failed"), (f"{REFERENCE}a02", "succeeded")]
+
+
+def test_a_second_run_racing_for_the_same_attempt_is_told_to_retry(merchant, anet_account):
+    begin_charge(merchant, anet_account)  # another run holds attempt a01 and is charging right now
+
+    with pytest.raises(RequestInFlight), one_run_per_reference(), transaction.atomic():
+        services.charge_begin(
+            merchant=merchant, account=anet_account, amount=1500, currency="USD", payment_method=VISA,
+            call_reference=attempt_reference(REFERENCE, 1), actor=ACTOR,
+        )  # fmt: skip

@@ -57,12 +57,12 @@ def api(request: HttpRequest, path: str) -> HttpResponse:
     account = authenticate(request.headers.get("Authorization", ""))
     if account is None:
         return JsonResponse(AUTHENTICATION_FAILED, status=401)
+    if request.method == "POST":  # a write (order, capture, refund ...), counted by tests, refused or not
+        SandboxCall.objects.create(gateway="razorpay", operation=route.operation, account=account.key_id)
     try:
         body = handle(route, account, ids, _request_data(request))
     except RzpError as error:
         return _error(error)
-    if request.method == "POST":  # a write (order, capture, refund ...), counted by tests
-        SandboxCall.objects.create(gateway="razorpay", operation=route.operation, account=account.key_id)
     for fault in (f for f in faults if f.kind in AFTER):
         if fault.kind == SandboxFault.Kind.HANG_AFTER:
             sleep_ms(fault.value)

@@ -4,6 +4,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -105,6 +106,26 @@ def celery_worker(transactional_db: Any) -> Iterator[Any]:
         queues=["default", "webhooks", "deliveries", "billing"],
     ) as worker:
         yield worker
+
+
+@dataclass
+class SentTask:
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    countdown: float | None
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> list[SentTask]:
+    """Tasks queued by name (apps.core.queueing) are recorded here instead of reaching the broker."""
+    sent: list[SentTask] = []
+
+    def send_task(name: str, args: Any = (), kwargs: Any = None, countdown: float | None = None, **_: Any) -> None:
+        sent.append(SentTask(name, tuple(args or ()), dict(kwargs or {}), countdown))
+
+    monkeypatch.setattr(celery_app, "send_task", send_task)
+    return sent
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Task
+from celery import Task, current_app
 from django.db import transaction
 
 from .metrics import TASKS_NOT_QUEUED
@@ -21,26 +21,32 @@ from .metrics import TASKS_NOT_QUEUED
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> bool:
-    """Send `task(*args, **kwargs)` now. False (logged, counted) when the broker would not take it."""
+def enqueue(task: Task | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> bool:
+    """Send `task(*args, **kwargs)` now. False (logged, counted) when the broker would not take it.
+
+    `task` may be given by name ("apps.payments.tasks.gateway_transaction_resolve"): services
+    queue their own app's tasks by name, since the tasks module imports the services."""
+    name = task if isinstance(task, str) else task.name
     try:
-        if countdown is None:
+        if isinstance(task, str):
+            current_app.send_task(task, args=args, kwargs=kwargs, countdown=countdown)
+        elif countdown is None:
             task.apply_async(args, kwargs)
         else:
             task.apply_async(args, kwargs, countdown=countdown)
     except Exception as exc:
-        TASKS_NOT_QUEUED.labels(task=task.name).inc()
-        logger.warning("task_not_queued", extra={"task": task.name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        TASKS_NOT_QUEUED.labels(task=name).inc()
+        logger.warning("task_not_queued", extra={"task": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
         return False
     return True
 
 
-def enqueue_on_commit(task: Task, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
+def enqueue_on_commit(task: Task | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """Send the task once the current transaction commits (nothing if it rolls back)."""
     transaction.on_commit(lambda: enqueue(task, *args, countdown=countdown, **kwargs))
 
 
-def enqueue_many_on_commit(task: Task, ids: list[int]) -> None:
+def enqueue_many_on_commit(task: Task | str, ids: list[int]) -> None:
     """One task per id, each sent once the transaction commits."""
     if ids:
         transaction.on_commit(lambda: [enqueue(task, pk) for pk in ids])

@@ -43,6 +43,8 @@ from .models import PaymentMethod, VaultProfile
 
 logger = logging.getLogger(__name__)
 
+PURGE_TASK = "apps.customers.tasks.payment_method_purge"
+
 CUSTOMER_FIELDS = ("email", "name", "phone", "metadata")
 
 
@@ -311,9 +313,7 @@ def payment_method_remove(*, method: PaymentMethod, actor: Actor) -> PaymentMeth
                 _make_default(successor)
         audit_record(actor=actor, action="payment_method.removed", target=method, after={"card": str(method)})
         _publish(method, "payment_method.detached")
-        from .tasks import payment_method_purge
-
-        enqueue_on_commit(payment_method_purge, method.pk)
+        enqueue_on_commit(PURGE_TASK, method.pk)
     return method
 
 
@@ -333,8 +333,6 @@ def payment_method_purge(*, payment_method_id: int) -> bool:
 def payment_methods_purge_sweep(*, older_than_seconds: int = 300, limit: int = 500) -> list[int]:
     """Periodic: queue the vault deletion of removed cards whose task was lost (the broker was
     down when they were removed). Returns the ids queued."""
-    from .tasks import payment_method_purge
-
     before = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
         PaymentMethod.objects.filter(
@@ -344,5 +342,5 @@ def payment_methods_purge_sweep(*, older_than_seconds: int = 300, limit: int = 5
         .values_list("pk", flat=True)[:limit]
     )
     for pk in ids:
-        enqueue(payment_method_purge, pk)
+        enqueue(PURGE_TASK, pk)
     return ids

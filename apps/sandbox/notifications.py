@@ -179,11 +179,8 @@ def send_after_commit(task_name: str, pk: int, *, copies: int, countdown: float)
     """Enqueue the delivery task (by its name in apps.sandbox.tasks) once the transaction commits."""
 
     def send() -> None:
-        from . import tasks
-
-        task = getattr(tasks, task_name)
         for copy in range(copies):
-            enqueue(task, pk, copy=copy, countdown=countdown)
+            enqueue(f"apps.sandbox.tasks.{task_name}", pk, copy=copy, countdown=countdown)
 
     transaction.on_commit(send)
 

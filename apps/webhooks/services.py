@@ -50,6 +50,11 @@ from .urls_policy import check_endpoint_url
 
 logger = logging.getLogger(__name__)
 
+# Queued by name: the tasks module imports this one.
+PROCESS_TASK = "apps.webhooks.tasks.incoming_webhook_process"
+RELAY_TASK = "apps.webhooks.tasks.event_relay"
+ATTEMPT_TASK = "apps.webhooks.tasks.webhook_delivery_attempt"
+
 # Headers never worth keeping (or never safe to): credentials and cookies.
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
@@ -83,7 +88,6 @@ def incoming_webhook_receive(*, account: GatewayAccount, body: bytes, headers: d
     Raises InvalidSignature (nothing stored) or MalformedNotification. A copy of a notification
     already stored (also one arriving at the same moment) is a duplicate: not stored, not queued.
     """
-    from .tasks import incoming_webhook_process as process_task
 
     headers = _kept_headers(headers)
     try:
@@ -107,7 +111,7 @@ def incoming_webhook_receive(*, account: GatewayAccount, body: bytes, headers: d
                 headers=headers,
                 correlation_id=current_request_id() or "",
             )
-            enqueue_on_commit(process_task, webhook.pk)
+            enqueue_on_commit(PROCESS_TASK, webhook.pk)
     except IntegrityError:
         WEBHOOKS_RECEIVED.labels(gateway=account.gateway, outcome="duplicate").inc()
         existing = IncomingWebhook.objects.get(gateway_account=account, event_id=notification.event_id)
@@ -190,7 +194,6 @@ def incoming_webhook_process(*, webhook_id: int) -> IncomingWebhook:
 def incoming_webhook_replay(*, webhook: IncomingWebhook, actor: Actor) -> IncomingWebhook:
     """Ops: process a stored notification again (after a fix, or to re-check the gateway).
     The processing is idempotent, so replaying a processed one changes nothing that is right."""
-    from .tasks import incoming_webhook_process as process_task
 
     with transaction.atomic():
         locked = IncomingWebhook.objects.select_for_update().get(pk=webhook.pk)
@@ -200,7 +203,7 @@ def incoming_webhook_replay(*, webhook: IncomingWebhook, actor: Actor) -> Incomi
         audit_record(
             actor=actor, action="incoming_webhook.replayed", target=locked, before=before, after={"status": "received"}
         )
-        enqueue_on_commit(process_task, locked.pk)
+        enqueue_on_commit(PROCESS_TASK, locked.pk)
     return locked
 
 
@@ -216,7 +219,6 @@ def incoming_webhooks_sweep() -> list[int]:
     """Periodic: queue notifications whose task was lost (still `received` after a while) and
     failed ones whose retry is overdue (long waits live here, not in the broker). Short retries
     wait in the broker; the grace period keeps the sweeper from doubling them."""
-    from .tasks import incoming_webhook_process as process_task
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
@@ -226,7 +228,7 @@ def incoming_webhooks_sweep() -> list[int]:
     ).order_by("id")
     ids = list(due.values_list("pk", flat=True)[:1000])
     for pk in ids:
-        enqueue(process_task, pk)
+        enqueue(PROCESS_TASK, pk)
     return ids
 
 
@@ -250,7 +252,6 @@ def event_publish(
     A merchant with no enabled endpoint has nothing to relay: the event is written as relayed
     already, which spares a task per payment change. (An endpoint created at that very moment
     receives events from its creation on, as with any endpoint.)"""
-    from .tasks import event_relay as relay_task
 
     # One statement (it runs inside every payment change): the insert decides `relayed_at` itself.
     now = timezone.now()
@@ -277,7 +278,7 @@ def event_publish(
     event.relayed_at = None if listening else now
     event._state.adding = False
     if listening:
-        enqueue_on_commit(relay_task, event.pk)
+        enqueue_on_commit(RELAY_TASK, event.pk)
     return event
 
 
@@ -285,7 +286,6 @@ def event_publish_many(events: list[dict[str, Any]]) -> None:
     """Several events (event_publish's keyword arguments each) in the caller's transaction: one
     query for which merchants listen, one INSERT. For batch work such as billing runs."""
     from .models import WebhookEndpoint
-    from .tasks import event_relay as relay_task
 
     if not events:
         return
@@ -313,13 +313,12 @@ def event_publish_many(events: list[dict[str, Any]]) -> None:
     created = Event.objects.bulk_create(rows)
     relay = [event.pk for event in created if event.relayed_at is None]
     if relay:
-        enqueue_many_on_commit(relay_task, relay)
+        enqueue_many_on_commit(RELAY_TASK, relay)
 
 
 def event_relay(*, event_id: int) -> list[int]:
     """Fan an event out into one delivery per enabled endpoint subscribed to its type, once.
     Returns the ids of deliveries created (and queued on commit)."""
-    from .tasks import webhook_delivery_attempt as attempt_task
 
     with transaction.atomic():
         event = Event.objects.select_for_update(skip_locked=True).filter(pk=event_id, relayed_at__isnull=True).first()
@@ -335,14 +334,12 @@ def event_relay(*, event_id: int) -> list[int]:
         event.relayed_at = now
         event.save(update_fields=["relayed_at"])
         ids = [delivery.pk for delivery in created]
-        enqueue_many_on_commit(attempt_task, ids)
+        enqueue_many_on_commit(ATTEMPT_TASK, ids)
     return ids
 
 
 def events_sweep() -> dict[str, int]:
     """Periodic: relay events whose relay task was lost, and queue deliveries that are due."""
-    from .tasks import event_relay as relay_task
-    from .tasks import webhook_delivery_attempt as attempt_task
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
@@ -352,7 +349,7 @@ def events_sweep() -> dict[str, int]:
         .values_list("pk", flat=True)[:1000]
     )
     for pk in events:
-        enqueue(relay_task, pk)
+        enqueue(RELAY_TASK, pk)
     deliveries = list(
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=stale)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
@@ -360,7 +357,7 @@ def events_sweep() -> dict[str, int]:
         .values_list("pk", flat=True)[:1000]
     )
     for pk in deliveries:
-        enqueue(attempt_task, pk)
+        enqueue(ATTEMPT_TASK, pk)
     return {"events": len(events), "deliveries": len(deliveries)}
 
 
@@ -642,7 +639,6 @@ def webhook_delivery_attempt(*, delivery_id: int, force: bool = False) -> Webhoo
 def webhook_delivery_resend(*, delivery: WebhookDelivery, actor: Actor) -> WebhookDelivery:
     """Staff: send a delivery again now, whatever became of it (a new attempt, same event id, so
     the merchant's own dedupe still works)."""
-    from .tasks import webhook_delivery_attempt as attempt_task
 
     with transaction.atomic():
         locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
@@ -661,5 +657,5 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery, actor: Actor) -> Webho
             before=before,
             after={"status": locked.status},
         )
-        enqueue_on_commit(attempt_task, locked.pk)
+        enqueue_on_commit(ATTEMPT_TASK, locked.pk)
     return locked

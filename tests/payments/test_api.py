@@ -299,7 +299,9 @@ def test_another_merchants_payment_is_not_found_and_not_touched(
 
 
 def test_the_fast_representation_matches_the_documented_serializer(api, anet_account):
-    from apps.payments.api.serializers import PaymentOutputSerializer, payment_representation
+    from apps.payments.api.serializers import PaymentOutputSerializer, RefundOutputSerializer
+    from apps.payments.models import Refund
+    from apps.payments.representations import payment_representation, refund_representation
 
     purchase(api, customer={"email": "x@example.com"}, metadata={"a": "b"})
     purchase(api, capture=False)
@@ -309,3 +311,7 @@ def test_the_fast_representation_matches_the_documented_serializer(api, anet_acc
     assert len(payments) == 3
     for payment in payments:
         assert payment_representation(payment) == PaymentOutputSerializer(payment).data
+    captured = next(p for p in payments if p.status == "captured")
+    api.post(f"/api/v1/payments/{captured.public_id}/refunds", {"amount": 100}, format="json")
+    refunds = Refund.objects.select_related("payment")
+    assert refunds and all(refund_representation(r) == RefundOutputSerializer(r).data for r in refunds)

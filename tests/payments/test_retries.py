@@ -16,6 +16,7 @@ from apps.payments import services
 from apps.payments.attempts import TooManyAttempts, attempt_reference, one_run_per_reference
 from apps.payments.errors import PaymentDeclined, RequestInFlight
 from apps.payments.models import GatewayTransaction, Payment, Refund
+from apps.payments.services.operations import _begin_operation
 from apps.sandbox.models import AnetTransaction, SandboxCall
 from tests.payments.helpers import settle
 
@@ -132,7 +133,7 @@ def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, 
     )
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        gt = services._begin_operation(
+        gt = _begin_operation(
             locked, "capture", "capture", 2000, reference=attempt_reference(REFERENCE, 1), actor=ACTOR
         )
     gateway_for(anet_account).capture(CaptureRequest(gt.reference, payment.gateway_transaction_id, 2000, "USD"))

@@ -75,12 +75,15 @@ class Queue:
 
 @pytest.fixture
 def queue(monkeypatch: pytest.MonkeyPatch) -> Queue:
+    from config.celery import app as celery_app
+
     recorded = Queue()
 
-    def apply_async(args: tuple[int], kwargs: dict[str, int], countdown: float = 0) -> None:
-        recorded.sent.append((countdown, args[0], kwargs["copy"]))
+    def send_task(name: str, args: tuple[int], kwargs: dict[str, int], countdown: float | None = None) -> None:
+        assert name == "apps.sandbox.tasks.rzp_notification_deliver"
+        recorded.sent.append((countdown or 0, args[0], kwargs["copy"]))
 
-    monkeypatch.setattr(tasks.rzp_notification_deliver, "apply_async", apply_async)
+    monkeypatch.setattr(celery_app, "send_task", send_task)
     return recorded
 
 

@@ -104,12 +104,8 @@ def test_each_payment_change_writes_its_event_in_the_same_transaction(api, anet_
     assert (captured.data["status"], captured.data["amount_captured"]) == ("captured", 1500)
 
 
-def test_a_rolled_back_change_leaves_no_event_and_enqueues_nothing(merchant, monkeypatch):
-    from apps.webhooks import tasks
-
+def test_a_rolled_back_change_leaves_no_event_and_enqueues_nothing(merchant, sent_tasks):
     make_endpoint(merchant, "https://example.com/hooks")
-    sent: list[Any] = []
-    monkeypatch.setattr(tasks.event_relay, "apply_async", lambda args, kwargs: sent.append(args))
 
     def publish_then_fail() -> None:
         with transaction.atomic():
@@ -121,14 +117,10 @@ def test_a_rolled_back_change_leaves_no_event_and_enqueues_nothing(merchant, mon
         publish_then_fail()
 
     assert Event.objects.count() == 0
-    assert sent == []
+    assert sent_tasks == []
 
 
-def test_without_endpoints_an_event_is_relayed_at_once_and_queues_nothing(merchant, monkeypatch):
-    from apps.webhooks import tasks
-
-    sent: list[Any] = []
-    monkeypatch.setattr(tasks.event_relay, "apply_async", lambda args, kwargs: sent.append(args))
+def test_without_endpoints_an_event_is_relayed_at_once_and_queues_nothing(merchant, sent_tasks):
 
     event = publish(merchant)
     make_endpoint(merchant, "https://example.com/hooks")
@@ -136,7 +128,7 @@ def test_without_endpoints_an_event_is_relayed_at_once_and_queues_nothing(mercha
 
     assert event.relayed_at is not None
     assert listened.relayed_at is None
-    assert sent == [(listened.pk,)]
+    assert [(task.name, task.args) for task in sent_tasks] == [("apps.webhooks.tasks.event_relay", (listened.pk,))]
 
 
 def test_events_api_lists_and_shows_only_the_merchants_own(api, merchant, other_merchant, client_for, issue_key):
@@ -174,21 +166,17 @@ def test_relay_fans_out_once_to_subscribed_enabled_endpoints(merchant, receiver)
     assert Event.objects.get(pk=event.pk).relayed_at is not None
 
 
-def test_the_sweeper_relays_events_whose_relay_was_lost(merchant, settings, receiver, monkeypatch):
+def test_the_sweeper_relays_events_whose_relay_was_lost(merchant, settings, receiver, sent_tasks):
     settings.WEBHOOK_REQUEUE_AFTER_SECONDS = 0
     make_endpoint(merchant, receiver.url)
     event = Event.objects.create(
         merchant=merchant, type="payment.captured", object_type="payment", object_id="p", data={}
     )
 
-    from apps.webhooks import tasks
-
-    queued: list[Any] = []
-    monkeypatch.setattr(tasks.event_relay, "apply_async", lambda args, kwargs: queued.append(*args))
-
     counts = events_sweep()
 
-    assert counts["events"] == 1 and queued == [event.pk]
+    assert counts["events"] == 1
+    assert [(task.name, task.args) for task in sent_tasks] == [("apps.webhooks.tasks.event_relay", (event.pk,))]
 
 
 # --- deliveries ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import date
 from typing import Any
 
 from rest_framework import serializers
@@ -192,50 +192,3 @@ class RefundOutputSerializer(serializers.ModelSerializer[Refund]):
 
     def get_object(self, obj: Refund) -> str:
         return "refund"
-
-
-def _iso(value: Any) -> str | None:
-    """As DRF's DateTimeField renders it (UTC, 'Z')."""
-    if value is None:
-        return None
-    text: str = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def payment_representation(payment: Payment) -> dict[str, Any]:
-    """The same dict as PaymentOutputSerializer(payment).data, built directly.
-
-    The API renders payments on its hottest path (every purchase); DRF's field machinery costs
-    a few milliseconds a payment on this hardware. PaymentOutputSerializer remains the
-    documented schema, and a test keeps the two identical.
-    """
-    return {
-        "id": payment.public_id,
-        "object": "payment",
-        "status": payment.status,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "capture": payment.capture,
-        "amount_authorized": payment.amount_authorized,
-        "amount_captured": payment.amount_captured,
-        "amount_refunded": payment.amount_refunded,
-        "amount_refund_pending": payment.amount_refund_pending,
-        "amount_refundable": payment.refundable_amount,
-        "card": {
-            "brand": payment.card_brand,
-            "last4": payment.card_last4,
-            "exp_month": payment.card_exp_month,
-            "exp_year": payment.card_exp_year,
-        },
-        "customer": payment.customer.public_id if payment.customer_id and payment.customer else None,
-        "reference": payment.reference,
-        "description": payment.description,
-        "metadata": payment.metadata,
-        "gateway": payment.gateway_account.gateway,
-        "gateway_transaction_id": payment.gateway_transaction_id,
-        "failure_code": payment.failure_code,
-        "failure_message": payment.failure_message,
-        "livemode": payment.livemode,
-        "created_at": _iso(payment.created_at),
-        "updated_at": _iso(payment.updated_at),
-    }

@@ -15,6 +15,7 @@ from apps.core.context import current_context
 from apps.gateways.base import Billing, Card, OpaqueToken
 from apps.payments import selectors, services
 from apps.payments.models import Customer, Payment, PaymentStatus, RefundStatus
+from apps.payments.representations import payment_representation, refund_representation
 
 from .serializers import (
     CaptureSerializer,
@@ -22,7 +23,6 @@ from .serializers import (
     PaymentOutputSerializer,
     RefundCreateSerializer,
     RefundOutputSerializer,
-    payment_representation,
 )
 
 ERROR_RESPONSES = {
@@ -204,11 +204,11 @@ class PaymentRefundsApi(IdempotentApiView):
         code = status.HTTP_201_CREATED if refund.status == RefundStatus.SUCCEEDED else status.HTTP_202_ACCEPTED
         # Waiting for an approver is an answer; waiting for the gateway is not (a retry asks again).
         self.outcome_pending = refund.status in {RefundStatus.PENDING, RefundStatus.UNKNOWN}
-        return Response(RefundOutputSerializer(refund).data, status=code)
+        return Response(refund_representation(refund), status=code)
 
 
 class RefundDetailApi(MerchantApiView):
     @extend_schema(operation_id="refunds_retrieve", responses=RefundOutputSerializer, tags=["refunds"])
     def get(self, request: Request, refund_id: str) -> Response:
         refund = selectors.refund_get(merchant=self.merchant(request), public_id=refund_id)
-        return Response(RefundOutputSerializer(refund).data)
+        return Response(refund_representation(refund))

@@ -1,0 +1,73 @@
+"""How payments and refunds look outside: in API answers and in the events they publish.
+
+Built directly (not through DRF serializers) because the API renders payments on its hottest
+path and services publish them in their transactions; the serializers in api/serializers.py
+remain the documented schema, and tests keep the two identical.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from .models import Payment, Refund
+
+
+def _iso(value: Any) -> str | None:
+    """As DRF's DateTimeField renders it (UTC, 'Z')."""
+    if value is None:
+        return None
+    text: str = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def payment_representation(payment: Payment) -> dict[str, Any]:
+    """The same dict as PaymentOutputSerializer(payment).data."""
+    return {
+        "id": payment.public_id,
+        "object": "payment",
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "capture": payment.capture,
+        "amount_authorized": payment.amount_authorized,
+        "amount_captured": payment.amount_captured,
+        "amount_refunded": payment.amount_refunded,
+        "amount_refund_pending": payment.amount_refund_pending,
+        "amount_refundable": payment.refundable_amount,
+        "card": {
+            "brand": payment.card_brand,
+            "last4": payment.card_last4,
+            "exp_month": payment.card_exp_month,
+            "exp_year": payment.card_exp_year,
+        },
+        "customer": payment.customer.public_id if payment.customer_id and payment.customer else None,
+        "reference": payment.reference,
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "gateway": payment.gateway_account.gateway,
+        "gateway_transaction_id": payment.gateway_transaction_id,
+        "failure_code": payment.failure_code,
+        "failure_message": payment.failure_message,
+        "livemode": payment.livemode,
+        "created_at": _iso(payment.created_at),
+        "updated_at": _iso(payment.updated_at),
+    }
+
+
+def refund_representation(refund: Refund) -> dict[str, Any]:
+    """The same dict as RefundOutputSerializer(refund).data."""
+    return {
+        "id": refund.public_id,
+        "object": "refund",
+        "payment": refund.payment.public_id,
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "gateway_transaction_id": refund.gateway_transaction_id,
+        "failure_code": refund.failure_code,
+        "failure_message": refund.failure_message,
+        "created_at": _iso(refund.created_at),
+        "updated_at": _iso(refund.updated_at),
+    }

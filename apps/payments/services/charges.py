@@ -1,0 +1,224 @@
+"""Charging a card: the three steps (begin, call, finish) and payment_create, which answers a retried
+request with its first run's charge."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.context import current_request_id
+from apps.core.db import atomic_with_reconnect
+from apps.gateways.base import (
+    Billing,
+    Card,
+    ChargeRequest,
+    Gateway,
+    OpaqueToken,
+    SavedCard,
+)
+from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import gateway_for
+from apps.merchants.models import Merchant
+from apps.payments.attempts import next_attempt_reference, one_run_per_reference
+from apps.payments.models import Customer, GatewayTransaction, Payment
+from apps.payments.selectors import earlier_calls
+
+from .common import (
+    OPEN_CALL,
+    CallOutcome,
+    call_gateway,
+    check_currency,
+    check_payment_method,
+    enqueue_resolution,
+    gateway_account_for,
+    payment_snapshot,
+    raise_for_outcome,
+    record_call,
+)
+from .outcomes import apply_charge_result
+from .resolution import adopt_failed_calls_found_at_gateway, raise_recorded_decline, resolve_now
+
+logger = logging.getLogger(__name__)
+
+
+def payment_create(
+    *,
+    merchant: Merchant,
+    livemode: bool,
+    amount: int,
+    currency: str,
+    payment_method: Card | OpaqueToken | SavedCard,
+    capture: bool = True,
+    billing: Billing | None = None,
+    customer: Customer | None = None,
+    reference: str = "",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    customer_ip: str = "",
+    account: GatewayAccount | None = None,
+    idempotency_reference: str = "",
+    actor: Actor,
+) -> Payment:
+    """Charge (capture=True) or authorise a card. Returns the payment, `unknown` when the
+    gateway's answer was lost; raises PaymentDeclined / GatewayUnavailable after recording a
+    failed payment.
+
+    With an `idempotency_reference` (from the request's Idempotency-Key) a retry finds the charge
+    its first run made and answers with it, resolved at the gateway if need be: never a second
+    charge. Only when every earlier attempt provably did nothing is the card charged again."""
+    currency = currency.upper()
+    account = account or gateway_account_for(merchant=merchant, livemode=livemode)
+    check_currency(account, currency)
+    check_payment_method(account, payment_method)
+    earlier = earlier_calls(
+        idempotency_reference, kinds=[GatewayTransaction.Kind.SALE, GatewayTransaction.Kind.AUTHORIZE]
+    )
+    if earlier:
+        found = _charge_recover(earlier)
+        if found is not None:
+            return found
+    with one_run_per_reference(), transaction.atomic():
+        payment, gt = charge_begin(
+            merchant=merchant,
+            account=account,
+            amount=amount,
+            currency=currency,
+            payment_method=payment_method,
+            capture=capture,
+            customer=customer,
+            reference=reference,
+            description=description,
+            metadata=metadata,
+            call_reference=next_attempt_reference(idempotency_reference, earlier),
+            actor=actor,
+        )
+    outcome = charge_call(
+        payment=payment,
+        gt=gt,
+        payment_method=payment_method,
+        billing=billing or Billing(email=customer.email if customer else ""),
+        customer_ip=customer_ip,
+    )
+    payment = atomic_with_reconnect(
+        lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
+    )
+    raise_for_outcome(outcome, payment=payment)
+    return payment
+
+
+def _charge_recover(earlier: list[GatewayTransaction]) -> Payment | None:
+    """A retried charge: the payment its first run made, as it now is (raises the decline it
+    met); None when no earlier attempt did anything at the gateway (charge again)."""
+    last = earlier[-1]
+    if last.status in OPEN_CALL:
+        last = resolve_now(last)
+    if last.status == GatewayTransaction.Status.FAILED:
+        found = adopt_failed_calls_found_at_gateway(
+            [gt for gt in earlier if gt.status == GatewayTransaction.Status.FAILED]
+        )
+        if found is None:
+            return None
+        last = found
+    payment = Payment.objects.select_related("gateway_account").get(pk=last.payment_id)
+    raise_recorded_decline(last, payment)
+    return payment
+
+
+def charge_begin(
+    *,
+    merchant: Merchant,
+    account: GatewayAccount,
+    amount: int,
+    currency: str,
+    payment_method: Card | OpaqueToken | SavedCard,
+    capture: bool = True,
+    customer: Customer | None = None,
+    reference: str = "",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    call_reference: str = "",
+    card_brand: str = "",
+    card_last4: str = "",
+    actor: Actor,
+) -> tuple[Payment, GatewayTransaction]:
+    """Step 1 of a charge, inside the caller's transaction: the pending payment and its pending
+    gateway call. `call_reference` (at most 20 characters) is the idempotency reference sent to
+    the gateway; callers that must never charge twice for one thing derive it from that thing."""
+    card = payment_method if isinstance(payment_method, Card) else None
+    payment = Payment.objects.create(
+        merchant=merchant,
+        gateway_account=account,
+        customer=customer,
+        livemode=account.mode == "live",
+        amount=amount,
+        currency=currency,
+        capture=capture,
+        reference=reference,
+        description=description,
+        metadata=metadata or {},
+        card_brand=card_brand,
+        card_last4=card.last4 if card else card_last4,
+        card_exp_month=card.exp_month if card else None,
+        card_exp_year=card.exp_year if card else None,
+    )
+    gt = GatewayTransaction(
+        payment=payment,
+        gateway_account=account,
+        kind=GatewayTransaction.Kind.SALE if capture else GatewayTransaction.Kind.AUTHORIZE,
+        amount=amount,
+        currency=currency,
+        correlation_id=current_request_id() or "",
+    )
+    if call_reference:
+        gt.reference = call_reference
+    gt.save(force_insert=True)
+    audit_record(actor=actor, action="payment.created", target=payment, after=payment_snapshot(payment))
+    return payment, gt
+
+
+def charge_call(
+    *,
+    payment: Payment,
+    gt: GatewayTransaction,
+    payment_method: Card | OpaqueToken | SavedCard,
+    billing: Billing | None = None,
+    customer_ip: str = "",
+    gateway: Gateway | None = None,
+) -> CallOutcome:
+    """Step 2, outside any transaction: the gateway call itself (`gateway`: an adapter for the
+    payment's account the caller already holds, e.g. across a batch)."""
+    gateway = gateway or gateway_for(payment.gateway_account)
+    request = ChargeRequest(
+        reference=gt.reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        payment=payment_method,
+        capture=payment.capture,
+        description=payment.description,
+        billing=billing or Billing(),
+        customer_ip=customer_ip,
+    )
+    return call_gateway(gateway.sale if payment.capture else gateway.authorize, request)
+
+
+def charge_finish(*, payment_id: int, gt: GatewayTransaction, outcome: CallOutcome, actor: Actor) -> Payment:
+    """Step 3, inside the caller's transaction: record the call's result on the payment (under
+    its row lock, which guards its calls too) and queue the resolution of an unknown outcome."""
+    payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
+    if gt.status != GatewayTransaction.Status.PENDING:
+        return payment  # already settled by the resolver
+    record_call(gt, outcome)
+    apply_charge_result(payment, gt, outcome.result, actor)
+    if outcome.unknown:
+        enqueue_resolution(gt)
+    return payment
+
+
+def charge_error(outcome: CallOutcome, *, payment: Payment) -> None:
+    """After the result is committed: raise the API error for a failed charge, if any."""
+    raise_for_outcome(outcome, payment=payment)

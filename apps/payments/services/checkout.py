@@ -1,0 +1,246 @@
+"""Hosted checkout payments (Razorpay): the customer pays in the gateway's page against our order."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.db import transaction
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.context import current_request_id
+from apps.core.db import atomic_with_reconnect
+from apps.gateways.base import (
+    CheckoutPayment,
+    GatewayResult,
+    OrderRequest,
+    Outcome,
+)
+from apps.gateways.errors import (
+    GatewayError,
+    GatewayOutcomeUnknown,
+    GatewayRetryable,
+)
+from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import checkout_gateway_for
+from apps.ledger.services import ledger_record_payment
+from apps.merchants.models import Merchant
+from apps.payments.attempts import next_attempt_reference
+from apps.payments.errors import (
+    GatewayUnavailable,
+    RequestInFlight,
+)
+from apps.payments.models import Customer, GatewayTransaction, Payment, PaymentStatus
+from apps.payments.selectors import earlier_calls
+
+from .common import (
+    OPEN_CALL,
+    CallOutcome,
+    check_currency,
+    may_be_in_flight,
+    payment_snapshot,
+    publish_payment,
+    raise_for_outcome,
+    record_call,
+)
+from .outcomes import order_apply_result
+from .resolution import resolve_now
+
+logger = logging.getLogger(__name__)
+
+
+# --- hosted checkout (Razorpay): the customer pays in the gateway's page ------------------------
+
+
+def checkout_payment_begin(
+    *,
+    merchant: Merchant,
+    account: GatewayAccount,
+    amount: int,
+    currency: str,
+    customer: Customer,
+    description: str,
+    metadata: dict[str, Any],
+    call_reference: str = "",
+    actor: Actor,
+) -> tuple[Payment, GatewayTransaction]:
+    """Inside the caller's transaction: a pending payment and its pending order call
+    (`call_reference`: from checkout_payment_recover, "" for a random one)."""
+    check_currency(account, currency)
+    payment = Payment.objects.create(
+        merchant=merchant,
+        gateway_account=account,
+        customer=customer,
+        livemode=account.mode == "live",
+        amount=amount,
+        currency=currency,
+        capture=True,
+        description=description[:255],
+        metadata=metadata,
+    )
+    gt = GatewayTransaction(
+        payment=payment,
+        gateway_account=account,
+        kind=GatewayTransaction.Kind.ORDER,
+        amount=amount,
+        currency=currency,
+        correlation_id=current_request_id() or "",
+    )
+    if call_reference:
+        gt.reference = call_reference
+    gt.save(force_insert=True)
+    audit_record(actor=actor, action="payment.created", target=payment, after=payment_snapshot(payment))
+    return payment, gt
+
+
+def checkout_payment_recover(*, idempotency_reference: str) -> tuple[Payment | None, str]:
+    """For a retried checkout request: the payment whose gateway order its first run created
+    (None if it created none, or one nobody can pay), and the reference for a new order call."""
+    earlier = earlier_calls(idempotency_reference, kinds=[GatewayTransaction.Kind.ORDER])
+    if earlier:
+        last = earlier[-1]
+        if last.status in OPEN_CALL:
+            last = _order_find(last)
+        if last.status == GatewayTransaction.Status.SUCCEEDED:
+            return Payment.objects.get(pk=last.payment_id), ""
+    return None, next_attempt_reference(idempotency_reference, earlier)
+
+
+def _order_find(gt: GatewayTransaction) -> GatewayTransaction:
+    """An order call whose request died: the order, if the gateway made it, is looked up by our
+    reference (its receipt) and handed out after all; if it made none, the call is abandoned."""
+    gateway = checkout_gateway_for(gt.gateway_account)
+    try:
+        order = gateway.find_order(gt.reference)
+    except GatewayError as exc:
+        raise GatewayUnavailable(
+            "The gateway could not be reached to find this checkout's order; retry shortly.",
+            extra={"payment": gt.payment.public_id},
+        ) from exc
+    if order is None:
+        if may_be_in_flight(gt):
+            raise RequestInFlight()  # its first run may still be creating it
+        return resolve_now(gt)
+    result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
+    actor = Actor.system("idempotent retry")
+    atomic_with_reconnect(
+        lambda: _order_record(gt.payment_id, gt.pk, CallOutcome(result, None, 0), actor, open_statuses=OPEN_CALL),
+        what="order_found",
+    )
+    gt.refresh_from_db()
+    return gt
+
+
+def checkout_payment_open_order(
+    *, payment: Payment, gt: GatewayTransaction, notes: dict[str, str], actor: Actor
+) -> Payment:
+    """Create the gateway's order for a pending checkout payment (after the caller committed).
+    On failure the payment fails and GatewayUnavailable / GatewayMisconfiguredError is raised."""
+
+    gateway = checkout_gateway_for(payment.gateway_account)
+    started = time.perf_counter()
+    result: GatewayResult | None = None
+    error: GatewayError | None = None
+    try:
+        order = gateway.create_order(OrderRequest(gt.reference, payment.amount, payment.currency, notes))
+        result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
+    except GatewayOutcomeUnknown as exc:
+        # Never handed to the customer, so never payable: abandon rather than look it up.
+        error = GatewayRetryable(f"{exc.message}; the order is abandoned")
+    except GatewayError as exc:
+        error = exc
+    outcome = CallOutcome(result, error, int((time.perf_counter() - started) * 1000))
+    payment = atomic_with_reconnect(lambda: _order_record(payment.pk, gt.pk, outcome, actor), what="order_finish")
+    raise_for_outcome(outcome, payment=payment)
+    return payment
+
+
+def _order_record(
+    payment_id: int,
+    gt_id: int,
+    outcome: CallOutcome,
+    actor: Actor,
+    *,
+    open_statuses: frozenset[str] = frozenset({GatewayTransaction.Status.PENDING}),
+) -> Payment:
+    payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
+    if gt.status in open_statuses:
+        record_call(gt, outcome)
+        order_apply_result(payment, gt, actor)
+    return payment
+
+
+# What a checkout payment can still become when the gateway reports it paid (an expired order
+# that is paid late is still money received).
+_CHECKOUT_OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN, PaymentStatus.EXPIRED})
+
+
+def checkout_payment_record(*, payment_id: int, paid: CheckoutPayment, actor: Actor) -> Payment:
+    """Move a checkout payment forward to what the gateway reports (`paid`: a CheckoutPayment
+    that is authorized or captured). Idempotent and never backwards; survives a lost database
+    connection (what the gateway said is recorded on a fresh one)."""
+    return atomic_with_reconnect(
+        lambda: _checkout_payment_record(payment_id, paid, actor), what="checkout_payment_record"
+    )
+
+
+def _checkout_payment_record(payment_id: int, paid: CheckoutPayment, actor: Actor) -> Payment:
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status not in _CHECKOUT_OPEN:
+        return payment
+    before = payment_snapshot(payment)
+    payment.gateway_transaction_id = paid.payment_id
+    payment.card_brand, payment.card_last4 = paid.card_brand, paid.card_last4
+    payment.amount_authorized = payment.amount
+    if paid.status in {"captured", "refunded"}:
+        payment.amount_captured = payment.amount
+        payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
+    else:
+        payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
+    payment.failure_code = payment.failure_message = ""
+    payment.save()
+    ledger_record_payment(payment, before)
+    audit_record(actor=actor, action=action, target=payment, before=before, after=payment_snapshot(payment))
+    publish_payment(payment, action)
+    return payment
+
+
+def checkout_payment_attempt_failed(*, payment_id: int, failed: CheckoutPayment, actor: Actor) -> Payment:
+    """A customer's attempt failed in the checkout page. The order stays payable (they may try
+    another card), so the payment stays pending; the failure is recorded once per attempt."""
+    code = (failed.error_reason or failed.error_code or "payment_failed")[:64]
+    message = (failed.error_description or "The payment attempt failed.")[:255]
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status not in _CHECKOUT_OPEN or payment.metadata.get("last_failed_attempt") == failed.payment_id:
+            return payment
+        payment.failure_code, payment.failure_message = code, message
+        payment.metadata = {**payment.metadata, "last_failed_attempt": failed.payment_id}
+        payment.save(update_fields=["failure_code", "failure_message", "metadata", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="payment.attempt_failed",
+            target=payment,
+            after={"attempt": failed.payment_id, "code": code, "message": message},
+        )
+        publish_payment(payment, "payment.attempt_failed")
+    return payment
+
+
+def checkout_payment_expire(*, payment_id: int, actor: Actor) -> Payment:
+    """Nobody paid the order in time: the pending payment expires."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status not in {PaymentStatus.PENDING, PaymentStatus.UNKNOWN}:
+            return payment
+        before = payment_snapshot(payment)
+        payment.status = PaymentStatus.EXPIRED
+        payment.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor, action="payment.expired", target=payment, before=before, after=payment_snapshot(payment)
+        )
+        publish_payment(payment, "payment.expired")
+    return payment

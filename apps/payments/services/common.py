@@ -1,0 +1,262 @@
+"""What every payment service shares: snapshots and events, calling a gateway and recording the call,
+the merchant's gateway account and input checks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core.money import SUPPORTED_CURRENCIES
+from apps.core.queueing import enqueue_on_commit
+from apps.gateways.base import (
+    Card,
+    GatewayResult,
+    OpaqueToken,
+    Outcome,
+    SavedCard,
+)
+from apps.gateways.errors import (
+    GatewayDeclined,
+    GatewayError,
+    GatewayMisconfigured,
+    GatewayNotFound,
+    GatewayOutcomeUnknown,
+    GatewayRetryable,
+)
+from apps.gateways.models import GatewayAccount, GatewayName
+from apps.merchants.models import Merchant
+from apps.payments.errors import (
+    CurrencyNotSupported,
+    GatewayMisconfiguredError,
+    GatewayUnavailable,
+    NoGatewayAccount,
+    PaymentDeclined,
+    RawCardDataNotAllowed,
+)
+from apps.payments.models import Customer, GatewayTransaction, Payment, Refund
+from apps.payments.representations import payment_representation, refund_representation
+from apps.webhooks.services import event_publish
+
+logger = logging.getLogger(__name__)
+
+
+def payment_snapshot(payment: Payment) -> dict[str, Any]:
+    return {
+        "status": payment.status,
+        "amount": payment.amount,
+        "amount_authorized": payment.amount_authorized,
+        "amount_captured": payment.amount_captured,
+        "amount_refunded": payment.amount_refunded,
+        "amount_refund_pending": payment.amount_refund_pending,
+        "currency": payment.currency,
+    }
+
+
+def refund_snapshot(refund: Refund) -> dict[str, Any]:
+    return {
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "payment": refund.payment.public_id,
+    }
+
+
+def publish_payment(payment: Payment, event_type: str) -> None:
+    """The outbox event for a payment change, in the change's transaction."""
+    event_publish(**payment_event(payment, event_type))
+
+
+def payment_event(payment: Payment, event_type: str) -> dict[str, Any]:
+    return {
+        "merchant_id": payment.merchant_id,
+        "livemode": payment.livemode,
+        "type": event_type,
+        "object_type": "payment",
+        "object_id": payment.public_id,
+        "data": payment_representation(payment),
+    }
+
+
+def publish_refund(refund: Refund, event_type: str) -> None:
+    event_publish(
+        merchant_id=refund.merchant_id,
+        livemode=refund.payment.livemode,
+        type=event_type,
+        object_type="refund",
+        object_id=refund.public_id,
+        data=refund_representation(refund),
+    )
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    result: GatewayResult | None
+    error: GatewayError | None
+    latency_ms: int
+
+    @property
+    def unknown(self) -> bool:
+        return isinstance(self.error, GatewayOutcomeUnknown) or (
+            self.result is not None and self.result.outcome is Outcome.HELD
+        )
+
+
+def call_gateway(function: Callable[[Any], GatewayResult], request: Any) -> CallOutcome:
+    started = time.perf_counter()
+    result: GatewayResult | None
+    error: GatewayError | None
+    try:
+        result, error = function(request), None
+    except GatewayDeclined as exc:
+        result, error = exc.result, exc
+    except GatewayError as exc:
+        result, error = None, exc
+    latency = int((time.perf_counter() - started) * 1000)
+    if error is not None:
+        logger.warning("gateway_call_failed", extra={"error": error.code, "detail": error.message})
+    return CallOutcome(result, error, latency)
+
+
+GT_RESULT_FIELDS = [
+    "status",
+    "gateway_transaction_id",
+    "response_code",
+    "reason_code",
+    "message",
+    "auth_code",
+    "avs_result",
+    "cvv_result",
+    "error_code",
+    "latency_ms",
+    "completed_at",
+]
+PAYMENT_RESULT_FIELDS = [
+    "status",
+    "card_brand",
+    "card_last4",
+    "gateway_transaction_id",
+    "amount_authorized",
+    "amount_captured",
+    "failure_code",
+    "failure_message",
+    "updated_at",
+]
+
+
+def record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
+    fill_call(gt, outcome)
+    gt.save(update_fields=GT_RESULT_FIELDS)
+
+
+def fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
+    result, error = outcome.result, outcome.error
+    if outcome.unknown:
+        gt.status = GatewayTransaction.Status.UNKNOWN
+    elif isinstance(error, GatewayDeclined):
+        gt.status = GatewayTransaction.Status.DECLINED
+    elif error is not None:
+        gt.status = GatewayTransaction.Status.FAILED
+    else:
+        gt.status = GatewayTransaction.Status.SUCCEEDED
+    if result is not None:
+        gt.gateway_transaction_id = result.transaction_id if result.transaction_id not in {"", "0"} else ""
+        gt.response_code, gt.reason_code = result.response_code, result.reason_code
+        gt.message = result.message[:255]
+        gt.auth_code, gt.avs_result, gt.cvv_result = result.auth_code, result.avs_result[:2], result.cvv_result[:2]
+        gt.error_code = result.decline_code
+    if error is not None and not isinstance(error, GatewayDeclined):
+        gt.error_code, gt.message = error.code, error.message[:255]
+        gt.reason_code = gt.reason_code or error.reason_code[:10]
+    gt.latency_ms = outcome.latency_ms
+    gt.completed_at = timezone.now()
+
+
+RESOLVE_TASK = "apps.payments.tasks.gateway_transaction_resolve"
+
+
+def enqueue_resolution(gt: GatewayTransaction) -> None:
+    enqueue_on_commit(RESOLVE_TASK, gt.pk)
+
+
+def raise_for_outcome(outcome: CallOutcome, *, payment: Payment, declined_code: str | None = None) -> None:
+    """After the result is committed: turn a failed call into the API's error."""
+    error = outcome.error
+    extra = {"payment": payment.public_id}
+    if isinstance(error, GatewayDeclined):
+        code = declined_code or error.result.decline_code or "card_declined"
+        raise PaymentDeclined(error.result.message or "Declined by the gateway.", code=code, extra=extra)
+    if isinstance(error, GatewayRetryable):
+        raise GatewayUnavailable(extra=extra)
+    if isinstance(error, GatewayMisconfigured | GatewayNotFound):
+        raise GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({error.message})", extra=extra)
+
+
+# --- accounts and input checks -------------------------------------------------------------
+
+
+# Gateways where the customer pays in the gateway's own page: no card data reaches us.
+CHECKOUT_GATEWAYS = frozenset({GatewayName.RAZORPAY})
+
+
+def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | None = None) -> GatewayAccount:
+    """The merchant's active account for this mode: at `gateway`, or else at a gateway that
+    takes card data server-side (what /payments charges)."""
+    accounts = GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
+    accounts = accounts.filter(gateway=gateway) if gateway else accounts.exclude(gateway__in=CHECKOUT_GATEWAYS)
+    account = accounts.order_by("id").first()
+    if account is None:
+        raise NoGatewayAccount()
+    return account
+
+
+def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard) -> None:
+    if not isinstance(payment_method, Card):
+        return
+    policy = settings.PAYMENTS_RAW_CARD_DATA
+    if policy == "never" or (policy == "test_mode" and account.mode != "test"):
+        raise RawCardDataNotAllowed(param="payment_method")
+
+
+def check_currency(account: GatewayAccount, currency: str) -> None:
+    if currency not in SUPPORTED_CURRENCIES or currency != account.currency:
+        raise CurrencyNotSupported(
+            f"{currency} is not supported by this merchant's gateway account (it settles {account.currency}).",
+            param="currency",
+        )
+
+
+def customer_get_or_create(*, merchant: Merchant, email: str = "", name: str = "", phone: str = "") -> Customer:
+    if email:
+        existing = Customer.objects.filter(merchant=merchant, email__iexact=email).order_by("id").first()
+        if existing is not None:
+            return existing
+    return Customer.objects.create(merchant=merchant, email=email, name=name, phone=phone)
+
+
+# --- retries of a request: what did its first run do? --------------------------------------------
+
+OPEN_CALL = frozenset({GatewayTransaction.Status.PENDING, GatewayTransaction.Status.UNKNOWN})
+
+
+def may_be_in_flight(gt: GatewayTransaction) -> bool:
+    """A pending call younger than GATEWAY_STALE_CALL_SECONDS may still be waiting for its answer."""
+    fresh = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
+    return gt.status == GatewayTransaction.Status.PENDING and gt.created_at > fresh
+
+
+def recorded_result(gt: GatewayTransaction) -> GatewayResult:
+    return GatewayResult(
+        Outcome.DECLINED, gt.gateway_transaction_id, gt.response_code, gt.reason_code, gt.message,
+        decline_code=gt.error_code,
+    )  # fmt: skip
+
+
+def void_declined_code(gt: GatewayTransaction) -> str | None:
+    return "payment_already_settled" if gt.kind == GatewayTransaction.Kind.VOID and gt.reason_code == "16" else None

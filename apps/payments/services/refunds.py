@@ -1,0 +1,261 @@
+"""Refunds: reserved under the payment's row lock, maker-checker approval, the gateway call."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.context import current_request_id
+from apps.core.db import atomic_with_reconnect
+from apps.core.money import format_amount
+from apps.gateways.base import (
+    RefundRequest,
+)
+from apps.gateways.errors import (
+    GatewayDeclined,
+)
+from apps.gateways.registry import gateway_for
+from apps.payments.attempts import next_attempt_reference
+from apps.payments.errors import (
+    AmountTooLarge,
+    ApprovalNotAllowed,
+    PaymentBusy,
+    PaymentDeclined,
+    PaymentStateError,
+    RefundStateError,
+    RequestInFlight,
+)
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from apps.payments.selectors import earlier_calls
+
+from .common import (
+    OPEN_CALL,
+    CallOutcome,
+    call_gateway,
+    enqueue_resolution,
+    payment_snapshot,
+    raise_for_outcome,
+    record_call,
+    refund_snapshot,
+)
+from .outcomes import finish_refund
+from .resolution import adopt_failed_calls_found_at_gateway, resolve_now
+
+logger = logging.getLogger(__name__)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+def refund_needs_approval(*, amount: int, currency: str, requested_by_user: User | None) -> bool:
+    threshold = settings.REFUND_APPROVAL_THRESHOLDS.get(currency)
+    if threshold is not None and amount >= threshold:
+        return True
+    # Maker-checker: a staff member who may not approve refunds cannot refund alone.
+    return requested_by_user is not None and not requested_by_user.has_perm("payments.approve_refund")
+
+
+def refund_create(
+    *,
+    payment: Payment,
+    amount: int | None = None,
+    reason: str = "",
+    actor: Actor,
+    requested_by_user: User | None = None,
+    idempotency_reference: str = "",
+) -> Refund:
+    """Refund a captured payment, all that is left (amount=None) or part of it.
+
+    Large refunds and refunds requested by staff without the approver role wait for approval
+    (status pending_approval); their amount stays reserved meanwhile. A retry with the same
+    `idempotency_reference` answers with the refund its first run made, never a second one.
+    """
+    if idempotency_reference and (found := _refund_recover(payment, idempotency_reference)) is not None:
+        return found
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
+        if locked.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
+            raise PaymentStateError(f"Only captured payments can be refunded; this one is {locked.status}.")
+        if locked.operation:
+            raise PaymentBusy()
+        refundable = locked.refundable_amount
+        amount = refundable if amount is None else amount
+        if amount <= 0 or amount > refundable:
+            raise AmountTooLarge(
+                f"The refund would exceed what is left to refund ({format_amount(refundable, locked.currency)}).",
+                code="refund_exceeds_captured" if amount > 0 else "amount_invalid",
+                param="amount",
+            )
+        if (
+            idempotency_reference
+            and Refund.objects.filter(payment=locked, request_reference=idempotency_reference)
+            .exclude(status=RefundStatus.FAILED)
+            .exists()
+        ):
+            raise RequestInFlight()  # another run of this request made its refund a moment ago
+        approval = refund_needs_approval(amount=amount, currency=locked.currency, requested_by_user=requested_by_user)
+        before = payment_snapshot(locked)
+        locked.amount_refund_pending += amount
+        locked.save(update_fields=["amount_refund_pending", "updated_at"])
+        refund = Refund.objects.create(
+            merchant=locked.merchant,
+            payment=locked,
+            status=RefundStatus.PENDING_APPROVAL if approval else RefundStatus.PENDING,
+            amount=amount,
+            currency=locked.currency,
+            reason=reason[:255],
+            requested_by=actor.label,
+            requested_by_user=requested_by_user,
+            request_reference=idempotency_reference,
+        )
+        audit_record(
+            actor=actor,
+            action="refund.approval_requested" if approval else "refund.created",
+            target=refund,
+            merchant_id=locked.merchant_id,
+            before=before,
+            after={**refund_snapshot(refund), "reason": refund.reason},
+        )
+        gt = None if approval else _refund_call_record(refund)
+    if gt is None:
+        return refund
+    return _refund_execute(refund, gt, actor)
+
+
+def _refund_call_record(refund: Refund) -> GatewayTransaction:
+    gt = GatewayTransaction(
+        payment=refund.payment,
+        refund=refund,
+        gateway_account=refund.payment.gateway_account,
+        kind=GatewayTransaction.Kind.REFUND,
+        amount=refund.amount,
+        currency=refund.currency,
+        correlation_id=current_request_id() or "",
+    )
+    if refund.request_reference:
+        earlier = earlier_calls(refund.request_reference, kinds=[GatewayTransaction.Kind.REFUND])
+        gt.reference = next_attempt_reference(refund.request_reference, earlier)
+    gt.save(force_insert=True)
+    return gt
+
+
+def _refund_recover(payment: Payment, reference: str) -> Refund | None:
+    """A retried refund request: the refund its first run made, as it now is (resolved at the
+    gateway if its call is open; raises the decline it met). None when there is none, or when
+    every call made for it provably did nothing (refund again)."""
+    refund = Refund.objects.filter(payment=payment, request_reference=reference).order_by("-id").first()
+    if refund is None:
+        return None
+    calls = earlier_calls(reference, kinds=[GatewayTransaction.Kind.REFUND])
+    last = calls[-1] if calls else None
+    if last is not None and last.status in OPEN_CALL:
+        last = resolve_now(last)
+    if last is not None and last.status == GatewayTransaction.Status.FAILED:
+        found = adopt_failed_calls_found_at_gateway(
+            [gt for gt in calls if gt.status == GatewayTransaction.Status.FAILED]
+        )
+        if found is None:
+            return None
+        last = found
+    refund = Refund.objects.select_related("payment__gateway_account").get(pk=refund.pk)
+    if last is not None and last.status == GatewayTransaction.Status.DECLINED:
+        _raise_refund_declined(last, refund)
+    return refund
+
+
+def _raise_refund_declined(gt: GatewayTransaction, refund: Refund) -> None:
+    extra = {"refund": refund.public_id, "payment": refund.payment.public_id}
+    if gt.reason_code == "54":
+        raise PaymentStateError(
+            "The payment has not settled at the gateway yet, so it cannot be refunded: void it instead, "
+            "or refund after settlement.",
+            code="payment_not_settled",
+            extra=extra,
+        )
+    raise PaymentDeclined(gt.message or "Declined by the gateway.", code="refund_declined", extra=extra)
+
+
+def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Refund:
+    payment = refund.payment
+    gateway = gateway_for(payment.gateway_account)
+    outcome = call_gateway(
+        gateway.refund,
+        RefundRequest(gt.reference, payment.gateway_transaction_id, refund.amount, refund.currency, payment.card_last4),
+    )
+    locked_payment, locked, gt = atomic_with_reconnect(
+        lambda: _refund_record(payment.pk, refund.pk, gt.pk, outcome, actor), what="refund_finish"
+    )
+    if isinstance(outcome.error, GatewayDeclined):
+        _raise_refund_declined(gt, locked)
+    raise_for_outcome(outcome, payment=locked_payment)
+    return locked
+
+
+def _refund_record(
+    payment_id: int, refund_id: int, gt_id: int, outcome: CallOutcome, actor: Actor
+) -> tuple[Payment, Refund, GatewayTransaction]:
+    """Step 3 of a refund, in the caller's transaction; nothing if the call was recorded already."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
+    if gt.status == GatewayTransaction.Status.PENDING:
+        record_call(gt, outcome)
+        finish_refund(payment, refund, gt, actor)
+        if outcome.unknown:
+            enqueue_resolution(gt)
+    return payment, refund, gt
+
+
+def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
+    """Maker-checker: a different user with the approver role releases a waiting refund."""
+    actor = Actor.staff(approver)
+    with transaction.atomic():
+        locked = (
+            Refund.objects.select_for_update(of=("self", "payment"))
+            .select_related("payment__gateway_account")
+            .get(pk=refund.pk)
+        )
+        if locked.status != RefundStatus.PENDING_APPROVAL:
+            raise RefundStateError(f"Only refunds waiting for approval can be approved; this one is {locked.status}.")
+        if not approver.has_perm("payments.approve_refund"):
+            raise ApprovalNotAllowed("Approving refunds needs the Finance approver role.")
+        if locked.requested_by_user_id is not None and locked.requested_by_user_id == approver.pk:
+            raise ApprovalNotAllowed("A refund cannot be approved by the person who requested it.")
+        locked.status = RefundStatus.PENDING
+        locked.decided_by_user = approver
+        locked.decided_at = timezone.now()
+        locked.decision_note = note[:255]
+        locked.save()
+        audit_record(
+            actor=actor, action="refund.approved", target=locked, after={**refund_snapshot(locked), "note": note}
+        )
+        gt = _refund_call_record(locked)
+    return _refund_execute(locked, gt, actor)
+
+
+def refund_reject(*, refund: Refund, approver: User, note: str = "") -> Refund:
+    actor = Actor.staff(approver)
+    with transaction.atomic():
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        if locked.status != RefundStatus.PENDING_APPROVAL:
+            raise RefundStateError(f"Only refunds waiting for approval can be rejected; this one is {locked.status}.")
+        if not approver.has_perm("payments.approve_refund"):
+            raise ApprovalNotAllowed("Rejecting refunds needs the Finance approver role.")
+        payment = Payment.objects.select_for_update().get(pk=locked.payment_id)
+        payment.amount_refund_pending -= locked.amount
+        payment.save(update_fields=["amount_refund_pending", "updated_at"])
+        locked.status = RefundStatus.REJECTED
+        locked.decided_by_user = approver
+        locked.decided_at = timezone.now()
+        locked.decision_note = note[:255]
+        locked.save()
+        audit_record(
+            actor=actor, action="refund.rejected", target=locked, after={**refund_snapshot(locked), "note": note}
+        )
+    return locked

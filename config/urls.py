@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -20,8 +21,11 @@ urlpatterns = [
     re_path(r"^api/", api_route_not_found),
 ]
 
-if settings.SANDBOX_ENABLED:
+# Dev-only apps are routed where they are installed (never in production).
+if apps.is_installed("apps.sandbox"):
     urlpatterns.insert(0, path("sandbox/", include("apps.sandbox.urls")))
+if apps.is_installed("apps.bench"):
+    urlpatterns.insert(0, path("api/v1/bench/", include("apps.bench.urls")))
 if settings.STOREFRONT_ENABLED:
     urlpatterns.insert(0, path("store/", include("apps.catalog.urls")))
 

@@ -6,6 +6,8 @@ permissions listed: `setup_roles` adds what is missing and removes what is not d
 
 from __future__ import annotations
 
+from django.apps import apps
+
 FINANCE_VIEWER = "Finance viewer"
 FINANCE_OPERATOR = "Finance operator"
 FINANCE_APPROVER = "Finance approver"
@@ -80,10 +82,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "gateways.change_gatewayaccount",
         "payments.view_payment",
         "payments.view_gatewaytransaction",
-        "sandbox.view_anetaccount",
-        "sandbox.view_anettransaction",
-        "sandbox.add_sandboxfault",
-        "sandbox.view_sandboxfault",
         "webhooks.view_incomingwebhook",
         "webhooks.replay_incomingwebhook",
         "webhooks.view_event",
@@ -106,3 +104,19 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 ALL_ROLES = list(ROLE_PERMISSIONS)
+
+# Where the gateway sandboxes are installed (dev, test), Ops also inspects them and injects faults.
+SANDBOX_OPS_PERMISSIONS = [
+    "sandbox.view_anetaccount",
+    "sandbox.view_anettransaction",
+    "sandbox.add_sandboxfault",
+    "sandbox.view_sandboxfault",
+]
+
+
+def role_permissions() -> dict[str, list[str]]:
+    """Each role's permissions on this installation (production has no sandbox)."""
+    roles = {role: list(names) for role, names in ROLE_PERMISSIONS.items()}
+    if apps.is_installed("apps.sandbox"):
+        roles[OPS] = [*roles[OPS], *SANDBOX_OPS_PERMISSIONS]
+    return roles

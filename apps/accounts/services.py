@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 
-from .roles import ROLE_PERMISSIONS
+from .roles import ROLE_PERMISSIONS, role_permissions
 
 
 class UnknownPermission(LookupError):
@@ -36,7 +36,7 @@ def roles_setup(*, actor: Actor) -> dict[str, list[str]]:
     """
     changes: dict[str, list[str]] = {}
     with transaction.atomic():
-        for role, names in ROLE_PERMISSIONS.items():
+        for role, names in role_permissions().items():
             group, created = Group.objects.get_or_create(name=role)
             wanted = _permissions(names)
             current = set(group.permissions.all())

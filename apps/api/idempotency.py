@@ -31,7 +31,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -43,9 +43,11 @@ from apps.audit.selectors import changes_committed_by
 from apps.core.context import current_request_id
 from apps.core.db import DISCONNECTED, run_with_reconnect
 from apps.core.errors import ApplicationError, ConflictError, ErrorType
-from apps.merchants.models import Merchant
 
 from .models import IdempotencyRecord
+
+if TYPE_CHECKING:  # below the merchants app, whose model it names
+    from apps.merchants.models import Merchant
 
 logger = logging.getLogger(__name__)
 

@@ -37,14 +37,3 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
-
-
-class BenchmarkRow(models.Model):
-    """Written by the benchmark's baseline endpoint (enabled only by BENCHMARK_ENDPOINTS_ENABLED)."""
-
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
-    note = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"benchmark row {self.pk}"

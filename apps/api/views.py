@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.actors import Actor
-from apps.merchants.models import ApiKey, Merchant
 
 from .idempotency import (
     HEADER,
@@ -24,6 +23,9 @@ from .idempotency import (
     validate_key,
 )
 from .models import IdempotencyRecord
+
+if TYPE_CHECKING:  # the API's base views sit below the apps whose models they name
+    from apps.merchants.models import ApiKey, Merchant
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name=HEADER,

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from apps.core.admin_export import CsvExportMixin
+from apps.audit.admin_export import CsvExportMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.money import format_amount
 

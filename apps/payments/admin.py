@@ -20,8 +20,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.audit.actors import Actor
+from apps.audit.admin_export import CsvExportMixin
 from apps.audit.selectors import audit_events_for
-from apps.core.admin_export import CsvExportMixin
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount

@@ -23,7 +23,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from apps.audit.actors import Actor
-from apps.core.admin_export import CsvExportMixin
+from apps.audit.admin_export import CsvExportMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from apps.audit.actors import Actor
-from apps.core.admin_export import CsvExportMixin
+from apps.audit.admin_export import CsvExportMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount

@@ -70,8 +70,12 @@ INSTALLED_APPS = [
     "apps.customers",
     "apps.subscriptions",
     "apps.webhooks",
-    "apps.sandbox",
 ]
+# Dev-only apps: the gateway sandboxes, the demo data and the benchmark's baselines. The dev, test
+# and bench settings install them (with the sandbox's beat entry); production neither installs,
+# migrates nor routes them.
+DEV_APPS = ["apps.sandbox", "apps.demo", "apps.bench"]
+SANDBOX_BEAT = {"sandbox-arb-run": {"task": "apps.sandbox.tasks.arb_run", "schedule": 3600.0}}
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -331,7 +335,6 @@ IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=90)
 # connection was lost: attempts in all, and the first pause between them (doubling).
 DB_RECONNECT_ATTEMPTS = env.int("DB_RECONNECT_ATTEMPTS", default=4)
 DB_RECONNECT_BACKOFF_SECONDS = env.float("DB_RECONNECT_BACKOFF_SECONDS", default=0.25)
-BENCHMARK_ENDPOINTS_ENABLED = env.bool("BENCHMARK_ENDPOINTS_ENABLED", default=False)
 
 SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Clearhouse API",
@@ -374,11 +377,8 @@ RAZORPAY_ORDER_EXPIRY_SECONDS = env.int("RAZORPAY_ORDER_EXPIRY_SECONDS", default
 RAZORPAY_RECONCILE_AFTER_SECONDS = env.int("RAZORPAY_RECONCILE_AFTER_SECONDS", default=60)
 # The demo storefront at /store/<merchant slug>/ (sells the catalogue through Razorpay Checkout).
 STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
-# Serve the gateway sandboxes at /sandbox/ (never in production unless you mean it).
-SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
-if SANDBOX_ENABLED:
-    # The sandbox's stand-in for Authorize.Net's daily ARB job, hourly here.
-    CELERY_BEAT_SCHEDULE["sandbox-arb-run"] = {"task": "apps.sandbox.tasks.arb_run", "schedule": 3600.0}
+# Whether the gateway sandboxes are installed (and served at /sandbox/): the dev-only settings say so.
+SANDBOX_ENABLED = False
 # Faults every sandbox request suffers, e.g. "latency=200" (see apps/sandbox/faults.py).
 SANDBOX_FAULTS: str = env("SANDBOX_FAULTS", default="")
 # The sandbox's own webhook deliveries: timeout, first retry delay (doubling), attempts.

@@ -2,7 +2,16 @@
 throwaway PostgreSQL database, with the benchmark endpoints mounted and throttling out of the way."""
 
 from .base import *
-from .base import cache_config, celery_broker_settings, database_config, env
+from .base import (
+    CELERY_BEAT_SCHEDULE,
+    DEV_APPS,
+    INSTALLED_APPS,
+    SANDBOX_BEAT,
+    cache_config,
+    celery_broker_settings,
+    database_config,
+    env,
+)
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -12,7 +21,12 @@ DATABASES = {
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/13")
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
-BENCHMARK_ENDPOINTS_ENABLED = True
 API_THROTTLE_RATE = "1000000/s"
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"
+
+# The gateway sandboxes (the sandbox's stand-in for Authorize.Net's daily ARB job runs hourly),
+# the demo data and the benchmark's baselines.
+INSTALLED_APPS = [*INSTALLED_APPS, *DEV_APPS]
+SANDBOX_ENABLED = True
+CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **SANDBOX_BEAT}

@@ -5,7 +5,18 @@ asynchronous paths run with no server. Set both to use PostgreSQL and Redis inst
 """
 
 from .base import *
-from .base import VAR_DIR, build_logging_config, cache_config, celery_broker_settings, database_config, env
+from .base import (
+    CELERY_BEAT_SCHEDULE,
+    DEV_APPS,
+    INSTALLED_APPS,
+    SANDBOX_BEAT,
+    VAR_DIR,
+    build_logging_config,
+    cache_config,
+    celery_broker_settings,
+    database_config,
+    env,
+)
 
 DEBUG = env.bool("DEBUG", default=True)
 (VAR_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
@@ -21,3 +32,9 @@ LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, log_file=env("LO
 
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)
+
+# The gateway sandboxes (the sandbox's stand-in for Authorize.Net's daily ARB job runs hourly),
+# the demo data and the benchmark's baselines.
+INSTALLED_APPS = [*INSTALLED_APPS, *DEV_APPS]
+SANDBOX_ENABLED = True
+CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **SANDBOX_BEAT}

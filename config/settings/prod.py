@@ -19,9 +19,6 @@ if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")
 
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
-SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
-if not SANDBOX_ENABLED:
-    CELERY_BEAT_SCHEDULE.pop("sandbox-arb-run", None)
 STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=False)
 RAZORPAY_TEST_API_BASE = env("RAZORPAY_TEST_API_BASE", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS_URL = env("RAZORPAY_CHECKOUT_JS_URL", default="https://checkout.razorpay.com/v1/checkout.js")

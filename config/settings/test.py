@@ -2,7 +2,11 @@
 
 from .base import *
 from .base import (
+    CELERY_BEAT_SCHEDULE,
+    DEV_APPS,
+    INSTALLED_APPS,
     REST_FRAMEWORK,
+    SANDBOX_BEAT,
     VAR_DIR,
     build_logging_config,
     cache_config,
@@ -35,3 +39,9 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
 LOG_FILE = str(VAR_DIR / "test-logs.jsonl")
 LOGGING = build_logging_config(level="INFO", fmt="json", log_file=LOG_FILE)
 WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+# The gateway sandboxes (the sandbox's stand-in for Authorize.Net's daily ARB job runs hourly),
+# the demo data and the benchmark's baselines.
+INSTALLED_APPS = [*INSTALLED_APPS, *DEV_APPS]
+SANDBOX_ENABLED = True
+CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **SANDBOX_BEAT}

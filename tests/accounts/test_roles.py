@@ -19,8 +19,10 @@ def perms(group_name: str) -> set[str]:
 
 
 def test_migrate_created_every_role_with_exactly_its_permissions():
-    for role, declared in roles.ROLE_PERMISSIONS.items():
+    for role, declared in roles.role_permissions().items():
         assert perms(role) == set(declared)
+    # The sandboxes are installed in the test settings (not in production, see tests/core/test_settings.py).
+    assert set(roles.SANDBOX_OPS_PERMISSIONS) <= perms(roles.OPS)
 
 
 @pytest.mark.parametrize(

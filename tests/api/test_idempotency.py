@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from apps.api.idempotency import idempotency_purge_expired
-from apps.api.models import BenchmarkRow, IdempotencyRecord
+from apps.api.models import IdempotencyRecord
 from apps.api.views import IdempotentApiView
+from apps.bench.models import BenchmarkRow
 from apps.core.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -15,10 +15,11 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from apps.api.idempotency import idempotency_reference, record_reference
-from apps.api.models import BenchmarkRow, IdempotencyRecord
+from apps.api.models import IdempotencyRecord
 from apps.api.views import IdempotentApiView
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.bench.models import BenchmarkRow
 from apps.core.context import RequestContext, request_context
 from apps.payments.errors import PaymentBusy
 

@@ -63,3 +63,41 @@ def test_production_refuses_empty_lists(empty):
 
     assert result.returncode != 0
     assert empty in result.stderr
+
+
+PROBE = """
+import json
+import django
+from django.apps import apps
+from django.urls import get_resolver
+
+django.setup()
+from apps.accounts.roles import role_permissions
+from django.db.migrations.loader import MigrationLoader
+
+routes = [str(pattern.pattern) for pattern in get_resolver().url_patterns]
+print(json.dumps({
+    "installed": sorted(config.name for config in apps.get_app_configs() if config.name.startswith("apps.")),
+    "routes": routes,
+    "migrated_apps": sorted({app for app, _ in MigrationLoader(None, ignore_no_migrations=True).disk_migrations}),
+    "ops_permissions": role_permissions()["Ops"],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_production_neither_installs_nor_migrates_nor_routes_the_dev_only_apps():
+    clean = {key: value for key, value in os.environ.items() if key not in PROD_ENV}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **PROD_ENV}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    import json
+
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    dev_only = {"apps.sandbox", "apps.demo", "apps.bench"}
+    assert dev_only.isdisjoint(probe["installed"]), probe["installed"]
+    assert not {"sandbox", "demo", "bench"} & set(probe["migrated_apps"])
+    assert not [route for route in probe["routes"] if route.startswith(("sandbox/", "api/v1/bench/", "store/"))]
+    assert not [name for name in probe["ops_permissions"] if name.startswith("sandbox.")]

@@ -1,7 +1,6 @@
-"""The benchmark baseline: the smallest authenticated DRF endpoint that inserts one row.
-
-Mounted only when BENCHMARK_ENDPOINTS_ENABLED is on (the `make bench` settings).
-"""
+"""The benchmark's baselines: the smallest authenticated DRF endpoint that inserts one row, and the
+floors under a purchase and a checkout (the same SDK calls, storing nothing). Mounted at
+/api/v1/bench/ where this app is installed (the bench and test settings)."""
 
 from __future__ import annotations
 
@@ -10,8 +9,13 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
+from apps.gateways.base import Card, ChargeRequest, OrderRequest
+from apps.gateways.registry import checkout_gateway_for, gateway_for
+from apps.payments.models import new_gateway_reference
+from apps.payments.services import gateway_account_for
+
 from .models import BenchmarkRow
-from .views import IDEMPOTENCY_PARAMETER, IdempotentApiView
 
 
 class BenchmarkRowCreateApi(IdempotentApiView):
@@ -36,11 +40,6 @@ class BenchmarkSdkSaleApi(IdempotentApiView):
 
     @extend_schema(exclude=True)
     def post(self, request: Request) -> Response:
-        from apps.gateways.base import Card, ChargeRequest
-        from apps.gateways.registry import gateway_for
-        from apps.payments.models import new_gateway_reference
-        from apps.payments.services import gateway_account_for
-
         account = gateway_account_for(merchant=self.merchant(request), livemode=False)
         result = gateway_for(account).sale(
             ChargeRequest(new_gateway_reference(), 1050, "USD", Card("4111111111111111", 12, 2030, "123"))
@@ -54,11 +53,6 @@ class BenchmarkRazorpayOrderApi(IdempotentApiView):
 
     @extend_schema(exclude=True)
     def post(self, request: Request) -> Response:
-        from apps.gateways.base import OrderRequest
-        from apps.gateways.registry import checkout_gateway_for
-        from apps.payments.models import new_gateway_reference
-        from apps.payments.services import gateway_account_for
-
         account = gateway_account_for(merchant=self.merchant(request), livemode=False, gateway="razorpay")
         order = checkout_gateway_for(account).create_order(OrderRequest(new_gateway_reference(), 49_900, "INR"))
         key = account.credentials()["key_id"]
@@ -70,9 +64,6 @@ class BenchmarkRazorpayVerifyApi(IdempotentApiView):
 
     @extend_schema(exclude=True)
     def post(self, request: Request) -> Response:
-        from apps.gateways.registry import checkout_gateway_for
-        from apps.payments.services import gateway_account_for
-
         account = gateway_account_for(merchant=self.merchant(request), livemode=False, gateway="razorpay")
         gateway = checkout_gateway_for(account)
         data: dict[str, str] = request.data  # type: ignore[assignment]

@@ -84,10 +84,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_gatewaytransaction",
         "webhooks.view_incomingwebhook",
         "webhooks.replay_incomingwebhook",
-        "webhooks.view_event",
-        "webhooks.view_webhookendpoint",
-        "webhooks.view_webhookdelivery",
-        "webhooks.resend_webhookdelivery",
+        "events.view_event",
+        "events.view_webhookendpoint",
+        "events.view_webhookdelivery",
+        "events.resend_webhookdelivery",
     ],
     # Reads everything that explains who did what; changes nothing.
     AUDITOR: [
@@ -98,8 +98,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.view_group",
         *_FINANCE_READ,
         "gateways.view_gatewayaccount",
-        "webhooks.view_event",
-        "webhooks.view_webhookdelivery",
+        "events.view_event",
+        "events.view_webhookdelivery",
     ],
 }
 

@@ -7,7 +7,7 @@ app_name = "v1"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.merchants.api.urls")),
     path("", include("apps.payments.api.urls")),
-    path("", include("apps.webhooks.api.urls")),
+    path("", include("apps.events.api.urls")),
     path("", include("apps.catalog.api.urls")),
     path("", include("apps.customers.api.urls")),
     path("", include("apps.subscriptions.api.urls")),

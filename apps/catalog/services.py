@@ -26,6 +26,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
+from apps.events.services import event_publish
 from apps.gateways.base import CheckoutPayment
 from apps.gateways.errors import GatewayError, GatewayMisconfigured, GatewayNotFound, GatewayRetryable
 from apps.gateways.models import GatewayName
@@ -35,7 +36,6 @@ from apps.payments import services as payments
 from apps.payments.attempts import one_run_per_reference
 from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentBusy, PaymentStateError
 from apps.payments.models import Payment, PaymentStatus
-from apps.webhooks.services import event_publish
 
 from .errors import CheckoutMismatch, CheckoutNotFound, CheckoutSignatureInvalid, QuantityInvalid
 from .models import CheckoutOrder, Entitlement, Price, Product

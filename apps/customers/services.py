@@ -23,6 +23,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue, enqueue_on_commit
+from apps.events.services import event_publish
 from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCustomerRequest
 from apps.gateways.errors import (
     GatewayDeclined,
@@ -36,7 +37,6 @@ from apps.merchants.models import Merchant
 from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
 from apps.payments.models import Customer
 from apps.payments.services import check_payment_method, gateway_account_for
-from apps.webhooks.services import event_publish
 
 from .errors import PaymentMethodInUse, PaymentMethodRemoved, VaultNotSupported
 from .models import PaymentMethod, VaultProfile

@@ -14,10 +14,11 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from apps.core.dates import utc_days
+from apps.events.models import WebhookDelivery
 from apps.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from apps.reconciliation.models import Discrepancy, SettlementBatch
 from apps.subscriptions.models import Subscription, SubscriptionStatus
-from apps.webhooks.models import IncomingWebhook, WebhookDelivery
+from apps.webhooks.models import IncomingWebhook
 
 from .models import DailyTotal, DailyTotalDay
 

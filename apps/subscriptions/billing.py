@@ -34,12 +34,12 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
 from apps.core.bulk import update_rows
 from apps.core.db import atomic_with_reconnect
+from apps.events.services import event_publish, event_publish_many
 from apps.gateways.base import SavedCard
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 from apps.gateways.registry import gateway_for
 from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
-from apps.webhooks.services import event_publish, event_publish_many
 
 from .models import (
     BILLABLE_STATUSES,

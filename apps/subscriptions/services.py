@@ -16,11 +16,11 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.customers.models import PaymentMethod
+from apps.events.services import event_publish
 from apps.merchants.models import Merchant
 from apps.payments.attempts import one_run_per_reference
 from apps.payments.errors import CurrencyNotSupported
 from apps.payments.models import Customer
-from apps.webhooks.services import event_publish
 
 from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
 from .models import (

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import services
-from .models import IncomingWebhook, WebhookDelivery
+from .models import IncomingWebhook
 
 
 def _countdown(when: object) -> int | None:
@@ -31,22 +31,3 @@ def incoming_webhook_process(webhook_id: int) -> None:
 @shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
 def incoming_webhooks_sweep() -> int:
     return len(services.incoming_webhooks_sweep())
-
-
-@shared_task(ignore_result=True, time_limit=60, soft_time_limit=50)
-def event_relay(event_id: int) -> None:
-    services.event_relay(event_id=event_id)
-
-
-@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
-def webhook_delivery_attempt(delivery_id: int) -> None:
-    delivery = services.webhook_delivery_attempt(delivery_id=delivery_id)
-    if delivery is not None and delivery.status == WebhookDelivery.Status.PENDING:
-        countdown = _countdown(delivery.next_attempt_at)
-        if countdown is not None:
-            webhook_delivery_attempt.apply_async((delivery_id,), countdown=countdown)
-
-
-@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
-def events_sweep() -> dict[str, int]:
-    return services.events_sweep()

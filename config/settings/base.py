@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "apps.merchants",
     "apps.api",
     "apps.gateways",
+    "apps.events",
     "apps.payments",
     "apps.ledger",
     "apps.reconciliation",
@@ -224,8 +225,9 @@ CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
 # Separate queues, so a flood of one kind of work cannot starve the others.
 CELERY_TASK_ROUTES = {
     "apps.webhooks.tasks.incoming_webhook*": {"queue": "webhooks"},
+    "apps.events.tasks.*": {"queue": "deliveries"},
+    # Names the events tasks had in the webhooks app (messages queued before the move).
     "apps.webhooks.tasks.event_relay": {"queue": "deliveries"},
-    "apps.webhooks.tasks.events_sweep": {"queue": "deliveries"},
     "apps.webhooks.tasks.webhook_delivery_attempt": {"queue": "deliveries"},
     "apps.subscriptions.tasks.*": {"queue": "billing"},
 }
@@ -247,7 +249,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 30.0,
     },
     "events-sweep": {
-        "task": "apps.webhooks.tasks.events_sweep",
+        "task": "apps.events.tasks.events_sweep",
         "schedule": 30.0,
     },
     "payment-methods-purge-sweep": {

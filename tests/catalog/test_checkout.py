@@ -14,9 +14,10 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent
 from apps.catalog.models import CheckoutOrder, Entitlement
 from apps.catalog.services import checkout_reconcile
+from apps.events.models import Event
 from apps.gateways.razorpay import webhook_signature
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
-from apps.webhooks.models import Event, IncomingWebhook
+from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhook_process
 from tests.catalog.helpers import DECLINED_CARD, handler_response, pay, sign, start, verify
 

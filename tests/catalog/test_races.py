@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apps.catalog.models import Entitlement
+from apps.events.models import Event
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
-from apps.webhooks.models import Event, IncomingWebhook
+from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhook_process
 from tests.catalog.helpers import handler_response, pay, start, verify
 from tests.catalog.test_checkout import razorpay_webhook, sdk

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from apps.audit.actors import Actor
-from apps.webhooks.services import webhook_endpoint_create
+from apps.events.endpoints import webhook_endpoint_create
 from tests.faultlab import AppServer, Client, RedisServer
 
 

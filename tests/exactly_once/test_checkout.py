@@ -11,9 +11,9 @@ import requests
 
 from apps.audit.actors import Actor
 from apps.catalog.models import CheckoutOrder, Entitlement
+from apps.events.models import Event
 from apps.merchants.services import api_key_create
 from apps.payments.models import Payment
-from apps.webhooks.models import Event
 from tests.catalog.helpers import handler_response, pay
 from tests.exactly_once.helpers import FAULTS, assert_key_completed, gateway_calls, retry_until_final, send_under_fault
 from tests.faultlab import AppServer, Client

@@ -14,9 +14,9 @@ import uuid
 import pytest
 import requests
 
+from apps.events.models import Event
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.sandbox.models import AnetTransaction
-from apps.webhooks.models import Event
 from tests.exactly_once.helpers import FAULTS, assert_key_completed, gateway_calls, retry_until_final, send_under_fault
 from tests.faultlab import Client
 from tests.payments.helpers import purchase_body, settle

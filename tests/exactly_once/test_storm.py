@@ -15,9 +15,9 @@ import requests
 from django.db import connection
 
 from apps.api.models import IdempotencyRecord
+from apps.events.models import Event
 from apps.payments.models import Payment
 from apps.sandbox.models import AnetTransaction
-from apps.webhooks.models import Event
 from tests.exactly_once.helpers import gateway_calls, retry_until_final
 from tests.faultlab import AppServer, Client, RedisServer
 from tests.payments.helpers import purchase_body

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
+from apps.events.models import Event
 from apps.sandbox.models import AnetTransaction
 from apps.subscriptions.billing import billing_run
 from apps.subscriptions.models import BillingAttempt, Invoice, Subscription
@@ -19,7 +20,6 @@ from apps.subscriptions.services import (
     subscription_pause,
     subscription_resume,
 )
-from apps.webhooks.models import Event
 
 from .conftest import ACTOR, MASTERCARD, T0
 

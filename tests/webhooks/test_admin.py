@@ -8,9 +8,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from apps.accounts import roles
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
+from apps.events.endpoints import webhook_endpoint_create
+from apps.events.models import Event, WebhookDelivery
 from apps.gateways.services import gateway_account_create
-from apps.webhooks.models import Event, IncomingWebhook, WebhookDelivery
-from apps.webhooks.services import webhook_endpoint_create
+from apps.webhooks.models import IncomingWebhook
 from tests.webhooks.helpers import anet_body, post_anet
 
 pytestmark = pytest.mark.django_db
@@ -82,11 +83,11 @@ def test_deliveries_can_be_resent_by_ops(staff_client, merchant):
     ops = staff_client(roles.OPS)
     data = {"action": "resend_selected", ACTION_CHECKBOX_NAME: [delivery.pk]}
 
-    confirm = ops.post("/admin/webhooks/webhookdelivery/", data)
-    ops.post("/admin/webhooks/webhookdelivery/", {**data, "confirm": "yes"})
-    page = ops.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/")
-    endpoints = ops.get("/admin/webhooks/webhookendpoint/")
-    events = ops.get(f"/admin/webhooks/event/{event.pk}/change/")
+    confirm = ops.post("/admin/events/webhookdelivery/", data)
+    ops.post("/admin/events/webhookdelivery/", {**data, "confirm": "yes"})
+    page = ops.get(f"/admin/events/webhookdelivery/{delivery.pk}/change/")
+    endpoints = ops.get("/admin/events/webhookendpoint/")
+    events = ops.get(f"/admin/events/event/{event.pk}/change/")
 
     assert b"Resend these deliveries?" in confirm.content
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == "pending"

@@ -18,10 +18,12 @@ from django.db import connection, transaction
 
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
+from apps.events.endpoints import webhook_endpoint_create
+from apps.events.models import Event
+from apps.events.services import event_publish
 from apps.gateways.base import CaptureRequest
 from apps.payments.models import Payment
-from apps.webhooks.models import Event, IncomingWebhook
-from apps.webhooks.services import event_publish, webhook_endpoint_create
+from apps.webhooks.models import IncomingWebhook
 from config.celery import app as celery_app
 from tests.payments.helpers import purchase
 from tests.webhooks.helpers import anet_body, post_anet, wait_for

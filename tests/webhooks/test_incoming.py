@@ -14,12 +14,13 @@ from prometheus_client import REGISTRY
 
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
+from apps.events.models import Event
 from apps.gateways.authorizenet import webhook_signature
 from apps.gateways.base import CaptureRequest, VoidRequest
 from apps.gateways.razorpay import webhook_signature as razorpay_signature
 from apps.gateways.services import gateway_account_create
 from apps.payments.models import Payment
-from apps.webhooks.models import Event, IncomingWebhook
+from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhook_process, incoming_webhooks_sweep
 from tests.payments.helpers import purchase
 from tests.webhooks.helpers import anet_body, anet_url, post_anet, wait_for

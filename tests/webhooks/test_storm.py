@@ -12,10 +12,11 @@ import requests
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.events.models import Event
 from apps.gateways.authorizenet import webhook_signature
 from apps.payments.models import Payment
 from apps.sandbox.models import AnetTransaction
-from apps.webhooks.models import Event, IncomingWebhook
+from apps.webhooks.models import IncomingWebhook
 from tests.webhooks.helpers import anet_body, anet_url, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

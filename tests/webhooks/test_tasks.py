@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.events import deliveries as event_deliveries
+from apps.events import services as event_services
+from apps.events import tasks as event_tasks
+from apps.events.models import WebhookDelivery
 from apps.webhooks import services, tasks
-from apps.webhooks.models import IncomingWebhook, WebhookDelivery
+from apps.webhooks.models import IncomingWebhook
 
 pytestmark = pytest.mark.django_db
 
@@ -55,21 +59,21 @@ def test_a_failed_delivery_attempt_is_queued_for_its_next_try(monkeypatch):
     pending = WebhookDelivery(
         pk=3, status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=5)
     )
-    monkeypatch.setattr(services, "webhook_delivery_attempt", lambda delivery_id: pending)
+    monkeypatch.setattr(event_deliveries, "webhook_delivery_attempt", lambda delivery_id: pending)
     monkeypatch.setattr(
-        tasks.webhook_delivery_attempt, "apply_async", lambda args, countdown: sent.append((args, countdown))
+        event_tasks.webhook_delivery_attempt, "apply_async", lambda args, countdown: sent.append((args, countdown))
     )
 
-    tasks.webhook_delivery_attempt.run(3)
+    event_tasks.webhook_delivery_attempt.run(3)
 
     assert len(sent) == 1 and sent[0][0] == (3,)
 
 
 def test_sweep_tasks_report_what_they_queued(monkeypatch):
     monkeypatch.setattr(services, "incoming_webhooks_sweep", lambda: [1, 2])
-    monkeypatch.setattr(services, "events_sweep", lambda: {"events": 0, "deliveries": 1})
-    monkeypatch.setattr(services, "event_relay", lambda event_id: [])
+    monkeypatch.setattr(event_services, "events_sweep", lambda: {"events": 0, "deliveries": 1})
+    monkeypatch.setattr(event_services, "event_relay", lambda event_id: [])
 
     assert tasks.incoming_webhooks_sweep.run() == 2
-    assert tasks.events_sweep.run() == {"events": 0, "deliveries": 1}
-    assert tasks.event_relay.run(5) is None
+    assert event_tasks.events_sweep.run() == {"events": 0, "deliveries": 1}
+    assert event_tasks.event_relay.run(5) is None

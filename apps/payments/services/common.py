@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.core.queueing import enqueue_on_commit
+from apps.events.services import event_publish
 from apps.gateways.base import (
     Card,
     GatewayResult,
@@ -42,7 +43,6 @@ from apps.payments.errors import (
 )
 from apps.payments.models import Customer, GatewayTransaction, Payment, Refund
 from apps.payments.representations import payment_representation, refund_representation
-from apps.webhooks.services import event_publish
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+import apps.events.models
 import apps.webhooks.models
 
 
@@ -23,7 +24,7 @@ class Migration(migrations.Migration):
                 (
                     "public_id",
                     models.CharField(
-                        default=apps.webhooks.models.new_event_id, editable=False, max_length=40, unique=True
+                        default=apps.events.models.new_event_id, editable=False, max_length=40, unique=True
                     ),
                 ),
                 ("livemode", models.BooleanField(default=False)),
@@ -121,7 +122,7 @@ class Migration(migrations.Migration):
                 (
                     "public_id",
                     models.CharField(
-                        default=apps.webhooks.models.new_delivery_id, editable=False, max_length=40, unique=True
+                        default=apps.events.models.new_delivery_id, editable=False, max_length=40, unique=True
                     ),
                 ),
                 (
@@ -186,7 +187,7 @@ class Migration(migrations.Migration):
                 (
                     "public_id",
                     models.CharField(
-                        default=apps.webhooks.models.new_endpoint_id, editable=False, max_length=40, unique=True
+                        default=apps.events.models.new_endpoint_id, editable=False, max_length=40, unique=True
                     ),
                 ),
                 ("url", models.URLField(max_length=2000)),

@@ -4,8 +4,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.webhooks.models import Event, WebhookEndpoint
-from apps.webhooks.services import EVENT_TYPES
+from apps.events.models import Event, WebhookEndpoint
+from apps.events.services import EVENT_TYPES
 
 EVENT_TYPE_CHOICES = [*EVENT_TYPES, "*"]
 

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from apps.api.pagination import IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
-from apps.webhooks import selectors, services
-from apps.webhooks.models import Event
+from apps.events import endpoints, selectors
+from apps.events.models import Event
 
 from .serializers import (
     EVENT_TYPE_CHOICES,
@@ -86,7 +86,7 @@ class EndpointListCreateApi(IdempotentApiView):
     def post(self, request: Request) -> Response:
         data = EndpointCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = services.webhook_endpoint_create(
+        issued = endpoints.webhook_endpoint_create(
             merchant=self.merchant(request), actor=self.actor(request), **data.validated_data
         )
         body = EndpointWithSecretSerializer(issued.endpoint, context={"secret": issued.secret}).data
@@ -111,7 +111,9 @@ class EndpointDetailApi(IdempotentApiView):
         data = EndpointUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
-        endpoint = services.webhook_endpoint_update(endpoint=endpoint, actor=self.actor(request), **data.validated_data)
+        endpoint = endpoints.webhook_endpoint_update(
+            endpoint=endpoint, actor=self.actor(request), **data.validated_data
+        )
         return Response(EndpointOutputSerializer(endpoint).data)
 
     @extend_schema(
@@ -123,7 +125,7 @@ class EndpointDetailApi(IdempotentApiView):
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
-        services.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor(request))
+        endpoints.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -138,5 +140,5 @@ class EndpointRotateSecretApi(IdempotentApiView):
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
-        issued = services.webhook_endpoint_rotate_secret(endpoint=endpoint, actor=self.actor(request))
+        issued = endpoints.webhook_endpoint_rotate_secret(endpoint=endpoint, actor=self.actor(request))
         return Response(EndpointWithSecretSerializer(issued.endpoint, context={"secret": issued.secret}).data)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFoundError
-from apps.merchants.models import Merchant
 
 from .models import Event, WebhookEndpoint
+
+if TYPE_CHECKING:  # events sit below every other app: tenancy is named, not imported
+    from apps.merchants.models import Merchant
 
 
 def event_list(*, merchant: Merchant) -> QuerySet[Event]:

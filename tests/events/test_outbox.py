@@ -17,16 +17,10 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
-from apps.webhooks.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
-from apps.webhooks.services import (
-    event_publish,
-    event_relay,
-    events_sweep,
-    webhook_delivery_attempt,
-    webhook_delivery_resend,
-    webhook_endpoint_create,
-    webhook_endpoint_rotate_secret,
-)
+from apps.events.deliveries import webhook_delivery_attempt, webhook_delivery_resend
+from apps.events.endpoints import webhook_endpoint_create, webhook_endpoint_rotate_secret
+from apps.events.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
+from apps.events.services import event_publish, event_relay, events_sweep
 from tests.payments.helpers import VISA, purchase
 from tests.webhooks.helpers import wait_for
 
@@ -128,7 +122,7 @@ def test_without_endpoints_an_event_is_relayed_at_once_and_queues_nothing(mercha
 
     assert event.relayed_at is not None
     assert listened.relayed_at is None
-    assert [(task.name, task.args) for task in sent_tasks] == [("apps.webhooks.tasks.event_relay", (listened.pk,))]
+    assert [(task.name, task.args) for task in sent_tasks] == [("apps.events.tasks.event_relay", (listened.pk,))]
 
 
 def test_events_api_lists_and_shows_only_the_merchants_own(api, merchant, other_merchant, client_for, issue_key):
@@ -176,7 +170,7 @@ def test_the_sweeper_relays_events_whose_relay_was_lost(merchant, settings, rece
     counts = events_sweep()
 
     assert counts["events"] == 1
-    assert [(task.name, task.args) for task in sent_tasks] == [("apps.webhooks.tasks.event_relay", (event.pk,))]
+    assert [(task.name, task.args) for task in sent_tasks] == [("apps.events.tasks.event_relay", (event.pk,))]
 
 
 # --- deliveries ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    start web, worker, beat and sandboxes with demo data (Ctrl-C stops all)"
 	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage"
-	@echo "make lint   ruff, mypy and the migrations check"
+	@echo "make lint   ruff, mypy, the layering contracts (import-linter) and the migrations check"
 	@echo "make bench  benchmark the API under gunicorn on PostgreSQL"
 
 $(STAMP): requirements/dev.txt
@@ -40,6 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install

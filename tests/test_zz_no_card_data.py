@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from apps.sandbox.authorizenet.engine import TEST_CARDS as ALL_TEST_CARDS
+from apps.sandbox.authorizenet.cards import TEST_CARDS as ALL_TEST_CARDS
 from tests.payments.helpers import VISA, purchase, settle
 
 pytestmark = [pytest.mark.last, pytest.mark.slow]

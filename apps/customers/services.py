@@ -13,6 +13,7 @@ the gateway is deleted afterwards by a retried task.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -283,22 +284,24 @@ def payment_method_set_default(*, method: PaymentMethod, actor: Actor) -> Paymen
     return method
 
 
-def payment_method_remove(*, method: PaymentMethod, actor: Actor) -> PaymentMethod:
-    """Remove a saved card. Refused while a live subscription pays with it."""
-    from apps.subscriptions.models import FINAL_STATUSES, Subscription
+# Who may still charge a saved card (subscriptions add theirs from their app's ready()): a card
+# some of them use cannot be removed. The customers app knows none of them.
+_IN_USE_CHECKS: list[Callable[[PaymentMethod], bool]] = []
 
+
+def payment_method_in_use_check_register(check: Callable[[PaymentMethod], bool]) -> None:
+    if check not in _IN_USE_CHECKS:
+        _IN_USE_CHECKS.append(check)
+
+
+def payment_method_remove(*, method: PaymentMethod, actor: Actor) -> PaymentMethod:
+    """Remove a saved card. Refused while something that charges it (a live subscription) uses it."""
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=method.customer_id)
         method = PaymentMethod.objects.select_for_update(of=("self",)).select_related("customer").get(pk=method.pk)
         if method.status == PaymentMethod.Status.REMOVED:
             return method
-        in_use = (
-            Subscription.objects.filter(payment_method=method)
-            .exclude(status__in=FINAL_STATUSES)
-            .union(Subscription.objects.filter(pending_payment_method=method).exclude(status__in=FINAL_STATUSES))
-            .exists()
-        )
-        if in_use:
+        if any(check(method) for check in _IN_USE_CHECKS):
             raise PaymentMethodInUse()
         method.status, method.removed_at = PaymentMethod.Status.REMOVED, timezone.now()
         was_default, method.is_default = method.is_default, False

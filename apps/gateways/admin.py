@@ -10,29 +10,39 @@ from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError
 
 from .models import GatewayAccount, GatewayName
+from .registry import GATEWAYS, credential_fields
 from .services import gateway_account_create, gateway_account_set_credentials
+
+
+def _credential_form_fields() -> dict[str, forms.Field]:
+    """One field per credential any gateway takes (the registry says which), labelled with it."""
+    fields: dict[str, forms.Field] = {}
+    for gateway, entry in GATEWAYS.items():
+        for credential in entry.credentials:
+            label = f"{credential.label} ({GatewayName(gateway).label})"
+            if credential.name in fields:
+                fields[credential.name].label = f"{fields[credential.name].label}, {GatewayName(gateway).label}"
+                continue
+            widget = forms.PasswordInput if credential.secret else forms.TextInput
+            fields[credential.name] = forms.CharField(required=False, widget=widget, label=label)
+    return fields
 
 
 class GatewayAccountForm(forms.ModelForm[GatewayAccount]):
     """Credentials are typed in, encrypted, and never shown again (blank keeps the stored value)."""
 
-    api_login_id = forms.CharField(required=False, label="API login id (Authorize.Net)")
-    transaction_key = forms.CharField(
-        required=False, widget=forms.PasswordInput, label="Transaction key (Authorize.Net)"
-    )
-    signature_key = forms.CharField(required=False, widget=forms.PasswordInput, label="Signature key (Authorize.Net)")
-    key_id = forms.CharField(required=False, label="Key id (Razorpay)")
-    key_secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Key secret (Razorpay)")
-    webhook_secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Webhook secret")
-
-    credential_fields = ("api_login_id", "transaction_key", "signature_key", "key_id", "key_secret", "webhook_secret")
-
     class Meta:
         model = GatewayAccount
         fields = ["merchant", "gateway", "mode", "name", "currency", "is_active"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.update(_credential_form_fields())
+
     def credentials(self) -> dict[str, str]:
-        return {name: self.cleaned_data.get(name, "") for name in self.credential_fields}
+        gateway = self.cleaned_data.get("gateway") or self.instance.gateway or GatewayName.AUTHORIZENET
+        names = [credential.name for credential in credential_fields(gateway)]
+        return {name: self.cleaned_data.get(name, "") for name in names}
 
 
 @admin.register(GatewayAccount)

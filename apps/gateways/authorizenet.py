@@ -17,13 +17,14 @@ import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 from authorizenet import apicontractsv1, apicontrollers, apicontrollersbase
+from django.conf import settings
 
 from apps.core.money import to_decimal, to_minor
 
@@ -37,11 +38,13 @@ from .base import (
     InvalidSignature,
     MalformedNotification,
     Notification,
+    NotificationKind,
     OpaqueToken,
     Outcome,
     RecurringCharge,
     RecurringRequest,
     RecurringSchedule,
+    RecurringStatus,
     RefundRequest,
     SavedCard,
     SettlementBatchData,
@@ -60,6 +63,7 @@ from .errors import (
     GatewayOutcomeUnknown,
     GatewayRetryable,
 )
+from .models import GatewayAccount
 
 # Every SDK HTTP call goes through our transport (see apps.gateways.http).
 apicontrollersbase.requests = SimpleNamespace(post=http.post)
@@ -94,7 +98,7 @@ _DECLINE_CODES = {
     "44": "cvv_mismatch",
     "45": "avs_cvv_mismatch",
     "47": "capture_exceeds_authorized",
-    "54": "refund_not_allowed",
+    "54": "payment_not_settled",  # a refund before settlement: void instead
     "55": "refund_exceeds_charge",
     "65": "cvv_mismatch",
     "310": "already_voided",
@@ -369,7 +373,13 @@ class AuthorizeNetGateway:
         def build(transaction: Any) -> None:
             transaction.refTransId = request.transaction_id
 
-        return self._transaction("voidTransaction", request.reference, build)
+        try:
+            return self._transaction("voidTransaction", request.reference, build)
+        except GatewayDeclined as exc:
+            if exc.result.reason_code != "16":
+                raise
+            # "Cannot be found" for a void: the charge settled and left the unsettled list.
+            raise GatewayDeclined(replace(exc.result, decline_code="payment_already_settled")) from exc
 
     def refund(self, request: RefundRequest) -> GatewayResult:
         amount = self._amount(request.amount, request.currency)
@@ -685,13 +695,13 @@ class AuthorizeNetGateway:
         if not self._ok(response):
             self._api_error(response)
 
-    def recurring_status(self, recurring_id: str) -> str:
+    def recurring_status(self, recurring_id: str) -> RecurringStatus:
         call = apicontractsv1.ARBGetSubscriptionStatusRequest()
         call.subscriptionId = recurring_id
         response = self._execute(apicontrollers.ARBGetSubscriptionStatusController, call, writes=False)
         if not self._ok(response):
             self._api_error(response)
-        return _text(response, "status")
+        return _recurring_status(_text(response, "status"))
 
     def recurring_get(self, recurring_id: str) -> RecurringSchedule:
         call = apicontractsv1.ARBGetSubscriptionRequest()
@@ -714,7 +724,7 @@ class AuthorizeNetGateway:
             )
         return RecurringSchedule(
             recurring_id=recurring_id,
-            status=_text(subscription, "status"),
+            status=_recurring_status(_text(subscription, "status")),
             amount=to_minor(_text(subscription, "amount") or "0", self.config.currency),
             currency=self.config.currency,
             name=_text(subscription, "name"),
@@ -722,7 +732,37 @@ class AuthorizeNetGateway:
         )
 
 
+# ARB's subscription statuses (ARBSubscriptionStatusEnum) in our words.
+_RECURRING_STATUSES = {
+    "active": RecurringStatus.ACTIVE,
+    "suspended": RecurringStatus.SUSPENDED,
+    "canceled": RecurringStatus.CANCELED,
+    "cancelled": RecurringStatus.CANCELED,
+    "terminated": RecurringStatus.TERMINATED,
+    "expired": RecurringStatus.EXPIRED,
+}
+
+
+def _recurring_status(status: str) -> RecurringStatus:
+    return _RECURRING_STATUSES.get(status.lower(), RecurringStatus.UNKNOWN)
+
+
 # --- webhooks (Authorize.Net -> us) -------------------------------------------------------------
+
+# Webhook event types (net.authorize.*) in our words. ARB's own charges arrive as ordinary
+# authcapture notifications; every customer.subscription.* event means "ask the schedule".
+_NOTIFICATION_KINDS = {
+    "net.authorize.payment.authcapture.created": NotificationKind.PAYMENT_CAPTURED,
+    "net.authorize.payment.authorization.created": NotificationKind.PAYMENT_AUTHORIZED,
+    "net.authorize.payment.capture.created": NotificationKind.PAYMENT_CAPTURED,
+    "net.authorize.payment.priorAuthCapture.created": NotificationKind.PAYMENT_CAPTURED,
+    "net.authorize.payment.refund.created": NotificationKind.REFUND_SUCCEEDED,
+    "net.authorize.payment.void.created": NotificationKind.PAYMENT_VOIDED,
+    "net.authorize.payment.fraud.approved": NotificationKind.PAYMENT_UNDER_REVIEW,
+    "net.authorize.payment.fraud.declined": NotificationKind.PAYMENT_UNDER_REVIEW,
+    "net.authorize.payment.fraud.held": NotificationKind.PAYMENT_UNDER_REVIEW,
+}
+_SUBSCRIPTION_EVENT_PREFIX = "net.authorize.customer.subscription."
 
 SIGNATURE_HEADER = "X-ANET-Signature"
 
@@ -744,15 +784,43 @@ def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[s
     expected = webhook_signature(body, key)
     if not hmac.compare_digest(given.upper().encode(), expected.upper().encode()):
         raise InvalidSignature("X-ANET-Signature does not match")
+    return read_notification(body, headers)
+
+
+def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
+    """What a notification (verified when it arrived) says, in our words. Raises MalformedNotification."""
     try:
         envelope = json.loads(body)
         payload = envelope.get("payload") or {}
+        event_type = str(envelope.get("eventType", ""))[:100]
+        object_id = str(payload.get("id", ""))[:100]
+        recurring = event_type.startswith(_SUBSCRIPTION_EVENT_PREFIX)
         return Notification(
             event_id=str(envelope["notificationId"])[:100],
-            event_type=str(envelope.get("eventType", ""))[:100],
+            event_type=event_type,
             entity=str(payload.get("entityName", "")),
-            object_id=str(payload.get("id", ""))[:100],
+            object_id=object_id,
             reference=str(payload.get("merchantReferenceId", "") or payload.get("invoiceNumber", "")),
+            kind=NotificationKind.RECURRING_CHANGED
+            if recurring
+            else _NOTIFICATION_KINDS.get(event_type, NotificationKind.OTHER),
+            recurring_id=object_id if recurring else "",
         )
     except (ValueError, KeyError, AttributeError, TypeError) as exc:
         raise MalformedNotification(f"unreadable Authorize.Net notification: {exc}") from exc
+
+
+def adapter_for(account: GatewayAccount) -> AuthorizeNetGateway:
+    """The adapter for one of our gateway accounts at Authorize.Net (the registry calls this)."""
+    credentials = account.credentials()
+    endpoint = settings.AUTHORIZENET_LIVE_ENDPOINT if account.mode == "live" else settings.AUTHORIZENET_TEST_ENDPOINT
+    return AuthorizeNetGateway(
+        AuthorizeNetConfig(
+            api_login_id=credentials["api_login_id"],
+            transaction_key=credentials["transaction_key"],
+            signature_key=credentials.get("signature_key", ""),
+            endpoint=endpoint,
+            currency=account.currency,
+            timeout_seconds=settings.AUTHORIZENET_TIMEOUT_SECONDS,
+        )
+    )

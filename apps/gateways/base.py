@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Outcome(StrEnum):
@@ -145,6 +145,7 @@ class TransactionDetails:
     recurring_pay_num: int = 0
 
 
+@runtime_checkable
 class Gateway(Protocol):
     name: str
     supports_void: bool
@@ -189,6 +190,7 @@ class StoredCard:
     exp_year: int | None = None
 
 
+@runtime_checkable
 class VaultGateway(Gateway, Protocol):
     """A gateway that keeps cards for us so that we can charge them later (Authorize.Net CIM).
     Every create is safe to repeat after a lost answer: a duplicate returns what already exists."""
@@ -241,16 +243,28 @@ class RecurringCharge:
     submitted_at: datetime | None = None
 
 
+class RecurringStatus(StrEnum):
+    """A gateway-run schedule's state, in our words (adapters translate theirs)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # a payment failed; the gateway stopped charging until it is fixed
+    CANCELED = "canceled"
+    TERMINATED = "terminated"  # ended by the gateway (or the merchant's account), not by us
+    EXPIRED = "expired"  # every occurrence was charged
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True)
 class RecurringSchedule:
     recurring_id: str
-    status: str  # active | expired | suspended | canceled | terminated
+    status: RecurringStatus
     amount: int
     currency: str
     name: str = ""
     charges: tuple[RecurringCharge, ...] = ()
 
 
+@runtime_checkable
 class RecurringGateway(Gateway, Protocol):
     def recurring_create(self, request: RecurringRequest) -> str:
         """The gateway's subscription id. A repeat of the same request after a lost answer
@@ -261,7 +275,7 @@ class RecurringGateway(Gateway, Protocol):
         """Cancelling an already cancelled schedule is not an error."""
         ...
 
-    def recurring_status(self, recurring_id: str) -> str: ...
+    def recurring_status(self, recurring_id: str) -> RecurringStatus: ...
 
     def recurring_get(self, recurring_id: str) -> RecurringSchedule:
         """The schedule with the charges it has made."""
@@ -307,6 +321,7 @@ class CheckoutPayment:
     created_at: datetime | None = None
 
 
+@runtime_checkable
 class CheckoutGateway(Gateway, Protocol):
     """A gateway where the customer pays in the gateway's own page (Razorpay Checkout) against
     an order we create; we then verify the page's signature and ask the API what happened."""
@@ -322,15 +337,38 @@ class CheckoutGateway(Gateway, Protocol):
     def checkout_signature_valid(self, *, order_id: str, payment_id: str, signature: str) -> bool: ...
 
 
+class NotificationKind(StrEnum):
+    """What a gateway notification says happened, in our words. Adapters translate their event
+    names into these; processing dispatches on them and never sees a gateway's vocabulary."""
+
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_CAPTURED = "payment.captured"  # also a charge a gateway-run schedule made
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_VOIDED = "payment.voided"
+    PAYMENT_UNDER_REVIEW = "payment.under_review"  # held, or released, by the gateway's fraud filters
+    CHECKOUT_PAID = "checkout.paid"  # a hosted checkout's order was paid
+    REFUND_CREATED = "refund.created"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    RECURRING_CHANGED = "recurring.changed"  # a gateway-run schedule was suspended, ended, changed ...
+    DISPUTE_OPENED = "dispute.opened"
+    DISPUTE_CLOSED = "dispute.closed"
+    OTHER = "other"  # nothing we act on
+
+
 @dataclass(frozen=True)
 class Notification:
     """A verified gateway webhook, reduced to what we route on. The raw body is kept elsewhere."""
 
     event_id: str  # the gateway's id for the notification: the dedupe key
-    event_type: str
+    event_type: str  # the gateway's own name for it, kept for people reading the inspector
     entity: str = ""  # what it is about: transaction, payment, refund, order ...
     object_id: str = ""  # the gateway's id of that object
     reference: str = ""  # our reference, when the gateway echoes it
+    kind: NotificationKind = NotificationKind.OTHER
+    order_id: str = ""  # a hosted checkout's order the payment belongs to
+    charge_id: str = ""  # for a refund: the charge (payment) it returns
+    recurring_id: str = ""  # for a gateway-run schedule's own event: the schedule
 
 
 class InvalidSignature(Exception):
@@ -379,6 +417,7 @@ class SettlementBatchData:
     payout_reference: str = ""
 
 
+@runtime_checkable
 class SettlementGateway(Gateway, Protocol):
     def settlements(self, *, since: datetime, until: datetime) -> list[SettlementBatchData]:
         """Every batch settled in [since, until), with all its transactions (all pages)."""

@@ -49,9 +49,9 @@ class GatewayAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.get_gateway_display()} {self.mode} ({self.merchant.slug})"
 
-    def set_credentials(self, credentials: dict[str, str]) -> None:
+    def set_credentials(self, credentials: dict[str, str], *, login: str = "") -> None:
+        """`login`: the credential that names the account (not a secret), for the hint."""
         self.credentials_ciphertext = crypto.encrypt(json.dumps(credentials, sort_keys=True))
-        login = credentials.get("api_login_id") or credentials.get("key_id") or ""
         self.credentials_hint = f"{login[:4]}…" if login else "set"
 
     def credentials(self) -> dict[str, Any]:

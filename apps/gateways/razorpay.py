@@ -26,6 +26,7 @@ from typing import Any
 
 import razorpay
 import requests
+from django.conf import settings
 from razorpay import errors as rzp_errors
 
 from . import http
@@ -37,6 +38,7 @@ from .base import (
     InvalidSignature,
     MalformedNotification,
     Notification,
+    NotificationKind,
     Order,
     OrderRequest,
     Outcome,
@@ -56,6 +58,7 @@ from .errors import (
     GatewayOutcomeUnknown,
     GatewayRetryable,
 )
+from .models import GatewayAccount
 
 logger = logging.getLogger(__name__)
 
@@ -449,6 +452,27 @@ def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[s
         raise InvalidSignature("missing X-Razorpay-Signature" if secret else "no webhook secret configured")
     if not hmac.compare_digest(given.encode(), webhook_signature(body, secret).encode()):
         raise InvalidSignature("X-Razorpay-Signature does not match")
+    return read_notification(body, headers)
+
+
+# Webhook events in our words.
+_NOTIFICATION_KINDS = {
+    "payment.authorized": NotificationKind.PAYMENT_AUTHORIZED,
+    "payment.captured": NotificationKind.PAYMENT_CAPTURED,
+    "payment.failed": NotificationKind.PAYMENT_FAILED,
+    "order.paid": NotificationKind.CHECKOUT_PAID,
+    "refund.created": NotificationKind.REFUND_CREATED,
+    "refund.processed": NotificationKind.REFUND_SUCCEEDED,
+    "refund.failed": NotificationKind.REFUND_FAILED,
+    "payment.dispute.created": NotificationKind.DISPUTE_OPENED,
+    "payment.dispute.won": NotificationKind.DISPUTE_CLOSED,
+    "payment.dispute.lost": NotificationKind.DISPUTE_CLOSED,
+    "payment.dispute.closed": NotificationKind.DISPUTE_CLOSED,
+}
+
+
+def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
+    """What a notification (verified when it arrived) says, in our words. Raises MalformedNotification."""
     event_id = (headers.get(EVENT_ID_HEADER) or "").strip()
     try:
         envelope = json.loads(body)
@@ -456,16 +480,21 @@ def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[s
         payload = envelope.get("payload") or {}
         entity = next(iter(envelope.get("contains") or []), "")
         obj = (payload.get(entity) or {}).get("entity") or {}
+        objects = notification_objects(body)
     except (ValueError, KeyError, AttributeError, TypeError) as exc:
         raise MalformedNotification(f"unreadable Razorpay notification: {exc}") from exc
     if not event_id:
         raise MalformedNotification("missing x-razorpay-event-id")
+    payment, order, refund = objects.get("payment") or {}, objects.get("order") or {}, objects.get("refund") or {}
     return Notification(
         event_id=event_id[:100],
         event_type=event_type[:100],
         entity=entity,
         object_id=str(obj.get("id", ""))[:100],
         reference=str(obj.get("receipt", "") or (obj.get("notes") or {}).get("reference", "") or ""),
+        kind=_NOTIFICATION_KINDS.get(event_type, NotificationKind.OTHER),
+        order_id=str(payment.get("order_id") or order.get("id") or "")[:100],
+        charge_id=str(refund.get("payment_id") or payment.get("id") or "")[:100],
     )
 
 
@@ -473,3 +502,18 @@ def notification_objects(body: bytes) -> dict[str, dict[str, Any]]:
     """The entities a (verified) notification carries, by name: payment, order, refund ..."""
     payload = json.loads(body).get("payload") or {}
     return {name: (value or {}).get("entity") or {} for name, value in payload.items() if isinstance(value, dict)}
+
+
+def adapter_for(account: GatewayAccount) -> RazorpayGateway:
+    """The adapter for one of our gateway accounts at Razorpay (the registry calls this)."""
+    credentials = account.credentials()
+    base_url = settings.RAZORPAY_LIVE_API_BASE if account.mode == "live" else settings.RAZORPAY_TEST_API_BASE
+    return RazorpayGateway(
+        RazorpayConfig(
+            key_id=credentials["key_id"],
+            key_secret=credentials["key_secret"],
+            base_url=base_url,
+            timeout_seconds=settings.RAZORPAY_TIMEOUT_SECONDS,
+            auto_capture=settings.RAZORPAY_AUTO_CAPTURE,
+        )
+    )

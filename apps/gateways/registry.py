@@ -1,108 +1,125 @@
-"""Builds the adapter for a gateway account. The place that knows which module serves which gateway."""
+"""Builds the adapter for a gateway account: the one place that knows which module serves which
+gateway. Adding a gateway adds its entry to GATEWAYS (module, credentials); its module provides
+
+- `adapter_for(account)`: the adapter, implementing `Gateway` and whichever capabilities the
+  gateway has (`VaultGateway`, `RecurringGateway`, `CheckoutGateway`, `SettlementGateway`);
+- `parse_notification(body, headers, credentials)`: a webhook verified and read in our words;
+- `read_notification(body, headers)`: the same for a body verified when it arrived.
+
+Adapter modules are imported on first use, so a process that never talks to a gateway never
+imports its SDK.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
-
-from django.conf import settings
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
 
 from .base import CheckoutGateway, Gateway, Notification, RecurringGateway, SettlementGateway, VaultGateway
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
 
-def authorizenet_endpoint(mode: str) -> str:
-    return settings.AUTHORIZENET_LIVE_ENDPOINT if mode == "live" else settings.AUTHORIZENET_TEST_ENDPOINT
+@dataclass(frozen=True)
+class CredentialField:
+    name: str
+    label: str
+    required: bool = True
+    secret: bool = True  # typed in once, encrypted, never shown again
 
 
-def razorpay_base_url(mode: str) -> str:
-    return settings.RAZORPAY_LIVE_API_BASE if mode == "live" else settings.RAZORPAY_TEST_API_BASE
+@dataclass(frozen=True)
+class GatewayEntry:
+    module: str  # the adapter module
+    credentials: tuple[CredentialField, ...]
+    # Customers pay in the gateway's own page: no card data reaches us, so the gateway does not
+    # serve server-side card payments (POST /api/v1/payments).
+    hosted_checkout_only: bool = False
+
+
+GATEWAYS: dict[str, GatewayEntry] = {
+    GatewayName.AUTHORIZENET: GatewayEntry(
+        "apps.gateways.authorizenet",
+        (
+            CredentialField("api_login_id", "API login id", secret=False),
+            CredentialField("transaction_key", "Transaction key"),
+            CredentialField("signature_key", "Signature key (verifies webhooks)", required=False),
+        ),
+    ),
+    GatewayName.RAZORPAY: GatewayEntry(
+        "apps.gateways.razorpay",
+        (
+            CredentialField("key_id", "Key id", secret=False),
+            CredentialField("key_secret", "Key secret"),
+            CredentialField("webhook_secret", "Webhook secret", required=False),
+        ),
+        hosted_checkout_only=True,
+    ),
+}
+HOSTED_CHECKOUT_ONLY: frozenset[str] = frozenset(name for name, entry in GATEWAYS.items() if entry.hosted_checkout_only)
+
+
+def credential_fields(gateway: str) -> tuple[CredentialField, ...]:
+    entry = GATEWAYS.get(gateway)
+    return entry.credentials if entry else ()
+
+
+Capability = TypeVar("Capability")
+
+
+def _adapter_module(gateway: str) -> ModuleType:
+    entry = GATEWAYS.get(gateway)
+    if entry is None:
+        raise GatewayMisconfigured(f"No adapter for gateway {gateway!r} yet")
+    return importlib.import_module(entry.module)
 
 
 def gateway_for(account: GatewayAccount) -> Gateway:
-    if account.gateway == GatewayName.AUTHORIZENET:
-        from .authorizenet import AuthorizeNetConfig, AuthorizeNetGateway
+    adapter: Gateway = _adapter_module(account.gateway).adapter_for(account)
+    return adapter
 
-        credentials = account.credentials()
-        return AuthorizeNetGateway(
-            AuthorizeNetConfig(
-                api_login_id=credentials["api_login_id"],
-                transaction_key=credentials["transaction_key"],
-                signature_key=credentials.get("signature_key", ""),
-                endpoint=authorizenet_endpoint(account.mode),
-                currency=account.currency,
-                timeout_seconds=settings.AUTHORIZENET_TIMEOUT_SECONDS,
-            )
-        )
-    if account.gateway == GatewayName.RAZORPAY:
-        from .razorpay import RazorpayConfig, RazorpayGateway
 
-        credentials = account.credentials()
-        return RazorpayGateway(
-            RazorpayConfig(
-                key_id=credentials["key_id"],
-                key_secret=credentials["key_secret"],
-                base_url=razorpay_base_url(account.mode),
-                timeout_seconds=settings.RAZORPAY_TIMEOUT_SECONDS,
-                auto_capture=settings.RAZORPAY_AUTO_CAPTURE,
-            )
-        )
-    raise GatewayMisconfigured(f"No adapter for gateway {account.gateway!r} yet")
+def _capable(account: GatewayAccount, capability: type[Capability], what: str) -> Capability:
+    gateway = gateway_for(account)
+    if not isinstance(gateway, capability):
+        raise GatewayMisconfigured(f"{account.get_gateway_display()} {what}")
+    return gateway
 
 
 def checkout_gateway_for(account: GatewayAccount) -> CheckoutGateway:
     """The adapter of a gateway where customers pay in the gateway's own checkout page."""
-    if account.gateway != GatewayName.RAZORPAY:
-        raise GatewayMisconfigured(f"{account.get_gateway_display()} has no hosted checkout here")
-    from .razorpay import RazorpayGateway
-
-    gateway = gateway_for(account)
-    assert isinstance(gateway, RazorpayGateway)  # noqa: S101 - gateway_for's contract
-    return gateway
+    return _capable(account, CheckoutGateway, "has no hosted checkout here")  # type: ignore[type-abstract]
 
 
 def vault_gateway_for(account: GatewayAccount) -> VaultGateway:
-    """The adapter of a gateway that saves cards for later charges (Authorize.Net CIM)."""
-    if account.gateway != GatewayName.AUTHORIZENET:
-        raise GatewayMisconfigured(f"{account.get_gateway_display()} cannot save cards here")
-    from .authorizenet import AuthorizeNetGateway
-
-    gateway = gateway_for(account)
-    assert isinstance(gateway, AuthorizeNetGateway)  # noqa: S101 - gateway_for's contract
-    return gateway
+    """The adapter of a gateway that saves cards for later charges."""
+    return _capable(account, VaultGateway, "cannot save cards here")  # type: ignore[type-abstract]
 
 
 def recurring_gateway_for(account: GatewayAccount) -> RecurringGateway:
-    """The adapter of a gateway that runs billing schedules itself (Authorize.Net ARB)."""
-    if account.gateway != GatewayName.AUTHORIZENET:
-        raise GatewayMisconfigured(f"{account.get_gateway_display()} has no recurring billing here")
-    from .authorizenet import AuthorizeNetGateway
-
-    gateway = gateway_for(account)
-    assert isinstance(gateway, AuthorizeNetGateway)  # noqa: S101 - gateway_for's contract
-    return gateway
+    """The adapter of a gateway that runs billing schedules itself."""
+    return _capable(account, RecurringGateway, "has no recurring billing here")  # type: ignore[type-abstract]
 
 
 def settlement_gateway_for(account: GatewayAccount) -> SettlementGateway:
     """The adapter that reads a gateway account's settlement reports."""
-    gateway = gateway_for(account)
-    if not hasattr(gateway, "settlements"):
-        raise GatewayMisconfigured(f"{account.get_gateway_display()} settlement reports are not read here yet")
-    return gateway  # type: ignore[return-value]
+    return _capable(account, SettlementGateway, "settlement reports are not read here yet")  # type: ignore[type-abstract]
 
 
 NotificationParser = Callable[[bytes, dict[str, str], dict[str, Any]], Notification]
+NotificationReader = Callable[[bytes, dict[str, str]], Notification]
 
 
 def notification_parser_for(gateway: str) -> NotificationParser:
     """The function that verifies and reads a gateway's webhooks."""
-    if gateway == GatewayName.AUTHORIZENET:
-        from . import authorizenet
+    parser: NotificationParser = _adapter_module(gateway).parse_notification
+    return parser
 
-        return authorizenet.parse_notification
-    if gateway == GatewayName.RAZORPAY:
-        from . import razorpay
 
-        return razorpay.parse_notification
-    raise GatewayMisconfigured(f"No webhook support for gateway {gateway!r}")
+def notification_reader_for(gateway: str) -> NotificationReader:
+    """The function that reads a stored (already verified) webhook of a gateway, in our words."""
+    reader: NotificationReader = _adapter_module(gateway).read_notification
+    return reader

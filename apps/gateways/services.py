@@ -9,12 +9,7 @@ from apps.core.errors import ConflictError
 from apps.merchants.models import Merchant
 
 from .models import GatewayAccount
-
-REQUIRED_CREDENTIALS = {
-    "authorizenet": ("api_login_id", "transaction_key"),
-    "razorpay": ("key_id", "key_secret"),
-    "stripe": ("secret_key",),
-}
+from .registry import credential_fields
 
 
 class GatewayAccountConflict(ConflictError):
@@ -23,10 +18,15 @@ class GatewayAccountConflict(ConflictError):
 
 
 def _check_credentials(gateway: str, credentials: dict[str, str]) -> dict[str, str]:
-    missing = [name for name in REQUIRED_CREDENTIALS.get(gateway, ()) if not credentials.get(name)]
+    missing = [field.name for field in credential_fields(gateway) if field.required and not credentials.get(field.name)]
     if missing:
         raise ValueError(f"Missing credentials for {gateway}: {', '.join(missing)}")
     return {key: value for key, value in credentials.items() if value}
+
+
+def _login(gateway: str, credentials: dict[str, str]) -> str:
+    """The credential that names the account (its login or key id): shown as a hint."""
+    return next((credentials.get(field.name, "") for field in credential_fields(gateway) if not field.secret), "")
 
 
 def gateway_account_create(
@@ -40,7 +40,7 @@ def gateway_account_create(
     actor: Actor,
 ) -> GatewayAccount:
     account = GatewayAccount(merchant=merchant, gateway=gateway, mode=mode, currency=currency.upper(), name=name)
-    account.set_credentials(_check_credentials(gateway, credentials))
+    account.set_credentials(_check_credentials(gateway, credentials), login=_login(gateway, credentials))
     try:
         with transaction.atomic():
             account.save()
@@ -62,7 +62,7 @@ def gateway_account_set_credentials(
     with transaction.atomic():
         locked = GatewayAccount.objects.select_for_update().get(pk=account.pk)
         merged = {**locked.credentials(), **{k: v for k, v in credentials.items() if v}}
-        locked.set_credentials(_check_credentials(locked.gateway, merged))
+        locked.set_credentials(_check_credentials(locked.gateway, merged), login=_login(locked.gateway, merged))
         locked.save(update_fields=["credentials_ciphertext", "credentials_hint", "updated_at"])
         changed = sorted(key for key, value in credentials.items() if value)
         audit_record(

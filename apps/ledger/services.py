@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.utils import timezone
 
 from .errors import LedgerUnbalanced
-from .models import AccountKind, EntryKind, JournalEntry, LedgerAccount, Posting
-
-if TYPE_CHECKING:
-    from apps.payments.models import Payment, Refund
+from .models import JournalEntry, LedgerAccount, Posting
 
 AccountKey = tuple[int, str, str]  # gateway account id, kind, currency
 
@@ -111,66 +107,3 @@ def ledger_post_many(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
 
 def ledger_post(spec: EntrySpec) -> JournalEntry:
     return ledger_post_many([spec])[0]
-
-
-# --- payments and refunds ---------------------------------------------------------------------
-
-R, S, REF, ADJ = AccountKind.RECEIVABLE, AccountKind.SALES, AccountKind.REFUNDS, AccountKind.ADJUSTMENTS
-
-
-def payment_movements(
-    payment: Payment, before: dict[str, Any] | None, *, refund: Refund | None = None
-) -> list[EntrySpec]:
-    """The entries for what changed on a payment between `before` (a snapshot, None for a new
-    row) and now: captured money is owed by the gateway (receivable) against sales; refunded
-    money leaves the receivable."""
-    before = before or {}
-    captured = payment.amount_captured - int(before.get("amount_captured") or 0)
-    refunded = payment.amount_refunded - int(before.get("amount_refunded") or 0)
-    common: dict[str, Any] = {
-        "gateway_account_id": payment.gateway_account_id,
-        "currency": payment.currency,
-        "payment_id": payment.pk,
-    }
-    specs = []
-    if captured > 0:
-        specs.append(
-            EntrySpec(
-                kind=EntryKind.CAPTURE,
-                amount=captured,
-                lines=((R, captured), (S, -captured)),
-                gateway_transaction_id=payment.gateway_transaction_id,
-                **common,
-            )
-        )
-    elif captured < 0:
-        specs.append(
-            EntrySpec(
-                kind=EntryKind.CAPTURE_REVERSAL,
-                amount=-captured,
-                lines=((S, -captured), (R, captured)),
-                gateway_transaction_id=payment.gateway_transaction_id,
-                **common,
-            )
-        )
-    if refunded:
-        specs.append(
-            EntrySpec(
-                kind=EntryKind.REFUND if refunded > 0 else EntryKind.ADJUSTMENT,
-                amount=abs(refunded),
-                lines=((REF, refunded), (R, -refunded)),
-                refund_id=refund.pk if refund is not None else None,
-                gateway_transaction_id=refund.gateway_transaction_id if refund is not None else "",
-                memo="" if refunded > 0 else "refund reversed",
-                **common,
-            )
-        )
-    return specs
-
-
-def ledger_record_payment(payment: Payment, before: dict[str, Any] | None, *, refund: Refund | None = None) -> None:
-    ledger_post_many(payment_movements(payment, before, refund=refund))
-
-
-def ledger_record_payments(changes: Iterable[tuple[Payment, dict[str, Any] | None]]) -> None:
-    ledger_post_many([spec for payment, before in changes for spec in payment_movements(payment, before)])

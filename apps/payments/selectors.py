@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 
 from apps.core.errors import NotFoundError
+from apps.ledger.models import EntryKind
 from apps.merchants.models import Merchant
 
 from .models import Customer, GatewayTransaction, Payment, Refund
@@ -65,3 +66,24 @@ def earlier_calls(reference: str, *, kinds: Iterable[str]) -> list[GatewayTransa
         .select_related("payment", "gateway_account", "refund")
         .order_by("id")
     )
+
+
+def payments_disagreeing_with_ledger(limit: int) -> list[str]:
+    """Payments whose captured and refunded amounts differ from what their entries say."""
+    captured = Sum("journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.CAPTURE), default=0) - Sum(
+        "journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.CAPTURE_REVERSAL), default=0
+    )
+    refunded = Sum("journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.REFUND), default=0) - Sum(
+        "journal_entries__amount",
+        filter=Q(journal_entries__kind=EntryKind.ADJUSTMENT, journal_entries__memo="refund reversed"),
+        default=0,
+    )
+    rows = (
+        Payment.objects.annotate(ledger_captured=captured, ledger_refunded=refunded)
+        .exclude(ledger_captured=F("amount_captured"), ledger_refunded=F("amount_refunded"))
+        .values_list("public_id", "amount_captured", "ledger_captured", "amount_refunded", "ledger_refunded")[:limit]
+    )
+    return [
+        f"payment {pid}: captured {cap} but the ledger says {lcap}; refunded {ref} but the ledger says {lref}"
+        for pid, cap, lcap, ref, lref in rows
+    ]

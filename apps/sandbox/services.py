@@ -10,10 +10,14 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 
+from .authorizenet.cards import card_facts
+from .authorizenet.cim import set_declining
 from .authorizenet.engine import settle
 from .models import (
     AnetAccount,
     AnetBatch,
+    AnetCustomerProfile,
+    AnetPaymentProfile,
     AnetTransaction,
     RzpAccount,
     RzpOrder,
@@ -226,8 +230,6 @@ def _rzp_unknown_payment(account: RzpAccount, amount: int) -> RzpPayment:
 def anet_payment_profile_set_decline(*, payment_profile_id: str, declining: bool = True) -> int:
     """Test switch: the sandbox declines (or approves again) charges of this saved card, as a card
     that expired or ran out of funds after it was saved would."""
-    from .authorizenet.cim import set_declining
-
     return set_declining(payment_profile_id=payment_profile_id, declining=declining)
 
 
@@ -238,9 +240,6 @@ def anet_vault_seed(
     """Demo data: a customer profile with one saved card, written straight into the sandbox's
     vault (what createCustomerProfile would store: brand, last four, fingerprint, never the
     number). Returns (customer profile id, payment profile id)."""
-    from .authorizenet.engine import card_facts
-    from .models import AnetCustomerProfile, AnetPaymentProfile
-
     facts = card_facts(card_number, expiration, "")
     profile = AnetCustomerProfile.objects.create(account=account, merchant_customer_id=reference[:20], email=email)
     saved = AnetPaymentProfile.objects.create(

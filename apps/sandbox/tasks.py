@@ -6,6 +6,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
+from .authorizenet.arb import arb_run as run
 from .models import AnetNotification, RzpNotification
 from .notifications import deliver as anet_deliver
 from .razorpay.notifications import deliver as rzp_deliver
@@ -43,6 +44,4 @@ def rzp_notification_deliver(self: Any, notification_id: int, copy: int = 0) -> 
 def arb_run() -> int:
     """The Authorize.Net sandbox's own recurring-billing run (the real service's daily ARB job).
     Safe to run twice: each scheduled payment is charged once."""
-    from .authorizenet.arb import arb_run as run
-
     return run()

@@ -8,7 +8,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .authorizenet.engine import AuthorizeNetSandbox, mint_nonce
+from .authorizenet.cards import mint_nonce
+from .authorizenet.server import sandbox_request
 from .faults import AFTER, BEFORE, reset_connection, sleep_ms, take_faults
 from .models import SandboxCall, SandboxFault
 
@@ -19,7 +20,7 @@ ANET_CONTENT_TYPE = "application/xml; charset=utf-8"
 @require_POST
 def authorizenet_api(request: HttpRequest) -> HttpResponse:
     """The XML API endpoint (the SDK's request.api)."""
-    sandbox = AuthorizeNetSandbox(request.body)
+    sandbox = sandbox_request(request.body)
     faults = take_faults(gateway="authorizenet", match=[sandbox.method, sandbox.transaction_type])
     for fault in (f for f in faults if f.kind in BEFORE):
         if fault.kind == SandboxFault.Kind.LATENCY:

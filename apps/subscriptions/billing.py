@@ -41,6 +41,7 @@ from apps.gateways.registry import gateway_for
 from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
 
+from .lifecycle import next_period_end, record_change, subscription_end, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
     BillingAttempt,
@@ -50,14 +51,7 @@ from .models import (
     Subscription,
     SubscriptionStatus,
 )
-from .services import (
-    _snapshot,
-    invoice_representation,
-    next_period_end,
-    record_change,
-    subscription_end,
-    subscription_representation,
-)
+from .representations import invoice_representation, subscription_representation
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +252,7 @@ def _change(subscription: Subscription, action: str, before: dict[str, Any] | No
         "action": action,
         "target": subscription,
         "before": before,
-        "after": _snapshot(subscription),
+        "after": subscription_snapshot(subscription),
     }
 
 
@@ -316,7 +310,7 @@ def _begin(ids: list[int], *, as_of: datetime, actor: Actor, outcomes: dict[int,
             if subscription.pk in busy:
                 outcomes[subscription.pk] = "in_flight"
                 continue
-            before = _snapshot(subscription)
+            before = subscription_snapshot(subscription)
             invoice = owed.get(subscription.pk)
             if invoice is None and subscription.cancel_at_period_end:
                 subscription_end(subscription, status=S.ENDED, reason="canceled_at_period_end", at=as_of)
@@ -436,7 +430,7 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
             outcomes[job.subscription.pk] = attempt.status
         elif attempt.payment.status in _ATTEMPT_BY_PAYMENT:
             subscription = subscriptions[job.subscription.pk]
-            paid.append((subscription, invoices[job.invoice.pk], attempt, _snapshot(subscription)))
+            paid.append((subscription, invoices[job.invoice.pk], attempt, subscription_snapshot(subscription)))
         else:
             others.append(job)
     audits: list[dict[str, Any]] = []
@@ -522,7 +516,7 @@ def _apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: b
     if attempt.status != A.PENDING:
         return attempt.status
     payment = attempt.payment
-    before = _snapshot(subscription)
+    before = subscription_snapshot(subscription)
     subscription.billing_claimed_until = None
     attempt.completed_at = timezone.now()
     if payment.status in _ATTEMPT_BY_PAYMENT:
@@ -638,7 +632,7 @@ def subscription_retry_now(*, subscription: Subscription, actor: Actor, now: dat
         locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
         if locked.status not in {S.PAST_DUE, S.UNPAID}:
             raise SubscriptionStateError(f"A {locked.status} subscription owes nothing to retry.")
-        before = _snapshot(locked)
+        before = subscription_snapshot(locked)
         if locked.status == S.UNPAID:
             reopened = (
                 Invoice.objects.filter(subscription=locked, status=InvoiceStatus.UNCOLLECTIBLE).order_by("-id").first()

@@ -10,25 +10,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.gateways.base import RecurringRequest, TransactionDetails
+from apps.gateways.base import RecurringRequest, RecurringStatus, TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
 from apps.gateways.registry import recurring_gateway_for
 from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable
+from apps.payments.models import PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 
+from .lifecycle import next_period_end, record_change, subscription_end, subscription_lock, subscription_snapshot
 from .models import FINAL_STATUSES, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from .periods import arb_interval
-from .services import _lock, _snapshot, next_period_end, record_change, subscription_end
 
-S = SubscriptionStatus
-
-# ARBGetSubscriptionStatus -> ours.
+# A gateway-run schedule's state -> our subscription's.
 GATEWAY_STATUSES = {
-    "active": S.ACTIVE,
-    "suspended": S.PAST_DUE,
-    "canceled": S.CANCELED,
-    "terminated": S.CANCELED,
-    "expired": S.ENDED,
+    RecurringStatus.ACTIVE: SubscriptionStatus.ACTIVE,
+    RecurringStatus.SUSPENDED: SubscriptionStatus.PAST_DUE,
+    RecurringStatus.CANCELED: SubscriptionStatus.CANCELED,
+    RecurringStatus.TERMINATED: SubscriptionStatus.CANCELED,
+    RecurringStatus.EXPIRED: SubscriptionStatus.ENDED,
 }
 
 
@@ -64,16 +63,16 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor) ->
         recurring_id = recurring_gateway_for(subscription.gateway_account).recurring_create(request)
     except GatewayError as exc:
         with transaction.atomic():
-            locked = _lock(subscription)
-            before = _snapshot(locked)
-            subscription_end(locked, status=S.CANCELED, reason="gateway_refused", at=timezone.now())
+            locked = subscription_lock(subscription)
+            before = subscription_snapshot(locked)
+            subscription_end(locked, status=SubscriptionStatus.CANCELED, reason="gateway_refused", at=timezone.now())
             record_change(
                 locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
             )
         raise _error(exc) from exc
     with transaction.atomic():
-        locked = _lock(subscription)
-        before = _snapshot(locked)
+        locked = subscription_lock(subscription)
+        before = subscription_snapshot(locked)
         locked.gateway_subscription_id = recurring_id
         locked.save(update_fields=["gateway_subscription_id", "updated_at"])
         record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
@@ -87,11 +86,11 @@ def recurring_subscription_cancel(*, subscription: Subscription, actor: Actor) -
         except GatewayError as exc:
             raise _error(exc) from exc
     with transaction.atomic():
-        locked = _lock(subscription)
+        locked = subscription_lock(subscription)
         if locked.status in FINAL_STATUSES:
             return locked
-        before = _snapshot(locked)
-        subscription_end(locked, status=S.CANCELED, reason="requested", at=timezone.now())
+        before = subscription_snapshot(locked)
+        subscription_end(locked, status=SubscriptionStatus.CANCELED, reason="requested", at=timezone.now())
         record_change(locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled")
     return locked
 
@@ -101,17 +100,17 @@ def recurring_subscription_sync(*, subscription: Subscription, actor: Actor) -> 
     status = recurring_gateway_for(subscription.gateway_account).recurring_status(subscription.gateway_subscription_id)
     ours = GATEWAY_STATUSES.get(status)
     with transaction.atomic():
-        locked = _lock(subscription)
+        locked = subscription_lock(subscription)
         if ours is None or locked.status == ours or locked.status in FINAL_STATUSES:
             return f"{locked.status}; gateway says {status}: no change"
-        before = _snapshot(locked)
+        before = subscription_snapshot(locked)
         if ours in FINAL_STATUSES:
             subscription_end(locked, status=ours, reason=f"gateway_{status}", at=timezone.now())
             event = "subscription.canceled"
         else:
             locked.status = ours
             locked.save(update_fields=["status", "updated_at"])
-            event = "subscription.past_due" if ours == S.PAST_DUE else "subscription.updated"
+            event = "subscription.past_due" if ours == SubscriptionStatus.PAST_DUE else "subscription.updated"
         record_change(locked, action=f"subscription.gateway_{status}", before=before, actor=actor, event=event)
     return f"{before['status']} -> {ours} (gateway says {status})"
 
@@ -128,8 +127,8 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
     """A charge the gateway's schedule made (its payment number says which period): record it as
     that period's invoice and payment. Idempotent per (subscription, payment number)."""
     with transaction.atomic():
-        locked = _lock(subscription)
-        before = _snapshot(locked)
+        locked = subscription_lock(subscription)
+        before = subscription_snapshot(locked)
         start, end = _period_of(locked, details.recurring_pay_num)
         invoice, _ = Invoice.objects.get_or_create(
             subscription=locked,
@@ -155,11 +154,11 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
             actor=actor,
         )
         invoice.attempt_count += 1
-        if payment.status == "captured":
+        if payment.status == PaymentStatus.CAPTURED:
             invoice.status, invoice.payment, invoice.paid_at = InvoiceStatus.PAID, payment, timezone.now()
             invoice.save()
             if locked.status not in FINAL_STATUSES:
-                locked.status = S.ACTIVE
+                locked.status = SubscriptionStatus.ACTIVE
                 if end > locked.current_period_end or locked.current_period_start == locked.current_period_end:
                     locked.current_period_start, locked.current_period_end = start, end
                 locked.save()
@@ -170,7 +169,7 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
         invoice.first_declined_at = invoice.first_declined_at or timezone.now()
         invoice.save()
         if locked.status not in FINAL_STATUSES:
-            locked.status = S.PAST_DUE
+            locked.status = SubscriptionStatus.PAST_DUE
             locked.save(update_fields=["status", "updated_at"])
         record_change(
             locked, action="subscription.payment_failed", before=before, actor=actor,

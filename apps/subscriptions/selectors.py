@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 
 from apps.core.errors import NotFoundError
+from apps.customers.models import PaymentMethod
 from apps.merchants.models import Merchant
 
-from .models import BillingAttempt, Invoice, Plan, Subscription, SubscriptionStatus
+from .models import FINAL_STATUSES, BillingAttempt, Invoice, Plan, Subscription, SubscriptionStatus
 
 
 def plan_list(*, merchant: Merchant) -> QuerySet[Plan]:
@@ -68,3 +69,9 @@ def subscription_initial_payment_pending(subscription: Subscription) -> bool:
     """Is the first charge still waiting for the gateway's answer (a retry asks again)?"""
     pending = BillingAttempt.objects.filter(invoice__subscription=subscription, status=BillingAttempt.Status.PENDING)
     return pending.exists()
+
+
+def payment_method_pays_a_live_subscription(method: PaymentMethod) -> bool:
+    """Does a subscription that is not over charge this card, now or from its next charge?"""
+    live = Subscription.objects.exclude(status__in=FINAL_STATUSES)
+    return live.filter(Q(payment_method=method) | Q(pending_payment_method=method)).exists()

@@ -16,13 +16,14 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.customers.models import PaymentMethod
-from apps.events.services import event_publish
 from apps.merchants.models import Merchant
 from apps.payments.attempts import one_run_per_reference
 from apps.payments.errors import CurrencyNotSupported
 from apps.payments.models import Customer
 
+from . import billing
 from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
+from .lifecycle import record_change, subscription_end, subscription_lock, subscription_snapshot
 from .models import (
     FINAL_STATUSES,
     BillingMode,
@@ -32,111 +33,11 @@ from .models import (
     Subscription,
     SubscriptionStatus,
 )
-from .periods import arb_interval, period_end
+from .periods import arb_interval
+from .recurring import recurring_subscription_cancel, recurring_subscription_start
+from .representations import plan_representation
 
 S = SubscriptionStatus
-
-
-def plan_representation(plan: Plan) -> dict[str, Any]:
-    return {
-        "id": plan.public_id,
-        "object": "plan",
-        "name": plan.name,
-        "amount": plan.amount,
-        "currency": plan.currency,
-        "interval": plan.interval,
-        "interval_count": plan.interval_count,
-        "trial_days": plan.trial_days,
-        "billing_mode": plan.billing_mode,
-        "active": plan.active,
-        "metadata": plan.metadata,
-        "created_at": plan.created_at,
-    }
-
-
-def subscription_representation(subscription: Subscription) -> dict[str, Any]:
-    return {
-        "id": subscription.public_id,
-        "object": "subscription",
-        "customer": subscription.customer.public_id,
-        "plan": subscription.plan.public_id,
-        "payment_method": subscription.payment_method.public_id,
-        "status": subscription.status,
-        "billing_mode": subscription.billing_mode,
-        "current_period_start": subscription.current_period_start,
-        "current_period_end": subscription.current_period_end,
-        "trial_end": subscription.trial_end,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "next_billing_at": subscription.next_billing_at,
-        "pending_plan": subscription.pending_plan.public_id if subscription.pending_plan else None,
-        "pending_payment_method": (
-            subscription.pending_payment_method.public_id if subscription.pending_payment_method else None
-        ),
-        "canceled_at": subscription.canceled_at,
-        "cancellation_reason": subscription.cancellation_reason,
-        "ended_at": subscription.ended_at,
-        "paused_at": subscription.paused_at,
-        "gateway_subscription_id": subscription.gateway_subscription_id or None,
-        "livemode": subscription.livemode,
-        "metadata": subscription.metadata,
-        "created_at": subscription.created_at,
-    }
-
-
-def invoice_representation(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "id": invoice.public_id,
-        "object": "invoice",
-        "subscription": invoice.subscription.public_id,
-        "plan": invoice.plan.public_id,
-        "period_start": invoice.period_start,
-        "period_end": invoice.period_end,
-        "amount": invoice.amount,
-        "currency": invoice.currency,
-        "status": invoice.status,
-        "attempt_count": invoice.attempt_count,
-        "next_attempt_at": invoice.next_attempt_at,
-        "payment": invoice.payment.public_id if invoice.payment_id and invoice.payment else None,
-        "paid_at": invoice.paid_at,
-        "created_at": invoice.created_at,
-    }
-
-
-def _snapshot(subscription: Subscription) -> dict[str, Any]:
-    return {
-        "status": subscription.status,
-        "plan": subscription.plan_id,
-        "payment_method": subscription.payment_method_id,
-        "current_period_end": subscription.current_period_end,
-        "next_billing_at": subscription.next_billing_at,
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "pending_plan": subscription.pending_plan_id,
-        "pending_payment_method": subscription.pending_payment_method_id,
-    }
-
-
-def record_change(
-    subscription: Subscription, *, action: str, before: dict[str, Any] | None, actor: Actor, event: str = ""
-) -> None:
-    """Audit a subscription change and, if `event`, publish it to the merchant's webhooks."""
-    audit_record(actor=actor, action=action, target=subscription, before=before, after=_snapshot(subscription))
-    if event:
-        event_publish(
-            merchant_id=subscription.merchant_id,
-            livemode=subscription.livemode,
-            type=event,
-            object_type="subscription",
-            object_id=subscription.public_id,
-            data=subscription_representation(subscription),
-        )
-
-
-def _lock(subscription: Subscription) -> Subscription:
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("customer", "plan", "payment_method", "pending_plan", "pending_payment_method")
-        .get(pk=subscription.pk)
-    )
 
 
 # --- plans ------------------------------------------------------------------------------------
@@ -230,8 +131,6 @@ def subscription_create(
     A retry with the same `idempotency_reference` returns the subscription its first run created,
     with that run's first charge settled at the gateway if it was left in flight: never a second
     subscription or charge (the reference is unique per merchant in the database too)."""
-    from . import billing
-
     now = now or timezone.now()
     if idempotency_reference:
         existing = Subscription.objects.filter(merchant=merchant, request_reference=idempotency_reference).first()
@@ -276,8 +175,6 @@ def subscription_create(
             subscription, action="subscription.created", before=None, actor=actor, event="subscription.created"
         )
     if plan.billing_mode == BillingMode.GATEWAY:
-        from .recurring import recurring_subscription_start
-
         return recurring_subscription_start(subscription=subscription, actor=actor)
     if trial_end is None:
         billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
@@ -287,14 +184,10 @@ def subscription_create(
 
 def _subscription_recover(subscription: Subscription, *, now: datetime, actor: Actor) -> Subscription:
     """A retried create: finish the first charge its first run began (or never got to), once."""
-    from . import billing
-
     if subscription.status in FINAL_STATUSES:
         return subscription
     if subscription.billing_mode == BillingMode.GATEWAY:
         if not subscription.gateway_subscription_id:
-            from .recurring import recurring_subscription_start
-
             # The gateway knows the schedule by our reference: a repeat returns the same one.
             return recurring_subscription_start(subscription=subscription, actor=actor)
     elif subscription.trial_end is None:
@@ -312,14 +205,14 @@ def subscription_change(
 ) -> Subscription:
     """A new plan from the next period; a new card from the next charge."""
     with transaction.atomic():
-        subscription = _lock(subscription)
+        subscription = subscription_lock(subscription)
         if subscription.status in FINAL_STATUSES:
             raise SubscriptionStateError(f"The subscription is {subscription.status}.")
         if subscription.billing_mode == BillingMode.GATEWAY:
             raise SubscriptionStateError(
                 "Gateway-run (ARB) subscriptions cannot be changed; cancel and subscribe again."
             )
-        before = _snapshot(subscription)
+        before = subscription_snapshot(subscription)
         if plan is not None:
             if not plan.active:
                 raise PlanInactive(param="plan")
@@ -343,14 +236,12 @@ def subscription_cancel(
 ) -> Subscription:
     """Cancel now (no further charges; an unpaid invoice is voided) or at the period's end."""
     if subscription.billing_mode == BillingMode.GATEWAY and not at_period_end:
-        from .recurring import recurring_subscription_cancel
-
         return recurring_subscription_cancel(subscription=subscription, actor=actor)
     with transaction.atomic():
-        subscription = _lock(subscription)
+        subscription = subscription_lock(subscription)
         if subscription.status in FINAL_STATUSES:
             return subscription
-        before = _snapshot(subscription)
+        before = subscription_snapshot(subscription)
         if at_period_end:
             if subscription.billing_mode == BillingMode.GATEWAY:
                 raise SubscriptionStateError("Gateway-run (ARB) subscriptions can only be canceled now.")
@@ -368,31 +259,17 @@ def subscription_cancel(
     return subscription
 
 
-def subscription_end(subscription: Subscription, *, status: str, reason: str, at: datetime) -> None:
-    """Under the row lock: end the subscription and void what it still owes."""
-    subscription.status = status
-    subscription.canceled_at = subscription.canceled_at or at
-    subscription.cancellation_reason = reason[:100]
-    subscription.ended_at = at
-    subscription.next_billing_at = None
-    subscription.billing_claimed_until = None
-    subscription.save()
-    Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).update(
-        status=InvoiceStatus.VOID, next_attempt_at=None, updated_at=at
-    )
-
-
 def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscription:
     """No charges while paused (dunning stops too)."""
     with transaction.atomic():
-        subscription = _lock(subscription)
+        subscription = subscription_lock(subscription)
         if subscription.billing_mode == BillingMode.GATEWAY:
             raise SubscriptionStateError("Gateway-run (ARB) subscriptions cannot be paused here.")
         if subscription.status == S.PAUSED:
             return subscription
         if subscription.status not in {S.ACTIVE, S.TRIALING, S.PAST_DUE, S.UNPAID}:
             raise SubscriptionStateError(f"A {subscription.status} subscription cannot be paused.")
-        before = _snapshot(subscription)
+        before = subscription_snapshot(subscription)
         subscription.status, subscription.paused_at = S.PAUSED, timezone.now()
         subscription.next_billing_at = None
         subscription.save()
@@ -407,10 +284,10 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
     not charged); an invoice still owed is retried now."""
     now = now or timezone.now()
     with transaction.atomic():
-        subscription = _lock(subscription)
+        subscription = subscription_lock(subscription)
         if subscription.status != S.PAUSED:
             raise SubscriptionStateError(f"A {subscription.status} subscription is not paused.")
-        before = _snapshot(subscription)
+        before = subscription_snapshot(subscription)
         owed = Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).exists()
         if owed:
             subscription.status, subscription.next_billing_at = S.PAST_DUE, now
@@ -447,7 +324,3 @@ def raise_if_initial_payment_failed(subscription: Subscription) -> None:
         code=(payment.failure_code if payment else "") or "card_declined",
         extra={"subscription": subscription.public_id, "payment": payment.public_id if payment else None},
     )
-
-
-def next_period_end(subscription: Subscription, plan: Plan, start: datetime) -> datetime:
-    return period_end(start, interval=plan.interval, count=plan.interval_count, anchor=subscription.billing_anchor)

@@ -1,22 +1,43 @@
 """What a gateway notification means for us. A notification is a hint, never the truth: the
-processor finds the payment it is about and asks the gateway for that payment's current state
-(payment_sync_with_gateway), so duplicates and out-of-order deliveries end in the same place."""
+processor finds what it is about and asks the gateway for its current state, so duplicates and
+out-of-order deliveries end in the same place.
+
+Processing speaks our words only: the gateway's adapter reads the stored body into a
+`Notification` whose `kind` says what happened (payment captured, refund failed, schedule changed
+...), and this module dispatches on the kind. No gateway's event names live here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from apps.audit.actors import Actor
-from apps.gateways.errors import GatewayNotFound
-from apps.gateways.models import GatewayName
+from apps.catalog.models import CheckoutOrder
+from apps.catalog.services import checkout_settle
+from apps.gateways.base import Notification, NotificationKind
+from apps.gateways.errors import GatewayMisconfigured, GatewayNotFound
+from apps.gateways.registry import notification_reader_for, recurring_gateway_for
 from apps.payments.models import GatewayTransaction, Payment
 from apps.payments.services import payment_sync_with_gateway
+from apps.subscriptions.models import Subscription
+from apps.subscriptions.recurring import recurring_charge_record, recurring_subscription_sync
 
 from .models import IncomingWebhook
 
-Status = IncomingWebhook.Status
+Kind = NotificationKind
+
+# What we act on: a payment or refund changed, a checkout was paid, a gateway-run schedule changed.
+PAYMENT_KINDS = frozenset(
+    {
+        Kind.PAYMENT_AUTHORIZED,
+        Kind.PAYMENT_CAPTURED,
+        Kind.PAYMENT_FAILED,
+        Kind.PAYMENT_VOIDED,
+        Kind.PAYMENT_UNDER_REVIEW,
+        Kind.CHECKOUT_PAID,
+    }
+)
+REFUND_KINDS = frozenset({Kind.REFUND_CREATED, Kind.REFUND_SUCCEEDED, Kind.REFUND_FAILED})
 
 
 @dataclass(frozen=True)
@@ -26,163 +47,101 @@ class ProcessingOutcome:
     payment: Payment | None = None
 
 
-# Authorize.Net payment events we act on (all of them point at a transaction by id).
-ANET_PAYMENT_EVENTS = frozenset(
-    {
-        "net.authorize.payment.authcapture.created",
-        "net.authorize.payment.authorization.created",
-        "net.authorize.payment.capture.created",
-        "net.authorize.payment.priorAuthCapture.created",
-        "net.authorize.payment.refund.created",
-        "net.authorize.payment.void.created",
-        "net.authorize.payment.fraud.approved",
-        "net.authorize.payment.fraud.declined",
-        "net.authorize.payment.fraud.held",
-    }
-)
+def _unmatched(what: str) -> ProcessingOutcome:
+    return ProcessingOutcome(IncomingWebhook.Status.UNMATCHED, f"{what}; kept for reconciliation")
 
 
-ANET_SUBSCRIPTION_EVENT_PREFIX = "net.authorize.customer.subscription."
-# ARB charges arrive as ordinary auth-capture notifications for a transaction we never made.
-ANET_RECURRING_CHARGE_EVENT = "net.authorize.payment.authcapture.created"
+def process_notification(webhook: IncomingWebhook) -> ProcessingOutcome:
+    notification = notification_reader_for(webhook.gateway)(webhook.body_text.encode(), webhook.headers or {})
+    actor = Actor.gateway(f"{webhook.gateway} webhook")
+    if notification.kind is Kind.RECURRING_CHANGED:
+        return _recurring_changed(webhook, notification, actor)
+    if notification.kind in PAYMENT_KINDS and notification.order_id:
+        return _checkout_paid(webhook, notification, actor)
+    if notification.kind in PAYMENT_KINDS | REFUND_KINDS:
+        return _payment_changed(webhook, notification, actor)
+    return ProcessingOutcome(IncomingWebhook.Status.IGNORED, f"{webhook.event_type} is not an event we act on")
 
 
-def _anet_subscription(webhook: IncomingWebhook, recurring_id: str) -> Any:
-    from apps.subscriptions.models import Subscription
-
-    return (
-        Subscription.objects.select_related("plan", "customer", "gateway_account")
-        .filter(gateway_account_id=webhook.gateway_account_id, gateway_subscription_id=recurring_id)
-        .first()
-        if recurring_id
-        else None
-    )
-
-
-def _process_anet_subscription(webhook: IncomingWebhook) -> ProcessingOutcome:
-    """The gateway's schedule changed state (suspended, cancelled, expired ...): ask it and follow."""
-    from apps.subscriptions.recurring import recurring_subscription_sync
-
-    subscription = _anet_subscription(webhook, webhook.object_id)
-    if subscription is None:
-        return ProcessingOutcome(
-            Status.UNMATCHED, f"no subscription of ours is ARB {webhook.object_id or '?'}; kept for reconciliation"
-        )
-    result = recurring_subscription_sync(subscription=subscription, actor=Actor.gateway("authorizenet webhook"))
-    return ProcessingOutcome(Status.PROCESSED, f"{subscription.public_id}: {result}")
+def _payment_changed(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
+    """A charge or a refund changed at the gateway: bring its payment up to date by asking."""
+    payment = _find_payment(webhook.gateway_account_id, notification)
+    if payment is None and notification.kind is Kind.PAYMENT_CAPTURED and notification.object_id:
+        # A charge we did not make: perhaps one of our gateway-run schedules made it.
+        return _recurring_charge(webhook, notification, actor)
+    if payment is None:
+        return _unmatched(f"no payment of ours has transaction {notification.object_id or '?'}")
+    result = payment_sync_with_gateway(payment=payment, actor=actor)
+    return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{payment.public_id}: {result}", payment)
 
 
-def _process_anet_recurring_charge(webhook: IncomingWebhook) -> ProcessingOutcome:
-    """A charge we did not make: if the gateway says its ARB schedule made it for one of our
-    subscriptions, record it as that period's invoice and payment."""
-    from apps.gateways.registry import gateway_for
-    from apps.subscriptions.recurring import recurring_charge_record
-
-    try:
-        details = gateway_for(webhook.gateway_account).fetch_transaction(webhook.object_id)
-    except GatewayNotFound:
-        details = None
-    subscription = _anet_subscription(webhook, details.recurring_id) if details else None
-    if subscription is None or details is None:
-        return ProcessingOutcome(
-            Status.UNMATCHED,
-            f"no payment or subscription of ours has transaction {webhook.object_id}; kept for reconciliation",
-        )
-    result = recurring_charge_record(
-        subscription=subscription, details=details, actor=Actor.gateway("authorizenet webhook")
-    )
-    return ProcessingOutcome(Status.PROCESSED, f"{subscription.public_id}: {result}")
-
-
-def _find_payment(webhook: IncomingWebhook, reference: str) -> Payment | None:
-    """By the gateway's transaction id (a charge, or one of its refunds), else by our reference."""
-    calls = GatewayTransaction.objects.filter(gateway_account_id=webhook.gateway_account_id)
-    call = None
-    if webhook.object_id:
-        call = calls.filter(gateway_transaction_id=webhook.object_id).order_by("-id").first()
-        if call is None:
-            payment = Payment.objects.filter(
-                gateway_account_id=webhook.gateway_account_id, gateway_transaction_id=webhook.object_id
-            ).first()
-            if payment is not None:
-                return payment
-    if call is None and reference:
-        call = calls.filter(reference=reference).first()
+def _find_payment(gateway_account_id: int, notification: Notification) -> Payment | None:
+    """By the gateway's id (a charge, one of its calls, or for a refund the charge it returns),
+    else by our reference."""
+    payments = Payment.objects.filter(gateway_account_id=gateway_account_id)
+    calls = GatewayTransaction.objects.filter(gateway_account_id=gateway_account_id).select_related("payment")
+    for gateway_id in (notification.object_id, notification.charge_id):
+        if not gateway_id:
+            continue
+        call = calls.filter(gateway_transaction_id=gateway_id).order_by("-id").first()
+        if call is not None:
+            return call.payment
+        payment = payments.filter(gateway_transaction_id=gateway_id).first()
+        if payment is not None:
+            return payment
+    call = calls.filter(reference=notification.reference).first() if notification.reference else None
     return call.payment if call is not None else None
 
 
-def process_authorizenet(webhook: IncomingWebhook) -> ProcessingOutcome:
-    import json
-
-    if webhook.event_type.startswith(ANET_SUBSCRIPTION_EVENT_PREFIX):
-        return _process_anet_subscription(webhook)
-    if webhook.event_type not in ANET_PAYMENT_EVENTS:
-        return ProcessingOutcome(Status.IGNORED, f"{webhook.event_type} is not an event we act on")
-    payload = json.loads(webhook.body_text).get("payload") or {}
-    reference = str(payload.get("merchantReferenceId") or payload.get("invoiceNumber") or "")
-    payment = _find_payment(webhook, reference)
-    if payment is None and webhook.object_id and webhook.event_type == ANET_RECURRING_CHARGE_EVENT:
-        return _process_anet_recurring_charge(webhook)
-    if payment is None:
-        return ProcessingOutcome(
-            Status.UNMATCHED, f"no payment of ours has transaction {webhook.object_id or '?'}; kept for reconciliation"
-        )
-    result = payment_sync_with_gateway(payment=payment, actor=Actor.gateway("authorizenet webhook"))
-    return ProcessingOutcome(Status.PROCESSED, f"{payment.public_id}: {result}", payment)
+def _checkout_paid(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
+    """A payment in a hosted checkout: settle the checkout it pays (asking the gateway, as the
+    browser's verify call does)."""
+    checkout = (
+        CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
+        .filter(payment__gateway_account_id=webhook.gateway_account_id, payment__gateway_order_id=notification.order_id)
+        .first()
+    )
+    if checkout is None:
+        return _unmatched(f"no checkout of ours has order {notification.order_id}")
+    gateway_payment_id = notification.object_id if notification.kind is not Kind.CHECKOUT_PAID else ""
+    checkout = checkout_settle(checkout=checkout, gateway_payment_id=gateway_payment_id, actor=actor)
+    checkout.payment.refresh_from_db()
+    state = "completed" if checkout.completed_at else checkout.payment.status
+    return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{checkout.public_id}: {state}", checkout.payment)
 
 
-RAZORPAY_PAYMENT_EVENTS = frozenset({"payment.authorized", "payment.captured", "payment.failed", "order.paid"})
-RAZORPAY_REFUND_EVENTS = frozenset({"refund.created", "refund.processed", "refund.failed"})
+def _subscription_for(gateway_account_id: int, recurring_id: str) -> Subscription | None:
+    if not recurring_id:
+        return None
+    return (
+        Subscription.objects.select_related("plan", "customer", "gateway_account")
+        .filter(gateway_account_id=gateway_account_id, gateway_subscription_id=recurring_id)
+        .first()
+    )
 
 
-def process_razorpay(webhook: IncomingWebhook) -> ProcessingOutcome:
-    """Payment and order events settle the checkout they are about (asking Razorpay, as the
-    browser's verify call does); refund events sync the payment they belong to."""
-    from apps.catalog.models import CheckoutOrder
-    from apps.catalog.services import checkout_settle
-    from apps.gateways.razorpay import notification_objects
-
-    actor = Actor.gateway("razorpay webhook")
-    objects = notification_objects(webhook.body_text.encode())
-    if webhook.event_type in RAZORPAY_PAYMENT_EVENTS:
-        paid = objects.get("payment") or {}
-        order_id = str(paid.get("order_id") or (objects.get("order") or {}).get("id") or "")
-        checkout = (
-            CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
-            .filter(payment__gateway_account_id=webhook.gateway_account_id, payment__gateway_order_id=order_id)
-            .first()
-            if order_id
-            else None
-        )
-        if checkout is None:
-            return ProcessingOutcome(
-                Status.UNMATCHED, f"no checkout of ours has order {order_id or '?'}; kept for reconciliation"
-            )
-        checkout = checkout_settle(checkout=checkout, gateway_payment_id=str(paid.get("id") or ""), actor=actor)
-        checkout.payment.refresh_from_db()
-        state = "completed" if checkout.completed_at else checkout.payment.status
-        return ProcessingOutcome(Status.PROCESSED, f"{checkout.public_id}: {state}", checkout.payment)
-    if webhook.event_type in RAZORPAY_REFUND_EVENTS:
-        charge_id = str((objects.get("refund") or {}).get("payment_id") or "")
-        payment = Payment.objects.filter(
-            gateway_account_id=webhook.gateway_account_id, gateway_transaction_id=charge_id
-        ).first()
-        if not charge_id or payment is None:
-            return ProcessingOutcome(
-                Status.UNMATCHED, f"no payment of ours is {charge_id or '?'}; kept for reconciliation"
-            )
-        result = payment_sync_with_gateway(payment=payment, actor=actor)
-        return ProcessingOutcome(Status.PROCESSED, f"{payment.public_id}: {result}", payment)
-    return ProcessingOutcome(Status.IGNORED, f"{webhook.event_type} is not an event we act on")
+def _recurring_changed(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
+    """A gateway-run schedule changed state (suspended, cancelled, expired ...): ask it and follow."""
+    subscription = _subscription_for(webhook.gateway_account_id, notification.recurring_id)
+    if subscription is None:
+        return _unmatched(f"no subscription of ours is the gateway's schedule {notification.recurring_id or '?'}")
+    result = recurring_subscription_sync(subscription=subscription, actor=actor)
+    return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{subscription.public_id}: {result}")
 
 
-def process_unsupported(webhook: IncomingWebhook) -> ProcessingOutcome:
-    return ProcessingOutcome(Status.UNMATCHED, f"no processor for {webhook.gateway} yet; kept for reconciliation")
-
-
-def processor_for(gateway: str) -> Callable[[IncomingWebhook], ProcessingOutcome]:
-    if gateway == GatewayName.AUTHORIZENET:
-        return process_authorizenet
-    if gateway == GatewayName.RAZORPAY:
-        return process_razorpay
-    return process_unsupported
+def _recurring_charge(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
+    """If the gateway says one of its schedules made this charge for a subscription of ours, record
+    it as that period's invoice and payment."""
+    try:
+        gateway = recurring_gateway_for(webhook.gateway_account)
+    except GatewayMisconfigured:  # the gateway runs no schedules: the charge is not ours at all
+        return _unmatched(f"no payment of ours has transaction {notification.object_id}")
+    try:
+        details = gateway.fetch_transaction(notification.object_id)
+    except GatewayNotFound:
+        details = None
+    subscription = _subscription_for(webhook.gateway_account_id, details.recurring_id) if details else None
+    if subscription is None or details is None:
+        return _unmatched(f"no payment or subscription of ours has transaction {notification.object_id}")
+    result = recurring_charge_record(subscription=subscription, details=details, actor=actor)
+    return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{subscription.public_id}: {result}")

@@ -26,6 +26,7 @@ from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import notification_parser_for
 
 from .models import IncomingWebhook
+from .processors import process_notification
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +124,12 @@ def _record_processing_failure(webhook_id: int, exc: BaseException) -> IncomingW
 def incoming_webhook_process(*, webhook_id: int) -> IncomingWebhook:
     """Process a stored notification once. Safe to run any number of times, also concurrently:
     a webhook already final is left alone, and the effects themselves are idempotent."""
-    from .processors import processor_for
-
     webhook = IncomingWebhook.objects.select_related("gateway_account").get(pk=webhook_id)
     if webhook.status in IncomingWebhook.FINAL:
         return webhook
     IncomingWebhook.objects.filter(pk=webhook.pk).update(attempts=F("attempts") + 1)
     try:
-        outcome = processor_for(webhook.gateway)(webhook)
+        outcome = process_notification(webhook)
     except Exception as exc:
         return _record_processing_failure(webhook.pk, exc)
     with transaction.atomic():

@@ -155,7 +155,7 @@ def test_refund_before_settlement_is_reason_54(anet_gateway):
 
     error = declined(lambda: anet_gateway.refund(RefundRequest(ref(), charge.transaction_id, 100, "USD", "1111")))
 
-    assert (error.result.reason_code, error.result.decline_code) == ("54", "refund_not_allowed")
+    assert (error.result.reason_code, error.result.decline_code) == ("54", "payment_not_settled")
 
 
 def test_partial_refunds_up_to_the_settled_amount(anet_gateway, anet_sandbox):

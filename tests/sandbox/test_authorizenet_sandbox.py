@@ -13,7 +13,8 @@ from lxml import etree
 
 from apps.gateways.base import Card, ChargeRequest, OpaqueToken, Outcome
 from apps.gateways.errors import GatewayDeclined
-from apps.sandbox.authorizenet.engine import AuthorizeNetSandbox, card_type
+from apps.sandbox.authorizenet.cards import card_type
+from apps.sandbox.authorizenet.server import sandbox_request
 from apps.sandbox.models import AnetPaymentNonce, AnetTransaction
 from apps.sandbox.services import anet_account_create
 
@@ -50,7 +51,7 @@ def xml_text(raw: bytes, name: str) -> str:
 
 
 def respond(body: bytes) -> bytes:
-    return AuthorizeNetSandbox(body).handle()
+    return sandbox_request(body).handle()
 
 
 def assert_schema_valid(raw: bytes) -> object:

@@ -166,7 +166,7 @@ def test_razorpay_notifications_are_verified_with_the_webhook_secret(client, mer
     stored = IncomingWebhook.objects.get()
     assert (stored.event_id, stored.event_type, stored.object_id) == ("evt_R1", "payment.captured", "pay_X")
     processed = incoming_webhook_process(webhook_id=stored.pk)
-    assert processed.status == S.UNMATCHED  # kept: the Razorpay processor arrives with the Razorpay issue
+    assert processed.status == S.UNMATCHED  # a payment of no checkout of ours: kept for reconciliation
 
 
 # --- processing --------------------------------------------------------------------------------

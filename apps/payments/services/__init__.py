@@ -12,7 +12,6 @@ from .checkout import (
     checkout_payment_recover,
 )
 from .common import (
-    CHECKOUT_GATEWAYS,
     GT_RESULT_FIELDS,
     OPEN_CALL,
     PAYMENT_RESULT_FIELDS,
@@ -33,7 +32,6 @@ from .common import (
     record_call,
     recorded_result,
     refund_snapshot,
-    void_declined_code,
 )
 from .corrections import (
     payment_adjust_captured,
@@ -66,7 +64,6 @@ from .resolution import (
 )
 
 __all__ = [
-    "CHECKOUT_GATEWAYS",
     "GT_RESULT_FIELDS",
     "OPEN_CALL",
     "PAYMENT_RESULT_FIELDS",
@@ -128,5 +125,4 @@ __all__ = [
     "refund_snapshot",
     "resolve_now",
     "status_after_refunds",
-    "void_declined_code",
 ]

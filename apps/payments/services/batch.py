@@ -12,7 +12,6 @@ from apps.core.bulk import update_rows
 from apps.core.context import current_request_id
 from apps.events.services import event_publish_many
 from apps.gateways.models import GatewayAccount
-from apps.ledger.services import ledger_record_payments
 from apps.payments.models import Customer, GatewayTransaction, Payment
 
 from .common import (
@@ -25,6 +24,7 @@ from .common import (
     payment_snapshot,
 )
 from .outcomes import charge_result
+from .postings import ledger_record_payments
 
 logger = logging.getLogger(__name__)
 

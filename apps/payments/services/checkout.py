@@ -25,7 +25,6 @@ from apps.gateways.errors import (
 )
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import checkout_gateway_for
-from apps.ledger.services import ledger_record_payment
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference
 from apps.payments.errors import (
@@ -46,6 +45,7 @@ from .common import (
     record_call,
 )
 from .outcomes import order_apply_result
+from .postings import ledger_record_payment
 from .resolution import resolve_now
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ from apps.gateways.errors import (
     GatewayOutcomeUnknown,
     GatewayRetryable,
 )
-from apps.gateways.models import GatewayAccount, GatewayName
+from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import HOSTED_CHECKOUT_ONLY
 from apps.merchants.models import Merchant
 from apps.payments.errors import (
     CurrencyNotSupported,
@@ -201,15 +202,11 @@ def raise_for_outcome(outcome: CallOutcome, *, payment: Payment, declined_code: 
 # --- accounts and input checks -------------------------------------------------------------
 
 
-# Gateways where the customer pays in the gateway's own page: no card data reaches us.
-CHECKOUT_GATEWAYS = frozenset({GatewayName.RAZORPAY})
-
-
 def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | None = None) -> GatewayAccount:
     """The merchant's active account for this mode: at `gateway`, or else at a gateway that
     takes card data server-side (what /payments charges)."""
     accounts = GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
-    accounts = accounts.filter(gateway=gateway) if gateway else accounts.exclude(gateway__in=CHECKOUT_GATEWAYS)
+    accounts = accounts.filter(gateway=gateway) if gateway else accounts.exclude(gateway__in=HOSTED_CHECKOUT_ONLY)
     account = accounts.order_by("id").first()
     if account is None:
         raise NoGatewayAccount()
@@ -256,7 +253,3 @@ def recorded_result(gt: GatewayTransaction) -> GatewayResult:
         Outcome.DECLINED, gt.gateway_transaction_id, gt.response_code, gt.reason_code, gt.message,
         decline_code=gt.error_code,
     )  # fmt: skip
-
-
-def void_declined_code(gt: GatewayTransaction) -> str | None:
-    return "payment_already_settled" if gt.kind == GatewayTransaction.Kind.VOID and gt.reason_code == "16" else None

@@ -15,7 +15,6 @@ from apps.gateways.base import (
     TransactionState,
 )
 from apps.gateways.models import GatewayAccount
-from apps.ledger.services import ledger_record_payment
 from apps.payments.errors import (
     PaymentStateError,
     RefundStateError,
@@ -24,6 +23,7 @@ from apps.payments.models import Customer, GatewayTransaction, Payment, PaymentS
 
 from .common import payment_snapshot, publish_payment, publish_refund
 from .outcomes import REFUND_HELD, status_after_refunds
+from .postings import ledger_record_payment
 
 logger = logging.getLogger(__name__)
 

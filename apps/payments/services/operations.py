@@ -37,7 +37,6 @@ from .common import (
     raise_for_outcome,
     record_call,
     recorded_result,
-    void_declined_code,
 )
 from .outcomes import finish_capture, finish_void
 from .resolution import resolve_now
@@ -88,8 +87,7 @@ def _operation_recover(earlier: list[GatewayTransaction]) -> Payment | None:
         return None
     payment = Payment.objects.select_related("gateway_account").get(pk=last.payment_id)
     if last.status == GatewayTransaction.Status.DECLINED:
-        raise_for_outcome(CallOutcome(None, GatewayDeclined(recorded_result(last)), 0), payment=payment,
-                   declined_code=void_declined_code(last))  # fmt: skip
+        raise_for_outcome(CallOutcome(None, GatewayDeclined(recorded_result(last)), 0), payment=payment)
     return payment
 
 
@@ -179,5 +177,5 @@ def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Ac
         lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: finish_void(p, call, actor)),
         what="void_finish",
     )
-    raise_for_outcome(outcome, payment=locked, declined_code=void_declined_code(gt))
+    raise_for_outcome(outcome, payment=locked)
     return locked

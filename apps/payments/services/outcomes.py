@@ -12,10 +12,10 @@ from apps.audit.services import audit_record
 from apps.gateways.base import (
     GatewayResult,
 )
-from apps.ledger.services import ledger_record_payment
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
 from .common import PAYMENT_RESULT_FIELDS, payment_snapshot, publish_payment, publish_refund
+from .postings import ledger_record_payment
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, acto
         action = "refund.succeeded"
     else:
         refund.status = RefundStatus.FAILED
-        refund.failure_code = "payment_not_settled" if gt.reason_code == "54" else (gt.error_code or "refund_failed")
+        refund.failure_code = gt.error_code or "refund_failed"
         refund.failure_message = gt.message
         action = "refund.failed"
     payment.save()

@@ -171,7 +171,7 @@ def _refund_recover(payment: Payment, reference: str) -> Refund | None:
 
 def _raise_refund_declined(gt: GatewayTransaction, refund: Refund) -> None:
     extra = {"refund": refund.public_id, "payment": refund.payment.public_id}
-    if gt.reason_code == "54":
+    if gt.error_code == "payment_not_settled":
         raise PaymentStateError(
             "The payment has not settled at the gateway yet, so it cannot be refunded: void it instead, "
             "or refund after settlement.",

@@ -27,7 +27,6 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.registry import gateway_for
-from apps.ledger.services import ledger_record_payment
 from apps.payments.errors import (
     GatewayMisconfiguredError,
     GatewayUnavailable,
@@ -46,6 +45,7 @@ from .common import (
     record_call,
 )
 from .outcomes import apply_charge_result, finish_capture, finish_refund, finish_void, order_apply_result
+from .postings import ledger_record_payment
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,10 @@ from lxml import etree
 
 from apps.core.money import to_decimal, to_minor
 from apps.sandbox.models import AnetAccount, AnetSubscription, AnetTransaction
+from apps.sandbox.notifications import anet_notify_subscription
 
+from .cim import payment_profile_for
+from .engine import AuthorizeNetSandbox
 from .xml import Builder, error_response, find, find_text
 
 OK = ("I00001", "Successful.")
@@ -56,8 +59,6 @@ def _amount(text: str, account: AnetAccount) -> int | None:
 
 
 def create_subscription(root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
-    from .cim import payment_profile_for
-
     node = find(root, "subscription")
     schedule = find(node, "paymentSchedule")
     unit = find_text(schedule, "interval/unit")
@@ -138,8 +139,6 @@ def subscription_status(root: etree._Element, account: AnetAccount, response_roo
 
 
 def get_subscription(root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
-    from .cim import payment_profile_for
-
     subscription = _find(account, find_text(root, "subscriptionId"))
     if subscription is None:
         return error_response(response_root, *NOT_FOUND, ref_id)
@@ -190,8 +189,6 @@ HANDLERS = {
 
 
 def notify(subscription: AnetSubscription, event_type: str) -> None:
-    from apps.sandbox.notifications import anet_notify_subscription
-
     anet_notify_subscription(subscription=subscription, event_type=event_type)
 
 
@@ -217,8 +214,6 @@ def _charge_request(subscription: AnetSubscription, amount: int) -> etree._Eleme
 def _charge_next(subscription_pk: int, as_of: datetime) -> bool:
     """Charge the subscription's next payment if it is due. True when a charge was made (approved
     or declined); False when nothing was due."""
-    from .engine import AuthorizeNetSandbox
-
     with transaction.atomic():
         subscription = AnetSubscription.objects.select_for_update().select_related("account").get(pk=subscription_pk)
         number = subscription.payments_made + 1

@@ -9,18 +9,14 @@ fingerprint and the expiry are kept.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import transaction
 from django.utils import timezone
 from lxml import etree
 
 from apps.sandbox.models import AnetAccount, AnetCustomerProfile, AnetPaymentNonce, AnetPaymentProfile
 
+from .cards import DECLINE_ZIP, REASONS, CardFacts, auth_code, card_facts, expiration_problem
 from .xml import Builder, children, error_response, find, find_text
-
-if TYPE_CHECKING:
-    from .engine import CardFacts
 
 OK = ("I00001", "Successful.")
 NOT_FOUND = ("E00040", "The record cannot be found.")
@@ -52,8 +48,6 @@ def payment_profile_for(account: AnetAccount, profile_id: str, payment_profile_i
 
 
 def facts_of(payment_profile: AnetPaymentProfile) -> CardFacts:
-    from .engine import CardFacts
-
     return CardFacts(
         card_type=payment_profile.card_type,
         last4=payment_profile.card_last4,
@@ -68,8 +62,6 @@ def facts_of(payment_profile: AnetPaymentProfile) -> CardFacts:
 
 def _card_from(payment: etree._Element | None, now: object) -> tuple[CardFacts | None, str]:
     """The card in a `payment` element (creditCard or an Accept.js nonce): facts, or an error text."""
-    from .engine import CardFacts, card_facts
-
     card = find(payment, "creditCard")
     opaque = find(payment, "opaqueData")
     if card is not None:
@@ -90,11 +82,9 @@ def _card_from(payment: etree._Element | None, now: object) -> tuple[CardFacts |
 
 def _validation(facts: CardFacts, zip_code: str, *, now: object, first: str, last: str) -> tuple[str, str]:
     """(response code, reason code) of the validation authorisation, with the charge's rules."""
-    from .engine import DECLINE_ZIP, _expiration_problem
-
     if not facts.valid:
         return "3", "6"
-    expiry = _expiration_problem(facts.expiration, now)  # type: ignore[arg-type]
+    expiry = expiration_problem(facts.expiration, now)  # type: ignore[arg-type]
     if expiry:
         return "3", expiry
     if zip_code == DECLINE_ZIP or not facts.known_test_card:
@@ -105,10 +95,8 @@ def _validation(facts: CardFacts, zip_code: str, *, now: object, first: str, las
 def _direct_response(response: str, reason: str, facts: CardFacts, *, merchant_customer_id: str, first: str,
                      last: str, zip_code: str) -> str:  # fmt: skip
     """The legacy comma-delimited response of a $0 validation authorisation."""
-    from .engine import REASONS, _auth_code
-
     approved = response == "1"
-    fields = [response, "1", reason, REASONS.get(reason, REASONS["2"]), _auth_code() if approved else "",
+    fields = [response, "1", reason, REASONS.get(reason, REASONS["2"]), auth_code() if approved else "",
               "Y" if zip_code else "P", "0", "none", "Test transaction for ValidateCustomerPaymentProfile.", "0.00",
               "CC", "auth_only", merchant_customer_id, first, last, "", "", "", "", zip_code]  # fmt: skip
     fields += [""] * (50 - len(fields)) + [f"XXXX{facts.last4}", facts.card_type]

@@ -10,8 +10,8 @@ card code, and card 4222222222222 whose dollar amount picks the reason code.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -21,9 +21,18 @@ from django.db.models import Sum
 from django.utils import timezone
 from lxml import etree
 
-from apps.core.logging import luhn_valid
 from apps.core.money import to_decimal, to_minor
-from apps.sandbox.authorizenet import arb, cim
+from apps.sandbox.authorizenet import cim
+from apps.sandbox.authorizenet.cards import (
+    AMOUNT_TRIGGER_REASONS,
+    AVS_BY_ZIP,
+    DECLINE_ZIP,
+    REASONS,
+    CardFacts,
+    auth_code,
+    card_facts,
+    expiration_problem,
+)
 from apps.sandbox.authorizenet.xml import (
     Builder,
     RequestXmlError,
@@ -35,52 +44,11 @@ from apps.sandbox.authorizenet.xml import (
     parse,
 )
 from apps.sandbox.models import AnetAccount, AnetBatch, AnetPaymentNonce, AnetTransaction
+from apps.sandbox.notifications import anet_notify
 
-TEST_CARDS = frozenset(
-    {
-        "4111111111111111",
-        "4007000000027",
-        "4012888818888",
-        "4222222222222",
-        "5424000000000015",
-        "2223000010309703",
-        "2223000010309711",
-        "370000000000002",
-        "6011000000000012",
-        "3088000000000017",
-        "38000000000006",
-        "6221499053360818",
-    }
-)
-AMOUNT_TRIGGER_CARD = "4222222222222"
-DECLINE_ZIP = "46282"
-AVS_BY_ZIP = {
-    "46201": "A", "46203": "E", "46204": "G", "46205": "N", "46206": "P", "46207": "R",
-    "46208": "S", "46209": "U", "46211": "W", "46214": "X", "46217": "Z",
-}  # fmt: skip
-CVV_BY_CODE = {"900": "M", "901": "N", "902": "S", "903": "U", "904": "P"}
-REASONS = {
-    "1": "This transaction has been approved.",
-    "2": "This transaction has been declined.",
-    "3": "This transaction has been declined.",
-    "4": "This transaction has been declined.",
-    "5": "A valid amount is required.",
-    "6": "The credit card number is invalid.",
-    "7": "Credit card expiration date is invalid.",
-    "8": "The credit card has expired.",
-    "11": "A duplicate transaction has been submitted.",
-    "16": "The transaction cannot be found.",
-    "27": "The transaction has been declined because of an AVS mismatch.",
-    "44": "This transaction has been declined.",
-    "45": "This transaction has been declined.",
-    "47": "The amount requested for settlement cannot be greater than the original amount authorized.",
-    "54": "The referenced transaction does not meet the criteria for issuing a credit.",
-    "55": "The sum of credits against the referenced transaction would exceed original debit amount.",
-    "65": "This transaction has been declined.",
-    "310": "This transaction has already been voided.",
-    "311": "This transaction has already been captured.",
-}
-AMOUNT_TRIGGER_REASONS = {2, 3, 4, 27, 44, 45, 65}
+# A method's handler: (request root, account, response root name, refId) -> response bytes.
+Handler = Callable[[etree._Element, AnetAccount, str, str], bytes]
+
 _CHARGE_TYPES = {"authOnlyTransaction", "authCaptureTransaction"}
 _API_ERRORS = {
     "E00003": "The request is invalid.",
@@ -89,88 +57,6 @@ _API_ERRORS = {
     "E00027": "The transaction was unsuccessful.",
     "E00040": "The record cannot be found.",
 }
-
-
-def card_type(number: str) -> str:
-    if number.startswith("4"):
-        return "Visa"
-    if number[:2] in {"34", "37"}:
-        return "AmericanExpress"
-    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4] or 0) <= 2720:
-        return "MasterCard"
-    if number.startswith(("6011", "65", "62")) or 644 <= int(number[:3] or 0) <= 649:
-        return "Discover"
-    if 3528 <= int(number[:4] or 0) <= 3589 or number.startswith("3088"):
-        return "JCB"
-    if number[:2] in {"36", "38"} or 300 <= int(number[:3] or 0) <= 305:
-        return "DinersClub"
-    return "Visa"
-
-
-def fingerprint(number: str) -> str:
-    return hashlib.sha256(f"clearhouse-sandbox:{number}".encode()).hexdigest()
-
-
-@dataclass
-class CardFacts:
-    """What the sandbox needs to know about a card; never the number."""
-
-    card_type: str
-    last4: str
-    fingerprint: str
-    valid: bool
-    known_test_card: bool
-    amount_trigger: bool
-    expiration: str
-    cvv_code: str
-
-
-def card_facts(number: str, expiration: str, card_code: str) -> CardFacts:
-    digits = number.replace(" ", "")
-    valid = digits.isdigit() and 13 <= len(digits) <= 19 and luhn_valid(digits)
-    return CardFacts(
-        card_type=card_type(digits) if digits.isdigit() and digits else "Visa",
-        last4=digits[-4:],
-        fingerprint=fingerprint(digits),
-        valid=valid,
-        known_test_card=digits in TEST_CARDS,
-        amount_trigger=digits == AMOUNT_TRIGGER_CARD,
-        expiration=expiration,
-        cvv_code=CVV_BY_CODE.get(card_code, "M" if card_code else ""),
-    )
-
-
-def mint_nonce(*, number: str, exp_month: int, exp_year: int, card_code: str) -> AnetPaymentNonce:
-    """Accept.js dispatchData: trade card data for a single-use opaque token."""
-    facts = card_facts(number, f"{exp_year:04d}-{exp_month:02d}", card_code)
-    return AnetPaymentNonce.objects.create(
-        value=secrets.token_urlsafe(32),
-        card_type=facts.card_type,
-        card_last4=facts.last4,
-        card_fingerprint=facts.fingerprint,
-        card_valid=facts.valid and facts.known_test_card,
-        expiration=facts.expiration,
-        cvv_code=facts.cvv_code,
-    )
-
-
-def _expiration_problem(expiration: str, now: datetime) -> str:
-    """ "" if fine, else the reason code (7 malformed, 8 expired). Accepts YYYY-MM and MMYY."""
-    try:
-        if "-" in expiration:
-            year, month = (int(part) for part in expiration.split("-", 1))
-        else:
-            month, year = int(expiration[:2]), 2000 + int(expiration[2:])
-    except ValueError:
-        return "7"
-    if not 1 <= month <= 12:
-        return "7"
-    return "8" if (year, month) < (now.year, now.month) else ""
-
-
-def _auth_code() -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return "".join(secrets.choice(alphabet) for _ in range(6))
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -213,9 +99,16 @@ class AuthorizeNetSandbox:
     # --- entry point --------------------------------------------------------------------
 
     def __init__(
-        self, body: bytes, *, now: datetime | None = None, subscription: tuple[str, int | None] = ("", None)
+        self,
+        body: bytes,
+        *,
+        now: datetime | None = None,
+        subscription: tuple[str, int | None] = ("", None),
+        extra_handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self.now = now or timezone.now()
+        # Methods served by the modules above this one (ARB): see apps.sandbox.authorizenet.server.
+        self.extra_handlers: Mapping[str, Handler] = extra_handlers or {}
         # Set when the sandbox's own ARB schedule makes the charge: (subscription id, payment number).
         self.subscription = subscription
         # Fault `misreport_declined`: do the work, then tell the client it was declined.
@@ -251,7 +144,7 @@ class AuthorizeNetSandbox:
             "getSettledBatchListRequest": self.settled_batches,
             "getTransactionListRequest": self.batch_transactions,
             **cim.HANDLERS,
-            **arb.HANDLERS,
+            **self.extra_handlers,
         }
         handler = handlers.get(method)
         if handler is None:
@@ -294,8 +187,6 @@ class AuthorizeNetSandbox:
         if outcome.reason_code == "E00040":
             return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
         if outcome.transaction is not None and (outcome.reason_code == "1" or outcome.response_code == "2"):
-            from apps.sandbox.notifications import anet_notify
-
             anet_notify(
                 account=account,
                 transaction_type=kind,
@@ -318,8 +209,6 @@ class AuthorizeNetSandbox:
 
     def charge_saved(self, account: AnetAccount, request: etree._Element) -> Outcome:
         """A charge the sandbox makes on its own (an ARB payment), notified like any other."""
-        from apps.sandbox.notifications import anet_notify
-
         outcome = self._charge(account, request, "authCaptureTransaction", "")
         if outcome.transaction is not None:
             anet_notify(
@@ -376,9 +265,9 @@ class AuthorizeNetSandbox:
         masked = f"XXXX{facts.last4}"
         if not facts.valid:
             return Outcome("3", "6", account_number=masked, account_type=facts.card_type)
-        expiration_problem = _expiration_problem(facts.expiration, self.now)
-        if expiration_problem:
-            return Outcome("3", expiration_problem, account_number=masked, account_type=facts.card_type)
+        expired = expiration_problem(facts.expiration, self.now)
+        if expired:
+            return Outcome("3", expired, account_number=masked, account_type=facts.card_type)
         if amount is None:
             return Outcome("3", "5", account_number=masked, account_type=facts.card_type)
         avs = AVS_BY_ZIP.get(zip_code, "Y" if zip_code else "P")
@@ -435,7 +324,7 @@ class AuthorizeNetSandbox:
                 customer_email=find_text(request, "customer/email")[:255],
                 first_name=first.strip()[:50],
                 last_name=last.strip()[:50],
-                auth_code=_auth_code() if approved else "",
+                auth_code=auth_code() if approved else "",
                 avs_code=avs,
                 cvv_code=facts.cvv_code,
                 customer_profile_id=profile_ids[0],

@@ -16,7 +16,7 @@ from apps.api.pagination import IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
 from apps.customers.selectors import payment_method_get
 from apps.payments.selectors import customer_get
-from apps.subscriptions import billing, selectors, services
+from apps.subscriptions import billing, representations, selectors, services
 from apps.subscriptions.models import Plan, Subscription, SubscriptionStatus
 
 from .serializers import (
@@ -48,7 +48,7 @@ class PlanListCreateApi(IdempotentApiView):
         page: list[Plan] | None = paginator.paginate_queryset(
             selectors.plan_list(merchant=self.merchant(request)), request, view=self
         )
-        return paginator.get_paginated_response([services.plan_representation(plan) for plan in page or []])
+        return paginator.get_paginated_response([representations.plan_representation(plan) for plan in page or []])
 
     @extend_schema(
         operation_id="plans_create",
@@ -61,14 +61,14 @@ class PlanListCreateApi(IdempotentApiView):
         data = PlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         plan = services.plan_create(merchant=self.merchant(request), **data.validated_data, actor=self.actor(request))
-        return Response(services.plan_representation(plan), status=status.HTTP_201_CREATED)
+        return Response(representations.plan_representation(plan), status=status.HTTP_201_CREATED)
 
 
 class PlanDetailApi(IdempotentApiView):
     @extend_schema(operation_id="plans_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, plan_id: str) -> Response:
         plan = selectors.plan_get(merchant=self.merchant(request), public_id=plan_id)
-        return Response(services.plan_representation(plan))
+        return Response(representations.plan_representation(plan))
 
     @extend_schema(
         operation_id="plans_update",
@@ -84,7 +84,7 @@ class PlanDetailApi(IdempotentApiView):
         data = PlanUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         plan = services.plan_update(plan=plan, changes=data.validated_data, actor=self.actor(request))
-        return Response(services.plan_representation(plan))
+        return Response(representations.plan_representation(plan))
 
 
 class SubscriptionFilter(django_filters.FilterSet):
@@ -117,7 +117,7 @@ class SubscriptionListCreateApi(IdempotentApiView):
             raise ValidationError(filtered.errors)
         paginator = IdCursorPagination()
         page: list[Subscription] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
-        return paginator.get_paginated_response([services.subscription_representation(s) for s in page or []])
+        return paginator.get_paginated_response([representations.subscription_representation(s) for s in page or []])
 
     @extend_schema(
         operation_id="subscriptions_create",
@@ -154,14 +154,14 @@ class SubscriptionListCreateApi(IdempotentApiView):
         )
         services.raise_if_initial_payment_failed(subscription)
         self.outcome_pending = selectors.subscription_initial_payment_pending(subscription)
-        return Response(services.subscription_representation(subscription), status=status.HTTP_201_CREATED)
+        return Response(representations.subscription_representation(subscription), status=status.HTTP_201_CREATED)
 
 
 class SubscriptionDetailApi(IdempotentApiView):
     @extend_schema(operation_id="subscriptions_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, subscription_id: str) -> Response:
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
-        return Response(services.subscription_representation(subscription))
+        return Response(representations.subscription_representation(subscription))
 
     @extend_schema(
         operation_id="subscriptions_change",
@@ -188,7 +188,7 @@ class SubscriptionDetailApi(IdempotentApiView):
         subscription = services.subscription_change(
             subscription=subscription, plan=plan, payment_method=method, actor=self.actor(request)
         )
-        return Response(services.subscription_representation(subscription))
+        return Response(representations.subscription_representation(subscription))
 
 
 class SubscriptionCancelApi(IdempotentApiView):
@@ -207,7 +207,7 @@ class SubscriptionCancelApi(IdempotentApiView):
         subscription = services.subscription_cancel(
             subscription=subscription, at_period_end=data.validated_data["at_period_end"], actor=self.actor(request)
         )
-        return Response(services.subscription_representation(subscription))
+        return Response(representations.subscription_representation(subscription))
 
 
 class SubscriptionPauseApi(IdempotentApiView):
@@ -221,7 +221,7 @@ class SubscriptionPauseApi(IdempotentApiView):
     def post(self, request: Request, subscription_id: str) -> Response:
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
         subscription = services.subscription_pause(subscription=subscription, actor=self.actor(request))
-        return Response(services.subscription_representation(subscription))
+        return Response(representations.subscription_representation(subscription))
 
 
 class SubscriptionResumeApi(IdempotentApiView):
@@ -241,7 +241,7 @@ class SubscriptionResumeApi(IdempotentApiView):
                 subscription_id=subscription.pk, as_of=subscription.next_billing_at, actor=self.actor(request)
             )
             subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
-        return Response(services.subscription_representation(subscription))
+        return Response(representations.subscription_representation(subscription))
 
 
 class SubscriptionInvoicesApi(IdempotentApiView):
@@ -251,7 +251,7 @@ class SubscriptionInvoicesApi(IdempotentApiView):
         invoices = selectors.invoices_for(subscription=subscription)
         data = []
         for invoice in invoices:
-            body = services.invoice_representation(invoice)
+            body = representations.invoice_representation(invoice)
             body["attempts"] = [
                 {
                     "number": attempt.number,

@@ -1,0 +1,73 @@
+"""What every change of a subscription shares: its snapshot for the audit trail, its row lock,
+recording a change (audit and event), ending it, and where a period ends. Beneath the services,
+billing and gateway-run schedules, which all change subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.events.services import event_publish
+
+from .models import Invoice, InvoiceStatus, Plan, Subscription
+from .periods import period_end
+from .representations import subscription_representation
+
+
+def subscription_snapshot(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "status": subscription.status,
+        "plan": subscription.plan_id,
+        "payment_method": subscription.payment_method_id,
+        "current_period_end": subscription.current_period_end,
+        "next_billing_at": subscription.next_billing_at,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "pending_plan": subscription.pending_plan_id,
+        "pending_payment_method": subscription.pending_payment_method_id,
+    }
+
+
+def record_change(
+    subscription: Subscription, *, action: str, before: dict[str, Any] | None, actor: Actor, event: str = ""
+) -> None:
+    """Audit a subscription change and, if `event`, publish it to the merchant's webhooks."""
+    audit_record(
+        actor=actor, action=action, target=subscription, before=before, after=subscription_snapshot(subscription)
+    )
+    if event:
+        event_publish(
+            merchant_id=subscription.merchant_id,
+            livemode=subscription.livemode,
+            type=event,
+            object_type="subscription",
+            object_id=subscription.public_id,
+            data=subscription_representation(subscription),
+        )
+
+
+def subscription_lock(subscription: Subscription) -> Subscription:
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "plan", "payment_method", "pending_plan", "pending_payment_method")
+        .get(pk=subscription.pk)
+    )
+
+
+def subscription_end(subscription: Subscription, *, status: str, reason: str, at: datetime) -> None:
+    """Under the row lock: end the subscription and void what it still owes."""
+    subscription.status = status
+    subscription.canceled_at = subscription.canceled_at or at
+    subscription.cancellation_reason = reason[:100]
+    subscription.ended_at = at
+    subscription.next_billing_at = None
+    subscription.billing_claimed_until = None
+    subscription.save()
+    Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).update(
+        status=InvoiceStatus.VOID, next_attempt_at=None, updated_at=at
+    )
+
+
+def next_period_end(subscription: Subscription, plan: Plan, start: datetime) -> datetime:
+    return period_end(start, interval=plan.interval, count=plan.interval_count, anchor=subscription.billing_anchor)

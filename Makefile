@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make run    start web, worker, beat and sandboxes with demo data (Ctrl-C stops all)"
-	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage"
+	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset"
 	@echo "make lint   ruff, mypy, the layering contracts (import-linter) and the migrations check"
 	@echo "make bench  benchmark the API under gunicorn on PostgreSQL"
 
@@ -35,6 +35,7 @@ run: install
 
 test: install
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+	$(BIN)/pytest -m sqlite --ds=config.settings.test_sqlite -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

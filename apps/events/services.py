@@ -68,18 +68,25 @@ def event_publish(
         data=data,
         created_at=now,
     )
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    sql = _EVENT_INSERT_SQL.replace("%s::jsonb", "%s") if connection.vendor != "postgresql" else _EVENT_INSERT_SQL
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [event.public_id, merchant_id, livemode, type, object_type, object_id,
-             json.dumps(data, cls=DjangoJSONEncoder), stamp, merchant_id, stamp],
-        )  # fmt: skip
-        row = cursor.fetchone()
-    event.pk, listening = row[0], bool(row[1])
-    event.relayed_at = None if listening else now
-    event._state.adding = False
+    if connection.vendor == "postgresql":
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _EVENT_INSERT_SQL,
+                [event.public_id, merchant_id, livemode, type, object_type, object_id,
+                 json.dumps(data, cls=DjangoJSONEncoder), stamp, merchant_id, stamp],
+            )  # fmt: skip
+            row = cursor.fetchone()
+        event.pk, listening = row[0], bool(row[1])
+        event.relayed_at = None if listening else now
+        event._state.adding = False
+    else:
+        # The quickstart's SQLite (whose RETURNING reads the inserted row's relayed_at as set even
+        # when the CASE left it NULL): ask, then insert.
+        listening = WebhookEndpoint.objects.filter(merchant_id=merchant_id, enabled=True, is_deleted=False).exists()
+        event.relayed_at = None if listening else now
+        event.data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+        event.save(force_insert=True)
     if listening:
         enqueue_on_commit(RELAY_TASK, event.pk)
     return event
@@ -88,8 +95,6 @@ def event_publish(
 def event_publish_many(events: list[dict[str, Any]]) -> None:
     """Several events (event_publish's keyword arguments each) in the caller's transaction: one
     query for which merchants listen, one INSERT. For batch work such as billing runs."""
-    from .models import WebhookEndpoint
-
     if not events:
         return
     merchants = {event["merchant_id"] for event in events}

@@ -18,7 +18,8 @@ from apps.api.views import IdempotentApiView
 from apps.bench.models import BenchmarkRow
 from apps.core.errors import ApplicationError
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 gate = threading.Event()
 entered = threading.Event()

@@ -23,7 +23,8 @@ from apps.bench.models import BenchmarkRow
 from apps.core.context import RequestContext, request_context
 from apps.payments.errors import PaymentBusy
 
-pytestmark = pytest.mark.django_db
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 class Work(IdempotentApiView):

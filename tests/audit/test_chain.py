@@ -21,6 +21,7 @@ def record(action: str = "thing.happened", **kwargs) -> AuditEvent:
     return audit_record_atomic(actor=Actor.system("tests"), action=action, **kwargs)
 
 
+@pytest.mark.sqlite
 def test_each_event_links_to_the_previous_one():
     first, second, third = record("a"), record("b"), record("c")
 
@@ -30,6 +31,7 @@ def test_each_event_links_to_the_previous_one():
     assert audit_chain_verify().ok
 
 
+@pytest.mark.sqlite
 def test_request_context_and_target_are_recorded(merchant):
     context = RequestContext(request_id="req_audit", ip_address="203.0.113.5", user_agent="pytest-agent")
     with request_context(context):
@@ -46,6 +48,7 @@ def test_request_context_and_target_are_recorded(merchant):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.sqlite
 def test_recording_outside_a_transaction_is_refused():
     with pytest.raises(AuditOutsideTransaction):
         audit_record(actor=Actor.system(), action="x")
@@ -57,6 +60,7 @@ def _change_that_fails() -> None:
         raise RuntimeError("rollback")
 
 
+@pytest.mark.sqlite
 def test_a_rolled_back_change_leaves_no_audit_event():
     before = AuditEvent.objects.count()
     with pytest.raises(RuntimeError):

@@ -24,7 +24,8 @@ from apps.events.services import event_publish, event_relay, events_sweep
 from tests.payments.helpers import VISA, purchase
 from tests.webhooks.helpers import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite]
 D = WebhookDelivery.Status
 
 

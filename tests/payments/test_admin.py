@@ -12,6 +12,9 @@ from apps.payments.models import Payment, Refund
 from tests.accounts.factories import StaffUserFactory
 from tests.payments.helpers import purchase, settle
 
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = pytest.mark.sqlite
+
 
 def change_url(payment_id: str) -> str:
     return f"/admin/payments/payment/{Payment.objects.get(public_id=payment_id).pk}/"

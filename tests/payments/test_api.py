@@ -9,6 +9,9 @@ from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.sandbox.models import AnetTransaction
 from tests.payments.helpers import VISA, purchase, purchase_body, settle
 
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = pytest.mark.sqlite
+
 
 def sandbox_row(payment_json):
     return AnetTransaction.objects.get(pk=AnetTransaction.pk_from_trans_id(payment_json["gateway_transaction_id"]))

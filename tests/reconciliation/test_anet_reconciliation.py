@@ -30,6 +30,9 @@ from apps.sandbox.services import anet_settlement_discrepancy
 from tests.accounts.factories import StaffUserFactory
 from tests.payments.helpers import purchase, settle
 
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = pytest.mark.sqlite
+
 SYSTEM = Actor.system("tests")
 
 

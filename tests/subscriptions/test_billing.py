@@ -23,7 +23,8 @@ from apps.subscriptions.services import (
 
 from .conftest import ACTOR, MASTERCARD, T0
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite]
 
 
 def subscribe(merchant, customer, plan, **kwargs):

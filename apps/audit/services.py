@@ -145,3 +145,29 @@ def audit_record_atomic(**kwargs: Any) -> AuditEvent:
     """For events that are not part of a larger change (a login, a failed login)."""
     with transaction.atomic():
         return audit_record(**kwargs)
+
+
+def audited_update(
+    *, target: models.Model, changes: dict[str, Any], allowed: tuple[str, ...], action: str, actor: Actor
+) -> bool:
+    """Inside the caller's transaction, on a row it has locked: set `changes` (only fields in
+    `allowed`), save them, and audit before and after. Returns whether anything changed."""
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"{target._meta.label} cannot change {', '.join(sorted(unknown))} here")
+    before = {name: getattr(target, name) for name in changes}
+    for name, value in changes.items():
+        setattr(target, name, value)
+    changed = [name for name in changes if before[name] != getattr(target, name)]
+    if not changed:
+        return False
+    update_fields = [*changed, *(["updated_at"] if hasattr(target, "updated_at") else [])]
+    target.save(update_fields=update_fields)
+    audit_record(
+        actor=actor,
+        action=action,
+        target=target,
+        before={name: before[name] for name in changed},
+        after={name: getattr(target, name) for name in changed},
+    )
+    return True

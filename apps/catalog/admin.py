@@ -9,7 +9,7 @@ from apps.audit.actors import Actor
 from apps.core.money import format_amount
 
 from .models import CheckoutOrder, Entitlement, Price, Product
-from .services import checkout_status, price_create, product_create
+from .services import checkout_status, price_create, price_update, product_create, product_update
 
 
 class PriceInline(admin.TabularInline[Price, Product]):
@@ -35,7 +35,10 @@ class ProductAdmin(admin.ModelAdmin[Product]):
 
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
         if change:
-            obj.save()
+            changes = {
+                name: getattr(obj, name) for name in form.changed_data if name in ("name", "description", "active")
+            }
+            product_update(product=obj, changes=changes, actor=Actor.staff(request.user))
             return
         created = product_create(
             merchant=obj.merchant, name=obj.name, description=obj.description, actor=Actor.staff(request.user)
@@ -53,10 +56,11 @@ class ProductAdmin(admin.ModelAdmin[Product]):
                     actor=Actor.staff(request.user),
                 )
             else:
-                instance.save()
+                changes = {"nickname": instance.nickname, "active": instance.active}
+                price_update(price=instance, changes=changes, actor=Actor.staff(request.user))
         for removed in formset.deleted_objects:
-            removed.active = False  # prices may have been charged: deactivate, never delete
-            removed.save(update_fields=["active"])
+            # Prices may have been charged: deactivated, never deleted.
+            price_update(price=removed, changes={"active": False}, actor=Actor.staff(request.user))
 
 
 @admin.register(CheckoutOrder)

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audited_update
 from apps.core.db import atomic_with_reconnect
 from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
 from apps.events.services import event_publish
@@ -76,6 +76,28 @@ def price_create(*, product: Product, amount: int, currency: str, nickname: str 
             after={"product": product.public_id, "amount": amount, "currency": price.currency},
         )
     return price
+
+
+def product_update(*, product: Product, changes: dict[str, Any], actor: Actor) -> Product:
+    """Name, description or whether it is on sale; audited."""
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        audited_update(
+            target=locked, changes=changes, allowed=("name", "description", "active"), action="product.updated",
+            actor=actor,
+        )  # fmt: skip
+    return locked
+
+
+def price_update(*, price: Price, changes: dict[str, Any], actor: Actor) -> Price:
+    """A price that may have been charged keeps its amount and currency: only its nickname and
+    whether it is on sale change (a removed price is deactivated, never deleted)."""
+    with transaction.atomic():
+        locked = Price.objects.select_for_update().get(pk=price.pk)
+        audited_update(
+            target=locked, changes=changes, allowed=("nickname", "active"), action="price.updated", actor=actor
+        )
+    return locked
 
 
 # --- checkout -------------------------------------------------------------------------------

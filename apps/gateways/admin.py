@@ -11,7 +11,7 @@ from apps.core.errors import ApplicationError
 
 from .models import GatewayAccount, GatewayName
 from .registry import GATEWAYS, credential_fields
-from .services import gateway_account_create, gateway_account_set_credentials
+from .services import gateway_account_create, gateway_account_set_credentials, gateway_account_update
 
 
 def _credential_form_fields() -> dict[str, forms.Field]:
@@ -62,7 +62,10 @@ class GatewayAccountAdmin(admin.ModelAdmin[GatewayAccount]):
         actor = Actor.staff(request.user)
         try:
             if change:
-                obj.save(update_fields=["name", "currency", "is_active", "updated_at"])
+                changes = {
+                    name: getattr(obj, name) for name in form.changed_data if name in ("name", "currency", "is_active")
+                }
+                gateway_account_update(account=obj, changes=changes, actor=actor)
                 if any(form.credentials().values()):
                     gateway_account_set_credentials(account=obj, credentials=form.credentials(), actor=actor)
                 return

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audited_update
 from apps.core import crypto
 from apps.core.errors import ConflictError
 from apps.merchants.models import Merchant
@@ -84,3 +86,18 @@ def gateway_credentials_reencrypt(*, actor: Actor) -> int:
                 audit_record(actor=actor, action="gateway_account.credentials_reencrypted", target=account)
                 count += 1
     return count
+
+
+def gateway_account_update(*, account: GatewayAccount, changes: dict[str, Any], actor: Actor) -> GatewayAccount:
+    """The account's name, settlement currency, or whether it is active; audited. (Credentials:
+    gateway_account_set_credentials.)"""
+    try:
+        with transaction.atomic():
+            locked = GatewayAccount.objects.select_for_update().get(pk=account.pk)
+            audited_update(
+                target=locked, changes=changes, allowed=("name", "currency", "is_active"),
+                action="gateway_account.updated", actor=actor,
+            )  # fmt: skip
+    except IntegrityError as exc:
+        raise GatewayAccountConflict() from exc
+    return locked

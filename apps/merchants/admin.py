@@ -13,7 +13,7 @@ from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError
 
 from .models import ApiKey, ApiMode, Merchant
-from .services import api_key_create, api_key_revoke, merchant_create
+from .services import api_key_create, api_key_revoke, merchant_create, merchant_update
 
 
 class MerchantCreateForm(forms.ModelForm[Merchant]):
@@ -40,7 +40,8 @@ class MerchantAdmin(admin.ModelAdmin[Merchant]):
 
     def save_model(self, request: HttpRequest, obj: Merchant, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            changes = {name: getattr(obj, name) for name in form.changed_data if name in ("name", "is_active")}
+            merchant_update(merchant=obj, changes=changes, actor=Actor.staff(request.user))
             return
         created = merchant_create(slug=obj.slug, name=obj.name, actor=Actor.staff(request.user))
         obj.pk, obj.public_id, obj.created_at = created.pk, created.public_id, created.created_at

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -9,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audited_update
 
 from .errors import ApiKeyInvalid, MerchantSlugTaken
 from .keys import generate_secret, hash_secret, visible_prefix
@@ -35,6 +36,17 @@ def merchant_create(*, slug: str, name: str, actor: Actor) -> Merchant:
     except IntegrityError as exc:
         raise MerchantSlugTaken(param="slug") from exc
     return merchant
+
+
+def merchant_update(*, merchant: Merchant, changes: dict[str, Any], actor: Actor) -> Merchant:
+    """The merchant's name, or whether it is active (a deactivated merchant's keys stop working;
+    its records remain). Audited."""
+    with transaction.atomic():
+        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        audited_update(
+            target=locked, changes=changes, allowed=("name", "is_active"), action="merchant.updated", actor=actor
+        )
+    return locked
 
 
 @dataclass(frozen=True)

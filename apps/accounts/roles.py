@@ -19,7 +19,7 @@ _FINANCE_READ = [
     "webhooks.view_incomingwebhook",
     "payments.view_payment",
     "payments.view_refund",
-    "payments.view_customer",
+    "customers.view_customer",
     "payments.view_gatewaytransaction",
     "customers.view_paymentmethod",
     "subscriptions.view_plan",

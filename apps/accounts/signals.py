@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed
+from django_otp.forms import otp_verification_failed
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record_atomic
@@ -89,9 +91,6 @@ def on_groups_changed(
 
 
 def connect() -> None:
-    from axes.signals import user_locked_out
-    from django_otp.forms import otp_verification_failed
-
     user_logged_in.connect(on_logged_in, dispatch_uid="audit_logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="audit_logged_out")
     user_login_failed.connect(on_login_failed, dispatch_uid="audit_login_failed")

@@ -48,7 +48,8 @@ class MerchantApiView(APIView):
     """An API view whose every query is scoped to the calling key's merchant."""
 
     def merchant(self, request: Request) -> Merchant:
-        return request.user.merchant  # type: ignore[union-attr]
+        merchant: Merchant = request.user.merchant  # type: ignore[union-attr]
+        return merchant
 
     def api_key(self, request: Request) -> ApiKey:
         return request.auth  # type: ignore[return-value]

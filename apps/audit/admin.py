@@ -11,7 +11,7 @@ from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[Any]):
     """Read-only for everybody; visible to roles holding audit.view_auditevent (auditors)."""
 
     list_display = ("occurred_at", "action", "actor_type", "actor_label", "target_type", "target_id", "merchant")

@@ -4,6 +4,8 @@ floors under a purchase and a checkout (the same SDK calls, storing nothing). Mo
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -12,17 +14,17 @@ from rest_framework.response import Response
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
 from apps.gateways.base import Card, ChargeRequest, OrderRequest
 from apps.gateways.registry import checkout_gateway_for, gateway_for
+from apps.gateways.selectors import gateway_account_for
 from apps.payments.models import new_gateway_reference
-from apps.payments.services import gateway_account_for
 
 from .models import BenchmarkRow
 
 
 class BenchmarkRowCreateApi(IdempotentApiView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         note = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         id = serializers.IntegerField()
         note = serializers.CharField()
 

@@ -72,7 +72,7 @@ class CheckoutOrder(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_checkout_id, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="checkout_orders")
     payment = models.OneToOneField("payments.Payment", on_delete=models.PROTECT, related_name="checkout_order")
-    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="checkout_orders")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="checkout_orders")
     price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="checkout_orders")
     quantity = models.PositiveIntegerField()
     expires_at = models.DateTimeField()
@@ -95,7 +95,7 @@ class Entitlement(models.Model):
 
     public_id = models.CharField(max_length=40, unique=True, default=new_entitlement_id, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="entitlements")
-    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="entitlements")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="entitlements")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="entitlements")
     checkout_order = models.OneToOneField(CheckoutOrder, on_delete=models.PROTECT, related_name="entitlement")
     quantity = models.PositiveIntegerField()

@@ -26,15 +26,18 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audited_update
 from apps.core.db import atomic_with_reconnect
 from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
+from apps.customers.services import customer_find_or_create
 from apps.events.services import event_publish
+from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable
 from apps.gateways.base import CheckoutPayment
 from apps.gateways.errors import GatewayError, GatewayMisconfigured, GatewayNotFound, GatewayRetryable
 from apps.gateways.models import GatewayName
 from apps.gateways.registry import checkout_gateway_for
+from apps.gateways.selectors import gateway_account_for
 from apps.merchants.models import Merchant
 from apps.payments import services as payments
 from apps.payments.attempts import one_run_per_reference
-from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentBusy, PaymentStateError
+from apps.payments.errors import PaymentBusy, PaymentStateError
 from apps.payments.models import Payment, PaymentStatus
 
 from .errors import CheckoutMismatch, CheckoutNotFound, CheckoutSignatureInvalid, QuantityInvalid
@@ -119,7 +122,7 @@ def checkout_order_create(
     with the same `idempotency_reference` answers with the checkout its first run opened."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise QuantityInvalid(f"Quantity must be between 1 and {MAX_QUANTITY}.", param="quantity")
-    account = payments.gateway_account_for(merchant=merchant, livemode=livemode, gateway=GatewayName.RAZORPAY)
+    account = gateway_account_for(merchant=merchant, livemode=livemode, gateway=GatewayName.RAZORPAY)
     amount = price.amount * quantity
     opened, call_reference = payments.checkout_payment_recover(idempotency_reference=idempotency_reference)
     if opened is not None:
@@ -127,8 +130,8 @@ def checkout_order_create(
             payment=opened
         )
     with one_run_per_reference(), transaction.atomic():
-        customer = payments.customer_get_or_create(
-            merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact
+        customer = customer_find_or_create(
+            merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact, actor=actor
         )
         payment, gt = payments.checkout_payment_begin(
             merchant=merchant,

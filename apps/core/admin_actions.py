@@ -18,7 +18,7 @@ def pretty_block(value: Any) -> str:
 
 
 def confirm_bulk_action(
-    admin_view: admin.ModelAdmin,
+    admin_view: admin.ModelAdmin[Any],
     request: HttpRequest,
     objects: list[Any],
     *,

@@ -16,7 +16,7 @@ from django.utils.functional import cached_property
 CAP = 10_000
 
 
-class FastCountPaginator(Paginator):
+class FastCountPaginator(Paginator[Any]):
     @cached_property
     def count(self) -> int:
         queryset: Any = self.object_list

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from .admin_pagination import FastCountPaginator
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     show_full_result_count = False
     paginator = FastCountPaginator
 

@@ -13,6 +13,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from config.celery import app
+
 from .models import WorkerHeartbeat
 
 # Migrations are never un-applied under a running process, so once the plan is empty it
@@ -50,8 +52,6 @@ def check_migrations() -> dict[str, Any]:
 
 
 def check_broker() -> dict[str, Any]:
-    from config.celery import app
-
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
         transport = connection.transport_cls

@@ -55,7 +55,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not metrics_access_allowed(request):
         # Not found rather than forbidden: do not advertise the endpoint.
         raise Http404
-    return ExportToDjangoView(request)
+    response: HttpResponse = ExportToDjangoView(request)
+    return response
 
 
 CHECKOUT_SIGNATURE_FAILURES = Counter(

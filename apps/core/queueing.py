@@ -21,7 +21,7 @@ from .metrics import TASKS_NOT_QUEUED
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task: Task | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> bool:
+def enqueue(task: Task[Any, Any] | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> bool:
     """Send `task(*args, **kwargs)` now. False (logged, counted) when the broker would not take it.
 
     `task` may be given by name ("apps.payments.tasks.gateway_transaction_resolve"): services
@@ -41,12 +41,12 @@ def enqueue(task: Task | str, *args: Any, countdown: float | None = None, **kwar
     return True
 
 
-def enqueue_on_commit(task: Task | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
+def enqueue_on_commit(task: Task[Any, Any] | str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """Send the task once the current transaction commits (nothing if it rolls back)."""
     transaction.on_commit(lambda: enqueue(task, *args, countdown=countdown, **kwargs))
 
 
-def enqueue_many_on_commit(task: Task | str, ids: list[int]) -> None:
+def enqueue_many_on_commit(task: Task[Any, Any] | str, ids: list[int]) -> None:
     """One task per id, each sent once the transaction commits."""
     if ids:
         transaction.on_commit(lambda: [enqueue(task, pk) for pk in ids])

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
 
 from .services import worker_heartbeat_record
 
 
 @shared_task(bind=True, ignore_result=True, time_limit=30, soft_time_limit=20)
-def worker_heartbeat(self) -> None:
+def worker_heartbeat(self: Task[Any, Any]) -> None:
     """Proves, end to end, that the broker delivers and a worker runs tasks."""
     worker_heartbeat_record(hostname=self.request.hostname or "unknown")

@@ -1,5 +1,5 @@
-"""Saved cards. The Customer itself lives in apps.payments (payments point at it); this app
-owns the customers API and the cards a customer saved at a gateway's vault.
+"""Customers and their saved cards. Payments, subscriptions and checkouts point at a customer;
+this app owns the customers API and the cards a customer saved at a gateway's vault.
 
 A saved card is a pair of gateway tokens (Authorize.Net CIM customer profile + payment
 profile) with what a person needs to recognise it: brand, last four digits, expiry. Never the
@@ -13,14 +13,38 @@ from django.db.models import Q
 from apps.core.ids import public_id
 
 
+def new_customer_id() -> str:
+    return public_id("cus")
+
+
 def new_payment_method_id() -> str:
     return public_id("pm")
+
+
+class Customer(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=new_customer_id, editable=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="customers")
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "payments_customer"  # the table kept its name when the model left the payments app
+        indexes = [
+            models.Index(fields=["merchant", "email"], name="customer_email_idx"),
+            models.Index(fields=["email"], name="customer_email_only_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.name or self.public_id
 
 
 class VaultProfile(models.Model):
     """A customer's profile in one gateway account's vault (an Authorize.Net customer profile)."""
 
-    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="vault_profiles")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="vault_profiles")
     gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
     customer_token = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -41,7 +65,7 @@ class PaymentMethod(models.Model):
 
     public_id = models.CharField(max_length=40, unique=True, default=new_payment_method_id, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="payment_methods")
-    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="payment_methods")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="payment_methods")
     gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
     profile = models.ForeignKey(VaultProfile, on_delete=models.PROTECT, related_name="payment_methods")
     payment_token = models.CharField(max_length=64)

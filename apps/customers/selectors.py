@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.core.errors import NotFoundError
+from apps.customers.models import Customer
 from apps.merchants.models import Merchant
-from apps.payments.models import Customer
 
 from .models import PaymentMethod
 
@@ -28,3 +28,10 @@ def payment_method_get(*, customer: Customer, public_id: str, param: str = "paym
         )
     except PaymentMethod.DoesNotExist as exc:
         raise NotFoundError(f"No such payment method for this customer: {public_id!r}.", param=param) from exc
+
+
+def customer_get(*, merchant: Merchant, public_id: str) -> Customer:
+    try:
+        return Customer.objects.get(merchant=merchant, public_id=public_id)
+    except Customer.DoesNotExist as exc:
+        raise NotFoundError(f"No such customer: {public_id!r}.", param="customer") from exc

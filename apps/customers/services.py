@@ -17,14 +17,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue, enqueue_on_commit
+from apps.customers.models import Customer
 from apps.events.services import event_publish
+from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
 from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCustomerRequest
 from apps.gateways.errors import (
     GatewayDeclined,
@@ -34,10 +36,8 @@ from apps.gateways.errors import (
 )
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import vault_gateway_for
+from apps.gateways.selectors import check_payment_method, gateway_account_for
 from apps.merchants.models import Merchant
-from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
-from apps.payments.models import Customer
-from apps.payments.services import check_payment_method, gateway_account_for
 
 from .errors import PaymentMethodInUse, PaymentMethodRemoved, VaultNotSupported
 from .models import PaymentMethod, VaultProfile
@@ -97,6 +97,32 @@ def customer_create(
         customer = Customer.objects.create(
             merchant=merchant, email=email, name=name, phone=phone, metadata=metadata or {}
         )
+        audit_record(actor=actor, action="customer.created", target=customer, after=_customer_snapshot(customer))
+    return customer
+
+
+# pg_advisory_xact_lock namespace for "a customer with this email is being created" ("CUST").
+_CUSTOMER_EMAIL_LOCK = 0x43555354
+
+
+def customer_find_or_create(
+    *, merchant: Merchant, email: str = "", name: str = "", phone: str = "", actor: Actor
+) -> Customer:
+    """The merchant's customer with this email (the first, case-insensitively), or a new one,
+    audited. Concurrent callers with one email find one customer: the lookup and the insert run
+    under a transaction-scoped lock on (merchant, email) (SQLite's transactions already serialise)."""
+    with transaction.atomic():
+        if email:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                        [_CUSTOMER_EMAIL_LOCK, f"{merchant.pk}:{email.lower()}"],
+                    )
+            existing = Customer.objects.filter(merchant=merchant, email__iexact=email).order_by("id").first()
+            if existing is not None:
+                return existing
+        customer = Customer.objects.create(merchant=merchant, email=email, name=name, phone=phone)
         audit_record(actor=actor, action="customer.created", target=customer, after=_customer_snapshot(customer))
     return customer
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
 
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 
@@ -8,7 +10,7 @@ from . import services
 
 
 @shared_task(bind=True, max_retries=20, time_limit=60, soft_time_limit=50, ignore_result=True)
-def payment_method_purge(self, payment_method_id: int) -> None:
+def payment_method_purge(self: Task[Any, Any], payment_method_id: int) -> None:
     """Delete a removed card at the gateway. Safe to run twice: a done deletion is skipped and
     the gateway treats a missing card as deleted."""
     try:

@@ -58,7 +58,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(admin.TabularInline[Any, Any]):
     model = DeliveryAttempt
     extra = 0
     can_delete = False

@@ -37,7 +37,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return format_amount(total if obj.debit_normal else -total, obj.currency)
 
 
-class PostingInline(admin.TabularInline):
+class PostingInline(admin.TabularInline[Any, Any]):
     model = Posting
     fields = ("account", "debit", "credit")
     readonly_fields = fields

@@ -25,13 +25,14 @@ from apps.audit.selectors import audit_events_for
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
+from apps.customers.models import Customer
 
 from . import services
 from .forms import AmountForm, DecisionForm, RefundForm
-from .models import Customer, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from .models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline[Any, Any]):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -226,7 +227,8 @@ class PaymentAdmin(CsvExportMixin, admin.ModelAdmin[Payment]):
 
     def get_urls(self) -> list[Any]:
         def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-            return self.admin_site.admin_view(view)
+            wrapped: Callable[..., HttpResponse] = self.admin_site.admin_view(view)
+            return wrapped
 
         return [
             path("<int:object_id>/capture/", wrap(self.capture_view), name="payments_payment_capture"),
@@ -444,13 +446,3 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
     @admin.action(description="Reject selected refunds", permissions=["approve"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
         return self._decide(request, queryset, approve=False)
-
-
-@admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin[Customer]):
-    list_display = ("public_id", "merchant", "email", "name", "created_at")
-    search_fields = ("=public_id", "email", "name")
-    list_select_related = ("merchant",)
-    show_full_result_count = False
-    paginator = FastCountPaginator
-    readonly_fields = ("public_id", "merchant", "created_at")

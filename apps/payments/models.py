@@ -7,10 +7,6 @@ from apps.core.ids import public_id, random_token
 from apps.core.money import format_amount
 
 
-def new_customer_id() -> str:
-    return public_id("cus")
-
-
 def new_payment_id() -> str:
     return public_id("pay")
 
@@ -22,25 +18,6 @@ def new_refund_id() -> str:
 def new_gateway_reference() -> str:
     # 20 characters at most: Authorize.Net's refId and invoiceNumber limits.
     return f"ch{random_token(16)}"
-
-
-class Customer(models.Model):
-    public_id = models.CharField(max_length=40, unique=True, default=new_customer_id, editable=False)
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="customers")
-    email = models.EmailField(blank=True)
-    name = models.CharField(max_length=200, blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["merchant", "email"], name="customer_email_idx"),
-            models.Index(fields=["email"], name="customer_email_only_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return self.email or self.name or self.public_id
 
 
 class PaymentStatus(models.TextChoices):
@@ -65,7 +42,9 @@ class Payment(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_payment_id, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="payments")
     gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="payments")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
     status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     livemode = models.BooleanField(default=False)
     currency = models.CharField(max_length=3)

@@ -8,7 +8,7 @@ from apps.core.errors import NotFoundError
 from apps.ledger.models import EntryKind
 from apps.merchants.models import Merchant
 
-from .models import Customer, GatewayTransaction, Payment, Refund
+from .models import GatewayTransaction, Payment, Refund
 
 
 def payment_list(*, merchant: Merchant) -> QuerySet[Payment]:
@@ -44,13 +44,6 @@ def refund_get(*, merchant: Merchant, public_id: str) -> Refund:
         return refund_list(merchant=merchant).get(public_id=public_id)
     except Refund.DoesNotExist as exc:
         raise NotFoundError(f"No such refund: {public_id!r}.", param="id") from exc
-
-
-def customer_get(*, merchant: Merchant, public_id: str) -> Customer:
-    try:
-        return Customer.objects.get(merchant=merchant, public_id=public_id)
-    except Customer.DoesNotExist as exc:
-        raise NotFoundError(f"No such customer: {public_id!r}.", param="customer") from exc
 
 
 def gateway_transactions_for(*, payment: Payment) -> QuerySet[GatewayTransaction]:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 
@@ -18,7 +19,7 @@ def _backoff(retries: int) -> int:
 
 
 @shared_task(bind=True, max_retries=200, time_limit=120, soft_time_limit=100, ignore_result=True)
-def gateway_transaction_resolve(self, gateway_transaction_id: int) -> None:
+def gateway_transaction_resolve(self: Task[Any, Any], gateway_transaction_id: int) -> None:
     """Find out what became of a gateway call whose answer was lost. Safe to run twice: a call
     already resolved is left alone, and the resolution itself happens under row locks."""
     try:

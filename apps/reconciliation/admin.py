@@ -30,7 +30,7 @@ from apps.core.money import format_amount
 from apps.gateways.models import GatewayAccount
 from apps.webhooks.models import IncomingWebhook
 
-from . import services
+from . import discrepancies, services
 from .models import CsvMapping, Discrepancy, SettlementBatch, SettlementLine
 from .selectors import resolutions_for
 
@@ -384,7 +384,7 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
         actor = Actor.staff(request.user)
         still_open = list(queryset.exclude(status=Discrepancy.Status.RESOLVED))
         for discrepancy in still_open:
-            services.discrepancy_assign(discrepancy=discrepancy, assignee=user, actor=actor)
+            discrepancies.discrepancy_assign(discrepancy=discrepancy, assignee=user, actor=actor)
         done = "assigned to you" if user else "unassigned"
         self.message_user(request, f"{len(still_open)} open discrepancies {done} (resolved ones are left as they are).")
 
@@ -392,7 +392,8 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     def get_urls(self) -> list[Any]:
         def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-            return self.admin_site.admin_view(view)
+            wrapped: Callable[..., HttpResponse] = self.admin_site.admin_view(view)
+            return wrapped
 
         return [
             path("<int:object_id>/resolve/", wrap(self.resolve_view), name="reconciliation_discrepancy_resolve"),
@@ -427,7 +428,7 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
                 **self.admin_site.each_context(request),
                 "title": title,
                 "d": d,
-                "residual": _money(services.discrepancy_residual(d), d.currency),
+                "residual": _money(discrepancies.discrepancy_residual(d), d.currency),
                 "opts": self.model._meta,
                 "change_url": reverse("admin:reconciliation_discrepancy_change", args=[d.pk]),
                 **context,
@@ -442,7 +443,7 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
         form = ResolveForm(request.POST or None, choices=[(c.value, f"{c.label}: {c.effect}") for c in choices])
         if request.method == "POST" and form.is_valid():
             try:
-                done = services.discrepancy_resolve(
+                done = discrepancies.discrepancy_resolve(
                     discrepancy=d,
                     resolution=form.cleaned_data["resolution"],
                     user=request.user,  # type: ignore[arg-type]
@@ -464,9 +465,9 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
         form = DecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             decide = (
-                services.discrepancy_approve_write_off
+                discrepancies.discrepancy_approve_write_off
                 if request.POST.get("decision") == "approve"
-                else services.discrepancy_reject_write_off
+                else discrepancies.discrepancy_reject_write_off
             )
             try:
                 done = decide(discrepancy=d, approver=request.user, note=form.cleaned_data["note"])  # type: ignore[arg-type]

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -36,7 +37,7 @@ class MatchReport:
     settled_late: int = 0
 
 
-def _open_lines(account: GatewayAccount):
+def _open_lines(account: GatewayAccount) -> QuerySet[SettlementLine]:
     return SettlementLine.objects.filter(gateway_account=account, match_status=MatchStatus.UNMATCHED)
 
 
@@ -160,7 +161,7 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
     report = MatchReport()
     opened: list[Discrepancy] = []
 
-    def open_for(queryset, kind: str, *, detail: str = "", with_entry: bool = True) -> None:
+    def open_for(queryset: QuerySet[Any], kind: str, *, detail: str = "", with_entry: bool = True) -> None:
         fields = ["pk", "gateway_transaction_id", "currency", "amount", "entry_id", "entry__amount"]
         fields += ["entry__payment_id", "entry__refund_id", "gateway_status"]
         rows = list(queryset.values_list(*fields))

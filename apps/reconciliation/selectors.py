@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from apps.core.money import format_amount
 from apps.ledger.models import EntryKind
 
+from .discrepancies import discrepancy_residual
 from .models import Discrepancy, DiscrepancyKind, LineKind, Resolution
-from .services import discrepancy_residual
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -193,8 +194,6 @@ def post_notification(
     Only the first copy counts as an attempt and towards giving up: extra copies (fault injection)
     are sent once each.
     """
-    import requests
-
     try:
         response = requests.post(url, data=body, headers=headers, timeout=settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS)
         code: int | None = response.status_code

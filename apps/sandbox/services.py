@@ -12,7 +12,7 @@ from apps.audit.services import audit_record
 
 from .authorizenet.cards import card_facts
 from .authorizenet.cim import set_declining
-from .authorizenet.engine import settle
+from .authorizenet.reporting import settle
 from .models import (
     AnetAccount,
     AnetBatch,
@@ -26,6 +26,7 @@ from .models import (
     SandboxFault,
 )
 from .razorpay import engine as rzp_engine
+from .razorpay import settlements as rzp_settlements
 from .razorpay.ids import new_id
 
 
@@ -149,7 +150,7 @@ def rzp_account_create(*, key_id: str | None = None) -> RzpAccount:
 def rzp_settle(*, account: RzpAccount | None = None, actor: Actor) -> list[RzpSettlement]:
     """Run the Razorpay sandbox's settlement cycle now: one settlement per account (and currency)
     for every captured, unsettled payment and processed, unsettled refund."""
-    settlements = rzp_engine.settle(account=account)
+    settlements = rzp_settlements.settle(account=account)
     if settlements:
         with transaction.atomic():
             for settlement in settlements:

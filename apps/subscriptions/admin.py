@@ -55,7 +55,7 @@ class PlanAdmin(ReadOnlyAdmin):
         return obj.interval if obj.interval_count == 1 else f"{obj.interval_count} {obj.interval}s"
 
 
-class InvoiceInline(admin.TabularInline):
+class InvoiceInline(admin.TabularInline[Any, Any]):
     model = Invoice
     fk_name = "subscription"
     extra = 0
@@ -309,7 +309,7 @@ class DunningAdmin(SubscriptionActionsMixin, ReadOnlyAdmin):
         return str(obj.payment_method)
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(admin.TabularInline[Any, Any]):
     model = BillingAttempt
     extra = 0
     can_delete = False

@@ -31,16 +31,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record, audit_record_many
+from apps.audit.services import audit_record_many
 from apps.core.bulk import update_rows
 from apps.core.db import atomic_with_reconnect
-from apps.events.services import event_publish, event_publish_many
+from apps.events.services import event_publish_many
 from apps.gateways.base import SavedCard
-from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 from apps.gateways.registry import gateway_for
 from apps.payments import services as payments
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.payments.models import GatewayTransaction, Payment
 
+from .dunning import ATTEMPT_BY_PAYMENT, apply_attempt, invoice_event, settle_in_flight
+from .errors import SubscriptionStateError
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
@@ -51,7 +52,7 @@ from .models import (
     Subscription,
     SubscriptionStatus,
 )
-from .representations import invoice_representation, subscription_representation
+from .representations import subscription_representation
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def billing_run(
 
 
 def billing_due_exists(*, as_of: datetime | None = None) -> bool:
-    return _due(as_of or timezone.now()).exists()
+    return bool(_due(as_of or timezone.now()).exists())
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def subscriptions_bill(
         invoice__subscription_id__in=subscription_ids, status=A.PENDING
     )
     for attempt in in_flight:
-        outcomes[attempt.invoice.subscription_id] = _settle_in_flight(attempt, as_of=as_of, actor=actor)
+        outcomes[attempt.invoice.subscription_id] = settle_in_flight(attempt, as_of=as_of, actor=actor)
     jobs = _begin([pk for pk in subscription_ids if pk not in outcomes], as_of=as_of, actor=actor, outcomes=outcomes)
     if not jobs:
         return outcomes
@@ -428,7 +429,7 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
         attempt = attempts[job.attempt.pk]
         if attempt.status != A.PENDING:
             outcomes[job.subscription.pk] = attempt.status
-        elif attempt.payment.status in _ATTEMPT_BY_PAYMENT:
+        elif attempt.payment.status in ATTEMPT_BY_PAYMENT:
             subscription = subscriptions[job.subscription.pk]
             paid.append((subscription, invoices[job.invoice.pk], attempt, subscription_snapshot(subscription)))
         else:
@@ -447,7 +448,7 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
         audits.append({"actor": actor, "action": "invoice.paid", "target": invoice,
                        "after": {"payment": attempt.payment.public_id}})  # fmt: skip
         audits.append(_change(subscription, "subscription.renewed", before, actor))
-        events.append(_invoice_event(invoice, subscription, "invoice.paid"))
+        events.append(invoice_event(invoice, subscription, "invoice.paid"))
         events.append(_subscription_event(subscription, "subscription.renewed"))
         outcomes[subscription.pk] = "renewed"
     update_rows(BillingAttempt, [a for _, _, a, _ in paid], ["status", "completed_at"])
@@ -459,174 +460,13 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
     event_publish_many(events)
     for job in others:
         assert job.attempt is not None  # noqa: S101 - set by _begin
-        outcomes[job.subscription.pk] = _apply_attempt(job.attempt.pk, as_of=as_of, actor=actor, initial=initial)
+        outcomes[job.subscription.pk] = apply_attempt(job.attempt.pk, as_of=as_of, actor=actor, initial=initial)
     return outcomes
-
-
-def _invoice_event(invoice: Invoice, subscription: Subscription, event_type: str) -> dict[str, Any]:
-    invoice.subscription = subscription
-    return {
-        "merchant_id": invoice.merchant_id,
-        "livemode": subscription.livemode,
-        "type": event_type,
-        "object_type": "invoice",
-        "object_id": invoice.public_id,
-        "data": invoice_representation(invoice),
-    }
-
-
-def _settle_in_flight(attempt: BillingAttempt, *, as_of: datetime, actor: Actor) -> str:
-    """An attempt whose result was never recorded here (a dead worker, a lost answer): ask the
-    gateway what became of its reference, then apply it. Never a second charge."""
-    call = GatewayTransaction.objects.filter(payment=attempt.payment).order_by("id").first()
-    fresh = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
-    if call is not None and call.status == GatewayTransaction.Status.PENDING and call.created_at > fresh:
-        return "in_flight"  # its worker may still be waiting for the gateway's answer
-    try:
-        if call is not None and not payments.gateway_transaction_resolve(gateway_transaction_id=call.pk, actor=actor):
-            raise GatewayRetryable("the gateway cannot tell yet")
-    except (GatewayRetryable, GatewayOutcomeUnknown):
-        Subscription.objects.filter(pk=attempt.invoice.subscription_id).update(
-            next_billing_at=as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS),
-            billing_claimed_until=None,
-        )
-        return "unknown"
-    with transaction.atomic():
-        return _apply_attempt(attempt.pk, as_of=as_of, actor=actor)
-
-
-# What a payment's state means for its attempt.
-_ATTEMPT_BY_PAYMENT = {
-    PaymentStatus.CAPTURED: A.SUCCEEDED,
-    PaymentStatus.AUTHORIZED: A.SUCCEEDED,
-    PaymentStatus.PARTIALLY_REFUNDED: A.SUCCEEDED,
-    PaymentStatus.REFUNDED: A.SUCCEEDED,
-}
-
-
-def _apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bool = False) -> str:
-    """Inside a transaction: carry the payment's recorded result to the attempt, the invoice
-    and the subscription. Idempotent: an attempt already applied is left alone."""
-    subscription_id = (
-        BillingAttempt.objects.filter(pk=attempt_id).values_list("invoice__subscription_id", flat=True).get()
-    )
-    subscription = Subscription.objects.select_for_update(of=("self",)).select_related("plan").get(pk=subscription_id)
-    attempt = BillingAttempt.objects.select_for_update().select_related("payment").get(pk=attempt_id)
-    invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
-    if attempt.status != A.PENDING:
-        return attempt.status
-    payment = attempt.payment
-    before = subscription_snapshot(subscription)
-    subscription.billing_claimed_until = None
-    attempt.completed_at = timezone.now()
-    if payment.status in _ATTEMPT_BY_PAYMENT:
-        attempt.status = A.SUCCEEDED
-        attempt.save(update_fields=["status", "completed_at"])
-        return _invoice_paid(subscription, invoice, payment, before=before, as_of=as_of, actor=actor)
-    if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING}:
-        # The payments resolver will find out; look again after a while.
-        subscription.next_billing_at = as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS)
-        subscription.save(update_fields=["next_billing_at", "billing_claimed_until", "updated_at"])
-        return "unknown"
-    attempt.failure_code = payment.failure_code
-    attempt.failure_message = payment.failure_message
-    declined = _was_declined(payment)
-    attempt.status = A.DECLINED if declined else A.FAILED
-    attempt.save(update_fields=["status", "failure_code", "failure_message", "completed_at"])
-    if not declined and initial:
-        invoice.status = InvoiceStatus.VOID
-        invoice.save(update_fields=["status", "updated_at"])
-        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_error", at=as_of)
-        record_change(
-            subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
-        )
-        return "canceled"
-    if not declined:
-        # Nothing reached the card (gateway down, misconfigured): not the customer's failure.
-        subscription.next_billing_at = as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS)
-        subscription.save(update_fields=["next_billing_at", "billing_claimed_until", "updated_at"])
-        return "gateway_error"
-    return _invoice_declined(subscription, invoice, before=before, as_of=as_of, actor=actor, initial=initial)
-
-
-def _was_declined(payment: Payment) -> bool:
-    call = GatewayTransaction.objects.filter(payment=payment).order_by("-id").first()
-    return call is not None and call.status == GatewayTransaction.Status.DECLINED
-
-
-def _publish_invoice(invoice: Invoice, subscription: Subscription, event_type: str) -> None:
-    event_publish(**_invoice_event(invoice, subscription, event_type))
-
-
-def _invoice_paid(
-    subscription: Subscription, invoice: Invoice, payment: Payment, *, before: dict[str, Any], as_of: datetime,
-    actor: Actor,
-) -> str:  # fmt: skip
-    invoice.status, invoice.payment, invoice.paid_at, invoice.next_attempt_at = InvoiceStatus.PAID, payment, as_of, None
-    invoice.save(update_fields=["status", "payment", "paid_at", "next_attempt_at", "updated_at"])
-    subscription.status = S.ACTIVE
-    subscription.next_billing_at = subscription.current_period_end
-    subscription.save()
-    audit_record(actor=actor, action="invoice.paid", target=invoice, after={"payment": payment.public_id})
-    _publish_invoice(invoice, subscription, "invoice.paid")
-    record_change(subscription, action="subscription.renewed", before=before, actor=actor, event="subscription.renewed")
-    return "renewed"
-
-
-def _invoice_declined(
-    subscription: Subscription, invoice: Invoice, *, before: dict[str, Any], as_of: datetime, actor: Actor,
-    initial: bool,
-) -> str:  # fmt: skip
-    invoice.first_declined_at = invoice.first_declined_at or as_of
-    declines = invoice.attempts.filter(status=A.DECLINED).count()
-    retries = settings.BILLING_RETRY_DAYS
-    _publish_invoice(invoice, subscription, "invoice.payment_failed")
-    record_change(
-        subscription, action="subscription.payment_failed", before=before, actor=actor,
-        event="subscription.payment_failed",
-    )  # fmt: skip
-    if initial:
-        # The customer is at the checkout: no dunning, they can try another card.
-        invoice.status = InvoiceStatus.VOID
-        invoice.save(update_fields=["status", "first_declined_at", "updated_at"])
-        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_failed", at=as_of)
-        record_change(
-            subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
-        )
-        return "canceled"
-    if declines <= len(retries):
-        invoice.next_attempt_at = invoice.first_declined_at + timedelta(days=retries[declines - 1])
-        invoice.save(update_fields=["next_attempt_at", "first_declined_at", "updated_at"])
-        became_past_due = subscription.status != S.PAST_DUE
-        subscription.status = S.PAST_DUE
-        subscription.next_billing_at = invoice.next_attempt_at
-        subscription.save()
-        if became_past_due:
-            record_change(
-                subscription, action="subscription.past_due", before=before, actor=actor, event="subscription.past_due"
-            )
-        return "past_due"
-    invoice.status, invoice.next_attempt_at = InvoiceStatus.UNCOLLECTIBLE, None
-    invoice.save(update_fields=["status", "next_attempt_at", "first_declined_at", "updated_at"])
-    if settings.BILLING_FINAL_ACTION == "unpaid":
-        subscription.status, subscription.next_billing_at = S.UNPAID, None
-        subscription.save()
-        record_change(
-            subscription, action="subscription.unpaid", before=before, actor=actor, event="subscription.unpaid"
-        )
-        return "unpaid"
-    subscription_end(subscription, status=S.CANCELED, reason="payment_failed", at=as_of)
-    record_change(
-        subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
-    )
-    return "canceled"
 
 
 def subscription_retry_now(*, subscription: Subscription, actor: Actor, now: datetime | None = None) -> str:
     """Charge what a past-due or unpaid subscription owes, now (a finance action, or after the
     customer saved a new card)."""
-    from .errors import SubscriptionStateError
-
     now = now or timezone.now()
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().get(pk=subscription.pk)

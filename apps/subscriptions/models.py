@@ -82,7 +82,7 @@ FINAL_STATUSES = (SubscriptionStatus.CANCELED, SubscriptionStatus.ENDED)
 class Subscription(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_subscription_id, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="subscriptions")
-    customer = models.ForeignKey("payments.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="subscriptions")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     payment_method = models.ForeignKey(
         "customers.PaymentMethod", on_delete=models.PROTECT, related_name="subscriptions"

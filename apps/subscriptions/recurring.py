@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable
 from apps.gateways.base import RecurringRequest, RecurringStatus, TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
 from apps.gateways.registry import recurring_gateway_for
-from apps.payments.errors import GatewayMisconfiguredError, GatewayUnavailable
 from apps.payments.models import PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 

@@ -15,11 +15,10 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.money import SUPPORTED_CURRENCIES
-from apps.customers.models import PaymentMethod
+from apps.customers.models import Customer, PaymentMethod
+from apps.gateways.api_errors import CurrencyNotSupported, GatewayUnavailable, PaymentDeclined
 from apps.merchants.models import Merchant
 from apps.payments.attempts import one_run_per_reference
-from apps.payments.errors import CurrencyNotSupported
-from apps.payments.models import Customer
 
 from . import billing
 from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
@@ -307,8 +306,6 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
 
 def raise_if_initial_payment_failed(subscription: Subscription) -> None:
     """After subscription_create committed: the API's 402 when the first charge was declined."""
-    from apps.payments.errors import GatewayUnavailable, PaymentDeclined
-
     if subscription.cancellation_reason == "initial_payment_error":
         raise GatewayUnavailable(
             "The gateway could not be reached; nothing was charged and the subscription was not started.",

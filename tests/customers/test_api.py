@@ -6,8 +6,7 @@ import pytest
 import requests
 
 from apps.audit.models import AuditEvent
-from apps.customers.models import PaymentMethod, VaultProfile
-from apps.payments.models import Customer
+from apps.customers.models import Customer, PaymentMethod, VaultProfile
 from tests.payments.helpers import VISA
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -174,3 +173,19 @@ def test_a_removed_card_whose_purge_task_was_lost_is_queued_again_by_the_sweeper
     assert queued == [method.pk]
     wait_for(lambda: PaymentMethod.objects.get(pk=method.pk).gateway_deleted_at is not None)
     assert payment_methods_purge_sweep() == []
+
+
+def test_concurrent_checkouts_with_one_email_find_one_customer_created_once_and_audited(merchant):
+    from apps.audit.actors import Actor
+    from apps.customers.services import customer_find_or_create
+    from tests.payments.test_races import run_parallel
+
+    def find(index: int) -> int:
+        email = "Asha@Example.com" if index % 2 else "asha@example.com"
+        return customer_find_or_create(merchant=merchant, email=email, name="Asha", actor=Actor.system("tests")).pk
+
+    found = run_parallel(12, find)
+
+    assert len(set(found)) == 1, found
+    assert Customer.objects.filter(merchant=merchant).count() == 1
+    assert AuditEvent.objects.filter(action="customer.created").count() == 1

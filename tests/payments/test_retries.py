@@ -9,12 +9,13 @@ import pytest
 from django.db import transaction
 
 from apps.audit.actors import Actor
+from apps.gateways.api_errors import PaymentDeclined
 from apps.gateways.base import Billing, Card, ChargeRequest
 from apps.gateways.errors import GatewayRetryable
 from apps.gateways.registry import gateway_for
 from apps.payments import services
 from apps.payments.attempts import TooManyAttempts, attempt_reference, one_run_per_reference
-from apps.payments.errors import PaymentDeclined, RequestInFlight
+from apps.payments.errors import RequestInFlight
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.payments.services.operations import _begin_operation
 from apps.sandbox.models import AnetTransaction, SandboxCall

@@ -16,15 +16,14 @@ from apps.gateways.base import SettlementBatchData, SettlementLineData, Settleme
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.selectors import account_balance
 from apps.payments.models import Payment, Refund
-from apps.reconciliation.errors import DiscrepancyStateError, ReconciliationError, ResolutionNotAllowed
-from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
-from apps.reconciliation.services import (
+from apps.reconciliation.discrepancies import (
     discrepancy_approve_write_off,
     discrepancy_reject_write_off,
     discrepancy_resolve,
-    reconcile,
-    settlement_batch_store,
 )
+from apps.reconciliation.errors import DiscrepancyStateError, ReconciliationError, ResolutionNotAllowed
+from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
+from apps.reconciliation.services import reconcile, settlement_batch_store
 from apps.sandbox.models import AnetTransaction
 from apps.sandbox.services import anet_settlement_discrepancy
 from tests.accounts.factories import StaffUserFactory

@@ -20,9 +20,10 @@ from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.selectors import account_balance
 from apps.merchants.models import Merchant
 from apps.payments.models import Payment, Refund
+from apps.reconciliation.discrepancies import discrepancy_resolve
 from apps.reconciliation.errors import ReconciliationError
 from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
-from apps.reconciliation.services import discrepancy_resolve, reconcile
+from apps.reconciliation.services import reconcile
 from apps.sandbox.models import RzpAccount, RzpPayment, RzpRefund, RzpSettlement
 from apps.sandbox.razorpay.engine import fee_and_tax
 from apps.sandbox.services import rzp_settle, rzp_settlement_discrepancy

@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.accounts import roles
+from apps.reconciliation.discrepancies import discrepancy_resolve
 from apps.reconciliation.models import Discrepancy, SettlementBatch
-from apps.reconciliation.services import discrepancy_resolve
 from apps.reconciliation.tasks import reconcile_account, reconcile_all
 from apps.sandbox.services import anet_settlement_discrepancy
 from apps.webhooks.models import IncomingWebhook

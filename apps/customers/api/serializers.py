@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from apps.payments.api.serializers import PaymentMethodSerializer, validate_metadata
+from apps.api.fields import PaymentMethodSerializer, validate_metadata
 
 
-class CustomerCreateSerializer(serializers.Serializer):
+class CustomerCreateSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
 
 
-class CustomerUpdateSerializer(serializers.Serializer):
+class CustomerUpdateSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField(required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)

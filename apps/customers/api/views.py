@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from apps.api.pagination import IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
 from apps.customers import selectors, services
+from apps.customers.models import Customer
+from apps.customers.selectors import customer_get
 from apps.gateways.base import Billing, Card, OpaqueToken
-from apps.payments.models import Customer
-from apps.payments.selectors import customer_get
 
 from .serializers import CustomerCreateSerializer, CustomerUpdateSerializer, PaymentMethodAddSerializer
 

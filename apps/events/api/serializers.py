@@ -10,14 +10,14 @@ from apps.events.services import EVENT_TYPES
 EVENT_TYPE_CHOICES = [*EVENT_TYPES, "*"]
 
 
-class EndpointCreateSerializer(serializers.Serializer):
+class EndpointCreateSerializer(serializers.Serializer[Any]):
     url = serializers.URLField(max_length=2000)
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), min_length=1)
     description = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
-class EndpointUpdateSerializer(serializers.Serializer):
+class EndpointUpdateSerializer(serializers.Serializer[Any]):
     url = serializers.URLField(max_length=2000, required=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), min_length=1, required=False

@@ -6,15 +6,19 @@ import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.pagination import IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
 from apps.core.context import current_context
+from apps.customers.models import Customer
+from apps.customers.selectors import customer_get
+from apps.customers.services import customer_find_or_create
 from apps.gateways.base import Billing, Card, OpaqueToken
 from apps.payments import selectors, services
-from apps.payments.models import Customer, Payment, PaymentStatus, RefundStatus
+from apps.payments.models import Payment, PaymentStatus, RefundStatus
 from apps.payments.representations import payment_representation, refund_representation
 
 from .serializers import (
@@ -69,8 +73,6 @@ class PaymentListCreateApi(IdempotentApiView):
     def get(self, request: Request) -> Response:
         filtered = PaymentFilter(request.query_params, queryset=selectors.payment_list(merchant=self.merchant(request)))
         if not filtered.is_valid():
-            from rest_framework.exceptions import ValidationError
-
             raise ValidationError(filtered.errors)
         paginator = IdCursorPagination()
         page: list[Payment] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
@@ -92,9 +94,9 @@ class PaymentListCreateApi(IdempotentApiView):
         merchant = self.merchant(request)
         customer: Customer | None = None
         if isinstance(values.get("customer"), str):
-            customer = selectors.customer_get(merchant=merchant, public_id=values["customer"])
+            customer = customer_get(merchant=merchant, public_id=values["customer"])
         elif values.get("customer"):
-            customer = services.customer_get_or_create(merchant=merchant, **values["customer"])
+            customer = customer_find_or_create(merchant=merchant, **values["customer"], actor=self.actor(request))
         payment_method, billing = _payment_method(values["payment_method"])
         if customer is not None and not billing.email:
             billing = Billing(**{**billing.__dict__, "email": customer.email})

@@ -5,6 +5,7 @@ import django.db.models.expressions
 from django.conf import settings
 from django.db import migrations, models
 
+import apps.customers.models
 import apps.payments.models
 
 
@@ -25,7 +26,7 @@ class Migration(migrations.Migration):
                 (
                     "public_id",
                     models.CharField(
-                        default=apps.payments.models.new_customer_id, editable=False, max_length=40, unique=True
+                        default=apps.customers.models.new_customer_id, editable=False, max_length=40, unique=True
                     ),
                 ),
                 ("email", models.EmailField(blank=True, max_length=254)),

@@ -10,9 +10,10 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record_many
 from apps.core.bulk import update_rows
 from apps.core.context import current_request_id
+from apps.customers.models import Customer
 from apps.events.services import event_publish_many
 from apps.gateways.models import GatewayAccount
-from apps.payments.models import Customer, GatewayTransaction, Payment
+from apps.payments.models import GatewayTransaction, Payment
 
 from .common import (
     GT_RESULT_FIELDS,

@@ -12,6 +12,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
+from apps.customers.models import Customer
 from apps.gateways.base import (
     Billing,
     Card,
@@ -22,19 +23,17 @@ from apps.gateways.base import (
 )
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
+from apps.gateways.selectors import check_currency, check_payment_method, gateway_account_for
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference, one_run_per_reference
-from apps.payments.models import Customer, GatewayTransaction, Payment
+from apps.payments.models import GatewayTransaction, Payment
 from apps.payments.selectors import earlier_calls
 
 from .common import (
     OPEN_CALL,
     CallOutcome,
     call_gateway,
-    check_currency,
-    check_payment_method,
     enqueue_resolution,
-    gateway_account_for,
     payment_snapshot,
     raise_for_outcome,
     record_call,

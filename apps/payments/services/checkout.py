@@ -12,6 +12,8 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
+from apps.customers.models import Customer
+from apps.gateways.api_errors import GatewayUnavailable
 from apps.gateways.base import (
     CheckoutPayment,
     GatewayResult,
@@ -25,19 +27,16 @@ from apps.gateways.errors import (
 )
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import checkout_gateway_for
+from apps.gateways.selectors import check_currency
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference
-from apps.payments.errors import (
-    GatewayUnavailable,
-    RequestInFlight,
-)
-from apps.payments.models import Customer, GatewayTransaction, Payment, PaymentStatus
+from apps.payments.errors import RequestInFlight
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
 from apps.payments.selectors import earlier_calls
 
 from .common import (
     OPEN_CALL,
     CallOutcome,
-    check_currency,
     may_be_in_flight,
     payment_snapshot,
     publish_payment,

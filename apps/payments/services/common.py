@@ -13,15 +13,12 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from apps.core.money import SUPPORTED_CURRENCIES
 from apps.core.queueing import enqueue_on_commit
 from apps.events.services import event_publish
+from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
 from apps.gateways.base import (
-    Card,
     GatewayResult,
-    OpaqueToken,
     Outcome,
-    SavedCard,
 )
 from apps.gateways.errors import (
     GatewayDeclined,
@@ -31,18 +28,7 @@ from apps.gateways.errors import (
     GatewayOutcomeUnknown,
     GatewayRetryable,
 )
-from apps.gateways.models import GatewayAccount
-from apps.gateways.registry import HOSTED_CHECKOUT_ONLY
-from apps.merchants.models import Merchant
-from apps.payments.errors import (
-    CurrencyNotSupported,
-    GatewayMisconfiguredError,
-    GatewayUnavailable,
-    NoGatewayAccount,
-    PaymentDeclined,
-    RawCardDataNotAllowed,
-)
-from apps.payments.models import Customer, GatewayTransaction, Payment, Refund
+from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.payments.representations import payment_representation, refund_representation
 
 logger = logging.getLogger(__name__)
@@ -197,44 +183,6 @@ def raise_for_outcome(outcome: CallOutcome, *, payment: Payment, declined_code: 
         raise GatewayUnavailable(extra=extra)
     if isinstance(error, GatewayMisconfigured | GatewayNotFound):
         raise GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({error.message})", extra=extra)
-
-
-# --- accounts and input checks -------------------------------------------------------------
-
-
-def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | None = None) -> GatewayAccount:
-    """The merchant's active account for this mode: at `gateway`, or else at a gateway that
-    takes card data server-side (what /payments charges)."""
-    accounts = GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
-    accounts = accounts.filter(gateway=gateway) if gateway else accounts.exclude(gateway__in=HOSTED_CHECKOUT_ONLY)
-    account = accounts.order_by("id").first()
-    if account is None:
-        raise NoGatewayAccount()
-    return account
-
-
-def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard) -> None:
-    if not isinstance(payment_method, Card):
-        return
-    policy = settings.PAYMENTS_RAW_CARD_DATA
-    if policy == "never" or (policy == "test_mode" and account.mode != "test"):
-        raise RawCardDataNotAllowed(param="payment_method")
-
-
-def check_currency(account: GatewayAccount, currency: str) -> None:
-    if currency not in SUPPORTED_CURRENCIES or currency != account.currency:
-        raise CurrencyNotSupported(
-            f"{currency} is not supported by this merchant's gateway account (it settles {account.currency}).",
-            param="currency",
-        )
-
-
-def customer_get_or_create(*, merchant: Merchant, email: str = "", name: str = "", phone: str = "") -> Customer:
-    if email:
-        existing = Customer.objects.filter(merchant=merchant, email__iexact=email).order_by("id").first()
-        if existing is not None:
-            return existing
-    return Customer.objects.create(merchant=merchant, email=email, name=name, phone=phone)
 
 
 # --- retries of a request: what did its first run do? --------------------------------------------

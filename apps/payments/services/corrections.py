@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.customers.models import Customer
 from apps.gateways.base import (
     TransactionDetails,
     TransactionState,
@@ -19,7 +20,7 @@ from apps.payments.errors import (
     PaymentStateError,
     RefundStateError,
 )
-from apps.payments.models import Customer, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
 from .common import payment_snapshot, publish_payment, publish_refund
 from .outcomes import REFUND_HELD, status_after_refunds

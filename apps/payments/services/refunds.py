@@ -14,6 +14,7 @@ from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
 from apps.core.money import format_amount
+from apps.gateways.api_errors import PaymentDeclined
 from apps.gateways.base import (
     RefundRequest,
 )
@@ -26,7 +27,6 @@ from apps.payments.errors import (
     AmountTooLarge,
     ApprovalNotAllowed,
     PaymentBusy,
-    PaymentDeclined,
     PaymentStateError,
     RefundStateError,
     RequestInFlight,

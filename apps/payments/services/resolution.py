@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.queueing import enqueue
+from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
 from apps.gateways.base import (
     GatewayResult,
     Outcome,
@@ -27,12 +28,7 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.registry import gateway_for
-from apps.payments.errors import (
-    GatewayMisconfiguredError,
-    GatewayUnavailable,
-    PaymentDeclined,
-    RefundStateError,
-)
+from apps.payments.errors import RefundStateError
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
 from .common import (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -22,7 +22,7 @@ from django.utils import timezone
 from lxml import etree
 
 from apps.core.money import to_decimal, to_minor
-from apps.sandbox.authorizenet import cim
+from apps.sandbox.authorizenet import cim, reporting
 from apps.sandbox.authorizenet.cards import (
     AMOUNT_TRIGGER_REASONS,
     AVS_BY_ZIP,
@@ -43,7 +43,7 @@ from apps.sandbox.authorizenet.xml import (
     local_name,
     parse,
 )
-from apps.sandbox.models import AnetAccount, AnetBatch, AnetPaymentNonce, AnetTransaction
+from apps.sandbox.models import AnetAccount, AnetPaymentNonce, AnetTransaction
 from apps.sandbox.notifications import anet_notify
 
 # A method's handler: (request root, account, response root name, refId) -> response bytes.
@@ -83,14 +83,6 @@ class Outcome:
     @property
     def approved(self) -> bool:
         return self.response_code in {"1", "4"}
-
-
-def _utc(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _local(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
 
 class AuthorizeNetSandbox:
@@ -139,10 +131,7 @@ class AuthorizeNetSandbox:
         handlers = {
             "authenticateTestRequest": self.authenticate_test,
             "createTransactionRequest": self.create_transaction,
-            "getTransactionDetailsRequest": self.transaction_details,
-            "getUnsettledTransactionListRequest": self.unsettled_list,
-            "getSettledBatchListRequest": self.settled_batches,
-            "getTransactionListRequest": self.batch_transactions,
+            **reporting.HANDLERS,
             **cim.HANDLERS,
             **self.extra_handlers,
         }
@@ -485,177 +474,3 @@ class AuthorizeNetSandbox:
             builder.add(error, "errorText", text)
         builder.add(tr, "transHashSha2", "")
         return builder.to_bytes()
-
-    # --- reporting ----------------------------------------------------------------------
-
-    def transaction_details(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
-        pk = AnetTransaction.pk_from_trans_id(find_text(root, "transId"))
-        stored = (
-            AnetTransaction.objects.select_related("batch", "original").filter(account=account, pk=pk).first()
-            if pk
-            else None
-        )
-        if stored is None:
-            return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
-        builder = Builder(response_root)
-        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
-        node = builder.add(builder.root, "transaction")
-        builder.add(node, "transId", stored.trans_id)
-        if stored.original_id:
-            builder.add(node, "refTransId", stored.original.trans_id if stored.original else "")
-        builder.add(node, "submitTimeUTC", _utc(stored.submitted_at))
-        builder.add(node, "submitTimeLocal", _local(stored.submitted_at))
-        builder.add(node, "transactionType", stored.transaction_type)
-        builder.add(node, "transactionStatus", stored.status)
-        builder.add(node, "responseCode", stored.response_code)
-        builder.add(node, "responseReasonCode", stored.reason_code)
-        if stored.subscription_id:
-            subscription = builder.add(node, "subscription")
-            builder.add(subscription, "id", stored.subscription_id)
-            builder.add(subscription, "payNum", stored.subscription_pay_num or 1)
-        builder.add(node, "responseReasonDescription", stored.reason_text)
-        builder.add_optional(node, "authCode", stored.auth_code)
-        builder.add_optional(node, "AVSResponse", stored.avs_code)
-        builder.add_optional(node, "cardCodeResponse", stored.cvv_code)
-        if stored.batch is not None:
-            batch = builder.add(node, "batch")
-            builder.add(batch, "batchId", stored.batch.batch_id)
-            builder.add(batch, "settlementTimeUTC", _utc(stored.batch.settled_at))
-            builder.add(batch, "settlementTimeLocal", _local(stored.batch.settled_at))
-            builder.add(batch, "settlementState", "settledSuccessfully")
-        if stored.invoice_number or stored.description:
-            order = builder.add(node, "order")
-            builder.add_optional(order, "invoiceNumber", stored.invoice_number)
-            builder.add_optional(order, "description", stored.description)
-        builder.add(node, "authAmount", to_decimal(stored.auth_amount, stored.currency))
-        builder.add(node, "settleAmount", to_decimal(stored.settle_amount, stored.currency))
-        card = builder.add(builder.add(node, "payment"), "creditCard")
-        builder.add(card, "cardNumber", f"XXXX{stored.card_last4}")
-        builder.add(card, "expirationDate", "XXXX")
-        builder.add(card, "cardType", stored.card_type)
-        if stored.customer_email:
-            customer = builder.add(node, "customer")
-            builder.add(customer, "email", stored.customer_email)
-        builder.add(node, "recurringBilling", "false")
-        builder.add(node, "product", "Card Not Present")
-        builder.add(node, "marketType", "eCommerce")
-        self._profile_of(builder, node, stored)
-        if stored.ref_id:
-            builder.add(builder.root, "transrefId", stored.ref_id)
-        return builder.to_bytes()
-
-    @staticmethod
-    def _profile_of(builder: Builder, node: etree._Element, stored: AnetTransaction) -> None:
-        if stored.customer_profile_id:
-            profile = builder.add(node, "profile")
-            builder.add(profile, "customerProfileId", stored.customer_profile_id)
-            builder.add(profile, "customerPaymentProfileId", stored.payment_profile_id)
-
-    def _summaries(self, builder: Builder, transactions: list[AnetTransaction]) -> None:
-        node = builder.add(builder.root, "transactions")
-        for stored in transactions:
-            item = builder.add(node, "transaction")
-            builder.add(item, "transId", stored.trans_id)
-            builder.add(item, "submitTimeUTC", _utc(stored.submitted_at))
-            builder.add(item, "submitTimeLocal", _local(stored.submitted_at))
-            builder.add(item, "transactionStatus", stored.status)
-            builder.add_optional(item, "invoiceNumber", stored.invoice_number)
-            builder.add_optional(item, "firstName", stored.first_name)
-            builder.add_optional(item, "lastName", stored.last_name)
-            builder.add(item, "accountType", stored.card_type)
-            builder.add(item, "accountNumber", f"XXXX{stored.card_last4}")
-            builder.add(item, "settleAmount", to_decimal(stored.settle_amount, stored.currency))
-            builder.add(item, "marketType", "eCommerce")
-            builder.add(item, "product", "Card Not Present")
-        builder.add(builder.root, "totalNumInResultSet", len(transactions))
-
-    def _paging(self, root: etree._Element) -> tuple[int, int]:
-        limit = int(find_text(root, "paging/limit") or 1000)
-        offset = int(find_text(root, "paging/offset") or 1)
-        return max(1, min(limit, 1000)), max(1, offset)
-
-    def unsettled_list(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
-        limit, page = self._paging(root)
-        descending = find_text(root, "sorting/orderDescending").lower() == "true"
-        order = "-submitted_at" if descending else "submitted_at"
-        queryset = account.transactions.filter(batch__isnull=True).exclude(
-            status__in=[AnetTransaction.Status.SETTLED, AnetTransaction.Status.REFUND_SETTLED]
-        )
-        rows = list(queryset.order_by(order, "pk")[(page - 1) * limit : page * limit])
-        builder = Builder(response_root)
-        if not rows:
-            builder.messages("Ok", [("I00004", "No records found.")], ref_id)
-            builder.add(builder.root, "totalNumInResultSet", 0)
-            return builder.to_bytes()
-        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
-        self._summaries(builder, rows)
-        return builder.to_bytes()
-
-    def settled_batches(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
-        first = find_text(root, "firstSettlementDate")
-        last = find_text(root, "lastSettlementDate")
-        queryset = account.batches.all()
-        if first:
-            queryset = queryset.filter(settled_at__gte=datetime.fromisoformat(first.replace("Z", "+00:00")))
-        if last:
-            queryset = queryset.filter(settled_at__lte=datetime.fromisoformat(last.replace("Z", "+00:00")))
-        batches = list(queryset.order_by("settled_at"))
-        builder = Builder(response_root)
-        if not batches:
-            builder.messages("Ok", [("I00004", "No records found.")], ref_id)
-            return builder.to_bytes()
-        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
-        node = builder.add(builder.root, "batchList")
-        for batch in batches:
-            item = builder.add(node, "batch")
-            builder.add(item, "batchId", batch.batch_id)
-            builder.add(item, "settlementTimeUTC", _utc(batch.settled_at))
-            builder.add(item, "settlementTimeLocal", _local(batch.settled_at))
-            builder.add(item, "settlementState", "settledSuccessfully")
-            builder.add(item, "paymentMethod", "creditCard")
-            builder.add(item, "marketType", "eCommerce")
-            builder.add(item, "product", "Card Not Present")
-        return builder.to_bytes()
-
-    def batch_transactions(self, root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
-        try:
-            batch_pk = int(find_text(root, "batchId")) - 10_000_000
-        except ValueError:
-            batch_pk = 0
-        batch = account.batches.filter(pk=batch_pk).first()
-        if batch is None:
-            return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
-        limit, page = self._paging(root)
-        rows = list(batch.transactions.order_by("submitted_at", "pk")[(page - 1) * limit : page * limit])
-        builder = Builder(response_root)
-        builder.messages("Ok", [("I00001", "Successful.")], ref_id)
-        self._summaries(builder, rows)
-        return builder.to_bytes()
-
-
-def settle(*, account: AnetAccount | None = None) -> list[AnetBatch]:
-    """The nightly cutoff: put every captured charge and pending refund into a settled batch."""
-    batches = []
-    accounts = [account] if account is not None else list(AnetAccount.objects.all())
-    for current in accounts:
-        with transaction.atomic():
-            pending = list(
-                AnetTransaction.objects.select_for_update()
-                .filter(
-                    account=current,
-                    status__in=[AnetTransaction.Status.CAPTURED, AnetTransaction.Status.REFUND_PENDING],
-                    held_from_settlement=False,
-                )
-                .values_list("pk", "status")
-            )
-            if not pending:
-                continue
-            batch = AnetBatch.objects.create(account=current, settled_at=timezone.now())
-            captured = [pk for pk, status in pending if status == AnetTransaction.Status.CAPTURED]
-            refunds = [pk for pk, status in pending if status == AnetTransaction.Status.REFUND_PENDING]
-            AnetTransaction.objects.filter(pk__in=captured).update(status=AnetTransaction.Status.SETTLED, batch=batch)
-            AnetTransaction.objects.filter(pk__in=refunds).update(
-                status=AnetTransaction.Status.REFUND_SETTLED, batch=batch
-            )
-            batches.append(batch)
-    return batches

@@ -32,7 +32,7 @@ def parse(body: bytes) -> etree._Element:
 
 
 def local_name(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    return str(etree.QName(element).localname)
 
 
 def find_text(element: etree._Element | None, path: str) -> str:
@@ -88,7 +88,8 @@ class Builder:
             self.add(message, "text", text)
 
     def to_bytes(self) -> bytes:
-        return BOM + DECLARATION + etree.tostring(self.root, encoding="utf-8")
+        body: bytes = etree.tostring(self.root, encoding="utf-8")
+        return BOM + DECLARATION + body
 
 
 # Response roots whose XSD type requires more than `messages` (transactionResponse,

@@ -14,8 +14,9 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.sandbox.faults import AFTER, BEFORE, reset_connection, sleep_ms, take_faults
 from apps.sandbox.models import SandboxCall, SandboxFault
 
-from .engine import authenticate, handle, resolve
+from .engine import authenticate
 from .errors import AUTHENTICATION_FAILED, RzpError, misreported_failure, route_not_found, server_error
+from .routes import handle, resolve
 from .services import rzp_checkout_pay
 
 CHECKOUT_JS = "sandbox/razorpay/checkout.js"

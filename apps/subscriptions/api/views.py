@@ -14,8 +14,7 @@ from rest_framework.response import Response
 
 from apps.api.pagination import IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
-from apps.customers.selectors import payment_method_get
-from apps.payments.selectors import customer_get
+from apps.customers.selectors import customer_get, payment_method_get
 from apps.subscriptions import billing, representations, selectors, services
 from apps.subscriptions.models import Plan, Subscription, SubscriptionStatus
 

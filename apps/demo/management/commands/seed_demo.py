@@ -1,24 +1,30 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.services import staff_password_reset
 from apps.audit.actors import Actor
 from apps.catalog.models import Product
 from apps.catalog.services import price_create, product_create
+from apps.customers.services import customer_create, payment_method_import
 from apps.gateways.models import GatewayAccount
 from apps.gateways.services import gateway_account_create
 from apps.merchants.models import ApiKey, Merchant
 from apps.merchants.services import api_key_create, api_key_revoke, merchant_create
+from apps.reconciliation.models import CsvMapping
 from apps.sandbox.models import AnetAccount, RzpAccount
 from apps.sandbox.notifications import anet_webhook_register
 from apps.sandbox.razorpay.services import rzp_webhook_register
-from apps.sandbox.services import anet_account_create, rzp_account_create
+from apps.sandbox.services import anet_account_create, anet_vault_seed, rzp_account_create
+from apps.subscriptions.models import Plan
+from apps.subscriptions.services import plan_create, subscription_create
 
 DEMO_KEY_NAME = "demo"
 
@@ -98,8 +104,6 @@ class Command(BaseCommand):
 
     def _csv_mapping(self) -> None:
         """A saved mapping for Authorize.Net's downloadable transaction report (for CSV uploads)."""
-        from apps.reconciliation.models import CsvMapping
-
         CsvMapping.objects.get_or_create(
             name="Authorize.Net transaction detail report",
             defaults={
@@ -160,15 +164,6 @@ class Command(BaseCommand):
     def _subscriptions(self, merchant: Merchant, account: GatewayAccount, actor: Actor) -> None:
         """Plans, customers with saved cards in the sandbox's vault, and three subscriptions: one in
         its trial, one due now (beat renews it), one due now whose card declines (dunning)."""
-        from datetime import timedelta
-
-        from django.utils import timezone
-
-        from apps.customers.services import customer_create, payment_method_import
-        from apps.sandbox.services import anet_vault_seed
-        from apps.subscriptions.models import Plan
-        from apps.subscriptions.services import plan_create, subscription_create
-
         if Plan.objects.filter(merchant=merchant).exists():
             return
         pro = plan_create(merchant=merchant, name="Pro monthly", amount=1500, currency="USD", interval="month",

@@ -1,0 +1,186 @@
+"""Payments at Authorize.Net: charge, capture, void, refund, and looking transactions up."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authorizenet import apicontractsv1, apicontrollers
+
+from apps.core.money import to_minor
+from apps.gateways.base import (
+    CaptureRequest,
+    ChargeRequest,
+    GatewayResult,
+    RefundRequest,
+    SavedCard,
+    TransactionDetails,
+    TransactionState,
+    VoidRequest,
+)
+from apps.gateways.errors import GatewayDeclined
+
+from .client import AuthorizeNetClient, address_of, payment_of
+from .vocabulary import STATES, all_of, brand, child, text
+
+
+class Transactions(AuthorizeNetClient):
+    supports_void = True
+    supports_partial_capture = True
+
+    def _charge(self, transaction_type: str, request: ChargeRequest) -> GatewayResult:
+        amount = self._amount(request.amount, request.currency)
+
+        def build(transaction: Any) -> None:
+            transaction.amount = amount
+            if isinstance(request.payment, SavedCard):
+                profile = apicontractsv1.customerProfilePaymentType()
+                profile.customerProfileId = request.payment.customer_token
+                saved = apicontractsv1.paymentProfile()
+                saved.paymentProfileId = request.payment.payment_token
+                profile.paymentProfile = saved
+                transaction.profile = profile
+            else:
+                transaction.payment = payment_of(request.payment)
+            order = apicontractsv1.orderType()
+            order.invoiceNumber = request.reference
+            if request.description:
+                order.description = request.description[:255]
+            transaction.order = order
+            if request.billing.email:
+                customer = apicontractsv1.customerDataType()
+                customer.email = request.billing.email[:255]
+                transaction.customer = customer
+            address = address_of(request.billing)
+            if address is not None and not isinstance(request.payment, SavedCard):
+                transaction.billTo = address
+            if request.customer_ip:
+                transaction.customerIP = request.customer_ip
+
+        return self._transaction(transaction_type, request.reference, build)
+
+    def authorize(self, request: ChargeRequest) -> GatewayResult:
+        return self._charge("authOnlyTransaction", request)
+
+    def sale(self, request: ChargeRequest) -> GatewayResult:
+        return self._charge("authCaptureTransaction", request)
+
+    def capture(self, request: CaptureRequest) -> GatewayResult:
+        amount = self._amount(request.amount, request.currency)
+
+        def build(transaction: Any) -> None:
+            transaction.amount = amount
+            transaction.refTransId = request.transaction_id
+
+        return self._transaction("priorAuthCaptureTransaction", request.reference, build)
+
+    def void(self, request: VoidRequest) -> GatewayResult:
+        def build(transaction: Any) -> None:
+            transaction.refTransId = request.transaction_id
+
+        try:
+            return self._transaction("voidTransaction", request.reference, build)
+        except GatewayDeclined as exc:
+            if exc.result.reason_code != "16":
+                raise
+            # "Cannot be found" for a void: the charge settled and left the unsettled list.
+            raise GatewayDeclined(replace(exc.result, decline_code="payment_already_settled")) from exc
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        amount = self._amount(request.amount, request.currency)
+
+        def build(transaction: Any) -> None:
+            transaction.amount = amount
+            card = apicontractsv1.creditCardType()
+            # A refund names the settled charge and the card's last four digits, never the card.
+            card.cardNumber = request.card_last4 or "0000"
+            card.expirationDate = "XXXX"
+            payment = apicontractsv1.paymentType()
+            payment.creditCard = card
+            transaction.payment = payment
+            transaction.refTransId = request.transaction_id
+            order = apicontractsv1.orderType()
+            order.invoiceNumber = request.reference
+            transaction.order = order
+
+        return self._transaction("refundTransaction", request.reference, build)
+
+    def check_credentials(self) -> None:
+        """Raise GatewayMisconfigured if the account's credentials are refused."""
+        response = self._execute(
+            apicontrollers.authenticateTestController, apicontractsv1.authenticateTestRequest(), writes=False
+        )
+        if text(response, "messages", "resultCode") != "Ok":
+            self._api_error(response)
+
+    def fetch_transaction(self, transaction_id: str) -> TransactionDetails:
+        request = apicontractsv1.getTransactionDetailsRequest()
+        request.transId = transaction_id
+        response = self._execute(apicontrollers.getTransactionDetailsController, request, writes=False)
+        transaction = child(response, "transaction")
+        if text(response, "messages", "resultCode") != "Ok" or transaction is None:
+            self._api_error(response)
+        return self._details(transaction)
+
+    def _details(self, transaction: Any) -> TransactionDetails:
+        currency = self.config.currency
+        submitted = text(transaction, "submitTimeUTC")
+        card_number = text(transaction, "payment", "creditCard", "cardNumber") or text(transaction, "accountNumber")
+        card_type = text(transaction, "payment", "creditCard", "cardType") or text(transaction, "accountType")
+        return TransactionDetails(
+            transaction_id=text(transaction, "transId"),
+            state=STATES.get(text(transaction, "transactionStatus"), TransactionState.ERROR),
+            transaction_type=text(transaction, "transactionType"),
+            reference=text(transaction, "order", "invoiceNumber") or text(transaction, "invoiceNumber"),
+            authorized_amount=to_minor(text(transaction, "authAmount") or "0", currency),
+            settled_amount=to_minor(text(transaction, "settleAmount") or "0", currency),
+            currency=currency,
+            response_code=text(transaction, "responseCode"),
+            reason_code=text(transaction, "responseReasonCode"),
+            message=text(transaction, "responseReasonDescription"),
+            card_brand=brand(card_type),
+            card_last4=card_number[-4:],
+            original_transaction_id=text(transaction, "refTransId"),
+            submitted_at=datetime.fromisoformat(submitted.replace("Z", "+00:00")) if submitted else None,
+            batch_id=text(transaction, "batch", "batchId"),
+            recurring_id=text(transaction, "subscription", "id"),
+            recurring_pay_num=int(text(transaction, "subscription", "payNum") or 0),
+        )
+
+    def _transaction_ids_matching(self, listing: Any, reference: str) -> list[str]:
+        items = all_of(listing, "transactions", "transaction")
+        return [text(item, "transId") for item in items if text(item, "invoiceNumber") == reference]
+
+    def find_transaction(
+        self, reference: str, parent_transaction_id: str = "", *, settled_days: int = 2
+    ) -> TransactionDetails | None:
+        """Find a transaction by our reference (sent as invoiceNumber): unsettled first, then
+        the batches settled in the last `settled_days` days. None if the gateway has no record."""
+        unsettled = apicontractsv1.getUnsettledTransactionListRequest()
+        sorting = apicontractsv1.TransactionListSorting()
+        sorting.orderBy = "submitTimeUTC"
+        sorting.orderDescending = True
+        unsettled.sorting = sorting
+        paging = apicontractsv1.Paging()
+        paging.limit = 1000
+        paging.offset = 1
+        unsettled.paging = paging
+        response = self._execute(apicontrollers.getUnsettledTransactionListController, unsettled, writes=False)
+        matches = self._transaction_ids_matching(response, reference)
+        if not matches:
+            batches_request = apicontractsv1.getSettledBatchListRequest()
+            now = datetime.now(UTC)
+            batches_request.firstSettlementDate = now - timedelta(days=settled_days)
+            batches_request.lastSettlementDate = now
+            batches = self._execute(apicontrollers.getSettledBatchListController, batches_request, writes=False)
+            for batch in all_of(batches, "batchList", "batch"):
+                listing_request = apicontractsv1.getTransactionListRequest()
+                listing_request.batchId = text(batch, "batchId")
+                listing = self._execute(apicontrollers.getTransactionListController, listing_request, writes=False)
+                matches = self._transaction_ids_matching(listing, reference)
+                if matches:
+                    break
+        if not matches:
+            return None
+        return self.fetch_transaction(matches[0])

@@ -1,0 +1,44 @@
+"""Which of a merchant's gateway accounts serves a call, and the checks before calling it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from apps.core.money import SUPPORTED_CURRENCIES
+
+from .api_errors import CurrencyNotSupported, NoGatewayAccount, RawCardDataNotAllowed
+from .base import Card, OpaqueToken, SavedCard
+from .models import GatewayAccount
+from .registry import HOSTED_CHECKOUT_ONLY
+
+if TYPE_CHECKING:  # gateways sit below the merchants' other apps: tenancy is named, not imported
+    from apps.merchants.models import Merchant
+
+
+def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | None = None) -> GatewayAccount:
+    """The merchant's active account for this mode: at `gateway`, or else at a gateway that
+    takes card data server-side (what /payments charges)."""
+    accounts = GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
+    accounts = accounts.filter(gateway=gateway) if gateway else accounts.exclude(gateway__in=HOSTED_CHECKOUT_ONLY)
+    account = accounts.order_by("id").first()
+    if account is None:
+        raise NoGatewayAccount()
+    return account
+
+
+def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard) -> None:
+    if not isinstance(payment_method, Card):
+        return
+    policy = settings.PAYMENTS_RAW_CARD_DATA
+    if policy == "never" or (policy == "test_mode" and account.mode != "test"):
+        raise RawCardDataNotAllowed(param="payment_method")
+
+
+def check_currency(account: GatewayAccount, currency: str) -> None:
+    if currency not in SUPPORTED_CURRENCIES or currency != account.currency:
+        raise CurrencyNotSupported(
+            f"{currency} is not supported by this merchant's gateway account (it settles {account.currency}).",
+            param="currency",
+        )

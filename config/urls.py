@@ -1,21 +1,39 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core import health
 from apps.core.metrics import metrics_view
 from apps.core.views import api_route_not_found
 
+
+def docs_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The API's schema and docs: public with API_DOCS_PUBLIC, else only for signed-in staff (with
+    their second factor where the admin requires one), like any admin page."""
+    staff_only = admin.site.admin_view(view)
+
+    def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return (view if settings.API_DOCS_PUBLIC else staff_only)(request, *args, **kwargs)
+
+    return serve
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),
     path("webhooks/", include("apps.webhooks.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", docs_view(SpectacularAPIView.as_view()), name="schema"),
+    # The split view serves its start-up script as a file: the page needs no inline script (CSP).
+    path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("health/workers", health.workers, name="health-workers"),
     path("metrics", metrics_view, name="metrics"),
     # Unknown API routes answer with the error envelope, with DEBUG on too.
     re_path(r"^api/", api_route_not_found),

@@ -56,7 +56,15 @@ class PaymentFactory(DjangoModelFactory[Payment]):
         skip_postgeneration_save = True
 
     merchant = factory.SubFactory(MerchantFactory)
-    gateway_account = factory.SubFactory(GatewayAccountFactory, merchant=factory.SelfAttribute("..merchant"))
+    # The merchant's active test account at Authorize.Net (one per merchant and mode), made if none.
+    gateway_account = factory.LazyAttribute(
+        lambda payment: (
+            GatewayAccount.objects.filter(
+                merchant=payment.merchant, gateway="authorizenet", mode="test", is_active=True
+            ).first()
+            or GatewayAccountFactory(merchant=payment.merchant)
+        )
+    )
     customer = factory.SubFactory(CustomerFactory, merchant=factory.SelfAttribute("..merchant"))
     amount = 1050
     currency = "USD"

@@ -3,13 +3,14 @@ never echoed, stored or logged), billing details, metadata."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from apps.core.logging import luhn_valid
+from apps.core.cards import luhn_valid
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -23,7 +24,21 @@ class StrictIntegerField(serializers.IntegerField):
         return int(super().to_internal_value(data))
 
 
-class BillingDetailsSerializer(serializers.Serializer[Any]):
+class InputSerializer(serializers.Serializer[Any]):
+    """Request input: a parameter the operation does not take is refused (400 parameter_unknown,
+    naming it), never ignored: a misspelt `postal_cod` must not charge a card without its ZIP."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [key for key in data if key not in self.fields or self.fields[key].read_only]
+            if unknown:
+                raise serializers.ValidationError(
+                    {str(unknown[0]): [serializers.ErrorDetail("Unknown parameter.", code="unknown")]}
+                )
+        return super().to_internal_value(data)
+
+
+class BillingDetailsSerializer(InputSerializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
     line1 = serializers.CharField(max_length=60, required=False, allow_blank=True)
@@ -36,7 +51,7 @@ class BillingDetailsSerializer(serializers.Serializer[Any]):
 REQUIRED = ErrorDetail("This field is required.", code="required")
 
 
-class PaymentMethodSerializer(serializers.Serializer[Any]):
+class PaymentMethodSerializer(InputSerializer):
     """A card (where raw card data is enabled) or an Accept.js token. Card fields are write-only
     and never echoed, stored or logged."""
 

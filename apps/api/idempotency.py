@@ -40,6 +40,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit.selectors import changes_committed_by
+from apps.core.cards import card_number_spans
 from apps.core.context import current_request_id
 from apps.core.db import DISCONNECTED, run_with_reconnect
 from apps.core.errors import ApplicationError, ConflictError, ErrorType
@@ -85,6 +86,8 @@ class StoredResponse:
 def validate_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise IdempotencyKeyInvalid(param=HEADER)
+    if card_number_spans(key):  # a key is stored and logged: never a card number
+        raise IdempotencyKeyInvalid("Idempotency-Key must not be a card number; use a UUID.", param=HEADER)
     return key
 
 

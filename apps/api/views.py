@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.audit.actors import Actor
@@ -44,8 +46,40 @@ class _Replay(Exception):
         self.response = response
 
 
+def query_names(parameters: list[OpenApiParameter]) -> frozenset[str]:
+    """The names of the query parameters among an operation's OpenAPI parameters."""
+    return frozenset(p.name for p in parameters if p.location == OpenApiParameter.QUERY)
+
+
+def takes_no_parameters(request: Request) -> None:
+    """For operations without a request body: any parameter sent is refused, never ignored."""
+    if isinstance(request.data, dict) and request.data:
+        raise ValidationError({str(next(iter(request.data))): [ErrorDetail("Unknown parameter.", code="unknown")]})
+    if request.data and not isinstance(request.data, dict):
+        raise ValidationError({"body": [ErrorDetail("This operation takes no request body.", code="unknown")]})
+
+
 class MerchantApiView(APIView):
-    """An API view whose every query is scoped to the calling key's merchant."""
+    """An API view whose every query is scoped to the calling key's merchant.
+
+    A query parameter the operation does not document is refused (400 parameter_unknown), never
+    ignored: views list theirs per method in `query_parameters` (from their OpenAPI parameters)."""
+
+    query_parameters: ClassVar[dict[str, frozenset[str]]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
+        allowed = self.query_parameters.get(request.method or "", frozenset())
+        unknown = [name for name in request.query_params if name not in allowed and name != "format"]
+        if unknown:
+            raise ValidationError({unknown[0]: [ErrorDetail("Unknown parameter.", code="unknown")]})
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        given = request.query_params.get(api_settings.URL_FORMAT_OVERRIDE or "format")
+        known = {renderer.format for renderer in self.get_renderers()}
+        if not force and given is not None and given not in known:
+            raise ValidationError({"format": f"format must be one of: {', '.join(sorted(known))}."})
+        return super().perform_content_negotiation(request, force)
 
     def merchant(self, request: Request) -> Merchant:
         merchant: Merchant = request.user.merchant  # type: ignore[union-attr]

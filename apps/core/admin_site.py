@@ -10,7 +10,30 @@ from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+from django_otp.models import Device
+
+
+class StaffLoginForm(OTPAdminAuthenticationForm):
+    """Username, password and the code from the authenticator app, in one step.
+
+    django-otp asks the user to pick a device even when they have one, and re-renders the form with
+    the password filled in (its value in the page's HTML). Here the user's only device is taken
+    when none is chosen, and the password is never rendered back."""
+
+    def _chosen_device(self, user: Any) -> Device | None:
+        chosen: Device | None = super()._chosen_device(user)
+        if chosen is None and not self.cleaned_data.get("otp_device"):
+            devices = list(devices_for_user(user))
+            if len(devices) == 1:
+                chosen = devices[0]
+        return chosen
+
+    def _update_form(self, user: Any) -> None:
+        super()._update_form(user)
+        if "password" in self.fields:
+            self.fields["password"].widget.render_value = False
 
 
 class ClearhouseAdminSite(OTPAdminSite):
@@ -20,7 +43,7 @@ class ClearhouseAdminSite(OTPAdminSite):
 
     @property
     def login_form(self) -> Any:
-        return OTPAdminAuthenticationForm if settings.ADMIN_REQUIRE_OTP else AdminAuthenticationForm
+        return StaffLoginForm if settings.ADMIN_REQUIRE_OTP else AdminAuthenticationForm
 
     @property
     def login_template(self) -> str | None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from .cards import card_number_spans
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -38,8 +40,8 @@ def new_request_id() -> str:
 
 
 def clean_request_id(candidate: str | None) -> str:
-    """Accept a caller's id if it is short and plain; otherwise make our own."""
-    if candidate and _VALID_REQUEST_ID.match(candidate):
+    """Accept a caller's id if it is short and plain and not a card number; otherwise make our own."""
+    if candidate and _VALID_REQUEST_ID.match(candidate) and not card_number_spans(candidate):
         return candidate
     return new_request_id()
 

@@ -1,4 +1,9 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes of the web process, and the workers' own health.
+
+Readiness says whether this process can serve: database, migrations, broker. It does not wait
+for a Celery worker: a load balancer would otherwise take every web process out of service while
+the workers are down, stopping payments that need none. Workers have their own endpoint
+(/health/workers) and metric (clearhouse_worker_last_heartbeat_timestamp_seconds)."""
 
 from __future__ import annotations
 
@@ -77,13 +82,19 @@ def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@never_cache
-def ready(request: HttpRequest) -> JsonResponse:
-    checks = {
-        "database": _timed(check_database),
-        "migrations": _timed(check_migrations),
-        "broker": _timed(check_broker),
-        "worker": _timed(check_worker),
-    }
+def _report(checks: dict[str, dict[str, Any]]) -> JsonResponse:
     healthy = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
+
+
+@never_cache
+def ready(request: HttpRequest) -> JsonResponse:
+    return _report(
+        {"database": _timed(check_database), "migrations": _timed(check_migrations), "broker": _timed(check_broker)}
+    )
+
+
+@never_cache
+def workers(request: HttpRequest) -> JsonResponse:
+    """200 while a Celery worker ran the heartbeat task within HEALTH_WORKER_MAX_AGE_SECONDS."""
+    return _report({"worker": _timed(check_worker)})

@@ -15,9 +15,8 @@ from typing import Any
 
 import structlog
 
-# 13 to 19 digits, optionally grouped by single spaces or dashes, not inside a longer number
-# and not the fractional part of a decimal (a duration like 0.0141234567890123).
-_PAN_CANDIDATE = re.compile(r"(?<![0-9.])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+from .cards import card_number_spans
+
 # "cvc": "123", cvv=1234, 'cardCode': '999', <cardCode>123</cardCode> ...
 _CVV_FIELD = re.compile(
     r"""(?P<key>\b(?:cvc|cvv2?|cvn|cid|card_?code|security_?code)\b["']?\s*(?:[:=]|>)\s*["']?)(?P<value>[0-9]{3,4})""",
@@ -25,30 +24,24 @@ _CVV_FIELD = re.compile(
 )
 
 
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _mask_pan(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    if not luhn_valid(digits):
-        return match.group(0)
-    return f"[card ****{digits[-4:]}]"
+def _mask_pans(text: str) -> str:
+    spans = card_number_spans(text)
+    if not spans:
+        return text
+    pieces, last = [], 0
+    for start, end in spans:
+        digits = re.sub(r"[ -]", "", text[start:end])
+        pieces += [text[last:start], f"[card ****{digits[-4:]}]"]
+        last = end
+    return "".join([*pieces, text[last:]])
 
 
 def mask_card_data(text: str) -> str:
-    """Replace anything that looks like a card number (Luhn-valid, 13-19 digits) or a CVV field."""
+    """Replace every card number standing alone (Luhn-valid, 13-19 digits; never digits inside an
+    id: see apps.core.cards) and every CVV field."""
     if not any(char.isdigit() for char in text):
         return text
-    text = _PAN_CANDIDATE.sub(_mask_pan, text)
+    text = _mask_pans(text)
     return _CVV_FIELD.sub(lambda m: f"{m.group('key')}***", text)
 
 
@@ -176,6 +169,8 @@ def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[st
             # The SDK logs swallowed HTTP errors itself; the adapter records and logs them once.
             "authorizenet.sdk": {"level": "CRITICAL"},
             "django.db.backends": {"level": "INFO"},
+            # runserver's access lines (request URLs): through the masking too, not Django's own handler.
+            "django.server": {"handlers": list(handlers), "level": "INFO", "propagate": False},
             "axes": {"level": "WARNING"},
         },
     }

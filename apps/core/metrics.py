@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_prometheus.exports import ExportToDjangoView
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from .net import client_ip, ip_in_networks
 
@@ -30,6 +30,12 @@ CELERY_TASK_DURATION = Histogram(
     "Celery task run time",
     ["task"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+WORKER_HEARTBEAT = Gauge(
+    "clearhouse_worker_last_heartbeat_timestamp_seconds",
+    "When a Celery worker last ran the heartbeat task (alert on time() minus this)",
+    multiprocess_mode="max",
 )
 
 WEBHOOKS_RECEIVED = Counter(

@@ -12,13 +12,30 @@ from django.conf import settings
 
 from .errors import EndpointUrlNotAllowed
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, compatible, 6to4, Teredo, NAT64): the
+    packets may end up there, so each must be public too."""
+    embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip.packed[:12] == bytes(12) or any(ip in network for network in _NAT64):
+        embedded.append(ipaddress.IPv4Address(ip.packed[12:]))  # ::a.b.c.d, 64:ff9b::a.b.c.d
+    return [address for address in embedded if address is not None]
+
 
 def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return ip.is_global and not ip.is_multicast
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # a zone index (fe80::1%eth0) is never public
+    if "%" in address or not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return all(_is_public(str(inner)) for inner in _embedded_ipv4(ip))
+    return True
 
 
-def check_endpoint_url(url: str, *, resolve: bool = False) -> None:
+def check_endpoint_url(url: str, *, resolve: bool = True) -> None:
+    """Raise EndpointUrlNotAllowed unless `url` may receive webhooks. Host names are resolved (at
+    save and before every delivery) and every address they resolve to must be public."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise EndpointUrlNotAllowed("Webhook endpoints must be http(s) URLs with a host.", param="url")

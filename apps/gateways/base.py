@@ -369,6 +369,14 @@ class Notification:
     order_id: str = ""  # a hosted checkout's order the payment belongs to
     charge_id: str = ""  # for a refund: the charge (payment) it returns
     recurring_id: str = ""  # for a gateway-run schedule's own event: the schedule
+    # What the signed body is (event, entity id, its time), for gateways whose event id travels
+    # outside the signature (a header): a body re-posted under a new id is still a copy.
+    content_key: str = ""
+
+    def __post_init__(self) -> None:
+        # Signed or not, a NUL cannot be stored (PostgreSQL text) and no gateway sends one.
+        if any("\x00" in value for value in vars(self).values() if isinstance(value, str)):
+            raise MalformedNotification("a NUL character in the notification")
 
 
 class InvalidSignature(Exception):

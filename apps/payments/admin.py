@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from apps.audit.actors import Actor
 from apps.audit.admin_export import CsvExportMixin
 from apps.audit.selectors import audit_events_for
+from apps.core.admin_lookup import PublicIdChangeMixin
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
@@ -74,7 +75,7 @@ def _money(amount: int, currency: str) -> str:
 
 
 @admin.register(Payment)
-class PaymentAdmin(CsvExportMixin, admin.ModelAdmin[Payment]):
+class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment]):
     list_display = (
         "public_id",
         "merchant",
@@ -240,6 +241,8 @@ class PaymentAdmin(CsvExportMixin, admin.ModelAdmin[Payment]):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
+        if not object_id.isdigit():
+            return self.change_view_by_public_id(request, object_id)
         payment = Payment.objects.filter(pk=object_id).first()
         user = request.user
         extra_context = {
@@ -344,7 +347,12 @@ class PaymentAdmin(CsvExportMixin, admin.ModelAdmin[Payment]):
         def describe(payment: Payment, data: dict[str, Any]) -> str:
             amount = data.get("amount") or payment.refundable_amount
             note = ""
-            if services.refund_needs_approval(amount=amount, currency=payment.currency, requested_by_user=request.user):  # type: ignore[arg-type]
+            if services.refund_needs_approval(
+                amount=amount,
+                currency=payment.currency,
+                requested_by_user=request.user,  # type: ignore[arg-type]
+                already_refunded=services.refunds_counted_toward_approval(payment),
+            ):
                 note = " It will wait for approval by another finance approver."
             return f"Refund {_money(amount, payment.currency)} of {payment.public_id} because: {data['reason']}.{note}"
 

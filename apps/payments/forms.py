@@ -4,6 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 
+from apps.core.cards import reject_card_numbers
 from apps.core.money import exponent, to_minor
 
 
@@ -38,8 +39,12 @@ class AmountForm(forms.Form):
 
 
 class RefundForm(AmountForm):
-    reason = forms.CharField(max_length=255, widget=forms.TextInput(attrs={"size": 60}))
+    reason = forms.CharField(
+        max_length=255, widget=forms.TextInput(attrs={"size": 60}), validators=[reject_card_numbers]
+    )
 
 
 class DecisionForm(forms.Form):
-    note = forms.CharField(max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60}))
+    note = forms.CharField(
+        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60}), validators=[reject_card_numbers]
+    )

@@ -24,7 +24,9 @@ from django.utils.timesince import timesince
 
 from apps.audit.actors import Actor
 from apps.audit.admin_export import CsvExportMixin
+from apps.core.admin_lookup import PublicIdChangeMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
+from apps.core.cards import reject_card_numbers
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.gateways.models import GatewayAccount
@@ -268,7 +270,9 @@ class OpenByDefault(admin.SimpleListFilter):
 
 class ResolveForm(forms.Form):
     resolution = forms.ChoiceField(widget=forms.RadioSelect)
-    note = forms.CharField(max_length=255, required=False, widget=forms.TextInput(attrs={"size": 80}))
+    note = forms.CharField(
+        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 80}), validators=[reject_card_numbers]
+    )
 
     def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -276,11 +280,13 @@ class ResolveForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    note = forms.CharField(max_length=255, required=False, widget=forms.TextInput(attrs={"size": 80}))
+    note = forms.CharField(
+        max_length=255, required=False, widget=forms.TextInput(attrs={"size": 80}), validators=[reject_card_numbers]
+    )
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
+class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     list_display = (
         "public_id",
         "kind",
@@ -404,6 +410,8 @@ class DiscrepancyAdmin(CsvExportMixin, ReadOnlyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
+        if not object_id.isdigit():
+            return self.change_view_by_public_id(request, object_id)
         d = Discrepancy.objects.filter(pk=object_id).first()
         user = request.user
         extra_context = {

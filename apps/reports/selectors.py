@@ -30,6 +30,11 @@ APPROVED = [
     PaymentStatus.VOIDED,
 ]
 GROUPS = ("day", "gateway")
+# A report row's columns after its group (day or gateway), in order.
+TRANSACTION_REPORT_COLUMNS = (
+    "currency", "payments", "approved", "declined", "captured", "refunded", "approval_rate", "net",
+)  # fmt: skip
+SETTLEMENT_REPORT_COLUMNS = ("currency", "batches", "lines", "charges", "refunds", "fees", "payout")
 CHART_DAYS = 30
 
 

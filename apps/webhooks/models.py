@@ -33,6 +33,11 @@ class IncomingWebhook(models.Model):
     event_id = models.CharField(max_length=100, help_text="The gateway's id for this notification")
     event_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=100, blank=True, help_text="The gateway's id of what it is about")
+    content_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="What the signed body is (event, entity, its time), where the event id is not in the body",
+    )
     body = models.BinaryField(help_text="The raw request body, exactly as signed")
     headers = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -51,6 +56,12 @@ class IncomingWebhook(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["gateway_account", "event_id"], name="incoming_webhook_once"),
+            # A signed body re-posted under a new event id (a header, outside the signature) is a copy.
+            models.UniqueConstraint(
+                fields=["gateway_account", "content_key"],
+                condition=~models.Q(content_key=""),
+                name="incoming_webhook_content_once",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="incoming_webhook_due_idx"),

@@ -74,6 +74,7 @@ def incoming_webhook_receive(*, account: GatewayAccount, body: bytes, headers: d
                 event_id=notification.event_id,
                 event_type=notification.event_type,
                 object_id=notification.object_id,
+                content_key=notification.content_key,
                 body=body,
                 headers=headers,
                 correlation_id=current_request_id() or "",
@@ -81,7 +82,12 @@ def incoming_webhook_receive(*, account: GatewayAccount, body: bytes, headers: d
             enqueue_on_commit(PROCESS_TASK, webhook.pk)
     except IntegrityError:
         WEBHOOKS_RECEIVED.labels(gateway=account.gateway, outcome="duplicate").inc()
-        existing = IncomingWebhook.objects.get(gateway_account=account, event_id=notification.event_id)
+        same = Q(event_id=notification.event_id)
+        if notification.content_key:
+            same |= Q(content_key=notification.content_key)
+        existing = IncomingWebhook.objects.filter(same, gateway_account=account).order_by("id").first()
+        if existing is None:  # pragma: no cover - the row that won the race is committed before we read
+            raise
         return Receipt(existing, duplicate=True)
     WEBHOOKS_RECEIVED.labels(gateway=account.gateway, outcome="stored").inc()
     return Receipt(webhook, duplicate=False)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from kombu import Queue
 
 from apps.core.logging import build_logging_config
@@ -81,6 +83,7 @@ SANDBOX_BEAT = {"sandbox-arb-run": {"task": "apps.sandbox.tasks.arb_run", "sched
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.core.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -91,6 +94,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # django-axes wants to be last among the auth-related middleware.
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -144,17 +148,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Database ---------------------------------------------------------------------------
 
 
-def database_config(url: str) -> dict[str, Any]:
-    """Parse DATABASE_URL and add the options we want on each engine."""
+def database_config(url: str, *, pool: bool = False) -> dict[str, Any]:
+    """Parse DATABASE_URL and add the options we want on each engine.
+
+    PostgreSQL connections are not kept between requests (CONN_MAX_AGE 0): runserver starts a
+    thread per request and kept connections leak until "too many clients". Production passes
+    `pool=True` for psycopg's connection pool instead (bounded by DB_POOL_MAX_SIZE per process)."""
     config: dict[str, Any] = env.db_url_config(url)
     engine = config["ENGINE"]
     if engine.endswith("postgresql"):
         # django-prometheus wraps the backend to count queries and errors.
         config["ENGINE"] = "django_prometheus.db.backends.postgresql"
-        config["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-        config["CONN_HEALTH_CHECKS"] = True
+        config["CONN_MAX_AGE"] = 0
+        config["CONN_HEALTH_CHECKS"] = not pool
         config.setdefault("OPTIONS", {})
         config["OPTIONS"].setdefault("connect_timeout", 5)
+        if pool:
+            config["OPTIONS"]["pool"] = {
+                "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+                "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+                "timeout": env.int("DB_POOL_TIMEOUT_SECONDS", default=10),
+            }
     elif engine.endswith("sqlite3"):
         # Quickstart only: web, worker and beat share one file, so take the write lock at
         # BEGIN (no lock upgrades that deadlock) and use WAL so readers do not block writers.
@@ -317,7 +331,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["apps.merchants.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.api.exceptions.api_exception_handler",
@@ -338,6 +352,8 @@ IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=90)
 DB_RECONNECT_ATTEMPTS = env.int("DB_RECONNECT_ATTEMPTS", default=4)
 DB_RECONNECT_BACKOFF_SECONDS = env.float("DB_RECONNECT_BACKOFF_SECONDS", default=0.25)
 
+# /api/schema/ and /api/docs/: public, or (the default) only for signed-in staff.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "Clearhouse API",
     "DESCRIPTION": "Payments back office API. Authenticate with `Authorization: Bearer sk_test_…`.",
@@ -373,6 +389,30 @@ RAZORPAY_TIMEOUT_SECONDS = env.float("RAZORPAY_TIMEOUT_SECONDS", default=30.0)
 RAZORPAY_AUTO_CAPTURE = env.bool("RAZORPAY_AUTO_CAPTURE", default=True)
 # The Checkout script the storefront loads: the sandbox's stand-in in dev and test.
 RAZORPAY_CHECKOUT_JS_URL: str = env("RAZORPAY_CHECKOUT_JS_URL", default="/sandbox/razorpay/checkout.js")
+
+
+def content_security_policy(checkout_js_url: str) -> dict[str, Any]:
+    """django-csp's policy: everything from our own origin, Razorpay Checkout where it is served
+    from elsewhere; no inline script anywhere (inline style attributes stay allowed)."""
+    external = urlsplit(checkout_js_url).netloc
+    razorpay = ["https://*.razorpay.com"] if external else []
+    return {
+        "DIRECTIVES": {
+            "default-src": [SELF],
+            "script-src": [SELF, *razorpay],
+            "style-src": [SELF, UNSAFE_INLINE],
+            "img-src": [SELF, "data:", *razorpay],
+            "connect-src": [SELF, *razorpay],
+            "frame-src": [SELF, *razorpay],
+            "form-action": [SELF, *razorpay],
+            "frame-ancestors": [NONE],
+            "base-uri": [SELF],
+            "object-src": [NONE],
+        }
+    }
+
+
+CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL)
 # A Razorpay order nobody paid is expired (and its pending payment with it) after this long.
 RAZORPAY_ORDER_EXPIRY_SECONDS = env.int("RAZORPAY_ORDER_EXPIRY_SECONDS", default=1800)
 # Pending checkout payments older than this are looked up at the gateway by the reconciler.

@@ -32,6 +32,7 @@ LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, log_file=env("LO
 
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
 
 # The gateway sandboxes (the sandbox's stand-in for Authorize.Net's daily ARB job runs hourly),
 # the demo data and the benchmark's baselines.

@@ -3,25 +3,47 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import STORAGES, build_logging_config, cache_config, celery_broker_settings, database_config, env
+from .base import (
+    BASE_DIR,
+    STORAGES,
+    build_logging_config,
+    cache_config,
+    celery_broker_settings,
+    content_security_policy,
+    database_config,
+    env,
+)
+from .shipped import shipped_secrets
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("Set the ALLOWED_HOSTS environment variable")
-DATABASES = {"default": database_config(env("DATABASE_URL"))}
+# psycopg's pool in each web process; DB_POOL=false where a process forks after connecting (the
+# Celery worker and beat: see docker/compose.yml).
+DATABASES = {"default": database_config(env("DATABASE_URL"), pool=env.bool("DB_POOL", default=True))}
 REDIS_URL = env("REDIS_URL")
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+_public = shipped_secrets(
+    BASE_DIR,
+    {"SECRET_KEY": [SECRET_KEY], "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEYS, "METRICS_TOKEN": [METRICS_TOKEN]},
+)
+if _public:
+    raise ImproperlyConfigured(
+        f"{', '.join(_public)}: a value that ships in the repository (or is too short) is public; generate a new one"
+    )
 
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=True)
 STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=False)
 RAZORPAY_TEST_API_BASE = env("RAZORPAY_TEST_API_BASE", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS_URL = env("RAZORPAY_CHECKOUT_JS_URL", default="https://checkout.razorpay.com/v1/checkout.js")
+CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL)
 PAYMENTS_RAW_CARD_DATA = env("PAYMENTS_RAW_CARD_DATA", default="never")
 AUTHORIZENET_TEST_ENDPOINT = env(
     "AUTHORIZENET_TEST_ENDPOINT", default="https://apitest.authorize.net/xml/v1/request.api"

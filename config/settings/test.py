@@ -39,6 +39,7 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
 LOG_FILE = str(VAR_DIR / "test-logs.jsonl")
 LOGGING = build_logging_config(level="INFO", fmt="json", log_file=LOG_FILE)
 WEBHOOK_ALLOW_PRIVATE_URLS = True
+API_DOCS_PUBLIC = True  # tests of the staff-only default turn it off
 
 # The gateway sandboxes (the sandbox's stand-in for Authorize.Net's daily ARB job runs hourly),
 # the demo data and the benchmark's baselines.

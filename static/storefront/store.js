@@ -67,7 +67,15 @@
       }
       var checkout = answer.data;
       var options = Object.assign({}, checkout.razorpay, {
-        handler: function (result) { verify(checkout.id, result, idempotencyKey(), 0); },
+        handler: function (result) {
+          // Only what verification takes: the API refuses parameters it does not know.
+          var proof = {
+            razorpay_order_id: result.razorpay_order_id,
+            razorpay_payment_id: result.razorpay_payment_id,
+            razorpay_signature: result.razorpay_signature
+          };
+          verify(checkout.id, proof, idempotencyKey(), 0);
+        },
         modal: { ondismiss: function () { showError("Checkout closed; nothing was charged."); } }
       });
       var rzp = new window.Razorpay(options);

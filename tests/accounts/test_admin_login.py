@@ -69,6 +69,35 @@ def test_otp_required_refuses_a_password_alone(client, settings):
     assert client.get("/admin/").status_code == 302
 
 
+def test_with_one_device_the_code_alone_logs_in_and_the_password_is_never_echoed(client, settings):
+    settings.ADMIN_REQUIRE_OTP = True
+    user = StaffUserFactory(is_superuser=True)
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+    without_code = login(client, user.username)  # the form again: no code yet
+    assert without_code.status_code == 200
+    assert PASSWORD.encode() not in without_code.content
+    wrong_code = login(client, user.username, otp_token="000000")
+    assert wrong_code.status_code == 200 and PASSWORD.encode() not in wrong_code.content
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    response = login(client, user.username, otp_token=current_token(device))  # no device picked
+
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_with_two_devices_the_code_needs_its_device(client, settings):
+    settings.ADMIN_REQUIRE_OTP = True
+    user = StaffUserFactory(is_superuser=True)
+    phone = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    TOTPDevice.objects.create(user=user, name="backup", confirmed=True)
+
+    assert login(client, user.username, otp_token=current_token(phone)).status_code == 200
+    assert (
+        login(client, user.username, otp_device=phone.persistent_id, otp_token=current_token(phone)).status_code == 302
+    )
+
+
 def test_otp_required_accepts_password_and_current_totp(client, settings):
     settings.ADMIN_REQUIRE_OTP = True
     user = StaffUserFactory(is_superuser=True)

@@ -50,7 +50,10 @@ def process_all() -> None:
 
 
 def test_an_order_takes_its_amount_from_the_price_and_exists_at_razorpay(publishable, price, rzp_account):
-    response = start(publishable, price, quantity=2, amount=1)  # a browser's amount is ignored
+    tampered = start(publishable, price, quantity=2, amount=1)  # a browser does not set the amount
+    assert tampered.status_code == 400 and tampered.json()["error"]["code"] == "parameter_unknown"
+    assert tampered.json()["error"]["param"] == "amount"
+    response = start(publishable, price, quantity=2)
     assert response.status_code == 201, response.content
     order = response.json()
     assert order["amount"] == 99_800 and order["currency"] == "INR" and order["status"] == "open"

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from apps.core import health
 from apps.core.models import WorkerHeartbeat
@@ -21,26 +22,31 @@ def test_live_answers_while_the_process_is_up(client):
     assert response.json() == {"status": "ok"}
 
 
-def test_ready_is_degraded_with_detail_when_no_worker_has_answered(client):
+def test_ready_does_not_wait_for_a_worker_and_workers_have_their_own_probe(client):
     response = client.get("/health/ready")
 
     body = response.json()
-    assert response.status_code == 503
-    assert body["status"] == "degraded"
+    assert response.status_code == 200, body
+    assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["migrations"] == {**body["checks"]["migrations"], "ok": True, "pending": 0}
     assert body["checks"]["broker"]["ok"] is True
-    assert body["checks"]["worker"]["ok"] is False
+    assert "worker" not in body["checks"]
+    workers = client.get("/health/workers")
+    assert workers.status_code == 503
+    assert workers.json()["checks"]["worker"] == {**workers.json()["checks"]["worker"], "ok": False}
 
 
-def test_ready_is_degraded_when_the_last_heartbeat_is_too_old(client, settings):
+def test_workers_are_degraded_when_the_last_heartbeat_is_too_old(client, settings):
     WorkerHeartbeat.objects.create(hostname="w1", last_seen=timezone.now() - timedelta(minutes=10))
     settings.HEALTH_WORKER_MAX_AGE_SECONDS = 60
 
-    body = client.get("/health/ready").json()
+    response = client.get("/health/workers")
 
-    assert body["checks"]["worker"]["ok"] is False
-    assert body["checks"]["worker"]["worker"] == "w1"
+    assert response.status_code == 503
+    assert response.json()["checks"]["worker"]["ok"] is False
+    assert response.json()["checks"]["worker"]["worker"] == "w1"
+    assert client.get("/health/ready").status_code == 200
 
 
 def test_ready_is_degraded_when_the_broker_is_unreachable(client, monkeypatch):
@@ -73,14 +79,16 @@ def test_ready_reports_pending_migrations(client, monkeypatch):
 
 
 @pytest.mark.slow
-def test_ready_once_a_real_worker_runs_the_heartbeat(client, celery_worker):
+def test_workers_are_healthy_once_a_real_worker_runs_the_heartbeat(client, celery_worker):
+    before = time.time()
     worker_heartbeat.delay()
     deadline = time.monotonic() + 10
     while not WorkerHeartbeat.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
 
-    response = client.get("/health/ready")
+    response = client.get("/health/workers")
 
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "ok"
     assert response.json()["checks"]["worker"]["age_seconds"] < 10
+    assert REGISTRY.get_sample_value("clearhouse_worker_last_heartbeat_timestamp_seconds") >= before

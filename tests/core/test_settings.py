@@ -4,23 +4,27 @@ required secret is refused when missing."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 
 PROD_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings.prod",
     "DJANGO_READ_DOT_ENV_FILE": "false",
-    "SECRET_KEY": "prod-test-8sKf2LqP0vWz3Xr7Ty1Bn5Mc9Hd4Jg6Ea2Uo8Ii0Pq3Rs7Tv1Wx5Yz9",
+    # Made per run: a value written in the repository is public, and production refuses it.
+    "SECRET_KEY": secrets.token_urlsafe(50),
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/clearhouse",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "backoffice.example.com",
-    "FIELD_ENCRYPTION_KEYS": "q8sO2n3dKQm6bZ0tGJ6qk9yT3yD2w1vV5xk3r7uE8aA=",
+    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
 }
+SHIPPED_FIELD_KEY = "q8sO2n3dKQm6bZ0tGJ6qk9yT3yD2w1vV5xk3r7uE8aA="  # base.py's dev/test fallback
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -63,6 +67,25 @@ def test_production_refuses_empty_lists(empty):
 
     assert result.returncode != 0
     assert empty in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FIELD_ENCRYPTION_KEYS", SHIPPED_FIELD_KEY),
+        ("FIELD_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},{SHIPPED_FIELD_KEY}"),
+        ("SECRET_KEY", "dev-insecure-0Zq8m5yF6v3w0N1c9kX2pR7tL4hB8sJ1dG5eA3uV9iQ"),
+        ("SECRET_KEY", "short"),
+        ("METRICS_TOKEN", "Bearer-token-written-in-a-doc"),
+    ],
+)
+def test_production_refuses_a_secret_that_ships_in_the_repository(name, value):
+    # "Bearer-token-written-in-a-doc" is in this file: it ships with the repository.
+    result = run_manage("check", "--deploy", env={**PROD_ENV, name: value})
+
+    assert result.returncode != 0
+    assert name in result.stderr and "ships in the repository" in result.stderr
 
 
 PROBE = """

@@ -91,6 +91,20 @@ def test_a_card_declined_when_checked_is_not_saved(api, anet_account):
     assert PaymentMethod.objects.count() == 0
 
 
+def test_an_invalid_accept_token_is_a_card_error_when_saved_as_when_charged(api, anet_account):
+    customer = new_customer(api)
+    token = {"type": "opaque_data", "descriptor": "COMMON.ACCEPT.INAPP.PAYMENT", "value": "not-a-nonce"}
+
+    saved = add_card(api, customer["id"], token)
+    charged = api.post("/api/v1/payments", {"amount": 500, "currency": "USD", "payment_method": token}, format="json")
+
+    for response in (saved, charged):
+        assert response.status_code == 402, response.json()
+        assert response.json()["error"]["type"] == "card_error"
+        assert response.json()["error"]["code"] == "invalid_card_number"
+    assert PaymentMethod.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

@@ -386,7 +386,12 @@ def test_endpoints_api_refuses_bad_input_and_changes_nothing(api, body, param):
 @pytest.mark.parametrize(
     "url",
     ["http://example.com/hooks", "https://127.0.0.1/hooks", "https://10.1.2.3/x", "https://localhost/x",
-     "https://[::1]/x", "https://169.254.169.254/latest"],
+     "https://[::1]/x", "https://169.254.169.254/latest",
+     # IPv6 forms that carry a loopback or the metadata address inside
+     "https://[::127.0.0.1]/x", "https://[::a9fe:a9fe]/x", "https://[2002:7f00:1::]/x",
+     "https://[64:ff9b::a9fe:a9fe]/x", "https://[::ffff:169.254.169.254]/x",
+     # a host name is resolved when the endpoint is saved: one that resolves to nothing is refused
+     "https://hooks.example.invalid/x"],
 )  # fmt: skip
 def test_in_prod_endpoints_on_private_addresses_are_refused(api, settings, url):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False

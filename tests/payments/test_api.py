@@ -156,6 +156,21 @@ def test_large_refunds_wait_for_approval_with_the_amount_reserved(api, anet_acco
     assert api.get(f"/api/v1/payments/{payment['id']}").json()["amount_refund_pending"] == 800
 
 
+def test_the_approval_threshold_counts_every_refund_of_the_payment(api, anet_account, anet_sandbox, settings):
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 50000}
+    payment = purchase(api, 70000).json()
+    settle(anet_sandbox)
+    refunds = f"/api/v1/payments/{payment['id']}/refunds"
+
+    first = api.post(refunds, {"amount": 34900}, format="json")
+    second = api.post(refunds, {"amount": 34900}, format="json")
+
+    assert (first.status_code, first.json()["status"]) == (201, "succeeded")
+    assert (second.status_code, second.json()["status"]) == (202, "pending_approval")
+    assert AnetTransaction.objects.filter(transaction_type="refundTransaction").count() == 1
+    assert AuditEvent.objects.filter(action="refund.approval_requested", target_id=second.json()["id"]).exists()
+
+
 @pytest.mark.parametrize(
     ("zip_code", "code"),
     [("46282", "card_declined")],

@@ -7,8 +7,9 @@ import razorpay
 import requests
 from django.conf import settings
 
+from apps.core.cards import luhn_valid
 from apps.sandbox.models import RzpOrder, RzpPayment
-from apps.sandbox.razorpay.cards import FAILURE_CARDS, luhn_valid
+from apps.sandbox.razorpay.cards import FAILURE_CARDS
 from apps.sandbox.razorpay.services import rzp_checkout_pay
 from apps.sandbox.services import rzp_account_create
 from tests.sandbox.razorpay_helpers import VISA_OK, pay, sdk_client

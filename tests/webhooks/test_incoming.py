@@ -169,6 +169,29 @@ def test_razorpay_notifications_are_verified_with_the_webhook_secret(client, mer
     assert processed.status == S.UNMATCHED  # a payment of no checkout of ours: kept for reconciliation
 
 
+def test_a_signed_razorpay_body_reposted_under_a_new_event_id_is_a_duplicate(client, merchant):
+    account = gateway_account_create(
+        merchant=merchant,
+        gateway="razorpay",
+        mode="test",
+        credentials={"key_id": "rzp_test_x", "key_secret": "s", "webhook_secret": "whs-1"},
+        actor=Actor.system("tests"),
+    )
+    body = b'{"entity":"event","event":"payment.captured","contains":["payment"],"payload":{"payment":{"entity":{"id":"pay_X"}}},"created_at":1}'
+    later = body.replace(b'"created_at":1', b'"created_at":2')  # the same payment's event, sent again later
+    url = f"/webhooks/razorpay/{account.public_id}"
+
+    def post(data, event_id):
+        return client.post(url, data=data, content_type="application/json",
+                           HTTP_X_RAZORPAY_SIGNATURE=razorpay_signature(data, "whs-1"), HTTP_X_RAZORPAY_EVENT_ID=event_id)  # fmt: skip
+
+    first, replayed, other = post(body, "evt_1"), post(body, "evt_2"), post(later, "evt_3")
+
+    assert [r.json()["duplicate"] for r in (first, replayed, other)] == [False, True, False]
+    assert replayed.json()["id"] == first.json()["id"]
+    assert sorted(IncomingWebhook.objects.values_list("event_id", flat=True)) == ["evt_1", "evt_3"]
+
+
 # --- processing --------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.api.fields import InputSerializer
 from apps.catalog.models import Price, Product
 
 
@@ -27,19 +28,19 @@ class ProductOutputSerializer(serializers.ModelSerializer[Product]):
         return [dict(PriceOutputSerializer(price).data) for price in getattr(product, "active_prices", [])]
 
 
-class CheckoutCustomerSerializer(serializers.Serializer[Any]):
+class CheckoutCustomerSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     email = serializers.EmailField(required=False, default="", allow_blank=True)
     contact = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)
 
 
-class CheckoutOrderCreateSerializer(serializers.Serializer[Any]):
+class CheckoutOrderCreateSerializer(InputSerializer):
     price = serializers.CharField(max_length=40, help_text="A price id (price_…); the amount comes from it")
     quantity = serializers.IntegerField(min_value=1, max_value=100, default=1)
     customer = CheckoutCustomerSerializer(required=False, default=dict)
 
 
-class CheckoutVerifySerializer(serializers.Serializer[Any]):
+class CheckoutVerifySerializer(InputSerializer):
     razorpay_order_id = serializers.CharField(max_length=64)
     razorpay_payment_id = serializers.CharField(max_length=64)
     razorpay_signature = serializers.CharField(max_length=128)

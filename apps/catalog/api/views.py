@@ -40,7 +40,8 @@ class ProductListApi(MerchantApiView):
     )
     def get(self, request: Request) -> Response:
         products = selectors.product_list(merchant=self.merchant(request))
-        return Response({"object": "list", "data": ProductOutputSerializer(products, many=True).data})
+        data = ProductOutputSerializer(products, many=True).data
+        return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
 
 
 class RazorpayOrderCreateApi(IdempotentApiView):

@@ -1,20 +1,18 @@
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
-from apps.api.fields import PaymentMethodSerializer, validate_metadata
+from apps.api.fields import InputSerializer, PaymentMethodSerializer, validate_metadata
 
 
-class CustomerCreateSerializer(serializers.Serializer[Any]):
+class CustomerCreateSerializer(InputSerializer):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
 
 
-class CustomerUpdateSerializer(serializers.Serializer[Any]):
+class CustomerUpdateSerializer(InputSerializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)

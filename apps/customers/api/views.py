@@ -10,8 +10,8 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.pagination import IdCursorPagination
-from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
+from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
 from apps.customers import selectors, services
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
@@ -30,7 +30,9 @@ TAGS = ["customers"]
 
 
 class CustomerListCreateApi(IdempotentApiView):
-    @extend_schema(operation_id="customers_list", responses=OpenApiTypes.OBJECT, tags=TAGS)
+    query_parameters = {"GET": query_names(PAGE_PARAMETERS)}
+
+    @extend_schema(operation_id="customers_list", parameters=PAGE_PARAMETERS, responses=OpenApiTypes.OBJECT, tags=TAGS)
     def get(self, request: Request) -> Response:
         paginator = IdCursorPagination()
         page: list[Customer] | None = paginator.paginate_queryset(
@@ -87,9 +89,8 @@ class PaymentMethodListCreateApi(IdempotentApiView):
     def get(self, request: Request, customer_id: str) -> Response:
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         methods = selectors.payment_method_list(customer=customer)
-        return Response(
-            {"object": "list", "data": [services.payment_method_representation(m) for m in methods], "has_more": False}
-        )
+        data = [services.payment_method_representation(m) for m in methods]
+        return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
 
     @extend_schema(
         operation_id="payment_methods_add",
@@ -133,6 +134,7 @@ class PaymentMethodDetailApi(IdempotentApiView):
         "from the gateway's vault shortly after.",
     )
     def delete(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        takes_no_parameters(request)
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
         method = services.payment_method_remove(method=method, actor=self.actor(request))
@@ -148,6 +150,7 @@ class PaymentMethodDefaultApi(IdempotentApiView):
         tags=TAGS,
     )
     def post(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        takes_no_parameters(request)
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
         method = services.payment_method_set_default(method=method, actor=self.actor(request))

@@ -4,20 +4,21 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.api.fields import InputSerializer
 from apps.events.models import Event, WebhookEndpoint
 from apps.events.services import EVENT_TYPES
 
 EVENT_TYPE_CHOICES = [*EVENT_TYPES, "*"]
 
 
-class EndpointCreateSerializer(serializers.Serializer[Any]):
+class EndpointCreateSerializer(InputSerializer):
     url = serializers.URLField(max_length=2000)
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), min_length=1)
     description = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
-class EndpointUpdateSerializer(serializers.Serializer[Any]):
+class EndpointUpdateSerializer(InputSerializer):
     url = serializers.URLField(max_length=2000, required=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), min_length=1, required=False

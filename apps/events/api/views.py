@@ -8,8 +8,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.pagination import IdCursorPagination
-from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
+from apps.api.filters import UtcDateTimeFilter
+from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView, query_names, takes_no_parameters
 from apps.events import endpoints, selectors
 from apps.events.models import Event
 
@@ -25,8 +26,8 @@ from .serializers import (
 
 class EventFilter(django_filters.FilterSet):
     type = django_filters.CharFilter(field_name="type")
-    created_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_gte = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_lte = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     object_id = django_filters.CharFilter(field_name="object_id")
 
     class Meta:
@@ -34,17 +35,21 @@ class EventFilter(django_filters.FilterSet):
         fields = ["type", "object_id"]
 
 
+LIST_PARAMETERS = [
+    OpenApiParameter("type", OpenApiTypes.STR, enum=EVENT_TYPE_CHOICES[:-1]),
+    OpenApiParameter("object_id", OpenApiTypes.STR, description="Events about this object (pay_…, re_…)"),
+    OpenApiParameter("created_gte", OpenApiTypes.DATETIME, description="Created at or after"),
+    OpenApiParameter("created_lte", OpenApiTypes.DATETIME, description="Created at or before"),
+    *PAGE_PARAMETERS,
+]
+
+
 class EventListApi(MerchantApiView):
+    query_parameters = {"GET": query_names(LIST_PARAMETERS)}
+
     @extend_schema(
         operation_id="events_list",
-        parameters=[
-            OpenApiParameter("type", OpenApiTypes.STR, enum=EVENT_TYPE_CHOICES[:-1]),
-            OpenApiParameter("object_id", OpenApiTypes.STR, description="Events about this object (pay_…, re_…)"),
-            OpenApiParameter("created_gte", OpenApiTypes.DATETIME),
-            OpenApiParameter("created_lte", OpenApiTypes.DATETIME),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 25)"),
-            OpenApiParameter("cursor", OpenApiTypes.STR),
-        ],
+        parameters=LIST_PARAMETERS,
         responses=EventOutputSerializer(many=True),
         tags=["events"],
     )
@@ -65,8 +70,13 @@ class EventDetailApi(MerchantApiView):
 
 
 class EndpointListCreateApi(IdempotentApiView):
+    query_parameters = {"GET": query_names(PAGE_PARAMETERS)}
+
     @extend_schema(
-        operation_id="webhook_endpoints_list", responses=EndpointOutputSerializer(many=True), tags=["webhooks"]
+        operation_id="webhook_endpoints_list",
+        parameters=PAGE_PARAMETERS,
+        responses=EndpointOutputSerializer(many=True),
+        tags=["webhooks"],
     )
     def get(self, request: Request) -> Response:
         paginator = IdCursorPagination()
@@ -124,6 +134,7 @@ class EndpointDetailApi(IdempotentApiView):
         tags=["webhooks"],
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
+        takes_no_parameters(request)
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
         endpoints.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -139,6 +150,7 @@ class EndpointRotateSecretApi(IdempotentApiView):
         description="A new secret, shown once. For 24 hours deliveries carry signatures with both secrets.",
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
+        takes_no_parameters(request)
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
         issued = endpoints.webhook_endpoint_rotate_secret(endpoint=endpoint, actor=self.actor(request))
         return Response(EndpointWithSecretSerializer(issued.endpoint, context={"secret": issued.secret}).data)

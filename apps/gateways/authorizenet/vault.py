@@ -24,7 +24,16 @@ from apps.gateways.base import (
 from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured
 
 from .client import AuthorizeNetClient, address_of, payment_of
-from .vocabulary import NOT_FOUND_API_CODES, all_of, brand, child, decline_code, first_message, text
+from .vocabulary import (
+    INVALID_TOKEN_API_CODES,
+    NOT_FOUND_API_CODES,
+    all_of,
+    brand,
+    child,
+    decline_code,
+    first_message,
+    text,
+)
 from .vocabulary import recurring_status as status_in_our_words
 
 _EXISTING_ID = re.compile(r"ID (\d+)")
@@ -86,6 +95,17 @@ class Vault(AuthorizeNetClient):
                         reason_code=reason,
                         message=direct[3] or said,
                         decline_code=decline_code(reason, "card_declined"),
+                    )
+                )
+            if code in INVALID_TOKEN_API_CODES:  # the customer's Accept.js token: a card error, as on a charge
+                raise GatewayDeclined(
+                    GatewayResult(
+                        outcome=Outcome.DECLINED,
+                        transaction_id="",
+                        response_code="3",
+                        reason_code=code,
+                        message=said,
+                        decline_code="invalid_card_number",
                     )
                 )
             if code == "E00039":  # a duplicate card whose id the gateway did not give: look it up

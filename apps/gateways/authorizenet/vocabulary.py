@@ -45,6 +45,8 @@ DECLINE_CODES = {
 MISCONFIGURED_REASONS = {"13", "33", "103", "123"}
 # API-level message codes.
 RETRYABLE_API_CODES = {"E00001"}
+# An Accept.js token (OTS: one-time-use) that is invalid, expired or used.
+INVALID_TOKEN_API_CODES = {"E00114"}
 NOT_FOUND_API_CODES = {"E00040", "E00011", "E00035"}
 STATES = {
     "authorizedPendingCapture": TransactionState.AUTHORIZED,

@@ -68,6 +68,8 @@ def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
         kind=_NOTIFICATION_KINDS.get(event_type, NotificationKind.OTHER),
         order_id=str(payment.get("order_id") or order.get("id") or "")[:100],
         charge_id=str(refund.get("payment_id") or payment.get("id") or "")[:100],
+        # The event id is a header, outside the signature: the body itself says what this is.
+        content_key=f"{event_type}:{obj.get('id', '')}:{envelope.get('created_at', '')}"[:255],
     )
 
 

@@ -4,8 +4,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.pagination import IdCursorPagination
-from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
+from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView, query_names, takes_no_parameters
 from apps.merchants.selectors import api_key_get, api_key_list
 from apps.merchants.services import api_key_revoke
 
@@ -19,7 +19,14 @@ class MerchantDetailApi(MerchantApiView):
 
 
 class ApiKeyListApi(MerchantApiView):
-    @extend_schema(operation_id="api_keys_list", responses=ApiKeyOutputSerializer(many=True), tags=["api keys"])
+    query_parameters = {"GET": query_names(PAGE_PARAMETERS)}
+
+    @extend_schema(
+        operation_id="api_keys_list",
+        parameters=PAGE_PARAMETERS,
+        responses=ApiKeyOutputSerializer(many=True),
+        tags=["api keys"],
+    )
     def get(self, request: Request) -> Response:
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(api_key_list(merchant=self.merchant(request)), request, view=self)
@@ -44,6 +51,7 @@ class ApiKeyRevokeApi(IdempotentApiView):
         "Revoking a revoked key returns it unchanged.",
     )
     def post(self, request: Request, key_id: str) -> Response:
+        takes_no_parameters(request)
         api_key = api_key_get(merchant=self.merchant(request), public_id=key_id)
         api_key = api_key_revoke(api_key=api_key, actor=self.actor(request))
         return Response(ApiKeyOutputSerializer(api_key).data)

@@ -4,18 +4,18 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.api.fields import PaymentMethodSerializer, StrictIntegerField, validate_metadata
+from apps.api.fields import InputSerializer, PaymentMethodSerializer, StrictIntegerField, validate_metadata
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.payments.models import Payment, Refund
 
 
-class CustomerInputSerializer(serializers.Serializer[Any]):
+class CustomerInputSerializer(InputSerializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
 
 
-class PaymentCreateSerializer(serializers.Serializer[Any]):
+class PaymentCreateSerializer(InputSerializer):
     amount = StrictIntegerField(min_value=1, max_value=99_999_999_99)
     currency = serializers.CharField(min_length=3, max_length=3)
     capture = serializers.BooleanField(default=True)
@@ -41,11 +41,11 @@ class PaymentCreateSerializer(serializers.Serializer[Any]):
         return nested.validated_data
 
 
-class CaptureSerializer(serializers.Serializer[Any]):
+class CaptureSerializer(InputSerializer):
     amount = StrictIntegerField(min_value=1, required=False)
 
 
-class RefundCreateSerializer(serializers.Serializer[Any]):
+class RefundCreateSerializer(InputSerializer):
     amount = StrictIntegerField(min_value=1, required=False)
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 

@@ -10,8 +10,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.pagination import IdCursorPagination
-from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
+from apps.api.filters import UtcDateTimeFilter
+from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView, query_names, takes_no_parameters
 from apps.core.context import current_context
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
@@ -40,8 +41,8 @@ ERROR_RESPONSES = {
 
 class PaymentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
-    created_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_gte = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_lte = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     reference = django_filters.CharFilter(field_name="reference")
 
     class Meta:
@@ -56,17 +57,21 @@ def _payment_method(data: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
     return OpaqueToken(data["descriptor"], data["value"]), billing
 
 
+LIST_PARAMETERS = [
+    OpenApiParameter("status", OpenApiTypes.STR, enum=PaymentStatus.values),
+    OpenApiParameter("created_gte", OpenApiTypes.DATETIME, description="Created at or after"),
+    OpenApiParameter("created_lte", OpenApiTypes.DATETIME, description="Created at or before"),
+    OpenApiParameter("reference", OpenApiTypes.STR, description="The merchant's order id"),
+    *PAGE_PARAMETERS,
+]
+
+
 class PaymentListCreateApi(IdempotentApiView):
+    query_parameters = {"GET": query_names(LIST_PARAMETERS)}
+
     @extend_schema(
         operation_id="payments_list",
-        parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=PaymentStatus.values),
-            OpenApiParameter("created_gte", OpenApiTypes.DATETIME, description="Created at or after"),
-            OpenApiParameter("created_lte", OpenApiTypes.DATETIME, description="Created at or before"),
-            OpenApiParameter("reference", OpenApiTypes.STR, description="The merchant's order id"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 25)"),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next` or `previous`"),
-        ],
+        parameters=LIST_PARAMETERS,
         responses=PaymentOutputSerializer(many=True),
         tags=["payments"],
     )
@@ -169,6 +174,7 @@ class PaymentVoidApi(IdempotentApiView):
         description="Void an authorization, or a capture that has not settled yet.",
     )
     def post(self, request: Request, payment_id: str) -> Response:
+        takes_no_parameters(request)
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
         payment = services.payment_void(
             payment=payment, idempotency_reference=self.idempotency_reference, actor=self.actor(request)
@@ -181,7 +187,8 @@ class PaymentRefundsApi(IdempotentApiView):
     def get(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
         refunds = selectors.refund_list(merchant=self.merchant(request)).filter(payment=payment).order_by("id")
-        return Response({"object": "list", "data": RefundOutputSerializer(refunds, many=True).data, "has_more": False})
+        data = RefundOutputSerializer(refunds, many=True).data
+        return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
 
     @extend_schema(
         operation_id="payments_refunds_create",

@@ -47,7 +47,13 @@ from .outcomes import (
     order_apply_result,
     status_after_refunds,
 )
-from .refunds import refund_approve, refund_create, refund_needs_approval, refund_reject
+from .refunds import (
+    refund_approve,
+    refund_create,
+    refund_needs_approval,
+    refund_reject,
+    refunds_counted_toward_approval,
+)
 from .resolution import (
     GatewayCallInFlight,
     adopt_failed_calls_found_at_gateway,
@@ -115,6 +121,7 @@ __all__ = [
     "refund_needs_approval",
     "refund_reject",
     "refund_snapshot",
+    "refunds_counted_toward_approval",
     "resolve_now",
     "status_after_refunds",
 ]

@@ -53,12 +53,23 @@ logger = logging.getLogger(__name__)
 # --- refunds ---------------------------------------------------------------------------------
 
 
-def refund_needs_approval(*, amount: int, currency: str, requested_by_user: User | None) -> bool:
+def refund_needs_approval(
+    *, amount: int, currency: str, requested_by_user: User | None, already_refunded: int = 0
+) -> bool:
+    """Whether a refund of `amount` waits for a second person. The threshold counts every refund of
+    the payment (succeeded, pending, waiting for approval: `already_refunded`), so splitting a large
+    refund into small ones does not avoid the approver."""
     threshold = settings.REFUND_APPROVAL_THRESHOLDS.get(currency)
-    if threshold is not None and amount >= threshold:
+    if threshold is not None and already_refunded + amount >= threshold:
         return True
     # Maker-checker: a staff member who may not approve refunds cannot refund alone.
     return requested_by_user is not None and not requested_by_user.has_perm("payments.approve_refund")
+
+
+def refunds_counted_toward_approval(payment: Payment) -> int:
+    """What the payment's refunds add up to for the approval threshold: refunded, and reserved by
+    refunds pending at the gateway, waiting for approval or with an outcome being confirmed."""
+    return payment.amount_refunded + payment.amount_refund_pending
 
 
 def refund_create(
@@ -99,7 +110,12 @@ def refund_create(
             .exists()
         ):
             raise RequestInFlight()  # another run of this request made its refund a moment ago
-        approval = refund_needs_approval(amount=amount, currency=locked.currency, requested_by_user=requested_by_user)
+        approval = refund_needs_approval(
+            amount=amount,
+            currency=locked.currency,
+            requested_by_user=requested_by_user,
+            already_refunded=refunds_counted_toward_approval(locked),
+        )
         before = payment_snapshot(locked)
         locked.amount_refund_pending += amount
         locked.save(update_fields=["amount_refund_pending", "updated_at"])

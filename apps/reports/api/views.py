@@ -15,10 +15,13 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.views import MerchantApiView
+from apps.api.fields import InputSerializer
+from apps.api.views import MerchantApiView, query_names
 from apps.reports import selectors
 
 MAX_DAYS = 366
+# Days whose UTC bounds every database and datetime can hold (the day after the last one too).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
 
 
 class CsvRenderer(BaseRenderer):
@@ -34,21 +37,26 @@ class CsvRenderer(BaseRenderer):
             rows = [{key: data["error"].get(key) for key in ("type", "code", "message", "param")}]
         else:
             rows = list(data or [])
+        view = (renderer_context or {}).get("view")
+        columns = getattr(view, "csv_columns", None) if "error" not in (data or {}) else None
+        fieldnames = list(rows[0]) if rows else list(columns or [])
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        writer = csv.DictWriter(out, fieldnames=fieldnames)
+        writer.writeheader()  # an empty report is its header line
+        writer.writerows(rows)
         return out.getvalue().encode()
 
 
-class ReportQuerySerializer(serializers.Serializer[Any]):
+class ReportQuerySerializer(InputSerializer):
     start = serializers.DateField(help_text="First day, YYYY-MM-DD (UTC)")
     end = serializers.DateField(required=False, help_text="Last day, included; default: start")
     group_by = serializers.ChoiceField(choices=selectors.GROUPS, default="day")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs.setdefault("end", attrs["start"])
+        for name in ("start", "end"):
+            if not FIRST_DAY <= attrs[name] <= LAST_DAY:
+                raise serializers.ValidationError({name: f"Days run from {FIRST_DAY} to {LAST_DAY}."})
         if attrs["end"] < attrs["start"]:
             raise serializers.ValidationError({"end": "The end must not be before the start."})
         if attrs["end"] - attrs["start"] > timedelta(days=MAX_DAYS):
@@ -65,16 +73,20 @@ PARAMETERS = [
 
 
 class _ReportApi(MerchantApiView):
+    query_parameters = {"GET": query_names(PARAMETERS)}
     renderer_classes = [JSONRenderer, CsvRenderer]
     report = staticmethod(selectors.transaction_report)
     name = ""
+    columns: tuple[str, ...] = ()  # after the group column
+    csv_columns: list[str] | None = None
 
     def _get(self, request: Request) -> Response:
-        query = ReportQuerySerializer(data=request.query_params)
+        query = ReportQuerySerializer(data={k: v for k, v in request.query_params.items() if k != "format"})
         query.is_valid(raise_exception=True)
         start: date = query.validated_data["start"]
         end: date = query.validated_data["end"]
         group_by: str = query.validated_data["group_by"]
+        self.csv_columns = [group_by, *self.columns]
         rows = self.report(start=start, end=end, group_by=group_by, merchant_id=self.merchant(request).pk)
         response = Response(
             {
@@ -94,6 +106,7 @@ class _ReportApi(MerchantApiView):
 class TransactionReportApi(_ReportApi):
     report = staticmethod(selectors.transaction_report)
     name = "transactions"
+    columns = selectors.TRANSACTION_REPORT_COLUMNS
 
     @extend_schema(
         operation_id="reports_transactions", parameters=PARAMETERS, responses=OpenApiTypes.OBJECT, tags=["reports"]
@@ -107,6 +120,7 @@ class TransactionReportApi(_ReportApi):
 class SettlementReportApi(_ReportApi):
     report = staticmethod(selectors.settlement_report)
     name = "settlements"
+    columns = selectors.SETTLEMENT_REPORT_COLUMNS
 
     @extend_schema(
         operation_id="reports_settlements", parameters=PARAMETERS, responses=OpenApiTypes.OBJECT, tags=["reports"]

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from apps.core.logging import luhn_valid
+from apps.core.cards import luhn_valid
 from apps.sandbox.models import AnetPaymentNonce
 
 TEST_CARDS = frozenset(

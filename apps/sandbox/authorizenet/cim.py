@@ -117,7 +117,9 @@ def _save_card(
     """(saved profile or None, direct response, error message, duplicate?)."""
     facts, problem = _card_from(find(payment_profile, "payment"), now)
     if facts is None:
-        return None, "", ("E00003", problem), False
+        # As the real service: a nonce it cannot redeem is "Invalid OTS Token."
+        code = "E00114" if find(find(payment_profile, "payment"), "opaqueData") is not None else "E00003"
+        return None, "", (code, "Invalid OTS Token." if code == "E00114" else problem), False
     first, last, zip_code = _address(payment_profile)
     direct = ""
     if validation_mode in {"testMode", "liveMode"}:

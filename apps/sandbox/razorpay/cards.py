@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from apps.core.cards import luhn_valid
+
 from .errors import BAD_REQUEST_ERROR, GATEWAY_ERROR
 
 
@@ -101,18 +103,6 @@ SUCCESS_CARDS = frozenset(
 )
 INTERNATIONAL_CARDS = frozenset({"5555555555554444", "5105105105105100", "5104060000000008", "4012888888881881"})
 TEST_CARDS = SUCCESS_CARDS | INTERNATIONAL_CARDS | frozenset(FAILURE_CARDS)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def network(digits: str) -> str:

@@ -4,12 +4,12 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.api.fields import StrictIntegerField, validate_metadata
+from apps.api.fields import InputSerializer, StrictIntegerField, validate_metadata
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.subscriptions.models import BillingMode, Interval
 
 
-class PlanCreateSerializer(serializers.Serializer[Any]):
+class PlanCreateSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     amount = StrictIntegerField(min_value=1, max_value=99_999_999_99)
     currency = serializers.CharField(min_length=3, max_length=3)
@@ -34,13 +34,13 @@ class PlanCreateSerializer(serializers.Serializer[Any]):
         return attrs
 
 
-class PlanUpdateSerializer(serializers.Serializer[Any]):
+class PlanUpdateSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     active = serializers.BooleanField(required=False)
     metadata = serializers.JSONField(required=False, validators=[validate_metadata])
 
 
-class SubscriptionCreateSerializer(serializers.Serializer[Any]):
+class SubscriptionCreateSerializer(InputSerializer):
     customer = serializers.RegexField(r"^cus_[0-9A-Za-z]+$", max_length=40)
     plan = serializers.RegexField(r"^plan_[0-9A-Za-z]+$", max_length=40)
     payment_method = serializers.RegexField(r"^pm_[0-9A-Za-z]+$", max_length=40, required=False)
@@ -48,7 +48,7 @@ class SubscriptionCreateSerializer(serializers.Serializer[Any]):
     metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
 
 
-class SubscriptionChangeSerializer(serializers.Serializer[Any]):
+class SubscriptionChangeSerializer(InputSerializer):
     plan = serializers.RegexField(r"^plan_[0-9A-Za-z]+$", max_length=40, required=False)
     payment_method = serializers.RegexField(r"^pm_[0-9A-Za-z]+$", max_length=40, required=False)
 
@@ -58,5 +58,5 @@ class SubscriptionChangeSerializer(serializers.Serializer[Any]):
         return attrs
 
 
-class SubscriptionCancelSerializer(serializers.Serializer[Any]):
+class SubscriptionCancelSerializer(InputSerializer):
     at_period_end = serializers.BooleanField(default=False)

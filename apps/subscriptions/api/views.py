@@ -12,8 +12,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.pagination import IdCursorPagination
-from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView
+from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
+from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
 from apps.customers.selectors import customer_get, payment_method_get
 from apps.subscriptions import billing, representations, selectors, services
 from apps.subscriptions.models import Plan, Subscription, SubscriptionStatus
@@ -34,13 +34,18 @@ ERRORS = {
     503: OpenApiResponse(description="Gateway unreachable"),
 }
 TAGS = ["subscriptions"]
-PAGING = [
-    OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 25)"),
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next` or `previous`"),
+PAGING = PAGE_PARAMETERS
+SUBSCRIPTION_LIST_PARAMETERS = [
+    OpenApiParameter("status", OpenApiTypes.STR, enum=SubscriptionStatus.values),
+    OpenApiParameter("customer", OpenApiTypes.STR, description="cus_…"),
+    OpenApiParameter("plan", OpenApiTypes.STR, description="plan_…"),
+    *PAGE_PARAMETERS,
 ]
 
 
 class PlanListCreateApi(IdempotentApiView):
+    query_parameters = {"GET": query_names(PAGING)}
+
     @extend_schema(operation_id="plans_list", parameters=PAGING, responses=OpenApiTypes.OBJECT, tags=TAGS)
     def get(self, request: Request) -> Response:
         paginator = IdCursorPagination()
@@ -97,14 +102,11 @@ class SubscriptionFilter(django_filters.FilterSet):
 
 
 class SubscriptionListCreateApi(IdempotentApiView):
+    query_parameters = {"GET": query_names(SUBSCRIPTION_LIST_PARAMETERS)}
+
     @extend_schema(
         operation_id="subscriptions_list",
-        parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=SubscriptionStatus.values),
-            OpenApiParameter("customer", OpenApiTypes.STR, description="cus_…"),
-            OpenApiParameter("plan", OpenApiTypes.STR, description="plan_…"),
-            *PAGING,
-        ],
+        parameters=SUBSCRIPTION_LIST_PARAMETERS,
         responses=OpenApiTypes.OBJECT,
         tags=TAGS,
     )
@@ -218,6 +220,7 @@ class SubscriptionPauseApi(IdempotentApiView):
         tags=TAGS,
     )
     def post(self, request: Request, subscription_id: str) -> Response:
+        takes_no_parameters(request)
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
         subscription = services.subscription_pause(subscription=subscription, actor=self.actor(request))
         return Response(representations.subscription_representation(subscription))
@@ -233,6 +236,7 @@ class SubscriptionResumeApi(IdempotentApiView):
         description="Resume billing. A period that ran out while paused starts again now; what is owed is retried now.",
     )
     def post(self, request: Request, subscription_id: str) -> Response:
+        takes_no_parameters(request)
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
         subscription = services.subscription_resume(subscription=subscription, actor=self.actor(request))
         if subscription.next_billing_at is not None and subscription.status == SubscriptionStatus.PAST_DUE:
@@ -262,4 +266,4 @@ class SubscriptionInvoicesApi(IdempotentApiView):
                 for attempt in invoice.attempts.all()
             ]
             data.append(body)
-        return Response({"object": "list", "data": data, "has_more": False})
+        return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})

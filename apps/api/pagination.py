@@ -71,14 +71,19 @@ class IdCursorPagination(CursorPagination):
         )
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": ["object", "data", "has_more"],
-            "properties": {
-                "object": {"type": "string", "enum": ["list"]},
-                "data": schema,
-                "has_more": {"type": "boolean"},
-                "next": {"type": "string", "nullable": True, "format": "uri"},
-                "previous": {"type": "string", "nullable": True, "format": "uri"},
-            },
-        }
+        return list_object_schema(schema)
+
+
+def list_object_schema(items: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI schema of a list object whose `data` is `items`."""
+    return {
+        "type": "object",
+        "required": ["object", "data", "has_more", "next", "previous"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": items,
+            "has_more": {"type": "boolean"},
+            "next": {"type": "string", "nullable": True, "description": "The next page's URL, if any"},
+            "previous": {"type": "string", "nullable": True, "description": "The previous page's URL, if any"},
+        },
+    }

@@ -73,6 +73,9 @@ class MerchantApiView(APIView):
         unknown = [name for name in request.query_params if name not in allowed and name != "format"]
         if unknown:
             raise ValidationError({unknown[0]: [ErrorDetail("Unknown parameter.", code="unknown")]})
+        empty = [name for name, values in request.query_params.lists() if "" in values]
+        if empty:  # `?status=` is a mistake, not "any status"
+            raise ValidationError({empty[0]: [ErrorDetail("This parameter must not be empty.", code="invalid")]})
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         given = request.query_params.get(api_settings.URL_FORMAT_OVERRIDE or "format")

@@ -173,3 +173,52 @@ def test_the_admin_opens_a_payment_by_its_public_id_and_any_other_id_is_not_foun
     response = client.get("/admin/reconciliation/discrepancy/dsc_nothing/change/")
     assert response.status_code == 302
     assert not AuditEvent.objects.filter(action__startswith="payment").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        ("/api/v1/payments?status=", "status"),
+        ("/api/v1/events?type=", "type"),
+        ("/api/v1/events?type=not.a.type", "type"),
+        ("/api/v1/subscriptions?status=", "status"),
+        ("/api/v1/payments?foo=1", "foo"),
+        ("/api/v1/payments/pay_x?expand=customer", "expand"),
+    ],
+)
+def test_empty_unknown_or_unlisted_query_parameters_are_400(api, path, param):
+    response = api.get(path)
+    body = bad_request(
+        response, param=param, code="parameter_unknown" if param in {"foo", "expand"} else "parameter_invalid"
+    )
+    assert body["error"]["param"] == param
+
+
+def test_unknown_body_parameters_are_400_naming_them(api):
+    body = {"email": "a@example.com", "foo": 1}
+    bad_request(api.post("/api/v1/customers", body, format="json"), param="foo", code="parameter_unknown")
+    payment = {
+        "amount": 500,
+        "currency": "USD",
+        "payment_method": {
+            "type": "card", "number": "4111111111111111", "exp_month": 12, "exp_year": 2030,
+            "billing_details": {"address": {"postal_code": "46282"}},
+        },
+    }  # fmt: skip
+    response = api.post("/api/v1/payments", payment, format="json")
+    bad_request(response, param="payment_method.billing_details.address", code="parameter_unknown")
+    assert not Customer.objects.exists()
+
+
+def test_an_operation_without_a_body_refuses_one(api, merchant):
+    payment = PaymentFactory(merchant=merchant)
+    response = api.post(f"/api/v1/payments/{payment.public_id}/void", {"amount": 5}, format="json")
+    bad_request(response, param="amount", code="parameter_unknown")
+    payment.refresh_from_db()
+    assert payment.status == "authorized"
+
+
+def test_report_errors_are_json_whatever_the_format(api):
+    response = api.get("/api/v1/reports/transactions", {"start": "2026-02-30", "format": "csv"})
+    assert response["Content-Type"] == "application/json"
+    bad_request(response, param="start")

@@ -39,6 +39,7 @@ class ProductListApi(MerchantApiView):
         operation_id="catalog_products_list", responses=ProductOutputSerializer(many=True), tags=["checkout"]
     )
     def get(self, request: Request) -> Response:
+        """The merchant's active products with their active prices (publishable keys allowed)."""
         products = selectors.product_list(merchant=self.merchant(request))
         data = ProductOutputSerializer(products, many=True).data
         return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
@@ -122,5 +123,6 @@ class CheckoutDetailApi(MerchantApiView):
 
     @extend_schema(operation_id="checkout_orders_retrieve", responses=CheckoutOutputSerializer, tags=["checkout"])
     def get(self, request: Request, checkout_id: str) -> Response:
+        """A checkout's state: open, completed or failed, with its payment (publishable keys allowed)."""
         checkout = selectors.checkout_get(merchant=self.merchant(request), public_id=checkout_id)
         return Response(services.checkout_representation(checkout))

@@ -34,6 +34,7 @@ class CustomerListCreateApi(IdempotentApiView):
 
     @extend_schema(operation_id="customers_list", parameters=PAGE_PARAMETERS, responses=OpenApiTypes.OBJECT, tags=TAGS)
     def get(self, request: Request) -> Response:
+        """This merchant's customers, newest first."""
         paginator = IdCursorPagination()
         page: list[Customer] | None = paginator.paginate_queryset(
             selectors.customer_list(merchant=self.merchant(request)), request, view=self
@@ -48,6 +49,7 @@ class CustomerListCreateApi(IdempotentApiView):
         tags=TAGS,
     )
     def post(self, request: Request) -> Response:
+        """Create a customer. The same email again finds the customer made first, never a second one."""
         data = CustomerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = services.customer_create(
@@ -59,6 +61,7 @@ class CustomerListCreateApi(IdempotentApiView):
 class CustomerDetailApi(IdempotentApiView):
     @extend_schema(operation_id="customers_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str) -> Response:
+        """One customer, with their default saved card."""
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         return Response(services.customer_representation(customer))
 
@@ -70,6 +73,7 @@ class CustomerDetailApi(IdempotentApiView):
         tags=TAGS,
     )
     def patch(self, request: Request, customer_id: str) -> Response:
+        """Change a customer's name, email, phone or metadata (only the fields sent)."""
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         data = CustomerUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -87,6 +91,7 @@ def _card(values: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
 class PaymentMethodListCreateApi(IdempotentApiView):
     @extend_schema(operation_id="payment_methods_list", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str) -> Response:
+        """A customer's saved cards (brand, last four, expiry; the card stays at the gateway's vault)."""
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         methods = selectors.payment_method_list(customer=customer)
         data = [services.payment_method_representation(m) for m in methods]
@@ -120,6 +125,7 @@ class PaymentMethodListCreateApi(IdempotentApiView):
 class PaymentMethodDetailApi(IdempotentApiView):
     @extend_schema(operation_id="payment_methods_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        """One saved card of a customer."""
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
         return Response(services.payment_method_representation(method))
@@ -150,6 +156,7 @@ class PaymentMethodDefaultApi(IdempotentApiView):
         tags=TAGS,
     )
     def post(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        """Make this saved card the customer's default (new subscriptions charge it)."""
         takes_no_parameters(request)
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")

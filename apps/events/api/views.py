@@ -25,7 +25,7 @@ from .serializers import (
 
 
 class EventFilter(django_filters.FilterSet):
-    type = django_filters.CharFilter(field_name="type")
+    type = django_filters.ChoiceFilter(field_name="type", choices=[(name, name) for name in EVENT_TYPE_CHOICES[:-1]])
     created_gte = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_lte = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
     object_id = django_filters.CharFilter(field_name="object_id")
@@ -54,6 +54,7 @@ class EventListApi(MerchantApiView):
         tags=["events"],
     )
     def get(self, request: Request) -> Response:
+        """Events that happened to this merchant's objects, newest first (what webhooks deliver)."""
         filtered = EventFilter(request.query_params, queryset=selectors.event_list(merchant=self.merchant(request)))
         if not filtered.is_valid():
             raise ValidationError(filtered.errors)
@@ -65,6 +66,7 @@ class EventListApi(MerchantApiView):
 class EventDetailApi(MerchantApiView):
     @extend_schema(operation_id="events_retrieve", responses=EventOutputSerializer, tags=["events"])
     def get(self, request: Request, event_id: str) -> Response:
+        """One event, with the object as it was when the event happened."""
         event = selectors.event_get(merchant=self.merchant(request), public_id=event_id)
         return Response(EventOutputSerializer(event).data)
 
@@ -79,6 +81,7 @@ class EndpointListCreateApi(IdempotentApiView):
         tags=["webhooks"],
     )
     def get(self, request: Request) -> Response:
+        """This merchant's webhook endpoints (never their secrets)."""
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(
             selectors.webhook_endpoint_list(merchant=self.merchant(request)), request, view=self
@@ -106,6 +109,7 @@ class EndpointListCreateApi(IdempotentApiView):
 class EndpointDetailApi(IdempotentApiView):
     @extend_schema(operation_id="webhook_endpoints_retrieve", responses=EndpointOutputSerializer, tags=["webhooks"])
     def get(self, request: Request, endpoint_id: str) -> Response:
+        """One webhook endpoint (never its secret)."""
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
         return Response(EndpointOutputSerializer(endpoint).data)
 
@@ -134,6 +138,7 @@ class EndpointDetailApi(IdempotentApiView):
         tags=["webhooks"],
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
+        """Delete a webhook endpoint: nothing more is delivered to it."""
         takes_no_parameters(request)
         endpoint = selectors.webhook_endpoint_get(merchant=self.merchant(request), public_id=endpoint_id)
         endpoints.webhook_endpoint_delete(endpoint=endpoint, actor=self.actor(request))

@@ -15,6 +15,7 @@ from .serializers import ApiKeyOutputSerializer, MerchantOutputSerializer
 class MerchantDetailApi(MerchantApiView):
     @extend_schema(operation_id="merchant_retrieve", responses=MerchantOutputSerializer, tags=["merchant"])
     def get(self, request: Request) -> Response:
+        """The merchant the calling key belongs to."""
         return Response(MerchantOutputSerializer(self.merchant(request)).data)
 
 
@@ -28,6 +29,7 @@ class ApiKeyListApi(MerchantApiView):
         tags=["api keys"],
     )
     def get(self, request: Request) -> Response:
+        """This merchant's API keys, newest first (prefixes only: a secret is shown once, when issued)."""
         paginator = IdCursorPagination()
         page = paginator.paginate_queryset(api_key_list(merchant=self.merchant(request)), request, view=self)
         return paginator.get_paginated_response(ApiKeyOutputSerializer(page, many=True).data)
@@ -36,6 +38,7 @@ class ApiKeyListApi(MerchantApiView):
 class ApiKeyDetailApi(MerchantApiView):
     @extend_schema(operation_id="api_keys_retrieve", responses=ApiKeyOutputSerializer, tags=["api keys"])
     def get(self, request: Request, key_id: str) -> Response:
+        """One API key of this merchant (its prefix, mode, scope and when it was last used)."""
         api_key = api_key_get(merchant=self.merchant(request), public_id=key_id)
         return Response(ApiKeyOutputSerializer(api_key).data)
 

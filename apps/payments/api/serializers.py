@@ -65,6 +65,10 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     gateway = serializers.CharField(source="gateway_account.gateway")
     amount_refundable = serializers.IntegerField(source="refundable_amount")
 
+    # Codes and messages are null when there is none (never "", as everywhere in the API).
+    failure_code = serializers.SerializerMethodField()
+    failure_message = serializers.SerializerMethodField()
+
     class Meta:
         model = Payment
         fields = [
@@ -96,6 +100,12 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     def get_object(self, obj: Payment) -> str:
         return "payment"
 
+    def get_failure_code(self, obj: Payment) -> str | None:
+        return obj.failure_code or None
+
+    def get_failure_message(self, obj: Payment) -> str | None:
+        return obj.failure_message or None
+
     def get_customer(self, obj: Payment) -> str | None:
         return obj.customer.public_id if obj.customer_id and obj.customer else None
 
@@ -104,6 +114,10 @@ class RefundOutputSerializer(serializers.ModelSerializer[Refund]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
     payment = serializers.CharField(source="payment.public_id")
+
+    # Codes and messages are null when there is none (never "", as everywhere in the API).
+    failure_code = serializers.SerializerMethodField()
+    failure_message = serializers.SerializerMethodField()
 
     class Meta:
         model = Refund
@@ -124,3 +138,9 @@ class RefundOutputSerializer(serializers.ModelSerializer[Refund]):
 
     def get_object(self, obj: Refund) -> str:
         return "refund"
+
+    def get_failure_code(self, obj: Refund) -> str | None:
+        return obj.failure_code or None
+
+    def get_failure_message(self, obj: Refund) -> str | None:
+        return obj.failure_message or None

@@ -76,6 +76,7 @@ class PaymentListCreateApi(IdempotentApiView):
         tags=["payments"],
     )
     def get(self, request: Request) -> Response:
+        """This merchant's payments, newest first, filtered by status, creation time or reference."""
         filtered = PaymentFilter(request.query_params, queryset=selectors.payment_list(merchant=self.merchant(request)))
         if not filtered.is_valid():
             raise ValidationError(filtered.errors)
@@ -131,6 +132,7 @@ class PaymentListCreateApi(IdempotentApiView):
 class PaymentDetailApi(MerchantApiView):
     @extend_schema(operation_id="payments_retrieve", responses=PaymentOutputSerializer, tags=["payments"])
     def get(self, request: Request, payment_id: str) -> Response:
+        """One payment: its amounts (authorized, captured, refunded), card, status and failure."""
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
         return Response(payment_representation(payment))
 
@@ -185,6 +187,7 @@ class PaymentVoidApi(IdempotentApiView):
 class PaymentRefundsApi(IdempotentApiView):
     @extend_schema(operation_id="payments_refunds_list", responses=RefundOutputSerializer(many=True), tags=["refunds"])
     def get(self, request: Request, payment_id: str) -> Response:
+        """Every refund of a payment, oldest first."""
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
         refunds = selectors.refund_list(merchant=self.merchant(request)).filter(payment=payment).order_by("id")
         data = RefundOutputSerializer(refunds, many=True).data
@@ -219,5 +222,6 @@ class PaymentRefundsApi(IdempotentApiView):
 class RefundDetailApi(MerchantApiView):
     @extend_schema(operation_id="refunds_retrieve", responses=RefundOutputSerializer, tags=["refunds"])
     def get(self, request: Request, refund_id: str) -> Response:
+        """One refund: its amount, status (pending approval, pending, succeeded, failed) and reason."""
         refund = selectors.refund_get(merchant=self.merchant(request), public_id=refund_id)
         return Response(refund_representation(refund))

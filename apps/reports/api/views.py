@@ -30,15 +30,9 @@ class CsvRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        rows: list[dict[str, Any]]
-        if isinstance(data, dict) and "data" in data:
-            rows = data["data"]
-        elif isinstance(data, dict) and "error" in data:
-            rows = [{key: data["error"].get(key) for key in ("type", "code", "message", "param")}]
-        else:
-            rows = list(data or [])
+        rows: list[dict[str, Any]] = data["data"] if isinstance(data, dict) and "data" in data else list(data or [])
         view = (renderer_context or {}).get("view")
-        columns = getattr(view, "csv_columns", None) if "error" not in (data or {}) else None
+        columns = getattr(view, "csv_columns", None)
         fieldnames = list(rows[0]) if rows else list(columns or [])
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=fieldnames)
@@ -79,6 +73,12 @@ class _ReportApi(MerchantApiView):
     name = ""
     columns: tuple[str, ...] = ()  # after the group column
     csv_columns: list[str] | None = None
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        # Errors are the JSON envelope whatever format was asked for (the document says so).
+        if response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def _get(self, request: Request) -> Response:
         query = ReportQuerySerializer(data={k: v for k, v in request.query_params.items() if k != "format"})

@@ -48,6 +48,7 @@ class PlanListCreateApi(IdempotentApiView):
 
     @extend_schema(operation_id="plans_list", parameters=PAGING, responses=OpenApiTypes.OBJECT, tags=TAGS)
     def get(self, request: Request) -> Response:
+        """This merchant's subscription plans, newest first."""
         paginator = IdCursorPagination()
         page: list[Plan] | None = paginator.paginate_queryset(
             selectors.plan_list(merchant=self.merchant(request)), request, view=self
@@ -62,6 +63,7 @@ class PlanListCreateApi(IdempotentApiView):
         tags=TAGS,
     )
     def post(self, request: Request) -> Response:
+        """Create a plan: an amount charged every interval (day, week, month, year), with an optional trial."""
         data = PlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         plan = services.plan_create(merchant=self.merchant(request), **data.validated_data, actor=self.actor(request))
@@ -71,6 +73,7 @@ class PlanListCreateApi(IdempotentApiView):
 class PlanDetailApi(IdempotentApiView):
     @extend_schema(operation_id="plans_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, plan_id: str) -> Response:
+        """One plan."""
         plan = selectors.plan_get(merchant=self.merchant(request), public_id=plan_id)
         return Response(representations.plan_representation(plan))
 
@@ -111,6 +114,7 @@ class SubscriptionListCreateApi(IdempotentApiView):
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
+        """This merchant's subscriptions, newest first, filtered by status, customer or plan."""
         filtered = SubscriptionFilter(
             request.query_params, queryset=selectors.subscription_list(merchant=self.merchant(request))
         )
@@ -161,6 +165,7 @@ class SubscriptionListCreateApi(IdempotentApiView):
 class SubscriptionDetailApi(IdempotentApiView):
     @extend_schema(operation_id="subscriptions_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, subscription_id: str) -> Response:
+        """One subscription: its plan, card, status and current period."""
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
         return Response(representations.subscription_representation(subscription))
 
@@ -220,6 +225,7 @@ class SubscriptionPauseApi(IdempotentApiView):
         tags=TAGS,
     )
     def post(self, request: Request, subscription_id: str) -> Response:
+        """Pause billing: no charge until resumed (the current period runs to its end)."""
         takes_no_parameters(request)
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
         subscription = services.subscription_pause(subscription=subscription, actor=self.actor(request))
@@ -250,6 +256,7 @@ class SubscriptionResumeApi(IdempotentApiView):
 class SubscriptionInvoicesApi(IdempotentApiView):
     @extend_schema(operation_id="subscriptions_invoices", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, subscription_id: str) -> Response:
+        """A subscription's invoices with each billing attempt, newest first."""
         subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
         invoices = selectors.invoices_for(subscription=subscription)
         data = []

@@ -58,8 +58,9 @@ def _nul_in_request(request: HttpRequest) -> str | None:
 
 class RequestGuardMiddleware:
     """Refuses what no view should see, before any view reads it: a NUL character in the path,
-    query or headers (400), a declared body over DATA_UPLOAD_MAX_MEMORY_SIZE (413). API and webhook
-    paths answer in the error envelope. API responses are never cached (`Cache-Control: no-store`)."""
+    query or headers (400); on API and webhook paths, a declared body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE (413), in the error envelope. API responses are never cached
+    (`Cache-Control: no-store`)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -75,8 +76,15 @@ class RequestGuardMiddleware:
         where = _nul_in_request(request)
         if where is not None:
             return _refusal(request, 400, "parameter_invalid", "The request contains a NUL character.", where)
+        # JSON and webhook bodies are read whole; the admin's file uploads stream to disk (Django
+        # leaves files out of DATA_UPLOAD_MAX_MEMORY_SIZE), so only those paths are refused here.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         declared = request.META.get("CONTENT_LENGTH") or "0"
-        if limit is not None and declared.isdigit() and int(declared) > limit:
+        if (
+            limit is not None
+            and request.path.startswith(_ENVELOPE_PREFIXES)
+            and declared.isdigit()
+            and int(declared) > limit
+        ):
             return _refusal(request, 413, "request_too_large", f"The request body is over {limit} bytes.")
         return None

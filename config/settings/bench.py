@@ -1,4 +1,4 @@
-"""`make bench`: production-like (DEBUG off, persistent connections, JSON logs at WARNING) on a
+"""`make bench`: production-like (DEBUG off, psycopg's connection pool, JSON logs at WARNING) on a
 throwaway PostgreSQL database, with the benchmark endpoints mounted and throttling out of the way."""
 
 from .base import *
@@ -15,8 +15,12 @@ from .base import (
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# As production: psycopg's pool per web process; the Celery worker runs with DB_POOL=false.
 DATABASES = {
-    "default": database_config(env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/clearhouse_bench"))
+    "default": database_config(
+        env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/clearhouse_bench"),
+        pool=env.bool("DB_POOL", default=True),
+    )
 }
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/13")
 CACHES = cache_config(REDIS_URL)

@@ -287,7 +287,8 @@ WORKER_CONCURRENCY = (os.cpu_count() or 2) * 2
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", str(WORKER_CONCURRENCY),
                "--queues", "default,webhooks,deliveries", "--without-mingle", "--without-gossip"]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    # Prefork children must not share a pool made before the fork (as in docker/compose.yml).
+    return subprocess.Popen(command, cwd=ROOT, env={**env, "DB_POOL": "false"}, start_new_session=True)
 
 
 def clear_webhook_backlog(database_url: str, redis_url: str) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -107,10 +106,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
-    if isinstance(exc, RequestDataTooBig):
-        # A body over DATA_UPLOAD_MAX_MEMORY_SIZE that did not declare its length up front.
-        body = error_envelope(error_type=ErrorType.INVALID_REQUEST, code="request_too_large", message=str(exc))
-        return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ApplicationError):
         body = error_envelope(error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param)
         body["error"].update(exc.extra)  # type: ignore[attr-defined]

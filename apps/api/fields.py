@@ -24,6 +24,11 @@ class StrictIntegerField(serializers.IntegerField):
         return int(super().to_internal_value(data))
 
 
+def unknown_parameter(name: str) -> serializers.ValidationError:
+    """The 400 `parameter_unknown` for a parameter an operation does not take."""
+    return serializers.ValidationError({name: [serializers.ErrorDetail("Unknown parameter.", code="unknown")]})
+
+
 class InputSerializer(serializers.Serializer[Any]):
     """Request input: a parameter the operation does not take is refused (400 parameter_unknown,
     naming it), never ignored: a misspelt `postal_cod` must not charge a card without its ZIP."""
@@ -32,9 +37,7 @@ class InputSerializer(serializers.Serializer[Any]):
         if isinstance(data, Mapping):
             unknown = [key for key in data if key not in self.fields or self.fields[key].read_only]
             if unknown:
-                raise serializers.ValidationError(
-                    {str(unknown[0]): [serializers.ErrorDetail("Unknown parameter.", code="unknown")]}
-                )
+                raise unknown_parameter(str(unknown[0]))
         return super().to_internal_value(data)
 
 

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.audit.actors import Actor
 
+from .fields import unknown_parameter
 from .idempotency import (
     HEADER,
     REPLAY_HEADER,
@@ -54,7 +55,7 @@ def query_names(parameters: list[OpenApiParameter]) -> frozenset[str]:
 def takes_no_parameters(request: Request) -> None:
     """For operations without a request body: any parameter sent is refused, never ignored."""
     if isinstance(request.data, dict) and request.data:
-        raise ValidationError({str(next(iter(request.data))): [ErrorDetail("Unknown parameter.", code="unknown")]})
+        raise unknown_parameter(str(next(iter(request.data))))
     if request.data and not isinstance(request.data, dict):
         raise ValidationError({"body": [ErrorDetail("This operation takes no request body.", code="unknown")]})
 
@@ -72,7 +73,7 @@ class MerchantApiView(APIView):
         allowed = self.query_parameters.get(request.method or "", frozenset())
         unknown = [name for name in request.query_params if name not in allowed and name != "format"]
         if unknown:
-            raise ValidationError({unknown[0]: [ErrorDetail("Unknown parameter.", code="unknown")]})
+            raise unknown_parameter(unknown[0])
         empty = [name for name, values in request.query_params.lists() if "" in values]
         if empty:  # `?status=` is a mistake, not "any status"
             raise ValidationError({empty[0]: [ErrorDetail("This parameter must not be empty.", code="invalid")]})

@@ -11,6 +11,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.core import health
 from apps.core.metrics import metrics_view
 from apps.core.views import api_route_not_found
+from apps.customers.views import setup_return
+from apps.payments.views import authentication_return
 
 
 def docs_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -28,6 +30,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),
     path("webhooks/", include("apps.webhooks.urls")),
+    # The customer's browser comes back here from 3-D Secure.
+    path("payments/<str:payment_id>/authenticated", authentication_return, name="payment-authenticated"),
+    path("payment-methods/<str:payment_method_id>/authenticated", setup_return, name="payment-method-authenticated"),
     path("api/schema/", docs_view(SpectacularAPIView.as_view()), name="schema"),
     # The split view serves its start-up script as a file: the page needs no inline script (CSP).
     path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),

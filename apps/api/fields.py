@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -94,3 +95,22 @@ def validate_metadata(value: Any) -> None:
     for key, item in value.items():
         if not isinstance(item, str) or len(key) > 40 or len(item) > 500:
             raise serializers.ValidationError("Keys up to 40 and values up to 500 characters, both strings.")
+
+
+class ReturnUrlField(serializers.URLField):
+    """The merchant's page a customer's browser goes back to after authenticating (3-D Secure):
+    http(s) only, at most 2000 characters, blank when there is none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 2000)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", "")
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("help_text", "Where the customer's browser goes after 3-D Secure")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value: str = super().to_internal_value(data)
+        if value and urlsplit(value).scheme not in {"http", "https"}:
+            raise serializers.ValidationError("Must be an http or https URL.")
+        return value

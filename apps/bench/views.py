@@ -49,6 +49,19 @@ class BenchmarkSdkSaleApi(IdempotentApiView):
         return Response({"transaction_id": result.transaction_id}, status=status.HTTP_201_CREATED)
 
 
+class BenchmarkStripeSaleApi(IdempotentApiView):
+    """The floor under a Stripe purchase: the same PaymentIntent create-and-confirm through the same
+    adapter and SDK against the same sandbox, storing nothing."""
+
+    @extend_schema(exclude=True)
+    def post(self, request: Request) -> Response:
+        account = gateway_account_for(merchant=self.merchant(request), livemode=False, gateway="stripe")
+        result = gateway_for(account).sale(
+            ChargeRequest(new_gateway_reference(), 1050, "USD", Card("4242424242424242", 12, 2030, "123"))
+        )
+        return Response({"transaction_id": result.transaction_id}, status=status.HTTP_201_CREATED)
+
+
 class BenchmarkRazorpayOrderApi(IdempotentApiView):
     """The floor under a checkout's order step: the same Razorpay SDK order.create against the
     same sandbox, through the same adapter, storing nothing."""

@@ -168,6 +168,9 @@ def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[st
             "pyxb": {"level": "ERROR"},
             # The SDK logs swallowed HTTP errors itself; the adapter records and logs them once.
             "authorizenet.sdk": {"level": "CRITICAL"},
+            # The Stripe SDK logs request bodies at DEBUG (raw card fields for server-side test
+            # payments): never below WARNING, whatever LOG_LEVEL says.
+            "stripe": {"level": "WARNING"},
             "django.db.backends": {"level": "INFO"},
             # runserver's access lines (request URLs): through the masking too, not Django's own handler.
             "django.server": {"handlers": list(handlers), "level": "INFO", "propagate": False},

@@ -62,6 +62,9 @@ class PaymentMethod(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         REMOVED = "removed", "Removed"
+        # Saved only once the customer authenticates (3-D Secure when the card is set up).
+        REQUIRES_ACTION = "requires_action", "Requires action (customer authenticating)"
+        FAILED = "failed", "Setup failed"
 
     public_id = models.CharField(max_length=40, unique=True, default=new_payment_method_id, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="payment_methods")
@@ -74,7 +77,12 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     is_default = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # A setup waiting for the customer to authenticate: the gateway's id for it, the page where the
+    # customer authenticates, and the merchant's page the customer comes back to.
+    setup_id = models.CharField(max_length=64, blank=True)
+    action_url = models.URLField(max_length=2000, blank=True)
+    return_url = models.URLField(max_length=2000, blank=True)
     # Removed here first (authoritative), then deleted at the gateway by a retried task.
     gateway_deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -93,7 +101,12 @@ class PaymentMethod(models.Model):
                 name="payment_method_token_unique",
             ),
         ]
-        indexes = [models.Index(fields=["customer", "status"], name="payment_method_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer", "status"], name="payment_method_customer_idx"),
+            models.Index(
+                fields=["gateway_account", "setup_id"], name="payment_method_setup_idx", condition=~Q(setup_id="")
+            ),
+        ]
 
     def __str__(self) -> str:
         expiry = f" {self.exp_month:02d}/{self.exp_year}" if self.exp_month and self.exp_year else ""

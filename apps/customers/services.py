@@ -16,8 +16,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -40,7 +42,7 @@ from apps.gateways.selectors import check_payment_method, gateway_account_for
 from apps.merchants.models import Merchant
 
 from .errors import PaymentMethodInUse, PaymentMethodRemoved, VaultNotSupported
-from .models import PaymentMethod, VaultProfile
+from .models import PaymentMethod, VaultProfile, new_payment_method_id
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +82,24 @@ def payment_method_representation(method: PaymentMethod) -> dict[str, Any]:
         },
         "is_default": method.is_default,
         "status": method.status,
+        "next_action": (
+            {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": method.action_url, "return_url": method.return_url or None},
+            }
+            if method.status == PaymentMethod.Status.REQUIRES_ACTION and method.action_url
+            else None
+        ),
         "created_at": method.created_at,
     }
+
+
+def _next_action(method: PaymentMethod) -> dict[str, Any] | None:
+    """While the card's setup waits for the customer: where to send them (as payments do)."""
+    if method.status != PaymentMethod.Status.REQUIRES_ACTION or not method.action_url:
+        return None
+    redirect = {"url": method.action_url, "return_url": method.return_url or None}
+    return {"type": "redirect_to_url", "redirect_to_url": redirect}
 
 
 def customer_create(
@@ -179,16 +197,24 @@ def payment_method_add(
     payment: Card | OpaqueToken,
     billing: Billing | None = None,
     make_default: bool = False,
+    return_url: str = "",
+    site_url: str = "",
     actor: Actor,
 ) -> PaymentMethod:
     """Save a card for later charges. Declined when checked: PaymentDeclined, nothing saved.
-    Saving the same card twice returns the card already saved."""
+    Saving the same card twice returns the card already saved.
+
+    Where the card asks the customer to authenticate before it can be charged without them (3-D
+    Secure at a Stripe SetupIntent), the card is kept `requires_action` with the page to send the
+    customer to; they come back to us (`site_url`: our address as their browser reaches it) and
+    go on to the merchant's `return_url`. Only then is it saved (payment_method_setup_settle)."""
     account = gateway_account_for(merchant=customer.merchant, livemode=livemode)
     check_payment_method(account, payment)
     try:
         gateway = vault_gateway_for(account)
     except GatewayMisconfigured as exc:
         raise VaultNotSupported() from exc
+    public_id = new_payment_method_id()
     try:
         profile = _vault_profile(customer, account)
         stored: StoredCard = gateway.vault_card_add(
@@ -196,15 +222,58 @@ def payment_method_add(
             payment=payment,
             billing=billing or Billing(email=customer.email, name=customer.name),
             validate=True,
+            return_url=urljoin(site_url, reverse("payment-method-authenticated", args=[public_id])) if site_url else "",
         )
     except GatewayError as exc:
         raise _vault_error(exc) from exc
+    if stored.action_url:
+        return atomic_with_reconnect(
+            lambda: _payment_method_pending(
+                public_id=public_id, customer=customer, account=account, profile=profile, stored=stored,
+                return_url=return_url, actor=actor,
+            ),
+            what="payment_method_add",
+        )  # fmt: skip
     return atomic_with_reconnect(
         lambda: _payment_method_record(
             customer=customer, account=account, profile=profile, stored=stored, make_default=make_default, actor=actor
         ),
         what="payment_method_add",
     )
+
+
+def _payment_method_pending(
+    *,
+    public_id: str,
+    customer: Customer,
+    account: GatewayAccount,
+    profile: VaultProfile,
+    stored: StoredCard,
+    return_url: str,
+    actor: Actor,
+) -> PaymentMethod:
+    """A card set up at the gateway but waiting for the customer to authenticate: kept, unusable."""
+    method, created = PaymentMethod.objects.get_or_create(
+        gateway_account=account,
+        setup_id=stored.setup_id,
+        defaults={
+            "public_id": public_id,
+            "merchant": customer.merchant,
+            "customer": customer,
+            "profile": profile,
+            "payment_token": stored.payment_token,
+            "card_brand": stored.card_brand,
+            "card_last4": stored.card_last4,
+            "exp_month": stored.exp_month,
+            "exp_year": stored.exp_year,
+            "status": PaymentMethod.Status.REQUIRES_ACTION,
+            "action_url": stored.action_url[:2000],
+            "return_url": return_url,
+        },
+    )
+    if created:
+        audit_record(actor=actor, action="payment_method.requires_action", target=method, after={"card": str(method)})
+    return method
 
 
 def _payment_method_record(
@@ -236,7 +305,7 @@ def _payment_method_record(
         )
     has_default = customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).exists()
     if make_default or not has_default:
-        _make_default(method)
+        default_set(method)
     if created:
         audit_record(
             actor=actor,
@@ -244,7 +313,7 @@ def _payment_method_record(
             target=method,
             after={"card": str(method), "default": method.is_default},
         )
-        _publish(method, "payment_method.attached")
+        publish_payment_method(method, "payment_method.attached")
     return method
 
 
@@ -273,12 +342,12 @@ def payment_method_import(
             exp_year=exp_year,
         )  # fmt: skip
         if not customer.payment_methods.filter(status=PaymentMethod.Status.ACTIVE, is_default=True).exists():
-            _make_default(method)
+            default_set(method)
         audit_record(actor=actor, action="payment_method.imported", target=method, after={"card": str(method)})
     return method
 
 
-def _make_default(method: PaymentMethod) -> None:
+def default_set(method: PaymentMethod) -> None:
     PaymentMethod.objects.filter(customer_id=method.customer_id, is_default=True).exclude(pk=method.pk).update(
         is_default=False
     )
@@ -287,7 +356,7 @@ def _make_default(method: PaymentMethod) -> None:
         method.save(update_fields=["is_default"])
 
 
-def _publish(method: PaymentMethod, event_type: str) -> None:
+def publish_payment_method(method: PaymentMethod, event_type: str) -> None:
     event_publish(
         merchant_id=method.merchant_id,
         livemode=method.gateway_account.mode == "live",
@@ -305,7 +374,7 @@ def payment_method_set_default(*, method: PaymentMethod, actor: Actor) -> Paymen
         if method.status != PaymentMethod.Status.ACTIVE:
             raise PaymentMethodRemoved()
         if not method.is_default:
-            _make_default(method)
+            default_set(method)
             audit_record(actor=actor, action="payment_method.made_default", target=method, after={"card": str(method)})
     return method
 
@@ -339,9 +408,9 @@ def payment_method_remove(*, method: PaymentMethod, actor: Actor) -> PaymentMeth
                 .first()
             )
             if successor is not None:
-                _make_default(successor)
+                default_set(successor)
         audit_record(actor=actor, action="payment_method.removed", target=method, after={"card": str(method)})
-        _publish(method, "payment_method.detached")
+        publish_payment_method(method, "payment_method.detached")
         enqueue_on_commit(PURGE_TASK, method.pk)
     return method
 

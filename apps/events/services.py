@@ -26,6 +26,7 @@ ATTEMPT_TASK = "apps.events.tasks.webhook_delivery_attempt"
 
 # Every event type we publish. Endpoints subscribe to some of them, or "*".
 EVENT_TYPES = (
+    "payment.requires_action",
     "payment.authorized",
     "payment.captured",
     "payment.voided",

@@ -16,6 +16,9 @@ class Outcome(StrEnum):
     APPROVED = "approved"
     DECLINED = "declined"
     HELD = "held"  # accepted but held for review by the gateway's fraud filters
+    # The card's issuer asks the customer to authenticate (3-D Secure) before it decides: the
+    # result's `action_url` is where the customer must go; the outcome comes later.
+    REQUIRES_ACTION = "requires_action"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,12 @@ class ChargeRequest:
     description: str = ""
     billing: Billing = field(default_factory=Billing)
     customer_ip: str = ""
+    # Where the gateway sends the customer back after authenticating (3-D Secure), for gateways
+    # that ask for it; blank when the customer is not there to authenticate.
+    return_url: str = ""
+    # The customer is not present (a renewal charging a saved card): the gateway must not ask
+    # for authentication it cannot get; it refuses with decline code authentication_required.
+    off_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class GatewayResult:
     card_brand: str = ""
     card_last4: str = ""
     decline_code: str = ""  # our normalised reason for a decline (card_declined, expired_card ...)
+    action_url: str = ""  # REQUIRES_ACTION: the page where the customer authenticates
 
 
 class TransactionState(StrEnum):
@@ -119,6 +129,7 @@ class TransactionState(StrEnum):
     REFUND_PENDING = "refund_pending"  # a refund transaction before settlement
     REFUND_SETTLED = "refund_settled"
     UNDER_REVIEW = "under_review"
+    REQUIRES_ACTION = "requires_action"  # waiting for the customer to authenticate (3-D Secure)
     ERROR = "error"
 
 
@@ -134,6 +145,8 @@ class TransactionDetails:
     response_code: str = ""
     reason_code: str = ""
     message: str = ""
+    decline_code: str = ""  # a DECLINED state's reason, in our words (blank: a plain decline)
+    action_url: str = ""  # REQUIRES_ACTION: the page where the customer authenticates
     card_brand: str = ""
     card_last4: str = ""
     original_transaction_id: str = ""
@@ -188,6 +201,10 @@ class StoredCard:
     card_last4: str = ""
     exp_month: int | None = None
     exp_year: int | None = None
+    # A card whose setup asks for 3-D Secure (Stripe SetupIntent): not usable until the customer
+    # authenticates at `action_url`; `setup_id` is how the gateway knows the setup.
+    setup_id: str = ""
+    action_url: str = ""
 
 
 @runtime_checkable
@@ -204,11 +221,24 @@ class VaultGateway(Gateway, Protocol):
         ...
 
     def vault_card_add(
-        self, *, customer_token: str, payment: Card | OpaqueToken, billing: Billing, validate: bool = True
+        self,
+        *,
+        customer_token: str,
+        payment: Card | OpaqueToken,
+        billing: Billing,
+        validate: bool = True,
+        return_url: str = "",
+        reference: str = "",
     ) -> StoredCard:
         """Save a card on the customer. `validate` asks the gateway to check it with a zero-value
         authorisation (GatewayDeclined if refused). A card already saved on this customer
-        returns the existing payment token."""
+        returns the existing payment token. Where the card asks for 3-D Secure the result has
+        an `action_url` (the customer comes back to `return_url`); `reference` is ours for the
+        save, so a repeat after a lost answer is the same save."""
+        ...
+
+    def vault_card_setup_result(self, setup_id: str) -> StoredCard:
+        """How a setup that asked for 3-D Secure ended (GatewayDeclined if it failed)."""
         ...
 
     def vault_card_get(self, customer_token: str, payment_token: str) -> StoredCard: ...
@@ -297,6 +327,8 @@ class Order:
     currency: str
     status: str  # created | attempted | paid
     receipt: str = ""
+    # What the browser library needs to pay this order (Stripe.js: the PaymentIntent's secret).
+    client_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -346,10 +378,12 @@ class NotificationKind(StrEnum):
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_VOIDED = "payment.voided"
     PAYMENT_UNDER_REVIEW = "payment.under_review"  # held, or released, by the gateway's fraud filters
+    PAYMENT_ACTION_REQUIRED = "payment.action_required"  # the customer must authenticate (3-D Secure)
     CHECKOUT_PAID = "checkout.paid"  # a hosted checkout's order was paid
     REFUND_CREATED = "refund.created"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_FAILED = "refund.failed"
+    CARD_SAVED = "card.saved"  # a card set up for later charges (or its setup failed)
     RECURRING_CHANGED = "recurring.changed"  # a gateway-run schedule was suspended, ended, changed ...
     DISPUTE_OPENED = "dispute.opened"
     DISPUTE_CLOSED = "dispute.closed"

@@ -58,6 +58,14 @@ GATEWAYS: dict[str, GatewayEntry] = {
         ),
         hosted_checkout_only=True,
     ),
+    GatewayName.STRIPE: GatewayEntry(
+        "apps.gateways.stripe",
+        (
+            CredentialField("secret_key", "Secret key (sk_…)"),
+            CredentialField("publishable_key", "Publishable key (pk_…, for Stripe.js)", required=False, secret=False),
+            CredentialField("webhook_secret", "Webhook signing secret (whsec_…)", required=False),
+        ),
+    ),
 }
 HOSTED_CHECKOUT_ONLY: frozenset[str] = frozenset(name for name, entry in GATEWAYS.items() if entry.hosted_checkout_only)
 

@@ -89,6 +89,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
     list_filter = (
         "status",
         "gateway_account__gateway",
+        "authentication",
         ("merchant", admin.RelatedFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
     )
@@ -134,6 +135,9 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
         "failure_code",
         "failure_message",
         "operation",
+        "authentication",
+        "action_url",
+        "return_url",
         "livemode",
         "created_at",
         "updated_at",
@@ -155,6 +159,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
                 )
             },
         ),
+        ("3-D Secure", {"fields": ("authentication", "action_url", "return_url")}),
         ("History", {"fields": ("created_at", "updated_at", "audit_trail")}),
     )
 

@@ -22,6 +22,7 @@ def new_gateway_reference() -> str:
 
 class PaymentStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    REQUIRES_ACTION = "requires_action", "Requires action (customer authenticating)"
     AUTHORIZED = "authorized", "Authorized"
     CAPTURED = "captured", "Captured"
     PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
@@ -30,6 +31,12 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired (checkout never paid)"
     UNKNOWN = "unknown", "Unknown (outcome being confirmed)"
+
+
+class Authentication(models.TextChoices):
+    REQUIRED = "required", "Required (customer authenticating)"
+    SUCCEEDED = "succeeded", "Authenticated"
+    FAILED = "failed", "Authentication failed"
 
 
 class Payment(models.Model):
@@ -66,6 +73,12 @@ class Payment(models.Model):
     gateway_order_id = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
+    # 3-D Secure: whether the issuer asked the customer to authenticate and how that ended; while
+    # the payment requires action, the page where the customer authenticates. `return_url` is the
+    # merchant's page the customer comes back to afterwards.
+    authentication = models.CharField(max_length=12, choices=Authentication.choices, blank=True)
+    action_url = models.URLField(max_length=2000, blank=True)
+    return_url = models.URLField(max_length=2000, blank=True)
     # A capture or void is in flight at the gateway; others wait (see services).
     operation = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -182,6 +195,7 @@ class GatewayTransaction(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending (call in flight)"
+        REQUIRES_ACTION = "requires_action", "Waiting for the customer to authenticate"
         SUCCEEDED = "succeeded", "Succeeded"
         DECLINED = "declined", "Declined"
         FAILED = "failed", "Failed (nothing happened)"
@@ -193,7 +207,7 @@ class GatewayTransaction(models.Model):
     )
     gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reference = models.CharField(max_length=20, unique=True, default=new_gateway_reference)
     amount = models.BigIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3)

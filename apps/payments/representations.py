@@ -49,9 +49,21 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
         "gateway_transaction_id": payment.gateway_transaction_id,
         "failure_code": payment.failure_code or None,
         "failure_message": payment.failure_message or None,
+        "authentication": payment.authentication or None,
+        "next_action": next_action(payment),
         "livemode": payment.livemode,
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
+    }
+
+
+def next_action(payment: Payment) -> dict[str, Any] | None:
+    """What the customer must do before the payment can go on (3-D Secure), like Stripe's."""
+    if payment.status != "requires_action" or not payment.action_url:
+        return None
+    return {
+        "type": "redirect_to_url",
+        "redirect_to_url": {"url": payment.action_url, "return_url": payment.return_url or None},
     }
 
 

@@ -226,6 +226,7 @@ def subscriptions_bill(
             gt=job.call,
             payment_method=SavedCard(method.profile.customer_token, method.payment_token),
             gateway=gateway,
+            off_session=True,  # nobody is there to authenticate: a card that asks is refused
         )
         results.append((job.payment.pk, job.call, outcome))
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from apps.audit.actors import Actor
 from apps.catalog.models import CheckoutOrder
 from apps.catalog.services import checkout_settle
+from apps.customers.models import PaymentMethod
+from apps.customers.setups import payment_method_setup_settle
 from apps.gateways.base import Notification, NotificationKind
 from apps.gateways.errors import GatewayMisconfigured, GatewayNotFound
 from apps.gateways.registry import notification_reader_for, recurring_gateway_for
@@ -34,6 +36,7 @@ PAYMENT_KINDS = frozenset(
         Kind.PAYMENT_FAILED,
         Kind.PAYMENT_VOIDED,
         Kind.PAYMENT_UNDER_REVIEW,
+        Kind.PAYMENT_ACTION_REQUIRED,
         Kind.CHECKOUT_PAID,
     }
 )
@@ -56,8 +59,13 @@ def process_notification(webhook: IncomingWebhook) -> ProcessingOutcome:
     actor = Actor.gateway(f"{webhook.gateway} webhook")
     if notification.kind is Kind.RECURRING_CHANGED:
         return _recurring_changed(webhook, notification, actor)
+    if notification.kind is Kind.CARD_SAVED:
+        return _card_setup(webhook, notification, actor)
     if notification.kind in PAYMENT_KINDS and notification.order_id:
-        return _checkout_paid(webhook, notification, actor)
+        settled = _checkout_paid(webhook, notification, actor)
+        # Where the order is also the payment (a Stripe PaymentIntent), it may be a server-side one.
+        if settled is not None or notification.order_id != notification.object_id:
+            return settled or _unmatched(f"no checkout of ours has order {notification.order_id}")
     if notification.kind in PAYMENT_KINDS | REFUND_KINDS:
         return _payment_changed(webhook, notification, actor)
     return ProcessingOutcome(IncomingWebhook.Status.IGNORED, f"{webhook.event_type} is not an event we act on")
@@ -73,6 +81,21 @@ def _payment_changed(webhook: IncomingWebhook, notification: Notification, actor
         return _unmatched(f"no payment of ours has transaction {notification.object_id or '?'}")
     result = payment_sync_with_gateway(payment=payment, actor=actor)
     return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{payment.public_id}: {result}", payment)
+
+
+def _card_setup(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
+    """A card's setup ended at the gateway (the customer authenticated, or failed to): settle it."""
+    method = (
+        PaymentMethod.objects.select_related("gateway_account", "customer")
+        .filter(gateway_account_id=webhook.gateway_account_id, setup_id=notification.object_id)
+        .first()
+        if notification.object_id
+        else None
+    )
+    if method is None:
+        return ProcessingOutcome(IncomingWebhook.Status.IGNORED, "no card setup of ours waits on it")
+    method = payment_method_setup_settle(method=method, actor=actor)
+    return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{method.public_id}: {method.status}")
 
 
 def _find_payment(gateway_account_id: int, notification: Notification) -> Payment | None:
@@ -93,16 +116,16 @@ def _find_payment(gateway_account_id: int, notification: Notification) -> Paymen
     return call.payment if call is not None else None
 
 
-def _checkout_paid(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
+def _checkout_paid(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome | None:
     """A payment in a hosted checkout: settle the checkout it pays (asking the gateway, as the
-    browser's verify call does)."""
+    browser's verify call does). None when no checkout of ours has the order."""
     checkout = (
         CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
         .filter(payment__gateway_account_id=webhook.gateway_account_id, payment__gateway_order_id=notification.order_id)
         .first()
     )
     if checkout is None:
-        return _unmatched(f"no checkout of ours has order {notification.order_id}")
+        return None
     gateway_payment_id = notification.object_id if notification.kind is not Kind.CHECKOUT_PAID else ""
     checkout = checkout_settle(checkout=checkout, gateway_payment_id=gateway_payment_id, actor=actor)
     checkout.payment.refresh_from_db()

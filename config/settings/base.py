@@ -392,6 +392,18 @@ RAZORPAY_AUTO_CAPTURE = env.bool("RAZORPAY_AUTO_CAPTURE", default=True)
 # The Checkout script the storefront loads: the sandbox's stand-in in dev and test.
 RAZORPAY_CHECKOUT_JS_URL: str = env("RAZORPAY_CHECKOUT_JS_URL", default="/sandbox/razorpay/checkout.js")
 
+# Our address as customers' browsers reach it (scheme and host), for pages gateways send them back
+# to (3-D Secure). Blank: the address the API request came in on.
+PUBLIC_BASE_URL: str = env("PUBLIC_BASE_URL", default="")
+# Stripe: test-mode accounts talk to STRIPE_TEST_API_BASE (our sandbox in dev and test, the real API
+# in production: Stripe tells test from live by the key), live ones to the real API. The SDK
+# appends /v1/... to it.
+STRIPE_TEST_API_BASE: str = env("STRIPE_TEST_API_BASE", default="http://127.0.0.1:8000/sandbox/stripe")
+STRIPE_LIVE_API_BASE: str = env("STRIPE_LIVE_API_BASE", default="https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
+# Stripe.js, which the storefront loads: the sandbox's stand-in in dev and test.
+STRIPE_JS_URL: str = env("STRIPE_JS_URL", default="/sandbox/stripe/js/v3/stripe.js")
+
 
 def content_security_policy(checkout_js_url: str) -> dict[str, Any]:
     """django-csp's policy: everything from our own origin, Razorpay Checkout where it is served

@@ -65,9 +65,13 @@ SCENARIOS = [
     Scenario("purchase", "purchase: POST /api/v1/payments to the sandbox", "purchase.lua", "/api/v1/payments", "sdk"),
     Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert"),
     Scenario("webhook", "signed Authorize.Net notifications, 10% duplicates", "anet_webhook.lua", "/webhooks/authorizenet/{account}", "insert"),
+    Scenario("stripe_sdk", "baseline: Stripe SDK PaymentIntent create+confirm to the sandbox, nothing stored", "stripe_sale.lua", "/api/v1/bench/stripe-sale"),
+    Scenario("stripe_purchase", "Stripe purchase: POST /api/v1/payments on a Stripe account", "stripe_purchase.lua", "/api/v1/payments", "stripe_sdk"),
     Scenario("checkout_floor", "baseline: Razorpay SDK order, Checkout pay, SDK fetch (checkouts/s)", "checkout.lua", "/"),
     Scenario("checkout", "Razorpay checkout: API order + Checkout pay + API verify (checkouts/s)", "checkout.lua", "/", "checkout_floor"),
 ]  # fmt: skip
+# Stripe scenarios run as a merchant of their own, whose only card gateway is Stripe.
+STRIPE_SCENARIOS = {"stripe_sdk", "stripe_purchase"}
 # Checkout scenarios chain three requests per cycle on one connection per wrk thread.
 CHECKOUT_SCENARIOS = {"checkout", "checkout_floor"}
 # Scenarios measured again at half of their peak rate, with their baseline at the same rate:
@@ -135,6 +139,12 @@ gateway_account_create(merchant=merchant, gateway="razorpay", mode="test", curre
     "key_id": rzp.key_id, "key_secret": rzp.key_secret, "webhook_secret": "bench-webhook-secret"})
 product = product_create(merchant=merchant, name="Bench pass", actor=actor)
 print("BENCH_PRICE=" + price_create(product=product, amount=49_900, currency="INR", actor=actor).public_id)
+from apps.sandbox.stripe.services import stripe_account_create
+stripe_merchant = merchant_create(slug="bench-stripe", name="Benchmark merchant on Stripe", actor=actor)
+stripe_sandbox = stripe_account_create()
+gateway_account_create(merchant=stripe_merchant, gateway="stripe", mode="test", actor=actor, credentials={
+    "secret_key": stripe_sandbox.secret_key, "publishable_key": stripe_sandbox.publishable_key})
+print("BENCH_STRIPE_KEY=" + api_key_create(merchant=stripe_merchant, actor=actor).secret)
 """
 
 # Payments we hold as authorized whose transactions the sandbox reports captured, and one signed
@@ -461,7 +471,7 @@ def main() -> None:
     output = manage(env, "shell", "-c", SETUP_SNIPPET)
     env["BENCH_API_KEY"] = next(line for line in output.splitlines() if line.startswith("BENCH_KEY=")).split("=", 1)[1]
     env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
-    for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE"):
+    for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY"):
         env[name] = next(line for line in output.splitlines() if line.startswith(name + "=")).split("=", 1)[1]
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -475,6 +485,7 @@ def main() -> None:
     sandbox = start_gunicorn(env, sandbox_port, args.sandbox_workers, name="sandbox")
     env["AUTHORIZENET_TEST_ENDPOINT"] = f"http://127.0.0.1:{sandbox_port}/sandbox/authorizenet/xml/v1/request.api"
     env["RAZORPAY_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/razorpay"
+    env["STRIPE_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/stripe"
     log(f"starting the app under gunicorn with {args.workers} workers")
     server = start_gunicorn(env, args.port, args.workers)
     options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
@@ -486,6 +497,8 @@ def main() -> None:
             accept_file = out_dir / "webhooks-accept.tsv"
             write_notifications(accept_file, env["BENCH_SIGNATURE_KEY"], 2000 * (args.warmup + args.seconds))
             scenario_options = {**options, "env": {**env, "BENCH_WEBHOOK_FILE": str(accept_file)}}
+        elif scenario.key in STRIPE_SCENARIOS:
+            scenario_options = {**options, "env": {**env, "BENCH_API_KEY": env["BENCH_STRIPE_KEY"]}}
         elif scenario.key in CHECKOUT_SCENARIOS:
             mode = "floor" if scenario.key == "checkout_floor" else "ours"
             lanes = args.checkout_connections

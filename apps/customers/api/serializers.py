@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.api.fields import InputSerializer, PaymentMethodSerializer, validate_metadata
+from apps.api.fields import InputSerializer, PaymentMethodSerializer, ReturnUrlField, validate_metadata
 
 
 class CustomerCreateSerializer(InputSerializer):
@@ -24,3 +24,6 @@ class PaymentMethodAddSerializer(PaymentMethodSerializer):
     gateway's vault. Card fields are write-only and never stored or echoed."""
 
     set_default = serializers.BooleanField(default=False)
+    return_url = ReturnUrlField(
+        help_text="Where the customer's browser goes after 3-D Secure (?payment_method=…&status=…)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -117,6 +118,8 @@ class PaymentMethodListCreateApi(IdempotentApiView):
             payment=payment,
             billing=billing,
             make_default=data.validated_data["set_default"],
+            return_url=data.validated_data["return_url"],
+            site_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
             actor=self.actor(request),
         )
         return Response(services.payment_method_representation(method), status=status.HTTP_201_CREATED)

@@ -69,7 +69,14 @@ class Vault(AuthorizeNetClient):
             self._api_error(response)
 
     def vault_card_add(
-        self, *, customer_token: str, payment: Card | OpaqueToken, billing: Billing, validate: bool = True
+        self,
+        *,
+        customer_token: str,
+        payment: Card | OpaqueToken,
+        billing: Billing,
+        validate: bool = True,
+        return_url: str = "",
+        reference: str = "",
     ) -> StoredCard:
         profile = apicontractsv1.customerPaymentProfileType()
         address = address_of(billing)
@@ -112,6 +119,9 @@ class Vault(AuthorizeNetClient):
                 raise GatewayMisconfigured(f"{code}: {said}", reason_code=code)
             self._api_error(response)
         return self.vault_card_get(customer_token, token)
+
+    def vault_card_setup_result(self, setup_id: str) -> StoredCard:
+        raise GatewayMisconfigured(f"Authorize.Net has no card setups awaiting authentication ({setup_id[:40]})")
 
     def vault_card_get(self, customer_token: str, payment_token: str) -> StoredCard:
         call = apicontractsv1.getCustomerPaymentProfileRequest()

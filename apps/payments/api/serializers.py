@@ -2,11 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.api.fields import InputSerializer, PaymentMethodSerializer, StrictIntegerField, validate_metadata
+from apps.api.fields import (
+    InputSerializer,
+    PaymentMethodSerializer,
+    ReturnUrlField,
+    StrictIntegerField,
+    validate_metadata,
+)
 from apps.core.money import SUPPORTED_CURRENCIES
-from apps.payments.models import Payment, Refund
+from apps.payments.models import Authentication, Payment, Refund
+from apps.payments.representations import next_action
 
 
 class CustomerInputSerializer(InputSerializer):
@@ -24,6 +32,7 @@ class PaymentCreateSerializer(InputSerializer):
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
+    return_url = ReturnUrlField(help_text="Where the customer's browser goes after 3-D Secure (?payment=…&status=…)")
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()
@@ -50,6 +59,16 @@ class RefundCreateSerializer(InputSerializer):
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
+class RedirectToUrlSerializer(serializers.Serializer[Any]):
+    url = serializers.URLField(help_text="The page where the customer authenticates")
+    return_url = serializers.URLField(allow_null=True, help_text="The merchant's page the customer comes back to")
+
+
+class NextActionSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["redirect_to_url"])
+    redirect_to_url = RedirectToUrlSerializer()
+
+
 class CardOutputSerializer(serializers.Serializer[Any]):
     brand = serializers.CharField(source="card_brand")
     last4 = serializers.CharField(source="card_last4")
@@ -68,6 +87,8 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     # Codes and messages are null when there is none (never "", as everywhere in the API).
     failure_code = serializers.SerializerMethodField()
     failure_message = serializers.SerializerMethodField()
+    authentication = serializers.SerializerMethodField()
+    next_action = serializers.SerializerMethodField()
 
     class Meta:
         model = Payment
@@ -92,6 +113,8 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
             "gateway_transaction_id",
             "failure_code",
             "failure_message",
+            "authentication",
+            "next_action",
             "livemode",
             "created_at",
             "updated_at",
@@ -99,6 +122,19 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
 
     def get_object(self, obj: Payment) -> str:
         return "payment"
+
+    @extend_schema_field(
+        {"type": "string", "nullable": True, "enum": [*Authentication.values, None]},
+    )
+    def get_authentication(self, obj: Payment) -> str | None:
+        """3-D Secure: required (the customer is authenticating), succeeded or failed; null when
+        the issuer did not ask."""
+        return obj.authentication or None
+
+    @extend_schema_field(NextActionSerializer(allow_null=True))
+    def get_next_action(self, obj: Payment) -> dict[str, Any] | None:
+        """While the payment requires action: send the customer to `redirect_to_url.url`."""
+        return next_action(obj)
 
     def get_failure_code(self, obj: Payment) -> str | None:
         return obj.failure_code or None

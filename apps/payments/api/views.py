@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -121,6 +122,8 @@ class PaymentListCreateApi(IdempotentApiView):
             metadata=values["metadata"],
             customer_ip=(context.ip_address or "") if context else "",
             idempotency_reference=self.idempotency_reference,
+            return_url=values["return_url"],
+            site_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
             actor=self.actor(request),
         )
         if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING}:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urljoin
 
 from django.db import transaction
+from django.urls import reverse
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
@@ -60,6 +62,8 @@ def payment_create(
     customer_ip: str = "",
     account: GatewayAccount | None = None,
     idempotency_reference: str = "",
+    return_url: str = "",
+    site_url: str = "",
     actor: Actor,
 ) -> Payment:
     """Charge (capture=True) or authorise a card. Returns the payment, `unknown` when the
@@ -68,7 +72,11 @@ def payment_create(
 
     With an `idempotency_reference` (from the request's Idempotency-Key) a retry finds the charge
     its first run made and answers with it, resolved at the gateway if need be: never a second
-    charge. Only when every earlier attempt provably did nothing is the card charged again."""
+    charge. Only when every earlier attempt provably did nothing is the card charged again.
+
+    A card whose issuer asks for 3-D Secure leaves the payment `requires_action`, with the page the
+    customer must visit; the gateway sends the customer back to us (`site_url` is our address as
+    the customer's browser reaches it) and we send them on to the merchant's `return_url`."""
     currency = currency.upper()
     account = account or gateway_account_for(merchant=merchant, livemode=livemode)
     check_currency(account, currency)
@@ -93,6 +101,7 @@ def payment_create(
             description=description,
             metadata=metadata,
             call_reference=next_attempt_reference(idempotency_reference, earlier),
+            return_url=return_url,
             actor=actor,
         )
     outcome = charge_call(
@@ -101,12 +110,18 @@ def payment_create(
         payment_method=payment_method,
         billing=billing or Billing(email=customer.email if customer else ""),
         customer_ip=customer_ip,
+        return_url=authentication_return_url(payment, site_url) if site_url else "",
     )
     payment = atomic_with_reconnect(
         lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
     )
     raise_for_outcome(outcome, payment=payment)
     return payment
+
+
+def authentication_return_url(payment: Payment, site_url: str) -> str:
+    """Where the gateway sends the customer after 3-D Secure: our page that settles the payment."""
+    return urljoin(site_url, reverse("payment-authenticated", args=[payment.public_id]))
 
 
 def _charge_recover(earlier: list[GatewayTransaction]) -> Payment | None:
@@ -142,6 +157,7 @@ def charge_begin(
     call_reference: str = "",
     card_brand: str = "",
     card_last4: str = "",
+    return_url: str = "",
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
     """Step 1 of a charge, inside the caller's transaction: the pending payment and its pending
@@ -163,6 +179,7 @@ def charge_begin(
         card_last4=card.last4 if card else card_last4,
         card_exp_month=card.exp_month if card else None,
         card_exp_year=card.exp_year if card else None,
+        return_url=return_url,
     )
     gt = GatewayTransaction(
         payment=payment,
@@ -187,6 +204,8 @@ def charge_call(
     billing: Billing | None = None,
     customer_ip: str = "",
     gateway: Gateway | None = None,
+    return_url: str = "",
+    off_session: bool = False,
 ) -> CallOutcome:
     """Step 2, outside any transaction: the gateway call itself (`gateway`: an adapter for the
     payment's account the caller already holds, e.g. across a batch)."""
@@ -200,6 +219,8 @@ def charge_call(
         description=payment.description,
         billing=billing or Billing(),
         customer_ip=customer_ip,
+        return_url=return_url,
+        off_session=off_session,
     )
     return call_gateway(gateway.sale if payment.capture else gateway.authorize, request)
 

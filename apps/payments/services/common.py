@@ -133,6 +133,8 @@ PAYMENT_RESULT_FIELDS = [
     "amount_captured",
     "failure_code",
     "failure_message",
+    "authentication",
+    "action_url",
     "updated_at",
 ]
 
@@ -150,6 +152,8 @@ def fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
         gt.status = GatewayTransaction.Status.DECLINED
     elif error is not None:
         gt.status = GatewayTransaction.Status.FAILED
+    elif result is not None and result.outcome is Outcome.REQUIRES_ACTION:
+        gt.status = GatewayTransaction.Status.REQUIRES_ACTION
     else:
         gt.status = GatewayTransaction.Status.SUCCEEDED
     if result is not None:

@@ -12,7 +12,7 @@ from apps.audit.services import audit_record
 from apps.gateways.base import (
     GatewayResult,
 )
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from apps.payments.models import Authentication, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
 from .common import PAYMENT_RESULT_FIELDS, payment_snapshot, publish_payment, publish_refund
 from .postings import ledger_record_payment
@@ -33,6 +33,12 @@ def apply_charge_result(payment: Payment, gt: GatewayTransaction, result: Gatewa
         publish_payment(payment, action)
 
 
+def _authentication_ended(payment: Payment, *, succeeded: bool) -> None:
+    if payment.authentication == Authentication.REQUIRED:
+        payment.authentication = Authentication.SUCCEEDED if succeeded else Authentication.FAILED
+    payment.action_url = ""
+
+
 def charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResult | None) -> str:
     """The call's result on the payment's fields (not saved); returns the audit action."""
     payment.updated_at = timezone.now()
@@ -48,6 +54,13 @@ def charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResul
         else:
             payment.status, action = PaymentStatus.AUTHORIZED, "payment.authorized"
         payment.failure_code = payment.failure_message = ""
+        _authentication_ended(payment, succeeded=True)
+    elif gt.status == GatewayTransaction.Status.REQUIRES_ACTION and result is not None:
+        # The issuer wants the customer to authenticate (3-D Secure): nothing is authorised yet.
+        payment.gateway_transaction_id = result.transaction_id
+        payment.status, action = PaymentStatus.REQUIRES_ACTION, "payment.requires_action"
+        payment.authentication = Authentication.REQUIRED
+        payment.action_url = result.action_url[:2000]
     elif gt.status == GatewayTransaction.Status.UNKNOWN:
         payment.status, action = PaymentStatus.UNKNOWN, "payment.outcome_unknown"
         if result is not None and result.transaction_id:
@@ -56,6 +69,7 @@ def charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResul
         payment.status, action = PaymentStatus.FAILED, "payment.failed"
         payment.failure_code = gt.error_code or "processing_error"
         payment.failure_message = gt.message or "The payment failed."
+        _authentication_ended(payment, succeeded=False)
     return action
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue
 from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
 from apps.gateways.base import (
@@ -153,6 +154,8 @@ def _details_to_result(details: TransactionDetails, kind: str) -> GatewayResult:
         outcome = Outcome.APPROVED
     elif details.state is TransactionState.UNDER_REVIEW:
         outcome = Outcome.HELD
+    elif details.state is TransactionState.REQUIRES_ACTION and kind != GatewayTransaction.Kind.REFUND:
+        outcome = Outcome.REQUIRES_ACTION
     else:
         outcome = Outcome.DECLINED
     return GatewayResult(
@@ -163,7 +166,8 @@ def _details_to_result(details: TransactionDetails, kind: str) -> GatewayResult:
         message=details.message,
         card_brand=details.card_brand,
         card_last4=details.card_last4,
-        decline_code="" if outcome is not Outcome.DECLINED else "card_declined",
+        decline_code="" if outcome is not Outcome.DECLINED else details.decline_code or "card_declined",
+        action_url=details.action_url,
     )
 
 
@@ -352,6 +356,43 @@ def _payment_apply_details(payment_id: int, details: TransactionDetails, actor: 
     return f"{before['status']} -> {payment.status} (gateway says {state})"
 
 
+def payment_authentication_settle(*, payment: Payment, actor: Actor) -> str:
+    """The one step that settles a payment whose customer was sent to authenticate (3-D Secure):
+    ask the gateway (never the browser) what became of the charge and record it, exactly once.
+    The customer's return from the authentication page and the gateway's webhooks may all arrive
+    at once: each asks, then one records under the payment's lock and the others find it done.
+    Raises GatewayRetryable / GatewayOutcomeUnknown when the gateway cannot be asked now."""
+    call = (
+        GatewayTransaction.objects.select_related("gateway_account")
+        .filter(payment=payment, status=GatewayTransaction.Status.REQUIRES_ACTION)
+        .order_by("-id")
+        .first()
+    )
+    if call is None:
+        return f"{payment.status}: no authentication waiting"
+    details = gateway_for(call.gateway_account).fetch_transaction(call.gateway_transaction_id)
+    result = _details_to_result(details, call.kind)
+    if result.outcome in {Outcome.REQUIRES_ACTION, Outcome.HELD}:
+        return f"{payment.status}: the customer has not finished authenticating"
+    outcome = CallOutcome(result, GatewayDeclined(result) if result.outcome is Outcome.DECLINED else None, 0)
+
+    def settle() -> str:
+        with transaction.atomic():
+            locked_payment = (
+                Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
+            )
+            locked = GatewayTransaction.objects.select_for_update().get(pk=call.pk)
+            if locked.status != GatewayTransaction.Status.REQUIRES_ACTION:
+                return f"{locked_payment.status}: settled already"
+            latency = locked.latency_ms
+            record_call(locked, outcome)
+            GatewayTransaction.objects.filter(pk=locked.pk).update(latency_ms=latency)
+            apply_charge_result(locked_payment, locked, outcome.result, actor)
+            return f"requires_action -> {locked_payment.status} (gateway says {details.state})"
+
+    return atomic_with_reconnect(settle, what="payment_authentication_settle")
+
+
 def payment_sync_with_gateway(*, payment: Payment, actor: Actor) -> str:
     """Ask the gateway about a payment and bring ours up to date: first settle any call of ours
     whose outcome is unknown, then apply the charge's current state. Idempotent; raises
@@ -369,7 +410,14 @@ def payment_sync_with_gateway(*, payment: Payment, actor: Actor) -> str:
             raise GatewayCallInFlight(f"the gateway cannot tell yet what became of {call.reference}")
         done.append(f"{call.kind} call resolved")
     payment.refresh_from_db()
-    if payment.gateway_transaction_id and payment.status not in {PaymentStatus.FAILED, PaymentStatus.VOIDED}:
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
+        done.append(payment_authentication_settle(payment=payment, actor=actor))
+        payment.refresh_from_db()
+    if payment.gateway_transaction_id and payment.status not in {
+        PaymentStatus.FAILED,
+        PaymentStatus.VOIDED,
+        PaymentStatus.REQUIRES_ACTION,
+    }:
         details = gateway_for(payment.gateway_account).fetch_transaction(payment.gateway_transaction_id)
         done.append(_payment_apply_details(payment.pk, details, actor))
     return "; ".join(done) or f"{payment.status}: no change"

@@ -1,0 +1,199 @@
+"""3-D Secure through the API: a card that asks for it leaves the payment `requires_action` with the
+page the customer must visit; the customer's return and Stripe's webhooks settle it through one
+step, by asking Stripe, exactly once, whichever comes first or all at once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
+from apps.gateways.services import gateway_account_set_credentials
+from apps.ledger.models import JournalEntry
+from apps.payments.models import Payment, PaymentStatus
+from apps.payments.services import payment_authentication_settle
+from apps.sandbox.models import SandboxCall
+from apps.webhooks.models import IncomingWebhook
+from apps.webhooks.services import incoming_webhook_process
+
+from .conftest import ACTOR, signed
+from .helpers import authenticate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NEXT_YEAR = datetime.now(UTC).year + 1
+THREE_D_SECURE = "4000000000003220"
+SECRET = "whsec_three_d_secure"
+MERCHANT_RETURN = "https://shop.example/checkout/done?order=42"
+
+
+def pay(api: Any, number: str = THREE_D_SECURE, *, key: str | None = None, **extra: Any) -> Any:
+    body = {
+        "amount": 2_000,
+        "currency": "USD",
+        "payment_method": {"type": "card", "number": number, "exp_month": 12, "exp_year": NEXT_YEAR, "cvc": "123"},
+        "return_url": MERCHANT_RETURN,
+        **extra,
+    }
+    return api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY=key or uuid.uuid4().hex)
+
+
+def come_back(client: Any, location: str) -> Any:
+    """The customer's browser following the challenge page's redirect to us."""
+    parts = urlsplit(location)
+    return client.get(parts.path, dict(parse_qs(parts.query)))
+
+
+def actions(payment_id: str, action: str) -> int:
+    return AuditEvent.objects.filter(target_id=payment_id, action=action).count()
+
+
+@pytest.fixture
+def secret(stripe_account: Any) -> str:
+    gateway_account_set_credentials(account=stripe_account, credentials={"webhook_secret": SECRET}, actor=ACTOR)
+    return SECRET
+
+
+def webhook(client: Any, stripe_sdk: Any, account: Any, secret: str, event_type: str, intent_id: str) -> None:
+    """Stripe's event about this intent, delivered to our endpoint and processed."""
+    events = stripe_sdk.v1.events.list(params={"type": event_type, "limit": 100})
+    event = next(e for e in events.data if e.data.object["id"] == intent_id).to_dict()
+    body, header = signed(event, secret)
+    answer = client.post(
+        f"/webhooks/stripe/{account.public_id}", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert answer.status_code == 200, answer.content
+    stored = IncomingWebhook.objects.get(gateway="stripe", event_id=event["id"])
+    incoming_webhook_process(webhook_id=stored.pk)
+
+
+def test_the_customer_authenticates_and_the_payment_is_captured(api: Any, client: Any, stripe_account: Any) -> None:
+    created = pay(api)
+    assert created.status_code == 201, created.content
+    data = created.json()
+    assert (data["status"], data["authentication"]) == ("requires_action", "required")
+    assert data["amount_captured"] == 0
+    redirect = data["next_action"]["redirect_to_url"]
+    assert redirect["return_url"] == MERCHANT_RETURN
+    location = authenticate(redirect["url"])
+    assert urlsplit(location).path == f"/payments/{data['id']}/authenticated"
+    back = come_back(client, location)
+    assert back.status_code == 302
+    assert back["Location"] == f"{MERCHANT_RETURN}&payment={data['id']}&status=captured"
+    payment = api.get(f"/api/v1/payments/{data['id']}").json()
+    assert (payment["status"], payment["authentication"], payment["next_action"]) == ("captured", "succeeded", None)
+    assert payment["amount_captured"] == 2_000
+    assert actions(data["id"], "payment.requires_action") == actions(data["id"], "payment.captured") == 1
+    assert JournalEntry.objects.filter(payment__public_id=data["id"]).count() == 1
+
+
+def test_failed_authentication_fails_the_payment(api: Any, client: Any, stripe_account: Any) -> None:
+    data = pay(api).json()
+    location = authenticate(data["next_action"]["redirect_to_url"]["url"], complete=False)
+    back = come_back(client, location)
+    assert back["Location"].endswith(f"payment={data['id']}&status=failed")
+    payment = Payment.objects.get(public_id=data["id"])
+    assert (payment.status, payment.authentication, payment.failure_code) == ("failed", "failed", "authentication_failed")
+    assert (payment.amount_authorized, payment.action_url) == (0, "")
+    assert not JournalEntry.objects.filter(payment=payment).exists()
+
+
+def test_an_authorisation_needing_3ds_is_authorized_then_captured(api: Any, client: Any, stripe_account: Any) -> None:
+    data = pay(api, capture=False).json()
+    come_back(client, authenticate(data["next_action"]["redirect_to_url"]["url"]))
+    assert Payment.objects.get(public_id=data["id"]).status == PaymentStatus.AUTHORIZED
+    captured = api.post(f"/api/v1/payments/{data['id']}/capture", {"amount": 1_500}, format="json",
+                        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)  # fmt: skip
+    assert (captured.status_code, captured.json()["amount_captured"]) == (200, 1_500)
+
+
+def test_the_webhook_first_then_the_browser(
+    api: Any, client: Any, stripe_account: Any, stripe_sdk: Any, secret: str
+) -> None:
+    data = pay(api).json()
+    location = authenticate(data["next_action"]["redirect_to_url"]["url"])
+    payment = Payment.objects.get(public_id=data["id"])
+    webhook(client, stripe_sdk, stripe_account, secret, "payment_intent.succeeded", payment.gateway_transaction_id)
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.CAPTURED
+    assert come_back(client, location)["Location"].endswith("status=captured")
+    assert actions(data["id"], "payment.captured") == 1
+
+
+def test_a_failure_webhook_fails_it(api: Any, client: Any, stripe_account: Any, stripe_sdk: Any, secret: str) -> None:
+    data = pay(api).json()
+    authenticate(data["next_action"]["redirect_to_url"]["url"], complete=False)
+    payment = Payment.objects.get(public_id=data["id"])
+    webhook(client, stripe_sdk, stripe_account, secret, "payment_intent.payment_failed", payment.gateway_transaction_id)
+    payment.refresh_from_db()
+    assert (payment.status, payment.authentication) == ("failed", "failed")
+
+
+def test_return_and_webhooks_racing_settle_it_once(api: Any, stripe_account: Any) -> None:
+    data = pay(api).json()
+    authenticate(data["next_action"]["redirect_to_url"]["url"])
+    payment = Payment.objects.get(public_id=data["id"])
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def settle() -> None:
+        from django.db import connection
+
+        try:
+            barrier.wait()
+            payment_authentication_settle(payment=payment, actor=Actor.system("race"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=settle) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.CAPTURED
+    assert actions(data["id"], "payment.captured") == 1
+    assert JournalEntry.objects.filter(payment=payment).count() == 1
+
+
+def test_a_retry_with_the_key_is_the_same_payment_and_no_new_intent(api: Any, stripe_account: Any) -> None:
+    key = uuid.uuid4().hex
+    first = pay(api, key=key)
+    again = pay(api, key=key)
+    assert again.json()["id"] == first.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert SandboxCall.objects.filter(gateway="stripe", operation="payment_intents.create").count() == 1
+
+
+def test_the_browser_is_never_trusted(api: Any, client: Any, stripe_account: Any) -> None:
+    data = pay(api).json()
+    # The customer has not authenticated; the browser claims it succeeded.
+    back = client.get(f"/payments/{data['id']}/authenticated", {"redirect_status": "succeeded"})
+    assert back["Location"].endswith("status=requires_action")
+    assert Payment.objects.get(public_id=data["id"]).status == PaymentStatus.REQUIRES_ACTION
+
+
+def test_without_a_merchant_page_the_outcome_is_shown_here(api: Any, client: Any, stripe_account: Any) -> None:
+    data = pay(api, return_url="").json()
+    assert data["next_action"]["redirect_to_url"]["return_url"] is None
+    page = come_back(client, authenticate(data["next_action"]["redirect_to_url"]["url"]))
+    assert page.status_code == 200
+    assert b'data-status="captured"' in page.content
+    assert client.get("/payments/pay_doesnotexist/authenticated").status_code == 404
+
+
+def test_cards_without_3ds_are_captured_at_once(api: Any, stripe_account: Any) -> None:
+    data = pay(api, "4242424242424242").json()
+    assert (data["status"], data["authentication"], data["next_action"]) == ("captured", None, None)
+    declined = pay(api, "4000000000009995")
+    assert declined.status_code == 402
+    assert declined.json()["error"]["code"] == "insufficient_funds"

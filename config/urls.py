@@ -13,6 +13,7 @@ from apps.core.metrics import metrics_view
 from apps.core.views import api_route_not_found
 from apps.customers.views import setup_return
 from apps.payments.views import authentication_return
+from apps.subscriptions.views import invoice_pay
 
 
 def docs_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -33,6 +34,8 @@ urlpatterns = [
     # The customer's browser comes back here from 3-D Secure.
     path("payments/<str:payment_id>/authenticated", authentication_return, name="payment-authenticated"),
     path("payment-methods/<str:payment_method_id>/authenticated", setup_return, name="payment-method-authenticated"),
+    # An open invoice's payment page (the signed link in invoice events), for customers.
+    path("pay/invoices/<str:token>", invoice_pay, name="invoice-pay"),
     path("api/schema/", docs_view(SpectacularAPIView.as_view()), name="schema"),
     # The split view serves its start-up script as a file: the page needs no inline script (CSP).
     path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),

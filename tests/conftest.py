@@ -208,6 +208,20 @@ def rzp_sandbox(live_server: Any, settings: Any) -> Any:
     return rzp_account_create()
 
 
+# --- stripe sandbox -------------------------------------------------------------------------------
+
+STRIPE_PATH = "/sandbox/stripe"
+
+
+@pytest.fixture
+def stripe_sandbox(live_server: Any, settings: Any) -> Any:
+    """An account at our Stripe sandbox (test key pair), served over real HTTP by the live server."""
+    from apps.sandbox.stripe.services import stripe_account_create
+
+    settings.STRIPE_TEST_API_BASE = f"{live_server.url}{STRIPE_PATH}"
+    return stripe_account_create()
+
+
 # --- razorpay checkout (catalogue) ----------------------------------------------------------------
 
 CATALOG_ACTOR = Actor.system("tests")

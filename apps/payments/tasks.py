@@ -35,3 +35,10 @@ def gateway_transactions_sweep() -> int:
     """Periodic: calls left pending by a dead process become unknown, and every unknown call is
     queued for resolution again (duplicates are harmless)."""
     return len(services.gateway_transactions_sweep())
+
+
+@shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)
+def payments_authentication_sweep() -> int:
+    """Periodic: payments waiting for 3-D Secure are asked about at the gateway (no webhook came)
+    and given up (the intent cancelled, the payment failed) once too old."""
+    return len(services.payments_authentication_sweep())

@@ -7,13 +7,17 @@ from celery import shared_task
 from django.conf import settings
 
 from .authorizenet.arb import arb_run as run
-from .models import AnetNotification, RzpNotification
+from .models import AnetNotification, RzpNotification, StripeNotification
 from .notifications import deliver as anet_deliver
 from .razorpay.notifications import deliver as rzp_deliver
+from .stripe.webhooks import deliver as stripe_deliver
 
 
 def _deliver_at_least_once(
-    task: Any, notification: AnetNotification | RzpNotification, deliver: Callable[..., int | None], copy: int
+    task: Any,
+    notification: AnetNotification | RzpNotification | StripeNotification,
+    deliver: Callable[..., int | None],
+    copy: int,
 ) -> None:
     """Retried with backoff until the endpoint answers 2xx or attempts run out. Extra copies
     (fault injection) are sent once each, whatever became of the first."""
@@ -38,6 +42,14 @@ def rzp_notification_deliver(self: Any, notification_id: int, copy: int = 0) -> 
     if notification is None:  # e.g. a test database that is gone
         return
     _deliver_at_least_once(self, notification, rzp_deliver, copy)
+
+
+@shared_task(bind=True, ignore_result=True, time_limit=60, soft_time_limit=50, max_retries=None)
+def stripe_notification_deliver(self: Any, notification_id: int, copy: int = 0) -> None:
+    notification = StripeNotification.objects.select_related("endpoint").filter(pk=notification_id).first()
+    if notification is None:  # e.g. a test database that is gone
+        return
+    _deliver_at_least_once(self, notification, stripe_deliver, copy)
 
 
 @shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)

@@ -2,6 +2,7 @@ from django.urls import path, re_path
 
 from . import views
 from .razorpay import views as razorpay
+from .stripe import views as stripe
 
 app_name = "sandbox"
 
@@ -11,4 +12,6 @@ urlpatterns = [
     path("razorpay/checkout.js", razorpay.checkout_js, name="razorpay-checkout-js"),
     path("razorpay/checkout/v1/payments", razorpay.checkout_pay, name="razorpay-checkout-pay"),
     re_path(r"^razorpay/v1/(?P<path>.*)$", razorpay.api, name="razorpay-api"),
+    re_path(r"^stripe/v1/(?P<path>.*)$", stripe.api, name="stripe-api"),
+    path("stripe/3ds/<str:intent_id>/", stripe.challenge_page, name="stripe-3ds"),
 ]

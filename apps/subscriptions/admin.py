@@ -23,7 +23,7 @@ from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.customers.models import PaymentMethod
 
-from . import billing, services
+from . import billing, invoice_payments, services
 from .models import BillingAttempt, Invoice, PastDueSubscription, Plan, Subscription, SubscriptionStatus
 
 S = SubscriptionStatus
@@ -202,7 +202,7 @@ class SubscriptionActionsMixin:
     @admin.action(description="Retry payment now", permissions=["retry"])
     def retry_payment_now(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> HttpResponse | None:
         def perform(sub: Subscription, actor: Actor) -> str:
-            return billing.subscription_retry_now(subscription=sub, actor=actor)
+            return invoice_payments.subscription_retry_now(subscription=sub, actor=actor)
 
         return self._confirm_then(request, queryset, "retry_payment_now", perform)
 

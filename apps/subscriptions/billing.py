@@ -41,7 +41,6 @@ from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment
 
 from .dunning import ATTEMPT_BY_PAYMENT, apply_attempt, invoice_event, settle_in_flight
-from .errors import SubscriptionStateError
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
@@ -168,12 +167,14 @@ def _release(subscription_id: int) -> None:
     Subscription.objects.filter(pk=subscription_id).update(billing_claimed_until=None)
 
 
-def subscription_bill(*, subscription_id: int, as_of: datetime, actor: Actor, initial: bool = False) -> str:
+def subscription_bill(
+    *, subscription_id: int, as_of: datetime, actor: Actor, initial: bool = False, on_session: OnSession | None = None
+) -> str:
     """Bill one subscription if it is due at `as_of`. Safe to call twice, concurrently too.
     Returns what happened (renewed, declined, past_due, canceled, ended, in_flight ...)."""
-    return subscriptions_bill(subscription_ids=[subscription_id], as_of=as_of, actor=actor, initial=initial)[
-        subscription_id
-    ]
+    return subscriptions_bill(
+        subscription_ids=[subscription_id], as_of=as_of, actor=actor, initial=initial, on_session=on_session
+    )[subscription_id]
 
 
 @dataclass
@@ -198,8 +199,22 @@ _SUBSCRIPTION_BILLING_FIELDS = [
 ]
 
 
+@dataclass(frozen=True)
+class OnSession:
+    """The customer is here (the invoice's payment page): the charge may ask them to authenticate.
+    `site_url`: our address as their browser reaches it; `return_url`: where they go afterwards."""
+
+    site_url: str
+    return_url: str
+
+
 def subscriptions_bill(
-    *, subscription_ids: list[int], as_of: datetime, actor: Actor, initial: bool = False
+    *,
+    subscription_ids: list[int],
+    as_of: datetime,
+    actor: Actor,
+    initial: bool = False,
+    on_session: OnSession | None = None,
 ) -> dict[int, str]:
     """Bill the given (claimed) subscriptions that are due at `as_of`, together: one transaction
     opens their invoices and pending attempts, the gateway calls follow one by one with no
@@ -221,12 +236,18 @@ def subscriptions_bill(
         method = job.subscription.payment_method
         account = method.gateway_account
         gateway = gateways.get(account.pk) or gateways.setdefault(account.pk, gateway_for(account))
+        return_url = ""
+        if on_session is not None:
+            Payment.objects.filter(pk=job.payment.pk).update(return_url=on_session.return_url)
+            return_url = payments.authentication_return_url(job.payment, on_session.site_url)
         outcome = payments.charge_call(
             payment=job.payment,
             gt=job.call,
             payment_method=SavedCard(method.profile.customer_token, method.payment_token),
             gateway=gateway,
-            off_session=True,  # nobody is there to authenticate: a card that asks is refused
+            # Billing runs with nobody there to authenticate: a card that asks is refused.
+            off_session=on_session is None,
+            return_url=return_url,
         )
         results.append((job.payment.pk, job.call, outcome))
 
@@ -463,26 +484,3 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
         assert job.attempt is not None  # noqa: S101 - set by _begin
         outcomes[job.subscription.pk] = apply_attempt(job.attempt.pk, as_of=as_of, actor=actor, initial=initial)
     return outcomes
-
-
-def subscription_retry_now(*, subscription: Subscription, actor: Actor, now: datetime | None = None) -> str:
-    """Charge what a past-due or unpaid subscription owes, now (a finance action, or after the
-    customer saved a new card)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
-        if locked.status not in {S.PAST_DUE, S.UNPAID}:
-            raise SubscriptionStateError(f"A {locked.status} subscription owes nothing to retry.")
-        before = subscription_snapshot(locked)
-        if locked.status == S.UNPAID:
-            reopened = (
-                Invoice.objects.filter(subscription=locked, status=InvoiceStatus.UNCOLLECTIBLE).order_by("-id").first()
-            )
-            if reopened is not None:
-                reopened.status = InvoiceStatus.OPEN
-                reopened.save(update_fields=["status", "updated_at"])
-            locked.status = S.PAST_DUE
-        locked.next_billing_at = now
-        locked.save()
-        record_change(locked, action="subscription.retry_requested", before=before, actor=actor)
-    return subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor)

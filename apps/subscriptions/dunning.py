@@ -4,6 +4,7 @@ attempts whose result was never recorded by asking the gateway about their refer
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,10 @@ def settle_in_flight(attempt: BillingAttempt, *, as_of: datetime, actor: Actor) 
     """An attempt whose result was never recorded here (a dead worker, a lost answer): ask the
     gateway what became of its reference, then apply it. Never a second charge."""
     call = GatewayTransaction.objects.filter(payment=attempt.payment).order_by("id").first()
+    if attempt.payment.status == PaymentStatus.REQUIRES_ACTION:
+        # The customer was sent to authenticate at the invoice's payment page: ask the gateway.
+        with suppress(GatewayRetryable, GatewayOutcomeUnknown):  # asked again on the next run
+            payments.payment_authentication_settle(payment=attempt.payment, actor=actor)
     fresh = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
     if call is not None and call.status == GatewayTransaction.Status.PENDING and call.created_at > fresh:
         return "in_flight"  # its worker may still be waiting for the gateway's answer
@@ -86,8 +91,9 @@ def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bo
         attempt.status = A.SUCCEEDED
         attempt.save(update_fields=["status", "completed_at"])
         return _invoice_paid(subscription, invoice, payment, before=before, as_of=as_of, actor=actor)
-    if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING}:
-        # The payments resolver will find out; look again after a while.
+    if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION}:
+        # The payments resolver will find out (or the customer is authenticating, until the
+        # authentication sweeper gives up on them); look again after a while.
         subscription.next_billing_at = as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS)
         subscription.save(update_fields=["next_billing_at", "billing_claimed_until", "updated_at"])
         return "unknown"

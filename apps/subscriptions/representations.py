@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Invoice, Plan, Subscription
+from .links import invoice_payment_url
+from .models import Invoice, InvoiceStatus, Plan, Subscription
 
 
 def plan_representation(plan: Plan) -> dict[str, Any]:
@@ -68,5 +69,7 @@ def invoice_representation(invoice: Invoice) -> dict[str, Any]:
         "next_attempt_at": invoice.next_attempt_at,
         "payment": invoice.payment.public_id if invoice.payment_id and invoice.payment else None,
         "paid_at": invoice.paid_at,
+        # Where the customer pays it themselves (3-D Secure included), while it is open.
+        "hosted_payment_url": invoice_payment_url(invoice) if invoice.status == InvoiceStatus.OPEN else None,
         "created_at": invoice.created_at,
     }

@@ -254,6 +254,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.payments.tasks.gateway_transactions_sweep",
         "schedule": 60.0,
     },
+    "payments-authentication-sweep": {
+        "task": "apps.payments.tasks.payments_authentication_sweep",
+        "schedule": 300.0,
+    },
     "idempotency-purge": {
         "task": "apps.api.tasks.idempotency_purge_expired",
         "schedule": 3600.0,
@@ -452,6 +456,11 @@ REFUND_APPROVAL_THRESHOLDS: dict[str, int] = {
     )
 }
 # How long a gateway call may stay unanswered before the sweeper treats its outcome as unknown.
+# A payment waiting for its customer to authenticate (3-D Secure) is asked about after
+# PAYMENT_AUTHENTICATION_CHECK_SECONDS (in case no webhook came) and given up after
+# PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS: the gateway's intent is cancelled and the payment fails.
+PAYMENT_AUTHENTICATION_CHECK_SECONDS = env.int("PAYMENT_AUTHENTICATION_CHECK_SECONDS", default=600)
+PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = env.int("PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS", default=86_400)
 GATEWAY_STALE_CALL_SECONDS = env.int("GATEWAY_STALE_CALL_SECONDS", default=300)
 # After this long with no record at the gateway, a lost charge is taken as never made.
 GATEWAY_NOT_FOUND_GRACE_SECONDS = env.int("GATEWAY_NOT_FOUND_GRACE_SECONDS", default=600)

@@ -39,3 +39,5 @@ API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
 INSTALLED_APPS = [*INSTALLED_APPS, *DEV_APPS]
 SANDBOX_ENABLED = True
 CELERY_BEAT_SCHEDULE = {**CELERY_BEAT_SCHEDULE, **SANDBOX_BEAT}
+# Links in events and e-mails (invoice payment pages) point at the local server.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")

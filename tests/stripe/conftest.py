@@ -20,7 +20,7 @@ def stripe_account(merchant: Merchant, stripe_sandbox: Any) -> Any:
     registered there with the secret we keep."""
     from apps.gateways.services import gateway_account_create
 
-    account = gateway_account_create(
+    return gateway_account_create(
         merchant=merchant,
         gateway="stripe",
         mode="test",
@@ -32,7 +32,6 @@ def stripe_account(merchant: Merchant, stripe_sandbox: Any) -> Any:
         },
         actor=ACTOR,
     )
-    return account
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from apps.gateways.base import (
-    Card,
     CaptureRequest,
+    Card,
     ChargeRequest,
     OpaqueToken,
     Outcome,

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from apps.gateways.base import InvalidSignature, MalformedNotification, NotificationKind
+from apps.gateways.services import gateway_account_set_credentials
 from apps.gateways.stripe import parse_notification, read_notification, webhook_signature
 from apps.webhooks.models import IncomingWebhook
-
-from apps.gateways.services import gateway_account_set_credentials
 
 from .conftest import ACTOR, signed
 
@@ -124,7 +123,9 @@ def test_signed_but_not_an_event_is_malformed() -> None:
         ("customer.created", {"id": "cus_1", "object": "customer"}, NotificationKind.OTHER, "cus_1", ""),
     ],
 )
-def test_event_kinds(event_type: str, obj: dict[str, Any], kind: NotificationKind, object_id: str, charge_id: str) -> None:
+def test_event_kinds(
+    event_type: str, obj: dict[str, Any], kind: NotificationKind, object_id: str, charge_id: str
+) -> None:
     notification = read_notification(json.dumps(event(event_type, obj)).encode(), {})
     assert (notification.kind, notification.object_id, notification.charge_id) == (kind, object_id, charge_id)
 

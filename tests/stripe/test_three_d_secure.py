@@ -17,7 +17,7 @@ from apps.audit.models import AuditEvent
 from apps.gateways.services import gateway_account_set_credentials
 from apps.ledger.models import JournalEntry
 from apps.payments.models import Payment, PaymentStatus
-from apps.payments.services import payment_authentication_settle
+from apps.payments.services import payment_authentication_settle, payments_authentication_sweep
 from apps.sandbox.models import SandboxCall
 from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhook_process
@@ -99,7 +99,11 @@ def test_failed_authentication_fails_the_payment(api: Any, client: Any, stripe_a
     back = come_back(client, location)
     assert back["Location"].endswith(f"payment={data['id']}&status=failed")
     payment = Payment.objects.get(public_id=data["id"])
-    assert (payment.status, payment.authentication, payment.failure_code) == ("failed", "failed", "authentication_failed")
+    assert (payment.status, payment.authentication, payment.failure_code) == (
+        "failed",
+        "failed",
+        "authentication_failed",
+    )
     assert (payment.amount_authorized, payment.action_url) == (0, "")
     assert not JournalEntry.objects.filter(payment=payment).exists()
 
@@ -197,3 +201,29 @@ def test_cards_without_3ds_are_captured_at_once(api: Any, stripe_account: Any) -
     declined = pay(api, "4000000000009995")
     assert declined.status_code == 402
     assert declined.json()["error"]["code"] == "insufficient_funds"
+
+
+def test_the_sweeper_settles_what_nobody_reported(api: Any, stripe_account: Any, settings: Any) -> None:
+    settings.PAYMENT_AUTHENTICATION_CHECK_SECONDS = 0
+    data = pay(api).json()
+    authenticate(data["next_action"]["redirect_to_url"]["url"])  # no return, no webhook
+    assert any("captured" in line for line in payments_authentication_sweep())
+    assert Payment.objects.get(public_id=data["id"]).status == PaymentStatus.CAPTURED
+
+
+def test_the_sweeper_gives_up_and_cancels_the_intent(
+    api: Any, stripe_account: Any, stripe_sdk: Any, settings: Any
+) -> None:
+    settings.PAYMENT_AUTHENTICATION_CHECK_SECONDS = settings.PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = 0
+    data = pay(api).json()
+    waiting = pay(api).json()
+    authenticate(waiting["next_action"]["redirect_to_url"]["url"])  # completed just before the sweep
+    payments_authentication_sweep()
+    payment = Payment.objects.get(public_id=data["id"])
+    assert (payment.status, payment.failure_code, payment.authentication) == (
+        "failed",
+        "authentication_abandoned",
+        "failed",
+    )
+    assert stripe_sdk.v1.payment_intents.retrieve(payment.gateway_transaction_id).status == "canceled"
+    assert Payment.objects.get(public_id=waiting["id"]).status == PaymentStatus.CAPTURED

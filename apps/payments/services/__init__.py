@@ -1,8 +1,9 @@
 """The payments app's services, one module per seam (see each module). This package re-exports
 their public functions, so callers may import from here or from the module that serves them."""
 
+from .authentication import payment_authentication_abandon, payments_authentication_sweep
 from .batch import ChargeSpec, charges_begin, charges_finish
-from .charges import charge_begin, charge_call, charge_error, charge_finish, payment_create
+from .charges import authentication_return_url, charge_begin, charge_call, charge_error, charge_finish, payment_create
 from .checkout import (
     checkout_payment_attempt_failed,
     checkout_payment_begin,
@@ -76,6 +77,7 @@ __all__ = [
     "GatewayCallInFlight",
     "adopt_failed_calls_found_at_gateway",
     "apply_charge_result",
+    "authentication_return_url",
     "call_gateway",
     "charge_begin",
     "charge_call",
@@ -101,6 +103,7 @@ __all__ = [
     "order_apply_result",
     "payment_adjust_captured",
     "payment_adopt_gateway_capture",
+    "payment_authentication_abandon",
     "payment_authentication_settle",
     "payment_capture",
     "payment_capture_confirmed",
@@ -110,6 +113,7 @@ __all__ = [
     "payment_snapshot",
     "payment_sync_with_gateway",
     "payment_void",
+    "payments_authentication_sweep",
     "publish_payment",
     "publish_refund",
     "raise_for_outcome",

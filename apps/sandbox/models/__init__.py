@@ -33,6 +33,21 @@ from .razorpay import (
     RzpSettlement,
     RzpWebhook,
 )
+from .stripe import (
+    StripeAccount,
+    StripeBalanceTransaction,
+    StripeCharge,
+    StripeCustomer,
+    StripeDispute,
+    StripeEvent,
+    StripeIdempotencyKey,
+    StripeNotification,
+    StripePaymentIntent,
+    StripePaymentMethod,
+    StripeRefund,
+    StripeSetupIntent,
+    StripeWebhookEndpoint,
+)
 
 __all__ = [
     "ANET_PAYMENT_PROFILE_ID_OFFSET",
@@ -58,4 +73,17 @@ __all__ = [
     "SandboxCall",
     "SandboxFault",
     "SandboxNotification",
+    "StripeAccount",
+    "StripeBalanceTransaction",
+    "StripeCharge",
+    "StripeCustomer",
+    "StripeDispute",
+    "StripeEvent",
+    "StripeIdempotencyKey",
+    "StripeNotification",
+    "StripePaymentIntent",
+    "StripePaymentMethod",
+    "StripeRefund",
+    "StripeSetupIntent",
+    "StripeWebhookEndpoint",
 ]

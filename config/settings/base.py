@@ -371,6 +371,11 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # The error envelope for every error an operation can answer, list objects, CSV reports.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.api.schema.postprocess"],
+    # Several serializers have a field named "type": each choice set gets its own component name.
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentMethodInputTypeEnum": ["card", "opaque_data"],
+        "NextActionTypeEnum": ["redirect_to_url"],
+    },
 }
 
 # --- Gateways and payments -------------------------------------------------------------
@@ -409,19 +414,21 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 STRIPE_JS_URL: str = env("STRIPE_JS_URL", default="/sandbox/stripe/js/v3/stripe.js")
 
 
-def content_security_policy(checkout_js_url: str) -> dict[str, Any]:
-    """django-csp's policy: everything from our own origin, Razorpay Checkout where it is served
-    from elsewhere; no inline script anywhere (inline style attributes stay allowed)."""
-    external = urlsplit(checkout_js_url).netloc
-    razorpay = ["https://*.razorpay.com"] if external else []
+def content_security_policy(checkout_js_url: str, stripe_js_url: str = "") -> dict[str, Any]:
+    """django-csp's policy: everything from our own origin, Razorpay Checkout and Stripe.js where
+    they are served from elsewhere; no inline script anywhere (inline style attributes stay allowed)."""
+    razorpay = ["https://*.razorpay.com"] if urlsplit(checkout_js_url).netloc else []
+    stripe = ["https://js.stripe.com"] if urlsplit(stripe_js_url).netloc else []
+    stripe_frames = [*stripe, "https://hooks.stripe.com"] if stripe else []
+    stripe_api = ["https://api.stripe.com"] if stripe else []
     return {
         "DIRECTIVES": {
             "default-src": [SELF],
-            "script-src": [SELF, *razorpay],
+            "script-src": [SELF, *razorpay, *stripe],
             "style-src": [SELF, UNSAFE_INLINE],
             "img-src": [SELF, "data:", *razorpay],
-            "connect-src": [SELF, *razorpay],
-            "frame-src": [SELF, *razorpay],
+            "connect-src": [SELF, *razorpay, *stripe_api],
+            "frame-src": [SELF, *razorpay, *stripe_frames],
             "form-action": [SELF, *razorpay],
             "frame-ancestors": [NONE],
             "base-uri": [SELF],
@@ -430,7 +437,7 @@ def content_security_policy(checkout_js_url: str) -> dict[str, Any]:
     }
 
 
-CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL)
+CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL, STRIPE_JS_URL)
 # A Razorpay order nobody paid is expired (and its pending payment with it) after this long.
 RAZORPAY_ORDER_EXPIRY_SECONDS = env.int("RAZORPAY_ORDER_EXPIRY_SECONDS", default=1800)
 # Pending checkout payments older than this are looked up at the gateway by the reconciler.

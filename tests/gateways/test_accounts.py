@@ -81,17 +81,16 @@ def test_key_rotation_reencrypts_with_the_new_key(merchant, settings):
     assert "Re-encrypted 1" in out.getvalue()
 
 
-def test_live_accounts_use_the_live_endpoint_and_other_gateways_have_no_adapter_yet(merchant, settings):
+def test_live_accounts_use_the_live_endpoint_and_card_gateways_have_no_checkout(merchant, settings):
     live = create(merchant, mode="live")
     razorpay = create(
         merchant, gateway="razorpay", mode="live", credentials={"key_id": "rzp_live_x", "key_secret": "s"}
     )
-    stripe = create(merchant, gateway="stripe", credentials={"secret_key": "sk_test_x"})
+    stripe = create(merchant, gateway="stripe", mode="live", credentials={"secret_key": "sk_live_x"})
 
     assert gateway_for(live).config.endpoint == settings.AUTHORIZENET_LIVE_ENDPOINT  # type: ignore[attr-defined]
     assert gateway_for(razorpay).config.base_url == settings.RAZORPAY_LIVE_API_BASE  # type: ignore[attr-defined]
-    with pytest.raises(GatewayMisconfigured):
-        gateway_for(stripe)
+    assert gateway_for(stripe).config.api_base == settings.STRIPE_LIVE_API_BASE  # type: ignore[attr-defined]
     with pytest.raises(GatewayMisconfigured):
         checkout_gateway_for(live)
 

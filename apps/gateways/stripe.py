@@ -341,8 +341,10 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
     # --- settlements (payouts and their balance transactions) --------------------------------
 
     def settlements(self, *, since: datetime, until: datetime) -> list[SettlementBatchData]:
-        """Payouts paid in [since, until) (by arrival date), each with every balance transaction
-        it carried (all pages; charges and refunds expanded to reach our PaymentIntents)."""
+        """Automatic payouts paid in [since, until) (by arrival date), each with every balance
+        transaction it carried (all pages; sources expanded to reach our PaymentIntents, refunds
+        and references). Manual payouts carry no transactions of their own (Stripe lists them only
+        for automatic payouts): the next automatic payout carries them."""
         payouts = self._pages(
             "payouts.list",
             lambda c: c.v1.payouts.list(
@@ -353,7 +355,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
                 }
             ),
         )
-        batches = [self._payout_batch(payout) for payout in payouts]
+        batches = [self._payout_batch(payout) for payout in payouts if payout.get("automatic")]
         return sorted(batches, key=lambda batch: (batch.settled_at, batch.batch_id))
 
     def _payout_batch(self, payout: dict[str, Any]) -> SettlementBatchData:
@@ -364,7 +366,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
                 params={"payout": payout_id, "limit": 100, "expand": ["data.source"]}
             ),
         )
-        lines = [line for line in (words.settlement_line(txn) for txn in txns) if line is not None]
+        lines = [line for line in (words.settlement_line(txn, payout_id) for txn in txns) if line is not None]
         settled_at = words.timestamp(payout.get("arrival_date")) or words.timestamp(payout.get("created"))
         assert settled_at is not None  # noqa: S101 - Stripe always dates a payout
         return SettlementBatchData(
@@ -373,7 +375,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
             currency=words.text(payout.get("currency")).upper(),
             lines=lines,
             payout_amount=int(payout.get("amount") or 0),
-            payout_reference=words.text(payout.get("id")),
+            payout_reference=payout_id,
         )
 
     # --- helpers ------------------------------------------------------------------------------

@@ -262,14 +262,16 @@ _LINE_KINDS = {"charge": SettlementLineKind.CHARGE, "payment": SettlementLineKin
 _REFUND_TYPES = {"refund", "payment_refund"}
 
 
-def settlement_line(txn: dict[str, Any]) -> SettlementLineData | None:
-    """One balance transaction of a payout; None for the payout's own entry. A charge is known to
-    us by its PaymentIntent, a refund by its own id (with its PaymentIntent as the parent)."""
+def settlement_line(txn: dict[str, Any], payout_id: str = "") -> SettlementLineData | None:
+    """One balance transaction of payout `payout_id`; None for the payout's own entry. A charge is
+    known to us by its PaymentIntent, a refund by its own id (with its PaymentIntent as the parent).
+    Anything else (a dispute, a failed refund given back, an earlier manual payout swept into this
+    one) is an adjustment. Amounts are positive; the fee is Stripe's, kept out of the net."""
     kind_name = text(txn.get("type"))
-    if kind_name in {"payout", "payout_cancel", "payout_failure"}:
-        return None
     source = txn.get("source")
     source = source if isinstance(source, dict) else {"id": text(source)}
+    if kind_name == "payout" and (not payout_id or text(source.get("id")) == payout_id):
+        return None
     if kind_name in _REFUND_TYPES:
         kind = SettlementLineKind.REFUND
         transaction_id = text(source.get("id"))
@@ -277,6 +279,8 @@ def settlement_line(txn: dict[str, Any]) -> SettlementLineData | None:
     else:
         kind = _LINE_KINDS.get(kind_name, SettlementLineKind.ADJUSTMENT)
         transaction_id = object_id(source.get("payment_intent")) or text(source.get("id")) or text(txn.get("id"))
+        if kind is SettlementLineKind.ADJUSTMENT:
+            transaction_id = text(txn.get("id")) or transaction_id  # one source may move money more than once
         parent = ""
     return SettlementLineData(
         transaction_id=transaction_id,

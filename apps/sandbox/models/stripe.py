@@ -1,5 +1,5 @@
 """The Stripe sandbox's state: accounts, idempotency keys, customers, payment methods, intents,
-charges, refunds, balance transactions, disputes, webhook endpoints, events and their deliveries.
+charges, refunds, balance transactions, payouts, disputes, webhook endpoints, events and their deliveries.
 
 Public ids (`pi_…`, `ch_…`) are what the API shows; each row also has Django's own integer key,
 which orders lists (newest first) and breaks ties within one second. Amounts are integers in the
@@ -120,12 +120,38 @@ class StripeBalanceTransaction(StripeObject):
     description = models.CharField(max_length=350, null=True, blank=True)
     available_on = models.DateTimeField()
     payout_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    # Discrepancy injection (apps/sandbox/stripe/payouts.py): kept out of payouts, or paid out for
+    # another amount than the charge's (the payout rewrites amount and net when it sweeps it).
+    held_from_settlement = models.BooleanField(default=False)
+    settle_amount = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Stripe sandbox balance transaction"
 
     def status(self, now: datetime | None = None) -> str:
         return "available" if self.available_on <= (now or timezone.now()) else "pending"
+
+
+class StripePayout(StripeObject):
+    """Money sent from the balance to the account's bank (`po_…`). An automatic payout sweeps the
+    balance transactions not yet paid out (their `payout_id` names it); a manual one (POST
+    /v1/payouts) takes an amount from the available balance and is swept by the next automatic one."""
+
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    arrival_date = models.DateTimeField()
+    automatic = models.BooleanField(default=True)
+    status = models.CharField(max_length=12, default="paid")  # paid, pending, in_transit, canceled, failed
+    method = models.CharField(max_length=10, default="standard")
+    description = models.CharField(max_length=350, null=True, blank=True)
+    statement_descriptor = models.CharField(max_length=22, null=True, blank=True)
+    destination = models.CharField(max_length=64)  # ba_…
+    balance_transaction = models.ForeignKey(
+        StripeBalanceTransaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "Stripe sandbox payout"
 
 
 class StripeIntent(StripeObject):

@@ -19,8 +19,9 @@ from apps.sandbox.models import (
     StripeRefund,
     StripeSetupIntent,
 )
+from apps.sandbox.models.stripe import StripePayout
 
-from . import money_objects, objects
+from . import money_objects, objects, payouts
 from .errors import StripeError
 
 MAX_DEPTH = 4
@@ -59,6 +60,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
         }
     ),
     "balance_transaction": frozenset({"source"}),
+    "payout": frozenset({"balance_transaction"}),
     "payment_method": frozenset({"customer"}),
     "customer": frozenset({"default_source", "test_clock"}),
     "dispute": frozenset({"charge", "payment_intent"}),
@@ -79,6 +81,7 @@ LOADERS: dict[str, Loader] = {
     "re_": (StripeRefund, money_objects.refund_object, ("charge__payment_intent", "balance_transaction")),
     "txn_": (StripeBalanceTransaction, money_objects.balance_transaction_object, ()),
     "dp_": (StripeDispute, money_objects.dispute_object, ("charge__payment_intent", "balance_transaction")),
+    "po_": (StripePayout, payouts.payout_object, ("balance_transaction",)),
 }
 
 

@@ -14,6 +14,7 @@ from . import (
     events,
     payment_intents,
     payment_methods,
+    payouts,
     refunds,
     setup_intents,
     webhooks,
@@ -118,6 +119,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", ("balance_transactions", "{id}"), "balance_transactions.retrieve", balance.balance_transaction_retrieve
     ),
+    Route("GET", ("balance",), "balance.retrieve", balance.balance_retrieve),
+    Route("POST", ("payouts",), "payouts.create", payouts.payout_create),
+    Route("GET", ("payouts",), "payouts.list", payouts.payout_list),
+    Route("GET", ("payouts", "{id}"), "payouts.retrieve", payouts.payout_retrieve),
     *_crud("webhook_endpoints", webhooks, "webhook_endpoint", delete=True),
     Route("GET", ("events",), "events.list", events.event_list),
     Route("GET", ("events", "{id}"), "events.retrieve", events.event_retrieve),

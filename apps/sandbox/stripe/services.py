@@ -1,6 +1,6 @@
 """Writes of the Stripe sandbox that are not API calls: what the dashboard does (accounts, webhook
 endpoints), what a cardholder does on the 3-D Secure page, and what the bank does later (disputes,
-refunds that settle or fail). Tests and demos call these."""
+refunds that settle or fail, payouts: payouts.py). Tests and demos call these."""
 
 from __future__ import annotations
 
@@ -12,8 +12,30 @@ from .challenge import Resolution, challenge_resolve
 from .context import Call
 from .disputes import dispute_open
 from .ids import new_id
+from .listen import ListenTimedOut, stripe_listen, stripe_listen_endpoint
+from .payouts import stripe_payout_run, stripe_settlement_discrepancy
 from .refunds import refund_advance
+from .trigger import TRIGGERS, Triggered, TriggerError, stripe_account_resolve, stripe_trigger
 from .webhooks import new_secret
+
+__all__ = [
+    "TRIGGERS",
+    "ListenTimedOut",
+    "TriggerError",
+    "Triggered",
+    "stripe_3ds_complete",
+    "stripe_3ds_fail",
+    "stripe_account_create",
+    "stripe_account_resolve",
+    "stripe_dispute_create",
+    "stripe_listen",
+    "stripe_listen_endpoint",
+    "stripe_payout_run",
+    "stripe_refund_advance",
+    "stripe_settlement_discrepancy",
+    "stripe_trigger",
+    "stripe_webhook_endpoint_create",
+]
 
 
 def stripe_account_create(*, secret_key: str | None = None) -> StripeAccount:

@@ -52,6 +52,7 @@ ROOTS = (
     "event",
     "webhook_endpoint",
     "balance_transaction",
+    "balance",
     "payout",
     "dispute",
     "error",

@@ -1,11 +1,13 @@
-"""Catalogue writes and the hosted checkout (Razorpay).
+"""Catalogue writes and the browser checkout (Razorpay Checkout, Stripe.js).
 
 The checkout flow:
 1. `checkout_order_create`: the amount comes from the price (never from the browser); a pending
-   payment, its checkout order and the gateway's order are created (the gateway call outside
-   any transaction, carrying our reference as the order's receipt).
-2. The customer pays in the gateway's page, which hands the browser a signed result.
-3. `checkout_verify` (the browser), the payment/order webhooks and the periodic reconciler all
+   payment, its checkout order and the gateway's order (Stripe: a PaymentIntent) are created (the
+   gateway call outside any transaction, carrying our reference as the order's receipt).
+2. The customer pays in the gateway's page or script, which hands the browser the result
+   (Razorpay signs it; Stripe.js only names the intent, and 3-D Secure happens there).
+3. `checkout_verify` / `checkout_confirm` (the browser), the payment/order webhooks and the
+   periodic reconciler all
    end in `checkout_settle`: ask the gateway what became of the order, check order, amount and
    currency, record the payment forward-only, capture it if it is only authorized, and grant
    the entitlement under the checkout order's row lock, so exactly once whoever comes first.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,29 +109,38 @@ def price_update(*, price: Price, changes: dict[str, Any], actor: Actor) -> Pric
 # --- checkout -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OpenedCheckout:
+    checkout: CheckoutOrder
+    # What the browser library needs to pay (Stripe.js: the intent's client secret; never stored).
+    client_secret: str = ""
+
+
 def checkout_order_create(
     *,
     merchant: Merchant,
     livemode: bool,
     price: Price,
     quantity: int,
+    gateway: str = GatewayName.RAZORPAY,
     customer_name: str = "",
     customer_email: str = "",
     customer_contact: str = "",
     idempotency_reference: str = "",
     actor: Actor,
-) -> CheckoutOrder:
+) -> OpenedCheckout:
     """A pending checkout for `quantity` of `price`, with the gateway's order to pay it. A retry
     with the same `idempotency_reference` answers with the checkout its first run opened."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise QuantityInvalid(f"Quantity must be between 1 and {MAX_QUANTITY}.", param="quantity")
-    account = gateway_account_for(merchant=merchant, livemode=livemode, gateway=GatewayName.RAZORPAY)
+    account = gateway_account_for(merchant=merchant, livemode=livemode, gateway=gateway)
     amount = price.amount * quantity
     opened, call_reference = payments.checkout_payment_recover(idempotency_reference=idempotency_reference)
     if opened is not None:
-        return CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer").get(
+        checkout = CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer").get(
             payment=opened
         )
+        return OpenedCheckout(checkout, _client_secret(checkout))
     with one_run_per_reference(), transaction.atomic():
         customer = customer_find_or_create(
             merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact, actor=actor
@@ -158,38 +170,67 @@ def checkout_order_create(
             target=checkout,
             after={"price": price.public_id, "quantity": quantity, "amount": amount, "currency": price.currency},
         )
-    checkout.payment = payments.checkout_payment_open_order(
+    checkout.payment, client_secret = payments.checkout_payment_open_order(
         payment=payment, gt=gt, notes={"checkout": checkout.public_id, "payment": payment.public_id}, actor=actor
     )
-    return checkout
+    return OpenedCheckout(checkout, client_secret)
 
 
-def _checkout_get(*, merchant: Merchant, order_id: str) -> CheckoutOrder:
+def _client_secret(checkout: CheckoutOrder) -> str:
+    """A retried start whose first answer was lost: the browser still needs the intent's secret."""
+    if checkout.payment.gateway_account.gateway != GatewayName.STRIPE or not checkout.payment.gateway_order_id:
+        return ""
+    try:
+        return (
+            checkout_gateway_for(checkout.payment.gateway_account)
+            .get_order(checkout.payment.gateway_order_id)
+            .client_secret
+        )
+    except GatewayError as exc:
+        raise GatewayUnavailable("The gateway could not be reached; retry shortly.") from exc
+
+
+def _checkout_get(*, merchant: Merchant, order_id: str, gateway: str, param: str) -> CheckoutOrder:
     checkout = (
         CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer")
-        .filter(merchant=merchant, payment__gateway_order_id=order_id)
+        .filter(merchant=merchant, payment__gateway_order_id=order_id, payment__gateway_account__gateway=gateway)
         .first()
     )
     if checkout is None:
-        raise CheckoutNotFound(param="razorpay_order_id")
+        raise CheckoutNotFound(param=param)
     return checkout
 
 
 def checkout_verify(
     *, merchant: Merchant, order_id: str, payment_id: str, signature: str, actor: Actor
 ) -> CheckoutOrder:
-    """The browser's word that it paid: believed only after the signature checks out (constant
-    time) and the gateway itself confirms the payment. A bad signature changes nothing."""
-    checkout = _checkout_get(merchant=merchant, order_id=order_id)
+    """Razorpay Checkout's word that it paid: believed only after the signature checks out
+    (constant time) and the gateway itself confirms the payment. A bad signature changes nothing."""
+    checkout = _checkout_get(
+        merchant=merchant, order_id=order_id, gateway=GatewayName.RAZORPAY, param="razorpay_order_id"
+    )
     gateway = checkout_gateway_for(checkout.payment.gateway_account)
     if not gateway.checkout_signature_valid(order_id=order_id, payment_id=payment_id, signature=signature):
         CHECKOUT_SIGNATURE_FAILURES.labels(gateway=gateway.name).inc()
         logger.warning("checkout_signature_invalid", extra={"checkout": checkout.public_id})
         raise CheckoutSignatureInvalid(param="razorpay_signature")
+    return _settle_for_browser(checkout, payment_id, "razorpay_payment_id", actor)
+
+
+def checkout_confirm(*, merchant: Merchant, payment_intent: str, actor: Actor) -> CheckoutOrder:
+    """Stripe.js says it confirmed this checkout's intent (after 3-D Secure if the card asked for
+    it). The browser is not believed: the intent is retrieved and settled from what Stripe says."""
+    checkout = _checkout_get(
+        merchant=merchant, order_id=payment_intent, gateway=GatewayName.STRIPE, param="payment_intent"
+    )
+    return _settle_for_browser(checkout, payment_intent, "payment_intent", actor)
+
+
+def _settle_for_browser(checkout: CheckoutOrder, payment_id: str, param: str, actor: Actor) -> CheckoutOrder:
     try:
         return checkout_settle(checkout=checkout, gateway_payment_id=payment_id, actor=actor)
     except GatewayNotFound as exc:
-        raise CheckoutMismatch("The gateway has no such payment.", param="razorpay_payment_id") from exc
+        raise CheckoutMismatch("The gateway has no such payment.", param=param) from exc
     except GatewayRetryable as exc:
         # The payment stays pending: the reconciler finishes it when the gateway answers again.
         raise GatewayUnavailable(
@@ -209,13 +250,13 @@ def _pick(found: list[CheckoutPayment]) -> CheckoutPayment | None:
 
 def _check_matches(payment: Payment, found: CheckoutPayment) -> None:
     if found.order_id != payment.gateway_order_id:
-        raise CheckoutMismatch("This payment belongs to another order.", param="razorpay_payment_id")
+        raise CheckoutMismatch("This payment belongs to another order.")
     if found.amount != payment.amount or found.currency != payment.currency:
         logger.error(
             "checkout_amount_mismatch",
             extra={"payment": payment.public_id, "expected": payment.amount, "got": found.amount},
         )
-        raise CheckoutMismatch("The paid amount does not match the order.", param="razorpay_payment_id")
+        raise CheckoutMismatch("The paid amount does not match the order.")
 
 
 def checkout_settle(*, checkout: CheckoutOrder, gateway_payment_id: str = "", actor: Actor) -> CheckoutOrder:

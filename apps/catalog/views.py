@@ -8,6 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from apps.core.money import format_amount
+from apps.gateways.models import GatewayName
+from apps.gateways.selectors import gateways_by_currency
 from apps.merchants.models import ApiKey, ApiKeyKind, Merchant
 
 from . import selectors
@@ -27,10 +29,18 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if key is None:
         raise Http404("This merchant has no publishable key.")
+    gateways = gateways_by_currency(merchant=merchant, livemode=False)
     products = list(selectors.product_list(merchant=merchant))
+    used: set[str] = set()
     for product in products:
         for price in product.active_prices:  # type: ignore[attr-defined]
             price.display = format_amount(price.amount, price.currency)
+            # Each price is offered through the gateways whose account settles its currency; with
+            # none, the Razorpay button stays and the API says what is missing.
+            offered = gateways.get(price.currency, set()) & {GatewayName.RAZORPAY, GatewayName.STRIPE}
+            price.razorpay = GatewayName.RAZORPAY in offered or not offered
+            price.stripe = GatewayName.STRIPE in offered
+            used |= {name for name in (GatewayName.RAZORPAY, GatewayName.STRIPE) if getattr(price, name)}
     return render(
         request,
         "storefront/index.html",
@@ -39,7 +49,10 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
             "products": products,
             "publishable_key": key.publishable_key,
             "api_base": "/api/v1",
+            "razorpay": GatewayName.RAZORPAY in used,
+            "stripe": GatewayName.STRIPE in used,
             "checkout_js_url": settings.RAZORPAY_CHECKOUT_JS_URL,
+            "stripe_js_url": settings.STRIPE_JS_URL,
             "sandbox": settings.SANDBOX_ENABLED,
         },
     )

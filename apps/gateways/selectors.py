@@ -28,6 +28,15 @@ def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | No
     return account
 
 
+def gateways_by_currency(*, merchant: Merchant, livemode: bool) -> dict[str, set[str]]:
+    """Per currency, the gateways at which the merchant has an active account settling it."""
+    accounts = GatewayAccount.objects.filter(merchant=merchant, mode="live" if livemode else "test", is_active=True)
+    found: dict[str, set[str]] = {}
+    for gateway, currency in accounts.values_list("gateway", "currency"):
+        found.setdefault(currency, set()).add(gateway)
+    return found
+
+
 def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard) -> None:
     if not isinstance(payment_method, Card):
         return

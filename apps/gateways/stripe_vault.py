@@ -230,6 +230,11 @@ class StripeCheckoutMixin:
         intents = [i for i in result.get("data") or [] if words.reference_of(i) == reference]
         return _order(intents[0]) if intents else None
 
+    def get_order(self, order_id: str) -> Order:
+        return _order(
+            self._call("payment_intents.retrieve", lambda c: c.v1.payment_intents.retrieve(order_id), mutating=False)
+        )
+
     def _checkout_intent(self, intent_id: str) -> dict[str, Any]:
         return self._call(
             "payment_intents.retrieve",

@@ -1,6 +1,7 @@
-// Demo storefront: start a checkout with the publishable key, pay in Razorpay Checkout (the
-// sandbox's stand-in in dev and test), then let the server verify. The amount comes from the
-// price on the server; nothing here is trusted.
+// Demo storefront: start a checkout with the publishable key, pay in Razorpay Checkout or with
+// Stripe.js (the sandbox's stand-ins in dev and test; Stripe.js runs 3-D Secure when the card asks
+// for it), then let the server verify. The amount comes from the price on the server; nothing
+// here is trusted.
 (function () {
   "use strict";
   var config = document.getElementById("store-config").dataset;
@@ -53,13 +54,79 @@
     });
   }
 
-  function buy(form) {
-    var customer = {
+  function customerDetails() {
+    return {
       name: document.getElementById("customer-name").value,
       email: document.getElementById("customer-email").value,
       contact: document.getElementById("customer-contact").value
     };
+  }
+
+  // Stripe: the server opens a PaymentIntent; the card goes from Stripe.js to Stripe; the server
+  // then retrieves the intent itself (what the browser says of it is not believed).
+  var stripeCard = null;
+
+  function confirmStripe(checkoutId, intentId, key, attempt, failure) {
+    return api("/checkout/stripe/confirm", { payment_intent: intentId }, key).then(function (answer) {
+      if ((answer.status === 409 || answer.status === 503) && attempt < 5) {
+        return new Promise(function (resolve) { setTimeout(resolve, 1000); }).then(function () {
+          return confirmStripe(checkoutId, intentId, idempotencyKey(), attempt + 1, failure);
+        });
+      }
+      if (answer.status === 200 && answer.data.status === "completed") {
+        go(config.success, { checkout: checkoutId });
+      } else if (failure || answer.status !== 200 && answer.status !== 503) {
+        var reason = failure || (answer.data.error || {}).message || "The payment failed.";
+        go(config.failure, { checkout: checkoutId, reason: reason });
+      } else {
+        go(config.success, { checkout: checkoutId });
+      }
+    });
+  }
+
+  function buyWithStripe(body) {
+    api("/checkout/stripe/payment-intents", body, idempotencyKey()).then(function (answer) {
+      if (answer.status !== 201) {
+        showError((answer.data.error || {}).message || "Could not start the checkout.");
+        return;
+      }
+      var checkout = answer.data;
+      var options = checkout.stripe;
+      var stripe = window.Stripe(options.publishable_key);
+      var panel = document.getElementById("stripe-payment");
+      var payButton = document.getElementById("stripe-pay");
+      var stripeError = document.getElementById("stripe-error");
+      if (!stripeCard) {
+        stripeCard = stripe.elements().create("card");
+        stripeCard.mount("#card-element");
+      }
+      document.getElementById("stripe-amount").textContent = checkout.currency + " " + (checkout.amount / 100).toFixed(2);
+      panel.hidden = false;
+      payButton.onclick = function () {
+        payButton.disabled = true;
+        stripeError.hidden = true;
+        var billing = { name: document.getElementById("customer-name").value };
+        stripe.confirmCardPayment(options.client_secret, { payment_method: { card: stripeCard, billing_details: billing } })
+          .then(function (result) {
+            payButton.disabled = false;
+            if (result.error && !result.error.payment_intent) {
+              stripeError.textContent = result.error.message || "The card was not accepted.";
+              stripeError.hidden = false;
+              return;
+            }
+            confirmStripe(checkout.id, options.payment_intent, idempotencyKey(), 0, result.error && result.error.message);
+          });
+      };
+    }).catch(function () { showError("Network error; please try again."); });
+  }
+
+  function buy(form, gateway) {
+    var customer = customerDetails();
     var body = { price: form.dataset.price, quantity: parseInt(form.quantity.value, 10) || 1, customer: customer };
+    if (gateway === "stripe") {
+      buyWithStripe(body);
+      return;
+    }
     api("/checkout/razorpay/orders", body, idempotencyKey()).then(function (answer) {
       if (answer.status !== 201) {
         showError((answer.data.error || {}).message || "Could not start the checkout.");
@@ -89,7 +156,7 @@
   document.querySelectorAll("form.buy").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      buy(form);
+      buy(form, event.submitter ? event.submitter.value : "razorpay");
     });
   });
 })();

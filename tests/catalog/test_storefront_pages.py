@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.audit.actors import Actor
+from apps.catalog.services import price_create
 from apps.merchants.services import api_key_create
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +55,20 @@ def test_cors_allows_listed_origins_on_checkout_endpoints_only(client, settings)
     assert preflight("/api/v1/checkout/razorpay/orders", "https://shop.example.com") == "https://shop.example.com"
     assert preflight("/api/v1/checkout/razorpay/orders", "https://evil.example.com") is None
     assert preflight("/api/v1/payments", "https://shop.example.com") is None
+
+
+def test_prices_in_a_stripe_accounts_currency_get_the_card_button_and_stripe_js(client, merchant, price, settings):
+    from apps.gateways.services import gateway_account_create
+
+    api_key_create(merchant=merchant, kind="publishable", actor=Actor.system("tests"))
+    gateway_account_create(
+        merchant=merchant, gateway="stripe", mode="test", currency="INR",
+        credentials={"secret_key": "sk_test_x", "publishable_key": "pk_test_x"}, actor=Actor.system("tests"),
+    )  # fmt: skip
+    other = price_create(product=price.product, amount=900, currency="USD", actor=Actor.system("tests"))
+
+    page = client.get(f"/store/{merchant.slug}/").content.decode()
+
+    assert f'id="buy-stripe-{price.public_id}"' in page and f'id="buy-{price.public_id}"' not in page
+    assert f'src="{settings.STRIPE_JS_URL}"' in page and "sk_test_x" not in page
+    assert f'id="buy-{other.public_id}"' in page and f'id="buy-stripe-{other.public_id}"' not in page

@@ -80,3 +80,19 @@ class RazorpayCheckoutOptionsSerializer(serializers.Serializer[Any]):
 
 class CheckoutOrderCreatedSerializer(CheckoutOutputSerializer):
     razorpay = RazorpayCheckoutOptionsSerializer()
+
+
+class StripeConfirmSerializer(InputSerializer):
+    payment_intent = serializers.CharField(max_length=255, help_text="The intent Stripe.js confirmed (pi_…)")
+
+
+class StripeCheckoutOptionsSerializer(serializers.Serializer[Any]):
+    publishable_key = serializers.CharField(help_text="The Stripe account's publishable key, for Stripe(…)")
+    payment_intent = serializers.CharField()
+    client_secret = serializers.CharField(help_text="For stripe.confirmCardPayment; give it to this customer only")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+
+
+class StripeCheckoutCreatedSerializer(CheckoutOutputSerializer):
+    stripe = StripeCheckoutOptionsSerializer()

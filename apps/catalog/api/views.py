@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
 from apps.catalog import selectors, services
+from apps.gateways.models import GatewayName
 from apps.merchants.permissions import PublishableKeyAllowed
 
 from .serializers import (
@@ -21,6 +22,8 @@ from .serializers import (
     CheckoutOutputSerializer,
     CheckoutVerifySerializer,
     ProductOutputSerializer,
+    StripeCheckoutCreatedSerializer,
+    StripeConfirmSerializer,
 )
 
 PUBLISHABLE = [IsAuthenticated, PublishableKeyAllowed]
@@ -60,22 +63,8 @@ class RazorpayOrderCreateApi(IdempotentApiView):
     def post(self, request: Request) -> Response:
         data = CheckoutOrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values: dict[str, Any] = data.validated_data
-        merchant = self.merchant(request)
-        price = selectors.price_get(merchant=merchant, public_id=values["price"])
-        customer = values["customer"]
-        checkout = services.checkout_order_create(
-            merchant=merchant,
-            livemode=self.api_key(request).mode == "live",
-            price=price,
-            quantity=values["quantity"],
-            customer_name=customer.get("name", ""),
-            customer_email=customer.get("email", ""),
-            customer_contact=customer.get("contact", ""),
-            idempotency_reference=self.idempotency_reference,
-            actor=self.actor(request),
-        )
-        payment = checkout.payment
+        checkout = _open(self, request, data.validated_data, GatewayName.RAZORPAY).checkout
+        merchant, payment, customer = checkout.merchant, checkout.payment, data.validated_data["customer"]
         body = services.checkout_representation(checkout)
         body["razorpay"] = {
             "key": payment.gateway_account.credentials()["key_id"],
@@ -88,6 +77,77 @@ class RazorpayOrderCreateApi(IdempotentApiView):
                         "contact": customer.get("contact", "")},
         }  # fmt: skip
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _open(view: IdempotentApiView, request: Request, values: dict[str, Any], gateway: str) -> services.OpenedCheckout:
+    merchant = view.merchant(request)
+    customer = values["customer"]
+    return services.checkout_order_create(
+        merchant=merchant,
+        livemode=view.api_key(request).mode == "live",
+        price=selectors.price_get(merchant=merchant, public_id=values["price"]),
+        quantity=values["quantity"],
+        gateway=gateway,
+        customer_name=customer.get("name", ""),
+        customer_email=customer.get("email", ""),
+        customer_contact=customer.get("contact", ""),
+        idempotency_reference=view.idempotency_reference,
+        actor=view.actor(request),
+    )
+
+
+class StripePaymentIntentCreateApi(IdempotentApiView):
+    permission_classes = PUBLISHABLE
+
+    @extend_schema(
+        operation_id="checkout_stripe_payment_intents_create",
+        request=CheckoutOrderCreateSerializer,
+        responses={201: StripeCheckoutCreatedSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["checkout"],
+        description="Start a checkout for a price through Stripe: creates a pending payment and a "
+        "PaymentIntent, and returns what Stripe.js needs (publishable key, client secret). The amount "
+        "is the price's, never the caller's.",
+    )
+    def post(self, request: Request) -> Response:
+        data = CheckoutOrderCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        opened = _open(self, request, data.validated_data, GatewayName.STRIPE)
+        payment = opened.checkout.payment
+        body = services.checkout_representation(opened.checkout)
+        body["stripe"] = {
+            "publishable_key": payment.gateway_account.credentials().get("publishable_key", ""),
+            "payment_intent": payment.gateway_order_id,
+            "client_secret": opened.client_secret,
+            "amount": payment.amount,
+            "currency": payment.currency,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class StripeConfirmApi(IdempotentApiView):
+    permission_classes = PUBLISHABLE
+
+    @extend_schema(
+        operation_id="checkout_stripe_confirm",
+        request=StripeConfirmSerializer,
+        responses={200: CheckoutOutputSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["checkout"],
+        description="Stripe.js finished confirming the checkout's PaymentIntent (3-D Secure included). "
+        "The intent is retrieved from Stripe, never taken from the browser; a paid one is captured if "
+        "needed and grants the entitlement exactly once (the webhook may get there first: same answer).",
+    )
+    def post(self, request: Request) -> Response:
+        data = StripeConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        checkout = services.checkout_confirm(
+            merchant=self.merchant(request),
+            payment_intent=data.validated_data["payment_intent"],
+            actor=self.actor(request),
+        )
+        checkout.payment.refresh_from_db()
+        return Response(services.checkout_representation(checkout))
 
 
 class RazorpayVerifyApi(IdempotentApiView):

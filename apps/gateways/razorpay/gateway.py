@@ -239,6 +239,9 @@ class RazorpayGateway:
         items = [item for item in data.get("items") or [] if item.get("receipt") == reference[:MAX_RECEIPT_LENGTH]]
         return _order(items[0]) if items else None
 
+    def get_order(self, order_id: str) -> Order:
+        return _order(self._request("orders.fetch", lambda c, kw: c.order.fetch(order_id, **kw), mutating=False))
+
     def order_payments(self, order_id: str) -> list[CheckoutPayment]:
         data = self._request("orders.payments", lambda c, kw: c.order.payments(order_id, **kw), mutating=False)
         return [_payment_info(item) for item in data.get("items") or []]

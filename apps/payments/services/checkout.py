@@ -1,4 +1,5 @@
-"""Hosted checkout payments (Razorpay): the customer pays in the gateway's page against our order."""
+"""Hosted checkout payments (Razorpay Checkout, Stripe.js): the customer pays in the gateway's page
+or script against our order (Stripe: a PaymentIntent)."""
 
 from __future__ import annotations
 
@@ -134,16 +135,20 @@ def _order_find(gt: GatewayTransaction) -> GatewayTransaction:
 
 def checkout_payment_open_order(
     *, payment: Payment, gt: GatewayTransaction, notes: dict[str, str], actor: Actor
-) -> Payment:
-    """Create the gateway's order for a pending checkout payment (after the caller committed).
-    On failure the payment fails and GatewayUnavailable / GatewayMisconfiguredError is raised."""
+) -> tuple[Payment, str]:
+    """Create the gateway's order for a pending checkout payment (after the caller committed), and
+    answer the payment with what the browser library needs to pay it (Stripe.js: the intent's client
+    secret, never stored; Razorpay: nothing). On failure the payment fails and GatewayUnavailable /
+    GatewayMisconfiguredError is raised."""
 
     gateway = checkout_gateway_for(payment.gateway_account)
     started = time.perf_counter()
     result: GatewayResult | None = None
     error: GatewayError | None = None
+    client_secret = ""
     try:
         order = gateway.create_order(OrderRequest(gt.reference, payment.amount, payment.currency, notes))
+        client_secret = order.client_secret
         result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
     except GatewayOutcomeUnknown as exc:
         # Never handed to the customer, so never payable: abandon rather than look it up.
@@ -153,7 +158,7 @@ def checkout_payment_open_order(
     outcome = CallOutcome(result, error, int((time.perf_counter() - started) * 1000))
     payment = atomic_with_reconnect(lambda: _order_record(payment.pk, gt.pk, outcome, actor), what="order_finish")
     raise_for_outcome(outcome, payment=payment)
-    return payment
+    return payment, client_secret
 
 
 def _order_record(

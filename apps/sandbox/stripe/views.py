@@ -20,13 +20,16 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
-from csp.decorators import csp_update
+from csp.constants import SELF
+from csp.decorators import csp_replace, csp_update
+from django.contrib.staticfiles import finders
 from django.db import transaction
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.core.money import to_decimal
 from apps.sandbox.faults import Fault, reset_connection, sleep_ms, take_faults
@@ -194,10 +197,25 @@ def _after(request: HttpRequest, faults: list[Fault], status: int, content: byte
 # --- 3-D Secure ---------------------------------------------------------------------------------
 
 
+@require_GET
+def stripe_js(request: HttpRequest) -> FileResponse:
+    """The Stripe.js stand-in (static/sandbox/stripe/stripe.js): Stripe(pk), the card element,
+    confirmCardPayment with the challenge page in a modal."""
+    location = finders.find("sandbox/stripe/stripe.js")
+    if not isinstance(location, str):
+        raise Http404("stripe.js is missing")
+    response = FileResponse(open(location, "rb"), content_type="application/javascript; charset=utf-8")  # noqa: SIM115
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-# The form's redirect goes to the merchant's return_url, wherever it is (django-csp types views as request-only).
-@csp_update({"form-action": ["http:", "https:"]})  # type: ignore[arg-type]
+# The form's redirect goes to the merchant's return_url, wherever it is; Stripe.js shows the page in
+# a modal frame on the merchant's page (django-csp types views as request-only).
+@csp_update({"form-action": ["http:", "https:"]})
+@csp_replace({"frame-ancestors": [SELF]})  # type: ignore[arg-type]
+@xframe_options_sameorigin
 def challenge_page(request: HttpRequest, intent_id: str) -> HttpResponse:
     """The issuer's challenge: "Complete authentication" or "Fail authentication" (no script)."""
     try:

@@ -74,6 +74,27 @@ def test_seed_sets_up_the_storefront_with_razorpay_once():
     assert ApiKey.objects.filter(kind="publishable", revoked_at__isnull=True).count() == 1
 
 
+def test_seed_sets_up_a_stripe_account_with_its_webhook_and_a_usd_price_once():
+    from apps.catalog.models import Price
+    from apps.gateways.models import GatewayAccount
+    from apps.sandbox.models import StripeAccount, StripeWebhookEndpoint
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=StringIO())
+
+    account = GatewayAccount.objects.get(merchant__slug="demo", gateway="stripe", mode="test")
+    credentials = account.credentials()
+    sandbox = StripeAccount.objects.get(secret_key=credentials["secret_key"])
+    assert credentials["publishable_key"] == sandbox.publishable_key
+    endpoints = StripeWebhookEndpoint.objects.filter(account=sandbox)
+    assert [endpoint.url for endpoint in endpoints] == [f"http://127.0.0.1:8000/webhooks/stripe/{account.public_id}"]
+    assert credentials["webhook_secret"] == endpoints.get().secret
+    assert Price.objects.filter(merchant__slug="demo", currency="USD").count() == 1
+    assert Price.objects.filter(merchant__slug="demo", currency="INR").count() == 3
+    assert "4000 0000 0000 3220" in out.getvalue()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_seed_subscriptions_are_billed_by_the_first_run_through_the_sandbox(anet_sandbox, settings):
     """The demo's due subscriptions renew (or go past due) at the sandbox's saved cards."""

@@ -11,18 +11,19 @@ from django.utils import timezone
 
 from apps.accounts.services import staff_password_reset
 from apps.audit.actors import Actor
-from apps.catalog.models import Product
+from apps.catalog.models import Price, Product
 from apps.catalog.services import price_create, product_create
 from apps.customers.services import customer_create, payment_method_import
 from apps.gateways.models import GatewayAccount
-from apps.gateways.services import gateway_account_create
+from apps.gateways.services import gateway_account_create, gateway_account_set_credentials
 from apps.merchants.models import ApiKey, Merchant
 from apps.merchants.services import api_key_create, api_key_revoke, merchant_create
 from apps.reconciliation.models import CsvMapping
-from apps.sandbox.models import AnetAccount, RzpAccount
+from apps.sandbox.models import AnetAccount, RzpAccount, StripeAccount, StripeWebhookEndpoint
 from apps.sandbox.notifications import anet_webhook_register
 from apps.sandbox.razorpay.services import rzp_webhook_register
 from apps.sandbox.services import anet_account_create, anet_vault_seed, rzp_account_create
+from apps.sandbox.stripe.services import stripe_account_create, stripe_webhook_endpoint_create
 from apps.subscriptions.models import Plan
 from apps.subscriptions.services import plan_create, subscription_create
 
@@ -63,6 +64,7 @@ class Command(BaseCommand):
         self._sandbox_webhook(account, base)
         razorpay = self._razorpay_account(merchant, actor)
         self._razorpay_webhook(razorpay, base)
+        self._stripe_account(merchant, base, actor)
         self._catalogue(merchant, actor)
         publishable = self._publishable_key(merchant, actor)
         self._subscriptions(merchant, account, actor)
@@ -78,7 +80,8 @@ class Command(BaseCommand):
                     f"   Admin:       {base}/admin/   user {admin.get_username()}   password {password}",
                     f"   API key:     {issued.secret}",
                     f"   API docs:    {base}/api/docs/",
-                    f"   Storefront:  {base}/store/{merchant.slug}/   (Razorpay sandbox; card 4100 2800 0000 1007)",
+                    f"   Storefront:  {base}/store/{merchant.slug}/  (Razorpay sandbox, INR: card 4100 2800 0000 1007;",
+                    "               Stripe sandbox, USD: 4242 4242 4242 4242, or 4000 0000 0000 3220 for 3-D Secure)",
                     f"   Publishable: {publishable}",
                     "   Gateway:     Authorize.Net test mode, served by the built-in sandbox at /sandbox/",
                     f"   Charge:      curl -X POST {base}/api/v1/payments -H 'Authorization: Bearer {issued.secret}' "
@@ -150,8 +153,44 @@ class Command(BaseCommand):
         if not sandbox.webhooks.filter(url=url).exists():
             rzp_webhook_register(account=sandbox, url=url, secret=credentials["webhook_secret"])
 
+    def _stripe_account(self, merchant: Merchant, base: str, actor: Actor) -> GatewayAccount:
+        """A test-mode Stripe account (USD) at the built-in sandbox, its webhooks sent to us."""
+        existing = GatewayAccount.objects.filter(merchant=merchant, gateway="stripe", mode="test", is_active=True)
+        account = existing.first()
+        if account is None:
+            sandbox = stripe_account_create()
+            account = gateway_account_create(
+                merchant=merchant,
+                gateway="stripe",
+                mode="test",
+                currency="USD",
+                name="Stripe sandbox",
+                credentials={
+                    "secret_key": sandbox.secret_key,
+                    "publishable_key": sandbox.publishable_key,
+                    "webhook_secret": "",
+                },
+                actor=actor,
+            )
+        credentials = account.credentials()
+        sandbox = StripeAccount.objects.get(secret_key=credentials["secret_key"])
+        url = f"{base}/webhooks/stripe/{account.public_id}"
+        endpoint = StripeWebhookEndpoint.objects.filter(account=sandbox, url=url).first()
+        if endpoint is None:
+            endpoint, _secret = stripe_webhook_endpoint_create(account=sandbox, url=url)
+        if credentials.get("webhook_secret") != endpoint.secret:
+            gateway_account_set_credentials(
+                account=account, credentials={"webhook_secret": endpoint.secret}, actor=actor
+            )
+        if not Price.objects.filter(product__merchant=merchant, currency="USD").exists():
+            product = product_create(
+                merchant=merchant, name="Workshop seat", description="One live workshop", actor=actor
+            )
+            price_create(product=product, amount=4_500, currency="USD", actor=actor)
+        return account
+
     def _catalogue(self, merchant: Merchant, actor: Actor) -> None:
-        if Product.objects.filter(merchant=merchant).exists():
+        if Product.objects.filter(merchant=merchant).exclude(prices__currency="USD").exists():
             return
         for name, description, amount in (
             ("Starter plan", "One month of the starter plan", 49_900),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import IntegrityError, transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.audit.actors import Actor
@@ -57,11 +58,33 @@ def roles_setup(*, actor: Actor) -> dict[str, list[str]]:
     return changes
 
 
+RECOVERY_CODES = 10
+
+
 @dataclass(frozen=True)
 class CreatedStaffUser:
     user: AbstractUser
     password: str
     totp_uri: str | None
+    recovery_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    uri: str  # otpauth://… for the authenticator app (QR code)
+    recovery_codes: tuple[str, ...]  # each works once, in place of a code from the app
+
+
+def _enrol(user: AbstractUser) -> tuple[TotpEnrolment, int]:
+    """Inside a transaction: replace the user's devices with one TOTP device and fresh recovery
+    codes. Returns the enrolment and how many devices it replaced."""
+    replaced = TOTPDevice.objects.filter(user=user).delete()[0]
+    StaticDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+    recovery = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
+    codes = tuple(StaticToken.random_token() for _ in range(RECOVERY_CODES))
+    StaticToken.objects.bulk_create([StaticToken(device=recovery, token=code) for code in codes])
+    return TotpEnrolment(uri=str(device.config_url), recovery_codes=codes), replaced
 
 
 def staff_user_create(
@@ -78,9 +101,7 @@ def staff_user_create(
                 username=username, email=email, password=password, is_staff=True, is_superuser=superuser
             )
             user.groups.set(Group.objects.filter(name__in=roles))
-            totp_uri = None
-            if with_totp:
-                totp_uri = TOTPDevice.objects.create(user=user, name="default", confirmed=True).config_url
+            enrolment = _enrol(user)[0] if with_totp else None
             audit_record(
                 actor=actor,
                 action="staff.created",
@@ -89,7 +110,12 @@ def staff_user_create(
             )
     except IntegrityError as exc:
         raise ValueError(f"A user named {username!r} already exists") from exc
-    return CreatedStaffUser(user=user, password=password, totp_uri=totp_uri)
+    return CreatedStaffUser(
+        user=user,
+        password=password,
+        totp_uri=enrolment.uri if enrolment else None,
+        recovery_codes=enrolment.recovery_codes if enrolment else (),
+    )
 
 
 def staff_password_reset(*, user: AbstractUser, actor: Actor) -> str:
@@ -99,3 +125,12 @@ def staff_password_reset(*, user: AbstractUser, actor: Actor) -> str:
         user.save(update_fields=["password"])
         audit_record(actor=actor, action="staff.password_reset", target=user)
     return password
+
+
+def staff_totp_enrol(*, user: AbstractUser, actor: Actor) -> TotpEnrolment:
+    """A new authenticator device and recovery codes for `user`, replacing what they had (a lost
+    phone, a new member of staff). Shown once (QR code and codes), stored nowhere else in clear."""
+    with transaction.atomic():
+        enrolment, replaced = _enrol(user)
+        audit_record(actor=actor, action="staff.totp_enrolled", target=user, after={"replaced_devices": replaced})
+    return enrolment

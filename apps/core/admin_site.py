@@ -13,27 +13,45 @@ from django.urls import path
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+TOTP_DIGITS = 6
 
 
 class StaffLoginForm(OTPAdminAuthenticationForm):
-    """Username, password and the code from the authenticator app, in one step.
+    """Username, password and the code from the authenticator app (or a recovery code), in one step.
 
     django-otp asks the user to pick a device even when they have one, and re-renders the form with
     the password filled in (its value in the page's HTML). Here the user's only device is taken
     when none is chosen, and the password is never rendered back."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["otp_token"].widget.attrs.update(
+            {"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*", "maxlength": "8"}
+        )
+
     def _chosen_device(self, user: Any) -> Device | None:
+        """The device picked in the menu, else the one the code's shape names: six digits are the
+        authenticator app's, anything else a recovery code (each device is tried alone, so a
+        recovery code never counts as a failed attempt against the app, nor the reverse)."""
         chosen: Device | None = super()._chosen_device(user)
         if chosen is None and not self.cleaned_data.get("otp_device"):
-            devices = list(devices_for_user(user))
-            if len(devices) == 1:
-                chosen = devices[0]
+            token = (self.cleaned_data.get("otp_token") or "").strip()
+            kind = TOTPDevice if token.isdigit() and len(token) == TOTP_DIGITS else StaticDevice
+            candidates = [device for device in devices_for_user(user) if isinstance(device, kind)]
+            if len(candidates) == 1:
+                chosen = candidates[0]
         return chosen
 
     def _update_form(self, user: Any) -> None:
         super()._update_form(user)
         if "password" in self.fields:
             self.fields["password"].widget.render_value = False
+        # The menu is offered only to someone with more than one authenticator app.
+        if sum(isinstance(device, TOTPDevice) for device in devices_for_user(user)) < 2:
+            self.fields["otp_device"].widget.choices = []
 
 
 class ClearhouseAdminSite(OTPAdminSite):
@@ -47,7 +65,7 @@ class ClearhouseAdminSite(OTPAdminSite):
 
     @property
     def login_template(self) -> str | None:
-        return "otp/admin111/login.html" if settings.ADMIN_REQUIRE_OTP else None
+        return "admin/otp_login.html" if settings.ADMIN_REQUIRE_OTP else None
 
     def __init__(self, name: str = "admin") -> None:
         AdminSite.__init__(self, name)

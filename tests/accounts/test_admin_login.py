@@ -98,6 +98,30 @@ def test_with_two_devices_the_code_needs_its_device(client, settings):
     )
 
 
+def test_the_login_page_asks_for_the_code_without_a_device_menu_or_challenge_button(client, settings):
+    settings.ADMIN_REQUIRE_OTP = True
+    user = StaffUserFactory(is_superuser=True)
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+    for page in (client.get(LOGIN), login(client, user.username, otp_token="000000")):
+        html = page.content.decode()
+        assert 'name="otp_token"' in html and 'autocomplete="one-time-code"' in html
+        assert 'name="otp_device"' not in html  # one device: nothing to pick
+        assert "otp_challenge" not in html and "Get OTP Challenge" not in html
+
+
+def test_someone_with_two_devices_is_offered_the_menu_after_the_first_submit(client, settings):
+    settings.ADMIN_REQUIRE_OTP = True
+    user = StaffUserFactory(is_superuser=True)
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    TOTPDevice.objects.create(user=user, name="backup", confirmed=True)
+
+    html = login(client, user.username, otp_token="000000").content.decode()
+
+    assert 'name="otp_device"' in html and ">phone<" in html and ">backup<" in html
+    assert "otp_challenge" not in html
+
+
 def test_otp_required_accepts_password_and_current_totp(client, settings):
     settings.ADMIN_REQUIRE_OTP = True
     user = StaffUserFactory(is_superuser=True)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import base64
 import re
 from io import StringIO
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django_otp.oath import totp
 
 from apps.merchants.models import ApiKey
 from apps.merchants.services import api_key_authenticate
@@ -111,3 +114,22 @@ def test_seed_subscriptions_are_billed_by_the_first_run_through_the_sandbox(anet
 
     statuses = dict(Subscription.objects.values_list("customer__email", "status"))
     assert statuses == {"ada@example.com": "trialing", "grace@example.com": "active", "alan@example.com": "past_due"}
+
+
+def test_with_2fa_required_the_seeded_admin_logs_in_with_the_printed_password_and_device(client, settings):
+    settings.ADMIN_REQUIRE_OTP = True
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    password = re.search(r"password (\S+)", text).group(1)
+    uri = re.search(r"2FA:\s+add to an authenticator app: (otpauth://\S+)", text).group(1)
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "admin", "password": password, "otp_token": f"{totp(key):06d}"},
+    )
+
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200

@@ -44,3 +44,5 @@ class Command(BaseCommand):
             code.add_data(created.totp_uri)
             code.print_ascii(out=self.stdout)
             self.stdout.write(created.totp_uri)
+            self.stdout.write("Recovery codes (each works once in place of a code; shown once):")
+            self.stdout.write("  " + "  ".join(created.recovery_codes))

@@ -4,12 +4,13 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.services import staff_password_reset
+from apps.accounts.services import staff_password_reset, staff_totp_enrol
 from apps.audit.actors import Actor
 from apps.catalog.models import Price, Product
 from apps.catalog.services import price_create, product_create
@@ -55,6 +56,9 @@ class Command(BaseCommand):
                     username=options["admin"], email="admin@example.com", password=secrets.token_urlsafe(12)
                 )
         password = staff_password_reset(user=admin, actor=actor)
+        # With 2FA required (ADMIN_REQUIRE_OTP), the admin needs a device: a new one on every start,
+        # like the password.
+        totp_uri = staff_totp_enrol(user=admin, actor=actor).uri if settings.ADMIN_REQUIRE_OTP else ""
 
         for old in ApiKey.objects.filter(merchant=merchant, name=DEMO_KEY_NAME, revoked_at__isnull=True):
             api_key_revoke(api_key=old, actor=actor)
@@ -78,6 +82,7 @@ class Command(BaseCommand):
                     " Clearhouse demo data",
                     f"   Merchant:    {merchant.name} ({merchant.slug})",
                     f"   Admin:       {base}/admin/   user {admin.get_username()}   password {password}",
+                    *([f"   2FA:         add to an authenticator app: {totp_uri}"] if totp_uri else []),
                     f"   API key:     {issued.secret}",
                     f"   API docs:    {base}/api/docs/",
                     f"   Storefront:  {base}/store/{merchant.slug}/  (Razorpay sandbox, INR: card 4100 2800 0000 1007;",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,3 +14,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def assert_shows_money(content: bytes, *, shown: list[str], bare: list[int]) -> None:
+    """An admin page shows each amount of `shown` as money ("45.00 USD") and none of `bare` as
+    minor units: a number standing on its own ("4500 USD"), not digits inside an id, a token or a
+    URL ("w3.org/2000/svg")."""
+    text = content.decode()
+    for money in shown:
+        assert money in text, f"{money!r} is not on the page"
+    for amount in bare:
+        found = re.search(rf"(?<![\w.,/]){amount}(?![\w.,/])", text)
+        where = text[max(found.start() - 120, 0) : found.end() + 120] if found else ""
+        assert found is None, f"{amount} in minor units on the page: …{where}…"
+    assert "minor units" not in text
+
+
+def assert_id_keeps_its_case(content: bytes, public_id: str) -> None:
+    """The admin capitalises a message's first letter: a message must not start with the id."""
+    assert public_id.encode() in content
+    assert public_id[:1].upper().encode() + public_id[1:].encode() not in content

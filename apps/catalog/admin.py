@@ -15,12 +15,14 @@ from .services import checkout_status, price_create, price_update, product_creat
 class PriceInline(admin.TabularInline[Price, Product]):
     model = Price
     extra = 1
-    fields = ("public_id", "nickname", "amount", "currency", "active")
-    readonly_fields = ("public_id",)
+    fields = ("public_id", "nickname", "amount_display", "active")
+    # A price that may have been charged keeps its amount: add a new price instead. The amount
+    # appears with its currency, never as bare minor units.
+    readonly_fields = ("public_id", "amount_display")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        # A price that may have been charged keeps its amount: add a new price instead.
-        return ("public_id", "amount", "currency")
+    @admin.display(description="amount")
+    def amount_display(self, obj: Price) -> str:
+        return format_amount(obj.amount, obj.currency) if obj.pk else ""
 
 
 @admin.register(Product)

@@ -122,4 +122,5 @@ class Posting(models.Model):
 
     def __str__(self) -> str:
         side = "Dr" if self.amount > 0 else "Cr"
-        return f"{side} {self.account} {abs(self.amount)}"
+        # The account's currency is the entry's (ledger_problems checks it).
+        return f"{side} {self.account} {format_amount(abs(self.amount), self.account.currency)}"

@@ -136,7 +136,8 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
                     api_key_revoke(api_key=api_key, actor=Actor.staff(request.user))
                     revoked += 1
             except ApplicationError as exc:
-                self.message_user(request, f"{api_key.display}: {exc.message}", messages.ERROR)
+                # "API key sk_…": the admin capitalises a message's first letter ("Sk_…").
+                self.message_user(request, f"API key {api_key.display}: {exc.message}", messages.ERROR)
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
         return None
 

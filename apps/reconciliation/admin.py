@@ -1,16 +1,16 @@
-"""Reconciliation in the back office: settlement batches and lines (read-only), the discrepancy
-queue with filters, assignee and age, and a resolve page that shows what each resolution posts.
-Write-offs wait for a second person's approval."""
+"""Reconciliation in the back office: the discrepancy queue with filters, assignee and age, and a
+resolve page that shows what each resolution posts. Write-offs wait for a second person's
+approval. The settlement pages (batches and lines, read-only; CSV mappings and upload) are in
+admin_settlements."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
@@ -29,185 +29,21 @@ from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.cards import reject_card_numbers
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
-from apps.gateways.models import GatewayAccount
 from apps.webhooks.models import IncomingWebhook
 
-from . import discrepancies, services
-from .models import CsvMapping, Discrepancy, SettlementBatch, SettlementLine
+from . import admin_settlements, discrepancies  # noqa: F401  (admin_settlements registers its pages)
+from .models import Discrepancy
 from .selectors import resolutions_for
 
 
 def _money(amount: int | None, currency: str) -> str:
-    return "" if amount is None else format_amount(amount, currency)
+    return "—" if amount is None else format_amount(amount, currency)
 
 
-@admin.register(CsvMapping)
-class CsvMappingAdmin(admin.ModelAdmin[CsvMapping]):
-    """Saved column mappings for settlement CSV uploads (editable by finance operators)."""
-
-    list_display = ("name", "gateway", "transaction_id_column", "amount_column", "amount_format", "updated_at")
-    fieldsets = (
-        (None, {"fields": ("name", "gateway", "delimiter")}),
-        ("Required columns", {"fields": ("transaction_id_column", "amount_column", "amount_format")}),
-        (
-            "Optional columns",
-            {
-                "fields": (
-                    "batch_id_column",
-                    "kind_column",
-                    "charge_values",
-                    "refund_values",
-                    "currency_column",
-                    "fee_column",
-                    "tax_column",
-                    "reference_column",
-                    "status_column",
-                    "settled_at_column",
-                    "occurred_at_column",
-                    "date_format",
-                )
-            },
-        ),
-    )
-
-
-class SettlementUploadForm(forms.Form):
-    gateway_account = forms.ModelChoiceField(queryset=GatewayAccount.objects.filter(is_active=True))
-    mapping = forms.ModelChoiceField(queryset=CsvMapping.objects.all(), help_text="How to read the file's columns")
-    file = forms.FileField(help_text="The gateway's settlement report, CSV, UTF-8")
-    batch_id = forms.CharField(
-        max_length=64, required=False, help_text="For files without a batch column: the settlement's id"
-    )
-    settled_on = forms.DateField(help_text="For files without a settlement date column (UTC), YYYY-MM-DD")
-
-
-@admin.register(SettlementBatch)
-class SettlementBatchAdmin(CsvExportMixin, ReadOnlyAdmin):
-    list_display = (
-        "gateway_batch_id",
-        "gateway_account",
-        "settled_at",
-        "source",
-        "line_count",
-        "charges",
-        "refunds",
-        "fees",
-        "payout",
-        "payout_reference",
-        "lines_link",
-    )
-    list_filter = ("source", "gateway_account__gateway", "currency", ("settled_at", admin.DateFieldListFilter))
-    search_fields = ("=gateway_batch_id", "=payout_reference")
-    list_select_related = ("gateway_account__merchant",)
-    date_hierarchy = "settled_at"
-    ordering = ("-settled_at",)
-
-    change_list_template = "admin/reconciliation/settlementbatch/change_list.html"
-
-    def get_urls(self) -> list[Any]:
-        upload = path(
-            "upload/", self.admin_site.admin_view(self.upload_view), name="reconciliation_settlementbatch_upload"
-        )
-        return [upload, *super().get_urls()]
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        can_upload = request.user.has_perm("reconciliation.upload_settlement")
-        return super().changelist_view(request, {**(extra_context or {}), "can_upload": can_upload})
-
-    def upload_view(self, request: HttpRequest) -> HttpResponse:
-        """Upload a settlement report CSV: stored all-or-nothing, then matched like an API import."""
-        if not request.user.has_perm("reconciliation.upload_settlement"):
-            raise PermissionDenied
-        form = SettlementUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                report = services.settlement_csv_import(
-                    account=data["gateway_account"],
-                    mapping=data["mapping"],
-                    content=data["file"].read(),
-                    batch_id=data["batch_id"],
-                    settled_at=datetime.combine(data["settled_on"], time(23, 59), tzinfo=UTC),
-                    actor=Actor.staff(request.user),
-                )
-            except ApplicationError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-            else:
-                if report.skipped:
-                    self.message_user(
-                        request, f"Imported before, left as it was: {', '.join(report.skipped)}.", messages.WARNING
-                    )
-                self.message_user(request, report.summary(), messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:reconciliation_settlementbatch_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Upload a settlement report (CSV)",
-            "form": form,
-            "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),  # type: ignore[arg-type]
-            "opts": self.model._meta,
-            "back_url": reverse("admin:reconciliation_settlementbatch_changelist"),
-        }
-        return TemplateResponse(request, "admin/reconciliation/settlementbatch/upload.html", context)
-
-    @admin.display(description="charges", ordering="charges_amount")
-    def charges(self, obj: SettlementBatch) -> str:
-        return _money(obj.charges_amount, obj.currency)
-
-    @admin.display(description="refunds")
-    def refunds(self, obj: SettlementBatch) -> str:
-        return _money(obj.refunds_amount, obj.currency)
-
-    @admin.display(description="fees and tax")
-    def fees(self, obj: SettlementBatch) -> str:
-        return _money(obj.fees_amount, obj.currency)
-
-    @admin.display(description="payout", ordering="payout_amount")
-    def payout(self, obj: SettlementBatch) -> str:
-        return _money(obj.payout_amount, obj.currency)
-
-    @admin.display(description="lines")
-    def lines_link(self, obj: SettlementBatch) -> str:
-        url = reverse("admin:reconciliation_settlementline_changelist")
-        return format_html('<a href="{}?batch__id__exact={}">{} lines</a>', url, obj.pk, obj.line_count)
-
-
-@admin.register(SettlementLine)
-class SettlementLineAdmin(CsvExportMixin, ReadOnlyAdmin):
-    list_display = (
-        "gateway_transaction_id",
-        "kind",
-        "gateway_status",
-        "amount_display",
-        "fee_display",
-        "match_status",
-        "matched_by",
-        "payment_link",
-        "batch",
-        "occurred_at",
-    )
-    list_filter = ("match_status", "kind", "matched_by", "gateway_account__gateway", "currency")
-    search_fields = ("=gateway_transaction_id", "=reference", "=batch__gateway_batch_id")
-    search_help_text = "Exact gateway transaction id, our reference or batch id."
-    list_select_related = ("batch", "entry__payment")
-    raw_id_fields = ("batch", "entry")
-    ordering = ("-id",)
-
-    @admin.display(description="amount", ordering="amount")
-    def amount_display(self, obj: SettlementLine) -> str:
-        return _money(obj.amount, obj.currency)
-
-    @admin.display(description="fee + tax")
-    def fee_display(self, obj: SettlementLine) -> str:
-        return _money(obj.fee + obj.tax, obj.currency) if obj.fee or obj.tax else ""
-
-    @admin.display(description="our payment")
-    def payment_link(self, obj: SettlementLine) -> str:
-        payment = obj.entry.payment if obj.entry else None
-        if payment is None:
-            return ""
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:payments_payment_change", args=[payment.pk]), payment.public_id
-        )
+def _our_currency(d: Discrepancy) -> str:
+    """The currency of our amount: our entry's, which differs from the line's (the discrepancy's
+    currency) in a currency mismatch."""
+    return d.entry.currency if d.entry_id is not None and d.entry is not None else d.currency
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -285,8 +121,20 @@ class DecisionForm(forms.Form):
     )
 
 
+def _resolved_message(d: Discrepancy) -> str:
+    """What a resolution did, as an admin message. It starts with a word, never with the id: the
+    admin capitalises a message's first letter ("Dsc_…")."""
+    if d.status == Discrepancy.Status.PENDING_APPROVAL:
+        money = _money(d.resolution_amount, d.currency)
+        return f"Write-off of {money} requested for discrepancy {d.public_id}: it waits for another approver."
+    return f"Discrepancy {d.public_id}: {d.get_status_display().lower()} ({d.get_resolution_display().lower()})."
+
+
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
+    # Ours may be in another currency (a currency mismatch): the sentence columns stay text; the
+    # gateway's amount is a number in the discrepancy's currency.
+    csv_money = {"gateways": ("gateway_amount", "currency")}
     list_display = (
         "public_id",
         "kind",
@@ -303,7 +151,7 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     list_filter = (OpenByDefault, "kind", AssigneeFilter, AgeFilter, "resolution", "gateway_account__gateway")
     search_fields = ("=public_id", "=gateway_transaction_id", "=payment__public_id")
     search_help_text = "Exact discrepancy id, gateway transaction id or payment id."
-    list_select_related = ("gateway_account__merchant", "assignee")
+    list_select_related = ("gateway_account__merchant", "assignee", "entry")
     ordering = ("detected_at",)
     actions = ("assign_to_me", "unassign")
     readonly_fields = (
@@ -323,7 +171,7 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         "detected_at",
         "assignee",
         "resolution",
-        "resolution_amount",
+        "resolution_amount_display",
         "resolution_note",
         "requested_by",
         "requested_at",
@@ -332,11 +180,14 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         "resolution_entry",
         "notifications",
     )
+    # Only these: the amounts appear with their currency (ours, gateways, ...), never as bare
+    # minor units.
+    fields = readonly_fields
     change_form_template = "admin/reconciliation/discrepancy/change_form.html"
 
     @admin.display(description="ours")
     def ours(self, obj: Discrepancy) -> str:
-        return _money(obj.our_amount, obj.currency)
+        return _money(obj.our_amount, _our_currency(obj))
 
     @admin.display(description="gateway")
     def gateways(self, obj: Discrepancy) -> str:
@@ -344,9 +195,13 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="difference")
     def difference_display(self, obj: Discrepancy) -> str:
-        if obj.our_amount is None or obj.gateway_amount is None:
+        if obj.our_amount is None or obj.gateway_amount is None or _our_currency(obj) != obj.currency:
             return ""
         return _money(obj.difference, obj.currency)
+
+    @admin.display(description="resolution amount")
+    def resolution_amount_display(self, obj: Discrepancy) -> str:
+        return _money(obj.resolution_amount, obj.currency)
 
     @admin.display(description="gateway notifications about it")
     def notifications(self, obj: Discrepancy) -> str:
@@ -436,6 +291,7 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
                 **self.admin_site.each_context(request),
                 "title": title,
                 "d": d,
+                "our_currency": _our_currency(d),
                 "residual": _money(discrepancies.discrepancy_residual(d), d.currency),
                 "opts": self.model._meta,
                 "change_url": reverse("admin:reconciliation_discrepancy_change", args=[d.pk]),
@@ -460,7 +316,7 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
-                self.message_user(request, f"{done.public_id}: {done.get_status_display().lower()}.", messages.SUCCESS)
+                self.message_user(request, _resolved_message(done), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:reconciliation_discrepancy_change", args=[d.pk]))
         return self._page(request, d, f"Resolve {d.public_id}", form=form, choices=choices)
 
@@ -472,16 +328,18 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         )
         form = DecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            approve = request.POST.get("decision") == "approve"
             decide = (
-                discrepancies.discrepancy_approve_write_off
-                if request.POST.get("decision") == "approve"
-                else discrepancies.discrepancy_reject_write_off
+                discrepancies.discrepancy_approve_write_off if approve else discrepancies.discrepancy_reject_write_off
             )
+            write_off = f"Write-off of {_money(d.resolution_amount, d.currency)} for discrepancy {d.public_id}"
             try:
                 done = decide(discrepancy=d, approver=request.user, note=form.cleaned_data["note"])  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
-                self.message_user(request, f"{done.public_id}: {done.get_status_display().lower()}.", messages.SUCCESS)
+                outcome = "approved" if approve else "rejected"
+                status = done.get_status_display().lower()
+                self.message_user(request, f"{write_off} {outcome}: {status}.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:reconciliation_discrepancy_change", args=[d.pk]))
         return self._page(request, d, f"Write-off of {d.public_id}", form=form, deciding=True)

@@ -45,6 +45,20 @@ class PlanAdmin(ReadOnlyAdmin):
     search_fields = ("=public_id", "name")
     list_select_related = ("merchant",)
     ordering = ("-id",)
+    # Only these: the price appears with its currency, never as bare minor units.
+    fields = (
+        "public_id",
+        "merchant",
+        "name",
+        "price",
+        "interval_display",
+        "trial_days",
+        "billing_mode",
+        "active",
+        "metadata",
+        "created_at",
+    )
+    readonly_fields = fields
 
     @admin.display(description="price", ordering="amount")
     def price(self, obj: Plan) -> str:
@@ -161,9 +175,10 @@ class SubscriptionActionsMixin:
         actor = Actor.staff(request.user)
         for sub in eligible:
             try:
-                self.message_user(request, f"{sub.public_id}: {perform(sub, actor)}", messages.SUCCESS)
+                # "Subscription sub_…": the admin capitalises a message's first letter ("Sub_…").
+                self.message_user(request, f"Subscription {sub.public_id}: {perform(sub, actor)}", messages.SUCCESS)
             except ApplicationError as exc:
-                self.message_user(request, f"{sub.public_id}: {exc.message}", messages.ERROR)
+                self.message_user(request, f"Subscription {sub.public_id}: {exc.message}", messages.ERROR)
         return None
 
     @admin.action(description="Cancel now", permissions=["cancel"])
@@ -339,7 +354,23 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ("subscription",)
     ordering = ("-id",)
     inlines = (AttemptInline,)
-    exclude = ("merchant",)
+    # Only these: the amount appears with its currency, never as bare minor units.
+    fields = (
+        "public_id",
+        "subscription",
+        "plan",
+        "period_start",
+        "period_end",
+        "amount_display",
+        "status",
+        "attempt_count",
+        "first_declined_at",
+        "next_attempt_at",
+        "payment",
+        "paid_at",
+        "created_at",
+    )
+    readonly_fields = fields
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Invoice) -> str:

@@ -29,6 +29,7 @@ _FINANCE_READ = [
     "subscriptions.view_billingattempt",
     "ledger.view_ledgeraccount",
     "ledger.view_journalentry",
+    "ledger.view_posting",
     "reconciliation.view_settlementbatch",
     "reconciliation.view_settlementline",
     "reconciliation.view_discrepancy",
@@ -67,6 +68,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.change_discrepancy",
         "reconciliation.resolve_discrepancy",
         "reconciliation.approve_writeoff",
+        # The audit trail of finance objects only (payments, refunds, discrepancies and their
+        # write-offs, settlement batches, journal entries); the Auditor sees all of it.
+        "audit.view_finance_auditevent",
     ],
     # Runs the system: merchants, API keys, workers and (later) webhook replays.
     OPS: [

@@ -4,15 +4,18 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from .models import AuditEvent
+from .selectors import FINANCE_TARGET_TYPES, audit_events_visible_to
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin[Any]):
-    """Read-only for everybody; visible to roles holding audit.view_auditevent (auditors)."""
+    """Read-only for everybody. audit.view_auditevent (auditors) shows every event;
+    audit.view_finance_auditevent (finance approvers) only the events of finance objects."""
 
     list_display = ("occurred_at", "action", "actor_type", "actor_label", "target_type", "target_id", "merchant")
     list_filter = ("action", "actor_type", "target_type", ("occurred_at", admin.DateFieldListFilter))
@@ -47,6 +50,15 @@ class AuditEventAdmin(admin.ModelAdmin[Any]):
     @admin.display(description="after")
     def after_pretty(self, obj: AuditEvent) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.after, indent=2, sort_keys=True))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        return audit_events_visible_to(request.user, super().get_queryset(request))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if super().has_view_permission(request, obj):
+            return True
+        finance_only = request.user.has_perm("audit.view_finance_auditevent")
+        return finance_only and (obj is None or obj.target_type in FINANCE_TARGET_TYPES)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

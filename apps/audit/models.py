@@ -41,6 +41,9 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # view_auditevent shows the whole trail (auditors); this one only the events of finance
+        # objects (apps.audit.selectors.FINANCE_TARGET_TYPES), for finance approvers.
+        permissions = [("view_finance_auditevent", "Can view the audit events of finance objects")]
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
 
     def __str__(self) -> str:

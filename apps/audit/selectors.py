@@ -2,9 +2,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
 
 from .chain import GENESIS_HASH, compute_hash, row_fields
 from .models import AuditEvent
+
+# What a finance approver may read of the trail (`audit.view_finance_auditevent`): the events of
+# money records, by the target's model label. Write-offs are events of their discrepancy.
+FINANCE_TARGET_TYPES = (
+    "payments.payment",
+    "payments.refund",
+    "reconciliation.discrepancy",
+    "reconciliation.settlementbatch",
+    "ledger.journalentry",
+)
 
 
 @dataclass(frozen=True)
@@ -53,3 +66,13 @@ def changes_committed_by(request_ids: list[str]) -> bool:
     audit row in its own transaction with the request's correlation id, so none means nothing."""
     ids = [request_id for request_id in request_ids if request_id]
     return bool(ids) and AuditEvent.objects.filter(correlation_id__in=ids).exists()
+
+
+def audit_events_visible_to(user: Any, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    """The part of `events` this staff user may read: all of it with `audit.view_auditevent`,
+    the events of finance objects with `audit.view_finance_auditevent`, otherwise nothing."""
+    if user.has_perm("audit.view_auditevent"):
+        return events
+    if user.has_perm("audit.view_finance_auditevent"):
+        return events.filter(target_type__in=FINANCE_TARGET_TYPES)
+    return events.none()

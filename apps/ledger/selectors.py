@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -104,3 +105,58 @@ def ledger_check_register(check: Callable[[int], list[str]]) -> None:
     """Add a check to ledger_problems (called from an app's ready()); `check(limit)` returns problems."""
     if check not in _CHECKS:
         _CHECKS.append(check)
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    posting_id: int
+    entry_id: int
+    entry_public_id: str
+    entry_kind: str
+    memo: str
+    occurred_at: datetime
+    amount: int  # debit positive, credit negative
+    balance: int  # on the account's normal side, after this posting
+
+
+@dataclass(frozen=True)
+class AccountStatement:
+    lines: list[StatementLine]
+    opening_balance: int  # on the normal side, before the first line shown
+    earlier: bool  # whether older postings exist than the lines shown
+
+
+def account_statement(*, account: LedgerAccount, limit: int = 200) -> AccountStatement:
+    """The account's last `limit` postings in booking order (newest last), each with the running
+    balance on the account's normal side. Two queries at most, whatever the account holds: the
+    lines, and the sum of everything before them when there is more."""
+    newest_first = list(
+        Posting.objects.filter(account=account).select_related("entry").order_by("-entry_id", "-pk")[: limit + 1]
+    )
+    earlier = len(newest_first) > limit
+    postings = newest_first[:limit][::-1]
+    sign = 1 if account.debit_normal else -1
+    opening = 0
+    if earlier:
+        first = postings[0]
+        before = Posting.objects.filter(account=account).filter(
+            Q(entry_id__lt=first.entry_id) | Q(entry_id=first.entry_id, pk__lt=first.pk)
+        )
+        opening = sign * int(before.aggregate(total=Sum("amount", default=0))["total"])
+    lines, running = [], opening
+    for posting in postings:
+        running += sign * posting.amount
+        entry = posting.entry
+        lines.append(
+            StatementLine(
+                posting_id=posting.pk,
+                entry_id=entry.pk,
+                entry_public_id=entry.public_id,
+                entry_kind=entry.get_kind_display(),
+                memo=entry.memo,
+                occurred_at=entry.occurred_at,
+                amount=posting.amount,
+                balance=running,
+            )
+        )
+    return AccountStatement(lines=lines, opening_balance=opening, earlier=earlier)

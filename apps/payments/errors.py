@@ -26,6 +26,10 @@ class ApprovalNotAllowed(ApplicationError):
     code = "approval_not_allowed"
 
 
+class SelfApprovalRefused(ApprovalNotAllowed):
+    """The approver is the person who asked: maker-checker needs someone else (and is audited)."""
+
+
 class RequestInFlight(ConflictError):
     """Another run of the same request (same Idempotency-Key) is at work right now: retry."""
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_record_atomic
 from apps.gateways.registry import gateway_for
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.services import EntrySpec, ledger_post, ledger_post_many
@@ -24,7 +24,7 @@ from apps.payments.services import (
     refund_mark_not_settled,
 )
 
-from .errors import DiscrepancyStateError, ReconciliationError, ResolutionNotAllowed
+from .errors import DiscrepancyStateError, ReconciliationError, ResolutionNotAllowed, SelfApprovalRefused
 from .models import Discrepancy, DiscrepancyKind, LineKind, MatchStatus, Resolution, SettlementLine
 from .services import unmatched_webhooks_replay
 
@@ -308,22 +308,40 @@ def discrepancy_approve_write_off(*, discrepancy: Discrepancy, approver: User, n
     if not approver.has_perm("reconciliation.approve_writeoff"):
         raise ResolutionNotAllowed("You may not approve write-offs.")
     actor = Actor.staff(approver)
-    with transaction.atomic():
-        d = _lock_open(discrepancy, status=Discrepancy.Status.PENDING_APPROVAL)
-        if d.requested_by_id == approver.pk:
-            raise ResolutionNotAllowed("A write-off needs an approver other than the person who asked for it.")
-        amount = d.resolution_amount or 0
-        entry = _adjustment(d, amount, kind=EntryKind.WRITE_OFF, to=WO, memo=f"write-off {d.public_id}")
-        d.approved_by = approver
-        return _close(
-            d,
-            resolution=Resolution.WRITE_OFF,
-            user=approver,
-            actor=actor,
-            note=note or d.resolution_note,
-            entry=entry,
-            amount=amount,
-        )
+    try:
+        with transaction.atomic():
+            d = _lock_open(discrepancy, status=Discrepancy.Status.PENDING_APPROVAL)
+            if d.requested_by_id == approver.pk:
+                raise SelfApprovalRefused("A write-off needs an approver other than the person who asked for it.")
+            amount = d.resolution_amount or 0
+            entry = _adjustment(d, amount, kind=EntryKind.WRITE_OFF, to=WO, memo=f"write-off {d.public_id}")
+            d.approved_by = approver
+            audit_record(
+                actor=actor, action="discrepancy.writeoff_approved", target=d,
+                merchant_id=d.gateway_account.merchant_id,
+                after={
+                    "approver": approver.get_username(), "requested_by": d.requested_by_id, "amount": amount,
+                    "currency": d.currency, "entry": entry.public_id, "note": note,
+                },
+            )  # fmt: skip
+            return _close(
+                d,
+                resolution=Resolution.WRITE_OFF,
+                user=approver,
+                actor=actor,
+                note=note or d.resolution_note,
+                entry=entry,
+                amount=amount,
+            )
+    except SelfApprovalRefused as refused:
+        # The refusal rolled its transaction back; the attempt is kept in a transaction of its own.
+        # `d` is the row as read under the lock, unchanged before the refusal.
+        audit_record_atomic(
+            actor=actor, action="discrepancy.writeoff_approval_refused", target=d,
+            merchant_id=d.gateway_account.merchant_id,
+            after={"reason": refused.message, "amount": d.resolution_amount, "currency": d.currency, "note": note},
+        )  # fmt: skip
+        raise
 
 
 def discrepancy_reject_write_off(*, discrepancy: Discrepancy, approver: User, note: str = "") -> Discrepancy:

@@ -18,3 +18,8 @@ class ResolutionNotAllowed(ApplicationError):
     error_type = ErrorType.PERMISSION
     code = "resolution_not_allowed"
     default_message = "You may not resolve this discrepancy that way."
+
+
+class SelfApprovalRefused(ResolutionNotAllowed):
+    """The approver is the person who asked for the write-off: maker-checker needs someone else
+    (and is audited)."""

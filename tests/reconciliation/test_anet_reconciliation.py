@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import transaction
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -185,6 +186,13 @@ def test_an_amount_mismatch_written_off_by_a_second_person(api, anet_account, an
     assert (receivable(anet_account), balance(anet_account, AccountKind.WRITE_OFFS)) == (0, 100)
     assert d.resolution_entry.kind == EntryKind.WRITE_OFF
     assert AuditEvent.objects.filter(action__in=["discrepancy.writeoff_requested", "discrepancy.resolved"]).count() == 2
+    approved = AuditEvent.objects.get(action="discrepancy.writeoff_approved", target_id=d.public_id)
+    assert (approved.actor_id, approved.merchant_id) == (str(approver.pk), anet_account.merchant_id)
+    assert approved.after == {
+        "approver": approver.username, "requested_by": operator.pk, "amount": 100, "currency": "USD",
+        "entry": d.resolution_entry.public_id, "note": "",
+    }  # fmt: skip
+    assert approved.pk < AuditEvent.objects.get(action="discrepancy.resolved", target_id=d.public_id).pk
 
 
 def test_a_write_off_needs_someone_other_than_the_requester(api, anet_account, anet_sandbox, approver):
@@ -202,6 +210,33 @@ def test_a_write_off_needs_someone_other_than_the_requester(api, anet_account, a
     d.refresh_from_db()
     assert (d.status, d.resolution) == ("open", "")
     assert not JournalEntry.objects.filter(kind=EntryKind.WRITE_OFF).exists()
+
+
+def test_a_refused_self_approval_of_a_write_off_is_audited_and_changes_nothing(
+    api, anet_account, anet_sandbox, approver
+):
+    short = pay(api, 1000)
+    inject(anet_sandbox, "amount", short, amount=800)
+    settle(anet_sandbox)
+    run(anet_account)
+    d = discrepancy_resolve(discrepancy=Discrepancy.objects.get(), resolution="write_off", user=approver)
+    before = (model_to_dict(Discrepancy.objects.get()), JournalEntry.objects.count(), receivable(anet_account))
+    last_event = AuditEvent.objects.latest("id").pk
+
+    with pytest.raises(ResolutionNotAllowed, match="other than"):
+        discrepancy_approve_write_off(discrepancy=d, approver=approver, note="mine")
+
+    assert (model_to_dict(Discrepancy.objects.get()), JournalEntry.objects.count(), receivable(anet_account)) == before
+    (event,) = AuditEvent.objects.filter(pk__gt=last_event)  # committed, though the approval rolled back
+    assert (event.action, event.target_id, event.actor_id, event.merchant_id) == (
+        "discrepancy.writeoff_approval_refused", d.public_id, str(approver.pk), anet_account.merchant_id,
+    )  # fmt: skip
+    assert event.after == {
+        "reason": "A write-off needs an approver other than the person who asked for it.",
+        "amount": 200,
+        "currency": "USD",
+        "note": "mine",
+    }
 
 
 def test_an_amount_mismatch_corrected_on_our_side(api, anet_account, anet_sandbox, operator):

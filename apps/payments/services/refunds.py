@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_record_atomic
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
 from apps.core.money import format_amount
@@ -30,6 +30,7 @@ from apps.payments.errors import (
     PaymentStateError,
     RefundStateError,
     RequestInFlight,
+    SelfApprovalRefused,
 )
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 from apps.payments.selectors import earlier_calls
@@ -229,29 +230,43 @@ def _refund_record(
 
 
 def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
-    """Maker-checker: a different user with the approver role releases a waiting refund."""
+    """Maker-checker: a different user with the approver role releases a waiting refund. An
+    approver's attempt on their own request is refused and audited."""
     actor = Actor.staff(approver)
-    with transaction.atomic():
-        locked = (
-            Refund.objects.select_for_update(of=("self", "payment"))
-            .select_related("payment__gateway_account")
-            .get(pk=refund.pk)
+    try:
+        with transaction.atomic():
+            locked = (
+                Refund.objects.select_for_update(of=("self", "payment"))
+                .select_related("payment__gateway_account")
+                .get(pk=refund.pk)
+            )
+            if locked.status != RefundStatus.PENDING_APPROVAL:
+                raise RefundStateError(
+                    f"Only refunds waiting for approval can be approved; this one is {locked.status}."
+                )
+            if not approver.has_perm("payments.approve_refund"):
+                raise ApprovalNotAllowed("Approving refunds needs the Finance approver role.")
+            if locked.requested_by_user_id is not None and locked.requested_by_user_id == approver.pk:
+                raise SelfApprovalRefused("A refund cannot be approved by the person who requested it.")
+            locked.status = RefundStatus.PENDING
+            locked.decided_by_user = approver
+            locked.decided_at = timezone.now()
+            locked.decision_note = note[:255]
+            locked.save()
+            audit_record(
+                actor=actor, action="refund.approved", target=locked, after={**refund_snapshot(locked), "note": note}
+            )
+            gt = _refund_call_record(locked)
+    except SelfApprovalRefused as refused:
+        # The refusal rolled its transaction back; the attempt is kept in a transaction of its own.
+        # `locked` is the row as read under the lock, unchanged before the refusal.
+        audit_record_atomic(
+            actor=actor,
+            action="refund.approval_refused",
+            target=locked,
+            after={"reason": refused.message, "amount": locked.amount, "currency": locked.currency, "note": note},
         )
-        if locked.status != RefundStatus.PENDING_APPROVAL:
-            raise RefundStateError(f"Only refunds waiting for approval can be approved; this one is {locked.status}.")
-        if not approver.has_perm("payments.approve_refund"):
-            raise ApprovalNotAllowed("Approving refunds needs the Finance approver role.")
-        if locked.requested_by_user_id is not None and locked.requested_by_user_id == approver.pk:
-            raise ApprovalNotAllowed("A refund cannot be approved by the person who requested it.")
-        locked.status = RefundStatus.PENDING
-        locked.decided_by_user = approver
-        locked.decided_at = timezone.now()
-        locked.decision_note = note[:255]
-        locked.save()
-        audit_record(
-            actor=actor, action="refund.approved", target=locked, after={**refund_snapshot(locked), "note": note}
-        )
-        gt = _refund_call_record(locked)
+        raise
     return _refund_execute(locked, gt, actor)
 
 

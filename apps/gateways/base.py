@@ -162,6 +162,9 @@ class TransactionDetails:
 class Gateway(Protocol):
     name: str
     supports_void: bool
+    # Whether a captured payment can still be voided until it settles (Authorize.Net); where not,
+    # only authorisations are voided and captures are refunded.
+    voids_captures: bool
     supports_partial_capture: bool
 
     def authorize(self, request: ChargeRequest) -> GatewayResult: ...

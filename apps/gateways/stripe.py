@@ -163,6 +163,7 @@ def _declined(exc: stripe.CardError) -> GatewayDeclined:
 class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
     name = "stripe"
     supports_void = True
+    voids_captures = False
     supports_partial_capture = True
 
     def __init__(self, config: StripeConfig) -> None:

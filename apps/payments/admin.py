@@ -27,10 +27,12 @@ from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.customers.models import Customer
+from apps.gateways.registry import gateway_for
 
 from . import services
 from .forms import AmountForm, DecisionForm, RefundForm
 from .models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from .selectors import payment_void_refusal
 
 
 class ReadOnlyInline(admin.TabularInline[Any, Any]):
@@ -52,7 +54,7 @@ class GatewayTransactionInline(ReadOnlyInline):
         "created_at",
         "kind",
         "status",
-        "amount",
+        "amount_display",
         "reference",
         "gateway_transaction_id",
         "response_code",
@@ -63,19 +65,54 @@ class GatewayTransactionInline(ReadOnlyInline):
     )
     ordering = ("id",)
 
+    @admin.display(description="amount")
+    def amount_display(self, obj: GatewayTransaction) -> str:
+        return _money(obj.amount, obj.currency)
+
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = readonly_fields = ("public_id", "status", "amount", "reason", "requested_by", "created_at", "failure_code")
+    fields = readonly_fields = (
+        "public_id",
+        "status",
+        "amount_display",
+        "reason",
+        "requested_by",
+        "created_at",
+        "failure_code",
+    )
     ordering = ("id",)
 
+    @admin.display(description="amount")
+    def amount_display(self, obj: Refund) -> str:
+        return _money(obj.amount, obj.currency)
 
-def _money(amount: int, currency: str) -> str:
-    return format_amount(amount, currency)
+
+def _money(amount: int | None, currency: str) -> str:
+    return "—" if amount is None else format_amount(amount, currency)
 
 
 @admin.register(Payment)
 class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment]):
+    csv_fields = (
+        "public_id",
+        "merchant",
+        "amount_display",
+        "amount_captured",
+        "amount_refunded",
+        "status",
+        "gateway",
+        "gateway_transaction_id",
+        "reference",
+        "card",
+        "customer_email",
+        "created_at",
+    )
+    csv_money = {
+        "amount_display": ("amount", "currency"),
+        "amount_captured": ("amount_captured", "currency"),
+        "amount_refunded": ("amount_refunded", "currency"),
+    }
     list_display = (
         "public_id",
         "merchant",
@@ -248,18 +285,14 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
     ) -> HttpResponse:
         if not object_id.isdigit():
             return self.change_view_by_public_id(request, object_id)
-        payment = Payment.objects.filter(pk=object_id).first()
+        payment = Payment.objects.select_related("gateway_account").filter(pk=object_id).first()
         user = request.user
         extra_context = {
             **(extra_context or {}),
             "can_capture": bool(
                 payment and payment.status == PaymentStatus.AUTHORIZED and user.has_perm("payments.capture_payment")
             ),
-            "can_void": bool(
-                payment
-                and payment.status in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}
-                and user.has_perm("payments.void_payment")
-            ),
+            **self._void_offer(payment, user),
             "can_refund": bool(
                 payment
                 and payment.status in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}
@@ -268,6 +301,17 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
             ),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _void_offer(payment: Payment | None, user: Any) -> dict[str, Any]:
+        """Void is offered only when it can succeed; otherwise the page says why (settled, Stripe
+        captures, refunds ...), for payments a void might be expected on."""
+        if payment is None or not user.has_perm("payments.void_payment"):
+            return {"can_void": False}
+        if payment.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
+            return {"can_void": False}
+        refusal = payment_void_refusal(payment, gateway_for(payment.gateway_account))
+        return {"can_void": refusal is None, "void_refusal": refusal[1] if refusal else ""}
 
     def _money_action(
         self,
@@ -327,7 +371,8 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
 
         def perform(payment: Payment, data: dict[str, Any]) -> str:
             done = services.payment_capture(payment=payment, amount=data.get("amount"), actor=Actor.staff(request.user))
-            return f"{done.public_id} is {done.status}."
+            captured = _money(done.amount_captured, done.currency)
+            return f"Payment {done.public_id} is {done.status} ({captured} captured)."
 
         return self._money_action(
             request, object_id, permission="payments.capture_payment", title="Capture payment", form_class=AmountForm,
@@ -341,7 +386,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
 
         def perform(payment: Payment, data: dict[str, Any]) -> str:
             done = services.payment_void(payment=payment, actor=Actor.staff(request.user))
-            return f"{done.public_id} is {done.status}."
+            return f"Payment {done.public_id} is {done.status}."
 
         return self._money_action(
             request, object_id, permission="payments.void_payment", title="Void payment", form_class=None,
@@ -369,9 +414,10 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
                 actor=Actor.staff(request.user),
                 requested_by_user=request.user,  # type: ignore[arg-type]
             )
+            money = _money(refund.amount, refund.currency)
             if refund.status == RefundStatus.PENDING_APPROVAL:
-                return f"Refund {refund.public_id} is waiting for approval."
-            return f"Refund {refund.public_id}: {refund.status}."
+                return f"Refund {refund.public_id} of {money} is waiting for approval."
+            return f"Refund {refund.public_id} of {money}: {refund.get_status_display().lower()}."
 
         return self._money_action(
             request, object_id, permission="payments.refund_payment", title="Refund payment", form_class=RefundForm,
@@ -381,6 +427,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
 
 @admin.register(Refund)
 class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
+    csv_money = {"amount_display": ("amount", "currency")}
     list_display = ("public_id", "payment_link", "amount_display", "status", "reason", "requested_by", "created_at")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=public_id", "=payment__public_id", "=gateway_transaction_id")
@@ -393,8 +440,7 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
         "public_id",
         "payment",
         "status",
-        "amount",
-        "currency",
+        "amount_display",
         "reason",
         "requested_by",
         "requested_by_user",
@@ -406,7 +452,8 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
         "failure_message",
         "created_at",
     )
-    exclude = ("merchant",)
+    # The amount is shown with its currency (amount_display), never as bare minor units.
+    exclude = ("merchant", "amount", "currency")
 
     @admin.display(description="payment")
     def payment_link(self, obj: Refund) -> str:
@@ -445,11 +492,15 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
             return TemplateResponse(request, "admin/payments/refund/decision_confirmation.html", context)
         decide = services.refund_approve if approve else services.refund_reject
         for refund in waiting:
+            # Messages start with a word: the admin capitalises a message's first letter ("Re_…").
+            money = _money(refund.amount, refund.currency)
             try:
                 result = decide(refund=refund, approver=request.user, note=form.cleaned_data["note"])  # type: ignore[arg-type]
-                self.message_user(request, f"{result.public_id}: {result.get_status_display()}.", messages.SUCCESS)
             except ApplicationError as exc:
-                self.message_user(request, f"{refund.public_id}: {exc.message}", messages.ERROR)
+                self.message_user(request, f"Refund {refund.public_id} of {money}: {exc.message}", messages.ERROR)
+            else:
+                status = result.get_status_display().lower()
+                self.message_user(request, f"Refund {result.public_id} of {money}: {status}.", messages.SUCCESS)
         return None
 
     @admin.action(description="Approve selected refunds", permissions=["approve"])

@@ -5,10 +5,11 @@ from collections.abc import Iterable
 from django.db.models import F, Q, QuerySet, Sum
 
 from apps.core.errors import NotFoundError
+from apps.gateways.base import Gateway
 from apps.ledger.models import EntryKind
 from apps.merchants.models import Merchant
 
-from .models import GatewayTransaction, Payment, Refund
+from .models import GatewayTransaction, Payment, PaymentStatus, Refund
 
 
 def payment_list(*, merchant: Merchant) -> QuerySet[Payment]:
@@ -80,3 +81,24 @@ def payments_disagreeing_with_ledger(limit: int) -> list[str]:
         f"payment {pid}: captured {cap} but the ledger says {lcap}; refunded {ref} but the ledger says {lref}"
         for pid, cap, lcap, ref, lref in rows
     ]
+
+
+def payment_void_refusal(payment: Payment, gateway: Gateway) -> tuple[str, str] | None:
+    """Why `payment` cannot be voided now, as (code, sentence), or None if a void can succeed:
+    the admin offers the action only then, and the void service refuses with the same words."""
+    if payment.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
+        return (
+            "payment_invalid_state",
+            f"Only authorized or captured payments can be voided; this one is {payment.status}.",
+        )
+    if payment.amount_refunded or payment.amount_refund_pending:
+        return "payment_invalid_state", "A payment with refunds cannot be voided: refund the rest instead."
+    name = payment.gateway_account.get_gateway_display()
+    if not gateway.supports_void:
+        return "void_not_supported", f"{name} cannot void a payment: refund it instead."
+    if payment.status == PaymentStatus.CAPTURED:
+        if not gateway.voids_captures:
+            return "void_not_supported", f"{name} cannot void a captured payment: refund it instead."
+        if payment.journal_entries.filter(settlement_lines__isnull=False).exists():
+            return "payment_already_settled", "The payment has settled at the gateway: refund it instead."
+    return None

@@ -111,7 +111,7 @@ def test_csv_export_follows_the_filters_and_is_audited(short_paid, api, anet_acc
     response = staff.get("/admin/payments/payment/export.csv", {"status__exact": "captured"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
-    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
     assert len(rows) == 3  # header + the two captured payments, not the declined one
     assert any("22.22" in cell for row in rows for cell in row)
     assert not any("33.33" in cell for row in rows for cell in row)

@@ -189,6 +189,7 @@ def _classify(exc: BaseException, *, mutating: bool) -> GatewayError:
 class RazorpayGateway:
     name = "razorpay"
     supports_void = False
+    voids_captures = False
     supports_partial_capture = False
 
     def __init__(self, config: RazorpayConfig) -> None:

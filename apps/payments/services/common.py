@@ -176,13 +176,23 @@ def enqueue_resolution(gt: GatewayTransaction) -> None:
     enqueue_on_commit(RESOLVE_TASK, gt.pk)
 
 
+# Refusals whose gateway wording says nothing to the person who asked (Authorize.Net answers a
+# void of a settled charge with "The transaction cannot be found.").
+_EXPLAINED = {
+    "payment_already_settled": (
+        "The payment has settled at the gateway, so it can no longer be voided: refund it instead."
+    ),
+}
+
+
 def raise_for_outcome(outcome: CallOutcome, *, payment: Payment, declined_code: str | None = None) -> None:
     """After the result is committed: turn a failed call into the API's error."""
     error = outcome.error
     extra = {"payment": payment.public_id}
     if isinstance(error, GatewayDeclined):
         code = declined_code or error.result.decline_code or "card_declined"
-        raise PaymentDeclined(error.result.message or "Declined by the gateway.", code=code, extra=extra)
+        message = _EXPLAINED.get(code) or error.result.message or "Declined by the gateway."
+        raise PaymentDeclined(message, code=code, extra=extra)
     if isinstance(error, GatewayRetryable):
         raise GatewayUnavailable(extra=extra)
     if isinstance(error, GatewayMisconfigured | GatewayNotFound):

@@ -27,7 +27,7 @@ from apps.payments.errors import (
     PaymentStateError,
 )
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
-from apps.payments.selectors import earlier_calls
+from apps.payments.selectors import earlier_calls, payment_void_refusal
 
 from .common import (
     OPEN_CALL,
@@ -159,16 +159,10 @@ def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Ac
         return found
     with one_run_per_reference(), transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
-        if locked.status not in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}:
-            raise PaymentStateError(f"Only authorized or captured payments can be voided; this one is {locked.status}.")
-        if locked.amount_refunded or locked.amount_refund_pending:
-            raise PaymentStateError("A payment with refunds cannot be voided.")
         gateway = gateway_for(locked.gateway_account)
-        if not gateway.supports_void:
-            raise PaymentStateError(
-                f"{locked.gateway_account.get_gateway_display()} cannot void a payment: refund it instead.",
-                code="void_not_supported",
-            )
+        if (refusal := payment_void_refusal(locked, gateway)) is not None:
+            code, sentence = refusal
+            raise PaymentStateError(sentence, code=code)
         reference = next_attempt_reference(idempotency_reference, earlier)
         gt = _begin_operation(locked, "void", GatewayTransaction.Kind.VOID, None, reference=reference, actor=actor)
 

@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
@@ -28,22 +28,30 @@ from apps.core.admin_lookup import PublicIdChangeMixin
 from apps.core.admin_readonly import ReadOnlyAdmin
 from apps.core.cards import reject_card_numbers
 from apps.core.errors import ApplicationError
-from apps.core.money import format_amount
 from apps.webhooks.models import IncomingWebhook
 
 from . import admin_settlements, discrepancies  # noqa: F401  (admin_settlements registers its pages)
 from .models import Discrepancy
 from .selectors import resolutions_for
+from .wording import (
+    difference_sentence,
+    discrepancy_sentence,
+    gateway_status_words,
+    our_currency,
+    receivable_sentence,
+    resolution_sentence,
+)
+from .wording import money as _money
 
 
-def _money(amount: int | None, currency: str) -> str:
-    return "—" if amount is None else format_amount(amount, currency)
-
-
-def _our_currency(d: Discrepancy) -> str:
-    """The currency of our amount: our entry's, which differs from the line's (the discrepancy's
-    currency) in a currency mismatch."""
-    return d.entry.currency if d.entry_id is not None and d.entry is not None else d.currency
+def _link(obj: Any, text: str) -> str:
+    """A link to a related row's admin page, by its id only: its amount is already on the page."""
+    if obj is None:
+        return "—"
+    opts = obj._meta
+    return format_html(
+        '<a href="{}">{}</a>', reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]), text
+    )
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -137,7 +145,7 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     csv_money = {"gateways": ("gateway_amount", "currency")}
     list_display = (
         "public_id",
-        "kind",
+        "what_happened",
         "status",
         "gateway_account",
         "gateway_transaction_id",
@@ -151,23 +159,27 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     list_filter = (OpenByDefault, "kind", AssigneeFilter, AgeFilter, "resolution", "gateway_account__gateway")
     search_fields = ("=public_id", "=gateway_transaction_id", "=payment__public_id")
     search_help_text = "Exact discrepancy id, gateway transaction id or payment id."
-    list_select_related = ("gateway_account__merchant", "assignee", "entry")
+    # The sentence reads the line, our entry and our payment or refund: joined, not one query a row.
+    list_select_related = ("gateway_account__merchant", "assignee", "entry", "line", "payment", "refund")
     ordering = ("detected_at",)
     actions = ("assign_to_me", "unassign")
     readonly_fields = (
+        "what_happened",
         "public_id",
         "kind",
         "status",
         "gateway_account",
         "gateway_transaction_id",
-        "line",
-        "entry",
-        "payment",
-        "refund",
+        "gateway_status",
+        "settlement_line",
+        "our_entry",
+        "our_payment",
+        "our_refund",
         "ours",
         "gateways",
-        "difference_display",
-        "detail",
+        "difference_explained",
+        "left_in_receivable",
+        "what_each_resolution_does",
         "detected_at",
         "assignee",
         "resolution",
@@ -180,24 +192,69 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         "resolution_entry",
         "notifications",
     )
-    # Only these: the amounts appear with their currency (ours, gateways, ...), never as bare
-    # minor units.
+    # Only these: each amount appears once, with its currency (ours, gateways), never as bare minor
+    # units; the related rows are linked by id (their own labels repeat the amounts); the gateway's
+    # status codes (the line's status, the raw detail) appear in words.
     fields = readonly_fields
     change_form_template = "admin/reconciliation/discrepancy/change_form.html"
 
+    @admin.display(description="what happened")
+    def what_happened(self, obj: Discrepancy) -> str:
+        return discrepancy_sentence(obj)
+
     @admin.display(description="ours")
     def ours(self, obj: Discrepancy) -> str:
-        return _money(obj.our_amount, _our_currency(obj))
+        return _money(obj.our_amount, our_currency(obj))
 
     @admin.display(description="gateway")
     def gateways(self, obj: Discrepancy) -> str:
         return _money(obj.gateway_amount, obj.currency)
 
-    @admin.display(description="difference")
+    @admin.display(description="gateway minus ours")
     def difference_display(self, obj: Discrepancy) -> str:
-        if obj.our_amount is None or obj.gateway_amount is None or _our_currency(obj) != obj.currency:
+        if obj.our_amount is None or obj.gateway_amount is None or our_currency(obj) != obj.currency:
             return ""
         return _money(obj.difference, obj.currency)
+
+    @admin.display(description="difference")
+    def difference_explained(self, obj: Discrepancy) -> str:
+        return difference_sentence(obj) or "—"
+
+    @admin.display(description="gateway receivable")
+    def left_in_receivable(self, obj: Discrepancy) -> str:
+        return receivable_sentence(obj)
+
+    @admin.display(description="what each resolution does")
+    def what_each_resolution_does(self, obj: Discrepancy) -> str:
+        choices = resolutions_for(obj)
+        if not choices:
+            return "—"
+        return format_html_join(
+            mark_safe(""), "<p>{}</p>", ((resolution_sentence(obj, choice.value),) for choice in choices)
+        )
+
+    @admin.display(description="gateway status")
+    def gateway_status(self, obj: Discrepancy) -> str:
+        return gateway_status_words(obj.line.gateway_status) if obj.line is not None else "—"
+
+    @admin.display(description="settlement line")
+    def settlement_line(self, obj: Discrepancy) -> str:
+        line = obj.line
+        return _link(line, f"{line.get_kind_display()} in batch {line.batch.gateway_batch_id}") if line else "—"
+
+    @admin.display(description="our entry")
+    def our_entry(self, obj: Discrepancy) -> str:
+        return _link(obj.entry, obj.entry.public_id) if obj.entry else "—"
+
+    @admin.display(description="our payment")
+    def our_payment(self, obj: Discrepancy) -> str:
+        payment = obj.payment
+        return _link(payment, f"{payment.public_id} ({payment.get_status_display().lower()})") if payment else "—"
+
+    @admin.display(description="our refund")
+    def our_refund(self, obj: Discrepancy) -> str:
+        refund = obj.refund
+        return _link(refund, f"{refund.public_id} ({refund.get_status_display().lower()})") if refund else "—"
 
     @admin.display(description="resolution amount")
     def resolution_amount_display(self, obj: Discrepancy) -> str:
@@ -291,8 +348,11 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
                 **self.admin_site.each_context(request),
                 "title": title,
                 "d": d,
-                "our_currency": _our_currency(d),
-                "residual": _money(discrepancies.discrepancy_residual(d), d.currency),
+                "our_currency": our_currency(d),
+                "what_happened": discrepancy_sentence(d),
+                "difference": difference_sentence(d),
+                "receivable": receivable_sentence(d),
+                "gateway_status": gateway_status_words(d.line.gateway_status) if d.line is not None else "",
                 "opts": self.model._meta,
                 "change_url": reverse("admin:reconciliation_discrepancy_change", args=[d.pk]),
                 **context,
@@ -302,9 +362,11 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     def resolve_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         if not request.user.has_perm("reconciliation.resolve_discrepancy"):
             raise PermissionDenied
-        d = get_object_or_404(Discrepancy.objects.select_related("line", "entry", "gateway_account"), pk=object_id)
+        d = get_object_or_404(
+            Discrepancy.objects.select_related("line", "entry", "payment", "refund", "gateway_account"), pk=object_id
+        )
         choices = resolutions_for(d)
-        form = ResolveForm(request.POST or None, choices=[(c.value, f"{c.label}: {c.effect}") for c in choices])
+        form = ResolveForm(request.POST or None, choices=[(c.value, resolution_sentence(d, c.value)) for c in choices])
         if request.method == "POST" and form.is_valid():
             try:
                 done = discrepancies.discrepancy_resolve(
@@ -324,7 +386,8 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         if not request.user.has_perm("reconciliation.approve_writeoff"):
             raise PermissionDenied
         d = get_object_or_404(
-            Discrepancy.objects.select_related("line", "entry", "gateway_account", "requested_by"), pk=object_id
+            Discrepancy.objects.select_related("line", "entry", "payment", "refund", "gateway_account", "requested_by"),
+            pk=object_id,
         )
         form = DecisionForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

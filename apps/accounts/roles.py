@@ -33,6 +33,7 @@ _FINANCE_READ = [
     "reconciliation.view_settlementbatch",
     "reconciliation.view_settlementline",
     "reconciliation.view_discrepancy",
+    "reconciliation.view_reconciliationrun",
 ]
 # Subscription operations: cancel, pause and resume, retry a payment now.
 _SUBSCRIPTION_OPERATIONS = [
@@ -59,6 +60,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.view_csvmapping",
         "reconciliation.add_csvmapping",
         "reconciliation.change_csvmapping",
+        # Fetches and reconciles settlements on demand (a range of days, in the background).
+        "reconciliation.run_reconciliation",
     ],
     # Approves what operators request (maker-checker); never their own requests.
     FINANCE_APPROVER: [
@@ -68,6 +71,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.change_discrepancy",
         "reconciliation.resolve_discrepancy",
         "reconciliation.approve_writeoff",
+        "reconciliation.run_reconciliation",
         # The audit trail of finance objects only (payments, refunds, discrepancies and their
         # write-offs, settlement batches, journal entries); the Auditor sees all of it.
         "audit.view_finance_auditevent",

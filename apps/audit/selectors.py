@@ -17,6 +17,7 @@ FINANCE_TARGET_TYPES = (
     "reconciliation.discrepancy",
     "reconciliation.settlementbatch",
     "ledger.journalentry",
+    "reconciliation.reconciliationrun",
 )
 
 

@@ -1,5 +1,6 @@
 """Settlements in the back office: the saved CSV column mappings, the upload of a settlement
-report, and the imported batches and lines (read-only, amounts as money)."""
+report, the imported batches and lines (read-only, amounts as money), and from the batch list
+the on-demand "Fetch and reconcile…" runs (admin_runs)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
 from apps.gateways.models import GatewayAccount
 
-from . import services
+from . import admin_runs, services  # admin_runs registers the reconciliation run pages
 from .models import CsvMapping, SettlementBatch, SettlementLine
 
 
@@ -118,7 +119,13 @@ class SettlementBatchAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         can_upload = request.user.has_perm("reconciliation.upload_settlement")
-        return super().changelist_view(request, {**(extra_context or {}), "can_upload": can_upload})
+        context = {
+            **(extra_context or {}),
+            "can_upload": can_upload,
+            "can_run": request.user.has_perm(admin_runs.RUN_PERMISSION),
+            "can_view_runs": request.user.has_perm("reconciliation.view_reconciliationrun"),
+        }
+        return super().changelist_view(request, context)
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a settlement report CSV: stored all-or-nothing, then matched like an API import."""

@@ -23,3 +23,17 @@ class ResolutionNotAllowed(ApplicationError):
 class SelfApprovalRefused(ResolutionNotAllowed):
     """The approver is the person who asked for the write-off: maker-checker needs someone else
     (and is audited)."""
+
+
+class RunRequestInvalid(ApplicationError):
+    """A reconciliation run asked for days or an account it cannot cover; `param` names the input."""
+
+    code = "invalid_reconciliation_run"
+    default_message = "The reconciliation run cannot cover those days."
+
+
+class RunInProgress(ConflictError):
+    """A queued or running run already covers some of these days for this account."""
+
+    code = "reconciliation_run_in_progress"
+    default_message = "A reconciliation run for these days is already queued or running."

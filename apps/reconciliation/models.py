@@ -9,6 +9,8 @@ from django.db.models import Q
 from apps.core.ids import public_id
 from apps.core.money import format_amount
 
+from .models_runs import ReconciliationRun  # noqa: F401  (a model of this app, in its own module)
+
 
 def new_discrepancy_id() -> str:
     return public_id("dsc")

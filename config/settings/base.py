@@ -292,6 +292,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.reconciliation.tasks.reconcile_all",
         "schedule": crontab(hour=env.int("RECON_HOUR_UTC", default=6), minute=0),
     },
+    # Reconciliation runs asked for in the admin whose task was lost, queued again.
+    "reconciliation-runs-sweep": {
+        "task": "apps.reconciliation.tasks.reconciliation_runs_sweep",
+        "schedule": 120.0,
+    },
 }
 # Tasks wait in the broker for at most this long (countdown); longer waits are kept in the
 # database and queued by the sweepers, so no countdown outlives CELERY_VISIBILITY_TIMEOUT.

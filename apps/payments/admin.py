@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.audit.actors import Actor
 from apps.audit.admin_export import CsvExportMixin
-from apps.audit.selectors import audit_events_for
+from apps.audit.selectors import audit_events_for_targets
 from apps.core.admin_lookup import PublicIdChangeMixin
 from apps.core.admin_pagination import FastCountPaginator
 from apps.core.errors import ApplicationError
@@ -94,20 +94,8 @@ def _money(amount: int | None, currency: str) -> str:
 
 @admin.register(Payment)
 class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment]):
-    csv_fields = (
-        "public_id",
-        "merchant",
-        "amount_display",
-        "amount_captured",
-        "amount_refunded",
-        "status",
-        "gateway",
-        "gateway_transaction_id",
-        "reference",
-        "card",
-        "customer_email",
-        "created_at",
-    )
+    csv_fields: tuple[str, ...] = ("public_id", "merchant", "amount_display", "amount_captured", "amount_refunded")
+    csv_fields += ("status", "gateway", "gateway_transaction_id", "reference", "card", "customer_email", "created_at")
     csv_money = {
         "amount_display": ("amount", "currency"),
         "amount_captured": ("amount_captured", "currency"),
@@ -233,13 +221,8 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
 
     @admin.display(description="audit trail")
     def audit_trail(self, obj: Payment) -> str:
-        events = audit_events_for(target_type="payments.payment", target_id=obj.public_id)
-        refund_events = [
-            event
-            for refund in obj.refunds.all()
-            for event in audit_events_for(target_type="payments.refund", target_id=refund.public_id)
-        ]
-        rows = sorted([*events, *refund_events], key=lambda event: event.pk)
+        refund_ids = obj.refunds.values_list("public_id", flat=True)
+        rows = audit_events_for_targets(targets={"payments.payment": [obj.public_id], "payments.refund": refund_ids})
         return format_html(
             "<table><tr><th>when</th><th>action</th><th>by</th><th>request</th></tr>{}</table>",
             format_html_join(

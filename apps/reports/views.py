@@ -1,18 +1,27 @@
 """The finance dashboard in the back office (/admin/dashboard/): server-rendered, charts as
-inline SVG, so it works offline with no script or CDN."""
+inline SVG, so it works offline with no script or CDN. Also the "Timeline" section of the payment
+and customer change pages (registered in admin.py, read by timeline.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib.admin import site
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.core.money import format_amount
+from apps.customers.models import Customer
+from apps.payments.models import Payment
 
 from . import selectors
+from .timeline import Timeline, customer_timeline, payment_timeline
 
 CHART_WIDTH, CHART_HEIGHT = 720, 160
 
@@ -66,3 +75,41 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "chart_height": CHART_HEIGHT,
     }
     return TemplateResponse(request, "admin/reports/dashboard.html", context)
+
+
+def _timeline_section(request: HttpRequest, timeline: Timeline) -> SafeString:
+    """The "Timeline" table under a change page's form; links only to pages the user may view."""
+    rows = []
+    for entry in timeline.entries:
+        url = ""
+        if entry.link is not None:
+            app_label, model_name = entry.link.model.split(".")
+            if request.user.has_perm(f"{app_label}.view_{model_name}"):
+                try:
+                    url = reverse(f"admin:{app_label}_{model_name}_change", args=[entry.link.pk])
+                except NoReverseMatch:
+                    url = ""
+        rows.append(
+            {
+                "at": entry.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "kind": entry.kind,
+                "summary": entry.summary,
+                "actor": entry.actor or "—",
+                "link_text": entry.link.text if entry.link else "",
+                "url": url,
+            }
+        )
+    context = {"rows": rows, "truncated": timeline.truncated, "limit": timeline.limit}
+    return mark_safe(render_to_string("admin/reports/timeline.html", context, request=request))  # noqa: S308 (escaped by the template)
+
+
+def payment_timeline_section(request: HttpRequest, payment: Model) -> SafeString:
+    if not isinstance(payment, Payment):
+        raise TypeError(f"a payment's timeline, not a {type(payment).__name__}'s")
+    return _timeline_section(request, payment_timeline(payment=payment))
+
+
+def customer_timeline_section(request: HttpRequest, customer: Model) -> SafeString:
+    if not isinstance(customer, Customer):
+        raise TypeError(f"a customer's timeline, not a {type(customer).__name__}'s")
+    return _timeline_section(request, customer_timeline(customer=customer))

@@ -34,6 +34,8 @@ _FINANCE_READ = [
     "reconciliation.view_settlementline",
     "reconciliation.view_discrepancy",
     "reconciliation.view_reconciliationrun",
+    # The close-the-day pages (/admin/day-close/): every day's figures and who closed it.
+    "reports.view_dayclose",
 ]
 # Subscription operations: cancel, pause and resume, retry a payment now.
 _SUBSCRIPTION_OPERATIONS = [
@@ -72,6 +74,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.resolve_discrepancy",
         "reconciliation.approve_writeoff",
         "reconciliation.run_reconciliation",
+        # Closes a day of a gateway account (its figures stored, what is open carried forward).
+        "reports.close_day",
         # The audit trail of finance objects only (payments, refunds, discrepancies and their
         # write-offs, settlement batches, journal entries); the Auditor sees all of it.
         "audit.view_finance_auditevent",

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .chain import GENESIS_HASH, compute_hash, row_fields
 from .models import AuditEvent
@@ -18,6 +18,7 @@ FINANCE_TARGET_TYPES = (
     "reconciliation.settlementbatch",
     "ledger.journalentry",
     "reconciliation.reconciliationrun",
+    "reports.dayclose",
 )
 
 
@@ -60,6 +61,18 @@ def audit_chain_verify(*, batch_size: int = 5000) -> ChainReport:
 
 def audit_events_for(*, target_type: str, target_id: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(target_type=target_type, target_id=target_id).order_by("id"))
+
+
+def audit_events_for_targets(*, targets: Mapping[str, Iterable[str]], newest: int | None = None) -> list[AuditEvent]:
+    """The events of several targets ({target type: ids}) in one query, oldest first; with `newest`,
+    only that many of the latest. The rows' before/after snapshots are not loaded."""
+    match = Q(pk__in=[])
+    for target_type, target_ids in targets.items():
+        ids = list(target_ids)
+        if ids:
+            match |= Q(target_type=target_type, target_id__in=ids)
+    events = AuditEvent.objects.filter(match).defer("before", "after").order_by("-id")
+    return list(events[:newest] if newest is not None else events)[::-1]
 
 
 def changes_committed_by(request_ids: list[str]) -> bool:

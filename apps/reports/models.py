@@ -3,6 +3,7 @@ small table and only today's payments live (its time stays flat as the payment t
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -33,3 +34,24 @@ class DailyTotalDay(models.Model):
 
     def __str__(self) -> str:
         return str(self.day)
+
+
+class DayClose(models.Model):
+    """One UTC day of one gateway account, closed by a finance approver: the figures as they were
+    at closing and what was still open then (carried forward, by id). Written once, never changed:
+    later changes to the day are found by computing its figures again and comparing."""
+
+    gateway_account = models.ForeignKey("gateways.GatewayAccount", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField()
+    figures = models.JSONField(help_text="Money per figure and currency (minor units), and counts, at closing")
+    carried_forward = models.JSONField(help_text="Open discrepancies (public ids) and unmatched settlement lines (ids)")
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        permissions = [("close_day", "Can close a day of a gateway account")]
+        constraints = [models.UniqueConstraint(fields=["gateway_account", "day"], name="day_close_once")]
+
+    def __str__(self) -> str:
+        return f"{self.day} closed for gateway account {self.gateway_account_id}"

@@ -110,7 +110,9 @@ def settlement_report(*, start: date, end: date, group_by: str, merchant_id: int
 TOTAL_FIELDS = ("payments", "approved", "declined", "captured", "refunds", "refunded")
 
 
-def day_totals(*, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+def day_totals(
+    *, since: datetime, until: datetime | None = None, gateway_account_id: int | None = None
+) -> list[dict[str, Any]]:
     """Per UTC day, gateway account and currency: payments created (approved, declined, what they
     captured) and refunds that succeeded (by the day they were asked for). The shape of a
     DailyTotal row: the dashboard reads stored rows for closed days and these for the rest."""
@@ -118,6 +120,9 @@ def day_totals(*, since: datetime, until: datetime | None = None) -> list[dict[s
     refunds = Refund.objects.filter(created_at__gte=since, status=RefundStatus.SUCCEEDED)
     if until is not None:
         payments, refunds = payments.filter(created_at__lt=until), refunds.filter(created_at__lt=until)
+    if gateway_account_id is not None:
+        payments = payments.filter(gateway_account_id=gateway_account_id)
+        refunds = refunds.filter(payment__gateway_account_id=gateway_account_id)
     rows: dict[tuple[Any, int, str], dict[str, Any]] = {}
 
     def row(day: date, gateway_account_id: int, currency: str) -> dict[str, Any]:

@@ -1,16 +1,25 @@
-"""Keeping the daily totals: recomputed from the payment and refund tables for whole days."""
+"""Keeping the daily totals (recomputed from the payment and refund tables for whole days), and
+closing a day of a gateway account."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
 from apps.core.dates import utc_days
+from apps.gateways.models import GatewayAccount
 
-from .models import DailyTotal, DailyTotalDay
+from .day_close_selectors import day_close_get, day_figures, day_open_items
+from .errors import DayAlreadyClosed, DayCloseInvalid, DayCloseNotAllowed
+from .models import DailyTotal, DailyTotalDay, DayClose
 from .selectors import day_totals
+
+CLOSE_DAY_PERMISSION = "reports.close_day"
 
 
 def daily_totals_refresh(*, days: list[date]) -> int:
@@ -38,3 +47,46 @@ def daily_totals_catch_up(*, recent_days: int, lookback_days: int = 62) -> int:
     window = [today - timedelta(days=n) for n in range(1, lookback_days + 1)]
     done = set(DailyTotalDay.objects.filter(day__in=window).values_list("day", flat=True))
     return daily_totals_refresh(days=[*recent, *(day for day in window if day not in done)])
+
+
+def day_close(*, account: GatewayAccount, day: date, user: Any, actor: Actor, note: str = "") -> DayClose:
+    """Close `day` (UTC, ended) of `account`: store who closed it, when, its figures and what was
+    still open (carried forward). A day is closed once: of two concurrent closes the unique
+    constraint lets one through and the other is refused like any second close."""
+    if not user.has_perm(CLOSE_DAY_PERMISSION):
+        raise DayCloseNotAllowed
+    if day >= timezone.now().date():
+        raise DayCloseInvalid(f"{day} has not ended yet (UTC): only a past day can be closed.", param="day")
+    try:
+        with transaction.atomic():
+            close = DayClose.objects.create(
+                gateway_account=account,
+                day=day,
+                closed_by=user,
+                closed_at=timezone.now(),
+                figures=day_figures(account_id=account.pk, day=day),
+                carried_forward=day_open_items(account_id=account.pk, day=day),
+                note=note.strip(),
+            )
+            audit_record(
+                actor=actor,
+                action="day.closed",
+                target=close,
+                merchant_id=account.merchant_id,
+                after={
+                    "gateway_account": account.public_id,
+                    "day": day.isoformat(),
+                    "figures": close.figures,
+                    "carried_forward": close.carried_forward,
+                    "note": close.note,
+                },
+            )
+    except IntegrityError:
+        existing = day_close_get(account_id=account.pk, day=day)
+        if existing is None:
+            raise
+        raise DayAlreadyClosed(
+            f"{day} is already closed for {account.public_id}: closed by {existing.closed_by.get_username()} "
+            f"at {existing.closed_at:%Y-%m-%d %H:%M} UTC."
+        ) from None
+    return close

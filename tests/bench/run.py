@@ -158,7 +158,7 @@ from apps.payments.models import Payment
 from apps.sandbox.models import AnetAccount, AnetTransaction
 from tests.webhooks.helpers import anet_body
 count, path = %d, %r
-account = GatewayAccount.objects.get(merchant__slug="bench")
+account = GatewayAccount.objects.get(merchant__slug="bench", gateway="authorizenet")
 sandbox = AnetAccount.objects.get(api_login_id="bench-anet")
 now = timezone.now()
 charges = AnetTransaction.objects.bulk_create(AnetTransaction(

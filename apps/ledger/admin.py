@@ -21,7 +21,7 @@ STATEMENT_LINES = 200
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "kind", "currency", "gateway_account", "debits_display", "credits_display", "balance")
+    list_display = ("__str__", "kind", "balance", "debits_display", "credits_display", "currency", "gateway_account")
     list_filter = ("kind", "currency", "gateway_account__gateway")
     list_select_related = ("gateway_account__merchant",)
     fields = ("gateway_account", "kind", "currency", "balance", "statement")

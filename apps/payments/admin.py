@@ -411,7 +411,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
 @admin.register(Refund)
 class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
     csv_money = {"amount_display": ("amount", "currency")}
-    list_display = ("public_id", "payment_link", "amount_display", "status", "reason", "requested_by", "created_at")
+    list_display = ("public_id", "payment_link", "amount_display", "status", "requested_by", "created_at", "reason")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=public_id", "=payment__public_id", "=gateway_transaction_id")
     list_select_related = ("payment",)

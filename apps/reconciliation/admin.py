@@ -143,17 +143,18 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     # Ours may be in another currency (a currency mismatch): the sentence columns stay text; the
     # gateway's amount is a number in the discrepancy's currency.
     csv_money = {"gateways": ("gateway_amount", "currency")}
+    # What finance reads first (amounts, age, who has it) comes before the long text.
     list_display = (
         "public_id",
-        "what_happened",
-        "status",
-        "gateway_account",
-        "gateway_transaction_id",
         "ours",
         "gateways",
         "difference_display",
         "age",
         "assignee",
+        "status",
+        "what_happened",
+        "gateway_transaction_id",
+        "gateway_account",
         "resolution",
     )
     list_filter = (OpenByDefault, "kind", AssigneeFilter, AgeFilter, "resolution", "gateway_account__gateway")

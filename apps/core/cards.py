@@ -6,7 +6,11 @@ separated by single spaces or dashes ("4111 1111 1111 1111", "4111-1111-1111-111
 Two strictnesses:
 - `contains_card_number` (input we would store): any such number not part of a longer digit run,
   letters around it or not ("card4111111111111111" counts), found also after other digit groups
-  ("order 12 4111 1111 1111 1111"). Used to refuse input before anything is stored.
+  ("order 12 4111 1111 1111 1111"). Used to refuse input before anything is stored. Digests are
+  the exception: a token of 32 or more hex characters with a letter among them (a signature, a
+  hash, a UUID without dashes) is not read, since one in about a hundred random SHA-256 hex
+  digests holds a 13-19 digit run that passes Luhn (Razorpay Checkout's signature would be
+  refused that often).
 - `card_number_spans` (text we write to logs): only numbers that stand alone, so digits inside
   identifiers (hex request ids, UUIDs, `pay_…`) are never taken for card numbers and ids in logs
   stay intact.
@@ -26,6 +30,8 @@ _STANDALONE_GROUPS = re.compile(
     r"(?<![0-9A-Za-z_.])(?<![0-9A-Za-z]-)[0-9]+(?:[ -][0-9]+)*(?![0-9A-Za-z_])(?!-[0-9A-Za-z])"
 )
 _SEPARATOR = re.compile(r"[ -]")
+# A hex digest standing as a whole token: 32+ hex characters, at least one of them a letter.
+_HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z_])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z_])")
 MIN_DIGITS, MAX_DIGITS = 13, 19
 
 
@@ -70,6 +76,7 @@ def contains_card_number(text: str) -> bool:
     """True if `text` holds a card number anywhere (see the module's docstring)."""
     if sum(char.isdigit() for char in text) < MIN_DIGITS:
         return False
+    text = _HEX_DIGEST.sub(" ", text)
     return any(_pan_windows(m.group(), m.start()) for m in _DIGIT_GROUPS.finditer(text))
 
 

@@ -238,3 +238,18 @@ def test_bad_checkout_input_changes_nothing(publishable, price, rzp_account, bod
     response = publishable.post("/api/v1/checkout/razorpay/orders", {"price": price.public_id, **body}, format="json")
     assert response.status_code in {400, 404} and response.json()["error"]["code"] == code
     assert not Payment.objects.exists()
+
+
+def test_a_signature_whose_digits_pass_luhn_reaches_the_signature_check(publishable, price, rzp_account):
+    """About one Checkout signature in a hundred holds a 13-19 digit run that passes Luhn: it is a
+    digest, not a card number typed in, and is checked as a signature like any other."""
+    order = start(publishable, price).json()
+    result = pay(order)
+    lookalike = {
+        **handler_response(result),
+        "razorpay_signature": "1fe59c05426f879fe68e1270a1d4cd2784547072441460a4d77ba307b0f02fb6",
+    }
+
+    response = verify(publishable, lookalike)
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "signature_invalid"

@@ -53,3 +53,32 @@ def test_logs_mask_only_numbers_standing_alone():
 
 def test_luhn():
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+
+
+# A Razorpay Checkout signature (HMAC-SHA256 hex) seen in CI: "2784547072441460" inside passes Luhn.
+SIGNATURE = "1fe59c05426f879fe68e1270a1d4cd2784547072441460a4d77ba307b0f02fb6"
+
+
+@pytest.mark.parametrize("text", [SIGNATURE, SIGNATURE.upper(), "2784547072441460a4d77ba307b0f02fb6aa"])
+def test_digits_inside_a_hex_digest_are_not_card_numbers(text):
+    assert not contains_card_number(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{SIGNATURE} 4111111111111111",  # a card typed beside a digest is still found
+        "4111111111111111abcdef",  # too short for a digest
+        "4111111111111111 deadbeefdeadbeefdeadbeefdeadbeef",
+        "card4111111111111111x" + "0" * 20,  # not hex
+    ],
+)
+def test_a_card_number_beside_a_digest_is_still_found(text):
+    assert contains_card_number(text)
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_no_sha256_hex_digest_is_taken_for_a_card_number(raw):
+    import hashlib
+
+    assert not contains_card_number(hashlib.sha256(raw).hexdigest())

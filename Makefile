@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test lint format bench lock clean
+.PHONY: help install run test lint format bench screenshots lock clean
 
 help:
 	@echo "make run    start web, worker, beat and sandboxes with demo data (Ctrl-C stops all)"
 	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset"
 	@echo "make lint   ruff, mypy, the layering contracts (import-linter) and the migrations check"
 	@echo "make bench  benchmark the API under gunicorn on PostgreSQL"
+	@echo "make screenshots  regenerate docs/screenshots (a finance day played in Chromium)"
 
 $(STAMP): requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,10 @@ format: install
 
 bench: install
 	$(BIN)/python tests/bench/run.py $(BENCH_ARGS)
+
+# The whole-day admin test (tests/browser/test_finance_day.py) saves its pages as PNGs on the way.
+screenshots: install
+	CLEARHOUSE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser/test_finance_day.py -q --no-cov
 
 lock: install
 	cd requirements && for f in base prod dev; do \

@@ -13,6 +13,7 @@ FINANCE_OPERATOR = "Finance operator"
 FINANCE_APPROVER = "Finance approver"
 OPS = "Ops"
 AUDITOR = "Auditor"
+RISK = "Risk analyst"
 
 _FINANCE_READ = [
     "merchants.view_merchant",
@@ -37,6 +38,8 @@ _FINANCE_READ = [
     # The close-the-day pages (/admin/day-close/): every day's figures and who closed it.
     "reports.view_dayclose",
 ]
+# The fraud/risk rules and the allow/block lists (apps/risk).
+_RISK_READ = ["risk.view_rule", "risk.view_listentry"]
 # Subscription operations: cancel, pause and resume, retry a payment now.
 _SUBSCRIPTION_OPERATIONS = [
     "subscriptions.cancel_subscription",
@@ -112,6 +115,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "gateways.view_gatewayaccount",
         "events.view_event",
         "events.view_webhookdelivery",
+        *_RISK_READ,
+    ],
+    # Keeps the fraud rules and the allow/block lists; every change is audited by the services.
+    RISK: [
+        *_RISK_READ,
+        "risk.add_rule",
+        "risk.change_rule",
+        "risk.delete_rule",
+        "risk.add_listentry",
+        "risk.change_listentry",
+        "risk.delete_listentry",
     ],
 }
 

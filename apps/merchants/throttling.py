@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -19,6 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+from apps.core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0].lower()]
 
 
-@lru_cache(maxsize=4)
-def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-
-
 def _count_in_redis(url: str, key: str, period: int) -> int:
-    pipeline = _redis_client(url).pipeline(transaction=False)
+    pipeline = redis_client(url).pipeline(transaction=False)
     pipeline.incr(key)
     pipeline.expire(key, period + 1, nx=True)
     count, _ = pipeline.execute()

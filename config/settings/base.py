@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.catalog",
     "apps.customers",
+    "apps.risk",
     "apps.subscriptions",
     "apps.webhooks",
 ]
@@ -476,6 +477,15 @@ PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = env.int("PAYMENT_AUTHENTICATION_TIMEOUT
 GATEWAY_STALE_CALL_SECONDS = env.int("GATEWAY_STALE_CALL_SECONDS", default=300)
 # After this long with no record at the gateway, a lost charge is taken as never made.
 GATEWAY_NOT_FOUND_GRACE_SECONDS = env.int("GATEWAY_NOT_FOUND_GRACE_SECONDS", default=600)
+
+# --- Risk: card fingerprints and velocity counters ----------------------------------------
+
+# HMAC key of card fingerprints (apps/risk/fingerprint.py) and of the hashed values in velocity
+# counter names. Changing it changes every fingerprint and starts every counter afresh.
+# Dev/test fallback only; prod.py requires it.
+RISK_FINGERPRINT_KEY: str = env("RISK_FINGERPRINT_KEY", default="dev-insecure-risk-Hq4vT9nB2xK7mW3cR8pL5sJ1")
+# The longest window a velocity rule may ask about; older entries are dropped from Redis.
+RISK_VELOCITY_MAX_WINDOW_SECONDS: int = env.int("RISK_VELOCITY_MAX_WINDOW_SECONDS", default=7 * 86400)
 
 # --- Webhooks ------------------------------------------------------------------------------
 

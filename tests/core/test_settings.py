@@ -23,6 +23,7 @@ PROD_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "backoffice.example.com",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "RISK_FINGERPRINT_KEY": secrets.token_urlsafe(32),
 }
 SHIPPED_FIELD_KEY = "q8sO2n3dKQm6bZ0tGJ6qk9yT3yD2w1vV5xk3r7uE8aA="  # base.py's dev/test fallback
 
@@ -49,7 +50,8 @@ def test_check_deploy_passes_with_the_documented_production_variables():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "REDIS_URL"]
+    "missing",
+    ["SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "REDIS_URL", "RISK_FINGERPRINT_KEY"],
 )
 def test_production_refuses_to_start_without(missing):
     env = {key: value for key, value in PROD_ENV.items() if key != missing}

@@ -1,0 +1,144 @@
+"""The risk rules and the allow/block lists in the admin. Forms validate (an expression is
+compiled, a list value normalised) and every save or delete goes through the services, which
+audit it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.audit.actors import Actor
+from apps.core.errors import ApplicationError
+
+from .expressions import ATTRIBUTE_TYPES, validate_expression
+from .lists import normalise_list_value
+from .models import ListEntry, Rule
+from .services import (
+    LIST_ENTRY_CHANGEABLE,
+    RULE_CHANGEABLE,
+    list_entry_add,
+    list_entry_remove,
+    list_entry_update,
+    rule_create,
+    rule_delete,
+    rule_update,
+)
+
+
+class RuleForm(forms.ModelForm[Rule]):
+    expression = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 100}),
+        validators=[validate_expression],
+        help_text=(
+            "A condition, e.g. <code>(amount_usd ?? 0) &gt; 100000 and card_country != 'US'</code>. "
+            "Amounts are integers in minor units (amount_usd in US cents). Attributes that may be unknown "
+            "need <code>?? default</code> before a comparison. Attributes: " + ", ".join(sorted(ATTRIBUTE_TYPES))
+        ),
+    )
+
+    class Meta:
+        model = Rule
+        fields = ["name", "description", "expression", "outcome", "mode", "enabled"]
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin[Rule]):
+    form = RuleForm
+    list_display = ("name", "outcome", "mode", "enabled", "version", "built_in", "updated_at")
+    list_filter = ("outcome", "mode", "enabled", "built_in")
+    search_fields = ("name", "=public_id")
+    readonly_fields = ("public_id", "built_in", "version", "created_at", "updated_at")
+    ordering = ("name",)
+
+    def save_model(self, request: HttpRequest, obj: Rule, form: Any, change: bool) -> None:
+        actor = Actor.staff(request.user)
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in RULE_CHANGEABLE}
+            saved = rule_update(rule=obj, changes=changes, actor=actor)
+        else:
+            saved = rule_create(
+                name=obj.name,
+                description=obj.description,
+                expression=obj.expression,
+                outcome=obj.outcome,
+                mode=obj.mode,
+                enabled=obj.enabled,
+                actor=actor,
+            )
+        obj.pk, obj.public_id, obj.version = saved.pk, saved.public_id, saved.version
+
+    def has_delete_permission(self, request: HttpRequest, obj: Rule | None = None) -> bool:
+        if obj is not None and obj.built_in:
+            return False  # ours: disable it instead
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Rule) -> None:
+        rule_delete(rule=obj, actor=Actor.staff(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
+        for rule in queryset:
+            try:
+                rule_delete(rule=rule, actor=Actor.staff(request.user))
+            except ApplicationError as exc:
+                self.message_user(request, f"{rule.name}: {exc.message}", messages.WARNING)
+
+
+class ListEntryForm(forms.ModelForm[ListEntry]):
+    class Meta:
+        model = ListEntry
+        fields = ["kind", "action", "value", "reason", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Normalised here so that the form's own uniqueness check sees the stored form.
+        if self.instance.pk is None and cleaned.get("kind") and cleaned.get("value"):
+            try:
+                cleaned["value"] = normalise_list_value(cleaned["kind"], cleaned["value"])
+            except ValidationError as exc:
+                self.add_error("value", exc)
+        return cleaned
+
+
+@admin.register(ListEntry)
+class ListEntryAdmin(admin.ModelAdmin[ListEntry]):
+    form = ListEntryForm
+    list_display = ("value", "kind", "action", "reason", "expires_at", "created_by", "created_at")
+    list_filter = ("kind", "action", ("expires_at", admin.EmptyFieldListFilter))
+    search_fields = ("value", "reason", "=public_id")
+    list_select_related = ("created_by",)
+    ordering = ("-created_at",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ListEntry | None = None) -> Any:
+        # A value is removed and another added, never edited: each is its own audited fact.
+        if obj is not None:
+            return ("public_id", "kind", "action", "value", "created_by", "created_at")
+        return ("public_id", "created_by", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: ListEntry, form: Any, change: bool) -> None:
+        actor = Actor.staff(request.user)
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in LIST_ENTRY_CHANGEABLE}
+            list_entry_update(entry=obj, changes=changes, actor=actor)
+            return
+        created = list_entry_add(
+            kind=obj.kind,
+            action=obj.action,
+            value=obj.value,
+            reason=obj.reason,
+            expires_at=obj.expires_at,
+            created_by=request.user if request.user.is_authenticated else None,
+            actor=actor,
+        )
+        obj.pk, obj.public_id, obj.value = created.pk, created.public_id, created.value
+
+    def delete_model(self, request: HttpRequest, obj: ListEntry) -> None:
+        list_entry_remove(entry=obj, actor=Actor.staff(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ListEntry]) -> None:
+        for entry in queryset:
+            list_entry_remove(entry=entry, actor=Actor.staff(request.user))

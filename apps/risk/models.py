@@ -1,0 +1,110 @@
+"""Fraud/risk rules and the allow/block lists they sit behind.
+
+A rule is a condition in a small, safe expression language (apps/risk/expressions.py) over the
+attributes of a payment attempt, and the outcome it asks for. A list entry names one email,
+email domain, IP address or range, card fingerprint or customer that is always allowed or always
+blocked. Nothing here calls the payment path yet: `risk_assess` (assessment.py) answers for a set
+of attributes. Writes go through services.py, which audits each one.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core.ids import public_id
+
+
+def new_rule_id() -> str:
+    return public_id("rul")
+
+
+def new_list_entry_id() -> str:
+    return public_id("rle")
+
+
+class Outcome(models.TextChoices):
+    """What an assessment asks the payment path to do, strongest first."""
+
+    BLOCK = "block", "Block"
+    REVIEW = "review", "Review"
+    REQUEST_3DS = "request_3ds", "Request 3-D Secure"
+    ALLOW = "allow", "Allow"
+
+
+# The strongest live outcome wins: block > review > request_3ds > allow.
+OUTCOME_PRECEDENCE = {Outcome.BLOCK: 3, Outcome.REVIEW: 2, Outcome.REQUEST_3DS: 1, Outcome.ALLOW: 0}
+
+
+class RuleMode(models.TextChoices):
+    LIVE = "live", "Live"
+    # Evaluated and recorded, never acted on: how a new rule is tried on real traffic first.
+    LOG_ONLY = "log_only", "Log only"
+
+
+class Rule(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=new_rule_id, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    expression = models.TextField(help_text="A condition over the attempt's attributes (apps/risk/expressions.py)")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    mode = models.CharField(max_length=16, choices=RuleMode.choices, default=RuleMode.LIVE)
+    enabled = models.BooleanField(default=True)
+    # Shipped by a migration; staff may disable or change it but it is ours, not theirs.
+    built_in = models.BooleanField(default=False, editable=False)
+    # +1 on every change: compiled expressions are cached per (rule, version).
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.CheckConstraint(condition=Q(outcome__in=Outcome.values), name="risk_rule_outcome_valid"),
+            models.CheckConstraint(condition=Q(mode__in=RuleMode.values), name="risk_rule_mode_valid"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="risk_rule_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ListKind(models.TextChoices):
+    EMAIL = "email", "Email address"
+    EMAIL_DOMAIN = "email_domain", "Email domain"
+    IP = "ip", "IP address or range (CIDR)"
+    CARD_FINGERPRINT = "card_fingerprint", "Card fingerprint"
+    CUSTOMER = "customer", "Customer (public id)"
+
+
+class ListAction(models.TextChoices):
+    BLOCK = "block", "Block"
+    ALLOW = "allow", "Allow"
+
+
+class ListEntry(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=new_list_entry_id, editable=False)
+    kind = models.CharField(max_length=20, choices=ListKind.choices)
+    action = models.CharField(max_length=10, choices=ListAction.choices)
+    # Normalised by apps/risk/lists.py: emails and domains in lower case, IPs as a canonical
+    # network ("203.0.113.7/32", "2001:db8::/32").
+    value = models.CharField(max_length=255)
+    reason = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "list entries"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "action", "value"], name="risk_list_entry_unique"),
+            models.CheckConstraint(condition=Q(kind__in=ListKind.values), name="risk_list_entry_kind_valid"),
+            models.CheckConstraint(condition=Q(action__in=ListAction.values), name="risk_list_entry_action_valid"),
+        ]
+        indexes = [models.Index(fields=["kind", "value"], name="risk_list_entry_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.kind} {self.value}"

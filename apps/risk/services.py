@@ -1,0 +1,189 @@
+"""Writes of risk rules and list entries: one transaction each, audited inside it.
+
+A rule's expression is compiled before it is stored, so a stored rule always compiles; every
+change of a rule raises its version (compiled expressions are cached per rule and version).
+Built-in rules (shipped by a migration) may be changed or disabled but not deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.errors import ConflictError
+
+from .expressions import compile_expression
+from .lists import normalise_list_value
+from .models import ListAction, ListEntry, ListKind, Outcome, Rule, RuleMode
+
+RULE_CHANGEABLE = ("name", "description", "expression", "outcome", "mode", "enabled")
+LIST_ENTRY_CHANGEABLE = ("reason", "expires_at")
+
+
+def _rule_fields(rule: Rule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in (*RULE_CHANGEABLE, "version")}
+
+
+def _check_choice(value: str, choices: list[str], field: str) -> None:
+    if value not in choices:
+        raise ValidationError({field: f"{value!r} is not one of {', '.join(choices)}."})
+
+
+def _name_taken(name: str) -> ValidationError:
+    return ValidationError({"name": f"A rule named {name!r} exists already."})
+
+
+def rule_create(
+    *,
+    name: str,
+    expression: str,
+    outcome: str,
+    mode: str = RuleMode.LIVE,
+    description: str = "",
+    enabled: bool = True,
+    actor: Actor,
+) -> Rule:
+    """A new rule; ValidationError when its expression does not compile or its name is taken."""
+    compile_expression(expression)
+    _check_choice(outcome, Outcome.values, "outcome")
+    _check_choice(mode, RuleMode.values, "mode")
+    try:
+        with transaction.atomic():
+            rule = Rule.objects.create(
+                name=name.strip(),
+                description=description,
+                expression=expression.strip(),
+                outcome=outcome,
+                mode=mode,
+                enabled=enabled,
+            )
+            audit_record(actor=actor, action="risk_rule.created", target=rule, after=_rule_fields(rule))
+    except IntegrityError:
+        raise _name_taken(name) from None
+    return rule
+
+
+def rule_update(*, rule: Rule, changes: dict[str, Any], actor: Actor) -> Rule:
+    """Change a rule's name, description, expression, outcome, mode or whether it is enabled.
+    A real change raises its version by one and is audited; no change changes nothing."""
+    unknown = set(changes) - set(RULE_CHANGEABLE)
+    if unknown:
+        raise ValueError(f"A rule cannot change {', '.join(sorted(unknown))} here")
+    if "expression" in changes:
+        changes = {**changes, "expression": str(changes["expression"]).strip()}
+        compile_expression(changes["expression"])
+    if "outcome" in changes:
+        _check_choice(changes["outcome"], Outcome.values, "outcome")
+    if "mode" in changes:
+        _check_choice(changes["mode"], RuleMode.values, "mode")
+    try:
+        with transaction.atomic():
+            locked = Rule.objects.select_for_update().get(pk=rule.pk)
+            before = _rule_fields(locked)
+            changed = [name for name, value in changes.items() if before[name] != value]
+            if not changed:
+                return locked
+            for name in changed:
+                setattr(locked, name, changes[name])
+            locked.version = before["version"] + 1
+            locked.save(update_fields=[*changed, "version", "updated_at"])
+            audit_record(
+                actor=actor,
+                action="risk_rule.updated",
+                target=locked,
+                before={name: before[name] for name in (*changed, "version")},
+                after={name: getattr(locked, name) for name in (*changed, "version")},
+            )
+    except IntegrityError:
+        raise _name_taken(changes.get("name", "")) from None
+    return locked
+
+
+def rule_delete(*, rule: Rule, actor: Actor) -> None:
+    """Delete a rule of our staff's own; a built-in rule is disabled instead (ConflictError)."""
+    with transaction.atomic():
+        locked = Rule.objects.select_for_update().get(pk=rule.pk)
+        if locked.built_in:
+            raise ConflictError("A built-in rule cannot be deleted; disable it instead.", code="risk_rule_built_in")
+        audit_record(actor=actor, action="risk_rule.deleted", target=locked, before=_rule_fields(locked))
+        locked.delete()
+
+
+def _entry_fields(entry: ListEntry) -> dict[str, Any]:
+    return {
+        "kind": entry.kind,
+        "action": entry.action,
+        "value": entry.value,
+        "reason": entry.reason,
+        "expires_at": entry.expires_at,
+    }
+
+
+def list_entry_add(
+    *,
+    kind: str,
+    action: str,
+    value: str,
+    reason: str = "",
+    expires_at: datetime | None = None,
+    created_by: User | None = None,
+    actor: Actor,
+) -> ListEntry:
+    """Put a value on the allow or block list of its kind (normalised first); ValidationError
+    when it is not a value of that kind or is on that list already."""
+    _check_choice(kind, ListKind.values, "kind")
+    _check_choice(action, ListAction.values, "action")
+    normalised = normalise_list_value(kind, value)
+    try:
+        with transaction.atomic():
+            entry = ListEntry.objects.create(
+                kind=kind,
+                action=action,
+                value=normalised,
+                reason=reason,
+                expires_at=expires_at,
+                created_by=created_by,
+            )
+            audit_record(actor=actor, action="risk_list_entry.added", target=entry, after=_entry_fields(entry))
+    except IntegrityError:
+        raise ValidationError({"value": f"{normalised} is on the {action} list of {kind} already."}) from None
+    return entry
+
+
+def list_entry_update(*, entry: ListEntry, changes: dict[str, Any], actor: Actor) -> ListEntry:
+    """Change an entry's reason or expiry (to change its value, remove it and add another)."""
+    unknown = set(changes) - set(LIST_ENTRY_CHANGEABLE)
+    if unknown:
+        raise ValueError(f"A list entry cannot change {', '.join(sorted(unknown))} here")
+    with transaction.atomic():
+        locked = ListEntry.objects.select_for_update().get(pk=entry.pk)
+        before = _entry_fields(locked)
+        changed = [name for name, value in changes.items() if before[name] != value]
+        if not changed:
+            return locked
+        for name in changed:
+            setattr(locked, name, changes[name])
+        locked.save(update_fields=changed)
+        audit_record(
+            actor=actor,
+            action="risk_list_entry.updated",
+            target=locked,
+            before={name: before[name] for name in changed},
+            after={name: getattr(locked, name) for name in changed},
+        )
+    return locked
+
+
+def list_entry_remove(*, entry: ListEntry, actor: Actor) -> None:
+    with transaction.atomic():
+        locked = ListEntry.objects.select_for_update().filter(pk=entry.pk).first()
+        if locked is None:
+            return  # removed already (by someone else, or a second click)
+        audit_record(actor=actor, action="risk_list_entry.removed", target=locked, before=_entry_fields(locked))
+        locked.delete()

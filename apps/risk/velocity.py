@@ -1,0 +1,266 @@
+"""Velocity counters: how many attempts (declines, ...) a card, customer, email, address or API key
+made in a sliding window, their total amount and how many distinct members (customers per card,
+cards per customer) took part. Exact, also under concurrency.
+
+Each (dimension, value, event) has two sorted sets in Redis:
+- `...:events`: one entry per event, scored by its time in milliseconds, named by a random id
+  and the amount (`<id>:<amount>`), so equal events never collapse into one;
+- `...:members`: one entry per distinct member, scored by the last time it was seen.
+
+A window's figures are read from the entries scored in (at - window, at]. Writing an event, then
+reading the figures of the windows asked for, is one Lua script: Redis runs scripts one at a time,
+so of N simultaneous attempts each sees the ones before it and itself, and their counts are
+exactly 1..N. Memory is bounded: every write drops the entries older than
+RISK_VELOCITY_MAX_WINDOW_SECONDS and sets both keys to expire that long after it. The cost is one
+entry per event kept that long, and reading a window walks its entries (for the amount), so a
+dimension with hundreds of events a second (an API key) belongs in the fixed-window throttle
+(apps/merchants/throttling.py), not here.
+
+Values and members may be personal data (emails, IP addresses): key names and member names hold
+an HMAC of them under RISK_FINGERPRINT_KEY, never the value. A plain SHA-256 would not hide an
+IPv4 address (2**32 guesses) from whoever can list the keys.
+
+Without `at`, the time is Redis's own clock, one clock for every web and worker process; `at`
+(seconds since the epoch) is for backfills and tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from redis.commands.core import Script
+
+from apps.core.errors import ApplicationError, ErrorType
+from apps.core.redis_client import redis_client
+from apps.risk.fingerprint import risk_key
+
+KEY_VERSION = "v1"
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_DIGEST_HEX_CHARS = 32  # 128 bits: no two values of a deployment share a counter
+# Keys outlive their newest entry by the longest window, plus this margin for clock differences.
+_TTL_MARGIN_SECONDS = 60
+
+# Shared by both scripts: the figures of each window (milliseconds) in ARGV[first..], as
+# count, total amount, distinct members; `now` in milliseconds.
+_FIGURES_LUA = """
+local function now_ms(arg)
+  if arg ~= '' then
+    return tonumber(arg)
+  end
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+local function figures(now, first)
+  local result = {}
+  local high = string.format('%d', now)
+  for index = first, #ARGV do
+    local low = string.format('(%d', now - tonumber(ARGV[index]))
+    local entries = redis.call('ZRANGEBYSCORE', KEYS[1], low, high)
+    local total = 0
+    for _, entry in ipairs(entries) do
+      total = total + tonumber(string.match(entry, ':(%d+)$'))
+    end
+    result[#result + 1] = #entries
+    result[#result + 1] = total
+    result[#result + 1] = redis.call('ZCOUNT', KEYS[2], low, high)
+  end
+  return result
+end
+"""
+
+# KEYS: events, members. ARGV: now (ms, or '' for Redis's clock), longest window (ms), TTL (s),
+# entry ("<id>:<amount>"), member digest (or ''), then the windows to report (ms).
+_RECORD_LUA = (
+    _FIGURES_LUA
+    + """
+local now = now_ms(ARGV[1])
+local oldest = string.format('%d', now - tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[5] ~= '' then
+  -- GT: a member's score is its latest time, also when events arrive out of order.
+  redis.call('ZADD', KEYS[2], 'GT', string.format('%d', now), ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest)
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return figures(now, 6)
+"""
+)
+
+# KEYS: events, members. ARGV: now (ms, or ''), then the windows to report (ms).
+_FIGURES_ONLY_LUA = (
+    "#!lua flags=no-writes\n"
+    + _FIGURES_LUA
+    + """
+return figures(now_ms(ARGV[1]), 2)
+"""
+)
+
+
+class VelocityUnavailable(ApplicationError):
+    """Redis cannot be reached (or is not configured): the caller decides whether to let the
+    attempt through without its figures or to refuse it."""
+
+    status_code = 503
+    error_type = ErrorType.API
+    code = "risk_unavailable"
+    default_message = "Risk checks are unavailable; try again later."
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One window of one counter: events, the sum of their amounts (minor units), and how many
+    distinct members took part."""
+
+    count: int
+    total_amount: int
+    distinct_members: int
+
+
+@dataclass(frozen=True)
+class _Scripts:
+    record: Script
+    figures: Script
+
+
+@lru_cache(maxsize=4)
+def _scripts_for(url: str) -> _Scripts:
+    client = redis_client(url)
+    return _Scripts(record=client.register_script(_RECORD_LUA), figures=client.register_script(_FIGURES_ONLY_LUA))
+
+
+def _scripts() -> _Scripts:
+    url: str = settings.REDIS_URL
+    if not url:
+        raise VelocityUnavailable("Velocity counters need Redis: REDIS_URL is not set.")
+    return _scripts_for(url)
+
+
+def _digest(purpose: bytes, *parts: str) -> str:
+    message = purpose + b"\x00".join(part.encode() for part in parts)
+    return hmac.new(risk_key(), message, hashlib.sha256).hexdigest()[:_DIGEST_HEX_CHARS]
+
+
+def _keys(dimension: str, value: str, event: str) -> list[str]:
+    for label, name in (("dimension", dimension), ("event", event)):
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{label} must be a short lowercase name, like 'card' or 'attempt'")
+    if not value:
+        raise ValueError("value is empty")
+    prefix: str = settings.CACHES["default"].get("KEY_PREFIX", "")
+    digest = _digest(b"clearhouse:risk:velocity-value:" + KEY_VERSION.encode(), dimension, value)
+    # The braces are a Redis Cluster hash tag: both keys of a counter live on one node, as a
+    # script touching both needs.
+    base = f"{prefix}:risk:{KEY_VERSION}:{{{dimension}:{event}:{digest}}}"
+    return [f"{base}:events", f"{base}:members"]
+
+
+def _now_argument(at: float | None) -> str:
+    if at is None:
+        return ""
+    if not math.isfinite(at) or at < 0:
+        raise ValueError("at must be a time in seconds since the epoch")
+    return str(int(at * 1000))
+
+
+def _window_arguments(windows_seconds: Sequence[int]) -> list[int]:
+    longest: int = settings.RISK_VELOCITY_MAX_WINDOW_SECONDS
+    if not windows_seconds:
+        raise ValueError("no window")
+    for window in windows_seconds:
+        if not 0 < window <= longest:
+            # Entries older than the longest window are dropped: a longer one would read short.
+            raise ValueError(f"a window is 1 to {longest} seconds (RISK_VELOCITY_MAX_WINDOW_SECONDS)")
+    return [window * 1000 for window in windows_seconds]
+
+
+def _run(script: Script, keys: list[str], arguments: list[Any]) -> list[Figures]:
+    try:
+        raw: list[int] = script(keys=keys, args=arguments)
+    except redis.RedisError as exc:
+        raise VelocityUnavailable(extra={"error": f"{type(exc).__name__}: {exc}"[:200]}) from exc
+    return [Figures(*(int(number) for number in raw[index : index + 3])) for index in range(0, len(raw), 3)]
+
+
+def _record_arguments(at: float | None, amount: int, member: str | None) -> list[Any]:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise ValueError("amount is a non-negative integer in minor units")
+    if member == "":
+        raise ValueError("member is empty")
+    longest: int = settings.RISK_VELOCITY_MAX_WINDOW_SECONDS
+    entry = f"{secrets.token_hex(10)}:{amount}"
+    member_digest = _digest(b"clearhouse:risk:velocity-member:" + KEY_VERSION.encode(), member) if member else ""
+    return [_now_argument(at), longest * 1000, longest + _TTL_MARGIN_SECONDS, entry, member_digest]
+
+
+def velocity_check_and_record_windows(
+    dimension: str,
+    value: str,
+    *,
+    windows_seconds: Sequence[int],
+    amount: int = 0,
+    at: float | None = None,
+    event: str = "attempt",
+    member: str | None = None,
+) -> list[Figures]:
+    """Record one event and return, in the same atomic step, each window's figures including it
+    (one round trip for a rule set that looks at several windows)."""
+    keys = _keys(dimension, value, event)
+    arguments = [*_record_arguments(at, amount, member), *_window_arguments(windows_seconds)]
+    return _run(_scripts().record, keys, arguments)
+
+
+def velocity_check_and_record(
+    dimension: str,
+    value: str,
+    *,
+    window_seconds: int,
+    amount: int = 0,
+    at: float | None = None,
+    event: str = "attempt",
+    member: str | None = None,
+) -> Figures:
+    """Record one event and return the window's figures including it, atomically: of N
+    simultaneous calls on one counter, each sees a different count, 1 to N."""
+    (figures,) = velocity_check_and_record_windows(
+        dimension, value, windows_seconds=[window_seconds], amount=amount, at=at, event=event, member=member
+    )
+    return figures
+
+
+def velocity_record(
+    dimension: str,
+    value: str,
+    *,
+    amount: int = 0,
+    at: float | None = None,
+    event: str = "attempt",
+    member: str | None = None,
+) -> None:
+    """Record one event of `value` (e.g. a card's fingerprint) in `dimension` (e.g. "card").
+
+    `amount` is in minor units; `member` is counted once per window however often it comes back
+    (e.g. the customer, to count customers per card)."""
+    keys = _keys(dimension, value, event)
+    _run(_scripts().record, keys, _record_arguments(at, amount, member))
+
+
+def velocity_figures(
+    dimension: str, value: str, *, window_seconds: int, event: str = "attempt", at: float | None = None
+) -> Figures:
+    """The figures of the window of `window_seconds` ending at `at` (default: now), read only."""
+    keys = _keys(dimension, value, event)
+    (figures,) = _run(_scripts().figures, keys, [_now_argument(at), *_window_arguments([window_seconds])])
+    return figures

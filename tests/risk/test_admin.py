@@ -1,0 +1,151 @@
+"""The risk admin: forms refuse bad expressions and values (a form error, never a 500, nothing
+saved); saves and deletes go through the audited services; the roles see what they should."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts import roles
+from apps.audit.models import AuditEvent
+from apps.risk.models import ListEntry, ListKind, Outcome, Rule
+from tests.risk.factories import ListEntryFactory, RuleFactory
+
+pytestmark = pytest.mark.django_db
+
+RULES = "/admin/risk/rule/"
+ENTRIES = "/admin/risk/listentry/"
+
+
+def rule_form(**overrides):
+    return {
+        "name": "big",
+        "description": "",
+        "expression": "amount > 100000",
+        "outcome": Outcome.REVIEW,
+        "mode": "live",
+        "enabled": "on",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [("amount >", "Syntax error"), ("colour == 'red'", "Unknown attribute"), ("amount_usd > 5", "may be unknown")],
+)
+def test_adding_a_rule_with_a_bad_expression_shows_a_form_error(staff_client, expression, message):
+    client = staff_client(roles.RISK)
+    before = (Rule.objects.count(), AuditEvent.objects.filter(action__startswith="risk_").count())
+
+    page = client.post(f"{RULES}add/", rule_form(expression=expression))
+
+    assert page.status_code == 200
+    assert message in page.context["adminform"].form.errors["expression"][0]
+    assert (Rule.objects.count(), AuditEvent.objects.filter(action__startswith="risk_").count()) == before
+
+
+def test_changing_a_rule_to_a_bad_expression_shows_a_form_error(staff_client):
+    client = staff_client(roles.RISK)
+    rule = RuleFactory(name="big", expression="amount > 100000")
+
+    page = client.post(f"{RULES}{rule.pk}/change/", rule_form(expression="amount >>> 1"))
+
+    assert page.status_code == 200
+    assert page.context["adminform"].form.errors["expression"]
+    rule.refresh_from_db()
+    assert (rule.expression, rule.version) == ("amount > 100000", 1)
+
+
+def test_adding_and_changing_a_rule_go_through_the_audited_services(staff_client):
+    client = staff_client(roles.RISK)
+
+    page = client.post(f"{RULES}add/", rule_form())
+    assert page.status_code == 302
+    rule = Rule.objects.get(name="big")
+    created = AuditEvent.objects.get(action="risk_rule.created", target_id=rule.public_id)
+    assert created.actor_id == str(client.user.pk)
+
+    page = client.post(f"{RULES}{rule.pk}/change/", rule_form(expression="amount > 200000"))
+    assert page.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.expression, rule.version) == ("amount > 200000", 2)
+    assert AuditEvent.objects.filter(action="risk_rule.updated", target_id=rule.public_id).count() == 1
+
+
+def test_a_built_in_rule_can_be_disabled_but_not_deleted(staff_client):
+    client = staff_client(roles.RISK)
+    rule = Rule.objects.get(name="Card testing")
+
+    assert client.get(f"{RULES}{rule.pk}/delete/").status_code == 403
+    page = client.post(f"{RULES}{rule.pk}/change/", rule_form(name=rule.name, expression=rule.expression, enabled=""))
+
+    assert page.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.enabled, rule.version) == (False, 2)
+
+
+def test_deleting_rules_from_the_list_refuses_built_in_ones_and_audits_the_rest(staff_client):
+    client = staff_client(roles.RISK)
+    own = RuleFactory()
+    built_in = Rule.objects.get(name="Card testing")
+
+    mixed = {"action": "delete_selected", "_selected_action": [own.pk, built_in.pk], "post": "yes"}
+    assert client.post(RULES, mixed).status_code == 403
+    assert Rule.objects.filter(pk__in=[own.pk, built_in.pk]).count() == 2
+
+    client.post(RULES, {"action": "delete_selected", "_selected_action": [own.pk], "post": "yes"})
+    assert not Rule.objects.filter(pk=own.pk).exists()
+    assert AuditEvent.objects.filter(action="risk_rule.deleted", target_id=own.public_id).exists()
+
+
+def test_a_list_entry_added_in_the_admin_is_normalised_and_audited(staff_client):
+    client = staff_client(roles.RISK)
+
+    page = client.post(
+        f"{ENTRIES}add/", {"kind": ListKind.IP, "action": "block", "value": "203.0.113.9/24", "reason": "botnet"}
+    )
+
+    assert page.status_code == 302
+    entry = ListEntry.objects.get()
+    assert (entry.value, entry.created_by) == ("203.0.113.0/24", client.user)
+    assert AuditEvent.objects.filter(action="risk_list_entry.added", target_id=entry.public_id).exists()
+
+
+@pytest.mark.parametrize(("value", "error"), [("not an ip", "not an IP address"), ("203.0.113.0/24", "already exists")])
+def test_a_bad_or_duplicate_list_value_is_a_form_error(staff_client, value, error):
+    ListEntryFactory(kind=ListKind.IP, action="block", value="203.0.113.0/24")
+    client = staff_client(roles.RISK)
+
+    page = client.post(f"{ENTRIES}add/", {"kind": ListKind.IP, "action": "block", "value": value, "reason": ""})
+
+    assert page.status_code == 200
+    assert error in str(page.context["adminform"].form.errors)
+    assert ListEntry.objects.count() == 1
+
+
+def test_list_entries_are_removed_through_the_service(staff_client):
+    client = staff_client(roles.RISK)
+    entry = ListEntryFactory()
+
+    page = client.post(f"{ENTRIES}{entry.pk}/delete/", {"post": "yes"})
+
+    assert page.status_code == 302
+    assert not ListEntry.objects.exists()
+    assert AuditEvent.objects.filter(action="risk_list_entry.removed", target_id=entry.public_id).exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "status"),
+    [
+        (roles.RISK, f"{RULES}add/", 200),
+        (roles.RISK, f"{ENTRIES}add/", 200),
+        (roles.AUDITOR, RULES, 200),
+        (roles.AUDITOR, ENTRIES, 200),
+        (roles.AUDITOR, f"{RULES}add/", 403),
+        (roles.OPS, RULES, 403),
+    ],
+)
+def test_who_may_see_and_change_the_risk_pages(staff_client, role, path, status):
+    RuleFactory()
+    ListEntryFactory()
+
+    assert staff_client(role).get(path).status_code == status

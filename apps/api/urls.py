@@ -12,4 +12,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.customers.api.urls")),
     path("", include("apps.subscriptions.api.urls")),
     path("", include("apps.reports.api.urls")),
+    path("", include("apps.risk.api.urls")),
 ]

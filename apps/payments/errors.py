@@ -36,3 +36,13 @@ class RequestInFlight(ConflictError):
     error_type = ErrorType.IDEMPOTENCY
     code = "idempotency_request_in_progress"
     default_message = "A request with this Idempotency-Key is still being processed; retry later."
+
+
+class PaymentBlocked(ApplicationError):
+    """Risk blocked the attempt before the gateway call; the failed payment stays, with its risk
+    assessment, and can be fetched."""
+
+    status_code = 402
+    error_type = ErrorType.CARD
+    code = "blocked_by_risk"
+    default_message = "The payment was blocked by risk rules and not sent to the gateway."

@@ -81,6 +81,9 @@ class Payment(models.Model):
     return_url = models.URLField(max_length=2000, blank=True)
     # A capture or void is in flight at the gateway; others wait (see services).
     operation = models.CharField(max_length=16, blank=True)
+    # The risk assessment made before the gateway call (apps.risk): score, level, outcome, the
+    # rules and list entries that matched and why. Empty for payments made before risk existed.
+    risk = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

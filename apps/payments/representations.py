@@ -51,10 +51,20 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
         "failure_message": payment.failure_message or None,
         "authentication": payment.authentication or None,
         "next_action": next_action(payment),
+        "risk": risk_view(payment),
         "livemode": payment.livemode,
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
     }
+
+
+def risk_view(payment: Payment) -> dict[str, Any] | None:
+    """The assessment as the API shows it (errors, for operators, stay in the stored record)."""
+    risk = payment.risk
+    if not risk:
+        return None
+    keys = ("score", "level", "outcome")
+    return {**{key: risk[key] for key in keys}, "rules": risk.get("matched", [])}
 
 
 def next_action(payment: Payment) -> dict[str, Any] | None:

@@ -11,12 +11,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.core.admin_sections import register_change_section
+from apps.core.cards import contains_card_number
 from apps.core.errors import ApplicationError
 
+from .admin_sections import payment_risk_section
 from .expressions import ATTRIBUTE_TYPES, validate_expression
-from .lists import normalise_list_value
+from .lists import CARD_NUMBER_REFUSED, normalise_list_value
 from .models import ListEntry, Rule
 from .services import (
     LIST_ENTRY_CHANGEABLE,
@@ -28,6 +32,8 @@ from .services import (
     rule_delete,
     rule_update,
 )
+
+register_change_section("payments.payment", payment_risk_section)
 
 
 class RuleForm(forms.ModelForm[Rule]):
@@ -91,7 +97,8 @@ class RuleAdmin(admin.ModelAdmin[Rule]):
 class ListEntryForm(forms.ModelForm[ListEntry]):
     class Meta:
         model = ListEntry
-        fields = ["kind", "action", "value", "reason", "expires_at"]
+        fields = ["merchant", "kind", "action", "value", "reason", "expires_at"]
+        help_texts = {"merchant": "Empty: the entry applies to every merchant's payments."}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -101,22 +108,53 @@ class ListEntryForm(forms.ModelForm[ListEntry]):
                 cleaned["value"] = normalise_list_value(cleaned["kind"], cleaned["value"])
             except ValidationError as exc:
                 self.add_error("value", exc)
+        if contains_card_number(cleaned.get("reason") or ""):
+            self.add_error("reason", CARD_NUMBER_REFUSED)
+        expires_at = cleaned.get("expires_at")
+        if self.instance.pk is None and expires_at is not None and expires_at <= timezone.now():
+            self.add_error("expires_at", "An entry must expire in the future.")
         return cleaned
+
+
+class ListScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("all", "All merchants (ours)"), ("merchant", "One merchant's (its API)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ListEntry]) -> QuerySet[ListEntry]:
+        if self.value() == "all":
+            return queryset.filter(merchant__isnull=True)
+        if self.value() == "merchant":
+            return queryset.filter(merchant__isnull=False)
+        return queryset
 
 
 @admin.register(ListEntry)
 class ListEntryAdmin(admin.ModelAdmin[ListEntry]):
     form = ListEntryForm
-    list_display = ("value", "kind", "action", "reason", "expires_at", "created_by", "created_at")
-    list_filter = ("kind", "action", ("expires_at", admin.EmptyFieldListFilter))
-    search_fields = ("value", "reason", "=public_id")
-    list_select_related = ("created_by",)
+    list_display = ("value", "kind", "action", "scope", "reason", "expires_at", "created_by", "created_at")
+    list_filter = (
+        "kind",
+        "action",
+        ListScopeFilter,
+        ("merchant", admin.RelatedOnlyFieldListFilter),
+        ("expires_at", admin.EmptyFieldListFilter),
+    )
+    search_fields = ("value", "reason", "=public_id", "merchant__slug")
+    list_select_related = ("created_by", "merchant")
+    raw_id_fields = ("merchant",)
     ordering = ("-created_at",)
+
+    @admin.display(description="Merchant", ordering="merchant__slug", empty_value="All merchants")
+    def scope(self, obj: ListEntry) -> Any:
+        return obj.merchant
 
     def get_readonly_fields(self, request: HttpRequest, obj: ListEntry | None = None) -> Any:
         # A value is removed and another added, never edited: each is its own audited fact.
         if obj is not None:
-            return ("public_id", "kind", "action", "value", "created_by", "created_at")
+            return ("public_id", "merchant", "kind", "action", "value", "created_by", "created_at")
         return ("public_id", "created_by", "created_at")
 
     def save_model(self, request: HttpRequest, obj: ListEntry, form: Any, change: bool) -> None:
@@ -126,6 +164,7 @@ class ListEntryAdmin(admin.ModelAdmin[ListEntry]):
             list_entry_update(entry=obj, changes=changes, actor=actor)
             return
         created = list_entry_add(
+            merchant=obj.merchant,
             kind=obj.kind,
             action=obj.action,
             value=obj.value,

@@ -1,9 +1,11 @@
 """One risk assessment of a payment attempt's attributes: the lists first, then the rules.
 
-1. Lists. An unexpired allow-list entry matching the email, the email's domain, the IP (an
-   address, or a range containing it), the card fingerprint or the customer decides: allow. Else
-   a block-list entry decides: block. Allow beats block on purpose: it is how staff let a known
-   customer through a rule or a blocked range. A list decision skips the rules.
+1. Lists: the deployment-wide entries and the attempt's merchant's own. An unexpired allow-list
+   entry matching the email, the email's domain, the IP (an address, or a range containing it),
+   the card fingerprint or the customer decides: allow. Else a block-list entry decides: block.
+   Allow beats block on purpose (whichever scope each is of): it is how staff, or a merchant for
+   its own payments, let a known customer through a rule or a blocked range. A list decision
+   skips the rules.
 2. Rules. Every enabled rule is evaluated. Live rules that match combine by precedence,
    block > review > request_3ds > allow (none matching: allow). Log-only rules that match are
    recorded in `matched` (mode log_only) and never change the outcome. A rule that fails to
@@ -149,9 +151,12 @@ def _normalised(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return normalised
 
 
-def risk_assess(attributes: Mapping[str, Any]) -> Assessment:
+def risk_assess(attributes: Mapping[str, Any], *, merchant_id: int | None = None) -> Assessment:
     """Assess one payment attempt from its attributes (apps.risk.expressions.ATTRIBUTE_TYPES,
-    plus `card_fingerprint` and `customer_id` for the lists); missing attributes are unknown."""
+    plus `card_fingerprint` and `customer_id` for the lists); missing attributes are unknown.
+
+    The lists are the deployment-wide entries and those of the merchant `merchant_id` (the
+    attempt's merchant): one merchant's entries never decide another merchant's payment."""
     values = expression_values(_normalised(attributes))
 
     entries = list_entries_matching(
@@ -163,6 +168,7 @@ def risk_assess(attributes: Mapping[str, Any]) -> Assessment:
             customer_id=attributes.get("customer_id"),
         ),
         now=timezone.now(),
+        merchant_id=merchant_id,
     )
     if entries:
         decided = ListAction.ALLOW if any(entry.action == ListAction.ALLOW for entry in entries) else ListAction.BLOCK

@@ -9,38 +9,89 @@ address (33 for IPv4, 129 for IPv6), which keeps matching one indexed query on a
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
+from apps.core.cards import contains_card_number
+
+from .fingerprint import FINGERPRINT_LENGTH, FINGERPRINT_PREFIX
 from .models import ListKind
+
+# What apps.risk.fingerprint.card_fingerprint makes: the prefix and lower-case base32.
+FINGERPRINT_FORMAT = re.compile(
+    rf"{re.escape(FINGERPRINT_PREFIX)}[a-z2-7]{{{FINGERPRINT_LENGTH - len(FINGERPRINT_PREFIX)}}}"
+)
+MAX_VALUE_LENGTH = 255  # ListEntry.value
+CARD_NUMBER_REFUSED = "Must not contain a card number: a card is listed by its fingerprint (fp_…)."
+
+
+def _email(text: str) -> str:
+    text = text.lower()
+    try:
+        validate_email(text)
+    except ValidationError:
+        raise ValidationError(f"{text!r} is not an email address.") from None
+    return text
+
+
+def _email_domain(text: str) -> str:
+    domain = text.lower().lstrip("@").rstrip(".")
+    if not domain or "@" in domain or " " in domain or "." not in domain:
+        raise ValidationError(f"{text!r} is not an email domain (example.com).")
+    return domain
+
+
+def _ip_network(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValidationError(f"{text!r} is not an IP address or a CIDR range.") from None
+
+
+def _card_fingerprint(text: str) -> str:
+    fingerprint = text.lower()  # base32: the same letters either way
+    if not FINGERPRINT_FORMAT.fullmatch(fingerprint):
+        raise ValidationError(
+            f"{text!r} is not a card fingerprint ({FINGERPRINT_PREFIX} and "
+            f"{FINGERPRINT_LENGTH - len(FINGERPRINT_PREFIX)} letters and digits)."
+        )
+    return fingerprint
+
+
+def _customer(text: str) -> str:
+    if " " in text:
+        raise ValidationError(f"{text!r} has spaces in it.")
+    return text
+
+
+_NORMAL_FORMS: dict[str, Callable[[str], str]] = {
+    ListKind.EMAIL: _email,
+    ListKind.EMAIL_DOMAIN: _email_domain,
+    ListKind.IP: _ip_network,
+    ListKind.CARD_FINGERPRINT: _card_fingerprint,
+    ListKind.CUSTOMER: _customer,
+}
 
 
 def normalise_list_value(kind: str, value: str) -> str:
-    """The stored form of `value` for a list of `kind`; ValidationError when it is not one."""
+    """The stored form of `value` for a list of `kind`; ValidationError when it is not one.
+
+    A card number is refused whatever the kind, before anything else (and never echoed): a card
+    is listed by its fingerprint, which is all a card fingerprint entry takes."""
+    normal_form = _NORMAL_FORMS.get(kind)
+    if normal_form is None:
+        raise ValidationError(f"Unknown list kind {kind!r}.")
     text = (value or "").strip()
     if not text:
         raise ValidationError("A list entry needs a value.")
-    if kind == ListKind.EMAIL:
-        text = text.lower()
-        local, _, domain = text.rpartition("@")
-        if not local or not domain or " " in text:
-            raise ValidationError(f"{value!r} is not an email address.")
-        return text
-    if kind == ListKind.EMAIL_DOMAIN:
-        text = text.lower().lstrip("@").rstrip(".")
-        if not text or "@" in text or " " in text or "." not in text:
-            raise ValidationError(f"{value!r} is not an email domain (example.com).")
-        return text
-    if kind == ListKind.IP:
-        try:
-            return str(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise ValidationError(f"{value!r} is not an IP address or a CIDR range.") from None
-    if kind in (ListKind.CARD_FINGERPRINT, ListKind.CUSTOMER):
-        if " " in text:
-            raise ValidationError(f"{value!r} has spaces in it.")
-        return text
-    raise ValidationError(f"Unknown list kind {kind!r}.")
+    if contains_card_number(text):
+        raise ValidationError(CARD_NUMBER_REFUSED, code="card_number")
+    if len(text) > MAX_VALUE_LENGTH:  # every normal form is as long as its input or shorter (an IP's is short)
+        raise ValidationError(f"A list value has at most {MAX_VALUE_LENGTH} characters.")
+    return normal_form(text)
 
 
 def email_domain_of(email: str | None) -> str | None:

@@ -3,8 +3,10 @@
 A rule is a condition in a small, safe expression language (apps/risk/expressions.py) over the
 attributes of a payment attempt, and the outcome it asks for. A list entry names one email,
 email domain, IP address or range, card fingerprint or customer that is always allowed or always
-blocked. Nothing here calls the payment path yet: `risk_assess` (assessment.py) answers for a set
-of attributes. Writes go through services.py, which audits each one.
+blocked: for every merchant of the deployment (no merchant: our staff's, in the admin) or for one
+merchant's payments only (the merchant's own, through its API). Nothing here calls the payment
+path yet: `risk_assess` (assessment.py) answers for a set of attributes. Writes go through
+services.py, which audits each one.
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ class ListAction(models.TextChoices):
 
 class ListEntry(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_list_entry_id, editable=False)
+    # None: deployment-wide, kept by our staff in the admin. A merchant's own entries (its API)
+    # apply to that merchant's payments only.
+    merchant = models.ForeignKey(
+        "merchants.Merchant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=20, choices=ListKind.choices)
     action = models.CharField(max_length=10, choices=ListAction.choices)
     # Normalised by apps/risk/lists.py: emails and domains in lower case, IPs as a canonical
@@ -100,7 +107,17 @@ class ListEntry(models.Model):
     class Meta:
         verbose_name_plural = "list entries"
         constraints = [
-            models.UniqueConstraint(fields=["kind", "action", "value"], name="risk_list_entry_unique"),
+            models.UniqueConstraint(
+                fields=["merchant", "kind", "action", "value"],
+                name="risk_list_entry_unique_per_merchant",
+            ),
+            # PostgreSQL treats NULLs as distinct: the deployment-wide entries need their own.
+            models.UniqueConstraint(
+                fields=["kind", "action", "value"],
+                condition=Q(merchant__isnull=True),
+                name="risk_list_entry_unique_deployment_wide",
+                violation_error_message="A deployment-wide entry with this kind, action and value already exists.",
+            ),
             models.CheckConstraint(condition=Q(kind__in=ListKind.values), name="risk_list_entry_kind_valid"),
             models.CheckConstraint(condition=Q(action__in=ListAction.values), name="risk_list_entry_action_valid"),
         ]

@@ -2,25 +2,33 @@
 
 A rule's expression is compiled before it is stored, so a stored rule always compiles; every
 change of a rule raises its version (compiled expressions are cached per rule and version).
-Built-in rules (shipped by a migration) may be changed or disabled but not deleted.
+Built-in rules (shipped by a migration) may be changed or disabled but not deleted. A list entry
+is deployment-wide (our staff's, no merchant) or one merchant's (its API); the value is unique
+per scope and list.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core.cards import contains_card_number
 from apps.core.errors import ConflictError
 
 from .expressions import compile_expression
-from .lists import normalise_list_value
+from .lists import CARD_NUMBER_REFUSED, normalise_list_value
 from .models import ListAction, ListEntry, ListKind, Outcome, Rule, RuleMode
+from .selectors import list_entry_find
+
+if TYPE_CHECKING:  # tenancy is named, not imported
+    from apps.merchants.models import Merchant
 
 RULE_CHANGEABLE = ("name", "description", "expression", "outcome", "mode", "enabled")
 LIST_ENTRY_CHANGEABLE = ("reason", "expires_at")
@@ -117,12 +125,21 @@ def rule_delete(*, rule: Rule, actor: Actor) -> None:
 
 def _entry_fields(entry: ListEntry) -> dict[str, Any]:
     return {
+        "merchant": entry.merchant.public_id if entry.merchant else None,
         "kind": entry.kind,
         "action": entry.action,
         "value": entry.value,
         "reason": entry.reason,
         "expires_at": entry.expires_at,
     }
+
+
+class ListEntryExists(ValidationError):
+    """The value is on that list of that scope already: `entry` is the one there."""
+
+    def __init__(self, entry: ListEntry) -> None:
+        super().__init__({"value": f"{entry.value} is on the {entry.action} list of {entry.kind} already."})
+        self.entry = entry
 
 
 def list_entry_add(
@@ -132,17 +149,28 @@ def list_entry_add(
     value: str,
     reason: str = "",
     expires_at: datetime | None = None,
+    merchant: Merchant | None = None,
     created_by: User | None = None,
     actor: Actor,
 ) -> ListEntry:
-    """Put a value on the allow or block list of its kind (normalised first); ValidationError
-    when it is not a value of that kind or is on that list already."""
+    """Put a value on the allow or block list of its kind (normalised first): the deployment's
+    (no merchant) or one merchant's. ValidationError when it is not a value of that kind, holds a
+    card number (as does the reason), expires already, or is on that list already
+    (ListEntryExists, naming the entry there)."""
     _check_choice(kind, ListKind.values, "kind")
     _check_choice(action, ListAction.values, "action")
-    normalised = normalise_list_value(kind, value)
+    try:
+        normalised = normalise_list_value(kind, value)
+    except ValidationError as exc:
+        raise ValidationError({"value": exc.messages}) from None
+    if contains_card_number(reason):
+        raise ValidationError({"reason": CARD_NUMBER_REFUSED})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "An entry must expire in the future."})
     try:
         with transaction.atomic():
             entry = ListEntry.objects.create(
+                merchant=merchant,
                 kind=kind,
                 action=action,
                 value=normalised,
@@ -152,8 +180,32 @@ def list_entry_add(
             )
             audit_record(actor=actor, action="risk_list_entry.added", target=entry, after=_entry_fields(entry))
     except IntegrityError:
-        raise ValidationError({"value": f"{normalised} is on the {action} list of {kind} already."}) from None
+        existing = list_entry_find(merchant=merchant, kind=kind, action=action, value=normalised)
+        if existing is None:  # removed again in the meantime: say what happened, do not retry
+            raise ValidationError({"value": f"{normalised} was on the {action} list of {kind}."}) from None
+        raise ListEntryExists(existing) from None
     return entry
+
+
+def list_entry_add_or_get(
+    *,
+    merchant: Merchant,
+    kind: str,
+    action: str,
+    value: str,
+    reason: str = "",
+    expires_at: datetime | None = None,
+    actor: Actor,
+) -> tuple[ListEntry, bool]:
+    """A merchant's new entry (True), or its entry with that value on that list already, unchanged:
+    its reason and expiry stay as they were (False). Adding is refused as list_entry_add refuses it."""
+    try:
+        entry = list_entry_add(
+            merchant=merchant, kind=kind, action=action, value=value, reason=reason, expires_at=expires_at, actor=actor
+        )
+    except ListEntryExists as exists:
+        return exists.entry, False
+    return entry, True
 
 
 def list_entry_update(*, entry: ListEntry, changes: dict[str, Any], actor: Actor) -> ListEntry:

@@ -484,6 +484,11 @@ GATEWAY_NOT_FOUND_GRACE_SECONDS = env.int("GATEWAY_NOT_FOUND_GRACE_SECONDS", def
 # counter names. Changing it changes every fingerprint and starts every counter afresh.
 # Dev/test fallback only; prod.py requires it.
 RISK_FINGERPRINT_KEY: str = env("RISK_FINGERPRINT_KEY", default="dev-insecure-risk-Hq4vT9nB2xK7mW3cR8pL5sJ1")
+# Reference rates for rules on `amount_usd` (US dollars per major unit; approximate, for risk
+# thresholds only, never for money moved): CODE:RATE pairs. A currency without one has no amount_usd.
+RISK_USD_RATES: dict[str, str] = dict(
+    item.split(":") for item in env.list("RISK_USD_RATES", default=["EUR:1.08", "GBP:1.27", "INR:0.012", "JPY:0.0067"])
+)
 # The longest window a velocity rule may ask about; older entries are dropped from Redis.
 RISK_VELOCITY_MAX_WINDOW_SECONDS: int = env.int("RISK_VELOCITY_MAX_WINDOW_SECONDS", default=7 * 86400)
 

@@ -8,6 +8,7 @@ import pytest
 from apps.accounts import roles
 from apps.audit.models import AuditEvent
 from apps.risk.models import ListEntry, ListKind, Outcome, Rule
+from tests.merchants.factories import MerchantFactory
 from tests.risk.factories import ListEntryFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +150,61 @@ def test_who_may_see_and_change_the_risk_pages(staff_client, role, path, status)
     ListEntryFactory()
 
     assert staff_client(role).get(path).status_code == status
+
+
+def test_a_list_entry_for_one_merchant_is_added_shown_and_filtered_in_the_admin(staff_client):
+    shop = MerchantFactory(slug="shop")
+    ListEntryFactory(value="everyone@example.com")
+    client = staff_client(roles.RISK)
+
+    page = client.post(
+        f"{ENTRIES}add/", {"merchant": shop.pk, "kind": ListKind.EMAIL, "action": "block", "value": "Own@Example.com"}
+    )
+
+    assert page.status_code == 302
+    entry = ListEntry.objects.get(merchant=shop)
+    assert entry.value == "own@example.com"
+    assert AuditEvent.objects.get(action="risk_list_entry.added", target_id=entry.public_id).merchant_id == shop.pk
+    listing = client.get(ENTRIES).content.decode()
+    assert "All merchants" in listing and "shop" in listing
+    mine = client.get(ENTRIES, {"merchant__id__exact": shop.pk}).context["cl"].result_list
+    assert [e.value for e in mine] == ["own@example.com"]
+    everyone = client.get(ENTRIES, {"scope": "all"}).context["cl"].result_list
+    assert [e.value for e in everyone] == ["everyone@example.com"]
+
+
+def test_the_same_value_may_be_on_a_merchants_list_and_the_deployments(staff_client):
+    shop = MerchantFactory()
+    ListEntryFactory(kind=ListKind.IP, action="block", value="203.0.113.0/24")
+    client = staff_client(roles.RISK)
+    form = {"merchant": shop.pk, "kind": ListKind.IP, "action": "block", "value": "203.0.113.0/24", "reason": ""}
+
+    assert client.post(f"{ENTRIES}add/", form).status_code == 302
+    duplicate = client.post(f"{ENTRIES}add/", form)
+
+    assert duplicate.status_code == 200
+    assert "already exists" in str(duplicate.context["adminform"].form.errors)
+    assert ListEntry.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("value", "4111 1111 1111 1111", "card number"),
+        ("reason", "card 4111111111111111", "card number"),
+        ("expires_at_0", "2020-01-01", "future"),
+    ],
+)
+def test_card_numbers_and_past_expiry_are_form_errors(staff_client, field, value, error):
+    client = staff_client(roles.RISK)
+    form = {"kind": ListKind.CARD_FINGERPRINT, "action": "block", "value": "fp_" + "a" * 32, "reason": ""}
+    form[field] = value
+    if field == "expires_at_0":
+        form["expires_at_1"] = "00:00:00"
+
+    page = client.post(f"{ENTRIES}add/", form)
+
+    assert page.status_code == 200
+    assert error in str(page.context["adminform"].form.errors)
+    assert "4111" not in str(page.context["adminform"].form.errors)
+    assert not ListEntry.objects.exists()

@@ -10,11 +10,13 @@ from django.utils import timezone
 
 from apps.risk.assessment import Level, risk_assess
 from apps.risk.models import ListAction, ListKind, Outcome, Rule, RuleMode
+from tests.merchants.factories import MerchantFactory
 from tests.risk.factories import ListEntryFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
 
 ATTEMPT = {"amount": 5000, "currency": "USD", "email": "Buyer@Example.com", "ip": "203.0.113.7"}
+FINGERPRINT = "fp_gk44levidsvr2er6wgfyihuyk3ec25ke"
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def test_the_allow_list_beats_every_rule_and_the_block_list():
         (ListKind.EMAIL_DOMAIN, "example.com", {}),  # taken from the email
         (ListKind.EMAIL_DOMAIN, "mailinator.com", {"email_domain": "Mailinator.COM"}),
         (ListKind.IP, "203.0.113.7/32", {}),
-        (ListKind.CARD_FINGERPRINT, "fp_abc123", {"card_fingerprint": "fp_abc123"}),
+        (ListKind.CARD_FINGERPRINT, FINGERPRINT, {"card_fingerprint": FINGERPRINT}),
         (ListKind.CUSTOMER, "cus_123", {"customer_id": "cus_123"}),
     ],
 )
@@ -195,3 +197,29 @@ def test_the_assessment_reads_as_a_dict(no_built_in_rules):
         "matched": [{"id": rule.public_id, "name": "big", "outcome": "review", "mode": "live", "reason": "big amount"}],
         "errors": [],
     }
+
+
+def test_a_merchants_block_entry_blocks_its_own_payments_only(no_built_in_rules):
+    shop, other = MerchantFactory(), MerchantFactory()
+    entry = ListEntryFactory(merchant=shop, kind=ListKind.EMAIL, action=ListAction.BLOCK, value="buyer@example.com")
+
+    assert risk_assess(ATTEMPT, merchant_id=shop.pk).outcome == Outcome.BLOCK
+    assert risk_assess(ATTEMPT, merchant_id=shop.pk).matched[0].id == entry.public_id
+    assert risk_assess(ATTEMPT, merchant_id=other.pk).outcome == Outcome.ALLOW
+    assert risk_assess(ATTEMPT).outcome == Outcome.ALLOW  # no merchant: the deployment-wide entries only
+
+
+def test_a_deployment_wide_block_entry_blocks_every_merchant(no_built_in_rules):
+    shop, other = MerchantFactory(), MerchantFactory()
+    ListEntryFactory(merchant=None, kind=ListKind.IP, action=ListAction.BLOCK, value="203.0.113.0/24")
+
+    assert {risk_assess(ATTEMPT, merchant_id=m).outcome for m in (shop.pk, other.pk, None)} == {Outcome.BLOCK}
+
+
+def test_a_merchants_allow_entry_lets_its_own_payments_through_and_no_one_elses(no_built_in_rules):
+    shop, other = MerchantFactory(), MerchantFactory()
+    RuleFactory(expression="amount > 100", outcome=Outcome.BLOCK)
+    ListEntryFactory(merchant=shop, kind=ListKind.EMAIL, action=ListAction.ALLOW, value="buyer@example.com")
+
+    assert risk_assess(ATTEMPT, merchant_id=shop.pk).outcome == Outcome.ALLOW
+    assert risk_assess(ATTEMPT, merchant_id=other.pk).outcome == Outcome.BLOCK

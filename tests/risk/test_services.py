@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -14,7 +15,9 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import ConflictError
 from apps.risk.models import ListAction, ListEntry, ListKind, Outcome, Rule, RuleMode
 from apps.risk.services import (
+    ListEntryExists,
     list_entry_add,
+    list_entry_add_or_get,
     list_entry_remove,
     list_entry_update,
     rule_create,
@@ -22,6 +25,7 @@ from apps.risk.services import (
     rule_update,
 )
 from tests.accounts.factories import StaffUserFactory
+from tests.merchants.factories import MerchantFactory
 from tests.risk.factories import ListEntryFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +133,7 @@ def test_rule_delete_audits_and_built_in_rules_cannot_be_deleted():
         (ListKind.IP, "203.0.113.7", "203.0.113.7/32"),
         (ListKind.IP, "203.0.113.77/24", "203.0.113.0/24"),
         (ListKind.IP, "2001:DB8:0:0::1", "2001:db8::1/128"),
-        (ListKind.CARD_FINGERPRINT, " fp_AbC ", "fp_AbC"),
+        (ListKind.CARD_FINGERPRINT, " FP_GK44LEVIDSVR2ER6WGFYIHUYK3EC25KE ", "fp_gk44levidsvr2er6wgfyihuyk3ec25ke"),
         (ListKind.CUSTOMER, "cus_123", "cus_123"),
     ],
 )
@@ -149,6 +153,10 @@ def test_list_entry_add_normalises_the_value_and_audits(kind, given, stored):
     ("kind", "value"),
     [
         (ListKind.EMAIL, "not-an-email"),
+        (ListKind.EMAIL, "a@@example.com"),
+        (ListKind.CARD_FINGERPRINT, "fp_abc123"),
+        (ListKind.CARD_FINGERPRINT, "4111111111111111"),
+        (ListKind.CUSTOMER, "cus 4111 1111 1111 1111"),
         (ListKind.EMAIL_DOMAIN, "nodot"),
         (ListKind.IP, "300.1.1.1"),
         (ListKind.IP, "10.0.0.0/33"),
@@ -189,3 +197,63 @@ def test_list_entry_update_and_remove_are_audited():
     list_entry_remove(entry=entry, actor=ACTOR)  # a second click: nothing left to do
     assert not ListEntry.objects.filter(pk=entry.pk).exists()
     assert audit_of(entry, "risk_list_entry.removed").count() == 1
+
+
+def test_a_value_is_unique_per_merchant_and_deployment_wide_separately():
+    shop, other = MerchantFactory(), MerchantFactory()
+    email = {"kind": ListKind.EMAIL, "action": ListAction.BLOCK, "value": "a@example.com"}
+    deployment_wide = list_entry_add(**email, actor=ACTOR)
+    own = list_entry_add(**email, merchant=shop, actor=ACTOR)
+    list_entry_add(**email, merchant=other, actor=ACTOR)
+    events = AuditEvent.objects.count()
+
+    for merchant in (None, shop):
+        with pytest.raises(ListEntryExists) as raised:
+            list_entry_add(**{**email, "value": "A@Example.com"}, merchant=merchant, actor=ACTOR)
+        assert raised.value.entry == (own if merchant else deployment_wide)
+
+    assert ListEntry.objects.count() == 3
+    assert AuditEvent.objects.count() == events
+    assert (own.merchant, deployment_wide.merchant) == (shop, None)
+    assert audit_of(own, "risk_list_entry.added").get().merchant_id == shop.pk
+    assert audit_of(own, "risk_list_entry.added").get().after["merchant"] == shop.public_id
+
+
+def test_the_database_keeps_one_deployment_wide_entry_per_value():
+    ListEntryFactory(kind=ListKind.EMAIL, action=ListAction.BLOCK, value="a@example.com")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ListEntryFactory(kind=ListKind.EMAIL, action=ListAction.BLOCK, value="a@example.com")
+
+
+def test_list_entry_add_or_get_returns_the_entry_there_unchanged():
+    shop = MerchantFactory()
+    first, created = list_entry_add_or_get(
+        merchant=shop, kind=ListKind.IP, action=ListAction.BLOCK, value="203.0.113.7", reason="first", actor=ACTOR
+    )
+    again, created_again = list_entry_add_or_get(
+        merchant=shop, kind=ListKind.IP, action=ListAction.BLOCK, value="203.0.113.7/32", reason="second", actor=ACTOR
+    )
+
+    assert (created, created_again) == (True, False)
+    assert again == first and again.reason == "first"
+    assert audit_of(first, "risk_list_entry.added").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"expires_at": timezone.now() - timedelta(seconds=1)}, "expires_at"),
+        ({"reason": "card 4111 1111 1111 1111"}, "reason"),
+        ({"value": "4111111111111111@example.com"}, "value"),
+    ],
+)
+def test_list_entry_add_refuses_past_expiry_and_card_numbers(overrides, field):
+    with pytest.raises(ValidationError) as raised:
+        list_entry_add(
+            **{"kind": ListKind.EMAIL, "action": ListAction.BLOCK, "value": "a@example.com", **overrides}, actor=ACTOR
+        )
+
+    assert field in raised.value.message_dict
+    assert "4111" not in str(raised.value.message_dict)
+    assert not ListEntry.objects.exists()

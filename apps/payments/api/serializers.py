@@ -14,7 +14,7 @@ from apps.api.fields import (
 )
 from apps.core.money import SUPPORTED_CURRENCIES
 from apps.payments.models import Authentication, Payment, Refund
-from apps.payments.representations import next_action
+from apps.payments.representations import next_action, risk_view
 
 
 class CustomerInputSerializer(InputSerializer):
@@ -76,6 +76,21 @@ class CardOutputSerializer(serializers.Serializer[Any]):
     exp_year = serializers.IntegerField(source="card_exp_year", allow_null=True)
 
 
+class RiskRuleSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(help_text="The rule (rul_…) or list entry (rle_…) that matched")
+    name = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["block", "review", "request_3ds", "allow"])
+    mode = serializers.ChoiceField(choices=["live", "log_only"], help_text="log_only: recorded, did not act")
+    reason = serializers.CharField()
+
+
+class RiskSerializer(serializers.Serializer[Any]):
+    score = serializers.IntegerField(min_value=0, max_value=100)
+    level = serializers.ChoiceField(choices=["low", "elevated", "high"])
+    outcome = serializers.ChoiceField(choices=["block", "review", "request_3ds", "allow"])
+    rules = RiskRuleSerializer(many=True)
+
+
 class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     id = serializers.CharField(source="public_id")
     object = serializers.SerializerMethodField()
@@ -89,6 +104,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     failure_message = serializers.SerializerMethodField()
     authentication = serializers.SerializerMethodField()
     next_action = serializers.SerializerMethodField()
+    risk = serializers.SerializerMethodField()
 
     class Meta:
         model = Payment
@@ -115,6 +131,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
             "failure_message",
             "authentication",
             "next_action",
+            "risk",
             "livemode",
             "created_at",
             "updated_at",
@@ -135,6 +152,11 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     def get_next_action(self, obj: Payment) -> dict[str, Any] | None:
         """While the payment requires action: send the customer to `redirect_to_url.url`."""
         return next_action(obj)
+
+    @extend_schema_field(RiskSerializer(allow_null=True))
+    def get_risk(self, obj: Payment) -> dict[str, Any] | None:
+        """The risk assessment made before the gateway call; null for payments made before it."""
+        return risk_view(obj)
 
     def get_failure_code(self, obj: Payment) -> str | None:
         return obj.failure_code or None

@@ -28,8 +28,11 @@ from apps.gateways.registry import gateway_for
 from apps.gateways.selectors import check_currency, check_payment_method, gateway_account_for
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference, one_run_per_reference
-from apps.payments.models import GatewayTransaction, Payment
+from apps.payments.errors import PaymentBlocked
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
 from apps.payments.selectors import earlier_calls
+from apps.risk.attempts import risk_evaluate, risk_record_decline
+from apps.risk.models import Outcome
 
 from .common import (
     OPEN_CALL,
@@ -42,6 +45,7 @@ from .common import (
 )
 from .outcomes import apply_charge_result
 from .resolution import adopt_failed_calls_found_at_gateway, raise_recorded_decline, resolve_now
+from .risk import charge_attempt, payment_block
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +92,19 @@ def payment_create(
         found = _charge_recover(earlier)
         if found is not None:
             return found
+    billing = billing or Billing(email=customer.email if customer else "")
+    attempt = charge_attempt(
+        merchant=merchant, amount=amount, currency=currency, payment_method=payment_method, billing=billing,
+        customer=customer, customer_ip=customer_ip, metadata=metadata, actor=actor,
+    )  # fmt: skip
+    assessment = risk_evaluate(attempt)
+    if assessment.outcome == Outcome.BLOCK:
+        blocked = payment_block(
+            merchant=merchant, account=account, amount=amount, currency=currency, payment_method=payment_method,
+            capture=capture, customer=customer, reference=reference, description=description, metadata=metadata,
+            assessment=assessment, actor=actor,
+        )  # fmt: skip
+        raise PaymentBlocked(extra={"payment": blocked.public_id})
     with one_run_per_reference(), transaction.atomic():
         payment, gt = charge_begin(
             merchant=merchant,
@@ -102,19 +119,22 @@ def payment_create(
             metadata=metadata,
             call_reference=next_attempt_reference(idempotency_reference, earlier),
             return_url=return_url,
+            risk=assessment.as_dict(),
             actor=actor,
         )
     outcome = charge_call(
         payment=payment,
         gt=gt,
         payment_method=payment_method,
-        billing=billing or Billing(email=customer.email if customer else ""),
+        billing=billing,
         customer_ip=customer_ip,
         return_url=authentication_return_url(payment, site_url) if site_url else "",
     )
     payment = atomic_with_reconnect(
         lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
     )
+    if payment.status == PaymentStatus.FAILED:
+        risk_record_decline(attempt)  # card testing: declines of this card and IP
     raise_for_outcome(outcome, payment=payment)
     return payment
 
@@ -158,6 +178,7 @@ def charge_begin(
     card_brand: str = "",
     card_last4: str = "",
     return_url: str = "",
+    risk: dict[str, Any] | None = None,
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
     """Step 1 of a charge, inside the caller's transaction: the pending payment and its pending
@@ -180,6 +201,7 @@ def charge_begin(
         card_exp_month=card.exp_month if card else None,
         card_exp_year=card.exp_year if card else None,
         return_url=return_url,
+        risk=risk or {},
     )
     gt = GatewayTransaction(
         payment=payment,

@@ -4,32 +4,7 @@ the rules say what unknown means: `?? 0` counts nothing, a null country never mi
 
 from django.db import migrations
 
-BUILT_IN_RULES = [
-    {
-        "name": "Card testing",
-        "description": "Several declines of one card, or from one IP, within 10 minutes.",
-        "expression": "(declines_card_10m ?? 0) >= 3 or (declines_ip_10m ?? 0) >= 5",
-        "outcome": "block",
-    },
-    {
-        "name": "Card used by too many customers",
-        "description": "One card used by more than 3 customers in 24 hours.",
-        "expression": "(customers_per_card_24h ?? 0) > 3",
-        "outcome": "review",
-    },
-    {
-        "name": "High amount, first-time customer",
-        "description": "A first payment of more than 1,000.00 USD (amount_usd is in US cents).",
-        "expression": "(first_time_customer ?? false) and (amount_usd ?? 0) > 100000",
-        "outcome": "review",
-    },
-    {
-        "name": "Country mismatch",
-        "description": "The IP's country is not the card's country.",
-        "expression": "ip_country != null and card_country != null and ip_country != card_country",
-        "outcome": "request_3ds",
-    },
-]
+from apps.risk.built_in import BUILT_IN_RULES  # the same list post_migrate keeps installed
 
 
 def forwards(apps, schema_editor):

@@ -1,0 +1,102 @@
+"""Risk before the gateway call: what apps.risk is told of a charge, and a blocked attempt recorded
+as a failed payment that never reached the gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from apps.audit.actors import Actor, ActorType
+from apps.audit.services import audit_record
+from apps.customers.models import Customer
+from apps.gateways.base import Billing, Card, OpaqueToken, SavedCard
+from apps.gateways.models import GatewayAccount
+from apps.merchants.models import Merchant
+from apps.payments.errors import PaymentBlocked
+from apps.payments.models import Payment, PaymentStatus
+from apps.risk.assessment import Assessment
+from apps.risk.attempts import Attempt
+
+from .common import payment_snapshot, publish_payment
+
+# The statuses of a customer's payments that count as its history (money went through).
+WENT_THROUGH = (
+    PaymentStatus.AUTHORIZED,
+    PaymentStatus.CAPTURED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+)
+
+
+def charge_attempt(
+    *,
+    merchant: Merchant,
+    amount: int,
+    currency: str,
+    payment_method: Card | OpaqueToken | SavedCard,
+    billing: Billing,
+    customer: Customer | None,
+    customer_ip: str,
+    metadata: dict[str, Any] | None,
+    actor: Actor,
+) -> Attempt:
+    """What risk is told of a charge about to be made (the card number stays in memory)."""
+    card = payment_method if isinstance(payment_method, Card) else None
+    history = Payment.objects.filter(customer=customer, status__in=WENT_THROUGH).count() if customer else None
+    return Attempt(
+        merchant_id=merchant.pk,
+        amount=amount,
+        currency=currency,
+        card_number=card.number if card else "",
+        email=billing.email or (customer.email if customer else ""),
+        ip=customer_ip,
+        billing_country=billing.country,
+        customer_id=customer.public_id if customer else "",
+        customer_since=customer.created_at if customer else None,
+        customer_payments=history,
+        api_key=actor.id if actor.type == ActorType.API_KEY else "",
+        metadata=metadata or {},
+    )
+
+
+def payment_block(
+    *,
+    merchant: Merchant,
+    account: GatewayAccount,
+    amount: int,
+    currency: str,
+    payment_method: Card | OpaqueToken | SavedCard,
+    capture: bool,
+    customer: Customer | None,
+    reference: str,
+    description: str,
+    metadata: dict[str, Any] | None,
+    assessment: Assessment,
+    actor: Actor,
+) -> Payment:
+    """Record a blocked attempt: a failed payment with the assessment, never sent to the gateway."""
+    card = payment_method if isinstance(payment_method, Card) else None
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            merchant=merchant,
+            gateway_account=account,
+            customer=customer,
+            livemode=account.mode == "live",
+            amount=amount,
+            currency=currency,
+            capture=capture,
+            reference=reference,
+            description=description,
+            metadata=metadata or {},
+            card_last4=card.last4 if card else "",
+            card_exp_month=card.exp_month if card else None,
+            card_exp_year=card.exp_year if card else None,
+            status=PaymentStatus.FAILED,
+            failure_code=PaymentBlocked.code,
+            failure_message=PaymentBlocked.default_message,
+            risk=assessment.as_dict(),
+        )
+        audit_record(actor=actor, action="payment.blocked_by_risk", target=payment, after=payment_snapshot(payment))
+        publish_payment(payment, "payment.failed")
+    return payment

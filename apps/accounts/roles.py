@@ -39,7 +39,7 @@ _FINANCE_READ = [
     "reports.view_dayclose",
 ]
 # The fraud/risk rules and the allow/block lists (apps/risk).
-_RISK_READ = ["risk.view_rule", "risk.view_listentry"]
+_RISK_READ = ["risk.view_rule", "risk.view_listentry", "risk.view_rulechange", "payments.view_paymentunderreview"]
 # Subscription operations: cancel, pause and resume, retry a payment now.
 _SUBSCRIPTION_OPERATIONS = [
     "subscriptions.cancel_subscription",
@@ -123,9 +123,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "risk.add_rule",
         "risk.change_rule",
         "risk.delete_rule",
+        # A change that touches a live rule is a proposal; another analyst approves it (never the proposer).
+        "risk.add_rulechange",
+        "risk.approve_rulechange",
         "risk.add_listentry",
         "risk.change_listentry",
         "risk.delete_listentry",
+        # Works the review queue: held payments approved (captured) or rejected (voided).
+        "payments.view_payment",
+        "payments.view_paymentunderreview",
+        "payments.review_payment",
+        "customers.view_customer",
     ],
 }
 

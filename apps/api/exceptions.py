@@ -110,6 +110,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         body = error_envelope(error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param)
         body["error"].update(exc.extra)  # type: ignore[attr-defined]
         headers = {"WWW-Authenticate": 'Bearer realm="api"'} if exc.status_code == 401 else {}
+        if exc.status_code == 429 and isinstance(exc.extra.get("retry_after"), int):
+            headers["Retry-After"] = str(exc.extra["retry_after"])
         if exc.status_code >= 500:
             logger.error("application_error", code=exc.code, message=exc.message)
         return Response(body, status=exc.status_code, headers=headers)

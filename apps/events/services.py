@@ -31,6 +31,8 @@ EVENT_TYPES = (
     "payment.captured",
     "payment.voided",
     "payment.failed",
+    "payment.review_approved",
+    "payment.review_rejected",
     "refund.succeeded",
     "refund.failed",
 )

@@ -77,6 +77,9 @@ class ChargeRequest:
     # The customer is not present (a renewal charging a saved card): the gateway must not ask
     # for authentication it cannot get; it refuses with decline code authentication_required.
     off_session: bool = False
+    # Ask the issuer for 3-D Secure even where it would not (risk asked for it), on gateways that
+    # can (`requests_three_d_secure`); the customer must be present (a `return_url`).
+    request_three_d_secure: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ class Gateway(Protocol):
     # only authorisations are voided and captures are refunded.
     voids_captures: bool
     supports_partial_capture: bool
+    # Whether a charge can ask for 3-D Secure on demand (ChargeRequest.request_three_d_secure).
+    requests_three_d_secure: bool
 
     def authorize(self, request: ChargeRequest) -> GatewayResult: ...
 

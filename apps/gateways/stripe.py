@@ -165,6 +165,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
     supports_void = True
     voids_captures = False
     supports_partial_capture = True
+    requests_three_d_secure = True
 
     def __init__(self, config: StripeConfig) -> None:
         self.config = config
@@ -236,6 +237,8 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
             params["off_session"] = True
         elif request.return_url:
             params["return_url"] = request.return_url
+            if request.request_three_d_secure:
+                params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
         intent = self._write(
             "payment_intents.create",
             request.reference,

@@ -493,3 +493,6 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
     @admin.action(description="Reject selected refunds", permissions=["approve"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
         return self._decide(request, queryset, approve=False)
+
+
+from . import admin_review  # noqa: E402,F401  (the risk review queue, registered there)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -37,6 +38,16 @@ class Authentication(models.TextChoices):
     REQUIRED = "required", "Required (customer authenticating)"
     SUCCEEDED = "succeeded", "Authenticated"
     FAILED = "failed", "Authentication failed"
+
+
+class Review(models.TextChoices):
+    """Risk review of a held payment: authorised only, captured when approved, voided when
+    rejected or when nobody decided in time."""
+
+    PENDING = "pending", "Waiting for review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Not reviewed in time (voided)"
 
 
 class Payment(models.Model):
@@ -84,6 +95,17 @@ class Payment(models.Model):
     # The risk assessment made before the gateway call (apps.risk): score, level, outcome, the
     # rules and list entries that matched and why. Empty for payments made before risk existed.
     risk = models.JSONField(default=dict, blank=True)
+    # Held for review by risk: authorised only; `capture_on_approval` is what the merchant asked.
+    review = models.CharField(max_length=10, choices=Review.choices, blank=True)
+    capture_on_approval = models.BooleanField(default=False)
+    review_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,6 +114,7 @@ class Payment(models.Model):
             ("capture_payment", "Can capture payments"),
             ("void_payment", "Can void payments"),
             ("refund_payment", "Can request refunds"),
+            ("review_payment", "Can decide payments held for risk review"),
         ]
         indexes = [
             models.Index(fields=["merchant", "-id"], name="payment_merchant_idx"),
@@ -101,6 +124,7 @@ class Payment(models.Model):
             models.Index(fields=["gateway_transaction_id"], name="payment_gateway_txn_idx"),
             models.Index(fields=["card_last4"], name="payment_last4_idx"),
             models.Index(fields=["status", "-id"], name="payment_status_idx"),
+            models.Index(fields=["created_at"], name="payment_review_pending_idx", condition=Q(review="pending")),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -237,3 +261,12 @@ class GatewayTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reference} {self.status}"
+
+
+class PaymentUnderReview(Payment):
+    """The risk review queue in the back office: payments held for a decision."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "payment under review"
+        verbose_name_plural = "risk review queue"

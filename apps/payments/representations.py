@@ -52,6 +52,7 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
         "authentication": payment.authentication or None,
         "next_action": next_action(payment),
         "risk": risk_view(payment),
+        "review": payment.review or None,
         "livemode": payment.livemode,
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),

@@ -42,3 +42,10 @@ def payments_authentication_sweep() -> int:
     """Periodic: payments waiting for 3-D Secure are asked about at the gateway (no webhook came)
     and given up (the intent cancelled, the payment failed) once too old."""
     return len(services.payments_authentication_sweep())
+
+
+@shared_task(ignore_result=True, time_limit=600, soft_time_limit=540)
+def payments_review_expire() -> int:
+    """Periodic: payments held for risk review too long are voided; decisions whose capture or
+    void did not reach the gateway are carried again (safe to run twice)."""
+    return len(services.payments_review_expire())

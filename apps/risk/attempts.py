@@ -5,11 +5,13 @@ The money path (apps.payments) builds an `Attempt` from what the request carries
 currency, the card number in memory only (turned here into its fingerprint and BIN, then
 dropped), email, IP, billing country, the customer and its history, the API key, metadata.
 `risk_evaluate` counts the attempt in the velocity counters (card, IP, API key) and reads the
-figures the rules may ask for in the same step, then assesses it (apps.risk.assessment).
+figures the rules may ask for in the same step, refuses a burst of small or declined attempts
+(card testing: apps.risk.throttle, 429), then assesses it (apps.risk.assessment).
 
 Redis unreachable: the counters are skipped (their figures unknown, so the built-in rules read
-them as 0) and the assessment says so in `errors`; the payment is not refused for it (failing
-open, as card networks' own risk services do: an outage of ours must not stop every sale).
+them as 0, and nothing is throttled) and the assessment says so in `errors`; the payment is not
+refused for it (failing open, as card networks' own risk services do: an outage of ours must not
+stop every sale).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from apps.core.money import to_decimal
 
 from .assessment import Assessment, risk_assess
 from .fingerprint import card_fingerprint
+from .throttle import CardTestingLimits, SourceFigures, card_testing_check, card_testing_count
 from .velocity import VelocityUnavailable, velocity_check_and_record_windows, velocity_figures, velocity_record
 
 logger = logging.getLogger(__name__)
@@ -73,9 +76,11 @@ def amount_in_usd(amount: int, currency: str) -> int | None:
     return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _velocity(attempt: Attempt, fingerprint: str, amount_usd: int | None) -> dict[str, int | None]:
-    """Count this attempt and read the figures the rules use; unknown (None) where there is
-    nothing to count by (no card, no IP, no key)."""
+def _velocity(
+    attempt: Attempt, fingerprint: str, amount_usd: int | None, limits: CardTestingLimits
+) -> tuple[dict[str, int | None], list[SourceFigures]]:
+    """Count this attempt and read the figures the rules use, unknown (None) where there is
+    nothing to count by (no card, no IP, no key), and the card-testing figures of each source."""
     figures: dict[str, int | None] = dict.fromkeys(
         (
             "declines_card_10m",
@@ -87,6 +92,8 @@ def _velocity(attempt: Attempt, fingerprint: str, amount_usd: int | None) -> dic
         )
     )
     who = attempt.customer_id or attempt.email or None
+    small = limits.is_small(amount_usd)
+    sources: list[SourceFigures] = []
     if fingerprint:
         (card,) = velocity_check_and_record_windows(
             "card", fingerprint, windows_seconds=[DAY], amount=amount_usd or 0, member=who
@@ -96,16 +103,19 @@ def _velocity(attempt: Attempt, fingerprint: str, amount_usd: int | None) -> dic
         figures["declines_card_10m"] = velocity_figures(
             "card", fingerprint, window_seconds=10 * MINUTE, event="decline"
         ).count
+        sources.append(card_testing_count("card", fingerprint, small=small, limits=limits))
     if attempt.ip:
         (ip,) = velocity_check_and_record_windows("ip", attempt.ip, windows_seconds=[HOUR])
         figures["attempts_ip_1h"] = ip.count
         figures["declines_ip_10m"] = velocity_figures(
             "ip", attempt.ip, window_seconds=10 * MINUTE, event="decline"
         ).count
+        sources.append(card_testing_count("ip", attempt.ip, small=small, limits=limits))
     if attempt.api_key:
         (key,) = velocity_check_and_record_windows("key", attempt.api_key, windows_seconds=[MINUTE])
         figures["attempts_key_1m"] = key.count
-    return figures
+        sources.append(card_testing_count("key", attempt.api_key, small=small, limits=limits))
+    return figures, sources
 
 
 def attempt_attributes(attempt: Attempt, fingerprint: str, velocity: Mapping[str, int | None]) -> dict[str, Any]:
@@ -134,15 +144,20 @@ def attempt_attributes(attempt: Attempt, fingerprint: str, velocity: Mapping[str
 
 
 def risk_evaluate(attempt: Attempt) -> Assessment:
-    """Count the attempt and assess it (outside any database transaction: Redis is a network call)."""
+    """Count the attempt and assess it (outside any database transaction: Redis is a network call).
+
+    Raises RiskThrottled (429) for card testing, before the rules: the caller has stored nothing
+    and sends nothing to the gateway."""
     fingerprint = attempt.fingerprint
     amount_usd = amount_in_usd(attempt.amount, attempt.currency)
+    limits = CardTestingLimits.from_settings()
     try:
-        velocity = _velocity(attempt, fingerprint, amount_usd)
+        velocity, sources = _velocity(attempt, fingerprint, amount_usd, limits)
         unavailable = False
     except VelocityUnavailable:
         logger.warning("risk_velocity_unavailable", extra={"merchant": attempt.merchant_id})
-        velocity, unavailable = {}, True
+        velocity, sources, unavailable = {}, [], True
+    card_testing_check(sources, limits=limits, merchant_id=attempt.merchant_id)
     assessment = risk_assess(attempt_attributes(attempt, fingerprint, velocity), merchant_id=attempt.merchant_id)
     if unavailable:
         return Assessment(
@@ -156,12 +171,15 @@ def risk_evaluate(attempt: Attempt) -> Assessment:
 
 
 def risk_record_decline(attempt: Attempt) -> None:
-    """A declined attempt counts toward the card's and the IP's declines (card testing)."""
+    """A declined attempt counts toward the card's, the IP's and the API key's declines (card
+    testing: the built-in rule reads the card's and the IP's, the throttle all three)."""
     fingerprint = attempt.fingerprint
     try:
         if fingerprint:
             velocity_record("card", fingerprint, event="decline")
         if attempt.ip:
             velocity_record("ip", attempt.ip, event="decline")
+        if attempt.api_key:
+            velocity_record("key", attempt.api_key, event="decline")
     except VelocityUnavailable:
         logger.warning("risk_velocity_unavailable", extra={"merchant": attempt.merchant_id})

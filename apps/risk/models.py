@@ -6,7 +6,8 @@ email domain, IP address or range, card fingerprint or customer that is always a
 blocked: for every merchant of the deployment (no merchant: our staff's, in the admin) or for one
 merchant's payments only (the merchant's own, through its API). Nothing here calls the payment
 path yet: `risk_assess` (assessment.py) answers for a set of attributes. Writes go through
-services.py, which audits each one.
+services.py, which audits each one. A change that touches a live rule waits, as a RuleChange,
+for a second risk analyst's approval (rule_changes.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def new_rule_id() -> str:
 
 def new_list_entry_id() -> str:
     return public_id("rle")
+
+
+def new_rule_change_id() -> str:
+    return public_id("rcg")
 
 
 class Outcome(models.TextChoices):
@@ -70,6 +75,69 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RuleChangeKind(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    DELETE = "delete", "Delete"
+
+
+class RuleChangeStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    # The rule changed (or went) after the proposal was made: it can no longer be approved.
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class RuleChange(models.Model):
+    """A proposed creation, change or deletion that touches a live rule (maker-checker): applied
+    through the rule services when another risk analyst approves it, never before."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_rule_change_id, editable=False)
+    # None for a creation until approved, and once the rule is deleted (`rule_name` stays).
+    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes")
+    rule_name = models.CharField(max_length=100, help_text="The rule's name when the change was proposed")
+    kind = models.CharField(max_length=10, choices=RuleChangeKind.choices)
+    # The proposed values: every field of a creation, the changed ones of an update, none for a deletion.
+    fields = models.JSONField(default=dict, blank=True)
+    # The rule's version the change was proposed against (none for a creation): an approval of an
+    # older version than the rule's current one is refused (superseded).
+    rule_version = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=RuleChangeStatus.choices, default=RuleChangeStatus.PENDING)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The decider's note, or why the change was superseded.
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        permissions = [("approve_rulechange", "Can approve or reject changes to live risk rules proposed by others")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=RuleChangeKind.values), name="risk_rule_change_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=RuleChangeStatus.values), name="risk_rule_change_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=RuleChangeKind.CREATE, rule_version__isnull=True)
+                | (~Q(kind=RuleChangeKind.CREATE) & Q(rule_version__isnull=False)),
+                name="risk_rule_change_version_unless_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=RuleChangeStatus.PENDING, decided_at__isnull=True)
+                | (~Q(status=RuleChangeStatus.PENDING) & Q(decided_at__isnull=False)),
+                name="risk_rule_change_decided_unless_pending",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="risk_rule_change_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.rule_name} ({self.public_id})"
 
 
 class ListKind(models.TextChoices):

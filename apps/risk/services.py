@@ -47,6 +47,26 @@ def _name_taken(name: str) -> ValidationError:
     return ValidationError({"name": f"A rule named {name!r} exists already."})
 
 
+def rule_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` of a rule as they would be stored (name and expression stripped); ValueError for a
+    field that cannot change, ValidationError when the expression does not compile or a choice is
+    not one."""
+    unknown = set(fields) - set(RULE_CHANGEABLE)
+    if unknown:
+        raise ValueError(f"A rule cannot change {', '.join(sorted(unknown))} here")
+    cleaned = dict(fields)
+    if "name" in cleaned:
+        cleaned["name"] = str(cleaned["name"]).strip()
+    if "expression" in cleaned:
+        cleaned["expression"] = str(cleaned["expression"]).strip()
+        compile_expression(cleaned["expression"])
+    if "outcome" in cleaned:
+        _check_choice(cleaned["outcome"], Outcome.values, "outcome")
+    if "mode" in cleaned:
+        _check_choice(cleaned["mode"], RuleMode.values, "mode")
+    return cleaned
+
+
 def rule_create(
     *,
     name: str,
@@ -80,16 +100,7 @@ def rule_create(
 def rule_update(*, rule: Rule, changes: dict[str, Any], actor: Actor) -> Rule:
     """Change a rule's name, description, expression, outcome, mode or whether it is enabled.
     A real change raises its version by one and is audited; no change changes nothing."""
-    unknown = set(changes) - set(RULE_CHANGEABLE)
-    if unknown:
-        raise ValueError(f"A rule cannot change {', '.join(sorted(unknown))} here")
-    if "expression" in changes:
-        changes = {**changes, "expression": str(changes["expression"]).strip()}
-        compile_expression(changes["expression"])
-    if "outcome" in changes:
-        _check_choice(changes["outcome"], Outcome.values, "outcome")
-    if "mode" in changes:
-        _check_choice(changes["mode"], RuleMode.values, "mode")
+    changes = rule_fields_clean(changes)
     try:
         with transaction.atomic():
             locked = Rule.objects.select_for_update().get(pk=rule.pk)

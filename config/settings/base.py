@@ -259,6 +259,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.payments.tasks.payments_authentication_sweep",
         "schedule": 300.0,
     },
+    "payments-review-expire": {
+        "task": "apps.payments.tasks.payments_review_expire",
+        "schedule": 600.0,
+    },
     "idempotency-purge": {
         "task": "apps.api.tasks.idempotency_purge_expired",
         "schedule": 3600.0,
@@ -473,6 +477,9 @@ REFUND_APPROVAL_THRESHOLDS: dict[str, int] = {
 # PAYMENT_AUTHENTICATION_CHECK_SECONDS (in case no webhook came) and given up after
 # PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS: the gateway's intent is cancelled and the payment fails.
 PAYMENT_AUTHENTICATION_CHECK_SECONDS = env.int("PAYMENT_AUTHENTICATION_CHECK_SECONDS", default=600)
+# A payment held for risk review is voided if nobody decides within this many hours (Stripe lets an
+# authorisation lapse after 7 days, Authorize.Net after 30: keep it well inside the shortest).
+RISK_REVIEW_VOID_AFTER_HOURS = env.int("RISK_REVIEW_VOID_AFTER_HOURS", default=72)
 PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = env.int("PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS", default=86_400)
 GATEWAY_STALE_CALL_SECONDS = env.int("GATEWAY_STALE_CALL_SECONDS", default=300)
 # After this long with no record at the gateway, a lost charge is taken as never made.
@@ -491,6 +498,13 @@ RISK_USD_RATES: dict[str, str] = dict(
 )
 # The longest window a velocity rule may ask about; older entries are dropped from Redis.
 RISK_VELOCITY_MAX_WINDOW_SECONDS: int = env.int("RISK_VELOCITY_MAX_WINDOW_SECONDS", default=7 * 86400)
+# Card testing (apps/risk/throttle.py): within the window, each IP address, API key and card may
+# make this many small attempts (amount_usd at or below the small amount, US cents) and collect
+# this many declines; beyond that its attempts answer 429 before the gateway. 0 turns a limit off.
+RISK_CARD_TESTING_WINDOW_SECONDS: int = env.int("RISK_CARD_TESTING_WINDOW_SECONDS", default=60)
+RISK_CARD_TESTING_SMALL_AMOUNT_USD: int = env.int("RISK_CARD_TESTING_SMALL_AMOUNT_USD", default=500)
+RISK_CARD_TESTING_SMALL_ATTEMPTS: int = env.int("RISK_CARD_TESTING_SMALL_ATTEMPTS", default=10)
+RISK_CARD_TESTING_DECLINES: int = env.int("RISK_CARD_TESTING_DECLINES", default=5)
 
 # --- Webhooks ------------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ import pytest
 
 from apps.accounts import roles
 from apps.audit.models import AuditEvent
-from apps.risk.models import ListEntry, ListKind, Outcome, Rule
+from apps.risk.models import ListEntry, ListKind, Outcome, Rule, RuleChange
+from apps.risk.rule_changes import rule_change_approve
+from tests.accounts.factories import StaffUserFactory
 from tests.merchants.factories import MerchantFactory
 from tests.risk.factories import ListEntryFactory, RuleFactory
 
@@ -57,15 +59,16 @@ def test_changing_a_rule_to_a_bad_expression_shows_a_form_error(staff_client):
 
 
 def test_adding_and_changing_a_rule_go_through_the_audited_services(staff_client):
+    # Log-only: applied at once (a live rule's changes wait for approval, tests/risk/test_rule_changes.py).
     client = staff_client(roles.RISK)
 
-    page = client.post(f"{RULES}add/", rule_form())
+    page = client.post(f"{RULES}add/", rule_form(mode="log_only"))
     assert page.status_code == 302
     rule = Rule.objects.get(name="big")
     created = AuditEvent.objects.get(action="risk_rule.created", target_id=rule.public_id)
     assert created.actor_id == str(client.user.pk)
 
-    page = client.post(f"{RULES}{rule.pk}/change/", rule_form(expression="amount > 200000"))
+    page = client.post(f"{RULES}{rule.pk}/change/", rule_form(mode="log_only", expression="amount > 200000"))
     assert page.status_code == 302
     rule.refresh_from_db()
     assert (rule.expression, rule.version) == ("amount > 200000", 2)
@@ -78,15 +81,18 @@ def test_a_built_in_rule_can_be_disabled_but_not_deleted(staff_client):
 
     assert client.get(f"{RULES}{rule.pk}/delete/").status_code == 403
     page = client.post(f"{RULES}{rule.pk}/change/", rule_form(name=rule.name, expression=rule.expression, enabled=""))
-
     assert page.status_code == 302
+    # Live: disabling it is a proposal until another risk analyst approves it.
+    change = RuleChange.objects.get(rule=rule)
+    rule_change_approve(change=change, approver=StaffUserFactory(roles=[roles.RISK]))
+
     rule.refresh_from_db()
     assert (rule.enabled, rule.version) == (False, 2)
 
 
 def test_deleting_rules_from_the_list_refuses_built_in_ones_and_audits_the_rest(staff_client):
     client = staff_client(roles.RISK)
-    own = RuleFactory()
+    own = RuleFactory(mode="log_only")
     built_in = Rule.objects.get(name="Card testing")
 
     mixed = {"action": "delete_selected", "_selected_action": [own.pk, built_in.pk], "post": "yes"}

@@ -18,7 +18,6 @@ from apps.risk.attempts import amount_in_usd
 from apps.risk.services import list_entry_add, rule_create
 from apps.sandbox.models import SandboxCall
 from tests.payments.helpers import VISA, purchase_body
-from tests.stripe.conftest import stripe_account  # noqa: F401  (the Stripe tests' fixture)
 
 # The sandboxes answer from the live server's thread: they must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)

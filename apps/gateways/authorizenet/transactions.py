@@ -28,6 +28,7 @@ from .vocabulary import STATES, all_of, brand, child, text
 class Transactions(AuthorizeNetClient):
     supports_void = True
     voids_captures = True
+    requests_three_d_secure = False
     supports_partial_capture = True
 
     def _charge(self, transaction_type: str, request: ChargeRequest) -> GatewayResult:

@@ -190,6 +190,7 @@ class RazorpayGateway:
     name = "razorpay"
     supports_void = False
     voids_captures = False
+    requests_three_d_secure = False
     supports_partial_capture = False
 
     def __init__(self, config: RazorpayConfig) -> None:

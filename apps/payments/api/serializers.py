@@ -13,7 +13,7 @@ from apps.api.fields import (
     validate_metadata,
 )
 from apps.core.money import SUPPORTED_CURRENCIES
-from apps.payments.models import Authentication, Payment, Refund
+from apps.payments.models import Authentication, Payment, Refund, Review
 from apps.payments.representations import next_action, risk_view
 
 
@@ -105,6 +105,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     authentication = serializers.SerializerMethodField()
     next_action = serializers.SerializerMethodField()
     risk = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
 
     class Meta:
         model = Payment
@@ -132,6 +133,7 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
             "authentication",
             "next_action",
             "risk",
+            "review",
             "livemode",
             "created_at",
             "updated_at",
@@ -157,6 +159,12 @@ class PaymentOutputSerializer(serializers.ModelSerializer[Payment]):
     def get_risk(self, obj: Payment) -> dict[str, Any] | None:
         """The risk assessment made before the gateway call; null for payments made before it."""
         return risk_view(obj)
+
+    @extend_schema_field({"type": "string", "nullable": True, "enum": [*Review.values, None]})
+    def get_review(self, obj: Payment) -> str | None:
+        """Held for risk review (authorised only until a reviewer decides): pending, approved
+        (captured if you asked for a capture), rejected or expired (voided); null when not held."""
+        return obj.review or None
 
     def get_failure_code(self, obj: Payment) -> str | None:
         return obj.failure_code or None

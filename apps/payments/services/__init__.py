@@ -66,6 +66,7 @@ from .resolution import (
     raise_recorded_decline,
     resolve_now,
 )
+from .review import payment_review_approve, payment_review_assign, payment_review_reject, payments_review_expire
 
 __all__ = [
     "GT_RESULT_FIELDS",
@@ -110,10 +111,14 @@ __all__ = [
     "payment_create",
     "payment_event",
     "payment_record_gateway_charge",
+    "payment_review_approve",
+    "payment_review_assign",
+    "payment_review_reject",
     "payment_snapshot",
     "payment_sync_with_gateway",
     "payment_void",
     "payments_authentication_sweep",
+    "payments_review_expire",
     "publish_payment",
     "publish_refund",
     "raise_for_outcome",

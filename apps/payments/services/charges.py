@@ -29,7 +29,7 @@ from apps.gateways.selectors import check_currency, check_payment_method, gatewa
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference, one_run_per_reference
 from apps.payments.errors import PaymentBlocked
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Review
 from apps.payments.selectors import earlier_calls
 from apps.risk.attempts import risk_evaluate, risk_record_decline
 from apps.risk.models import Outcome
@@ -45,7 +45,7 @@ from .common import (
 )
 from .outcomes import apply_charge_result
 from .resolution import adopt_failed_calls_found_at_gateway, raise_recorded_decline, resolve_now
-from .risk import charge_attempt, payment_block
+from .risk import charge_attempt, payment_block, risk_actions, risk_record
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,10 @@ def payment_create(
         blocked = payment_block(
             merchant=merchant, account=account, amount=amount, currency=currency, payment_method=payment_method,
             capture=capture, customer=customer, reference=reference, description=description, metadata=metadata,
-            assessment=assessment, actor=actor,
+            assessment=assessment, attempt=attempt, actor=actor,
         )  # fmt: skip
         raise PaymentBlocked(extra={"payment": blocked.public_id})
+    ask_3ds, held = risk_actions(assessment, account=account, customer_present=bool(site_url))
     with one_run_per_reference(), transaction.atomic():
         payment, gt = charge_begin(
             merchant=merchant,
@@ -112,14 +113,16 @@ def payment_create(
             amount=amount,
             currency=currency,
             payment_method=payment_method,
-            capture=capture,
+            capture=capture and not held,
             customer=customer,
             reference=reference,
             description=description,
             metadata=metadata,
             call_reference=next_attempt_reference(idempotency_reference, earlier),
             return_url=return_url,
-            risk=assessment.as_dict(),
+            risk=risk_record(assessment, attempt),
+            review=Review.PENDING if held else "",
+            capture_on_approval=capture and held,
             actor=actor,
         )
     outcome = charge_call(
@@ -129,6 +132,7 @@ def payment_create(
         billing=billing,
         customer_ip=customer_ip,
         return_url=authentication_return_url(payment, site_url) if site_url else "",
+        request_three_d_secure=ask_3ds,
     )
     payment = atomic_with_reconnect(
         lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
@@ -179,6 +183,8 @@ def charge_begin(
     card_last4: str = "",
     return_url: str = "",
     risk: dict[str, Any] | None = None,
+    review: str = "",
+    capture_on_approval: bool = False,
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
     """Step 1 of a charge, inside the caller's transaction: the pending payment and its pending
@@ -202,6 +208,8 @@ def charge_begin(
         card_exp_year=card.exp_year if card else None,
         return_url=return_url,
         risk=risk or {},
+        review=review,
+        capture_on_approval=capture_on_approval,
     )
     gt = GatewayTransaction(
         payment=payment,
@@ -228,6 +236,7 @@ def charge_call(
     gateway: Gateway | None = None,
     return_url: str = "",
     off_session: bool = False,
+    request_three_d_secure: bool = False,
 ) -> CallOutcome:
     """Step 2, outside any transaction: the gateway call itself (`gateway`: an adapter for the
     payment's account the caller already holds, e.g. across a batch)."""
@@ -243,6 +252,7 @@ def charge_call(
         customer_ip=customer_ip,
         return_url=return_url,
         off_session=off_session,
+        request_three_d_secure=request_three_d_secure,
     )
     return call_gateway(gateway.sale if payment.capture else gateway.authorize, request)
 

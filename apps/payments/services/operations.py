@@ -26,7 +26,7 @@ from apps.payments.errors import (
     PaymentBusy,
     PaymentStateError,
 )
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Review
 from apps.payments.selectors import earlier_calls, payment_void_refusal
 
 from .common import (
@@ -119,6 +119,11 @@ def payment_capture(
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.status != PaymentStatus.AUTHORIZED:
             raise PaymentStateError(f"Only authorized payments can be captured; this one is {locked.status}.")
+        if locked.review == Review.PENDING:
+            raise PaymentStateError(
+                "The payment is held for risk review: it is captured when a reviewer approves it.",
+                code="payment_under_review",
+            )
         amount = locked.amount_authorized if amount is None else amount
         if amount <= 0 or amount > locked.amount_authorized:
             raise AmountTooLarge(

@@ -12,11 +12,13 @@ from apps.audit.services import audit_record
 from apps.customers.models import Customer
 from apps.gateways.base import Billing, Card, OpaqueToken, SavedCard
 from apps.gateways.models import GatewayAccount
+from apps.gateways.registry import gateway_for
 from apps.merchants.models import Merchant
 from apps.payments.errors import PaymentBlocked
 from apps.payments.models import Payment, PaymentStatus
 from apps.risk.assessment import Assessment
 from apps.risk.attempts import Attempt
+from apps.risk.models import Outcome
 
 from .common import payment_snapshot, publish_payment
 
@@ -60,6 +62,27 @@ def charge_attempt(
     )
 
 
+def risk_actions(assessment: Assessment, *, account: GatewayAccount, customer_present: bool) -> tuple[bool, bool]:
+    """What the charge does about the assessment: (ask for 3-D Secure, hold for review). A
+    gateway that cannot ask for 3-D Secure on demand, or a customer who is not there to
+    authenticate, holds the payment for review instead."""
+    if assessment.outcome == Outcome.REVIEW:
+        return False, True
+    if assessment.outcome == Outcome.REQUEST_3DS:
+        if customer_present and gateway_for(account).requests_three_d_secure:
+            return True, False
+        return False, True
+    return False, False
+
+
+def risk_record(assessment: Assessment, attempt: Attempt) -> dict[str, Any]:
+    """The assessment as stored on the payment, with what a reviewer may put on a block list
+    (the card's fingerprint, never its number; the IP; the email). The API shows the assessment
+    without these."""
+    inputs = {"card_fingerprint": attempt.fingerprint, "ip": attempt.ip, "email": attempt.email}
+    return {**assessment.as_dict(), "inputs": {key: value for key, value in inputs.items() if value}}
+
+
 def payment_block(
     *,
     merchant: Merchant,
@@ -73,6 +96,7 @@ def payment_block(
     description: str,
     metadata: dict[str, Any] | None,
     assessment: Assessment,
+    attempt: Attempt,
     actor: Actor,
 ) -> Payment:
     """Record a blocked attempt: a failed payment with the assessment, never sent to the gateway."""
@@ -95,7 +119,7 @@ def payment_block(
             status=PaymentStatus.FAILED,
             failure_code=PaymentBlocked.code,
             failure_message=PaymentBlocked.default_message,
-            risk=assessment.as_dict(),
+            risk=risk_record(assessment, attempt),
         )
         audit_record(actor=actor, action="payment.blocked_by_risk", target=payment, after=payment_snapshot(payment))
         publish_payment(payment, "payment.failed")

@@ -1,0 +1,140 @@
+"""Payments held for risk review: a reviewer approves (captured, if the merchant asked for a
+capture) or rejects (voided, and what identified it optionally put on the block list); nobody
+deciding in time voids it before the authorisation lapses.
+
+Each decision commits first (under the payment's row lock, audited, with its event); the gateway
+call follows outside the transaction through payment_capture / payment_void, with a reference
+derived from the payment, so a decision retried, or a rejection racing the expiry sweep, reaches
+the gateway once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.core.errors import ApplicationError
+from apps.payments.errors import PaymentStateError
+from apps.payments.models import Payment, PaymentStatus, Review
+from apps.risk.services import list_entry_add_or_get
+
+from .common import payment_snapshot, publish_payment
+from .operations import payment_capture, payment_void
+
+logger = logging.getLogger(__name__)
+
+BLOCKABLE = ("card_fingerprint", "email", "ip")
+
+
+def review_reference(payment: Payment, what: str) -> str:
+    """The 17-character idempotency reference of the review's capture or void of this payment."""
+    return "rv" + hashlib.sha256(f"{what}:{payment.public_id}".encode()).hexdigest()[:15]
+
+
+def _decide(payment: Payment, *, decision: str, user: Any, note: str, action: str, event: str | None) -> Payment:
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
+        if locked.review != Review.PENDING or locked.status != PaymentStatus.AUTHORIZED:
+            raise PaymentStateError(
+                f"{locked.public_id} is not waiting for review (review {locked.review or 'none'}, {locked.status}).",
+                code="payment_not_under_review",
+            )
+        before = payment_snapshot(locked)
+        locked.review, locked.review_note = decision, note[:500]
+        locked.reviewed_by, locked.reviewed_at = user, timezone.now()
+        locked.save(update_fields=["review", "review_note", "reviewed_by", "reviewed_at", "updated_at"])
+        actor = Actor.staff(user) if user is not None else Actor.system("review-expiry")
+        audit_record(
+            actor=actor, action=action, target=locked, before=before, after={**payment_snapshot(locked), "note": note}
+        )
+        if event:
+            publish_payment(locked, event)
+    return locked
+
+
+def payment_review_approve(*, payment: Payment, user: Any, note: str = "") -> Payment:
+    """Approve a held payment; captured at once if the merchant asked for a capture."""
+    decided = _decide(
+        payment, decision=Review.APPROVED, user=user, note=note, action="payment.review_approved",
+        event="payment.review_approved",
+    )  # fmt: skip
+    if not decided.capture_on_approval:
+        return decided
+    return payment_capture(
+        payment=decided, idempotency_reference=review_reference(decided, "capture"), actor=Actor.staff(user)
+    )
+
+
+def payment_review_reject(*, payment: Payment, user: Any, note: str = "", block: tuple[str, ...] = ()) -> Payment:
+    """Reject a held payment: voided, and each of `block` (card_fingerprint, email, ip) that
+    identified it put on the merchant's block list."""
+    decided = _decide(
+        payment, decision=Review.REJECTED, user=user, note=note, action="payment.review_rejected",
+        event="payment.review_rejected",
+    )  # fmt: skip
+    inputs = decided.risk.get("inputs", {})
+    for kind in block:
+        if kind in BLOCKABLE and inputs.get(kind):
+            list_entry_add_or_get(
+                kind=kind, action="block", value=inputs[kind], reason=f"Rejected in review: {decided.public_id}",
+                merchant=decided.merchant, actor=Actor.staff(user),
+            )  # fmt: skip
+    return payment_void(
+        payment=decided, idempotency_reference=review_reference(decided, "void"), actor=Actor.staff(user)
+    )
+
+
+def payments_review_expire(*, limit: int = 200) -> list[str]:
+    """Void the held payments nobody decided on within RISK_REVIEW_VOID_AFTER_HOURS (before the
+    gateway lets the authorisation lapse), and carry to the gateway any decision whose capture or
+    void did not go through (the gateway was down). Safe to run twice: the capture's and the
+    void's references are derived from the payment, so the gateway sees each once."""
+    cutoff = timezone.now() - timedelta(hours=settings.RISK_REVIEW_VOID_AFTER_HOURS)
+    expired = Payment.objects.filter(review=Review.PENDING, status=PaymentStatus.AUTHORIZED, created_at__lt=cutoff)
+    for payment in expired.order_by("created_at")[:limit]:
+        try:
+            _decide(
+                payment, decision=Review.EXPIRED, user=None, note="Not reviewed in time",
+                action="payment.review_expired", event=None,
+            )  # fmt: skip
+        except PaymentStateError:
+            continue  # decided meanwhile
+    unfinished = Payment.objects.filter(status=PaymentStatus.AUTHORIZED).filter(
+        Q(review__in=[Review.REJECTED, Review.EXPIRED]) | Q(review=Review.APPROVED, capture_on_approval=True)
+    )
+    done = []
+    actor = Actor.system("review-expiry")
+    for payment in unfinished.select_related("gateway_account").order_by("created_at")[:limit]:
+        try:
+            if payment.review == Review.APPROVED:
+                payment_capture(
+                    payment=payment, idempotency_reference=review_reference(payment, "capture"), actor=actor
+                )
+            else:
+                payment_void(payment=payment, idempotency_reference=review_reference(payment, "void"), actor=actor)
+        except ApplicationError as error:  # recorded on the payment; the next run asks again
+            logger.warning("review_decision_not_carried", extra={"payment": payment.public_id, "error": error.code})
+            continue
+        done.append(payment.public_id)
+    return done
+
+
+def payment_review_assign(*, payment: Payment, assignee: Any, actor: Actor) -> Payment:
+    """Take (or give back, with None) a held payment in the review queue; audited."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
+        before = {"review_assignee": locked.review_assignee_id}
+        locked.review_assignee = assignee
+        locked.save(update_fields=["review_assignee", "updated_at"])
+        after = {"review_assignee": assignee.pk if assignee else None}
+        audit_record(actor=actor, action="payment.review_assigned", target=locked, before=before, after=after)
+    return locked

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audited_update
+from apps.core.context import current_context
 from apps.core.db import atomic_with_reconnect
 from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
 from apps.customers.services import customer_find_or_create
@@ -141,6 +142,13 @@ def checkout_order_create(
             payment=opened
         )
         return OpenedCheckout(checkout, _client_secret(checkout))
+    description, metadata = f"{quantity} x {price.product.name}", {"price": price.public_id, "quantity": quantity}
+    context = current_context()
+    risk = payments.checkout_assess(
+        merchant=merchant, account=account, amount=amount, currency=price.currency, email=customer_email,
+        customer_ip=(context.ip_address or "") if context else "", description=description, metadata=metadata,
+        actor=actor,
+    )  # fmt: skip
     with one_run_per_reference(), transaction.atomic():
         customer = customer_find_or_create(
             merchant=merchant, email=customer_email, name=customer_name, phone=customer_contact, actor=actor
@@ -151,9 +159,10 @@ def checkout_order_create(
             amount=amount,
             currency=price.currency,
             customer=customer,
-            description=f"{quantity} x {price.product.name}",
-            metadata={"price": price.public_id, "quantity": quantity},
+            description=description,
+            metadata=metadata,
             call_reference=call_reference,
+            risk=risk,
             actor=actor,
         )
         checkout = CheckoutOrder.objects.create(

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html_join
 
 from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError
@@ -26,8 +26,11 @@ from . import services
 from .models import Payment, PaymentStatus, PaymentUnderReview, Review
 
 REVIEW_PERMISSION = "payments.review_payment"
-SHOWN: tuple[str, ...] = ("public_id", "merchant", "status", "amount_display", "card", "customer", "review")
-SHOWN += ("review_assignee", "capture_on_approval", "reviewed_by", "reviewed_at", "review_note", "history")
+# The merchant and the staff users as names, not as Django's links to their pages: a risk
+# analyst may not view merchants or users, and those links answered 403.
+SHOWN: tuple[str, ...] = ("public_id", "merchant_name", "status", "amount_display", "card", "customer", "review")
+SHOWN += ("assignee", "capture_on_approval", "reviewer", "reviewed_at", "review_note", "history")
+BLOCK_CHOICES = [("card_fingerprint", "the card"), ("email", "the email"), ("ip", "the IP address")]
 HISTORY = 10
 
 
@@ -80,7 +83,7 @@ class ReviewDecisionForm(forms.Form):
     block = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        choices=[("card_fingerprint", "the card"), ("email", "the email"), ("ip", "the IP address")],
+        choices=BLOCK_CHOICES,
         label="Also block (rejecting only)",
     )
 
@@ -134,6 +137,18 @@ class ReviewQueueAdmin(admin.ModelAdmin[PaymentUnderReview]):
     def customer_email(self, obj: Payment) -> str:
         return obj.customer.email if obj.customer else obj.risk.get("inputs", {}).get("email", "—")
 
+    @admin.display(description="merchant")
+    def merchant_name(self, obj: Payment) -> str:
+        return str(obj.merchant)
+
+    @admin.display(description="review assignee")
+    def assignee(self, obj: Payment) -> str:
+        return str(obj.review_assignee) if obj.review_assignee else "—"
+
+    @admin.display(description="reviewed by")
+    def reviewer(self, obj: Payment) -> str:
+        return str(obj.reviewed_by) if obj.reviewed_by else "—"
+
     @admin.display(description="card")
     def card(self, obj: Payment) -> str:
         return f"{obj.card_brand or 'card'} ···· {obj.card_last4}" if obj.card_last4 else "—"
@@ -148,8 +163,17 @@ class ReviewQueueAdmin(admin.ModelAdmin[PaymentUnderReview]):
         if obj.customer_id is None:
             return "—"
         earlier = Payment.objects.filter(customer_id=obj.customer_id).exclude(pk=obj.pk).order_by("-id")[:HISTORY]
-        rows = [f"{p.public_id} {format_amount(p.amount, p.currency)} {p.get_status_display()}" for p in earlier]
-        return format_html("{}", "; ".join(rows)) if rows else "none before this one"
+        # Each linked to its payment page (whoever may view the queue may view payments).
+        rows = [
+            (
+                reverse("admin:payments_payment_change", args=[p.pk]),
+                p.public_id,
+                format_amount(p.amount, p.currency),
+                p.get_status_display(),
+            )
+            for p in earlier
+        ]
+        return format_html_join("; ", '<a href="{}">{}</a> {} {}', rows) if rows else "none before this one"
 
     @admin.action(description="Assign to me", permissions=["review"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[PaymentUnderReview]) -> None:
@@ -167,7 +191,8 @@ class ReviewQueueAdmin(admin.ModelAdmin[PaymentUnderReview]):
         for payment in waiting:
             services.payment_review_assign(payment=payment, assignee=user, actor=Actor.staff(request.user))
         done = "assigned to you" if user else "unassigned"
-        self.message_user(request, f"{len(waiting)} payments waiting for review {done}.")
+        payments = "payment" if len(waiting) == 1 else "payments"
+        self.message_user(request, f"{len(waiting)} {payments} waiting for review {done}.")
 
     def get_urls(self) -> list[Any]:
         def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -211,9 +236,9 @@ class ReviewQueueAdmin(admin.ModelAdmin[PaymentUnderReview]):
             else:
                 money = format_amount(done.amount, done.currency)
                 verdict = "approved" if approve else "rejected"
-                self.message_user(
-                    request, f"Payment {done.public_id} of {money} {verdict}: {done.get_status_display().lower()}."
-                )
+                message = f"Payment {done.public_id} of {money} {verdict}: {done.get_status_display().lower()}"
+                blocked = [] if approve else self._blocked(done, form.cleaned_data["block"])
+                self.message_user(request, f"{message}; blocked {', '.join(blocked)}." if blocked else f"{message}.")
                 return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),
@@ -223,5 +248,13 @@ class ReviewQueueAdmin(admin.ModelAdmin[PaymentUnderReview]):
             "form": form,
             "opts": self.model._meta,
             "change_url": change_url,
+            "queue_url": reverse("admin:payments_paymentunderreview_changelist"),
         }
         return TemplateResponse(request, "admin/payments/paymentunderreview/decide.html", context)
+
+    @staticmethod
+    def _blocked(payment: Payment, ticked: list[str]) -> list[str]:
+        """What the rejection put on the block list, as the form named it: each ticked kind the
+        payment was identified by (the service skips a kind the payment has no value for)."""
+        inputs = payment.risk.get("inputs", {})
+        return [label for kind, label in BLOCK_CHOICES if kind in ticked and inputs.get(kind)]

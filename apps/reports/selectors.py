@@ -20,6 +20,7 @@ from apps.reconciliation.models import Discrepancy, SettlementBatch
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 from apps.webhooks.models import IncomingWebhook
 
+from .fraud import risk_panel
 from .models import DailyTotal, DailyTotalDay
 
 APPROVED = [
@@ -258,4 +259,5 @@ def dashboard(now: datetime | None = None) -> dict[str, Any]:
         "webhooks": webhooks,
         "deliveries": deliveries,
         "dunning": dunning,
+        "risk": risk_panel(now),
     }

@@ -65,11 +65,19 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         }
         for period in data["periods"]
     ]
+    risk_periods = [
+        {**period, "blocked_text": _amounts(period["blocked_amounts"])} for period in data["risk"]["periods"]
+    ]
     context = {
         **site.each_context(request),
         "title": "Finance dashboard",
         "data": data,
         "periods": periods,
+        "risk_periods": risk_periods,
+        # The review queue, linked only for those who may open it (a finance viewer may not).
+        "review_queue_url": reverse("admin:payments_paymentunderreview_changelist")
+        if request.user.has_perm("payments.view_paymentunderreview")
+        else "",
         "charts": [_bars(series, currency) for currency, series in data["daily"].items()],
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,

@@ -151,12 +151,15 @@ def _normalised(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return normalised
 
 
-def risk_assess(attributes: Mapping[str, Any], *, merchant_id: int | None = None) -> Assessment:
+def risk_assess(
+    attributes: Mapping[str, Any], *, merchant_id: int | None = None, lists_only: bool = False
+) -> Assessment:
     """Assess one payment attempt from its attributes (apps.risk.expressions.ATTRIBUTE_TYPES,
     plus `card_fingerprint` and `customer_id` for the lists); missing attributes are unknown.
 
     The lists are the deployment-wide entries and those of the merchant `merchant_id` (the
-    attempt's merchant): one merchant's entries never decide another merchant's payment."""
+    attempt's merchant): one merchant's entries never decide another merchant's payment.
+    `lists_only`: the lists decide and the rules are not run (renewals' policy)."""
     values = expression_values(_normalised(attributes))
 
     entries = list_entries_matching(
@@ -175,6 +178,8 @@ def risk_assess(attributes: Mapping[str, Any], *, merchant_id: int | None = None
         score = 0 if decided == ListAction.ALLOW else 100
         return _assessed(decided, [_list_match(entry) for entry in entries], [], score=score)
 
+    if lists_only:
+        return _assessed(Outcome.ALLOW, [], [])
     matched: list[Match] = []
     errors: list[str] = []
     outcome: str = Outcome.ALLOW

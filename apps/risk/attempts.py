@@ -143,6 +143,12 @@ def attempt_attributes(attempt: Attempt, fingerprint: str, velocity: Mapping[str
     }
 
 
+def _velocity_unavailable(attempt: Attempt) -> None:
+    """Redis down is worth a warning; no Redis configured at all (the zero-setup demo) is not."""
+    log = logger.warning if settings.REDIS_URL else logger.debug
+    log("risk_velocity_unavailable", extra={"merchant": attempt.merchant_id})
+
+
 def risk_evaluate(attempt: Attempt) -> Assessment:
     """Count the attempt and assess it (outside any database transaction: Redis is a network call).
 
@@ -155,7 +161,7 @@ def risk_evaluate(attempt: Attempt) -> Assessment:
         velocity, sources = _velocity(attempt, fingerprint, amount_usd, limits)
         unavailable = False
     except VelocityUnavailable:
-        logger.warning("risk_velocity_unavailable", extra={"merchant": attempt.merchant_id})
+        _velocity_unavailable(attempt)
         velocity, sources, unavailable = {}, [], True
     card_testing_check(sources, limits=limits, merchant_id=attempt.merchant_id)
     assessment = risk_assess(attempt_attributes(attempt, fingerprint, velocity), merchant_id=attempt.merchant_id)
@@ -182,4 +188,4 @@ def risk_record_decline(attempt: Attempt) -> None:
         if attempt.api_key:
             velocity_record("key", attempt.api_key, event="decline")
     except VelocityUnavailable:
-        logger.warning("risk_velocity_unavailable", extra={"merchant": attempt.merchant_id})
+        _velocity_unavailable(attempt)

@@ -240,7 +240,7 @@ def subscriptions_bill(
         if on_session is not None:
             Payment.objects.filter(pk=job.payment.pk).update(return_url=on_session.return_url)
             return_url = payments.authentication_return_url(job.payment, on_session.site_url)
-        outcome = payments.charge_call(
+        outcome = payments.renewal_blocked(payment=job.payment) or payments.charge_call(
             payment=job.payment,
             gt=job.call,
             payment_method=SavedCard(method.profile.customer_token, method.payment_token),

@@ -496,6 +496,8 @@ RISK_FINGERPRINT_KEY: str = env("RISK_FINGERPRINT_KEY", default="dev-insecure-ri
 RISK_USD_RATES: dict[str, str] = dict(
     item.split(":") for item in env.list("RISK_USD_RATES", default=["EUR:1.08", "GBP:1.27", "INR:0.012", "JPY:0.0067"])
 )
+# Renewals charged by billing runs: "lists" (only the allow/block lists decide) or "off".
+RISK_RENEWALS = env("RISK_RENEWALS", default="lists")
 # The longest window a velocity rule may ask about; older entries are dropped from Redis.
 RISK_VELOCITY_MAX_WINDOW_SECONDS: int = env.int("RISK_VELOCITY_MAX_WINDOW_SECONDS", default=7 * 86400)
 # Card testing (apps/risk/throttle.py): within the window, each IP address, API key and card may

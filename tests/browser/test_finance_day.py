@@ -15,90 +15,34 @@ and the closed day are saved there as PNGs (docs/screenshots).
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
-import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.utils import timezone
-from django_otp.oath import TOTP
 
 from apps.accounts import roles
-from apps.accounts.services import staff_user_create
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.payments.models import Payment, Refund
 from apps.reconciliation.models import CsvMapping, Discrepancy
 from apps.reports.models import DayClose
 from apps.sandbox.services import anet_settlement_discrepancy
+from tests.browser.staff import Person
 from tests.payments.helpers import purchase, settle
 from tests.reports.test_day_close import move_to_yesterday, yesterday
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SYSTEM = Actor.system("tests")
-WIDTH = 1400
-SHOTS = os.environ.get("CLEARHOUSE_SCREENSHOTS", "")
 # Every amount of the day in minor units: none may stand bare on a page (45.17 USD, never 4517).
 SHORT, SHORT_SETTLED, HELD, REFUNDED, REFUND, DECLINED_REFUND = 4517, 4008, 3141, 6283, 2391, 1163
 STATUS, UNKNOWN, FX, FX_EUR = 2718, 1777, 1999, 1840
 BARE = [SHORT, SHORT_SETTLED, SHORT - SHORT_SETTLED, HELD, REFUNDED, REFUND, REFUNDED - REFUND, DECLINED_REFUND]
 BARE += [STATUS, UNKNOWN, FX, FX_EUR]
-
-
-class Person:
-    """One member of the team in their own browser context, logged in with TOTP in one step."""
-
-    def __init__(self, browser: Any, live_server: Any, role: str, username: str) -> None:
-        created = staff_user_create(username=username, roles=[role], with_totp=True, actor=SYSTEM)
-        assert created.totp_uri, "2FA is on: every member of staff has an authenticator"
-        self.user, self.url = created.user, live_server.url
-        self.context = browser.new_context(viewport={"width": WIDTH, "height": 900}, accept_downloads=True)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(30_000)
-        self.page.goto(f"{self.url}/admin/login/?next=/admin/")
-        self.page.fill("#id_username", username)
-        self.page.fill("#id_password", created.password)
-        self.page.fill("#id_otp_token", authenticator_code(created.totp_uri))
-        self.page.click("input[type=submit]")
-        assert urlparse(self.page.url).path == "/admin/", self.page.content()  # one submit, no device menu
-        self.check()
-
-    def go(self, path: str) -> Any:
-        self.page.goto(f"{self.url}{path}")
-        return self.check()
-
-    def check(self) -> Any:
-        """The page in view shows no amount of the day in bare minor units."""
-        self.page.wait_for_load_state()
-        text = self.page.content()
-        for amount in BARE:
-            found = re.search(rf"(?<![\w.,/#-]){amount}(?![\w.,/])", text)
-            where = text[max(found.start() - 150, 0) : found.end() + 150] if found else ""
-            assert found is None, f"{amount} in minor units on {self.page.url}: …{where}…"
-        assert "minor units" not in text, self.page.url
-        return self.page
-
-    def messages(self) -> str:
-        return str(self.page.inner_text("ul.messagelist")) if self.page.locator("ul.messagelist").count() else ""
-
-    def shot(self, name: str) -> None:
-        if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
-def authenticator_code(uri: str) -> str:
-    """What the authenticator app shows for the provisioning URI the enrolment printed."""
-    query = parse_qs(urlparse(uri).query)
-    secret = query["secret"][0]
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    return f"{TOTP(key, digits=int(query.get('digits', ['6'])[0])).token():06d}"
 
 
 def report(*rows: str) -> bytes:
@@ -227,7 +171,7 @@ def test_a_finance_team_closes_its_day_in_the_admin(
     browser: Any, live_server: Any, anet_account: Any, the_day: dict[str, Payment], celery_worker: Any
 ) -> None:
     team = {
-        role: Person(browser, live_server, role, username)
+        role: Person(browser, live_server, role, username, bare=BARE)
         for role, username in (
             (roles.FINANCE_OPERATOR, "olga.operator"),
             (roles.FINANCE_APPROVER, "abel.approver"),
@@ -237,7 +181,7 @@ def test_a_finance_team_closes_its_day_in_the_admin(
         )
     }
     operator, approver, viewer, auditor, ops = team.values()
-    second = Person(browser, live_server, roles.FINANCE_APPROVER, "bea.approver")
+    second = Person(browser, live_server, roles.FINANCE_APPROVER, "bea.approver", bare=BARE)
     try:
         ops.page.goto(f"{live_server.url}/admin/reconciliation/discrepancy/")
         assert "403" in ops.page.title() or "Forbidden" in ops.page.content()  # not ops' work

@@ -142,3 +142,32 @@ def test_the_payment_page_shows_the_assessment(api, anet_account, staff_client):
     text = page.content.decode()
     assert page.status_code == 200 and 'id="risk"' in text
     assert "<strong>Block</strong> · score 100 of 100 (high)" in text and "stolen cards" in text
+
+
+@pytest.mark.parametrize("gateway_name", ["razorpay", "stripe"])
+def test_a_blocked_checkout_opens_no_gateway_order(gateway_name, request, publishable, merchant):
+    from apps.catalog.services import price_create, product_create
+
+    request.getfixturevalue("rzp_account" if gateway_name == "razorpay" else "stripe_account")
+    product = product_create(merchant=merchant, name="Course", description="", actor=SYSTEM)
+    price = price_create(
+        product=product, amount=2_500, currency="INR" if gateway_name == "razorpay" else "USD", actor=SYSTEM
+    )
+    list_entry_add(kind="email_domain", action="block", value="fraud.example", reason="bot signups", actor=SYSTEM)
+    path = (
+        "/api/v1/checkout/razorpay/orders" if gateway_name == "razorpay" else "/api/v1/checkout/stripe/payment-intents"
+    )
+
+    def start(email: str) -> Any:
+        body = {"price": price.public_id, "quantity": 1, "customer": {"email": email}}
+        return publishable.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+
+    blocked = start("bot@fraud.example")
+    opened = start("lea@example.com")
+
+    assert blocked.status_code == 402 and blocked.json()["error"]["code"] == "blocked_by_risk"
+    assert opened.status_code == 201, opened.content
+    assert SandboxCall.objects.filter(gateway=gateway_name).count() == 1  # only the allowed one's order
+    failed = Payment.objects.get(failure_code="blocked_by_risk")
+    assert failed.risk["matched"][0]["reason"] == "bot signups"
+    assert Payment.objects.exclude(pk=failed.pk).get().risk["outcome"] == "allow"

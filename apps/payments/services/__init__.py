@@ -67,6 +67,7 @@ from .resolution import (
     resolve_now,
 )
 from .review import payment_review_approve, payment_review_assign, payment_review_reject, payments_review_expire
+from .risk import checkout_assess, renewal_blocked
 
 __all__ = [
     "GT_RESULT_FIELDS",
@@ -87,6 +88,7 @@ __all__ = [
     "charge_result",
     "charges_begin",
     "charges_finish",
+    "checkout_assess",
     "checkout_payment_attempt_failed",
     "checkout_payment_begin",
     "checkout_payment_expire",
@@ -133,6 +135,7 @@ __all__ = [
     "refund_reject",
     "refund_snapshot",
     "refunds_counted_toward_approval",
+    "renewal_blocked",
     "resolve_now",
     "status_after_refunds",
 ]

@@ -64,6 +64,7 @@ def checkout_payment_begin(
     description: str,
     metadata: dict[str, Any],
     call_reference: str = "",
+    risk: dict[str, Any] | None = None,
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
     """Inside the caller's transaction: a pending payment and its pending order call
@@ -79,6 +80,7 @@ def checkout_payment_begin(
         capture=True,
         description=description[:255],
         metadata=metadata,
+        risk=risk or {},
     )
     gt = GatewayTransaction(
         payment=payment,

@@ -5,22 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from apps.audit.actors import Actor, ActorType
 from apps.audit.services import audit_record
 from apps.customers.models import Customer
-from apps.gateways.base import Billing, Card, OpaqueToken, SavedCard
+from apps.gateways.base import Billing, Card, GatewayResult, OpaqueToken, SavedCard
+from apps.gateways.base import Outcome as GatewayOutcome
+from apps.gateways.errors import GatewayDeclined
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 from apps.merchants.models import Merchant
 from apps.payments.errors import PaymentBlocked
 from apps.payments.models import Payment, PaymentStatus
-from apps.risk.assessment import Assessment
-from apps.risk.attempts import Attempt
+from apps.risk.assessment import Assessment, risk_assess
+from apps.risk.attempts import Attempt, risk_evaluate
 from apps.risk.models import Outcome
 
-from .common import payment_snapshot, publish_payment
+from .common import CallOutcome, payment_snapshot, publish_payment
 
 # The statuses of a customer's payments that count as its history (money went through).
 WENT_THROUGH = (
@@ -89,7 +92,7 @@ def payment_block(
     account: GatewayAccount,
     amount: int,
     currency: str,
-    payment_method: Card | OpaqueToken | SavedCard,
+    payment_method: Card | OpaqueToken | SavedCard | None,
     capture: bool,
     customer: Customer | None,
     reference: str,
@@ -124,3 +127,60 @@ def payment_block(
         audit_record(actor=actor, action="payment.blocked_by_risk", target=payment, after=payment_snapshot(payment))
         publish_payment(payment, "payment.failed")
     return payment
+
+
+def checkout_assess(
+    *,
+    merchant: Merchant,
+    account: GatewayAccount,
+    amount: int,
+    currency: str,
+    email: str,
+    customer_ip: str,
+    description: str,
+    metadata: dict[str, Any],
+    actor: Actor,
+) -> dict[str, Any]:
+    """A browser checkout about to open its gateway order (the card is typed into the gateway's
+    own form later, so risk sees no card): blocked → a failed payment, never sent to the
+    gateway, and PaymentBlocked; otherwise the assessment to store on the checkout's payment.
+    Review and 3-D Secure outcomes are recorded, not yet acted on, for checkouts."""
+    attempt = Attempt(
+        merchant_id=merchant.pk,
+        amount=amount,
+        currency=currency,
+        email=email,
+        ip=customer_ip,
+        api_key=actor.id if actor.type == ActorType.API_KEY else "",
+        metadata=metadata,
+    )
+    assessment = risk_evaluate(attempt)
+    if assessment.outcome == Outcome.BLOCK:
+        blocked = payment_block(
+            merchant=merchant, account=account, amount=amount, currency=currency, payment_method=None, capture=True,
+            customer=None, reference="", description=description, metadata=metadata, assessment=assessment,
+            attempt=attempt, actor=actor,
+        )  # fmt: skip
+        raise PaymentBlocked(extra={"payment": blocked.public_id})
+    return risk_record(assessment, attempt)
+
+
+def renewal_blocked(*, payment: Payment) -> CallOutcome | None:
+    """Renewals (a saved card charged by a billing run, the customer not there) follow their own
+    policy, RISK_RENEWALS: "lists" (the default) lets only the allow and block lists decide (the
+    customer and its email): the rules, made for customers at a checkout, would misfire on a run
+    of merchant-initiated charges; "off" assesses nothing. A block is what the charge records in
+    place of the gateway's answer (declined, `blocked_by_risk`): it is never sent, and the
+    renewal goes to dunning like any decline."""
+    if settings.RISK_RENEWALS != "lists" or payment.customer is None:
+        return None
+    customer = payment.customer
+    attributes = {"amount": payment.amount, "currency": payment.currency, "email": customer.email or None}
+    attributes["customer_id"] = customer.public_id
+    assessment = risk_assess(attributes, merchant_id=payment.merchant_id, lists_only=True)
+    if assessment.outcome != Outcome.BLOCK:
+        return None
+    reasons = "; ".join(match.reason for match in assessment.matched)
+    message = f"Blocked by risk lists, not sent to the gateway: {reasons}"[:255]
+    result = GatewayResult(GatewayOutcome.DECLINED, "", message=message, decline_code=PaymentBlocked.code)
+    return CallOutcome(result, GatewayDeclined(result), 0)

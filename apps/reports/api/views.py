@@ -1,5 +1,5 @@
-"""/api/v1/reports/transactions and /api/v1/reports/settlements: JSON, or CSV with
-`?format=csv` (or `Accept: text/csv`)."""
+"""/api/v1/reports/transactions, /settlements and /fraud: JSON, or CSV with `?format=csv` (or
+`Accept: text/csv`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from apps.api.fields import InputSerializer
 from apps.api.views import MerchantApiView, query_names
-from apps.reports import selectors
+from apps.reports import fraud, selectors
 
 MAX_DAYS = 366
 # Days whose UTC bounds every database and datetime can hold (the day after the last one too).
@@ -37,8 +37,15 @@ class CsvRenderer(BaseRenderer):
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=fieldnames)
         writer.writeheader()  # an empty report is its header line
-        writer.writerows(rows)
+        writer.writerows({name: _cell(value) for name, value in row.items()} for row in rows)
         return out.getvalue().encode()
+
+
+def _cell(value: Any) -> Any:
+    # Spreadsheets run a cell that starts like a formula: keep such text text (CSV injection).
+    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return f"'{value}"
+    return value
 
 
 class ReportQuerySerializer(InputSerializer):
@@ -73,6 +80,7 @@ class _ReportApi(MerchantApiView):
     name = ""
     columns: tuple[str, ...] = ()  # after the group column
     csv_columns: list[str] | None = None
+    query_serializer: type[ReportQuerySerializer] = ReportQuerySerializer
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         # Errors are the JSON envelope whatever format was asked for (the document says so).
@@ -80,14 +88,18 @@ class _ReportApi(MerchantApiView):
             request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
         return super().finalize_response(request, response, *args, **kwargs)
 
+    def rows(self, *, as_csv: bool, start: date, end: date, group_by: str, merchant_id: int) -> list[dict[str, Any]]:
+        self.csv_columns = [group_by, *self.columns]
+        return self.report(start=start, end=end, group_by=group_by, merchant_id=merchant_id)
+
     def _get(self, request: Request) -> Response:
-        query = ReportQuerySerializer(data={k: v for k, v in request.query_params.items() if k != "format"})
+        query = self.query_serializer(data={k: v for k, v in request.query_params.items() if k != "format"})
         query.is_valid(raise_exception=True)
         start: date = query.validated_data["start"]
         end: date = query.validated_data["end"]
         group_by: str = query.validated_data["group_by"]
-        self.csv_columns = [group_by, *self.columns]
-        rows = self.report(start=start, end=end, group_by=group_by, merchant_id=self.merchant(request).pk)
+        as_csv = getattr(request.accepted_renderer, "format", "") == "csv"
+        rows = self.rows(as_csv=as_csv, start=start, end=end, group_by=group_by, merchant_id=self.merchant(request).pk)
         response = Response(
             {
                 "object": "report",
@@ -98,7 +110,7 @@ class _ReportApi(MerchantApiView):
                 "data": rows,
             }
         )
-        if getattr(request.accepted_renderer, "format", "") == "csv":
+        if as_csv:
             response["Content-Disposition"] = f'attachment; filename="{self.name}-{start}-{end}-{group_by}.csv"'
         return response
 
@@ -128,4 +140,36 @@ class SettlementReportApi(_ReportApi):
     def get(self, request: Request) -> Response:
         """Settled batches by day or gateway and currency: batches, lines, charges, refunds, fees
         and payout, in minor units."""
+        return self._get(request)
+
+
+class FraudReportQuerySerializer(ReportQuerySerializer):
+    group_by = serializers.ChoiceField(choices=fraud.GROUPS, default="day")
+
+
+FRAUD_PARAMETERS = [
+    *PARAMETERS[:2],
+    OpenApiParameter("group_by", OpenApiTypes.STR, enum=list(fraud.GROUPS), description="day (default) or rule"),
+    PARAMETERS[3],
+]
+
+
+class FraudReportApi(_ReportApi):
+    query_parameters = {"GET": query_names(FRAUD_PARAMETERS)}
+    query_serializer = FraudReportQuerySerializer
+    name = "fraud"
+
+    def rows(self, *, as_csv: bool, start: date, end: date, group_by: str, merchant_id: int) -> list[dict[str, Any]]:
+        self.csv_columns = fraud.fraud_report_columns(group_by)
+        report = fraud.fraud_report_flat if as_csv else fraud.fraud_report
+        return report(start=start, end=end, group_by=group_by, merchant_id=merchant_id)
+
+    @extend_schema(
+        operation_id="reports_fraud", parameters=FRAUD_PARAMETERS, responses=OpenApiTypes.OBJECT, tags=["reports"]
+    )
+    def get(self, request: Request) -> Response:
+        """Risk assessments by day or rule: evaluated, allowed, reviewed, request_3ds and blocked
+        (count, amounts in minor units per currency), review outcomes and seconds to a decision
+        (median, p90), 3-D Secure requested and passed, and per rule its matches. As CSV: a row
+        per group and currency, amounts in major units."""
         return self._get(request)

@@ -151,6 +151,16 @@ def _normalised(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return normalised
 
 
+def _list_decision(entries: list[ListEntry]) -> str:
+    """Which list decides: the deployment's block list (kept by staff) is never overridden by a
+    merchant's allow entry; otherwise an allow entry (the merchant's or the deployment's) beats a
+    block entry, which is how a known customer is let through a rule or a blocked range."""
+    actions = {(entry.merchant_id is None, entry.action) for entry in entries}
+    if (True, ListAction.BLOCK) in actions and (True, ListAction.ALLOW) not in actions:
+        return ListAction.BLOCK
+    return ListAction.ALLOW if any(action == ListAction.ALLOW for _, action in actions) else ListAction.BLOCK
+
+
 def risk_assess(
     attributes: Mapping[str, Any], *, merchant_id: int | None = None, lists_only: bool = False
 ) -> Assessment:
@@ -174,7 +184,7 @@ def risk_assess(
         merchant_id=merchant_id,
     )
     if entries:
-        decided = ListAction.ALLOW if any(entry.action == ListAction.ALLOW for entry in entries) else ListAction.BLOCK
+        decided = _list_decision(entries)
         score = 0 if decided == ListAction.ALLOW else 100
         return _assessed(decided, [_list_match(entry) for entry in entries], [], score=score)
 

@@ -10,6 +10,7 @@ per scope and list.
 from __future__ import annotations
 
 from datetime import datetime
+from ipaddress import ip_network
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import User
@@ -32,6 +33,9 @@ if TYPE_CHECKING:  # tenancy is named, not imported
 
 RULE_CHANGEABLE = ("name", "description", "expression", "outcome", "mode", "enabled")
 LIST_ENTRY_CHANGEABLE = ("reason", "expires_at")
+
+# An allow entry skips every rule: a range wider than this would switch risk off for a crowd.
+MAX_ALLOWED_RANGE = 256
 
 
 def _rule_fields(rule: Rule) -> dict[str, Any]:
@@ -178,6 +182,8 @@ def list_entry_add(
         raise ValidationError({"reason": CARD_NUMBER_REFUSED})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "An entry must expire in the future."})
+    if kind == ListKind.IP and action == ListAction.ALLOW and ip_network(normalised).num_addresses > MAX_ALLOWED_RANGE:
+        raise ValidationError({"value": f"An allow entry covers at most {MAX_ALLOWED_RANGE} addresses (a /24)."})
     try:
         with transaction.atomic():
             entry = ListEntry.objects.create(

@@ -118,9 +118,11 @@ def card_testing_count(dimension: str, value: str, *, small: bool, limits: CardT
 
 
 def _exceeded(figures: SourceFigures, limits: CardTestingLimits) -> str:
-    if figures.small_attempts is not None and figures.small_attempts > limits.small_attempts:
+    # An API key carries all of its merchant's customers: its limits are that many times higher.
+    scale = settings.RISK_CARD_TESTING_KEY_FACTOR if figures.dimension == "key" else 1
+    if figures.small_attempts is not None and figures.small_attempts > limits.small_attempts * scale:
         return "small_attempts"
-    if figures.declines is not None and figures.declines >= limits.declines:
+    if figures.declines is not None and figures.declines >= limits.declines * scale:
         return "declines"
     return ""
 

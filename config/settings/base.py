@@ -498,6 +498,9 @@ RISK_USD_RATES: dict[str, str] = dict(
 )
 # Renewals charged by billing runs: "lists" (only the allow/block lists decide) or "off".
 RISK_RENEWALS = env("RISK_RENEWALS", default="lists")
+# An API key serves all of a merchant's customers: its card-testing limits are this many times
+# the limits of one IP address or card.
+RISK_CARD_TESTING_KEY_FACTOR = env.int("RISK_CARD_TESTING_KEY_FACTOR", default=10)
 # The longest window a velocity rule may ask about; older entries are dropped from Redis.
 RISK_VELOCITY_MAX_WINDOW_SECONDS: int = env.int("RISK_VELOCITY_MAX_WINDOW_SECONDS", default=7 * 86400)
 # Card testing (apps/risk/throttle.py): within the window, each IP address, API key and card may

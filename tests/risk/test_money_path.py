@@ -6,10 +6,13 @@ testing (repeated declines of one card) is blocked after the third decline."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from apps.api.models import IdempotencyRecord
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.events.models import Event
@@ -79,7 +82,8 @@ def test_a_block_list_entry_stops_the_payment_before_the_gateway(api, gateway):
     assert (payment.status, payment.failure_code, payment.risk["outcome"]) == ("failed", "blocked_by_risk", "block")
     assert payment.risk["score"] == 100 and payment.risk["matched"][0]["reason"] == "chargebacks"
     assert calls(gateway) == before  # nothing reached the gateway
-    assert not GatewayTransaction.objects.exists()
+    gt = GatewayTransaction.objects.get()  # the call that was not made, so a retry finds the block
+    assert (gt.status, gt.error_code, gt.gateway_transaction_id) == ("declined", "blocked_by_risk", "")
     assert AuditEvent.objects.filter(action="payment.blocked_by_risk", target_id=payment.public_id).count() == 1
     failed = Event.objects.get(type="payment.failed", object_id=payment.public_id)
     assert failed.data["risk"]["outcome"] == "block"
@@ -171,3 +175,49 @@ def test_a_blocked_checkout_opens_no_gateway_order(gateway_name, request, publis
     failed = Payment.objects.get(failure_code="blocked_by_risk")
     assert failed.risk["matched"][0]["reason"] == "bot signups"
     assert Payment.objects.exclude(pk=failed.pk).get().risk["outcome"] == "allow"
+
+
+def test_a_blocked_request_retried_after_a_crash_is_answered_the_same_without_a_new_assessment(api, anet_account):
+    entry = list_entry_add(kind="email", action="block", value="eve@example.com", actor=SYSTEM)
+    key = uuid.uuid4().hex
+    first = pay(api, VISA, key=key, customer={"email": "eve@example.com"})
+    # As if the process died before the 402 was stored: the key is still held, its lease over.
+    IdempotencyRecord.objects.update(
+        state="in_progress", response_status=None, response_body=None, completed_at=None,
+        locked_until=timezone.now() - timedelta(seconds=1),
+    )  # fmt: skip
+    entry.delete()  # a new assessment would now let it through
+
+    again = pay(api, VISA, key=key, customer={"email": "eve@example.com"})
+
+    assert (first.status_code, again.status_code) == (402, 402)
+    assert again.json()["error"]["code"] == "blocked_by_risk"
+    assert again.json()["error"]["payment"] == first.json()["error"]["payment"]
+    assert Payment.objects.count() == 1 and calls({"name": "authorizenet"}) == 0
+
+
+def test_the_deployment_block_list_beats_a_merchant_allow_entry(api, anet_account, merchant):
+    list_entry_add(kind="email", action="block", value="eve@example.com", reason="staff: fraud ring", actor=SYSTEM)
+    list_entry_add(kind="email", action="allow", value="eve@example.com", merchant=merchant, actor=SYSTEM)
+    list_entry_add(kind="email", action="allow", value="bob@example.com", merchant=merchant, actor=SYSTEM)
+    rule_create(name="Everything", expression="amount > 0", outcome="block", actor=SYSTEM)
+
+    eve = pay(api, VISA, customer={"email": "eve@example.com"})
+    bob = pay(api, VISA, customer={"email": "bob@example.com"})
+
+    assert eve.status_code == 402 and eve.json()["error"]["code"] == "blocked_by_risk"
+    assert bob.status_code == 201  # the merchant's allow entry beats the rules
+
+
+def test_an_allow_entry_for_a_wide_ip_range_is_refused(api):
+    response = api.post(
+        "/api/v1/risk/lists", {"kind": "ip", "action": "allow", "value": "0.0.0.0/0"}, format="json",
+        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+    )  # fmt: skip
+    narrow = api.post(
+        "/api/v1/risk/lists", {"kind": "ip", "action": "allow", "value": "203.0.113.0/24"}, format="json",
+        HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+    )  # fmt: skip
+
+    assert response.status_code == 400 and response.json()["error"]["param"] == "value"
+    assert narrow.status_code == 201

@@ -147,3 +147,13 @@ def test_a_3ds_rule_on_a_gateway_without_it_holds_the_payment_for_review(api, an
     body = pay(api, VISA, amount=5000).json()
 
     assert (body["status"], body["review"], body["risk"]["outcome"]) == ("authorized", "pending", "request_3ds")
+
+
+def test_a_rejected_payment_whose_void_has_not_gone_through_cannot_be_captured(api, anet_account, review_rule):
+    body = pay(api, VISA).json()
+    Payment.objects.filter(public_id=body["id"]).update(review="rejected")  # the void failed: gateway down
+
+    refused = api.post(f"/api/v1/payments/{body['id']}/capture", {}, format="json", HTTP_IDEMPOTENCY_KEY="c2")
+
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "payment_rejected_in_review"
+    assert SandboxCall.objects.filter(operation="priorAuthCaptureTransaction").count() == 0

@@ -47,6 +47,7 @@ def limits(settings: Any) -> None:
     settings.RISK_CARD_TESTING_SMALL_AMOUNT_USD = 500
     settings.RISK_CARD_TESTING_SMALL_ATTEMPTS = LIMIT
     settings.RISK_CARD_TESTING_DECLINES = 2
+    settings.RISK_CARD_TESTING_KEY_FACTOR = 1  # a key's limits as an IP's, to storm it in a few calls
 
 
 @pytest.fixture
@@ -56,8 +57,8 @@ def new_client(merchant: Any, issue_key: Callable[..., Any], client_for: Callabl
 
 
 def pay(client: APIClient, card: dict[str, Any], *, amount: int = 100, ip: str = "203.0.113.10", **extra: Any) -> Any:
-    body = purchase_body(amount, payment_method=dict(card), **extra)
-    return client.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex, REMOTE_ADDR=ip)
+    body = purchase_body(amount, payment_method=dict(card), customer_ip=ip, **extra)
+    return client.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
 
 
 def calls() -> int:
@@ -196,3 +197,18 @@ def test_a_storm_of_16_threads_lets_exactly_the_limit_through(anet_account, new_
     assert sorted(statuses) == [201] * 5 + [429] * 11
     assert Payment.objects.count() == 5
     assert calls() == before + 5
+
+
+def test_declines_of_many_customers_through_one_merchant_server_do_not_throttle_the_merchant(
+    api, anet_account, settings
+):
+    settings.RISK_CARD_TESTING_KEY_FACTOR = 10  # as shipped: a key carries all its merchant's customers
+    for card in CARDS[:5]:  # five customers, each declined once; no customer_ip given (server to server)
+        body = purchase_body(100, payment_method={**card, **DECLINE_ZIP})
+        declined = api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+        assert declined.status_code == 402
+
+    body = purchase_body(100, payment_method=dict(CARDS[5]))
+    response = api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+
+    assert response.status_code == 201, response.content

@@ -33,6 +33,13 @@ class PaymentCreateSerializer(InputSerializer):
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
     return_url = ReturnUrlField(help_text="Where the customer's browser goes after 3-D Secure (?payment=…&status=…)")
+    customer_ip = serializers.IPAddressField(
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The customer's IP address as your site saw it (for risk checks and the gateway's fraud "
+        "tools); the address your server calls us from is not the customer's",
+    )
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()

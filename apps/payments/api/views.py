@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from apps.api.filters import UtcDateTimeFilter
 from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView, query_names, takes_no_parameters
-from apps.core.context import current_context
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
 from apps.customers.services import customer_find_or_create
@@ -107,7 +106,6 @@ class PaymentListCreateApi(IdempotentApiView):
         payment_method, billing = _payment_method(values["payment_method"])
         if customer is not None and not billing.email:
             billing = Billing(**{**billing.__dict__, "email": customer.email})
-        context = current_context()
         payment = services.payment_create(
             merchant=merchant,
             livemode=self.api_key(request).mode == "live",
@@ -120,7 +118,7 @@ class PaymentListCreateApi(IdempotentApiView):
             reference=values["reference"],
             description=values["description"],
             metadata=values["metadata"],
-            customer_ip=(context.ip_address or "") if context else "",
+            customer_ip=values["customer_ip"],  # the caller is the merchant's server, not the customer
             idempotency_reference=self.idempotency_reference,
             return_url=values["return_url"],
             site_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),

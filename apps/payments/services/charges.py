@@ -23,13 +23,14 @@ from apps.gateways.base import (
     OpaqueToken,
     SavedCard,
 )
+from apps.gateways.errors import GatewayDeclined
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 from apps.gateways.selectors import check_currency, check_payment_method, gateway_account_for
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference, one_run_per_reference
 from apps.payments.errors import PaymentBlocked
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Review
+from apps.payments.models import GatewayTransaction, Payment, Review
 from apps.payments.selectors import earlier_calls
 from apps.risk.attempts import risk_evaluate, risk_record_decline
 from apps.risk.models import Outcome
@@ -99,13 +100,17 @@ def payment_create(
     )  # fmt: skip
     assessment = risk_evaluate(attempt)
     if assessment.outcome == Outcome.BLOCK:
-        blocked = payment_block(
-            merchant=merchant, account=account, amount=amount, currency=currency, payment_method=payment_method,
-            capture=capture, customer=customer, reference=reference, description=description, metadata=metadata,
-            assessment=assessment, attempt=attempt, actor=actor,
-        )  # fmt: skip
+        with one_run_per_reference():
+            blocked = payment_block(
+                merchant=merchant, account=account, amount=amount, currency=currency, payment_method=payment_method,
+                capture=capture, customer=customer, reference=reference, description=description, metadata=metadata,
+                assessment=assessment, attempt=attempt, actor=actor,
+                call_reference=next_attempt_reference(idempotency_reference, earlier),
+            )  # fmt: skip
         raise PaymentBlocked(extra={"payment": blocked.public_id})
-    ask_3ds, held = risk_actions(assessment, account=account, customer_present=bool(site_url))
+    # 3-D Secure needs the customer there: a return URL to come back to, and not a saved card.
+    present = bool(site_url and return_url) and not isinstance(payment_method, SavedCard)
+    ask_3ds, held = risk_actions(assessment, account=account, customer_present=present)
     with one_run_per_reference(), transaction.atomic():
         payment, gt = charge_begin(
             merchant=merchant,
@@ -137,8 +142,8 @@ def payment_create(
     payment = atomic_with_reconnect(
         lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
     )
-    if payment.status == PaymentStatus.FAILED:
-        risk_record_decline(attempt)  # card testing: declines of this card and IP
+    if isinstance(outcome.error, GatewayDeclined):
+        risk_record_decline(attempt)  # card testing: declines (not outages) of this card and IP
     raise_for_outcome(outcome, payment=payment)
     return payment
 

@@ -124,6 +124,11 @@ def payment_capture(
                 "The payment is held for risk review: it is captured when a reviewer approves it.",
                 code="payment_under_review",
             )
+        if locked.review in {Review.REJECTED, Review.EXPIRED}:
+            raise PaymentStateError(
+                "The payment was rejected in risk review (or not reviewed in time): it is being voided.",
+                code="payment_rejected_in_review",
+            )
         amount = locked.amount_authorized if amount is None else amount
         if amount <= 0 or amount > locked.amount_authorized:
             raise AmountTooLarge(

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
 from apps.payments.errors import PaymentStateError
-from apps.payments.models import Payment, PaymentStatus, Review
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Review
 from apps.risk.services import list_entry_add_or_get
 
 from .common import payment_snapshot, publish_payment
@@ -40,7 +42,18 @@ def review_reference(payment: Payment, what: str) -> str:
     return "rv" + hashlib.sha256(f"{what}:{payment.public_id}".encode()).hexdigest()[:15]
 
 
-def _decide(payment: Payment, *, decision: str, user: Any, note: str, action: str, event: str | None) -> Payment:
+def _decide(
+    payment: Payment,
+    *,
+    decision: str,
+    user: Any,
+    note: str,
+    action: str,
+    event: str | None,
+    also: Callable[[Payment], None] | None = None,
+) -> Payment:
+    """Record the decision under the payment's row lock (audited, published), with `also` (what
+    else the decision writes) in the same transaction."""
     with transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         if locked.review != Review.PENDING or locked.status != PaymentStatus.AUTHORIZED:
@@ -58,6 +71,8 @@ def _decide(payment: Payment, *, decision: str, user: Any, note: str, action: st
         )
         if event:
             publish_payment(locked, event)
+        if also is not None:
+            also(locked)
     return locked
 
 
@@ -77,17 +92,24 @@ def payment_review_approve(*, payment: Payment, user: Any, note: str = "") -> Pa
 def payment_review_reject(*, payment: Payment, user: Any, note: str = "", block: tuple[str, ...] = ()) -> Payment:
     """Reject a held payment: voided, and each of `block` (card_fingerprint, email, ip) that
     identified it put on the merchant's block list."""
+
+    def block_what_identified_it(locked: Payment) -> None:
+        inputs = locked.risk.get("inputs", {})
+        for kind in block:
+            if kind not in BLOCKABLE or not inputs.get(kind):
+                continue
+            try:
+                list_entry_add_or_get(
+                    kind=kind, action="block", value=inputs[kind], reason=f"Rejected in review: {locked.public_id}",
+                    merchant=locked.merchant, actor=Actor.staff(user),
+                )  # fmt: skip
+            except ValidationError:  # a stored value the list no longer takes: the rejection stands
+                logger.warning("review_block_refused", extra={"payment": locked.public_id, "kind": kind})
+
     decided = _decide(
         payment, decision=Review.REJECTED, user=user, note=note, action="payment.review_rejected",
-        event="payment.review_rejected",
+        event="payment.review_rejected", also=block_what_identified_it,
     )  # fmt: skip
-    inputs = decided.risk.get("inputs", {})
-    for kind in block:
-        if kind in BLOCKABLE and inputs.get(kind):
-            list_entry_add_or_get(
-                kind=kind, action="block", value=inputs[kind], reason=f"Rejected in review: {decided.public_id}",
-                merchant=decided.merchant, actor=Actor.staff(user),
-            )  # fmt: skip
     return payment_void(
         payment=decided, idempotency_reference=review_reference(decided, "void"), actor=Actor.staff(user)
     )
@@ -108,8 +130,18 @@ def payments_review_expire(*, limit: int = 200) -> list[str]:
             )  # fmt: skip
         except PaymentStateError:
             continue  # decided meanwhile
-    unfinished = Payment.objects.filter(status=PaymentStatus.AUTHORIZED).filter(
-        Q(review__in=[Review.REJECTED, Review.EXPIRED]) | Q(review=Review.APPROVED, capture_on_approval=True)
+    # A capture or void the gateway refused for good (the authorisation lapsed) is not asked
+    # again: it would hold the head of the line forever. It stays decided and authorised, and
+    # the gateway's answer is on the payment's page.
+    refused = GatewayTransaction.objects.filter(
+        payment_id=OuterRef("pk"),
+        kind__in=[GatewayTransaction.Kind.CAPTURE, GatewayTransaction.Kind.VOID],
+        status=GatewayTransaction.Status.DECLINED,
+    )
+    unfinished = (
+        Payment.objects.filter(status=PaymentStatus.AUTHORIZED)
+        .filter(Q(review__in=[Review.REJECTED, Review.EXPIRED]) | Q(review=Review.APPROVED, capture_on_approval=True))
+        .exclude(Exists(refused))
     )
     done = []
     actor = Actor.system("review-expiry")
@@ -123,6 +155,9 @@ def payments_review_expire(*, limit: int = 200) -> list[str]:
                 payment_void(payment=payment, idempotency_reference=review_reference(payment, "void"), actor=actor)
         except ApplicationError as error:  # recorded on the payment; the next run asks again
             logger.warning("review_decision_not_carried", extra={"payment": payment.public_id, "error": error.code})
+            continue
+        except Exception:  # one payment must not stop the others (e.g. too many attempts)
+            logger.exception("review_decision_not_carried", extra={"payment": payment.public_id})
             continue
         done.append(payment.public_id)
     return done

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.audit.actors import Actor, ActorType
 from apps.audit.services import audit_record
@@ -18,7 +19,7 @@ from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 from apps.merchants.models import Merchant
 from apps.payments.errors import PaymentBlocked
-from apps.payments.models import Payment, PaymentStatus
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
 from apps.risk.assessment import Assessment, risk_assess
 from apps.risk.attempts import Attempt, risk_evaluate
 from apps.risk.models import Outcome
@@ -100,6 +101,7 @@ def payment_block(
     metadata: dict[str, Any] | None,
     assessment: Assessment,
     attempt: Attempt,
+    call_reference: str = "",
     actor: Actor,
 ) -> Payment:
     """Record a blocked attempt: a failed payment with the assessment, never sent to the gateway."""
@@ -124,6 +126,22 @@ def payment_block(
             failure_message=PaymentBlocked.default_message,
             risk=risk_record(assessment, attempt),
         )
+        # The call that was not made, under the request's reference: a retry of the request finds
+        # it (as it finds a decline) and answers the same 402, without assessing again.
+        gt = GatewayTransaction(
+            payment=payment,
+            gateway_account=account,
+            kind=GatewayTransaction.Kind.SALE if capture else GatewayTransaction.Kind.AUTHORIZE,
+            amount=amount,
+            currency=currency,
+            status=GatewayTransaction.Status.DECLINED,
+            error_code=PaymentBlocked.code,
+            message=PaymentBlocked.default_message,
+            completed_at=timezone.now(),
+        )
+        if call_reference:
+            gt.reference = call_reference
+        gt.save(force_insert=True)
         audit_record(actor=actor, action="payment.blocked_by_risk", target=payment, after=payment_snapshot(payment))
         publish_payment(payment, "payment.failed")
     return payment

@@ -6,13 +6,8 @@ test_rule_changes_admin.py."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.forms.models import model_to_dict
 
 from apps.accounts import roles
@@ -30,6 +25,7 @@ from apps.risk.rule_changes import (
 )
 from apps.risk.services import rule_delete, rule_update
 from tests.accounts.factories import StaffUserFactory
+from tests.payments.test_races import run_parallel
 from tests.risk.factories import RuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -327,27 +323,6 @@ def test_deciding_needs_the_risk_analyst_role():
 
 
 # --- two approvers at once ---------------------------------------------------------------------
-
-
-def run_parallel(count: int, work: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except BaseException as exc:  # reported by the assertions
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

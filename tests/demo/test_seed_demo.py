@@ -68,6 +68,7 @@ def test_seed_sets_up_the_storefront_with_razorpay_once():
 
     account = GatewayAccount.objects.get(merchant__slug="demo", gateway="razorpay")
     sandbox = RzpAccount.objects.get(key_id=account.credentials()["key_id"])
+    assert re.fullmatch(r"rzp_test_[A-Za-z0-9]{14}", sandbox.key_id)  # Razorpay's length
     assert [hook.url for hook in sandbox.webhooks.all()] == [
         f"http://127.0.0.1:8000/webhooks/razorpay/{account.public_id}"
     ]

@@ -49,7 +49,7 @@ def test_a_success_card_pays_an_automatically_captured_order(client, rzp_sandbox
     assert result.ok and result.error == {} and result.order_id == order["id"]
     assert result.payment_id.startswith("pay_") and len(result.payment_id) == 18
     assert verify(client, result) is True
-    payment = client.payment.fetch(result.payment_id)
+    payment = client.payment.fetch(result.payment_id, {"expand[]": "card"})
     assert payment["status"] == "captured" and payment["captured"] is True and payment["method"] == "card"
     assert (payment["amount"], payment["currency"], payment["order_id"]) == (2500, "INR", order["id"])
     assert payment["card"]["network"] == network and payment["card"]["last4"] == number[-4:]
@@ -217,7 +217,7 @@ def test_the_card_form_endpoint_answers_the_handler_values(client, rzp_sandbox):
     assert set(body) == {"razorpay_payment_id", "razorpay_order_id", "razorpay_signature"}
     assert body["razorpay_order_id"] == order["id"]
     assert client.utility.verify_payment_signature(body) is True
-    assert client.payment.fetch(body["razorpay_payment_id"])["card"]["name"] == "Ada"
+    assert client.payment.fetch(body["razorpay_payment_id"], {"expand[]": "card"})["card"]["name"] == "Ada"
 
 
 @pytest.mark.django_db(transaction=True)

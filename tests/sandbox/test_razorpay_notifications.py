@@ -145,7 +145,9 @@ def test_the_webhook_payload_is_the_api_entity(receiver, queue, rzp_sandbox):
     queue.run()
 
     ((_, body),) = receiver.received
-    assert json.loads(body)["payload"]["payment"]["entity"] == client.payment.fetch(result.payment_id)
+    assert json.loads(body)["payload"]["payment"]["entity"] == client.payment.fetch(
+        result.payment_id, {"expand[]": "card"}
+    )
 
 
 @pytest.mark.django_db(transaction=True)

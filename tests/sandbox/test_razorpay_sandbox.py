@@ -217,6 +217,31 @@ def test_a_manually_captured_payment_is_captured_once_for_its_full_amount(client
         client.payment.capture(paid.payment_id, 50000, {"currency": "INR"})
 
 
+@pytest.mark.parametrize(("value", "capture"), [(0, "manual"), (1, "automatic"), ("0", "manual"), (True, "automatic")])
+def test_the_documented_payment_capture_flag_chooses_the_capture(client, value, capture):
+    order = make_order(client, payment_capture=value)
+
+    assert RzpOrder.objects.get(rzp_id=order["id"]).payment_capture == capture
+
+
+def test_a_bad_payment_capture_flag_is_refused(client):
+    with pytest.raises(BadRequest, match="payment capture field must be 0 or 1"):
+        make_order(client, payment_capture="later")
+    assert not RzpOrder.objects.exists()
+
+
+def test_the_card_object_comes_only_when_expanded(client, rzp_sandbox):
+    order = make_order(client)
+    paid = pay(rzp_sandbox, order["id"])
+
+    plain = client.payment.fetch(paid.payment_id)
+    expanded = client.payment.fetch(paid.payment_id, {"expand[]": "card"})
+    assert "card" not in plain and plain["card_id"] == expanded["card"]["id"]
+    assert (expanded["card"]["last4"], expanded["card"]["entity"]) == ("1007", "card")
+    assert "card" not in client.order.payments(order["id"])["items"][0]
+    assert client.order.payments(order["id"], {"expand[]": "card"})["items"][0]["card"]["last4"] == "1007"
+
+
 def test_a_failed_payment_cannot_be_captured_or_refunded(client, rzp_sandbox):
     order = make_order(client, payment={"capture": "manual"})
     failed = pay(rzp_sandbox, order["id"], "4100280000060003")

@@ -83,6 +83,10 @@ class RazorpayConfig:
     auto_capture: bool = True
 
 
+# Razorpay gives a payment's `card` object only when asked (its brand and last four are ours to show).
+_EXPAND_CARD = {"expand[]": "card"}
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -245,12 +249,16 @@ class RazorpayGateway:
         return _order(self._request("orders.fetch", lambda c, kw: c.order.fetch(order_id, **kw), mutating=False))
 
     def order_payments(self, order_id: str) -> list[CheckoutPayment]:
-        data = self._request("orders.payments", lambda c, kw: c.order.payments(order_id, **kw), mutating=False)
+        data = self._request(
+            "orders.payments", lambda c, kw: c.order.payments(order_id, _EXPAND_CARD, **kw), mutating=False
+        )
         return [_payment_info(item) for item in data.get("items") or []]
 
     def fetch_payment(self, payment_id: str) -> CheckoutPayment:
         return _payment_info(
-            self._request("payments.fetch", lambda c, kw: c.payment.fetch(payment_id, **kw), mutating=False)
+            self._request(
+                "payments.fetch", lambda c, kw: c.payment.fetch(payment_id, _EXPAND_CARD, **kw), mutating=False
+            )
         )
 
     def checkout_signature_valid(self, *, order_id: str, payment_id: str, signature: str) -> bool:

@@ -78,14 +78,14 @@ def _payment(account: RzpAccount, payment_id: str, *, for_update: bool = False) 
 
 
 def order_create(account: RzpAccount, data: Mapping[str, Any]) -> dict[str, Any]:
-    check.only(data, {"amount", "currency", "receipt", "notes", "partial_payment", "payment"})
+    check.only(data, {"amount", "currency", "receipt", "notes", "partial_payment", "payment", "payment_capture"})
     currency = check.currency(data.get("currency"))
     amount = check.amount(data.get("amount"), currency)
     receipt = check.receipt(data.get("receipt"))
     notes = check.notes(data.get("notes"))
     if data.get("partial_payment") not in (None, False, 0, "0", "false"):
         raise RzpError("Partial payments are not supported by the sandbox.", field="partial_payment")
-    capture = RzpOrder.Capture.AUTOMATIC
+    capture = _legacy_capture(data.get("payment_capture"))
     payment = data.get("payment")
     if payment is not None:
         if not isinstance(payment, dict):
@@ -107,6 +107,16 @@ def order_create(account: RzpAccount, data: Mapping[str, Any]) -> dict[str, Any]
     return order_entity(order)
 
 
+def _legacy_capture(value: Any) -> RzpOrder.Capture:
+    """`payment_capture` (documented beside the newer `payment.capture`): 1 or true captures
+    automatically, 0 or false leaves the payment authorized for a manual capture."""
+    if value in (None, 1, True, "1", "true"):
+        return RzpOrder.Capture.AUTOMATIC
+    if value in (0, False, "0", "false"):
+        return RzpOrder.Capture.MANUAL
+    raise RzpError("The payment capture field must be 0 or 1.", field="payment_capture")
+
+
 def order_fetch(account: RzpAccount, order_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
     return order_entity(_order(account, order_id))
 
@@ -122,14 +132,18 @@ def order_list(account: RzpAccount, params: Mapping[str, Any]) -> dict[str, Any]
 def order_payments(account: RzpAccount, order_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
     order = _order(account, order_id)
     payments = order.payments.select_related("order").order_by("-created_at", "-pk")
-    return collection(payment_entity(payment) for payment in payments)
+    return collection(payment_entity(payment, expand_card=_expands_card(params)) for payment in payments)
+
+
+def _expands_card(params: Mapping[str, Any]) -> bool:
+    return params.get("expand[]") == "card"
 
 
 # --- payments -----------------------------------------------------------------------------------
 
 
 def payment_fetch(account: RzpAccount, payment_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    return payment_entity(_payment(account, payment_id))
+    return payment_entity(_payment(account, payment_id), expand_card=_expands_card(params))
 
 
 def fee_and_tax(amount: int) -> tuple[int, int]:

@@ -36,7 +36,9 @@ def order_entity(order: RzpOrder) -> dict[str, Any]:
     }
 
 
-def payment_entity(payment: RzpPayment) -> dict[str, Any]:
+def payment_entity(payment: RzpPayment, *, expand_card: bool = False) -> dict[str, Any]:
+    """A payment as the API gives it. The `card` object comes only with `expand[]=card` on fetches
+    (Razorpay's documented behaviour); webhooks carry it always."""
     card = {
         "id": payment.card_id,
         "entity": "card",
@@ -64,7 +66,7 @@ def payment_entity(payment: RzpPayment) -> dict[str, Any]:
         "captured": payment.captured,
         "description": None,
         "card_id": payment.card_id or None,
-        "card": card if payment.card_id else None,
+        **({"card": card if payment.card_id else None} if expand_card else {}),
         "bank": None,
         "wallet": None,
         "vpa": None,

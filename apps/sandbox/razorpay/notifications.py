@@ -46,7 +46,7 @@ def event_body(
     payload: dict[str, Any] = {}
     if refund is not None:
         payload["refund"] = {"entity": refund_entity(refund)}
-    payload["payment"] = {"entity": payment_entity(payment)}
+    payload["payment"] = {"entity": payment_entity(payment, expand_card=True)}
     if order is not None:
         payload["order"] = {"entity": order_entity(order)}
     envelope = {

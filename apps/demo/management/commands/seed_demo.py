@@ -135,7 +135,8 @@ class Command(BaseCommand):
         ).first()
         if existing is not None:
             return existing
-        key_id = f"rzp_test_{merchant.slug[:6]}demo0000"[:23]
+        # Razorpay's key ids are `rzp_test_` and 14 letters or digits.
+        key_id = "rzp_test_" + ("".join(ch for ch in merchant.slug if ch.isalnum())[:6] + "demo" + "0" * 14)[:14]
         sandbox = RzpAccount.objects.filter(key_id=key_id).first() or rzp_account_create(key_id=key_id)
         return gateway_account_create(
             merchant=merchant,

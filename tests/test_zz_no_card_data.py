@@ -1,4 +1,4 @@
-"""No card number or CVV anywhere in the database or the logs, after the whole suite.
+"""No card number, CVV or bank account number anywhere in the database or the logs, after the whole suite.
 
 Runs last: it drives card flows of its own, then greps a dump of the test database and every
 log line the suite wrote (var/test-logs.jsonl) for the test card numbers and CVV fields.
@@ -18,6 +18,7 @@ from tests.payments.helpers import VISA, purchase, settle
 
 pytestmark = [pytest.mark.last, pytest.mark.slow]
 
+BANK_ACCOUNT, BANK_ROUTING = "000987654321", "121042882"
 CVV_IN_CONTEXT = re.compile(r"(cvc|cvv2?|card_?code|cardCode)[\"'<>:=\s]{0,6}[0-9]{3,4}", re.IGNORECASE)
 
 
@@ -39,6 +40,10 @@ def test_no_card_number_or_cvv_in_the_database_or_logs(api, anet_account, anet_s
     declined = purchase(api, payment_method={**VISA, "billing_details": {"postal_code": "46282"}}).json()
     assert declined["error"]["code"] == "card_declined"
     captured = purchase(api, 5000).json()
+    bank = {"type": "us_bank_account", "routing_number": BANK_ROUTING, "account_number": BANK_ACCOUNT,
+            "account_type": "checking", "account_holder_name": "Ada Lovelace"}  # fmt: skip
+    debited = purchase(api, 2500, payment_method=bank).json()
+    assert debited["status"] == "processing"
     settle(anet_sandbox)
     assert api.post(f"/api/v1/payments/{captured['id']}/refunds", {"amount": 100}, format="json").status_code == 201
 
@@ -50,5 +55,8 @@ def test_no_card_number_or_cvv_in_the_database_or_logs(api, anet_account, anet_s
     for number in ALL_TEST_CARDS:
         assert number not in dump, f"card {number} found in the database"
         assert number not in logs, f"card {number} found in the logs"
+    for number in (BANK_ACCOUNT, BANK_ROUTING):
+        assert number not in dump, f"bank number {number} found in the database"
+        assert number not in logs, f"bank number {number} found in the logs"
     assert not CVV_IN_CONTEXT.search(dump)
     assert not CVV_IN_CONTEXT.search(logs)

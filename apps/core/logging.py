@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from .banks import mask_bank_numbers
 from .cards import card_number_spans
 
 # "cvc": "123", cvv=1234, 'cardCode': '999', <cardCode>123</cardCode> ...
@@ -38,11 +39,12 @@ def _mask_pans(text: str) -> str:
 
 def mask_card_data(text: str) -> str:
     """Replace every card number standing alone (Luhn-valid, 13-19 digits; never digits inside an
-    id: see apps.core.cards) and every CVV field."""
+    id: see apps.core.cards), every CVV field and bank account numbers (apps.core.banks)."""
     if not any(char.isdigit() for char in text):
         return text
     text = _mask_pans(text)
-    return _CVV_FIELD.sub(lambda m: f"{m.group('key')}***", text)
+    text = _CVV_FIELD.sub(lambda m: f"{m.group('key')}***", text)
+    return mask_bank_numbers(text)
 
 
 def mask_value(value: Any) -> Any:

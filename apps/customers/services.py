@@ -159,7 +159,7 @@ def customer_update(*, customer: Customer, changes: dict[str, Any], actor: Actor
     return customer
 
 
-def _vault_error(exc: GatewayError) -> Exception:
+def vault_error(exc: GatewayError) -> Exception:
     if isinstance(exc, GatewayDeclined):
         result = exc.result
         return PaymentDeclined(
@@ -225,7 +225,7 @@ def payment_method_add(
             return_url=urljoin(site_url, reverse("payment-method-authenticated", args=[public_id])) if site_url else "",
         )
     except GatewayError as exc:
-        raise _vault_error(exc) from exc
+        raise vault_error(exc) from exc
     if stored.action_url:
         return atomic_with_reconnect(
             lambda: _payment_method_pending(
@@ -235,7 +235,7 @@ def payment_method_add(
             what="payment_method_add",
         )  # fmt: skip
     return atomic_with_reconnect(
-        lambda: _payment_method_record(
+        lambda: payment_method_record(
             customer=customer, account=account, profile=profile, stored=stored, make_default=make_default, actor=actor
         ),
         what="payment_method_add",
@@ -276,7 +276,7 @@ def _payment_method_pending(
     return method
 
 
-def _payment_method_record(
+def payment_method_record(
     *,
     customer: Customer,
     account: GatewayAccount,

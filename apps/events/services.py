@@ -29,6 +29,9 @@ EVENT_TYPES = (
     "payment.requires_action",
     "payment.authorized",
     "payment.captured",
+    "payment.processing",  # a bank debit accepted, waiting for settlement
+    "payment.succeeded",  # a bank debit settled
+    "payment.returned",  # a settled bank debit returned by the customer's bank
     "payment.voided",
     "payment.failed",
     "payment.review_approved",

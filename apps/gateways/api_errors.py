@@ -40,6 +40,18 @@ class CurrencyNotSupported(ApplicationError):
     code = "currency_not_supported"
 
 
+class PaymentMethodNotSupported(ApplicationError):
+    code = "payment_method_not_supported"
+    default_message = "This payment method is not supported by this merchant's gateway account."
+
+
+class VoiceAuthorizationNotSupported(ApplicationError):
+    code = "voice_authorization_not_supported"
+    default_message = (
+        "This merchant's gateway account cannot capture an authorization obtained by phone (authorization_code)."
+    )
+
+
 class RawCardDataNotAllowed(ApplicationError):
     code = "raw_card_data_not_allowed"
     default_message = "Raw card numbers are not accepted here; send a gateway token (opaque_data)."

@@ -7,7 +7,7 @@ nothing outside apps/gateways/<gateway>.py sees an SDK object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -51,6 +51,36 @@ class SavedCard:
 
 
 @dataclass(frozen=True)
+class BankAccount:
+    """A US bank account debited through ACH (Authorize.Net eCheck.Net). The numbers go to the
+    gateway and nowhere else: never stored or logged, only their last four digits."""
+
+    routing_number: str = field(repr=False)
+    account_number: str = field(repr=False)
+    account_type: str  # checking | savings | business_checking
+    holder_name: str
+    echeck_type: str = "WEB"  # WEB, PPD, TEL; CCD for business checking
+
+    @property
+    def last4(self) -> str:
+        return self.account_number[-4:]
+
+    @property
+    def routing_last4(self) -> str:
+        return self.routing_number[-4:]
+
+
+@dataclass(frozen=True)
+class BankAccountOnFile:
+    """What we keep of a debited bank account, enough to credit it back (a refund)."""
+
+    last4: str
+    routing_last4: str
+    account_type: str
+    holder_name: str = ""
+
+
+@dataclass(frozen=True)
 class Billing:
     name: str = ""
     email: str = ""
@@ -66,7 +96,7 @@ class ChargeRequest:
     reference: str  # our idempotency reference; lets a lost response be found again
     amount: int  # minor units
     currency: str
-    payment: Card | OpaqueToken | SavedCard
+    payment: Card | OpaqueToken | SavedCard | BankAccount
     capture: bool = True
     description: str = ""
     billing: Billing = field(default_factory=Billing)
@@ -80,6 +110,10 @@ class ChargeRequest:
     # Ask the issuer for 3-D Secure even where it would not (risk asked for it), on gateways that
     # can (`requests_three_d_secure`); the customer must be present (a `return_url`).
     request_three_d_secure: bool = False
+    # An authorisation the issuer gave outside the gateway (by phone, a "voice authorisation"):
+    # its approval code. The gateway captures the card against it without asking the issuer;
+    # only gateways whose registry entry `captures_voice_authorizations` take it.
+    authorization_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +137,8 @@ class RefundRequest:
     amount: int
     currency: str
     card_last4: str = ""
+    # A bank account debit is refunded by a credit to the same account (named by its last fours).
+    bank_account: BankAccountOnFile | None = None
 
 
 @dataclass(frozen=True)
@@ -254,70 +290,45 @@ class VaultGateway(Gateway, Protocol):
     def vault_card_delete(self, customer_token: str, payment_token: str) -> None: ...
 
 
-# --- schedules the gateway runs (Authorize.Net ARB) ---------------------------------------------
+@runtime_checkable
+class CardUpdateGateway(VaultGateway, Protocol):
+    """A vault that changes a saved card's expiry and billing address without the card number."""
 
-
-@dataclass(frozen=True)
-class RecurringRequest:
-    reference: str  # ours, at most 20 characters; sent as the subscription's order invoiceNumber
-    name: str
-    amount: int  # minor units, per occurrence
-    currency: str
-    interval_length: int
-    interval_unit: str  # "days" (7..365) or "months" (1..12)
-    start_date: date
-    customer_token: str
-    payment_token: str
-    total_occurrences: int = 9999  # 9999: until cancelled
-    trial_occurrences: int = 0
-    trial_amount: int = 0
-
-
-@dataclass(frozen=True)
-class RecurringCharge:
-    transaction_id: str
-    pay_num: int
-    response: str  # the gateway's short verdict text
-    submitted_at: datetime | None = None
-
-
-class RecurringStatus(StrEnum):
-    """A gateway-run schedule's state, in our words (adapters translate theirs)."""
-
-    ACTIVE = "active"
-    SUSPENDED = "suspended"  # a payment failed; the gateway stopped charging until it is fixed
-    CANCELED = "canceled"
-    TERMINATED = "terminated"  # ended by the gateway (or the merchant's account), not by us
-    EXPIRED = "expired"  # every occurrence was charged
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class RecurringSchedule:
-    recurring_id: str
-    status: RecurringStatus
-    amount: int
-    currency: str
-    name: str = ""
-    charges: tuple[RecurringCharge, ...] = ()
+    def vault_card_update(
+        self,
+        *,
+        customer_token: str,
+        payment_token: str,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        billing: Billing | None = None,
+        reference: str = "",
+    ) -> StoredCard:
+        """Change what is given (an expiry: both parts; `billing` replaces the billing address),
+        keep the rest. The gateway checks the changed card where it can (GatewayDeclined if
+        refused: nothing changed). Safe to repeat; `reference` is ours for the change."""
+        ...
 
 
 @runtime_checkable
-class RecurringGateway(Gateway, Protocol):
-    def recurring_create(self, request: RecurringRequest) -> str:
-        """The gateway's subscription id. A repeat of the same request after a lost answer
-        (the gateway says duplicate) returns the existing id."""
+class TransactionCardGateway(VaultGateway, Protocol):
+    """A vault that saves the card of one of its past transactions (Authorize.Net CIM)."""
+
+    def vault_card_from_transaction(
+        self,
+        *,
+        transaction_id: str,
+        customer_token: str = "",
+        customer: VaultCustomerRequest | None = None,
+        reference: str = "",
+    ) -> StoredCard:
+        """Save the card that paid `transaction_id` on the customer `customer_token`, or on a new
+        vault customer made from `customer` (the existing one if that customer is already there).
+        The card already saved on that customer returns its payment token: safe to repeat."""
         ...
 
-    def recurring_cancel(self, recurring_id: str) -> None:
-        """Cancelling an already cancelled schedule is not an error."""
-        ...
 
-    def recurring_status(self, recurring_id: str) -> RecurringStatus: ...
-
-    def recurring_get(self, recurring_id: str) -> RecurringSchedule:
-        """The schedule with the charges it has made."""
-        ...
+# --- browser checkouts (Razorpay orders) ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -429,48 +440,3 @@ class InvalidSignature(Exception):
 
 class MalformedNotification(Exception):
     """A correctly signed body we cannot read (no event id, not JSON)."""
-
-
-# --- settlement reports (reconciliation) ------------------------------------------------------
-
-
-class SettlementLineKind(StrEnum):
-    CHARGE = "charge"
-    REFUND = "refund"
-    ADJUSTMENT = "adjustment"  # anything else the gateway moved: a chargeback, a correction ...
-
-
-@dataclass(frozen=True)
-class SettlementLineData:
-    """One transaction in a settlement, as the gateway reports it. Amounts are positive minor units."""
-
-    transaction_id: str
-    kind: SettlementLineKind
-    status: str  # the gateway's own word for it ("settledSuccessfully", "processed" ...)
-    amount: int
-    currency: str
-    fee: int = 0
-    tax: int = 0
-    reference: str = ""  # our reference, where the gateway echoes it (invoiceNumber, receipt)
-    parent_transaction_id: str = ""  # for a refund: the charge it returns
-    occurred_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class SettlementBatchData:
-    """A settled batch (Authorize.Net) or settlement (Razorpay) with its transactions."""
-
-    batch_id: str
-    settled_at: datetime
-    currency: str
-    lines: list[SettlementLineData]
-    # What the gateway paid out for it and the bank transfer's reference, where it reports them.
-    payout_amount: int | None = None
-    payout_reference: str = ""
-
-
-@runtime_checkable
-class SettlementGateway(Gateway, Protocol):
-    def settlements(self, *, since: datetime, until: datetime) -> list[SettlementBatchData]:
-        """Every batch settled in [since, until), with all its transactions (all pages)."""
-        ...

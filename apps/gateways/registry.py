@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
 
-from .base import CheckoutGateway, Gateway, Notification, RecurringGateway, SettlementGateway, VaultGateway
+from apps.gateways.recurring_interface import RecurringGateway
+from apps.gateways.settlement_interface import SettlementGateway
+
+from .base import CardUpdateGateway, CheckoutGateway, Gateway, Notification, TransactionCardGateway, VaultGateway
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
@@ -38,6 +41,10 @@ class GatewayEntry:
     # Customers pay in the gateway's own page: no card data reaches us, so the gateway does not
     # serve server-side card payments (POST /api/v1/payments).
     hosted_checkout_only: bool = False
+    # US bank account debits (ACH) through POST /api/v1/payments (payment_method us_bank_account).
+    bank_accounts: bool = False
+    # Captures an authorisation the issuer gave by phone (ChargeRequest.authorization_code).
+    voice_authorizations: bool = False
 
 
 GATEWAYS: dict[str, GatewayEntry] = {
@@ -48,6 +55,8 @@ GATEWAYS: dict[str, GatewayEntry] = {
             CredentialField("transaction_key", "Transaction key"),
             CredentialField("signature_key", "Signature key (verifies webhooks)", required=False),
         ),
+        bank_accounts=True,  # eCheck.Net
+        voice_authorizations=True,  # captureOnlyTransaction
     ),
     GatewayName.RAZORPAY: GatewayEntry(
         "apps.gateways.razorpay",
@@ -68,6 +77,10 @@ GATEWAYS: dict[str, GatewayEntry] = {
     ),
 }
 HOSTED_CHECKOUT_ONLY: frozenset[str] = frozenset(name for name, entry in GATEWAYS.items() if entry.hosted_checkout_only)
+BANK_ACCOUNT_GATEWAYS: frozenset[str] = frozenset(name for name, entry in GATEWAYS.items() if entry.bank_accounts)
+VOICE_AUTHORIZATION_GATEWAYS: frozenset[str] = frozenset(
+    name for name, entry in GATEWAYS.items() if entry.voice_authorizations
+)
 
 
 def credential_fields(gateway: str) -> tuple[CredentialField, ...]:
@@ -105,6 +118,16 @@ def checkout_gateway_for(account: GatewayAccount) -> CheckoutGateway:
 def vault_gateway_for(account: GatewayAccount) -> VaultGateway:
     """The adapter of a gateway that saves cards for later charges."""
     return _capable(account, VaultGateway, "cannot save cards here")  # type: ignore[type-abstract]
+
+
+def card_update_gateway_for(account: GatewayAccount) -> CardUpdateGateway:
+    """The adapter of a gateway whose vault changes a saved card's expiry and billing address."""
+    return _capable(account, CardUpdateGateway, "cannot update saved cards")  # type: ignore[type-abstract]
+
+
+def transaction_card_gateway_for(account: GatewayAccount) -> TransactionCardGateway:
+    """The adapter of a gateway whose vault saves the card of a past transaction."""
+    return _capable(account, TransactionCardGateway, "cannot save the card of a past payment")  # type: ignore[type-abstract]
 
 
 def recurring_gateway_for(account: GatewayAccount) -> RecurringGateway:

@@ -8,10 +8,16 @@ from django.conf import settings
 
 from apps.core.money import SUPPORTED_CURRENCIES
 
-from .api_errors import CurrencyNotSupported, NoGatewayAccount, RawCardDataNotAllowed
-from .base import Card, OpaqueToken, SavedCard
+from .api_errors import (
+    CurrencyNotSupported,
+    NoGatewayAccount,
+    PaymentMethodNotSupported,
+    RawCardDataNotAllowed,
+    VoiceAuthorizationNotSupported,
+)
+from .base import BankAccount, Card, OpaqueToken, SavedCard
 from .models import GatewayAccount
-from .registry import HOSTED_CHECKOUT_ONLY
+from .registry import BANK_ACCOUNT_GATEWAYS, HOSTED_CHECKOUT_ONLY, VOICE_AUTHORIZATION_GATEWAYS
 
 if TYPE_CHECKING:  # gateways sit below the merchants' other apps: tenancy is named, not imported
     from apps.merchants.models import Merchant
@@ -37,12 +43,25 @@ def gateways_by_currency(*, merchant: Merchant, livemode: bool) -> dict[str, set
     return found
 
 
-def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard) -> None:
+def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueToken | SavedCard | BankAccount) -> None:
+    if isinstance(payment_method, BankAccount):
+        if account.gateway not in BANK_ACCOUNT_GATEWAYS or account.currency != "USD":
+            raise PaymentMethodNotSupported(
+                f"US bank account debits are not supported by this merchant's {account.gateway} account.",
+                param="payment_method.type",
+            )
+        return
     if not isinstance(payment_method, Card):
         return
     policy = settings.PAYMENTS_RAW_CARD_DATA
     if policy == "never" or (policy == "test_mode" and account.mode != "test"):
         raise RawCardDataNotAllowed(param="payment_method")
+
+
+def check_voice_authorization(account: GatewayAccount) -> None:
+    """A card authorised by phone can be captured only at a gateway that takes its approval code."""
+    if account.gateway not in VOICE_AUTHORIZATION_GATEWAYS:
+        raise VoiceAuthorizationNotSupported(param="payment_method.authorization_code")
 
 
 def check_currency(account: GatewayAccount, currency: str) -> None:

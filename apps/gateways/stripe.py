@@ -42,7 +42,6 @@ from apps.gateways.base import (
     Outcome,
     RefundRequest,
     SavedCard,
-    SettlementBatchData,
     TransactionDetails,
     VoidRequest,
 )
@@ -55,6 +54,7 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.models import GatewayAccount
+from apps.gateways.settlement_interface import SettlementBatchData
 from apps.gateways.stripe_vault import StripeCheckoutMixin, StripeVaultMixin
 
 logger = logging.getLogger(__name__)

@@ -159,6 +159,31 @@ class StripeVaultMixin:
             raise GatewayNotFound("This card is not saved on that customer.")
         return words.stored_card(method)
 
+    def vault_card_update(
+        self,
+        *,
+        customer_token: str,
+        payment_token: str,
+        exp_month: int | None = None,
+        exp_year: int | None = None,
+        billing: Billing | None = None,
+        reference: str = "",
+    ) -> StoredCard:
+        """PaymentMethod update: card[exp_month]/card[exp_year] and billing_details (replaced)."""
+        self.vault_card_get(customer_token, payment_token)  # only a card saved on this customer
+        params: dict[str, Any] = {}
+        if exp_month and exp_year:
+            params["card"] = {"exp_month": exp_month, "exp_year": exp_year}
+        if billing is not None:
+            details = words.billing_details(billing)
+            params["billing_details"] = details or {"address": {}}
+        method = self._write(
+            "payment_methods.update",
+            f"vault-update-{reference}" if reference else "",
+            lambda c, options: c.v1.payment_methods.update(payment_token, params=params, options=options),
+        )
+        return words.stored_card(method)
+
     def vault_card_delete(self, customer_token: str, payment_token: str) -> None:
         try:
             self._call("payment_methods.detach", lambda c: c.v1.payment_methods.detach(payment_token), mutating=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from apps.gateways.settlement_interface import SettlementLineData, SettlementLineKind
+
 from .base import (
     Billing,
     Card,
@@ -15,8 +17,6 @@ from .base import (
     Notification,
     NotificationKind,
     Outcome,
-    SettlementLineData,
-    SettlementLineKind,
     StoredCard,
     TransactionDetails,
     TransactionState,

@@ -70,6 +70,7 @@ class EntryKind(models.TextChoices):
     CAPTURE = "capture", "Capture"
     CAPTURE_REVERSAL = "capture_reversal", "Capture reversed (void)"
     REFUND = "refund", "Refund"
+    RETURN = "return", "Bank debit returned (ACH return)"
     SETTLEMENT = "settlement", "Settlement"
     FEE = "fee", "Fee"
     PAYOUT = "payout", "Payout to bank"

@@ -46,3 +46,13 @@ class PaymentBlocked(ApplicationError):
     error_type = ErrorType.CARD
     code = "blocked_by_risk"
     default_message = "The payment was blocked by risk rules and not sent to the gateway."
+
+
+class PaymentCardNotSavable(ConflictError):
+    code = "payment_card_not_savable"
+    default_message = "Only the card of a card payment that succeeded can be saved."
+
+
+class PaymentHasNoCustomer(ApplicationError):
+    code = "customer_required"
+    default_message = "This payment has no customer: say whose card it is (`customer`)."

@@ -32,6 +32,15 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired (checkout never paid)"
     UNKNOWN = "unknown", "Unknown (outcome being confirmed)"
+    # A bank account debit (ACH): accepted, money not there until the gateway settles it, then
+    # captured; returned when the customer's bank sends it back after settlement (NACHA return).
+    PROCESSING = "processing", "Processing (bank debit not settled yet)"
+    RETURNED = "returned", "Returned by the customer's bank"
+
+
+class PaymentMethodType(models.TextChoices):
+    CARD = "card", "Card"
+    US_BANK_ACCOUNT = "us_bank_account", "US bank account (ACH)"
 
 
 class Authentication(models.TextChoices):
@@ -79,6 +88,14 @@ class Payment(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A bank account debit: card_last4 holds the account number's last four; of the routing
+    # number only its last four too. Never either whole number.
+    payment_method_type = models.CharField(
+        max_length=20, choices=PaymentMethodType.choices, default=PaymentMethodType.CARD
+    )
+    bank_routing_last4 = models.CharField(max_length=4, blank=True)
+    bank_account_type = models.CharField(max_length=20, blank=True)
+    bank_account_holder = models.CharField(max_length=22, blank=True)
     gateway_transaction_id = models.CharField(max_length=64, blank=True)
     # Checkout gateways (Razorpay): the order the customer pays in the browser.
     gateway_order_id = models.CharField(max_length=64, blank=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from .models import Payment, Refund
+from .models import Payment, PaymentMethodType, Refund
 
 
 def _iso(value: Any) -> str | None:
@@ -35,12 +35,9 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
         "amount_refunded": payment.amount_refunded,
         "amount_refund_pending": payment.amount_refund_pending,
         "amount_refundable": payment.refundable_amount,
-        "card": {
-            "brand": payment.card_brand,
-            "last4": payment.card_last4,
-            "exp_month": payment.card_exp_month,
-            "exp_year": payment.card_exp_year,
-        },
+        "payment_method_type": payment.payment_method_type,
+        "card": card_view(payment),
+        "bank_account": bank_account_view(payment),
         "customer": payment.customer.public_id if payment.customer_id and payment.customer else None,
         "reference": payment.reference,
         "description": payment.description,
@@ -56,6 +53,29 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
         "livemode": payment.livemode,
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
+    }
+
+
+def card_view(payment: Payment) -> dict[str, Any] | None:
+    if payment.payment_method_type == PaymentMethodType.US_BANK_ACCOUNT:
+        return None
+    return {
+        "brand": payment.card_brand,
+        "last4": payment.card_last4,
+        "exp_month": payment.card_exp_month,
+        "exp_year": payment.card_exp_year,
+    }
+
+
+def bank_account_view(payment: Payment) -> dict[str, Any] | None:
+    """A bank account debit's account, by its last four digits only."""
+    if payment.payment_method_type != PaymentMethodType.US_BANK_ACCOUNT:
+        return None
+    return {
+        "last4": payment.card_last4,
+        "routing_last4": payment.bank_routing_last4,
+        "account_type": payment.bank_account_type,
+        "account_holder_name": payment.bank_account_holder,
     }
 
 

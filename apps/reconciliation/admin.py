@@ -161,7 +161,7 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     search_fields = ("=public_id", "=gateway_transaction_id", "=payment__public_id")
     search_help_text = "Exact discrepancy id, gateway transaction id or payment id."
     # The sentence reads the line, our entry and our payment or refund: joined, not one query a row.
-    list_select_related = ("gateway_account__merchant", "assignee", "entry", "line", "payment", "refund")
+    list_select_related = ("gateway_account__merchant", "assignee", "entry", "line", "payment", "refund", "batch")
     ordering = ("detected_at",)
     actions = ("assign_to_me", "unassign")
     readonly_fields = (
@@ -241,6 +241,8 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
     @admin.display(description="settlement line")
     def settlement_line(self, obj: Discrepancy) -> str:
         line = obj.line
+        if line is None and obj.batch is not None:
+            return _link(obj.batch, f"batch {obj.batch.gateway_batch_id}")
         return _link(line, f"{line.get_kind_display()} in batch {line.batch.gateway_batch_id}") if line else "—"
 
     @admin.display(description="our entry")
@@ -364,7 +366,8 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         if not request.user.has_perm("reconciliation.resolve_discrepancy"):
             raise PermissionDenied
         d = get_object_or_404(
-            Discrepancy.objects.select_related("line", "entry", "payment", "refund", "gateway_account"), pk=object_id
+            Discrepancy.objects.select_related("line", "entry", "payment", "refund", "gateway_account", "batch"),
+            pk=object_id,
         )
         choices = resolutions_for(d)
         form = ResolveForm(request.POST or None, choices=[(c.value, resolution_sentence(d, c.value)) for c in choices])
@@ -387,7 +390,9 @@ class DiscrepancyAdmin(PublicIdChangeMixin, CsvExportMixin, ReadOnlyAdmin):
         if not request.user.has_perm("reconciliation.approve_writeoff"):
             raise PermissionDenied
         d = get_object_or_404(
-            Discrepancy.objects.select_related("line", "entry", "payment", "refund", "gateway_account", "requested_by"),
+            Discrepancy.objects.select_related(
+                "line", "entry", "payment", "refund", "gateway_account", "requested_by", "batch"
+            ),
             pk=object_id,
         )
         form = DecisionForm(request.POST or None)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from apps.core.money import to_minor
-from apps.gateways.base import SettlementBatchData, SettlementLineData, SettlementLineKind
+from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 
 from .models import CsvMapping
 

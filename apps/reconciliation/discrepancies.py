@@ -148,6 +148,9 @@ def _accept_gateway(d: Discrepancy, *, user: User, actor: Actor, note: str) -> D
     """The gateway's figure stands: book the difference, so the receivable holds nothing for it."""
     if d.kind == DiscrepancyKind.CURRENCY_MISMATCH:
         return _accept_currency(d, user=user, actor=actor, note=note)
+    if d.kind == DiscrepancyKind.BATCH_TOTALS:
+        # The gateway's report disagrees with itself; our ledger follows its lines: nothing to book.
+        return _close(d, resolution=Resolution.ACCEPT_GATEWAY, user=user, actor=actor, note=note, entry=None)
     residual = discrepancy_residual(d)
     if residual == 0:
         raise ReconciliationError(

@@ -21,13 +21,18 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
+from apps.core.money import format_amount
 from apps.gateways.models import GatewayAccount
 from apps.ledger.models import EntryKind, JournalEntry
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
 from .models import Discrepancy, DiscrepancyKind, LineKind, MatchStatus, Resolution, SettlementBatch, SettlementLine
 
-ENTRY_KIND_OF_LINE = {LineKind.CHARGE: EntryKind.CAPTURE, LineKind.REFUND: EntryKind.REFUND}
+ENTRY_KIND_OF_LINE = {
+    LineKind.CHARGE: EntryKind.CAPTURE,
+    LineKind.REFUND: EntryKind.REFUND,
+    LineKind.RETURN: EntryKind.RETURN,  # a returned bank debit: the reversal posted when it was imported
+}
 
 
 @dataclass
@@ -115,7 +120,7 @@ def link_lines(account: GatewayAccount) -> tuple[int, int]:
             occurred_at__gte=OuterRef("occurred_at") - window,
             occurred_at__lte=OuterRef("occurred_at") + window,
         )
-        if line_kind == LineKind.CHARGE:
+        if line_kind in {LineKind.CHARGE, LineKind.RETURN}:
             by_reference = by_reference.filter(payment_id__in=our_call.values("payment_id"))
         else:
             by_reference = by_reference.filter(refund_id__in=our_call.values("refund_id"))
@@ -201,6 +206,7 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
     _open_status_mismatches(account, open_for, opened)
     open_for(_open_lines(account), DiscrepancyKind.MISSING_ON_OUR_SIDE, with_entry=False)
     _open_missing_at_gateway(account, opened, report)
+    _open_batch_totals(account, opened, report)
 
     report.settled_late = _close_settled_late(account, actor=actor, now=now)
     Discrepancy.objects.bulk_create(opened, batch_size=5000)
@@ -367,6 +373,40 @@ def _open_missing_at_gateway(account: GatewayAccount, opened: list[Discrepancy],
         )
     if rows:
         report.opened[DiscrepancyKind.MISSING_AT_GATEWAY] = len(rows)
+
+
+def _open_batch_totals(account: GatewayAccount, opened: list[Discrepancy], report: MatchReport) -> None:
+    """Batches whose gateway-reported totals (its statistics) differ from the lines it listed:
+    one discrepancy per batch, opened once (the import decided `totals_agree`)."""
+    batches = SettlementBatch.objects.filter(gateway_account=account, totals_agree=False).exclude(
+        Exists(Discrepancy.objects.filter(batch=OuterRef("pk"), kind=DiscrepancyKind.BATCH_TOTALS))
+    )
+    rows = list(batches)
+    for batch in rows:
+        counts = dict(
+            SettlementLine.objects.filter(batch=batch, kind__in=[LineKind.CHARGE, LineKind.REFUND])
+            .values("kind")
+            .annotate(n=Count("id"))
+            .values_list("kind", "n")
+        )
+        reported_net = (batch.reported_charges_amount or 0) - (batch.reported_refunds_amount or 0)
+        opened.append(
+            Discrepancy(
+                gateway_account=account,
+                kind=DiscrepancyKind.BATCH_TOTALS,
+                batch=batch,
+                currency=batch.currency,
+                gateway_amount=reported_net,
+                our_amount=batch.charges_amount - batch.refunds_amount,
+                detail=(
+                    f"{counts.get(LineKind.CHARGE, 0)} charges of {format_amount(batch.charges_amount, batch.currency)}"
+                    f" and {counts.get(LineKind.REFUND, 0)} refunds of "
+                    f"{format_amount(batch.refunds_amount, batch.currency)}"
+                ),
+            )
+        )
+    if rows:
+        report.opened[DiscrepancyKind.BATCH_TOTALS] = len(rows)
 
 
 def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime) -> int:

@@ -31,9 +31,19 @@ class SettlementBatch(models.Model):
     line_count = models.PositiveIntegerField(default=0)
     charges_amount = models.BigIntegerField(default=0)
     refunds_amount = models.BigIntegerField(default=0)
+    returns_amount = models.BigIntegerField(default=0, help_text="Bank debits returned (ACH returns)")
     fees_amount = models.BigIntegerField(default=0, help_text="Fees and tax the gateway kept")
     payout_amount = models.BigIntegerField(default=0)
     payout_reference = models.CharField(max_length=64, blank=True)
+    # The gateway's own totals for the batch (Authorize.Net's batch statistics), where it reports
+    # them apart from the lines; null where it does not (Razorpay, a CSV upload).
+    reported_charges_amount = models.BigIntegerField(null=True, blank=True)
+    reported_charge_count = models.PositiveIntegerField(null=True, blank=True)
+    reported_refunds_amount = models.BigIntegerField(null=True, blank=True)
+    reported_refund_count = models.PositiveIntegerField(null=True, blank=True)
+    # Whether those totals agree with the lines (charges and refunds, amounts and counts), decided
+    # once at import; null when the gateway reported none. Matching opens a discrepancy for False.
+    totals_agree = models.BooleanField(null=True, blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -55,6 +65,7 @@ class LineKind(models.TextChoices):
     CHARGE = "charge", "Charge"
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
+    RETURN = "return", "Returned bank debit"
 
 
 class MatchStatus(models.TextChoices):
@@ -114,6 +125,7 @@ class DiscrepancyKind(models.TextChoices):
     STATUS_MISMATCH = "status_mismatch", "Status mismatch"
     CURRENCY_MISMATCH = "currency_mismatch", "Currency mismatch"
     DUPLICATE = "duplicate", "Duplicate"
+    BATCH_TOTALS = "batch_totals", "Batch totals differ from its lines"
 
 
 class Resolution(models.TextChoices):
@@ -136,6 +148,10 @@ class Discrepancy(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     line = models.ForeignKey(
         SettlementLine, null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies"
+    )
+    # A discrepancy about a whole batch (its reported totals), not one of its lines.
+    batch = models.ForeignKey(
+        SettlementBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies"
     )
     entry = models.ForeignKey(
         "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies"
@@ -181,6 +197,11 @@ class Discrepancy(models.Model):
                 fields=["kind", "entry"],
                 condition=Q(line__isnull=True, entry__isnull=False),
                 name="discrepancy_entry_once",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "batch"],
+                condition=Q(line__isnull=True, entry__isnull=True, batch__isnull=False),
+                name="discrepancy_batch_once",
             ),
         ]
         indexes = [models.Index(fields=["status", "detected_at"], name="discrepancy_queue_idx")]

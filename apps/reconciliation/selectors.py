@@ -35,6 +35,14 @@ def resolutions_for(d: Discrepancy) -> list[ResolutionChoice]:
                 "both against reconciliation adjustments.",
             )
         )
+    elif d.kind == DiscrepancyKind.BATCH_TOTALS:
+        choices.append(
+            ResolutionChoice(
+                Resolution.ACCEPT_GATEWAY,
+                "Accept the gateway's view",
+                "Posts nothing: the batch's transactions, each matched on its own, stand.",
+            )
+        )
     elif residual:
         direction = "we are owed and did not get" if residual > 0 else "the gateway settled beyond our books"
         choices.append(

@@ -12,14 +12,16 @@ from django.db import IntegrityError, transaction
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.dates import utc_days
-from apps.gateways.base import SettlementBatchData, SettlementLineKind
 from apps.gateways.errors import GatewayError
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import settlement_gateway_for
+from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 from apps.ledger.models import AccountKind, EntryKind
 from apps.ledger.services import EntrySpec, ledger_post_many
 from apps.payments.models import Payment
 from apps.payments.services import (
+    bank_debit_returned,
+    bank_debits_settled,
     payment_sync_with_gateway,
 )
 from apps.webhooks.models import IncomingWebhook
@@ -65,8 +67,9 @@ def settlement_batch_store(
     lines = data.lines
     charges = sum(line.amount for line in lines if line.kind == SettlementLineKind.CHARGE)
     refunds = sum(line.amount for line in lines if line.kind == SettlementLineKind.REFUND)
+    returns = sum(line.amount for line in lines if line.kind == SettlementLineKind.RETURN)
     fees = sum(line.fee + line.tax for line in lines)
-    payout = data.payout_amount if data.payout_amount is not None else charges - refunds - fees
+    payout = data.payout_amount if data.payout_amount is not None else charges - refunds - returns - fees
     try:
         with transaction.atomic():
             batch = SettlementBatch.objects.create(
@@ -78,9 +81,11 @@ def settlement_batch_store(
                 line_count=len(lines),
                 charges_amount=charges,
                 refunds_amount=refunds,
+                returns_amount=returns,
                 fees_amount=fees,
                 payout_amount=payout,
                 payout_reference=data.payout_reference[:64],
+                **_reported_totals(data),
             )
             SettlementLine.objects.bulk_create(
                 [
@@ -102,6 +107,7 @@ def settlement_batch_store(
                 ],
                 batch_size=LINE_BATCH,
             )
+            _bank_debits_follow(account, lines, actor)
             ledger_post_many(_settlement_entries(account, batch, fees))
             audit_record(
                 actor=actor,
@@ -125,6 +131,42 @@ def settlement_batch_store(
     return batch
 
 
+def _bank_debits_follow(account: GatewayAccount, lines: list[SettlementLineData], actor: Actor) -> None:
+    """Bank debits (ACH) follow their settlement: settled ones succeed, returned ones are reversed
+    (each once: the batch is imported once and the payment's status guards a repeat)."""
+    charged = [line.transaction_id for line in lines if line.kind == SettlementLineKind.CHARGE]
+    bank_debits_settled(gateway_account_id=account.pk, transaction_ids=charged, actor=actor)
+    for line in lines:
+        if line.kind == SettlementLineKind.RETURN:
+            bank_debit_returned(
+                gateway_account_id=account.pk,
+                transaction_id=line.transaction_id,
+                amount=line.amount,
+                return_code=line.return_code,
+                return_reason=line.return_reason,
+                returned_at=line.occurred_at,
+                actor=actor,
+            )
+
+
+def _reported_totals(data: SettlementBatchData) -> dict[str, Any]:
+    """The gateway's own totals for the batch and whether its lines add up to them (charges and
+    refunds, amounts and counts); matching opens a discrepancy where they do not."""
+    totals = data.reported_totals
+    if totals is None:
+        return {}
+    charges = [line.amount for line in data.lines if line.kind == SettlementLineKind.CHARGE]
+    refunds = [line.amount for line in data.lines if line.kind == SettlementLineKind.REFUND]
+    reported = (totals.charge_amount, totals.charge_count, totals.refund_amount, totals.refund_count)
+    return {
+        "reported_charges_amount": totals.charge_amount,
+        "reported_charge_count": totals.charge_count,
+        "reported_refunds_amount": totals.refund_amount,
+        "reported_refund_count": totals.refund_count,
+        "totals_agree": reported == (sum(charges), len(charges), sum(refunds), len(refunds)),
+    }
+
+
 def _settlement_entries(account: GatewayAccount, batch: SettlementBatch, fees: int) -> list[EntrySpec]:
     common: dict[str, Any] = {
         "gateway_account_id": account.pk,
@@ -133,7 +175,7 @@ def _settlement_entries(account: GatewayAccount, batch: SettlementBatch, fees: i
         "occurred_at": batch.settled_at,
     }
     specs = []
-    net = batch.charges_amount - batch.refunds_amount
+    net = batch.charges_amount - batch.refunds_amount - batch.returns_amount
     if net:
         specs.append(
             EntrySpec(

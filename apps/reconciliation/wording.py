@@ -147,6 +147,8 @@ def discrepancy_sentence(d: Discrepancy) -> str:
     if kind == DiscrepancyKind.DUPLICATE:
         again = f"The gateway {settled} {_transaction(d)} a second time ({theirs})"
         return f"{again}; our {_subject(d)} of {ours} was already settled once."
+    if kind == DiscrepancyKind.BATCH_TOTALS:
+        return _batch_totals_sentence(d)
     if kind == DiscrepancyKind.STATUS_MISMATCH:
         if d.payment_id is None and d.refund_id is None:
             status = gateway_status_words(d.line.gateway_status if d.line is not None else d.detail)
@@ -158,11 +160,28 @@ def discrepancy_sentence(d: Discrepancy) -> str:
     return f"{d.get_kind_display()}: the gateway {settled} {theirs}, we recorded {ours}."
 
 
+def _batch_totals_sentence(d: Discrepancy) -> str:
+    batch = d.batch
+    if batch is None:
+        return f"A batch's totals differ from its transactions: {d.detail}."
+    charges = money(batch.reported_charges_amount, batch.currency)
+    refunds = money(batch.reported_refunds_amount, batch.currency)
+    return (
+        f"The gateway's statistics for batch {batch.gateway_batch_id} report {batch.reported_charge_count} "
+        f"charges of {charges} and {batch.reported_refund_count} refunds of {refunds}, but the transactions "
+        f"it lists in that batch add up to {d.detail}."
+    )
+
+
 def difference_sentence(d: Discrepancy) -> str:
     """How the gateway's amount relates to ours, sign explained; empty where there is nothing to
     compare (one side missing, or two currencies)."""
     if d.our_amount is None or d.gateway_amount is None or our_currency(d) != d.currency:
         return ""
+    if d.kind == DiscrepancyKind.BATCH_TOTALS:
+        if d.difference == 0:
+            return "The net amounts agree: the counts differ."
+        return f"The statistics' net is {_more_or_less(d.difference, d.currency)} than the listed transactions'."
     if d.difference == 0:
         return "The two amounts agree."
     if _is_refund(d):
@@ -177,6 +196,11 @@ def receivable_sentence(d: Discrepancy) -> str:
         return (
             f"The gateway receivable still holds our {ours} and the gateway's settlement of {theirs} "
             "came out of it in another currency: the two do not cancel out."
+        )
+    if d.kind == DiscrepancyKind.BATCH_TOTALS:
+        return (
+            "Nothing is left in the gateway receivable for it: the ledger follows the batch's transactions, "
+            "each matched on its own."
         )
     residual = discrepancy_residual(d)
     left = money(abs(residual), d.currency)
@@ -222,6 +246,11 @@ def resolution_sentence(d: Discrepancy, resolution: str) -> str:
 
 def _accept_sentence(d: Discrepancy, residual: int) -> str:
     receivable, adjustments = AccountKind.RECEIVABLE, AccountKind.ADJUSTMENTS
+    if d.kind == DiscrepancyKind.BATCH_TOTALS:
+        return (
+            "Accept the gateway's view: posts nothing; the batch's transactions, each matched on its own, stand "
+            "(ask the gateway about its statistics if the difference matters)."
+        )
     if d.kind == DiscrepancyKind.CURRENCY_MISMATCH:
         ours_amount = d.entry.amount if d.entry is not None else d.our_amount or 0
         theirs_amount = d.line.amount if d.line is not None else d.gateway_amount or 0

@@ -23,17 +23,21 @@ from apps.webhooks.models import IncomingWebhook
 from .fraud import risk_panel
 from .models import DailyTotal, DailyTotalDay
 
+# The gateway said yes: card payments, and bank debits it accepted (processing until they settle,
+# returned if the customer's bank sent them back afterwards).
 APPROVED = [
     PaymentStatus.AUTHORIZED,
     PaymentStatus.CAPTURED,
     PaymentStatus.PARTIALLY_REFUNDED,
     PaymentStatus.REFUNDED,
     PaymentStatus.VOIDED,
+    PaymentStatus.PROCESSING,
+    PaymentStatus.RETURNED,
 ]
 GROUPS = ("day", "gateway")
 # A report row's columns after its group (day or gateway), in order.
 TRANSACTION_REPORT_COLUMNS = (
-    "currency", "payments", "approved", "declined", "captured", "refunded", "approval_rate", "net",
+    "currency", "payments", "approved", "declined", "captured", "refunded", "returned", "approval_rate", "net",
 )  # fmt: skip
 SETTLEMENT_REPORT_COLUMNS = ("currency", "batches", "lines", "charges", "refunds", "fees", "payout")
 CHART_DAYS = 30
@@ -65,6 +69,8 @@ def transaction_report(
             declined=Count("id", filter=Q(status=PaymentStatus.FAILED)),
             captured=Sum("amount_captured", default=0),
             refunded=Sum("amount_refunded", default=0),
+            # Bank debits the customer's bank sent back after they settled: their money is gone.
+            returned=Sum("amount_captured", filter=Q(status=PaymentStatus.RETURNED), default=0),
         )
         .order_by(group_by, "currency")
     )
@@ -76,7 +82,7 @@ def transaction_report(
                 **row,
                 group_by: row[group_by].isoformat() if group_by == "day" else row[group_by],
                 "approval_rate": round(row["approved"] / decided, 4) if decided else None,
-                "net": row["captured"] - row["refunded"],
+                "net": row["captured"] - row["refunded"] - row["returned"],
             }
         )
     return result

@@ -1,6 +1,8 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models.signals import post_migrate
 
 
@@ -12,6 +14,17 @@ def _install_built_in_rules(sender: AppConfig, using: str = "default", **kwargs:
     built_in_rules_install(actor=Actor.system("migrate"))
 
 
+def _country_tables(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The BIN and IP country tables load (run by `check`, `migrate` and `runserver`)."""
+    from .geo import check_tables
+
+    try:
+        check_tables()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="risk.E001")]
+    return []
+
+
 class RiskConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.risk"
@@ -20,3 +33,4 @@ class RiskConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_install_built_in_rules, sender=self, dispatch_uid="risk_built_in_rules")
+        checks.register(_country_tables, checks.Tags.compatibility)

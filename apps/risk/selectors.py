@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from apps.core.errors import NotFoundError
 
@@ -15,9 +15,32 @@ if TYPE_CHECKING:  # tenancy is named, not imported
     from apps.merchants.models import Merchant
 
 
+# The enabled rules as this process last read them, under the stamp of the rule table they were
+# read at. Every change to a rule raises its version and its updated_at (apps.risk.services), a
+# new rule raises the count and the largest id, a deletion lowers the count: any change makes a
+# new stamp (and so does turning rules on or off, even by a bulk update). Reading the stamp is
+# one aggregate row, not every rule (the payment path's cost).
+_enabled: tuple[tuple[Any, ...], list[Rule]] | None = None
+
+
 def rules_enabled() -> list[Rule]:
-    """The rules an assessment evaluates, in a stable order (by name)."""
-    return list(Rule.objects.filter(enabled=True).order_by("name", "pk"))
+    """The rules an assessment evaluates, in a stable order (by name). Shared by the process:
+    read them, never change them."""
+    global _enabled  # noqa: PLW0603 - a per-process cache, replaced whole (safe across threads)
+    figures = Rule.objects.aggregate(
+        count=Count("pk"),
+        enabled=Count("pk", filter=Q(enabled=True)),
+        versions=Sum("version"),
+        last=Max("pk"),
+        changed=Max("updated_at"),
+    )
+    stamp = tuple(figures[name] for name in ("count", "enabled", "versions", "last", "changed"))
+    cached = _enabled
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rules = list(Rule.objects.filter(enabled=True).order_by("name", "pk"))
+    _enabled = (stamp, rules)
+    return rules
 
 
 def list_entries_matching(

@@ -34,7 +34,6 @@ from prometheus_client import Counter
 from apps.core.errors import ApplicationError, ErrorType
 
 from .fingerprint import risk_key
-from .velocity import velocity_check_and_record, velocity_figures
 
 logger = logging.getLogger(__name__)
 
@@ -102,19 +101,6 @@ class SourceFigures:
     value: str
     small_attempts: int | None  # this attempt included; None when this attempt is not small
     declines: int | None  # None when the decline limit is off
-
-
-def card_testing_count(dimension: str, value: str, *, small: bool, limits: CardTestingLimits) -> SourceFigures:
-    """Count a small attempt of the source and read its figures (raises VelocityUnavailable)."""
-    small_attempts = None
-    if small and limits.small_attempts:
-        small_attempts = velocity_check_and_record(
-            dimension, value, window_seconds=limits.window_seconds, event=SMALL_ATTEMPT
-        ).count
-    declines = None
-    if limits.declines:
-        declines = velocity_figures(dimension, value, window_seconds=limits.window_seconds, event=DECLINE).count
-    return SourceFigures(dimension=dimension, value=value, small_attempts=small_attempts, declines=declines)
 
 
 def _exceeded(figures: SourceFigures, limits: CardTestingLimits) -> str:

@@ -44,7 +44,7 @@ from apps.core.errors import ApplicationError, ErrorType
 from apps.core.redis_client import redis_client
 from apps.risk.fingerprint import risk_key
 
-KEY_VERSION = "v1"
+KEY_VERSION = "v2"  # v2: one hash tag per (dimension, value), so one script reads all its events
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _DIGEST_HEX_CHARS = 32  # 128 bits: no two values of a deployment share a counter
 # Keys outlive their newest entry by the longest window, plus this margin for clock differences.
@@ -109,6 +109,59 @@ return figures(now_ms(ARGV[1]), 2)
 )
 
 
+# One payment attempt seen by one value (a card, an IP address, an API key), in one script: record
+# the attempt (and, for a small one, the small attempt) and read what the rules and the card-testing
+# limits ask about it. KEYS: attempt events, attempt members, decline events, small-attempt events,
+# all of one value (one hash tag). ARGV: now (ms, or ''), retention (ms), TTL (s), entry, member
+# digest (or ''), '1' to sum the attempts' amounts (walks the window: for values with few
+# attempts, like a card), attempt window (ms), small window (ms, or '' when not small), then the
+# decline windows (ms). Returns: attempts, amount, members, small attempts (-1: not small), then
+# the decline count of each window.
+_OBSERVE_LUA = (
+    _FIGURES_LUA
+    + """
+local function record(key, now, oldest, entry, ttl)
+  redis.call('ZADD', key, string.format('%d', now), entry)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', oldest)
+  redis.call('EXPIRE', key, ttl)
+end
+local function since(now, ms)
+  return string.format('(%d', now - tonumber(ms)), string.format('%d', now)
+end
+local now = now_ms(ARGV[1])
+local oldest = string.format('%d', now - tonumber(ARGV[2]))
+record(KEYS[1], now, oldest, ARGV[4], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], 'GT', string.format('%d', now), ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest)
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+local low, high = since(now, ARGV[7])
+local count, total = 0, 0
+if ARGV[6] == '1' then
+  local entries = redis.call('ZRANGEBYSCORE', KEYS[1], low, high)
+  count = #entries
+  for _, entry in ipairs(entries) do
+    total = total + tonumber(string.match(entry, ':(%d+)$'))
+  end
+else
+  count = redis.call('ZCOUNT', KEYS[1], low, high)
+end
+local result = {count, total, redis.call('ZCOUNT', KEYS[2], low, high), -1}
+if ARGV[8] ~= '' then
+  record(KEYS[4], now, oldest, ARGV[4], ARGV[3])
+  local small_low, small_high = since(now, ARGV[8])
+  result[4] = redis.call('ZCOUNT', KEYS[4], small_low, small_high)
+end
+for index = 9, #ARGV do
+  local decline_low, decline_high = since(now, ARGV[index])
+  result[#result + 1] = redis.call('ZCOUNT', KEYS[3], decline_low, decline_high)
+end
+return result
+"""
+)
+
+
 class VelocityUnavailable(ApplicationError):
     """Redis cannot be reached (or is not configured): the caller decides whether to let the
     attempt through without its figures or to refuse it."""
@@ -130,15 +183,46 @@ class Figures:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """What one value (`dimension`, `value`) is asked about one payment attempt: the attempt is
+    recorded and counted over `attempt_window` seconds (with its amount summed when `with_total`,
+    and `member` counted once); a small attempt is recorded and counted over `small_window`
+    seconds; the value's declines are counted over each of `decline_windows`. `event_id` (the
+    request's idempotency reference) makes a retry of the same attempt one entry, not two."""
+
+    dimension: str
+    value: str
+    attempt_window: int
+    amount: int = 0
+    member: str | None = None
+    with_total: bool = False
+    small_window: int | None = None
+    decline_windows: tuple[int, ...] = ()
+    event_id: str = ""
+
+
+@dataclass(frozen=True)
+class Observed:
+    attempts: Figures  # this attempt included
+    small_attempts: int | None  # this one included; None when it is not small
+    declines: tuple[int, ...]  # per decline window
+
+
+@dataclass(frozen=True)
 class _Scripts:
     record: Script
     figures: Script
+    observe: Script
 
 
 @lru_cache(maxsize=4)
 def _scripts_for(url: str) -> _Scripts:
     client = redis_client(url)
-    return _Scripts(record=client.register_script(_RECORD_LUA), figures=client.register_script(_FIGURES_ONLY_LUA))
+    return _Scripts(
+        record=client.register_script(_RECORD_LUA),
+        figures=client.register_script(_FIGURES_ONLY_LUA),
+        observe=client.register_script(_OBSERVE_LUA),
+    )
 
 
 def _scripts() -> _Scripts:
@@ -161,9 +245,9 @@ def _keys(dimension: str, value: str, event: str) -> list[str]:
         raise ValueError("value is empty")
     prefix: str = settings.CACHES["default"].get("KEY_PREFIX", "")
     digest = _digest(b"clearhouse:risk:velocity-value:" + KEY_VERSION.encode(), dimension, value)
-    # The braces are a Redis Cluster hash tag: both keys of a counter live on one node, as a
-    # script touching both needs.
-    base = f"{prefix}:risk:{KEY_VERSION}:{{{dimension}:{event}:{digest}}}"
+    # The braces are a Redis Cluster hash tag: every key of one value (its attempts, declines,
+    # small attempts) lives on one node, as a script touching them all needs.
+    base = f"{prefix}:risk:{KEY_VERSION}:{{{dimension}:{digest}}}:{event}"
     return [f"{base}:events", f"{base}:members"]
 
 
@@ -194,13 +278,16 @@ def _run(script: Script, keys: list[str], arguments: list[Any]) -> list[Figures]
     return [Figures(*(int(number) for number in raw[index : index + 3])) for index in range(0, len(raw), 3)]
 
 
-def _record_arguments(at: float | None, amount: int, member: str | None) -> list[Any]:
+def _record_arguments(at: float | None, amount: int, member: str | None, event_id: str = "") -> list[Any]:
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValueError("amount is a non-negative integer in minor units")
     if member == "":
         raise ValueError("member is empty")
     longest: int = settings.RISK_VELOCITY_MAX_WINDOW_SECONDS
-    entry = f"{secrets.token_hex(10)}:{amount}"
+    # An event with an id of its own (a payment's idempotency reference) is one entry however often
+    # it is recorded: a retry of the same request is not a second attempt.
+    name = _digest(b"clearhouse:risk:velocity-event:" + KEY_VERSION.encode(), event_id) if event_id else None
+    entry = f"{name or secrets.token_hex(10)}:{amount}"
     member_digest = _digest(b"clearhouse:risk:velocity-member:" + KEY_VERSION.encode(), member) if member else ""
     return [_now_argument(at), longest * 1000, longest + _TTL_MARGIN_SECONDS, entry, member_digest]
 
@@ -264,3 +351,64 @@ def velocity_figures(
     keys = _keys(dimension, value, event)
     (figures,) = _run(_scripts().figures, keys, [_now_argument(at), *_window_arguments([window_seconds])])
     return figures
+
+
+def _observe_arguments(observation: Observation, at: float | None) -> list[Any]:
+    windows = [observation.attempt_window, *observation.decline_windows]
+    if observation.small_window is not None:
+        windows.append(observation.small_window)
+    _window_arguments(windows)  # each within the longest window
+    retention = max(windows)  # kept only as long as this value's figures look back
+    now, _, _, entry, member = _record_arguments(at, observation.amount, observation.member, observation.event_id)
+    small = "" if observation.small_window is None else observation.small_window * 1000
+    return [
+        now,
+        retention * 1000,
+        retention + _TTL_MARGIN_SECONDS,
+        entry,
+        member,
+        "1" if observation.with_total else "",
+        observation.attempt_window * 1000,
+        small,
+        *(window * 1000 for window in observation.decline_windows),
+    ]
+
+
+def velocity_observe(observations: Sequence[Observation], *, at: float | None = None) -> list[Observed]:
+    """Each observation in one script of its value, all of them in one round trip to Redis (a
+    pipeline): of N simultaneous attempts on one value, each sees a different count, 1 to N."""
+    calls = []
+    for observation in observations:
+        digest_keys = _keys(observation.dimension, observation.value, "attempt")
+        decline_keys = _keys(observation.dimension, observation.value, "decline")
+        small_keys = _keys(observation.dimension, observation.value, "small_attempt")
+        calls.append(([*digest_keys, decline_keys[0], small_keys[0]], _observe_arguments(observation, at)))
+    if not calls:
+        return []
+    script = _scripts().observe
+    try:
+        raw = _pipelined(script, calls)
+    except redis.RedisError as exc:
+        raise VelocityUnavailable(extra={"error": f"{type(exc).__name__}: {exc}"[:200]}) from exc
+    observed = []
+    for numbers in raw:
+        figures = Figures(int(numbers[0]), int(numbers[1]), int(numbers[2]))
+        small = None if int(numbers[3]) < 0 else int(numbers[3])
+        observed.append(Observed(figures, small, tuple(int(number) for number in numbers[4:])))
+    return observed
+
+
+def _pipelined(script: Script, calls: list[tuple[list[str], list[Any]]]) -> list[list[int]]:
+    """EVALSHA of each call in one pipeline; the script is loaded (again) when Redis lacks it."""
+    client = script.registered_client
+    for attempt in range(2):
+        pipe = client.pipeline(transaction=False)
+        for keys, arguments in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *arguments)
+        try:
+            return pipe.execute()
+        except redis.exceptions.NoScriptError:
+            if attempt:
+                raise
+            client.script_load(script.script)
+    raise AssertionError("unreachable")  # pragma: no cover

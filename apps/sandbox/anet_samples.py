@@ -18,6 +18,7 @@ import ast
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,26 +77,52 @@ if response is not None:
 print("\n@@RESULT@@" + json.dumps(out))
 """
 
-# Makes the settled charge refund-transaction.py needs (a card ending 0015), with the SDK.
-_CHARGE = r"""
+# Fixtures no script makes, made with the SDK: a settled charge to the card ending 0015
+# (refund-transaction.py refunds it), a saved card expiring in the month
+# get-customer-payment-profile-list.py searches for, and a subscription starting today (billed
+# by the sandbox's run, so get-subscription.py finds its payments).
+_FIXTURE = r"""
 import sys
+from datetime import date
 from decimal import Decimal
 import authorizenet.constants
-from authorizenet import apicontractsv1
-from authorizenet.apicontrollers import createTransactionController
+from authorizenet import apicontractsv1 as c
+from authorizenet.apicontrollers import (
+    ARBCreateSubscriptionController, createCustomerProfileController, createTransactionController,
+)
 import constants as ours
 authorizenet.constants.constants.SANDBOX = sys.argv[1]
-auth = apicontractsv1.merchantAuthenticationType(name=ours.apiLoginId, transactionKey=ours.transactionKey)
-card = apicontractsv1.creditCardType(cardNumber=sys.argv[2], expirationDate="2035-12")
-payment = apicontractsv1.paymentType(creditCard=card)
-request = apicontractsv1.transactionRequestType(
-    transactionType="authCaptureTransaction", amount=Decimal(sys.argv[3]), payment=payment
-)
-controller = createTransactionController(
-    apicontractsv1.createTransactionRequest(merchantAuthentication=auth, transactionRequest=request)
-)
-controller.execute()
-print("@@RESULT@@" + str(controller.getresponse().transactionResponse.transId))
+auth = c.merchantAuthenticationType(name=ours.apiLoginId, transactionKey=ours.transactionKey)
+kind, number, value = sys.argv[2:5]
+card = c.paymentType(creditCard=c.creditCardType(cardNumber=number, expirationDate="2035-12"))
+if kind == "charge":
+    request = c.transactionRequestType(transactionType="authCaptureTransaction", amount=Decimal(value), payment=card)
+    body = c.createTransactionRequest(merchantAuthentication=auth, transactionRequest=request)
+    controller = createTransactionController(body)
+    controller.execute()
+    print("@@RESULT@@" + str(controller.getresponse().transactionResponse.transId))
+elif kind == "expiring":
+    card.creditCard.expirationDate = value
+    profile = c.customerProfileType(
+        merchantCustomerId="exp" + value, email="expiring-" + value + "@example.com",
+        paymentProfiles=[c.customerPaymentProfileType(customerType="individual", payment=card)],
+    )
+    body = c.createCustomerProfileRequest(merchantAuthentication=auth, profile=profile)
+    controller = createCustomerProfileController(body)
+    controller.execute()
+    print("@@RESULT@@" + str(controller.getresponse().customerProfileId))
+else:
+    schedule = c.paymentScheduleType(
+        interval=c.paymentScheduleTypeInterval(length=7, unit="days"), startDate=date.today(), totalOccurrences=12,
+    )
+    subscription = c.ARBSubscriptionType(
+        name="Sample", paymentSchedule=schedule, amount=Decimal(value), payment=card,
+        billTo=c.nameAndAddressType(firstName="John", lastName="Smith"),
+    )
+    body = c.ARBCreateSubscriptionRequest(merchantAuthentication=auth, subscription=subscription)
+    controller = ARBCreateSubscriptionController(body)
+    controller.execute()
+    print("@@RESULT@@" + str(controller.getresponse().subscriptionId))
 """
 
 # A stand-in for the `imp` module the scripts import, removed in Python 3.12.
@@ -141,12 +168,20 @@ class Fixtures:
 
 class SampleRunner:
     def __init__(
-        self, samples: Path, endpoint: str, account: Account, settle: Callable[[], None], python: str = sys.executable
+        self,
+        samples: Path,
+        endpoint: str,
+        account: Account,
+        *,
+        settle: Callable[[], None],
+        bill: Callable[[], None],
+        python: str = sys.executable,
     ) -> None:
         self.samples = samples
         self.endpoint = endpoint
         self.account = account
         self.settle = settle
+        self.bill = bill
         self.python = python
         self.fixtures = Fixtures()
 
@@ -243,18 +278,24 @@ class SampleRunner:
             self.fixtures.subscription = self.fresh_subscription()
         if settled:
             # refund-transaction.py refunds $2.55 to the card ending 0015 of a settled transaction.
-            self.fixtures.settled = self.charge_card("5424000000000015", self._amount())
+            self.fixtures.settled = self.fixture("charge", "5424000000000015", self._amount())
             self.settle()
 
-    def charge_card(self, number: str, amount: str) -> str:
+    def fixture(self, kind: str, number: str, value: str) -> str:
         with tempfile.TemporaryDirectory(prefix="anet-sample-") as folder:
             (Path(folder) / "constants.py").write_text(self.constants())
             completed = subprocess.run(  # noqa: S603 - our own interpreter and driver
-                [self.python, "-c", _CHARGE, self.endpoint, number, amount],
+                [self.python, "-c", _FIXTURE, self.endpoint, kind, number, value],
                 check=False, cwd=folder, env={**os.environ, "PYTHONPATH": folder}, capture_output=True, text=True,
                 timeout=60,
             )  # fmt: skip
         return completed.stdout.strip().rpartition("@@RESULT@@")[2]
+
+    def billed_subscription(self) -> str:
+        """A subscription whose first payment the sandbox's run has made."""
+        subscription = self.fixture("subscription", "4111111111111111", self._amount())
+        self.bill()
+        return subscription
 
     # --- every script ---------------------------------------------------------------------------
 
@@ -268,13 +309,18 @@ class SampleRunner:
         name = script.split("/", 1)[1]
         if name == "get-customer-profile-ids.py":  # it prints the first 19 ids: an account with 20 profiles
             self.call("CustomerProfiles/create-customer-profile.py", "create_customer_profile", [], times=20)
+        elif name == "get-customer-payment-profile-list.py":  # it lists the cards expiring in one month
+            searched = re.search(r'month = "([0-9]{4}-[0-9]{2})"', (self.samples / script).read_text())
+            self.fixture("expiring", "4007000000027", searched.group(1) if searched else "2020-12")
+        elif name == "get-subscription.py":  # it lists the subscription's payments: one with a payment
+            self.fixtures.subscription = self.billed_subscription()
         elif name in ("refund-transaction.py", "create-customer-profile-from-transaction.py"):
             self.use(settled=True)
         elif name.startswith(("create-customer-payment-profile", "create-customer-shipping")):
             self.fixtures.profile = self.fresh_profile(card=False, address=False)[0]
         elif script.startswith("CustomerProfiles/") or name in ("charge-customer-profile.py",):
             self.use(profile=True)
-        elif script.startswith("RecurringBilling/"):
+        elif script.startswith("RecurringBilling/") and name != "get-subscription.py":
             self.use(profile=name.endswith("from-customer-profile.py"), subscription=True)
         fixtures = self.fixtures
         overrides: dict[str, Callable[[], list[object]]] = {

@@ -12,6 +12,7 @@ from apps.audit.services import audit_record
 
 from .authorizenet.cards import card_facts
 from .authorizenet.cim import set_declining
+from .authorizenet.echeck import return_debit
 from .authorizenet.reporting import settle
 from .models import (
     AnetAccount,
@@ -52,6 +53,20 @@ def anet_settle(*, account: AnetAccount | None = None, actor: Actor) -> list[Ane
                     after={"batch_id": batch.batch_id, "transactions": batch.transactions.count()},
                 )
     return batches
+
+
+def anet_return(*, account: AnetAccount, trans_id: str, code: str, actor: Actor) -> AnetTransaction:
+    """Return a settled eCheck debit now with a NACHA code (R01 ...), in an eCheck batch of its
+    own, as the bank's return would arrive days after settlement. Raises NotReturnable."""
+    returned = return_debit(account=account, trans_id=trans_id, code=code)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="sandbox.debit_returned",
+            target=returned,
+            after={"trans_id": returned.trans_id, "code": returned.return_code, "batch_id": returned.return_batch_id},
+        )
+    return returned
 
 
 SETTLEMENT_DISCREPANCIES = ("missing", "amount", "unknown", "refund_we_think_failed")

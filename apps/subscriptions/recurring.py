@@ -1,6 +1,7 @@
-"""Subscriptions whose schedule the gateway runs (Authorize.Net ARB). We create and cancel the
-gateway's subscription; its charges reach us as webhooks, and each is recorded here as that
-period's invoice and payment. The gateway's word on the subscription's state is followed."""
+"""Subscriptions whose schedule the gateway runs (Authorize.Net ARB). We create, change and cancel
+the gateway's subscription; its charges reach us as webhooks, and each is recorded here as that
+period's invoice and payment. The gateway's word on the subscription's state is followed, except
+while ours is paused (a pause cancels the gateway's schedule: see recurring_changes.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable
-from apps.gateways.base import RecurringRequest, RecurringStatus, TransactionDetails
+from apps.gateways.base import TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
+from apps.gateways.recurring_interface import RecurringRequest, RecurringStatus
 from apps.gateways.registry import recurring_gateway_for
 from apps.payments.models import PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
@@ -35,7 +37,7 @@ def recurring_reference(subscription: Subscription) -> str:
     return f"sub{subscription.pk}"
 
 
-def _error(exc: GatewayError) -> Exception:
+def recurring_error(exc: GatewayError) -> Exception:
     if isinstance(exc, GatewayMisconfigured | GatewayNotFound | GatewayDeclined):
         return GatewayMisconfiguredError(f"The gateway refused the subscription ({exc.message}).")
     return GatewayUnavailable("The gateway could not be reached; retry later.")
@@ -69,7 +71,7 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor) ->
             record_change(
                 locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
             )
-        raise _error(exc) from exc
+        raise recurring_error(exc) from exc
     with transaction.atomic():
         locked = subscription_lock(subscription)
         before = subscription_snapshot(locked)
@@ -84,7 +86,7 @@ def recurring_subscription_cancel(*, subscription: Subscription, actor: Actor) -
         try:
             recurring_gateway_for(subscription.gateway_account).recurring_cancel(subscription.gateway_subscription_id)
         except GatewayError as exc:
-            raise _error(exc) from exc
+            raise recurring_error(exc) from exc
     with transaction.atomic():
         locked = subscription_lock(subscription)
         if locked.status in FINAL_STATUSES:
@@ -101,7 +103,8 @@ def recurring_subscription_sync(*, subscription: Subscription, actor: Actor) -> 
     ours = GATEWAY_STATUSES.get(status)
     with transaction.atomic():
         locked = subscription_lock(subscription)
-        if ours is None or locked.status == ours or locked.status in FINAL_STATUSES:
+        # Paused: the gateway's schedule was cancelled by the pause itself, and its last word is ours.
+        if ours is None or locked.status in (ours, SubscriptionStatus.PAUSED, *FINAL_STATUSES):
             return f"{locked.status}; gateway says {status}: no change"
         before = subscription_snapshot(locked)
         if ours in FINAL_STATUSES:
@@ -157,7 +160,7 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
         if payment.status == PaymentStatus.CAPTURED:
             invoice.status, invoice.payment, invoice.paid_at = InvoiceStatus.PAID, payment, timezone.now()
             invoice.save()
-            if locked.status not in FINAL_STATUSES:
+            if locked.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES):
                 locked.status = SubscriptionStatus.ACTIVE
                 if end > locked.current_period_end or locked.current_period_start == locked.current_period_end:
                     locked.current_period_start, locked.current_period_end = start, end
@@ -168,7 +171,7 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
             return f"{invoice.public_id} paid by {payment.public_id}"
         invoice.first_declined_at = invoice.first_declined_at or timezone.now()
         invoice.save()
-        if locked.status not in FINAL_STATUSES:
+        if locked.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES):
             locked.status = SubscriptionStatus.PAST_DUE
             locked.save(update_fields=["status", "updated_at"])
         record_change(

@@ -6,6 +6,7 @@ next charge (a renewal or a dunning retry)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,11 @@ from .models import (
 )
 from .periods import arb_interval
 from .recurring import recurring_subscription_cancel, recurring_subscription_start
+from .recurring_changes import (
+    recurring_subscription_change,
+    recurring_subscription_pause,
+    recurring_subscription_resume,
+)
 from .representations import plan_representation
 
 S = SubscriptionStatus
@@ -195,31 +201,52 @@ def _subscription_recover(subscription: Subscription, *, now: datetime, actor: A
     return subscription
 
 
-def subscription_change(
-    *,
-    subscription: Subscription,
-    plan: Plan | None = None,
-    payment_method: PaymentMethod | None = None,
-    actor: Actor,
-) -> Subscription:
-    """A new plan from the next period; a new card from the next charge."""
-    with transaction.atomic():
-        subscription = subscription_lock(subscription)
+def _change_check(plan: Plan | None, payment_method: PaymentMethod | None) -> Callable[[Subscription], None]:
+    """What a change must pass, checked under the subscription's row lock (it raises to refuse)."""
+
+    def check(subscription: Subscription) -> None:
         if subscription.status in FINAL_STATUSES:
             raise SubscriptionStateError(f"The subscription is {subscription.status}.")
-        if subscription.billing_mode == BillingMode.GATEWAY:
-            raise SubscriptionStateError(
-                "Gateway-run (ARB) subscriptions cannot be changed; cancel and subscribe again."
-            )
-        before = subscription_snapshot(subscription)
         if plan is not None:
             if not plan.active:
                 raise PlanInactive(param="plan")
             if plan.currency != subscription.plan.currency or plan.billing_mode != subscription.billing_mode:
                 raise PlanNotSupported("The new plan must have the same currency and billing mode.", param="plan")
-            subscription.pending_plan = None if plan.pk == subscription.plan_id else plan
         if payment_method is not None:
             _check_payment_method(payment_method, subscription.customer, subscription.plan, subscription.livemode)
+            gateway_run = subscription.billing_mode == BillingMode.GATEWAY
+            if gateway_run and payment_method.gateway_account_id != subscription.gateway_account_id:
+                raise PaymentMethodUnusable(
+                    "This card is saved at another gateway account than the one running this subscription.",
+                    param="payment_method",
+                )
+
+    return check
+
+
+def subscription_change(
+    *,
+    subscription: Subscription,
+    plan: Plan | None = None,
+    payment_method: PaymentMethod | None = None,
+    idempotency_reference: str = "",
+    actor: Actor,
+) -> Subscription:
+    """A new plan from the next period; a new card from the next charge. A gateway-run schedule is
+    changed at the gateway first, and ours takes the change at once (recurring_changes.py)."""
+    check = _change_check(plan, payment_method)
+    if subscription.billing_mode == BillingMode.GATEWAY:
+        return recurring_subscription_change(
+            subscription=subscription, plan=plan, payment_method=payment_method, check=check,
+            idempotency_reference=idempotency_reference, actor=actor,
+        )  # fmt: skip
+    with transaction.atomic():
+        subscription = subscription_lock(subscription)
+        check(subscription)
+        before = subscription_snapshot(subscription)
+        if plan is not None:
+            subscription.pending_plan = None if plan.pk == subscription.plan_id else plan
+        if payment_method is not None:
             subscription.pending_payment_method = (
                 None if payment_method.pk == subscription.payment_method_id else payment_method
             )
@@ -259,11 +286,12 @@ def subscription_cancel(
 
 
 def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscription:
-    """No charges while paused (dunning stops too)."""
+    """No charges while paused (dunning stops too). A gateway-run schedule is cancelled at the
+    gateway, and made again on resume (recurring_changes.py)."""
+    if subscription.billing_mode == BillingMode.GATEWAY:
+        return recurring_subscription_pause(subscription=subscription, actor=actor)
     with transaction.atomic():
         subscription = subscription_lock(subscription)
-        if subscription.billing_mode == BillingMode.GATEWAY:
-            raise SubscriptionStateError("Gateway-run (ARB) subscriptions cannot be paused here.")
         if subscription.status == S.PAUSED:
             return subscription
         if subscription.status not in {S.ACTIVE, S.TRIALING, S.PAST_DUE, S.UNPAID}:
@@ -282,6 +310,8 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
     """Back to billing. If the period ran out while paused, a new one starts now (the pause is
     not charged); an invoice still owed is retried now."""
     now = now or timezone.now()
+    if subscription.billing_mode == BillingMode.GATEWAY:
+        return recurring_subscription_resume(subscription=subscription, now=now, actor=actor)
     with transaction.atomic():
         subscription = subscription_lock(subscription)
         if subscription.status != S.PAUSED:

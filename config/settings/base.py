@@ -496,6 +496,13 @@ RISK_FINGERPRINT_KEY: str = env("RISK_FINGERPRINT_KEY", default="dev-insecure-ri
 RISK_USD_RATES: dict[str, str] = dict(
     item.split(":") for item in env.list("RISK_USD_RATES", default=["EUR:1.08", "GBP:1.27", "INR:0.012", "JPY:0.0067"])
 )
+# Off: no payment is assessed, counted or throttled (an emergency switch; payments carry
+# `risk.errors: ["risk_off"]`). Renewals follow RISK_RENEWALS only while it is on.
+RISK_ENABLED: bool = env.bool("RISK_ENABLED", default=True)
+# Country tables for rules on card_country and ip_country (apps/risk/geo.py): CSV files of
+# `bin_prefix,country` and `network,country`. Unset: those countries are unknown.
+RISK_BIN_COUNTRIES_FILE: str = env("RISK_BIN_COUNTRIES_FILE", default="")
+RISK_IP_COUNTRIES_FILE: str = env("RISK_IP_COUNTRIES_FILE", default="")
 # Renewals charged by billing runs: "lists" (only the allow/block lists decide) or "off".
 RISK_RENEWALS = env("RISK_RENEWALS", default="lists")
 # An API key serves all of a merchant's customers: its card-testing limits are this many times

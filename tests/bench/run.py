@@ -69,14 +69,19 @@ SCENARIOS = [
     Scenario("stripe_purchase", "Stripe purchase: POST /api/v1/payments on a Stripe account", "stripe_purchase.lua", "/api/v1/payments", "stripe_sdk"),
     Scenario("checkout_floor", "baseline: Razorpay SDK order, Checkout pay, SDK fetch (checkouts/s)", "checkout.lua", "/"),
     Scenario("checkout", "Razorpay checkout: API order + Checkout pay + API verify (checkouts/s)", "checkout.lua", "/", "checkout_floor"),
+    # Last: 200 rules stay installed from here on.
+    Scenario("purchase_risk_off", "baseline: purchase with an IP and email, risk off (RISK_ENABLED=false)", "purchase_risk.lua", "/api/v1/payments"),
+    Scenario("purchase_rules", "purchase with an IP and email, 200 active rules + velocity counters", "purchase_risk.lua", "/api/v1/payments", "purchase_risk_off"),
 ]  # fmt: skip
+# Served by a second app server started with RISK_ENABLED=false.
+RISK_OFF_SCENARIOS = {"purchase_risk_off"}
 # Stripe scenarios run as a merchant of their own, whose only card gateway is Stripe.
 STRIPE_SCENARIOS = {"stripe_sdk", "stripe_purchase"}
 # Checkout scenarios chain three requests per cycle on one connection per wrk thread.
 CHECKOUT_SCENARIOS = {"checkout", "checkout_floor"}
 # Scenarios measured again at half of their peak rate, with their baseline at the same rate:
 # the latency they add under moderate load, not under saturation.
-HALF_PEAK = {"purchase": "sdk"}
+HALF_PEAK = {"purchase": "sdk", "purchase_rules": "purchase_risk_off"}
 
 
 def log(message: str) -> None:
@@ -173,6 +178,32 @@ with open(path, "wb") as out:
     for charge in charges:
         body = anet_body(charge.trans_id, "net.authorize.payment.priorAuthCapture.created")
         out.write(webhook_signature(body, key).encode() + b"\\t" + body + b"\\n")
+"""
+
+
+# 196 rules beside the 4 built-in ones: the attributes and operators merchants' rules use
+# (amounts, emails, BINs, countries, metadata, velocity figures), a tenth of them log-only. None
+# matches the benchmark's purchases, so every one is evaluated and the payment goes through.
+RULES_SNIPPET = """
+from apps.audit.actors import Actor
+from apps.risk.models import Rule
+from apps.risk.services import rule_create
+shapes = [
+    "(amount_usd ?? 0) > {n}00000 and currency == 'USD'",
+    "email_domain != null and email_domain == 'spam{n}.example'",
+    "(attempts_ip_1h ?? 0) > {n}000 and (declines_ip_10m ?? 0) > 2",
+    "'campaign' in metadata and metadata['campaign'] == 'promo{n}'",
+    "card_bin != null and card_bin == '5{n:05d}'",
+    "(amount_card_24h ?? 0) > {n}00000000",
+    "billing_country != null and ip_country != null and billing_country != ip_country and amount > {n}0000",
+    "(customer_age_days ?? 1000) < 1 and (customers_per_card_24h ?? 0) > {n}",
+]
+actor = Actor.system("bench")
+for i in range(200 - Rule.objects.filter(enabled=True).count()):
+    rule_create(name=f"bench rule {i:03d}", expression=shapes[i % len(shapes)].format(n=i + 1),
+                outcome=["block", "review", "request_3ds"][i % 3], mode="log_only" if i % 10 == 0 else "live",
+                actor=actor)
+print("RULES=" + str(Rule.objects.filter(enabled=True).count()))
 """
 
 
@@ -489,6 +520,18 @@ def main() -> None:
     log(f"starting the app under gunicorn with {args.workers} workers")
     server = start_gunicorn(env, args.port, args.workers)
     options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
+    risk_off_port = args.port + 2
+    risk_off_server = None
+    if any(scenario.key in RISK_OFF_SCENARIOS for scenario in selected):
+        log(f"starting a second app server with risk off on port {risk_off_port}")
+        risk_off_server = start_gunicorn({**env, "RISK_ENABLED": "false"}, risk_off_port, args.workers, "risk-off")
+
+    def on_its_server(scenario: Scenario, scenario_options: dict[str, Any]) -> dict[str, Any]:
+        if scenario.key in RISK_OFF_SCENARIOS:
+            return {**scenario_options, "port": risk_off_port}
+        if scenario.key == "purchase_rules" and "RULES=200" not in manage(env, "shell", "-c", RULES_SNIPPET):
+            sys.exit("could not install 200 active rules")
+        return scenario_options
 
     def measure(scenario: Scenario) -> Result:
         log(f"{scenario.key}: warm-up {args.warmup}s, then {args.seconds}s")
@@ -504,6 +547,7 @@ def main() -> None:
             lanes = args.checkout_connections
             scenario_options = {**options, "connections": lanes, "threads": lanes,
                                 "env": {**env, "BENCH_CHECKOUT_MODE": mode}}  # fmt: skip
+        scenario_options = on_its_server(scenario, scenario_options)
         run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
         return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
 
@@ -568,8 +612,9 @@ def main() -> None:
             for scenario_key, rate, label, compare_with in runs:
                 scenario = next(s for s in selected if s.key == scenario_key)
                 log(f"{label}: at {rate:.1f} req/s for {args.half_seconds}s")
+                on_server = on_its_server(scenario, half_options)
                 half = to_result(
-                    scenario, run_at_rate(wrk, scenario, rate=rate, seconds=args.half_seconds, options=half_options)
+                    scenario, run_at_rate(wrk, scenario, rate=rate, seconds=args.half_seconds, options=on_server)
                 )
                 half.key, half.title = label, f"{scenario.title} @ {rate:.0f} req/s"
                 half.baseline = compare_with
@@ -608,6 +653,8 @@ def main() -> None:
     finally:
         stop(server)
         stop(sandbox)
+        if risk_off_server is not None:
+            stop(risk_off_server)
 
     context = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

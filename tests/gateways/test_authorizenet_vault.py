@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from apps.gateways.base import Billing, Card, ChargeRequest, Outcome, RecurringRequest, SavedCard, VaultCustomerRequest
-from apps.gateways.errors import GatewayDeclined, GatewayNotFound
+from apps.gateways.base import Billing, Card, ChargeRequest, Outcome, SavedCard, VaultCustomerRequest
+from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured, GatewayNotFound
+from apps.gateways.recurring_interface import RecurringRequest, RecurringUpdate
 from apps.sandbox.authorizenet.arb import arb_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,3 +83,31 @@ def test_recurring_create_is_safe_to_repeat_and_reports_its_charges(anet_gateway
     assert anet_gateway.recurring_status(recurring_id) == "canceled"
     with pytest.raises(GatewayNotFound):
         anet_gateway.recurring_status("123")
+
+
+def test_recurring_update_changes_amount_name_and_card_and_refuses_an_ended_schedule(anet_gateway, saved):
+    request = RecurringRequest(
+        reference="sub10", name="Pro", amount=1500, currency="USD", interval_length=1, interval_unit="months",
+        start_date=date(2026, 1, 10), customer_token=saved.customer_token, payment_token=saved.payment_token,
+    )  # fmt: skip
+    recurring_id = anet_gateway.recurring_create(request)
+    other = anet_gateway.vault_card_add(
+        customer_token=saved.customer_token, payment=Card("5424000000000015", 11, 2031, "456"), billing=Billing()
+    )
+
+    anet_gateway.recurring_update(recurring_id, RecurringUpdate("sub10u1", "USD", name="Gold", amount=2500))
+    anet_gateway.recurring_update(
+        recurring_id,
+        RecurringUpdate("sub10u2", "USD", customer_token=other.customer_token, payment_token=other.payment_token),
+    )
+
+    schedule = anet_gateway.recurring_get(recurring_id)
+    assert (schedule.name, schedule.amount) == ("Gold", 2500)
+    arb_run(as_of=datetime(2026, 1, 11, tzinfo=UTC))
+    details = anet_gateway.fetch_transaction(anet_gateway.recurring_get(recurring_id).charges[0].transaction_id)
+    assert (details.authorized_amount, details.card_last4) == (2500, "0015")
+    anet_gateway.recurring_cancel(recurring_id)
+    with pytest.raises(GatewayMisconfigured):
+        anet_gateway.recurring_update(recurring_id, RecurringUpdate("sub10u3", "USD", amount=100))
+    with pytest.raises(GatewayNotFound):
+        anet_gateway.recurring_update("123", RecurringUpdate("sub10u4", "USD", amount=100))

@@ -9,15 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.gateways.base import (
-    CaptureRequest,
-    OrderRequest,
-    Outcome,
-    RefundRequest,
-    SettlementLineKind,
-    TransactionState,
-    VoidRequest,
-)
+from apps.gateways.base import CaptureRequest, OrderRequest, Outcome, RefundRequest, TransactionState, VoidRequest
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayError,
@@ -27,6 +19,7 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.razorpay import RazorpayConfig, RazorpayGateway
+from apps.gateways.settlement_interface import SettlementLineKind
 
 
 @pytest.fixture

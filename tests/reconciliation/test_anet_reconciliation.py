@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
-from apps.gateways.base import SettlementBatchData, SettlementLineData, SettlementLineKind
+from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.selectors import account_balance
 from apps.payments.models import Payment, Refund

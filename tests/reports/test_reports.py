@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -137,3 +138,23 @@ def test_closed_days_come_from_the_daily_totals_with_the_same_figures(api, anet_
     assert rolled["daily"] == live["daily"]
     assert daily_totals_refresh() == 2  # the beat task: recent days again, idempotent
     assert DailyTotal.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_bank_debits_count_as_approved_and_a_return_comes_off_the_net():
+    from apps.payments.models import Payment, PaymentMethodType
+    from apps.reports.selectors import transaction_report
+    from tests.factories import PaymentFactory
+    from tests.merchants.factories import MerchantFactory
+
+    merchant = MerchantFactory()
+    for status in ("processing", "returned", "captured"):
+        payment = PaymentFactory(
+            merchant=merchant, captured=True, amount=1000, payment_method_type=PaymentMethodType.US_BANK_ACCOUNT
+        )
+        Payment.objects.filter(pk=payment.pk).update(status=status)
+    today = timezone.now().date()
+
+    (row,) = transaction_report(start=today, end=today, group_by="day", merchant_id=merchant.pk)
+
+    assert (row["approved"], row["captured"], row["returned"], row["net"]) == (3, 3000, 1000, 2000)

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.audit.actors import Actor
 from apps.risk.assessment import Level, risk_assess
 from apps.risk.models import ListAction, ListKind, Outcome, Rule, RuleMode
+from apps.risk.services import rule_create, rule_delete, rule_update
 from tests.merchants.factories import MerchantFactory
 from tests.risk.factories import ListEntryFactory, RuleFactory
 
@@ -223,3 +225,24 @@ def test_a_merchants_allow_entry_lets_its_own_payments_through_and_no_one_elses(
 
     assert risk_assess(ATTEMPT, merchant_id=shop.pk).outcome == Outcome.ALLOW
     assert risk_assess(ATTEMPT, merchant_id=other.pk).outcome == Outcome.BLOCK
+
+
+def test_the_rule_set_is_read_once_per_change(django_assert_num_queries):
+    from apps.risk.selectors import rules_enabled
+
+    SYSTEM = Actor.system("tests")  # noqa: N806
+
+    first = rule_create(name="First", expression="amount > 100", outcome="review", actor=SYSTEM)
+    rules_enabled()
+    with django_assert_num_queries(1):  # the stamp only: nothing changed
+        names = [rule.name for rule in rules_enabled()]
+    assert "First" in names
+
+    rule_update(rule=first, changes={"expression": "amount > 200"}, actor=SYSTEM)
+    assert next(rule for rule in rules_enabled() if rule.name == "First").expression == "amount > 200"
+    Rule.objects.filter(pk=first.pk).update(enabled=False)  # even a bulk switch is seen
+    assert "First" not in [rule.name for rule in rules_enabled()]
+    second = rule_create(name="Second", expression="amount > 1", outcome="block", actor=SYSTEM)
+    assert "Second" in [rule.name for rule in rules_enabled()]
+    rule_delete(rule=second, actor=SYSTEM)
+    assert "Second" not in [rule.name for rule in rules_enabled()]

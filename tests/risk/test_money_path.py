@@ -18,7 +18,7 @@ from apps.audit.models import AuditEvent
 from apps.events.models import Event
 from apps.payments.models import GatewayTransaction, Payment
 from apps.risk.attempts import amount_in_usd
-from apps.risk.services import list_entry_add, rule_create
+from apps.risk.services import list_entry_add, rule_create, rule_delete
 from apps.sandbox.models import SandboxCall
 from tests.payments.helpers import VISA, purchase_body
 
@@ -221,3 +221,38 @@ def test_an_allow_entry_for_a_wide_ip_range_is_refused(api):
 
     assert response.status_code == 400 and response.json()["error"]["param"] == "value"
     assert narrow.status_code == 201
+
+
+def test_with_risk_off_nothing_is_assessed_counted_or_blocked(api, anet_account, settings):
+    settings.RISK_ENABLED = False
+    everything = rule_create(name="Everything", expression="amount > 0", outcome="block", actor=SYSTEM)
+    list_entry_add(kind="email", action="block", value="fraud@example.com", actor=SYSTEM)
+
+    responses = [pay(api, ANET_DECLINED, amount=100, customer={"email": "fraud@example.com"}) for _ in range(4)]
+    allowed = pay(api, VISA, customer={"email": "fraud@example.com"})
+
+    # four declines of one card from the gateway, not one blocked before it, nothing throttled
+    assert [r.json()["error"]["code"] for r in responses] == ["card_declined"] * 4
+    assert allowed.status_code == 201, allowed.content
+    assert allowed.json()["risk"]["outcome"] == "allow"
+    assert Payment.objects.get(public_id=allowed.json()["id"]).risk["errors"] == ["risk_off"]
+    assert not Payment.objects.filter(failure_code="blocked_by_risk").exists()
+    rule_delete(rule=everything, actor=SYSTEM)
+    settings.RISK_ENABLED = True
+    # and nothing was counted while it was off: the card's declines start from zero (a fourth
+    # counted decline would be blocked as card testing)
+    assert pay(api, ANET_DECLINED, amount=100).json()["error"]["code"] == "card_declined"
+
+
+def test_a_retry_after_the_gateway_was_unavailable_is_counted_once(api, anet_account, sandbox_fault):
+    from apps.risk.velocity import velocity_figures
+
+    sandbox_fault("http_error", 503)
+    key = uuid.uuid4().hex
+    first = pay(api, VISA, key=key, customer_ip="198.51.100.23")
+    retry = pay(api, VISA, key=key, customer_ip="198.51.100.23")
+    another = pay(api, VISA, customer_ip="198.51.100.23")
+
+    assert (first.status_code, retry.status_code, another.status_code) == (503, 201, 201), first.content
+    # two requests, not three: the retry is the same attempt
+    assert velocity_figures("ip", "198.51.100.23", window_seconds=3600).count == 2

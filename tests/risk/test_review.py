@@ -157,3 +157,17 @@ def test_a_rejected_payment_whose_void_has_not_gone_through_cannot_be_captured(a
 
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "payment_rejected_in_review"
     assert SandboxCall.objects.filter(operation="priorAuthCaptureTransaction").count() == 0
+
+
+def test_the_built_in_country_rule_reads_the_deployments_tables(api, stripe_account, settings, tmp_path):
+    bins, networks = tmp_path / "bins.csv", tmp_path / "networks.csv"
+    bins.write_text("424242,GB\n")
+    networks.write_text("203.0.113.0/24,FR\n198.51.100.0/24,GB\n")
+    settings.RISK_BIN_COUNTRIES_FILE, settings.RISK_IP_COUNTRIES_FILE = str(bins), str(networks)
+
+    abroad = pay(api, STRIPE_VISA, customer_ip="203.0.113.9", return_url="https://shop.example/back").json()
+    at_home = pay(api, STRIPE_VISA, customer_ip="198.51.100.9", return_url="https://shop.example/back").json()
+
+    assert (abroad["status"], abroad["risk"]["outcome"]) == ("requires_action", "request_3ds")
+    assert [rule["name"] for rule in abroad["risk"]["rules"]] == ["Country mismatch"]
+    assert (at_home["status"], at_home["risk"]["outcome"]) == ("captured", "allow")

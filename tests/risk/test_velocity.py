@@ -13,10 +13,12 @@ from django.conf import settings as django_settings
 
 from apps.risk.velocity import (
     Figures,
+    Observation,
     VelocityUnavailable,
     velocity_check_and_record,
     velocity_check_and_record_windows,
     velocity_figures,
+    velocity_observe,
     velocity_record,
 )
 
@@ -37,7 +39,7 @@ def redis_db() -> Iterator[redis.Redis]:
 
 
 def risk_keys(client: redis.Redis) -> list[str]:
-    return sorted(client.scan_iter(match="*:risk:v1:*"))
+    return sorted(client.scan_iter(match="*:risk:v2:*"))
 
 
 def test_counts_and_amounts_within_each_window(value):
@@ -245,3 +247,91 @@ def test_simultaneous_attempts_see_every_count_exactly_once(value):
     assert velocity_figures("card", value, window_seconds=3600) == Figures(
         count=total, total_amount=3 * total, distinct_members=threads_count
     )
+
+
+# --- one attempt, every figure of its sources in one round trip -------------------------------
+
+
+def test_an_observation_records_the_attempt_and_reads_its_figures(value):
+    velocity_record("card", value, event="decline", at=T0)
+    velocity_record("card", value, event="decline", at=T0 - 900)  # outside 10 minutes
+    asked = Observation(
+        "card", value, 86400, amount=500, member="cus_1", with_total=True, small_window=60, decline_windows=(600, 3600)
+    )
+
+    (first,) = velocity_observe([asked], at=T0 + 1)
+    (second,) = velocity_observe(
+        [Observation("card", value, 86400, amount=700, member="cus_2", with_total=True)], at=T0 + 2
+    )
+
+    assert first.attempts == Figures(count=1, total_amount=500, distinct_members=1)
+    assert (first.small_attempts, first.declines) == (1, (1, 2))
+    assert second.attempts == Figures(count=2, total_amount=1200, distinct_members=2)
+    assert (second.small_attempts, second.declines) == (None, ())
+    # without the total, only the count (a hot value is never walked)
+    (third,) = velocity_observe([Observation("card", value, 86400)], at=T0 + 3)
+    assert (third.attempts.count, third.attempts.total_amount) == (3, 0)
+
+
+def test_several_sources_are_observed_in_one_call(value):
+    card, ip, key = velocity_observe(
+        [Observation("card", value, 3600), Observation("ip", value, 3600), Observation("key", value, 60)], at=T0
+    )
+
+    assert (card.attempts.count, ip.attempts.count, key.attempts.count) == (1, 1, 1)
+
+
+def test_a_retry_of_the_same_request_is_one_attempt(value):
+    asked = Observation("ip", value, 3600, small_window=60, event_id="ref-1")
+
+    first = velocity_observe([asked], at=T0)[0]
+    retry = velocity_observe([asked], at=T0 + 5)[0]
+    other = velocity_observe([Observation("ip", value, 3600, small_window=60, event_id="ref-2")], at=T0 + 6)[0]
+
+    assert (first.attempts.count, retry.attempts.count, other.attempts.count) == (1, 1, 2)
+    assert (first.small_attempts, retry.small_attempts, other.small_attempts) == (1, 1, 2)
+
+
+def test_a_value_keeps_its_entries_only_as_long_as_its_windows(value, redis_db):
+    velocity_observe([Observation("key", value, 60)], at=T0)
+    velocity_observe([Observation("key", value, 60)], at=T0 + 61)
+
+    (events,) = [key for key in risk_keys(redis_db) if key.endswith(":attempt:events")]
+    assert redis_db.zcard(events) == 1  # the minute-old one was dropped
+    assert 60 < redis_db.ttl(events) <= 60 + 60
+
+
+def test_an_observation_survives_redis_forgetting_its_script(value, redis_db):
+    velocity_observe([Observation("ip", value, 60)], at=T0)
+    redis_db.script_flush()
+
+    (seen,) = velocity_observe([Observation("ip", value, 60)], at=T0 + 1)
+
+    assert seen.attempts.count == 2
+
+
+def test_simultaneous_observations_see_every_count_exactly_once(value):
+    threads_count, calls_each = 16, 25
+    start = threading.Barrier(threads_count)
+    counts: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            start.wait(timeout=10)
+            for _ in range(calls_each):
+                (seen,) = velocity_observe([Observation("card", value, 3600, small_window=60)])
+                with lock:
+                    counts.append(seen.small_attempts or 0)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sorted(counts) == list(range(1, threads_count * calls_each + 1))

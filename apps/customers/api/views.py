@@ -13,18 +13,26 @@ from rest_framework.response import Response
 
 from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
-from apps.customers import selectors, services
+from apps.customers import card_changes, selectors, services
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
 from apps.gateways.base import Billing, Card, OpaqueToken
 
-from .serializers import CustomerCreateSerializer, CustomerUpdateSerializer, PaymentMethodAddSerializer
+from .serializers import (
+    CustomerCreateSerializer,
+    CustomerUpdateSerializer,
+    PaymentMethodAddSerializer,
+    PaymentMethodUpdateSerializer,
+)
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid request (error envelope); nothing changed"),
     402: OpenApiResponse(description="The card was declined when checked; nothing saved"),
     404: OpenApiResponse(description="No such customer or card for this merchant"),
-    409: OpenApiResponse(description="Not allowed in this state (a card paying a live subscription ...)"),
+    409: OpenApiResponse(
+        description="Not allowed in this state (a card paying a live subscription, a gateway that cannot "
+        "change a saved card ...)"
+    ),
     503: OpenApiResponse(description="Gateway unreachable; nothing saved"),
 }
 TAGS = ["customers"]
@@ -131,6 +139,33 @@ class PaymentMethodDetailApi(IdempotentApiView):
         """One saved card of a customer."""
         customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
+        return Response(services.payment_method_representation(method))
+
+    @extend_schema(
+        operation_id="payment_methods_update",
+        request=PaymentMethodUpdateSerializer,
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Change a saved card's expiry (`exp_month` and `exp_year` together) and/or its "
+        "`billing_address` (replaced as a whole) at the gateway's vault, without the card number. The "
+        "gateway checks the changed card (402 if refused: nothing changes). Gateways whose vault cannot "
+        "change a card (Razorpay has none) answer 409 card_update_not_supported.",
+    )
+    def patch(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
+        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
+        data = PaymentMethodUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        method = card_changes.payment_method_update(
+            method=method,
+            exp_month=values.get("exp_month"),
+            exp_year=values.get("exp_year"),
+            billing=Billing(**values["billing_address"]) if "billing_address" in values else None,
+            reference=self.idempotency_reference,
+            actor=self.actor(request),
+        )
         return Response(services.payment_method_representation(method))
 
     @extend_schema(

@@ -10,6 +10,9 @@ SDK facts this module works around (see docs/architecture.md and shared gateway 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
@@ -19,7 +22,7 @@ from authorizenet import apicontractsv1, apicontrollers, apicontrollersbase
 
 from apps.core.money import to_decimal
 from apps.gateways import http
-from apps.gateways.base import Billing, Card, GatewayResult, OpaqueToken, Outcome
+from apps.gateways.base import BankAccount, Billing, Card, GatewayResult, OpaqueToken, Outcome
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayMisconfigured,
@@ -44,6 +47,16 @@ from .vocabulary import (
 apicontrollersbase.requests = SimpleNamespace(post=http.post)
 
 MAX_REFERENCE_LENGTH = 20  # refId and invoiceNumber are both limited to 20 characters
+
+logger = logging.getLogger(__name__)
+
+
+def trans_hash_sha2(signature_key: str, api_login_id: str, trans_id: str, amount: Decimal) -> str:
+    """transHashSha2 as Authorize.Net's Transaction Hash Upgrade Guide defines it: HMAC-SHA512 keyed
+    with the hex-decoded Signature Key over "^apiLoginId^transId^amount^" (two decimals), in
+    upper-case hex. (Webhook signatures use the key's text instead: see notifications.py.)"""
+    message = f"^{api_login_id}^{trans_id}^{amount:.2f}^".encode()
+    return hmac.new(bytes.fromhex(signature_key), message, hashlib.sha512).hexdigest().upper()
 
 
 @dataclass(frozen=True)
@@ -70,9 +83,25 @@ def address_of(billing: Billing) -> Any:
     return address
 
 
-def payment_of(payment: Card | OpaqueToken) -> Any:
+# Our bank account types in eCheck.Net's words (bankAccountTypeEnum).
+BANK_ACCOUNT_TYPES = {"checking": "checking", "savings": "savings", "business_checking": "businessChecking"}
+
+
+def bank_account_of(payment: BankAccount) -> Any:
+    bank = apicontractsv1.bankAccountType()
+    bank.accountType = BANK_ACCOUNT_TYPES[payment.account_type]
+    bank.routingNumber = payment.routing_number
+    bank.accountNumber = payment.account_number
+    bank.nameOnAccount = payment.holder_name[:22]
+    bank.echeckType = payment.echeck_type
+    return bank
+
+
+def payment_of(payment: Card | OpaqueToken | BankAccount) -> Any:
     node = apicontractsv1.paymentType()
-    if isinstance(payment, Card):
+    if isinstance(payment, BankAccount):
+        node.bankAccount = bank_account_of(payment)
+    elif isinstance(payment, Card):
         card = apicontractsv1.creditCardType()
         card.cardNumber = payment.number
         card.expirationDate = f"{payment.exp_year:04d}-{payment.exp_month:02d}"
@@ -152,7 +181,28 @@ class AuthorizeNetClient:
         request.refId = self._reference(reference)
         request.transactionRequest = transaction
         response = self._execute(apicontrollers.createTransactionController, request, writes=True)
+        self._check_trans_hash(response, transaction.amount)
         return self._transaction_result(response)
+
+    def _check_trans_hash(self, response: Any, amount: Decimal | None) -> None:
+        """An answer whose transHashSha2 is not what our Signature Key gives for it was not written by
+        Authorize.Net for this request, or was altered on the way: its verdict is not trusted. It is
+        logged and the outcome is unknown, so the payment is settled by looking the transaction up
+        (never charged again). Checked only where all three are known: the key, the hash (accounts
+        without a signature key get none) and the amount (a void sends none)."""
+        tr = child(response, "transactionResponse")
+        sent = text(tr, "transHashSha2")
+        if not sent or not self.config.signature_key or amount is None:
+            return
+        trans_id = text(tr, "transId")
+        try:
+            expected = trans_hash_sha2(self.config.signature_key, self.config.api_login_id, trans_id, amount)
+        except ValueError:
+            logger.warning("anet_signature_key_not_hex", extra={"api_login_id": self.config.api_login_id})
+            return
+        if not hmac.compare_digest(sent.upper(), expected):
+            logger.error("anet_trans_hash_mismatch", extra={"trans_id": trans_id, "ref_id": text(response, "refId")})
+            raise GatewayOutcomeUnknown("Authorize.Net's transaction hash does not match its answer: not trusted")
 
     def _transaction_result(self, response: Any) -> GatewayResult:
         tr = child(response, "transactionResponse")

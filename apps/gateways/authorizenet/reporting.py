@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from authorizenet import apicontractsv1, apicontrollers
 
 from apps.core.money import to_minor
-from apps.gateways.base import SettlementBatchData, SettlementLineData, SettlementLineKind
+from apps.gateways.settlement_interface import (
+    SettlementBatchData,
+    SettlementLineData,
+    SettlementLineKind,
+    SettlementTotals,
+)
 
 from .client import AuthorizeNetClient
-from .vocabulary import all_of, text, utc_time
+from .vocabulary import all_of, child, text, utc_time
 
 
 class Reporting(AuthorizeNetClient):
@@ -22,6 +28,7 @@ class Reporting(AuthorizeNetClient):
         (getTransactionList, page by page). Authorize.Net deducts no fees per batch: it bills
         them monthly, so the lines carry none and the payout is the batch's net."""
         request = apicontractsv1.getSettledBatchListRequest()
+        request.includeStatistics = True  # the batch's own totals, checked against its lines
         request.firstSettlementDate = since.astimezone(UTC)
         request.lastSettlementDate = until.astimezone(UTC)
         response = self._execute(apicontrollers.getSettledBatchListController, request, writes=False)
@@ -43,9 +50,31 @@ class Reporting(AuthorizeNetClient):
                     currency=self.config.currency,
                     lines=lines,
                     payout_amount=net,
+                    reported_totals=self._reported_totals(batch),
                 )
             )
         return batches
+
+    def _reported_totals(self, batch: Any) -> SettlementTotals | None:
+        """The batch's statistics summed over its account types (Visa, eCheck ...); None when the
+        gateway sent none."""
+        statistics = all_of(batch, "statistics", "statistic")
+        if not statistics:
+            return None
+        currency = self.config.currency
+
+        def total(name: str) -> int:
+            return sum(abs(to_minor(text(item, name) or "0", currency)) for item in statistics)
+
+        def count(name: str) -> int:
+            return sum(int(text(item, name) or 0) for item in statistics)
+
+        return SettlementTotals(
+            charge_amount=total("chargeAmount"),
+            charge_count=count("chargeCount"),
+            refund_amount=total("refundAmount"),
+            refund_count=count("refundCount"),
+        )
 
     def _batch_lines(self, batch_id: str) -> list[SettlementLineData]:
         lines: list[SettlementLineData] = []
@@ -65,18 +94,18 @@ class Reporting(AuthorizeNetClient):
             if text(response, "messages", "resultCode") != "Ok":
                 self._api_error(response)
             items = all_of(response, "transactions", "transaction")
-            lines += [self._settlement_line(item) for item in items]
+            lines += [self._settlement_line(item, batch_id) for item in items]
             if len(items) < self.SETTLEMENT_PAGE:
                 return lines
             page += 1
 
-    def _settlement_line(self, item: Any) -> SettlementLineData:
+    def _settlement_line(self, item: Any, batch_id: str) -> SettlementLineData:
         status = text(item, "transactionStatus")
         kind = {
             "settledSuccessfully": SettlementLineKind.CHARGE,
             "refundSettledSuccessfully": SettlementLineKind.REFUND,
         }.get(status, SettlementLineKind.ADJUSTMENT)
-        return SettlementLineData(
+        line = SettlementLineData(
             transaction_id=text(item, "transId"),
             kind=kind,
             status=status,
@@ -84,4 +113,26 @@ class Reporting(AuthorizeNetClient):
             currency=self.config.currency,
             reference=text(item, "invoiceNumber"),
             occurred_at=utc_time(text(item, "submitTimeUTC")),
+        )
+        return self._returned_line(line, batch_id) if status == "returnedItem" else line
+
+    def _returned_line(self, line: SettlementLineData, batch_id: str) -> SettlementLineData:
+        """A returned eCheck debit is listed twice: in the batch that settled it (the charge) and in
+        the batch of the return's date (the return, with its NACHA code in returnedItems)."""
+        request = apicontractsv1.getTransactionDetailsRequest()
+        request.transId = line.transaction_id
+        response = self._execute(apicontrollers.getTransactionDetailsController, request, writes=False)
+        transaction = child(response, "transaction")
+        if text(response, "messages", "resultCode") != "Ok" or transaction is None:
+            self._api_error(response)
+        if text(transaction, "batch", "batchId") == batch_id:
+            return replace(line, kind=SettlementLineKind.CHARGE)
+        returned = all_of(transaction, "returnedItems", "returnedItem")
+        last = returned[-1] if returned else None
+        return replace(
+            line,
+            kind=SettlementLineKind.RETURN,
+            return_code=text(last, "code"),
+            return_reason=text(last, "description"),
+            occurred_at=utc_time(text(last, "dateUTC")) or line.occurred_at,
         )

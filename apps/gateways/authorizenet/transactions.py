@@ -10,6 +10,7 @@ from authorizenet import apicontractsv1, apicontrollers
 
 from apps.core.money import to_minor
 from apps.gateways.base import (
+    BankAccount,
     CaptureRequest,
     ChargeRequest,
     GatewayResult,
@@ -19,9 +20,9 @@ from apps.gateways.base import (
     TransactionState,
     VoidRequest,
 )
-from apps.gateways.errors import GatewayDeclined
+from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured
 
-from .client import AuthorizeNetClient, address_of, payment_of
+from .client import AuthorizeNetClient, address_of, bank_account_of, payment_of
 from .vocabulary import STATES, all_of, brand, child, text
 
 
@@ -45,6 +46,8 @@ class Transactions(AuthorizeNetClient):
                 transaction.profile = profile
             else:
                 transaction.payment = payment_of(request.payment)
+            if request.authorization_code:
+                transaction.authCode = request.authorization_code
             order = apicontractsv1.orderType()
             order.invoiceNumber = request.reference
             if request.description:
@@ -63,10 +66,15 @@ class Transactions(AuthorizeNetClient):
         return self._transaction(transaction_type, request.reference, build)
 
     def authorize(self, request: ChargeRequest) -> GatewayResult:
+        if request.authorization_code:
+            raise GatewayMisconfigured("An authorization obtained by phone is captured (a sale), not authorized again")
         return self._charge("authOnlyTransaction", request)
 
     def sale(self, request: ChargeRequest) -> GatewayResult:
-        return self._charge("authCaptureTransaction", request)
+        # With the issuer's approval code (an authorisation obtained by phone) the card is captured
+        # against it without asking the issuer: captureOnlyTransaction.
+        kind = "captureOnlyTransaction" if request.authorization_code else "authCaptureTransaction"
+        return self._charge(kind, request)
 
     def capture(self, request: CaptureRequest) -> GatewayResult:
         amount = self._amount(request.amount, request.currency)
@@ -94,12 +102,20 @@ class Transactions(AuthorizeNetClient):
 
         def build(transaction: Any) -> None:
             transaction.amount = amount
-            card = apicontractsv1.creditCardType()
-            # A refund names the settled charge and the card's last four digits, never the card.
-            card.cardNumber = request.card_last4 or "0000"
-            card.expirationDate = "XXXX"
             payment = apicontractsv1.paymentType()
-            payment.creditCard = card
+            if request.bank_account is not None:
+                # A credit to the debited account names it by its masked numbers (bankAccountMaskedType).
+                bank = request.bank_account
+                payment.bankAccount = bank_account_of(
+                    BankAccount(f"XXXX{bank.routing_last4}", f"XXXX{bank.last4}", bank.account_type, bank.holder_name,
+                                "CCD" if bank.account_type == "business_checking" else "WEB")
+                )  # fmt: skip
+            else:
+                card = apicontractsv1.creditCardType()
+                # A refund names the settled charge and the card's last four digits, never the card.
+                card.cardNumber = request.card_last4 or "0000"
+                card.expirationDate = "XXXX"
+                payment.creditCard = card
             transaction.payment = payment
             transaction.refTransId = request.transaction_id
             order = apicontractsv1.orderType()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from apps.gateways.base import NotificationKind, RecurringStatus, TransactionState
+from apps.gateways.base import NotificationKind, TransactionState
+from apps.gateways.recurring_interface import RecurringStatus
 
 BRANDS = {
     "Visa": "visa",
@@ -29,6 +30,8 @@ DECLINE_CODES = {
     "6": "invalid_card_number",
     "7": "invalid_expiry",
     "8": "expired_card",
+    "9": "invalid_routing_number",
+    "10": "invalid_account_number",
     "11": "duplicate_transaction",
     "16": "transaction_not_found",
     "27": "avs_mismatch",
@@ -38,6 +41,9 @@ DECLINE_CODES = {
     "54": "payment_not_settled",  # a refund before settlement: void instead
     "55": "refund_exceeds_charge",
     "65": "cvv_mismatch",
+    "100": "bank_account_not_supported",  # eCheck type or account type refused
+    "244": "bank_account_not_supported",
+    "246": "bank_account_not_supported",
     "310": "already_voided",
     "311": "already_captured",
 }

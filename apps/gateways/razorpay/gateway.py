@@ -39,9 +39,6 @@ from apps.gateways.base import (
     OrderRequest,
     Outcome,
     RefundRequest,
-    SettlementBatchData,
-    SettlementLineData,
-    SettlementLineKind,
     TransactionDetails,
     TransactionState,
     VoidRequest,
@@ -55,6 +52,7 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.models import GatewayAccount
+from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView, query_names, takes_no_parameters
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
-from apps.customers.services import customer_find_or_create
-from apps.gateways.base import Billing, Card, OpaqueToken
+from apps.customers.services import customer_find_or_create, payment_method_representation
+from apps.gateways.base import BankAccount, Billing, Card, OpaqueToken
 from apps.payments import selectors, services
 from apps.payments.models import Payment, PaymentStatus, RefundStatus
 from apps.payments.representations import payment_representation, refund_representation
@@ -28,6 +28,7 @@ from .serializers import (
     PaymentOutputSerializer,
     RefundCreateSerializer,
     RefundOutputSerializer,
+    SavePaymentMethodSerializer,
 )
 
 ERROR_RESPONSES = {
@@ -50,8 +51,14 @@ class PaymentFilter(django_filters.FilterSet):
         fields = ["status", "reference"]
 
 
-def _payment_method(data: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
+def _payment_method(data: dict[str, Any]) -> tuple[Card | OpaqueToken | BankAccount, Billing]:
     billing = Billing(**data.get("billing_details", {}))
+    if data["type"] == "us_bank_account":
+        bank = BankAccount(
+            data["routing_number"], data["account_number"], data["account_type"], data["account_holder_name"],
+            data["echeck_type"],
+        )  # fmt: skip
+        return bank, billing
     if data["type"] == "card":
         return Card(data["number"], data["exp_month"], data["exp_year"], data.get("cvc", "")), billing
     return OpaqueToken(data["descriptor"], data["value"]), billing
@@ -122,6 +129,7 @@ class PaymentListCreateApi(IdempotentApiView):
             idempotency_reference=self.idempotency_reference,
             return_url=values["return_url"],
             site_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+            authorization_code=values["payment_method"].get("authorization_code", ""),
             actor=self.actor(request),
         )
         if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING}:
@@ -218,6 +226,33 @@ class PaymentRefundsApi(IdempotentApiView):
         # Waiting for an approver is an answer; waiting for the gateway is not (a retry asks again).
         self.outcome_pending = refund.status in {RefundStatus.PENDING, RefundStatus.UNKNOWN}
         return Response(refund_representation(refund), status=code)
+
+
+class PaymentSavePaymentMethodApi(IdempotentApiView):
+    @extend_schema(
+        operation_id="payments_save_payment_method",
+        request=SavePaymentMethodSerializer,
+        responses={201: OpenApiTypes.OBJECT, **ERROR_RESPONSES},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=["payments"],
+        description="Save the card of a succeeded card payment as a payment method of `customer` (default: "
+        "the payment's customer), from the gateway's record of the payment: the card is never sent again. "
+        "Saving it again returns the same payment method. 409 for a payment that did not succeed, was not "
+        "made with a card, or whose gateway cannot save a past payment's card (only Authorize.Net can).",
+    )
+    def post(self, request: Request, payment_id: str) -> Response:
+        data = SavePaymentMethodSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = self.merchant(request)
+        payment = selectors.payment_get(merchant=merchant, public_id=payment_id)
+        customer_id = data.validated_data.get("customer")
+        method = services.payment_card_save(
+            payment=payment,
+            customer=customer_get(merchant=merchant, public_id=customer_id) if customer_id else None,
+            reference=self.idempotency_reference,
+            actor=self.actor(request),
+        )
+        return Response(payment_method_representation(method), status=status.HTTP_201_CREATED)
 
 
 class RefundDetailApi(MerchantApiView):

@@ -2,6 +2,7 @@
 their public functions, so callers may import from here or from the module that serves them."""
 
 from .authentication import payment_authentication_abandon, payments_authentication_sweep
+from .bank_debits import bank_debit_returned, bank_debits_settled
 from .batch import ChargeSpec, charges_begin, charges_finish
 from .charges import authentication_return_url, charge_begin, charge_call, charge_error, charge_finish, payment_create
 from .checkout import (
@@ -68,6 +69,7 @@ from .resolution import (
 )
 from .review import payment_review_approve, payment_review_assign, payment_review_reject, payments_review_expire
 from .risk import checkout_assess, renewal_blocked
+from .saved_cards import payment_card_save
 
 __all__ = [
     "GT_RESULT_FIELDS",
@@ -80,6 +82,8 @@ __all__ = [
     "adopt_failed_calls_found_at_gateway",
     "apply_charge_result",
     "authentication_return_url",
+    "bank_debit_returned",
+    "bank_debits_settled",
     "call_gateway",
     "charge_begin",
     "charge_call",
@@ -110,6 +114,7 @@ __all__ = [
     "payment_authentication_settle",
     "payment_capture",
     "payment_capture_confirmed",
+    "payment_card_save",
     "payment_create",
     "payment_event",
     "payment_record_gateway_charge",

@@ -15,7 +15,9 @@ from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
 from apps.customers.models import Customer
+from apps.gateways.api_errors import PaymentMethodNotSupported
 from apps.gateways.base import (
+    BankAccount,
     Billing,
     Card,
     ChargeRequest,
@@ -26,11 +28,16 @@ from apps.gateways.base import (
 from apps.gateways.errors import GatewayDeclined
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
-from apps.gateways.selectors import check_currency, check_payment_method, gateway_account_for
+from apps.gateways.selectors import (
+    check_currency,
+    check_payment_method,
+    check_voice_authorization,
+    gateway_account_for,
+)
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference, one_run_per_reference
 from apps.payments.errors import PaymentBlocked
-from apps.payments.models import GatewayTransaction, Payment, Review
+from apps.payments.models import GatewayTransaction, Payment, PaymentMethodType, Review
 from apps.payments.selectors import earlier_calls
 from apps.risk.attempts import risk_evaluate, risk_record_decline
 from apps.risk.models import Outcome
@@ -57,7 +64,7 @@ def payment_create(
     livemode: bool,
     amount: int,
     currency: str,
-    payment_method: Card | OpaqueToken | SavedCard,
+    payment_method: Card | OpaqueToken | SavedCard | BankAccount,
     capture: bool = True,
     billing: Billing | None = None,
     customer: Customer | None = None,
@@ -69,6 +76,7 @@ def payment_create(
     idempotency_reference: str = "",
     return_url: str = "",
     site_url: str = "",
+    authorization_code: str = "",
     actor: Actor,
 ) -> Payment:
     """Charge (capture=True) or authorise a card. Returns the payment, `unknown` when the
@@ -83,9 +91,20 @@ def payment_create(
     customer must visit; the gateway sends the customer back to us (`site_url` is our address as
     the customer's browser reaches it) and we send them on to the merchant's `return_url`."""
     currency = currency.upper()
+    if isinstance(payment_method, BankAccount) and not capture:
+        # ACH has no authorisation: the debit is the only step (the gateway refuses authOnly).
+        raise PaymentMethodNotSupported(
+            "A bank account debit cannot be authorised only: send capture=true.", param="capture"
+        )
     account = account or gateway_account_for(merchant=merchant, livemode=livemode)
     check_currency(account, currency)
     check_payment_method(account, payment_method)
+    if authorization_code:
+        # A card the issuer authorised by phone: captured at once against its approval code, at a
+        # gateway that can (the rest of the path, retries and lookups included, is a sale's).
+        if not capture or not isinstance(payment_method, Card):
+            raise ValueError("an authorization obtained by phone is captured, and only for a card")
+        check_voice_authorization(account)
     earlier = earlier_calls(
         idempotency_reference, kinds=[GatewayTransaction.Kind.SALE, GatewayTransaction.Kind.AUTHORIZE]
     )
@@ -96,7 +115,7 @@ def payment_create(
     billing = billing or Billing(email=customer.email if customer else "")
     attempt = charge_attempt(
         merchant=merchant, amount=amount, currency=currency, payment_method=payment_method, billing=billing,
-        customer=customer, customer_ip=customer_ip, metadata=metadata, actor=actor,
+        customer=customer, customer_ip=customer_ip, metadata=metadata, actor=actor, reference=idempotency_reference,
     )  # fmt: skip
     assessment = risk_evaluate(attempt)
     if assessment.outcome == Outcome.BLOCK:
@@ -111,6 +130,11 @@ def payment_create(
     # 3-D Secure needs the customer there: a return URL to come back to, and not a saved card.
     present = bool(site_url and return_url) and not isinstance(payment_method, SavedCard)
     ask_3ds, held = risk_actions(assessment, account=account, customer_present=present)
+    if authorization_code:
+        # The issuer already approved by phone: no authorisation exists to hold for review or to
+        # authenticate, the capture is the only call.
+        ask_3ds, held = False, False
+    held = held and not isinstance(payment_method, BankAccount)  # a bank debit has no hold to review
     with one_run_per_reference(), transaction.atomic():
         payment, gt = charge_begin(
             merchant=merchant,
@@ -138,6 +162,7 @@ def payment_create(
         customer_ip=customer_ip,
         return_url=authentication_return_url(payment, site_url) if site_url else "",
         request_three_d_secure=ask_3ds,
+        authorization_code=authorization_code,
     )
     payment = atomic_with_reconnect(
         lambda: charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=actor), what="charge_finish"
@@ -177,7 +202,7 @@ def charge_begin(
     account: GatewayAccount,
     amount: int,
     currency: str,
-    payment_method: Card | OpaqueToken | SavedCard,
+    payment_method: Card | OpaqueToken | SavedCard | BankAccount,
     capture: bool = True,
     customer: Customer | None = None,
     reference: str = "",
@@ -196,6 +221,7 @@ def charge_begin(
     gateway call. `call_reference` (at most 20 characters) is the idempotency reference sent to
     the gateway; callers that must never charge twice for one thing derive it from that thing."""
     card = payment_method if isinstance(payment_method, Card) else None
+    bank = payment_method if isinstance(payment_method, BankAccount) else None
     payment = Payment.objects.create(
         merchant=merchant,
         gateway_account=account,
@@ -208,9 +234,13 @@ def charge_begin(
         description=description,
         metadata=metadata or {},
         card_brand=card_brand,
-        card_last4=card.last4 if card else card_last4,
+        card_last4=card.last4 if card else bank.last4 if bank else card_last4,
         card_exp_month=card.exp_month if card else None,
         card_exp_year=card.exp_year if card else None,
+        payment_method_type=PaymentMethodType.US_BANK_ACCOUNT if bank else PaymentMethodType.CARD,
+        bank_routing_last4=bank.routing_last4 if bank else "",
+        bank_account_type=bank.account_type if bank else "",
+        bank_account_holder=bank.holder_name[:22] if bank else "",
         return_url=return_url,
         risk=risk or {},
         review=review,
@@ -235,13 +265,14 @@ def charge_call(
     *,
     payment: Payment,
     gt: GatewayTransaction,
-    payment_method: Card | OpaqueToken | SavedCard,
+    payment_method: Card | OpaqueToken | SavedCard | BankAccount,
     billing: Billing | None = None,
     customer_ip: str = "",
     gateway: Gateway | None = None,
     return_url: str = "",
     off_session: bool = False,
     request_three_d_secure: bool = False,
+    authorization_code: str = "",
 ) -> CallOutcome:
     """Step 2, outside any transaction: the gateway call itself (`gateway`: an adapter for the
     payment's account the caller already holds, e.g. across a batch)."""
@@ -258,6 +289,7 @@ def charge_call(
         return_url=return_url,
         off_session=off_session,
         request_three_d_secure=request_three_d_secure,
+        authorization_code=authorization_code,
     )
     return call_gateway(gateway.sale if payment.capture else gateway.authorize, request)
 

@@ -12,7 +12,15 @@ from apps.audit.services import audit_record
 from apps.gateways.base import (
     GatewayResult,
 )
-from apps.payments.models import Authentication, GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from apps.payments.models import (
+    Authentication,
+    GatewayTransaction,
+    Payment,
+    PaymentMethodType,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 
 from .common import PAYMENT_RESULT_FIELDS, payment_snapshot, publish_payment, publish_refund
 from .postings import ledger_record_payment
@@ -48,7 +56,11 @@ def charge_result(payment: Payment, gt: GatewayTransaction, result: GatewayResul
     if gt.status == GatewayTransaction.Status.SUCCEEDED and result is not None:
         payment.gateway_transaction_id = result.transaction_id
         payment.amount_authorized = payment.amount
-        if gt.kind == GatewayTransaction.Kind.SALE:
+        if gt.kind == GatewayTransaction.Kind.SALE and payment.payment_method_type == PaymentMethodType.US_BANK_ACCOUNT:
+            # A bank debit is owed from now (the ledger's receivable) but succeeds only once it settles.
+            payment.amount_captured = payment.amount
+            payment.status, action = PaymentStatus.PROCESSING, "payment.processing"
+        elif gt.kind == GatewayTransaction.Kind.SALE:
             payment.amount_captured = payment.amount
             payment.status, action = PaymentStatus.CAPTURED, "payment.captured"
         else:

@@ -16,6 +16,7 @@ from apps.core.db import atomic_with_reconnect
 from apps.core.money import format_amount
 from apps.gateways.api_errors import PaymentDeclined
 from apps.gateways.base import (
+    BankAccountOnFile,
     RefundRequest,
 )
 from apps.gateways.errors import (
@@ -32,7 +33,7 @@ from apps.payments.errors import (
     RequestInFlight,
     SelfApprovalRefused,
 )
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
+from apps.payments.models import GatewayTransaction, Payment, PaymentMethodType, PaymentStatus, Refund, RefundStatus
 from apps.payments.selectors import earlier_calls
 
 from .common import (
@@ -198,13 +199,25 @@ def _raise_refund_declined(gt: GatewayTransaction, refund: Refund) -> None:
     raise PaymentDeclined(gt.message or "Declined by the gateway.", code="refund_declined", extra=extra)
 
 
+def bank_account_on_file(payment: Payment) -> BankAccountOnFile | None:
+    """A bank debit is refunded by a credit to the same account, named by its last fours."""
+    if payment.payment_method_type != PaymentMethodType.US_BANK_ACCOUNT:
+        return None
+    return BankAccountOnFile(
+        payment.card_last4, payment.bank_routing_last4, payment.bank_account_type, payment.bank_account_holder
+    )
+
+
 def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Refund:
     payment = refund.payment
     gateway = gateway_for(payment.gateway_account)
     outcome = call_gateway(
         gateway.refund,
-        RefundRequest(gt.reference, payment.gateway_transaction_id, refund.amount, refund.currency, payment.card_last4),
-    )
+        RefundRequest(
+            gt.reference, payment.gateway_transaction_id, refund.amount, refund.currency, payment.card_last4,
+            bank_account=bank_account_on_file(payment),
+        ),
+    )  # fmt: skip
     locked_payment, locked, gt = atomic_with_reconnect(
         lambda: _refund_record(payment.pk, refund.pk, gt.pk, outcome, actor), what="refund_finish"
     )

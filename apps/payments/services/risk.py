@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.audit.actors import Actor, ActorType
 from apps.audit.services import audit_record
 from apps.customers.models import Customer
-from apps.gateways.base import Billing, Card, GatewayResult, OpaqueToken, SavedCard
+from apps.gateways.base import BankAccount, Billing, Card, GatewayResult, OpaqueToken, SavedCard
 from apps.gateways.base import Outcome as GatewayOutcome
 from apps.gateways.errors import GatewayDeclined
 from apps.gateways.models import GatewayAccount
@@ -40,14 +40,16 @@ def charge_attempt(
     merchant: Merchant,
     amount: int,
     currency: str,
-    payment_method: Card | OpaqueToken | SavedCard,
+    payment_method: Card | OpaqueToken | SavedCard | BankAccount,
     billing: Billing,
     customer: Customer | None,
     customer_ip: str,
     metadata: dict[str, Any] | None,
     actor: Actor,
+    reference: str = "",
 ) -> Attempt:
-    """What risk is told of a charge about to be made (the card number stays in memory)."""
+    """What risk is told of a charge about to be made (the card number stays in memory);
+    `reference` is the request's idempotency reference (a retry is counted once)."""
     card = payment_method if isinstance(payment_method, Card) else None
     history = Payment.objects.filter(customer=customer, status__in=WENT_THROUGH).count() if customer else None
     return Attempt(
@@ -63,6 +65,7 @@ def charge_attempt(
         customer_payments=history,
         api_key=actor.id if actor.type == ActorType.API_KEY else "",
         metadata=metadata or {},
+        reference=reference,
     )
 
 
@@ -93,7 +96,7 @@ def payment_block(
     account: GatewayAccount,
     amount: int,
     currency: str,
-    payment_method: Card | OpaqueToken | SavedCard | None,
+    payment_method: Card | OpaqueToken | SavedCard | BankAccount | None,
     capture: bool,
     customer: Customer | None,
     reference: str,
@@ -190,7 +193,7 @@ def renewal_blocked(*, payment: Payment) -> CallOutcome | None:
     of merchant-initiated charges; "off" assesses nothing. A block is what the charge records in
     place of the gateway's answer (declined, `blocked_by_risk`): it is never sent, and the
     renewal goes to dunning like any decline."""
-    if settings.RISK_RENEWALS != "lists" or payment.customer is None:
+    if not settings.RISK_ENABLED or settings.RISK_RENEWALS != "lists" or payment.customer is None:
         return None
     customer = payment.customer
     attributes = {"amount": payment.amount, "currency": payment.currency, "email": customer.email or None}

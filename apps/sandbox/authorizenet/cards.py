@@ -44,6 +44,8 @@ REASONS = {
     "6": "The credit card number is invalid.",
     "7": "Credit card expiration date is invalid.",
     "8": "The credit card has expired.",
+    "9": "The ABA code is invalid",
+    "10": "The account number is invalid",
     "11": "A duplicate transaction has been submitted.",
     "16": "The transaction cannot be found.",
     "27": "The transaction has been declined because of an AVS mismatch.",
@@ -53,6 +55,9 @@ REASONS = {
     "54": "The referenced transaction does not meet the criteria for issuing a credit.",
     "55": "The sum of credits against the referenced transaction would exceed original debit amount.",
     "65": "This transaction has been declined.",
+    "100": "The eCheck.Net type is invalid.",
+    "244": "This eCheck.Net type is not allowed for this Bank Account Type.",
+    "246": "This eCheck.Net type is not allowed.",
     "310": "This transaction has already been voided.",
     "311": "This transaction has already been captured.",
 }

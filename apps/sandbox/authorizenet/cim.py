@@ -15,6 +15,7 @@ from lxml import etree
 
 from apps.sandbox.models import AnetAccount, AnetCustomerProfile, AnetPaymentNonce, AnetPaymentProfile
 
+from .addresses import BILLING_FIELDS, SHIPPING_FIELDS, add_address, has_address, read_address
 from .cards import DECLINE_ZIP, REASONS, CardFacts, auth_code, card_facts, expiration_problem
 from .xml import Builder, children, error_response, find, find_text
 
@@ -80,7 +81,7 @@ def _card_from(payment: etree._Element | None, now: object) -> tuple[CardFacts |
     return None, "A payment is required."
 
 
-def _validation(facts: CardFacts, zip_code: str, *, now: object, first: str, last: str) -> tuple[str, str]:
+def card_validation(facts: CardFacts, zip_code: str, *, now: object, first: str, last: str) -> tuple[str, str]:
     """(response code, reason code) of the validation authorisation, with the charge's rules."""
     if not facts.valid:
         return "3", "6"
@@ -92,7 +93,7 @@ def _validation(facts: CardFacts, zip_code: str, *, now: object, first: str, las
     return "1", "1"
 
 
-def _direct_response(response: str, reason: str, facts: CardFacts, *, merchant_customer_id: str, first: str,
+def direct_response(response: str, reason: str, facts: CardFacts, *, merchant_customer_id: str, first: str,
                      last: str, zip_code: str) -> str:  # fmt: skip
     """The legacy comma-delimited response of a $0 validation authorisation."""
     approved = response == "1"
@@ -101,14 +102,6 @@ def _direct_response(response: str, reason: str, facts: CardFacts, *, merchant_c
               "CC", "auth_only", merchant_customer_id, first, last, "", "", "", "", zip_code]  # fmt: skip
     fields += [""] * (50 - len(fields)) + [f"XXXX{facts.last4}", facts.card_type]
     return ",".join(field.replace(",", " ") for field in fields)
-
-
-def _address(request: etree._Element | None) -> tuple[str, str, str]:
-    return (
-        find_text(request, "billTo/firstName")[:50],
-        find_text(request, "billTo/lastName")[:50],
-        find_text(request, "billTo/zip")[:20],
-    )
 
 
 def _save_card(
@@ -120,11 +113,12 @@ def _save_card(
         # As the real service: a nonce it cannot redeem is "Invalid OTS Token."
         code = "E00114" if find(find(payment_profile, "payment"), "opaqueData") is not None else "E00003"
         return None, "", (code, "Invalid OTS Token." if code == "E00114" else problem), False
-    first, last, zip_code = _address(payment_profile)
+    billing, _ = read_address(find(payment_profile, "billTo"), BILLING_FIELDS, strict=False)
+    first, last, zip_code = billing["first_name"], billing["last_name"], billing["zip"]
     direct = ""
     if validation_mode in {"testMode", "liveMode"}:
-        response, reason = _validation(facts, zip_code, now=now, first=first, last=last)
-        direct = _direct_response(
+        response, reason = card_validation(facts, zip_code, now=now, first=first, last=last)
+        direct = direct_response(
             response, reason, facts, merchant_customer_id=profile.merchant_customer_id, first=first, last=last,
             zip_code=zip_code,
         )  # fmt: skip
@@ -149,10 +143,8 @@ def _save_card(
         expiration=facts.expiration,
         known_test_card=facts.known_test_card,
         amount_trigger=facts.amount_trigger,
-        first_name=first,
-        last_name=last,
-        zip=zip_code,
         is_default=default,
+        **billing,
     )
     return saved, direct, OK, False
 
@@ -224,6 +216,8 @@ def get_customer_profile(root: etree._Element, account: AnetAccount, response_ro
     builder.add(node, "customerProfileId", profile.profile_id)
     for saved in profile.payment_profiles.filter(deleted_at__isnull=True).order_by("pk"):
         item = builder.add(node, "paymentProfiles")
+        if has_address(saved, BILLING_FIELDS):
+            add_address(builder, builder.add(item, "billTo"), saved, BILLING_FIELDS)
         builder.add(item, "customerProfileId", profile.profile_id)
         builder.add(item, "customerPaymentProfileId", saved.payment_profile_id)
         if saved.is_default:
@@ -232,6 +226,10 @@ def get_customer_profile(root: etree._Element, account: AnetAccount, response_ro
         builder.add(card, "cardNumber", f"XXXX{saved.card_last4}")
         builder.add(card, "expirationDate", "XXXX")
         builder.add(card, "cardType", saved.card_type)
+    for address in profile.shipping_addresses.filter(deleted_at__isnull=True).order_by("pk"):
+        ship_to = builder.add(node, "shipToList")
+        add_address(builder, ship_to, address, SHIPPING_FIELDS)
+        builder.add(ship_to, "customerAddressId", address.address_id)
     return builder.to_bytes()
 
 
@@ -280,11 +278,8 @@ def get_customer_payment_profile(root: etree._Element, account: AnetAccount, res
     builder = Builder(response_root)
     builder.messages("Ok", [OK], ref_id)
     node = builder.add(builder.root, "paymentProfile")
-    if saved.first_name or saved.last_name or saved.zip:
-        bill_to = builder.add(node, "billTo")
-        builder.add_optional(bill_to, "firstName", saved.first_name)
-        builder.add_optional(bill_to, "lastName", saved.last_name)
-        builder.add_optional(bill_to, "zip", saved.zip)
+    if has_address(saved, BILLING_FIELDS):
+        add_address(builder, builder.add(node, "billTo"), saved, BILLING_FIELDS)
     builder.add(node, "customerProfileId", saved.customer_profile.profile_id)
     builder.add(node, "customerPaymentProfileId", saved.payment_profile_id)
     if saved.is_default:

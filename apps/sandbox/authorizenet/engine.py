@@ -5,24 +5,33 @@ Transactions move like the real service's: authorizedPendingCapture -> capturedP
 against settled charges (reason 54), up to what settled (reason 55); captures up to the
 authorised amount (reason 47); the duplicate-transaction window (reason 11). Test triggers as in
 the real sandbox: its test card numbers, ZIP 46282 declines, AVS results by ZIP, CVV results by
-card code, and card 4222222222222 whose dollar amount picks the reason code.
+card code, and card 4222222222222 whose dollar amount picks the reason code. Bank accounts
+(eCheck.Net debits, credits, returns): see apps.sandbox.authorizenet.echeck.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from lxml import etree
 
 from apps.core.money import to_decimal, to_minor
-from apps.sandbox.authorizenet import cim, reporting
+from apps.sandbox.authorizenet import (
+    cim,
+    cim_manage,
+    cim_shipping,
+    cim_transactions,
+    echeck,
+    merchant,
+    reporting,
+    transaction_rules,
+    unsupported,
+)
 from apps.sandbox.authorizenet.cards import (
     AMOUNT_TRIGGER_REASONS,
     AVS_BY_ZIP,
@@ -33,6 +42,8 @@ from apps.sandbox.authorizenet.cards import (
     card_facts,
     expiration_problem,
 )
+from apps.sandbox.authorizenet.followups import CHARGE_TYPES as _CHARGE_TYPES
+from apps.sandbox.authorizenet.followups import FollowOns, Outcome
 from apps.sandbox.authorizenet.xml import (
     Builder,
     RequestXmlError,
@@ -43,13 +54,14 @@ from apps.sandbox.authorizenet.xml import (
     local_name,
     parse,
 )
-from apps.sandbox.models import AnetAccount, AnetPaymentNonce, AnetTransaction
+from apps.sandbox.models import AnetAccount, AnetPaymentNonce, AnetPaymentProfile, AnetTransaction
 from apps.sandbox.notifications import anet_notify
 
 # A method's handler: (request root, account, response root name, refId) -> response bytes.
 Handler = Callable[[etree._Element, AnetAccount, str, str], bytes]
 
-_CHARGE_TYPES = {"authOnlyTransaction", "authCaptureTransaction"}
+# Charges captured at once: a sale, and the capture of an authorisation obtained by phone.
+_CAPTURING_TYPES = {"authCaptureTransaction", "captureOnlyTransaction"}
 _API_ERRORS = {
     "E00003": "The request is invalid.",
     "E00004": "The name of the requested API method is invalid.",
@@ -67,25 +79,7 @@ def _decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-@dataclass
-class Outcome:
-    response_code: str
-    reason_code: str
-    transaction: AnetTransaction | None = None
-    trans_id: str = "0"
-    account_number: str = ""
-    account_type: str = ""
-    avs: str = ""
-    cvv: str = ""
-    auth_code: str = ""
-    ref_trans_id: str = ""
-
-    @property
-    def approved(self) -> bool:
-        return self.response_code in {"1", "4"}
-
-
-class AuthorizeNetSandbox:
+class AuthorizeNetSandbox(FollowOns):
     """One XML request: `AuthorizeNetSandbox(body).handle()` returns the response bytes."""
 
     # --- entry point --------------------------------------------------------------------
@@ -128,11 +122,18 @@ class AuthorizeNetSandbox:
         if root is None:
             return error_response("ErrorResponse", "E00003", f"The request is invalid: {self.parse_error}"[:255])
         method = self.method
+        if method == "isAliveRequest":  # the one method that needs no authentication
+            return self.authenticate_test(root, AnetAccount(), "isAliveResponse", find_text(root, "refId"))
         handlers = {
+            **unsupported.HANDLERS,
+            **merchant.HANDLERS,
             "authenticateTestRequest": self.authenticate_test,
             "createTransactionRequest": self.create_transaction,
             **reporting.HANDLERS,
             **cim.HANDLERS,
+            **cim_manage.HANDLERS,
+            **cim_shipping.HANDLERS,
+            **cim_transactions.HANDLERS,
             **self.extra_handlers,
         }
         handler = handlers.get(method)
@@ -172,9 +173,12 @@ class AuthorizeNetSandbox:
         elif kind == "refundTransaction":
             outcome = self._refund(account, request, ref_id)
         else:
-            outcome = Outcome("3", "3")
-        if outcome.reason_code == "E00040":
-            return error_response(response_root, "E00040", _API_ERRORS["E00040"], ref_id)
+            outcome = Outcome("3", transaction_rules.unsupported_type_reason(kind))
+        if outcome.reason_code in {"E00003", "E00040"}:
+            text = _API_ERRORS[outcome.reason_code]
+            if outcome.reason_code == "E00003":
+                text = f"The element 'transactionType' has an invalid value '{kind}'."[:255]
+            return error_response(response_root, outcome.reason_code, text, ref_id)
         if outcome.transaction is not None and (outcome.reason_code == "1" or outcome.response_code == "2"):
             anet_notify(
                 account=account,
@@ -194,7 +198,8 @@ class AuthorizeNetSandbox:
                 account_type=outcome.account_type,
                 ref_trans_id=outcome.ref_trans_id,
             )
-        return self._transaction_response(response_root, ref_id, outcome)
+        trans_hash = transaction_rules.response_hash(account, request, outcome.trans_id, outcome.transaction)
+        return self._transaction_response(response_root, ref_id, outcome, trans_hash)
 
     def charge_saved(self, account: AnetAccount, request: etree._Element) -> Outcome:
         """A charge the sandbox makes on its own (an ARB payment), notified like any other."""
@@ -220,6 +225,17 @@ class AuthorizeNetSandbox:
 
     def _charge(self, account: AnetAccount, request: etree._Element | None, kind: str, ref_id: str) -> Outcome:
         amount = self._amount(request, account)
+        if find(request, "payment/bankAccount") is not None:
+            window = int(self._setting(request, "duplicateWindow") or account.duplicate_window_seconds)
+            return self._bank_outcome(
+                echeck.debit(
+                    account=account, request=request, kind=kind, amount=amount, ref_id=ref_id,
+                    window_seconds=window, now=self.now,
+                )
+            )  # fmt: skip
+        refused = transaction_rules.payment_refusal(request, kind)
+        if refused:
+            return Outcome("3", refused)
         card = find(request, "payment/creditCard")
         opaque = find(request, "payment/opaqueData")
         zip_code = find_text(request, "billTo/zip")
@@ -259,12 +275,7 @@ class AuthorizeNetSandbox:
             return Outcome("3", expired, account_number=masked, account_type=facts.card_type)
         if amount is None:
             return Outcome("3", "5", account_number=masked, account_type=facts.card_type)
-        avs = AVS_BY_ZIP.get(zip_code, "Y" if zip_code else "P")
-        reason = "1"
-        if zip_code == DECLINE_ZIP or not facts.known_test_card or (saved is not None and saved.declining):
-            reason = "2"
-        elif facts.amount_trigger and int(to_decimal(amount, account.currency)) in AMOUNT_TRIGGER_REASONS:
-            reason = str(int(to_decimal(amount, account.currency)))
+        reason, avs = self._verdict(kind, facts, zip_code, saved, to_decimal(amount, account.currency))
         invoice = find_text(request, "order/invoiceNumber")
         window = int(self._setting(request, "duplicateWindow") or account.duplicate_window_seconds)
         with transaction.atomic():
@@ -287,7 +298,7 @@ class AuthorizeNetSandbox:
                 AnetTransaction.Status.DECLINED
                 if not approved
                 else AnetTransaction.Status.CAPTURED
-                if kind == "authCaptureTransaction"
+                if kind in _CAPTURING_TYPES
                 else AnetTransaction.Status.AUTHORIZED
             )
             first, _, last = (
@@ -301,7 +312,7 @@ class AuthorizeNetSandbox:
                 reason_code=reason,
                 reason_text=REASONS.get(reason, REASONS["2"]),
                 auth_amount=amount,
-                settle_amount=amount if kind == "authCaptureTransaction" and approved else 0,
+                settle_amount=amount if kind in _CAPTURING_TYPES and approved else 0,
                 currency=account.currency,
                 card_type=facts.card_type,
                 card_last4=facts.last4,
@@ -313,7 +324,9 @@ class AuthorizeNetSandbox:
                 customer_email=find_text(request, "customer/email")[:255],
                 first_name=first.strip()[:50],
                 last_name=last.strip()[:50],
-                auth_code=auth_code() if approved else "",
+                auth_code=(find_text(request, "authCode").upper() if kind == "captureOnlyTransaction" else auth_code())
+                if approved
+                else "",
                 avs_code=avs,
                 cvv_code=facts.cvv_code,
                 customer_profile_id=profile_ids[0],
@@ -335,117 +348,27 @@ class AuthorizeNetSandbox:
         )
 
     @staticmethod
+    def _verdict(
+        kind: str, facts: CardFacts, zip_code: str, saved: AnetPaymentProfile | None, amount: Decimal
+    ) -> tuple[str, str]:
+        """The issuer's answer (reason code) and the AVS result, by the sandbox's test triggers."""
+        if kind == "captureOnlyTransaction":
+            return "1", "P"  # the issuer approved by phone: nothing is asked of it now, no AVS either
+        avs = AVS_BY_ZIP.get(zip_code, "Y" if zip_code else "P")
+        if zip_code == DECLINE_ZIP or not facts.known_test_card or (saved is not None and saved.declining):
+            return "2", avs
+        if facts.amount_trigger and int(amount) in AMOUNT_TRIGGER_REASONS:
+            return str(int(amount)), avs
+        return "1", avs
+
+    @staticmethod
     def _setting(request: etree._Element | None, name: str) -> str:
         for setting in children(find(request, "transactionSettings"), "setting"):
             if find_text(setting, "settingName") == name:
                 return find_text(setting, "settingValue")
         return ""
 
-    def _original(self, account: AnetAccount, request: etree._Element | None) -> AnetTransaction | None:
-        pk = AnetTransaction.pk_from_trans_id(find_text(request, "refTransId"))
-        if pk is None:
-            return None
-        return AnetTransaction.objects.select_for_update().filter(account=account, pk=pk).first()
-
-    @staticmethod
-    def _echo(original: AnetTransaction, response_code: str, reason: str) -> Outcome:
-        return Outcome(
-            response_code,
-            reason,
-            original,
-            original.trans_id,
-            f"XXXX{original.card_last4}",
-            original.card_type,
-            auth_code=original.auth_code,
-            ref_trans_id=original.trans_id,
-        )
-
-    def _capture(self, account: AnetAccount, request: etree._Element | None) -> Outcome:
-        with transaction.atomic():
-            original = self._original(account, request)
-            if original is None or original.transaction_type != "authOnlyTransaction":
-                return Outcome("3", "16")
-            if original.status in {AnetTransaction.Status.CAPTURED, AnetTransaction.Status.SETTLED}:
-                return self._echo(original, "1", "311")
-            if original.status != AnetTransaction.Status.AUTHORIZED:
-                return self._echo(original, "3", "16")
-            amount = self._amount(request, account) if find_text(request, "amount") else original.auth_amount
-            if amount is None:
-                return self._echo(original, "3", "5")
-            if amount > original.auth_amount:
-                return self._echo(original, "3", "47")
-            original.status = AnetTransaction.Status.CAPTURED
-            original.settle_amount = amount
-            original.save(update_fields=["status", "settle_amount"])
-        return self._echo(original, "1", "1")
-
-    def _void(self, account: AnetAccount, request: etree._Element | None) -> Outcome:
-        voidable = {
-            AnetTransaction.Status.AUTHORIZED,
-            AnetTransaction.Status.CAPTURED,
-            AnetTransaction.Status.REFUND_PENDING,
-        }
-        with transaction.atomic():
-            original = self._original(account, request)
-            if original is None:
-                return Outcome("3", "16")
-            if original.status == AnetTransaction.Status.VOIDED:
-                return self._echo(original, "1", "310")
-            if original.status not in voidable:
-                # Settled (or declined) transactions are outside the void's reach.
-                return self._echo(original, "3", "16")
-            original.status = AnetTransaction.Status.VOIDED
-            original.save(update_fields=["status"])
-        return self._echo(original, "1", "1")
-
-    def _refund(self, account: AnetAccount, request: etree._Element | None, ref_id: str) -> Outcome:
-        amount = self._amount(request, account)
-        last4 = find_text(request, "payment/creditCard/cardNumber")[-4:]
-        invoice = find_text(request, "order/invoiceNumber")
-        with transaction.atomic():
-            original = self._original(account, request)
-            if original is None:
-                return Outcome("3", "54")
-            charged = original.transaction_type in _CHARGE_TYPES
-            if not charged or original.status != AnetTransaction.Status.SETTLED or last4 != original.card_last4:
-                return self._echo(original, "3", "54")
-            if amount is None:
-                return self._echo(original, "3", "5")
-            refunded = original.refunds.exclude(status=AnetTransaction.Status.VOIDED).aggregate(
-                total=Sum("auth_amount")
-            )
-            if (refunded["total"] or 0) + amount > original.settle_amount:
-                return self._echo(original, "3", "55")
-            window = account.duplicate_window_seconds
-            if (
-                window
-                and original.refunds.filter(
-                    auth_amount=amount, invoice_number=invoice, submitted_at__gte=self.now - timedelta(seconds=window)
-                ).exists()
-            ):
-                return self._echo(original, "3", "11")
-            refund = AnetTransaction.objects.create(
-                account=account,
-                transaction_type="refundTransaction",
-                status=AnetTransaction.Status.REFUND_PENDING,
-                response_code="1",
-                reason_code="1",
-                reason_text=REASONS["1"],
-                auth_amount=amount,
-                settle_amount=amount,
-                currency=original.currency,
-                card_type=original.card_type,
-                card_last4=original.card_last4,
-                invoice_number=invoice,
-                ref_id=ref_id,
-                original=original,
-                submitted_at=self.now,
-            )
-        outcome = self._echo(refund, "1", "1")
-        outcome.ref_trans_id = original.trans_id
-        return outcome
-
-    def _transaction_response(self, response_root: str, ref_id: str, outcome: Outcome) -> bytes:
+    def _transaction_response(self, response_root: str, ref_id: str, outcome: Outcome, trans_hash: str = "") -> bytes:
         builder = Builder(response_root)
         if outcome.approved:
             builder.messages("Ok", [("I00001", "Successful.")], ref_id)
@@ -463,7 +386,7 @@ class AuthorizeNetSandbox:
         builder.add(tr, "testRequest", "0")
         builder.add(tr, "accountNumber", outcome.account_number)
         builder.add(tr, "accountType", outcome.account_type)
-        text = REASONS.get(outcome.reason_code, REASONS["2"])
+        text = REASONS.get(outcome.reason_code) or transaction_rules.REASON_TEXTS.get(outcome.reason_code, REASONS["2"])
         if outcome.approved:
             message = builder.add(builder.add(tr, "messages"), "message")
             builder.add(message, "code", outcome.reason_code)
@@ -472,5 +395,5 @@ class AuthorizeNetSandbox:
             error = builder.add(builder.add(tr, "errors"), "error")
             builder.add(error, "errorCode", outcome.reason_code)
             builder.add(error, "errorText", text)
-        builder.add(tr, "transHashSha2", "")
+        builder.add(tr, "transHashSha2", trans_hash)
         return builder.to_bytes()

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from lxml import etree
 
 from apps.core.money import to_decimal
 from apps.sandbox.models import AnetAccount, AnetBatch, AnetTransaction
 
+from . import echeck, statistics
 from .xml import Builder, error_response, find_text
 
 NOT_FOUND = "The record cannot be found."
@@ -66,20 +68,29 @@ def transaction_details(root: etree._Element, account: AnetAccount, response_roo
         builder.add_optional(order, "description", stored.description)
     builder.add(node, "authAmount", to_decimal(stored.auth_amount, stored.currency))
     builder.add(node, "settleAmount", to_decimal(stored.settle_amount, stored.currency))
-    card = builder.add(builder.add(node, "payment"), "creditCard")
-    builder.add(card, "cardNumber", f"XXXX{stored.card_last4}")
-    builder.add(card, "expirationDate", "XXXX")
-    builder.add(card, "cardType", stored.card_type)
+    _payment_of(builder, builder.add(node, "payment"), stored)
     if stored.customer_email:
         customer = builder.add(node, "customer")
         builder.add(customer, "email", stored.customer_email)
     builder.add(node, "recurringBilling", "false")
     builder.add(node, "product", "Card Not Present")
     builder.add(node, "marketType", "eCommerce")
+    echeck.write_returned_items(builder, node, stored)
     _profile_of(builder, node, stored)
     if stored.ref_id:
         builder.add(builder.root, "transrefId", stored.ref_id)
     return builder.to_bytes()
+
+
+def _payment_of(builder: Builder, payment: etree._Element, stored: AnetTransaction) -> None:
+    """paymentMaskedType: the card, or the bank account of an eCheck, masked."""
+    if stored.card_type == echeck.ECHECK:
+        echeck.write_bank_account(builder, payment, stored)
+        return
+    card = builder.add(payment, "creditCard")
+    builder.add(card, "cardNumber", f"XXXX{stored.card_last4}")
+    builder.add(card, "expirationDate", "XXXX")
+    builder.add(card, "cardType", stored.card_type)
 
 
 def _profile_of(builder: Builder, node: etree._Element, stored: AnetTransaction) -> None:
@@ -105,6 +116,8 @@ def _summaries(builder: Builder, transactions: list[AnetTransaction]) -> None:
         builder.add(item, "settleAmount", to_decimal(stored.settle_amount, stored.currency))
         builder.add(item, "marketType", "eCommerce")
         builder.add(item, "product", "Card Not Present")
+        if stored.returned_at is not None:
+            builder.add(item, "hasReturnedItems", "true")
     builder.add(builder.root, "totalNumInResultSet", len(transactions))
 
 
@@ -121,6 +134,8 @@ def unsettled_list(root: etree._Element, account: AnetAccount, response_root: st
     queryset = account.transactions.filter(batch__isnull=True).exclude(
         status__in=[AnetTransaction.Status.SETTLED, AnetTransaction.Status.REFUND_SETTLED]
     )
+    if find_text(root, "status") == "pendingApproval":
+        queryset = queryset.none()  # the transactions fraud filters hold: the sandbox runs none
     rows = list(queryset.order_by(order, "pk")[(page - 1) * limit : page * limit])
     builder = Builder(response_root)
     if not rows:
@@ -147,15 +162,33 @@ def settled_batches(root: etree._Element, account: AnetAccount, response_root: s
         return builder.to_bytes()
     builder.messages("Ok", [("I00001", "Successful.")], ref_id)
     node = builder.add(builder.root, "batchList")
+    with_statistics = find_text(root, "includeStatistics").lower() in {"true", "1"}
     for batch in batches:
-        item = builder.add(node, "batch")
-        builder.add(item, "batchId", batch.batch_id)
-        builder.add(item, "settlementTimeUTC", _utc(batch.settled_at))
-        builder.add(item, "settlementTimeLocal", _local(batch.settled_at))
-        builder.add(item, "settlementState", "settledSuccessfully")
-        builder.add(item, "paymentMethod", "creditCard")
-        builder.add(item, "marketType", "eCommerce")
-        builder.add(item, "product", "Card Not Present")
+        _batch(builder, builder.add(node, "batch"), batch, with_statistics=with_statistics)
+    return builder.to_bytes()
+
+
+def _batch(builder: Builder, item: etree._Element, batch: AnetBatch, *, with_statistics: bool) -> None:
+    builder.add(item, "batchId", batch.batch_id)
+    builder.add(item, "settlementTimeUTC", _utc(batch.settled_at))
+    builder.add(item, "settlementTimeLocal", _local(batch.settled_at))
+    builder.add(item, "settlementState", "settledSuccessfully")
+    builder.add(item, "paymentMethod", batch.payment_method)
+    builder.add(item, "marketType", "eCommerce")
+    builder.add(item, "product", "Card Not Present")
+    if with_statistics:
+        statistics.write(builder, item, batch)
+
+
+def batch_statistics(root: etree._Element, account: AnetAccount, response_root: str, ref_id: str) -> bytes:
+    """getBatchStatistics: one settled batch with its statistics per account type."""
+    batch_id = find_text(root, "batchId")
+    batch = account.batches.filter(pk=int(batch_id) - 10_000_000).first() if batch_id.isdigit() else None
+    if batch is None:
+        return error_response(response_root, "E00040", NOT_FOUND, ref_id)
+    builder = Builder(response_root)
+    builder.messages("Ok", [("I00001", "Successful.")], ref_id)
+    _batch(builder, builder.add(builder.root, "batch"), batch, with_statistics=True)
     return builder.to_bytes()
 
 
@@ -168,7 +201,9 @@ def batch_transactions(root: etree._Element, account: AnetAccount, response_root
     if batch is None:
         return error_response(response_root, "E00040", NOT_FOUND, ref_id)
     limit, page = _paging(root)
-    rows = list(batch.transactions.order_by("submitted_at", "pk")[(page - 1) * limit : page * limit])
+    # The batch's own transactions, then the debits returned in it (returnedItem, hasReturnedItems).
+    in_batch = AnetTransaction.objects.filter(Q(batch=batch) | Q(return_batch=batch))
+    rows = list(in_batch.order_by("submitted_at", "pk")[(page - 1) * limit : page * limit])
     builder = Builder(response_root)
     builder.messages("Ok", [("I00001", "Successful.")], ref_id)
     _summaries(builder, rows)
@@ -188,18 +223,29 @@ def settle(*, account: AnetAccount | None = None) -> list[AnetBatch]:
                     status__in=[AnetTransaction.Status.CAPTURED, AnetTransaction.Status.REFUND_PENDING],
                     held_from_settlement=False,
                 )
-                .values_list("pk", "status")
+                .values_list("pk", "status", "card_type")
             )
-            if not pending:
-                continue
-            batch = AnetBatch.objects.create(account=current, settled_at=timezone.now())
-            captured = [pk for pk, status in pending if status == AnetTransaction.Status.CAPTURED]
-            refunds = [pk for pk, status in pending if status == AnetTransaction.Status.REFUND_PENDING]
-            AnetTransaction.objects.filter(pk__in=captured).update(status=AnetTransaction.Status.SETTLED, batch=batch)
-            AnetTransaction.objects.filter(pk__in=refunds).update(
-                status=AnetTransaction.Status.REFUND_SETTLED, batch=batch
-            )
-            batches.append(batch)
+            # eCheck settles in batches of its own, which also carry the debits returned this run.
+            returned = echeck.due_returns(current)
+            for method in ("creditCard", echeck.ECHECK):
+                rows = [
+                    (pk, status) for pk, status, kind in pending if (kind == echeck.ECHECK) == (method == echeck.ECHECK)
+                ]
+                due = returned if method == echeck.ECHECK else []
+                if not rows and not due:
+                    continue
+                batch = AnetBatch.objects.create(account=current, settled_at=timezone.now(), payment_method=method)
+                captured = [pk for pk, status in rows if status == AnetTransaction.Status.CAPTURED]
+                refunds = [pk for pk, status in rows if status == AnetTransaction.Status.REFUND_PENDING]
+                AnetTransaction.objects.filter(pk__in=captured).update(
+                    status=AnetTransaction.Status.SETTLED, batch=batch
+                )
+                AnetTransaction.objects.filter(pk__in=refunds).update(
+                    status=AnetTransaction.Status.REFUND_SETTLED, batch=batch
+                )
+                echeck.mark_returned(due, batch)
+                statistics.record(batch)
+                batches.append(batch)
     return batches
 
 
@@ -209,4 +255,5 @@ HANDLERS = {
     "getUnsettledTransactionListRequest": unsettled_list,
     "getSettledBatchListRequest": settled_batches,
     "getTransactionListRequest": batch_transactions,
+    "getBatchStatisticsRequest": batch_statistics,
 }

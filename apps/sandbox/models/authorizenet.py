@@ -18,6 +18,9 @@ class AnetAccount(models.Model):
     signature_key = models.CharField(max_length=128, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     duplicate_window_seconds = models.PositiveIntegerField(default=120)
+    # eCheck.Net's Expanded Credit Capabilities: refunds to a bank account with no debit behind
+    # them (the sample credit-bank-account script). Off unless the account applied for it.
+    unlinked_credits = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,6 +33,11 @@ class AnetAccount(models.Model):
 class AnetBatch(models.Model):
     account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="batches")
     settled_at = models.DateTimeField()
+    # The batch's statistics per account type, fixed at settlement as the real gateway's are
+    # (apps.sandbox.authorizenet.statistics); empty for batches settled before they were kept.
+    statistics = models.JSONField(default=list, blank=True)
+    # eCheck batches settle apart from card batches (batchDetailsType.paymentMethod).
+    payment_method = models.CharField(max_length=12, default="creditCard")
 
     class Meta:
         verbose_name = "Authorize.Net sandbox batch"
@@ -53,6 +61,7 @@ class AnetTransaction(models.Model):
         REFUND_PENDING = "refundPendingSettlement"
         REFUND_SETTLED = "refundSettledSuccessfully"
         GENERAL_ERROR = "generalError"
+        RETURNED = "returnedItem"
 
     account = models.ForeignKey(AnetAccount, on_delete=models.CASCADE, related_name="transactions")
     transaction_type = models.CharField(max_length=40)
@@ -86,6 +95,21 @@ class AnetTransaction(models.Model):
     subscription_pay_num = models.PositiveIntegerField(null=True, blank=True)
     # Discrepancy injection: the nightly settlement leaves this transaction out.
     held_from_settlement = models.BooleanField(default=False)
+    # eCheck (card_type "eCheck"; card_last4 and card_fingerprint then hold the bank account's):
+    # the routing number's last four and what reports show, never the numbers themselves.
+    bank_account_type = models.CharField(max_length=20, blank=True)
+    bank_routing_last4 = models.CharField(max_length=4, blank=True)
+    name_on_account = models.CharField(max_length=22, blank=True)
+    echeck_type = models.CharField(max_length=3, blank=True)
+    # A returned debit (NACHA code and text): returned_at and return_batch once returned; a
+    # return scheduled by a test trigger counts down settlement runs in return_after_runs.
+    return_code = models.CharField(max_length=3, blank=True)
+    return_description = models.CharField(max_length=255, blank=True)
+    return_after_runs = models.PositiveSmallIntegerField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    return_batch = models.ForeignKey(
+        AnetBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="returned_transactions"
+    )
     submitted_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -167,6 +191,13 @@ class AnetPaymentProfile(models.Model):
     first_name = models.CharField(max_length=50, blank=True)
     last_name = models.CharField(max_length=50, blank=True)
     zip = models.CharField(max_length=20, blank=True)
+    # The rest of the billing address (billTo), as the real service keeps and returns it.
+    company = models.CharField(max_length=50, blank=True)
+    address = models.CharField(max_length=60, blank=True)
+    city = models.CharField(max_length=40, blank=True)
+    state = models.CharField(max_length=40, blank=True)
+    country = models.CharField(max_length=60, blank=True)
+    phone_number = models.CharField(max_length=25, blank=True)
     is_default = models.BooleanField(default=False)
     declining = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -186,6 +217,49 @@ class AnetPaymentProfile(models.Model):
     def pk_from_id(payment_profile_id: str) -> int | None:
         try:
             value = int(payment_profile_id) - ANET_PAYMENT_PROFILE_ID_OFFSET
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
+
+ANET_SHIPPING_ADDRESS_ID_OFFSET = 800_000_000
+
+
+class AnetShippingAddress(models.Model):
+    """A shipping address on a customer profile (CIM shipToList)."""
+
+    customer_profile = models.ForeignKey(
+        AnetCustomerProfile, on_delete=models.CASCADE, related_name="shipping_addresses"
+    )
+    first_name = models.CharField(max_length=50, blank=True)
+    last_name = models.CharField(max_length=50, blank=True)
+    company = models.CharField(max_length=50, blank=True)
+    address = models.CharField(max_length=60, blank=True)
+    city = models.CharField(max_length=40, blank=True)
+    state = models.CharField(max_length=40, blank=True)
+    zip = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=60, blank=True)
+    phone_number = models.CharField(max_length=25, blank=True)
+    fax_number = models.CharField(max_length=25, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    is_default = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "Authorize.Net sandbox shipping address"
+
+    def __str__(self) -> str:
+        return f"shipping address {self.address_id}"
+
+    @property
+    def address_id(self) -> str:
+        return str(ANET_SHIPPING_ADDRESS_ID_OFFSET + self.pk)
+
+    @staticmethod
+    def pk_from_id(address_id: str) -> int | None:
+        try:
+            value = int(address_id) - ANET_SHIPPING_ADDRESS_ID_OFFSET
         except (TypeError, ValueError):
             return None
         return value if value > 0 else None
@@ -217,7 +291,11 @@ class AnetSubscription(models.Model):
     customer_profile_id = models.CharField(max_length=20)
     payment_profile_id = models.CharField(max_length=20)
     invoice_number = models.CharField(max_length=20, blank=True)
+    # billTo's name, as ARBGetSubscriptionList reports it.
+    first_name = models.CharField(max_length=50, blank=True)
+    last_name = models.CharField(max_length=50, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Past occurrences (ARB's pastOccurrences): charged, declined, or a $0 trial not charged.
     payments_made = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

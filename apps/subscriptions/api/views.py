@@ -175,7 +175,8 @@ class SubscriptionDetailApi(IdempotentApiView):
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
         parameters=[IDEMPOTENCY_PARAMETER],
         tags=TAGS,
-        description="Change the plan (from the next period) or the card (from the next charge).",
+        description="Change the plan (from the next period) or the card (from the next charge). A gateway-run "
+        "(ARB) subscription is changed at the gateway at once; its plan must keep the interval.",
     )
     def patch(self, request: Request, subscription_id: str) -> Response:
         merchant = self.merchant(request)
@@ -192,7 +193,11 @@ class SubscriptionDetailApi(IdempotentApiView):
             else None
         )
         subscription = services.subscription_change(
-            subscription=subscription, plan=plan, payment_method=method, actor=self.actor(request)
+            subscription=subscription,
+            plan=plan,
+            payment_method=method,
+            idempotency_reference=self.idempotency_reference,
+            actor=self.actor(request),
         )
         return Response(representations.subscription_representation(subscription))
 

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.audit.actors import Actor
 from apps.sandbox.anet_samples import FOLDERS, Account, SampleRunner, table
+from apps.sandbox.authorizenet.arb import arb_run
 from apps.sandbox.models import AnetAccount
 from apps.sandbox.services import anet_account_create, anet_settle
 
@@ -31,11 +32,22 @@ class Command(BaseCommand):
             raise CommandError(f"{samples} is not a checkout of sample-code-python (no {', '.join(FOLDERS)})")
         login = f"samples{secrets.token_hex(3)}"
         account = anet_account_create(api_login_id=login)
+        # Several scripts charge the same card the same amount one after another, which the
+        # duplicate window would refuse (reason 11); credit-bank-account.py needs unlinked credits
+        # (Authorize.Net's Expanded Credit Capabilities).
+        account.duplicate_window_seconds = 0
+        account.unlinked_credits = True
+        account.save(update_fields=["duplicate_window_seconds", "unlinked_credits"])
 
         def settle() -> None:
             anet_settle(account=AnetAccount.objects.get(pk=account.pk), actor=Actor.system("sandbox_anet_samples"))
 
-        runner = SampleRunner(samples, options["endpoint"], Account(login, account.transaction_key), settle)
+        def bill() -> None:
+            arb_run()
+
+        runner = SampleRunner(
+            samples, options["endpoint"], Account(login, account.transaction_key), settle=settle, bill=bill
+        )
         results = runner.run(options["only"])
         for result in results:
             said = "; ".join(f"{code} {text}".strip() for code, text in zip(result.codes, result.texts, strict=False))

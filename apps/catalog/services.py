@@ -147,7 +147,7 @@ def checkout_order_create(
     risk = payments.checkout_assess(
         merchant=merchant, account=account, amount=amount, currency=price.currency, email=customer_email,
         customer_ip=(context.ip_address or "") if context else "", description=description, metadata=metadata,
-        actor=actor,
+        actor=actor, reference=idempotency_reference,
     )  # fmt: skip
     with one_run_per_reference(), transaction.atomic():
         customer = customer_find_or_create(

@@ -337,6 +337,9 @@ class OrderRequest:
     amount: int
     currency: str
     notes: dict[str, str] = field(default_factory=dict)
+    # Risk asked for 3-D Secure: a gateway that can ask the issuer to authenticate the customer
+    # whatever the card does so when the browser pays (Stripe); others ignore it.
+    request_three_d_secure: bool = False
 
 
 @dataclass(frozen=True)

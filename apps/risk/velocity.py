@@ -112,40 +112,52 @@ return figures(now_ms(ARGV[1]), 2)
 # One payment attempt seen by one value (a card, an IP address, an API key), in one script: record
 # the attempt (and, for a small one, the small attempt) and read what the rules and the card-testing
 # limits ask about it. KEYS: attempt events, attempt members, decline events, small-attempt events,
-# all of one value (one hash tag). ARGV: now (ms, or ''), retention (ms), TTL (s), entry, member
-# digest (or ''), '1' to sum the attempts' amounts (walks the window: for values with few
-# attempts, like a card), attempt window (ms), small window (ms, or '' when not small), then the
-# decline windows (ms). Returns: attempts, amount, members, small attempts (-1: not small), then
-# the decline count of each window.
+# amounts by minute, all of one value (one hash tag). ARGV: now (ms, or ''), retention (ms), TTL
+# (s), entry, member digest (or ''), '1' to sum the attempts' amounts (over whole minutes: the
+# window's last minutes, the current one included), attempt window (ms), small window (ms, or ''
+# when not small), then the decline windows (ms). Returns: attempts, amount, members, small
+# attempts (-1: not small), then the decline count of each window.
 _OBSERVE_LUA = (
     _FIGURES_LUA
     + """
 local function record(key, now, oldest, entry, ttl)
-  redis.call('ZADD', key, string.format('%d', now), entry)
+  local added = redis.call('ZADD', key, string.format('%d', now), entry)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', oldest)
   redis.call('EXPIRE', key, ttl)
+  return added
 end
 local function since(now, ms)
   return string.format('(%d', now - tonumber(ms)), string.format('%d', now)
 end
 local now = now_ms(ARGV[1])
 local oldest = string.format('%d', now - tonumber(ARGV[2]))
-record(KEYS[1], now, oldest, ARGV[4], ARGV[3])
+local new_attempt = record(KEYS[1], now, oldest, ARGV[4], ARGV[3])
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[2], 'GT', string.format('%d', now), ARGV[5])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest)
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 local low, high = since(now, ARGV[7])
-local count, total = 0, 0
+local count = redis.call('ZCOUNT', KEYS[1], low, high)
+local total = 0
 if ARGV[6] == '1' then
-  local entries = redis.call('ZRANGEBYSCORE', KEYS[1], low, high)
-  count = #entries
-  for _, entry in ipairs(entries) do
-    total = total + tonumber(string.match(entry, ':(%d+)$'))
+  -- Amounts by minute (a hash of at most a window's minutes): the sum costs the same however
+  -- many attempts the value makes. A retry (an entry already there) adds nothing.
+  local minute = math.floor(now / 60000)
+  local first = minute - math.floor(tonumber(ARGV[7]) / 60000) + 1
+  if new_attempt == 1 then
+    redis.call('HINCRBY', KEYS[5], minute, tonumber(string.match(ARGV[4], ':(%d+)$')))
+    redis.call('EXPIRE', KEYS[5], ARGV[3])
   end
-else
-  count = redis.call('ZCOUNT', KEYS[1], low, high)
+  local buckets = redis.call('HGETALL', KEYS[5])
+  for index = 1, #buckets, 2 do
+    local at = tonumber(buckets[index])
+    if at < first then
+      redis.call('HDEL', KEYS[5], buckets[index])
+    elseif at <= minute then
+      total = total + tonumber(buckets[index + 1])
+    end
+  end
 end
 local result = {count, total, redis.call('ZCOUNT', KEYS[2], low, high), -1}
 if ARGV[8] ~= '' then
@@ -185,10 +197,11 @@ class Figures:
 @dataclass(frozen=True)
 class Observation:
     """What one value (`dimension`, `value`) is asked about one payment attempt: the attempt is
-    recorded and counted over `attempt_window` seconds (with its amount summed when `with_total`,
-    and `member` counted once); a small attempt is recorded and counted over `small_window`
-    seconds; the value's declines are counted over each of `decline_windows`. `event_id` (the
-    request's idempotency reference) makes a retry of the same attempt one entry, not two."""
+    recorded and counted over `attempt_window` seconds (with the amounts summed over the window's
+    whole minutes when `with_total`, and `member` counted once); a small attempt is recorded and
+    counted over `small_window` seconds; the value's declines are counted over each of
+    `decline_windows`. `event_id` (the request's idempotency reference) makes a retry of the same
+    attempt one entry, not two."""
 
     dimension: str
     value: str
@@ -382,7 +395,8 @@ def velocity_observe(observations: Sequence[Observation], *, at: float | None = 
         digest_keys = _keys(observation.dimension, observation.value, "attempt")
         decline_keys = _keys(observation.dimension, observation.value, "decline")
         small_keys = _keys(observation.dimension, observation.value, "small_attempt")
-        calls.append(([*digest_keys, decline_keys[0], small_keys[0]], _observe_arguments(observation, at)))
+        amounts = digest_keys[0].removesuffix(":events") + ":amounts"
+        calls.append(([*digest_keys, decline_keys[0], small_keys[0], amounts], _observe_arguments(observation, at)))
     if not calls:
         return []
     script = _scripts().observe

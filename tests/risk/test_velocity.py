@@ -335,3 +335,18 @@ def test_simultaneous_observations_see_every_count_exactly_once(value):
 
     assert errors == []
     assert sorted(counts) == list(range(1, threads_count * calls_each + 1))
+
+
+def test_amounts_are_summed_by_minute_once_per_attempt(value, redis_db):
+    def observe(amount: int, at: float, event_id: str = "") -> Figures:
+        asked = Observation("card", value, 86400, amount=amount, with_total=True, event_id=event_id)
+        return velocity_observe([asked], at=at)[0].attempts
+
+    assert observe(100, T0, "ref-1").total_amount == 100
+    assert observe(100, T0 + 1, "ref-1").total_amount == 100  # the retry adds nothing
+    assert observe(40, T0 + 3600).total_amount == 140
+    later = observe(50, T0 + 86400 + 120)  # the first minute is out of the day's window
+
+    assert (later.count, later.total_amount) == (2, 90)
+    (amounts,) = [key for key in risk_keys(redis_db) if key.endswith(":amounts")]
+    assert len(redis_db.hgetall(amounts)) == 2  # the old minute was dropped

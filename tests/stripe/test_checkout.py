@@ -110,6 +110,33 @@ def test_a_card_needing_3d_secure_completes_after_the_customer_authenticates(
     assert Entitlement.objects.count() == 1
 
 
+def test_a_3ds_rule_makes_the_intent_ask_the_issuer_whatever_the_card(
+    publishable, usd_price, stripe_account, settings, stripe_sdk
+):
+    from apps.risk.services import rule_create
+
+    rule_create(name="Ask", expression="amount > 1000", outcome="request_3ds", actor=ACTOR)
+    options = start(publishable, usd_price).json()["stripe"]
+    created = stripe_sdk.v1.payment_intents.retrieve(options["payment_intent"])
+    assert created.payment_method_options.card.request_three_d_secure == "any"
+
+    intent = browser_confirm(settings, options, "pm_card_visa")  # a card that needs no authentication
+
+    assert intent["status"] == "requires_action"
+    authenticate(intent["next_action"]["redirect_to_url"]["url"])
+    body = confirm(publishable, options["payment_intent"]).json()
+    assert body["status"] == "completed" and Entitlement.objects.count() == 1
+    assert Payment.objects.get().risk["outcome"] == "request_3ds"
+
+
+def test_without_a_3ds_rule_the_intent_leaves_it_to_the_card(publishable, usd_price, stripe_account, stripe_sdk):
+    options = start(publishable, usd_price).json()["stripe"]
+
+    created = stripe_sdk.v1.payment_intents.retrieve(options["payment_intent"])
+
+    assert created.payment_method_options.card.request_three_d_secure == "automatic"
+
+
 def test_failed_authentication_records_the_failure_and_grants_nothing(publishable, usd_price, stripe_account, settings):
     options = start(publishable, usd_price).json()["stripe"]
     intent = browser_confirm(settings, options, "pm_card_threeDSecure2Required")

@@ -149,7 +149,10 @@ def checkout_payment_open_order(
     error: GatewayError | None = None
     client_secret = ""
     try:
-        order = gateway.create_order(OrderRequest(gt.reference, payment.amount, payment.currency, notes))
+        # Risk's "request 3-D Secure" (the checkout's assessment, stored on the payment).
+        ask_3ds = (payment.risk or {}).get("outcome") == "request_3ds"
+        request = OrderRequest(gt.reference, payment.amount, payment.currency, notes, request_three_d_secure=ask_3ds)
+        order = gateway.create_order(request)
         client_secret = order.client_secret
         result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
     except GatewayOutcomeUnknown as exc:

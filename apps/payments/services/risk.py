@@ -161,11 +161,14 @@ def checkout_assess(
     description: str,
     metadata: dict[str, Any],
     actor: Actor,
+    reference: str = "",
 ) -> dict[str, Any]:
     """A browser checkout about to open its gateway order (the card is typed into the gateway's
     own form later, so risk sees no card): blocked → a failed payment, never sent to the
     gateway, and PaymentBlocked; otherwise the assessment to store on the checkout's payment.
-    Review and 3-D Secure outcomes are recorded, not yet acted on, for checkouts."""
+    3-D Secure is asked of the issuer when the gateway's browser payment can (Stripe: the
+    intent asks for it, checkout_payment_open_order); a review outcome is recorded, not acted on
+    (the browser captures at once: holding it would need the entitlement to wait for a reviewer)."""
     attempt = Attempt(
         merchant_id=merchant.pk,
         amount=amount,
@@ -174,6 +177,7 @@ def checkout_assess(
         ip=customer_ip,
         api_key=actor.id if actor.type == ActorType.API_KEY else "",
         metadata=metadata,
+        reference=reference,  # a retried start is the same attempt, counted once
     )
     assessment = risk_evaluate(attempt)
     if assessment.outcome == Outcome.BLOCK:

@@ -192,6 +192,9 @@ class StripePaymentIntent(StripeIntent):
     confirmation_method = models.CharField(max_length=20, default="automatic")
     setup_future_usage = models.CharField(max_length=20, null=True, blank=True)
     off_session = models.BooleanField(default=False)
+    # payment_method_options[card][request_three_d_secure]: "any" or "challenge" asks the issuer to
+    # authenticate the customer whatever the card (risk's "request 3-D Secure").
+    request_three_d_secure = models.CharField(max_length=20, default="automatic")
     receipt_email = models.CharField(max_length=512, null=True, blank=True)
     statement_descriptor = models.CharField(max_length=22, null=True, blank=True)
     latest_charge = models.ForeignKey(

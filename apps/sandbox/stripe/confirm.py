@@ -112,7 +112,21 @@ def challenge_action(call: Call, intent_id: str, return_to: str | None) -> dict[
 
 def wants_challenge(params: check.Params) -> bool:
     card = check.hash_(params, "payment_method_options").get("card")
-    return isinstance(card, dict) and card.get("request_three_d_secure") == "any"
+    return isinstance(card, dict) and card.get("request_three_d_secure") in ("any", "challenge")
+
+
+def three_d_secure_option(params: check.Params) -> str | None:
+    """payment_method_options[card][request_three_d_secure] of a create or confirm, if given."""
+    card = check.hash_(params, "payment_method_options").get("card")
+    if not isinstance(card, dict) or card.get("request_three_d_secure") in (None, ""):
+        return None
+    value = card["request_three_d_secure"]
+    if value not in ("automatic", "any", "challenge"):
+        raise StripeError(
+            "Invalid payment_method_options[card][request_three_d_secure]: must be one of automatic, any, or challenge",
+            param="payment_method_options[card][request_three_d_secure]",
+        )
+    return str(value)
 
 
 def confirm_locked(call: Call, intent: StripePaymentIntent, params: check.Params, *, method_given: bool) -> None:
@@ -123,6 +137,7 @@ def confirm_locked(call: Call, intent: StripePaymentIntent, params: check.Params
     if "return_url" in params:
         intent.return_url = return_url(params)
     intent.off_session = off_session(params)
+    intent.request_three_d_secure = three_d_secure_option(params) or intent.request_three_d_secure
     usage = check.enum(params, "setup_future_usage", ("on_session", "off_session"))
     intent.setup_future_usage = usage or intent.setup_future_usage
     method = intent.payment_method
@@ -142,7 +157,7 @@ def confirm_locked(call: Call, intent: StripePaymentIntent, params: check.Params
     intent.last_payment_error = None
     intent.next_action = None
     auth = cards.needs_authentication(method.scenario, off_session=intent.off_session, set_up=method.set_up)
-    if auth is None and wants_challenge(params) and not intent.off_session:
+    if auth is None and intent.request_three_d_secure in ("any", "challenge") and not intent.off_session:
         auth = "challenge"
     if auth == "challenge" and check.boolean(params, "error_on_requires_action"):
         auth = "refuse"

@@ -168,7 +168,7 @@ def payment_intent_object(intent: StripePaymentIntent) -> dict[str, Any]:
                 "installments": None,
                 "mandate_options": None,
                 "network": None,
-                "request_three_d_secure": "automatic",
+                "request_three_d_secure": intent.request_three_d_secure,
             }
         },
         "processing": None,

@@ -11,7 +11,7 @@ from apps.sandbox.models import StripePaymentIntent
 
 from . import charges, lists, search
 from . import params as check
-from .confirm import CONFIRM_PARAMS, confirm_locked, payment_method_types, wrong_state
+from .confirm import CONFIRM_PARAMS, confirm_locked, payment_method_types, three_d_secure_option, wrong_state
 from .context import Call, check_client_secret
 from .errors import StripeError, resource_missing
 from .events import emit
@@ -76,6 +76,7 @@ def payment_intent_create(call: Call, params: check.Params) -> dict[str, Any]:
         statement_descriptor=check.string(params, "statement_descriptor", max_length=22),
         payment_method_types=methods,
         automatic_payment_methods=automatic,
+        request_three_d_secure=three_d_secure_option(params) or "automatic",
         status=Status.REQUIRES_PAYMENT_METHOD,
     )
     confirm = check.boolean(params, "confirm")

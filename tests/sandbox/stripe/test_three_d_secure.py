@@ -230,3 +230,22 @@ def test_the_publishable_key_confirms_and_reads_an_intent_with_its_client_secret
         browser.v1.payment_intents.create(params={"amount": 900, "currency": "usd"})
     assert wrong.value.param == "client_secret" and missing.value.param == "client_secret"
     assert "publishable API key" in str(refused.value)
+
+
+def test_an_intent_created_asking_for_3ds_challenges_any_card_when_confirmed(client):
+    ask = {"payment_method_options": {"card": {"request_three_d_secure": "any"}}}
+    intent = client.v1.payment_intents.create(params={"amount": 4200, "currency": "usd", **CARDS_ONLY, **ask})
+    assert intent.payment_method_options.card.request_three_d_secure == "any"
+
+    confirmed = client.v1.payment_intents.confirm(
+        intent.id, params={"payment_method": "pm_card_visa", "return_url": RETURN_URL}
+    )
+
+    assert confirmed.status == "requires_action"
+
+
+def test_an_unknown_3ds_request_is_refused(client):
+    ask = {"payment_method_options": {"card": {"request_three_d_secure": "always"}}}
+
+    with pytest.raises(stripe.InvalidRequestError, match="request_three_d_secure"):
+        client.v1.payment_intents.create(params={"amount": 4200, "currency": "usd", **CARDS_ONLY, **ask})

@@ -146,7 +146,7 @@ def test_report_days_outside_the_calendar_and_unknown_formats_are_400(api, repor
 @pytest.mark.parametrize(
     ("report", "header"),
     [
-        ("transactions", "day,currency,payments,approved,declined,captured,refunded,approval_rate,net"),
+        ("transactions", "day,currency,payments,approved,declined,captured,refunded,returned,approval_rate,net"),
         ("settlements", "day,currency,batches,lines,charges,refunds,fees,payout"),
     ],
 )

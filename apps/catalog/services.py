@@ -42,7 +42,7 @@ from apps.merchants.models import Merchant
 from apps.payments import services as payments
 from apps.payments.attempts import one_run_per_reference
 from apps.payments.errors import PaymentBusy, PaymentStateError
-from apps.payments.models import Payment, PaymentStatus
+from apps.payments.models import Payment, PaymentStatus, Review
 
 from .errors import CheckoutMismatch, CheckoutNotFound, CheckoutSignatureInvalid, QuantityInvalid
 from .models import CheckoutOrder, Entitlement, Price, Product
@@ -144,7 +144,7 @@ def checkout_order_create(
         return OpenedCheckout(checkout, _client_secret(checkout))
     description, metadata = f"{quantity} x {price.product.name}", {"price": price.public_id, "quantity": quantity}
     context = current_context()
-    risk = payments.checkout_assess(
+    risk, held = payments.checkout_assess(
         merchant=merchant, account=account, amount=amount, currency=price.currency, email=customer_email,
         customer_ip=(context.ip_address or "") if context else "", description=description, metadata=metadata,
         actor=actor, reference=idempotency_reference,
@@ -163,6 +163,7 @@ def checkout_order_create(
             metadata=metadata,
             call_reference=call_reference,
             risk=risk,
+            held=held,
             actor=actor,
         )
         checkout = CheckoutOrder.objects.create(
@@ -289,7 +290,8 @@ def checkout_settle(*, checkout: CheckoutOrder, gateway_payment_id: str = "", ac
     if payment.status == PaymentStatus.AUTHORIZED and payment.operation and best and best.status == "captured":
         # Our capture reached the gateway but its request died or lost its answer: settle it now.
         payment = payments.payment_capture_confirmed(payment=payment, actor=actor)
-    if payment.status == PaymentStatus.AUTHORIZED:
+    if payment.status == PaymentStatus.AUTHORIZED and not payment.review:
+        # Held for review: the reviewer's approval captures it (payments.payment_review_approve).
         # PaymentStateError: captured by a concurrent settle; the completion below still runs.
         with contextlib.suppress(PaymentStateError):
             payments.payment_capture(payment=payment, actor=actor)
@@ -336,12 +338,24 @@ def _checkout_complete(checkout_id: int, actor: Actor) -> CheckoutOrder:
     return checkout
 
 
+def checkout_complete_reviewed(*, payment: Payment, **_: Any) -> None:
+    """A held checkout's payment was approved and captured (payments' review_decision_carried):
+    grant its entitlement now rather than at the reconciler's next run."""
+    if payment.status != PaymentStatus.CAPTURED:
+        return
+    checkout = CheckoutOrder.objects.filter(payment_id=payment.pk, completed_at__isnull=True).first()
+    if checkout is not None:
+        checkout_complete(checkout_id=checkout.pk, actor=Actor.system("review approval"))
+
+
 def checkout_status(checkout: CheckoutOrder) -> str:
     if checkout.completed_at is not None:
         return "completed"
     status = checkout.payment.status
-    if status in {PaymentStatus.FAILED, PaymentStatus.EXPIRED}:
-        return str(status)
+    if status in {PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.VOIDED}:
+        return str(status)  # voided: a reviewer rejected it
+    if status == PaymentStatus.AUTHORIZED and checkout.payment.review == Review.PENDING:
+        return "in_review"
     return "open"
 
 
@@ -389,6 +403,8 @@ def checkout_reconcile(*, now: datetime | None = None, limit: int = 200) -> dict
             ],
         )
         .exclude(payment__gateway_order_id="")
+        # Paid and waiting for a reviewer: nothing to ask the gateway until a decision.
+        .exclude(payment__status=PaymentStatus.AUTHORIZED, payment__review=Review.PENDING)
         .order_by("id")[:limit]
     )
     for checkout in open_checkouts:

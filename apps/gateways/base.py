@@ -340,6 +340,9 @@ class OrderRequest:
     # Risk asked for 3-D Secure: a gateway that can ask the issuer to authenticate the customer
     # whatever the card does so when the browser pays (Stripe); others ignore it.
     request_three_d_secure: bool = False
+    # False: the customer's payment is only authorised (risk holds it for review); we capture it
+    # once a reviewer approves. True: captured as the gateway account is set to.
+    capture: bool = True
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,8 @@ class StripeCheckoutMixin:
             "payment_method_types": ["card"],
             "metadata": {"reference": request.reference, **request.notes},
         }
+        if not request.capture:
+            params["capture_method"] = "manual"
         if request.request_three_d_secure:
             params["payment_method_options"] = {"card": {"request_three_d_secure": "any"}}
         intent = self._write(

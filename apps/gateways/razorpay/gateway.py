@@ -230,7 +230,7 @@ class RazorpayGateway:
             "currency": request.currency,
             "receipt": request.reference[:MAX_RECEIPT_LENGTH],
             "notes": {"reference": request.reference, **request.notes},
-            "payment": {"capture": "automatic" if self.config.auto_capture else "manual"},
+            "payment": {"capture": "automatic" if self.config.auto_capture and request.capture else "manual"},
         }
         data = self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True)
         return _order(data)

@@ -32,7 +32,7 @@ from apps.gateways.selectors import check_currency
 from apps.merchants.models import Merchant
 from apps.payments.attempts import next_attempt_reference
 from apps.payments.errors import RequestInFlight
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Review
 from apps.payments.selectors import earlier_calls
 
 from .common import (
@@ -65,10 +65,12 @@ def checkout_payment_begin(
     metadata: dict[str, Any],
     call_reference: str = "",
     risk: dict[str, Any] | None = None,
+    held: bool = False,
     actor: Actor,
 ) -> tuple[Payment, GatewayTransaction]:
     """Inside the caller's transaction: a pending payment and its pending order call
-    (`call_reference`: from checkout_payment_recover, "" for a random one)."""
+    (`call_reference`: from checkout_payment_recover, "" for a random one). `held`: risk holds it
+    for review (the order only authorises; the reviewer's approval captures)."""
     check_currency(account, currency)
     payment = Payment.objects.create(
         merchant=merchant,
@@ -77,10 +79,12 @@ def checkout_payment_begin(
         livemode=account.mode == "live",
         amount=amount,
         currency=currency,
-        capture=True,
+        capture=not held,
         description=description[:255],
         metadata=metadata,
         risk=risk or {},
+        review=Review.PENDING if held else "",
+        capture_on_approval=held,
     )
     gt = GatewayTransaction(
         payment=payment,
@@ -151,7 +155,10 @@ def checkout_payment_open_order(
     try:
         # Risk's "request 3-D Secure" (the checkout's assessment, stored on the payment).
         ask_3ds = (payment.risk or {}).get("outcome") == "request_3ds"
-        request = OrderRequest(gt.reference, payment.amount, payment.currency, notes, request_three_d_secure=ask_3ds)
+        request = OrderRequest(
+            gt.reference, payment.amount, payment.currency, notes, request_three_d_secure=ask_3ds,
+            capture=payment.review != Review.PENDING,
+        )  # fmt: skip
         order = gateway.create_order(request)
         client_secret = order.client_secret
         result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")

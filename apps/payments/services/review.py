@@ -25,8 +25,10 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
+from apps.gateways.registry import gateway_for
 from apps.payments.errors import PaymentStateError
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Review
+from apps.payments.signals import review_decision_carried
 from apps.risk.services import list_entry_add_or_get
 
 from .common import payment_snapshot, publish_payment
@@ -84,9 +86,10 @@ def payment_review_approve(*, payment: Payment, user: Any, note: str = "") -> Pa
     )  # fmt: skip
     if not decided.capture_on_approval:
         return decided
-    return payment_capture(
+    captured = payment_capture(
         payment=decided, idempotency_reference=review_reference(decided, "capture"), actor=Actor.staff(user)
     )
+    return _carried(captured)
 
 
 def payment_review_reject(*, payment: Payment, user: Any, note: str = "", block: tuple[str, ...] = ()) -> Payment:
@@ -110,9 +113,42 @@ def payment_review_reject(*, payment: Payment, user: Any, note: str = "", block:
         payment, decision=Review.REJECTED, user=user, note=note, action="payment.review_rejected",
         event="payment.review_rejected", also=block_what_identified_it,
     )  # fmt: skip
-    return payment_void(
-        payment=decided, idempotency_reference=review_reference(decided, "void"), actor=Actor.staff(user)
-    )
+    return _cancel(decided, Actor.staff(user))
+
+
+def _carried(payment: Payment) -> Payment:
+    """Tell the apps built on payments that a decision reached the gateway (the catalogue then
+    grants a held checkout's entitlement); a receiver's failure is logged, never raised: the
+    checkout reconciler completes what a receiver could not."""
+    for receiver, error in review_decision_carried.send_robust(sender=Payment, payment=payment):
+        if isinstance(error, Exception):
+            logger.error(
+                "review_decision_receiver_failed",
+                extra={"payment": payment.public_id, "receiver": getattr(receiver, "__name__", str(receiver))},
+                exc_info=error,
+            )
+    return payment
+
+
+def _cancel(payment: Payment, actor: Actor) -> Payment:
+    """Cancel a rejected or expired hold: voided at the gateway, or, on a gateway without a void
+    (Razorpay), released (the gateway returns an authorisation nobody captures to the customer
+    at the end of its capture window by itself; nothing is sent)."""
+    if gateway_for(payment.gateway_account).supports_void:
+        return _carried(
+            payment_void(payment=payment, idempotency_reference=review_reference(payment, "void"), actor=actor)
+        )
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).get(pk=payment.pk)
+        if locked.status != PaymentStatus.AUTHORIZED:
+            return locked
+        before = payment_snapshot(locked)
+        locked.status = PaymentStatus.VOIDED
+        locked.save(update_fields=["status", "updated_at"])
+        after = {**payment_snapshot(locked), "released": "never captured; the gateway releases the authorisation"}
+        audit_record(actor=actor, action="payment.voided", target=locked, before=before, after=after)
+        publish_payment(locked, "payment.voided")
+    return _carried(locked)
 
 
 def payments_review_expire(*, limit: int = 200) -> list[str]:
@@ -148,11 +184,13 @@ def payments_review_expire(*, limit: int = 200) -> list[str]:
     for payment in unfinished.select_related("gateway_account").order_by("created_at")[:limit]:
         try:
             if payment.review == Review.APPROVED:
-                payment_capture(
-                    payment=payment, idempotency_reference=review_reference(payment, "capture"), actor=actor
+                _carried(
+                    payment_capture(
+                        payment=payment, idempotency_reference=review_reference(payment, "capture"), actor=actor
+                    )
                 )
             else:
-                payment_void(payment=payment, idempotency_reference=review_reference(payment, "void"), actor=actor)
+                _cancel(payment, actor)
         except ApplicationError as error:  # recorded on the payment; the next run asks again
             logger.warning("review_decision_not_carried", extra={"payment": payment.public_id, "error": error.code})
             continue

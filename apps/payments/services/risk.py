@@ -51,7 +51,9 @@ def charge_attempt(
     """What risk is told of a charge about to be made (the card number stays in memory);
     `reference` is the request's idempotency reference (a retry is counted once)."""
     card = payment_method if isinstance(payment_method, Card) else None
-    history = Payment.objects.filter(customer=customer, status__in=WENT_THROUGH).count() if customer else None
+    # Risk off (the emergency switch) assesses nothing: no query for it either.
+    counted = customer is not None and settings.RISK_ENABLED
+    history = Payment.objects.filter(customer=customer, status__in=WENT_THROUGH).count() if counted else None
     return Attempt(
         merchant_id=merchant.pk,
         amount=amount,
@@ -162,13 +164,14 @@ def checkout_assess(
     metadata: dict[str, Any],
     actor: Actor,
     reference: str = "",
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
     """A browser checkout about to open its gateway order (the card is typed into the gateway's
     own form later, so risk sees no card): blocked → a failed payment, never sent to the
-    gateway, and PaymentBlocked; otherwise the assessment to store on the checkout's payment.
-    3-D Secure is asked of the issuer when the gateway's browser payment can (Stripe: the
-    intent asks for it, checkout_payment_open_order); a review outcome is recorded, not acted on
-    (the browser captures at once: holding it would need the entitlement to wait for a reviewer)."""
+    gateway, and PaymentBlocked; otherwise (the assessment to store on the checkout's payment,
+    whether it is held for review). 3-D Secure is asked of the issuer when the gateway's browser
+    payment can (Stripe: the intent asks for it, checkout_payment_open_order); a review, or 3-D
+    Secure on a gateway that cannot ask for it, holds it: the order only authorises, a reviewer's
+    approval captures it, and the entitlement waits for the capture."""
     attempt = Attempt(
         merchant_id=merchant.pk,
         amount=amount,
@@ -187,7 +190,8 @@ def checkout_assess(
             attempt=attempt, actor=actor,
         )  # fmt: skip
         raise PaymentBlocked(extra={"payment": blocked.public_id})
-    return risk_record(assessment, attempt)
+    _, held = risk_actions(assessment, account=account, customer_present=True)
+    return risk_record(assessment, attempt), held
 
 
 def renewal_blocked(*, payment: Payment) -> CallOutcome | None:

@@ -3,7 +3,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def _install_built_in_rules(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
@@ -34,3 +34,10 @@ class RiskConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(_install_built_in_rules, sender=self, dispatch_uid="risk_built_in_rules")
         checks.register(_country_tables, checks.Tags.compatibility)
+        from .models import ListEntry, Rule
+        from .stamps import signal_bump
+
+        for model in (Rule, ListEntry):
+            for signal in (post_save, post_delete):
+                uid = f"risk_stamp_{'save' if signal is post_save else 'delete'}_{model.__name__}"
+                signal.connect(signal_bump, sender=model, dispatch_uid=uid)

@@ -38,6 +38,7 @@ from .expressions import (
 from .lists import email_domain_of, list_candidates
 from .models import OUTCOME_PRECEDENCE, ListAction, ListEntry, Outcome, Rule, RuleMode
 from .selectors import list_entries_matching, rules_enabled
+from .stamps import LISTS, RULES
 
 logger = logging.getLogger(__name__)
 
@@ -162,14 +163,21 @@ def _list_decision(entries: list[ListEntry]) -> str:
 
 
 def risk_assess(
-    attributes: Mapping[str, Any], *, merchant_id: int | None = None, lists_only: bool = False
+    attributes: Mapping[str, Any],
+    *,
+    merchant_id: int | None = None,
+    lists_only: bool = False,
+    stamps: Mapping[str, str | None] | None = None,
 ) -> Assessment:
     """Assess one payment attempt from its attributes (apps.risk.expressions.ATTRIBUTE_TYPES,
     plus `card_fingerprint` and `customer_id` for the lists); missing attributes are unknown.
 
     The lists are the deployment-wide entries and those of the merchant `merchant_id` (the
     attempt's merchant): one merchant's entries never decide another merchant's payment.
-    `lists_only`: the lists decide and the rules are not run (renewals' policy)."""
+    `lists_only`: the lists decide and the rules are not run (renewals' policy). `stamps`: the
+    rules' and lists' stamps as Redis gave them (apps.risk.stamps): this process's copies are
+    used under them; without them the database is asked."""
+    stamps = stamps or {}
     values = expression_values(_normalised(attributes))
 
     entries = list_entries_matching(
@@ -182,6 +190,7 @@ def risk_assess(
         ),
         now=timezone.now(),
         merchant_id=merchant_id,
+        stamp=stamps.get(LISTS),
     )
     if entries:
         decided = _list_decision(entries)
@@ -193,7 +202,7 @@ def risk_assess(
     matched: list[Match] = []
     errors: list[str] = []
     outcome: str = Outcome.ALLOW
-    for rule in rules_enabled():
+    for rule in rules_enabled(stamp=stamps.get(RULES)):
         try:
             if not expression_matches(_compiled_expression(rule), values):
                 continue

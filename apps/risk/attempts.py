@@ -27,12 +27,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core.money import to_decimal
+from apps.core.stamps import stamps_from
 
 from .assessment import Assessment, risk_assess
 from .fingerprint import card_fingerprint
 from .geo import card_country, ip_country
+from .stamps import NAMES, STAMP_KEYS
 from .throttle import CardTestingLimits, SourceFigures, card_testing_check
-from .velocity import Observation, VelocityUnavailable, velocity_observe, velocity_record
+from .velocity import Observation, VelocityUnavailable, velocity_observe_reading, velocity_record
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +86,10 @@ def amount_in_usd(amount: int, currency: str) -> int | None:
 
 def _velocity(
     attempt: Attempt, fingerprint: str, amount_usd: int | None, limits: CardTestingLimits
-) -> tuple[dict[str, int | None], list[SourceFigures]]:
+) -> tuple[dict[str, int | None], list[SourceFigures], dict[str, str | None]]:
     """Count this attempt and read the figures the rules use, unknown (None) where there is
-    nothing to count by (no card, no IP, no key), and the card-testing figures of each source:
-    one script per source, all in one round trip to Redis."""
+    nothing to count by (no card, no IP, no key), the card-testing figures of each source, and
+    the rules' and lists' stamps: one script per source and one read, in one round trip to Redis."""
     figures: dict[str, int | None] = dict.fromkeys(
         (
             "declines_card_10m",
@@ -127,7 +129,8 @@ def _velocity(
             )
         )
     sources: list[SourceFigures] = []
-    for observation, seen in zip(observations, velocity_observe(observations), strict=True):
+    observed, stamp_values = velocity_observe_reading(observations, STAMP_KEYS)
+    for observation, seen in zip(observations, observed, strict=True):
         if observation.dimension == "card":
             figures["customers_per_card_24h"] = seen.attempts.distinct_members
             figures["amount_card_24h"] = seen.attempts.total_amount
@@ -139,7 +142,7 @@ def _velocity(
             figures["attempts_key_1m"] = seen.attempts.count
         declines = seen.declines[-1] if throttle else None
         sources.append(SourceFigures(observation.dimension, observation.value, seen.small_attempts, declines))
-    return figures, sources
+    return figures, sources, stamps_from(NAMES, stamp_values)
 
 
 def attempt_attributes(attempt: Attempt, fingerprint: str, velocity: Mapping[str, int | None]) -> dict[str, Any]:
@@ -184,14 +187,17 @@ def risk_evaluate(attempt: Attempt) -> Assessment:
     fingerprint = attempt.fingerprint
     amount_usd = amount_in_usd(attempt.amount, attempt.currency)
     limits = CardTestingLimits.from_settings()
+    stamps: dict[str, str | None] = {}
     try:
-        velocity, sources = _velocity(attempt, fingerprint, amount_usd, limits)
+        velocity, sources, stamps = _velocity(attempt, fingerprint, amount_usd, limits)
         unavailable = False
     except VelocityUnavailable:
         _velocity_unavailable(attempt)
         velocity, sources, unavailable = {}, [], True
     card_testing_check(sources, limits=limits, merchant_id=attempt.merchant_id)
-    assessment = risk_assess(attempt_attributes(attempt, fingerprint, velocity), merchant_id=attempt.merchant_id)
+    assessment = risk_assess(
+        attempt_attributes(attempt, fingerprint, velocity), merchant_id=attempt.merchant_id, stamps=stamps
+    )
     if unavailable:
         return Assessment(
             score=assessment.score,

@@ -1,5 +1,6 @@
 """The expression language of risk rules: rule-engine's grammar over a fixed, typed set of
-attributes. The only module that imports rule_engine.
+attributes. The only module that imports rule_engine, with fast_eval (which evaluates what this
+module compiled, with rule-engine's results, much faster).
 
 Expressions are compiled against the types below, so an unknown attribute, a typo or a type
 mismatch (`amount > 'x'`) is refused when the rule is saved, never found during a payment.
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import rule_engine
 from django.core.exceptions import ValidationError
 from rule_engine import DataType
+
+from .fast_eval import FastEvaluator, fast_evaluator
 
 MAX_EXPRESSION_LENGTH = 2000
 
@@ -75,10 +78,13 @@ def _is_condition(result_type: Any) -> bool:
 
 @dataclass(frozen=True)
 class CompiledExpression:
-    """A compiled rule expression; what it wraps is rule-engine's, seen only by this module."""
+    """A compiled rule expression; what it wraps is rule-engine's, seen only by this module (and
+    fast_eval). `fast`, when set, evaluates it much faster with rule-engine's results, and answers
+    None where only rule-engine can tell."""
 
     text: str
     compiled: Any
+    fast: FastEvaluator | None = field(default=None, compare=False, repr=False)
 
 
 class ExpressionFailed(Exception):
@@ -134,7 +140,7 @@ def compile_expression(text: str) -> CompiledExpression:
             f"An expression must be a condition (true or false); this one gives a {gives}.",
             code="expression_not_condition",
         )
-    return CompiledExpression(text=expression, compiled=compiled)
+    return CompiledExpression(text=expression, compiled=compiled, fast=fast_evaluator(compiled))
 
 
 def validate_expression(text: str) -> None:
@@ -171,6 +177,11 @@ def expression_values(attributes: Mapping[str, Any]) -> dict[str, Any]:
 def expression_matches(compiled: CompiledExpression, values: Mapping[str, Any]) -> bool:
     """Whether the compiled expression holds for `values` (from `expression_values`); a null
     result is not a match. ExpressionFailed when it cannot be evaluated."""
+    if compiled.fast is not None:
+        matched = compiled.fast(values)
+        if matched is not None:
+            return matched
+        # the fast path could not tell (an error, a value it does not mirror): rule-engine decides
     try:
         return compiled.compiled.evaluate(values) is True
     except rule_engine.EngineError as error:

@@ -390,6 +390,14 @@ def _observe_arguments(observation: Observation, at: float | None) -> list[Any]:
 def velocity_observe(observations: Sequence[Observation], *, at: float | None = None) -> list[Observed]:
     """Each observation in one script of its value, all of them in one round trip to Redis (a
     pipeline): of N simultaneous attempts on one value, each sees a different count, 1 to N."""
+    return velocity_observe_reading(observations, (), at=at)[0]
+
+
+def velocity_observe_reading(
+    observations: Sequence[Observation], keys: Sequence[str], *, at: float | None = None
+) -> tuple[list[Observed], list[Any]]:
+    """velocity_observe, and the values of the plain string `keys` (MGET) in the same round trip
+    (the risk rules' and lists' stamps, apps.risk.stamps)."""
     calls = []
     for observation in observations:
         digest_keys = _keys(observation.dimension, observation.value, "attempt")
@@ -397,28 +405,32 @@ def velocity_observe(observations: Sequence[Observation], *, at: float | None = 
         small_keys = _keys(observation.dimension, observation.value, "small_attempt")
         amounts = digest_keys[0].removesuffix(":events") + ":amounts"
         calls.append(([*digest_keys, decline_keys[0], small_keys[0], amounts], _observe_arguments(observation, at)))
-    if not calls:
-        return []
+    if not calls and not keys:
+        return [], []
     script = _scripts().observe
     try:
-        raw = _pipelined(script, calls)
+        raw = _pipelined(script, calls, keys)
     except redis.RedisError as exc:
         raise VelocityUnavailable(extra={"error": f"{type(exc).__name__}: {exc}"[:200]}) from exc
+    values: list[Any] = list(raw.pop()) if keys else []
     observed = []
     for numbers in raw:
         figures = Figures(int(numbers[0]), int(numbers[1]), int(numbers[2]))
         small = None if int(numbers[3]) < 0 else int(numbers[3])
         observed.append(Observed(figures, small, tuple(int(number) for number in numbers[4:])))
-    return observed
+    return observed, values
 
 
-def _pipelined(script: Script, calls: list[tuple[list[str], list[Any]]]) -> list[list[int]]:
-    """EVALSHA of each call in one pipeline; the script is loaded (again) when Redis lacks it."""
+def _pipelined(script: Script, calls: list[tuple[list[str], list[Any]]], reads: Sequence[str] = ()) -> list[Any]:
+    """EVALSHA of each call in one pipeline, then MGET of `reads` when there are any (its answer
+    last); the script is loaded (again) when Redis lacks it."""
     client = script.registered_client
     for attempt in range(2):
         pipe = client.pipeline(transaction=False)
         for keys, arguments in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *arguments)
+        if reads:
+            pipe.mget(list(reads))
         try:
             return pipe.execute()
         except redis.exceptions.NoScriptError:

@@ -1,0 +1,61 @@
+"""Stamps in Redis: how every process knows, without a database query per request, that what it
+keeps in memory (the risk rules and lists, API keys) is still current.
+
+Whatever saves or deletes a row of a kept table sets its stamp to a new random token once the
+transaction commits (`stamp_bump`, usually from a post_save / post_delete receiver). A request
+reads the stamps it needs in a round trip to Redis it makes anyway (the throttle's counter, the
+risk velocity counters) and uses a copy only under the stamp it was read under. What a stamp
+cannot see (a bulk `QuerySet.update`, a commit whose stamp never reached Redis because Redis was
+down or the process was killed between the commit and the write) is seen when the copy is read
+again at its refresh age. A missing stamp (Redis restarted) is set anew; without Redis every
+request asks the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.redis_client import redis_client
+
+logger = logging.getLogger(__name__)
+
+
+def stamp_key(name: str) -> str:
+    return f"stamp:{{stamps}}:{name}"  # one hash tag for every stamp: read together in one MGET
+
+
+def stamp_bump(name: str) -> None:
+    """A new stamp `name` once the current transaction commits (at once outside one). A failure
+    is logged: copies are read again at their refresh age."""
+
+    def bump() -> None:
+        if not settings.REDIS_URL:
+            return
+        try:
+            redis_client(settings.REDIS_URL).set(stamp_key(name), secrets.token_hex(8))
+        except redis.RedisError as exc:
+            logger.warning("stamp_not_set", extra={"stamp": name, "error": f"{type(exc).__name__}: {exc}"})
+
+    transaction.on_commit(bump)
+
+
+def stamps_from(names: Sequence[str], values: Sequence[Any]) -> dict[str, str | None]:
+    """The stamps `names` from their keys' values as Redis answered them (bytes or None); a
+    missing one is set anew (a Redis that lost its data) and is None this time."""
+    stamps: dict[str, str | None] = {}
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            with contextlib.suppress(redis.RedisError):  # the next request tries again
+                redis_client(settings.REDIS_URL).set(stamp_key(name), secrets.token_hex(8), nx=True)
+            stamps[name] = None
+        else:
+            stamps[name] = value.decode() if isinstance(value, bytes) else str(value)
+    return stamps

@@ -13,6 +13,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.audit.actors import Actor
+from apps.core.references import reference_mark_fresh
 
 from .fields import unknown_parameter
 from .idempotency import (
@@ -130,6 +131,8 @@ class IdempotentApiView(MerchantApiView):
         if isinstance(outcome, StoredResponse):
             raise _Replay(Response(outcome.body, status=outcome.status, headers={REPLAY_HEADER: "true"}))
         self._idempotency_record = outcome
+        # Never taken over (no earlier holder): its reference has no calls yet (apps.core.references).
+        reference_mark_fresh(record_reference(outcome) if outcome.recoveries == 0 else "")
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, _Replay):
@@ -139,6 +142,7 @@ class IdempotentApiView(MerchantApiView):
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         record, self._idempotency_record = self._idempotency_record, None
+        reference_mark_fresh("")
         if record is not None:
             idempotency_finish(
                 record=record,

@@ -7,10 +7,13 @@ class CoreConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.core.signals import request_finished
 
         from . import celery_signals, context, logging
+        from .browser_middleware import check_browser_middleware
 
+        checks.register(check_browser_middleware)
         logging.configure_structlog()
         celery_signals.connect()
         request_finished.connect(context.clear_request_context, dispatch_uid="clear_request_context")

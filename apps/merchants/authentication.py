@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import redis
+from django.conf import settings
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from apps.core.redis_client import redis_client
+from apps.core.stamps import stamp_key, stamps_from
+
 from .errors import ApiKeyInvalid
+from .key_cache import API_KEYS, fresh_copy, keep_key, kept_key
+from .keys import hash_secret
 from .models import ApiKey, Merchant
-from .services import api_key_authenticate
+from .services import api_key_authenticate, api_key_touch
+from .throttling import count_request
 
 
 class ApiKeyPrincipal:
@@ -27,6 +36,35 @@ class ApiKeyPrincipal:
         return self.api_key.display
 
 
+def _authenticate(request: Request, secret: str) -> ApiKey:
+    """The key for `secret` (ApiKeyInvalid when there is no active one). A key this process kept
+    (apps.merchants.key_cache) is used when the `api_keys` stamp is unchanged, read in the round
+    trip that also counts the request for the throttle (kept on the request for it); any other
+    is read from the database and kept under the stamp read before it."""
+    digest = hash_secret(secret)
+    stamp: str | None = None
+    read_at = time.monotonic()
+    if settings.REDIS_URL:
+        kept = kept_key(digest)
+        try:
+            if kept is not None:
+                counted, values = count_request(kept.api_key.pk, [stamp_key(API_KEYS)])
+                request.throttle_counted = counted  # type: ignore[attr-defined]
+            else:
+                values = [redis_client(settings.REDIS_URL).get(stamp_key(API_KEYS))]
+            stamp = stamps_from([API_KEYS], values)[API_KEYS]
+        except redis.RedisError:
+            kept = None  # the database decides; the throttle fails open on its own
+        if kept is not None and stamp is not None and kept.stamp == stamp:
+            api_key_touch(kept.api_key)
+            return fresh_copy(kept.api_key)
+    api_key = api_key_authenticate(secret=secret)
+    if stamp is not None:
+        keep_key(digest, stamp, api_key, read_at)
+        return fresh_copy(api_key)
+    return api_key
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """`Authorization: Bearer sk_test_…`."""
 
@@ -41,7 +79,7 @@ class ApiKeyAuthentication(BaseAuthentication):
                 "Malformed Authorization header; expected 'Bearer <secret key>'.", code="authorization_malformed"
             )
         try:
-            api_key = api_key_authenticate(secret=parts[1].decode("ascii"))
+            api_key = _authenticate(request, parts[1].decode("ascii"))
         except UnicodeDecodeError as exc:
             raise AuthenticationFailed(ApiKeyInvalid.default_message, code=ApiKeyInvalid.code) from exc
         except ApiKeyInvalid as exc:

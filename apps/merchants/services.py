@@ -96,11 +96,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
 
 
 def api_key_authenticate(*, secret: str) -> ApiKey:
-    """The active key for this secret, with its merchant; records when it was last used.
-
-    last_used_at is written at most once per API_KEY_LAST_USED_RESOLUTION_SECONDS per key, by
-    a guarded UPDATE, so a busy key does not turn every request into a row write.
-    """
+    """The active key for this secret, with its merchant; records when it was last used."""
     try:
         api_key = ApiKey.objects.select_related("merchant").get(secret_hash=hash_secret(secret))
     except ApiKey.DoesNotExist as exc:
@@ -109,6 +105,14 @@ def api_key_authenticate(*, secret: str) -> ApiKey:
         raise ApiKeyInvalid("This API key has been revoked.", code="api_key_revoked")
     if not api_key.merchant.is_active:
         raise ApiKeyInvalid("This merchant account is deactivated.", code="merchant_inactive")
+    api_key_touch(api_key)
+    return api_key
+
+
+def api_key_touch(api_key: ApiKey) -> None:
+    """Record that the key was used now: at most once per API_KEY_LAST_USED_RESOLUTION_SECONDS
+    per key, by a guarded UPDATE, so a busy key does not turn every request into a row write
+    (an update, not a save: it changes no stamp, apps.merchants.key_cache)."""
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
     if api_key.last_used_at is None or api_key.last_used_at < stale_before:
@@ -116,4 +120,3 @@ def api_key_authenticate(*, secret: str) -> ApiKey:
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before)
         ).update(last_used_at=now)
         api_key.last_used_at = now
-    return api_key

@@ -2,7 +2,8 @@
 
 DRF's SimpleRateThrottle keeps a list of every request time per key and rewrites it on each
 request, which is neither atomic nor cheap at hundreds of requests per second. Here each
-request is one pipelined round trip (INCR + EXPIRE) on a shared Redis client; Django's
+request is one pipelined round trip (INCR + EXPIRE, and the stamps authentication checks) on a
+shared Redis client; Django's
 RedisCache is avoided because it builds a new redis-py client per call. Without Redis (the
 SQLite quickstart) the counter lives in the default cache.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -31,14 +34,6 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0].lower()]
 
 
-def _count_in_redis(url: str, key: str, period: int) -> int:
-    pipeline = redis_client(url).pipeline(transaction=False)
-    pipeline.incr(key)
-    pipeline.expire(key, period + 1, nx=True)
-    count, _ = pipeline.execute()
-    return int(count)
-
-
 def _count_in_cache(key: str, period: int) -> int:
     if cache.add(key, 1, timeout=period + 1):
         return 1
@@ -49,14 +44,44 @@ def _count_in_cache(key: str, period: int) -> int:
         return 1
 
 
-def hit(key: str, period: int) -> int:
-    """Count one request in the window `key`; returns the count so far."""
-    if settings.REDIS_URL:
-        return _count_in_redis(settings.REDIS_URL, f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{key}", period)
-    return _count_in_cache(key, period)
+def _prefixed(key: str) -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{key}"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One request counted in its key's current window."""
+
+    api_key_id: int
+    period: int
+    window: int
+    count: int
+
+
+def count_request(api_key_id: int, reads: Sequence[str] = ()) -> tuple[Counted, list[Any]]:
+    """Count a request of the key `api_key_id` in its window and read the values of `reads`
+    (plain string keys: the stamps authentication checks, apps.core.stamps) in the same round
+    trip to Redis. Without Redis the count is kept in the default cache and the reads are None.
+    Raises redis.RedisError when Redis cannot be reached."""
+    _, period = parse_rate(settings.API_THROTTLE_RATE)
+    window = int(time.time() // period)
+    key = f"throttle:api_key:{api_key_id}:{period}:{window}"
+    if not settings.REDIS_URL:
+        return Counted(api_key_id, period, window, _count_in_cache(key, period)), [None] * len(reads)
+    pipeline = redis_client(settings.REDIS_URL).pipeline(transaction=False)
+    pipeline.incr(_prefixed(key))
+    pipeline.expire(_prefixed(key), period + 1, nx=True)
+    if reads:
+        pipeline.mget(list(reads))
+    answers = pipeline.execute()
+    values = list(answers[2]) if reads else []
+    return Counted(api_key_id, period, window, int(answers[0])), values
 
 
 class ApiKeyRateThrottle(BaseThrottle):
+    """API_THROTTLE_RATE per key. Authentication may have counted the request already, in the
+    round trip it made to check its cached key (`request.throttle_counted`)."""
+
     def __init__(self) -> None:
         self._wait: float | None = None
 
@@ -64,17 +89,17 @@ class ApiKeyRateThrottle(BaseThrottle):
         api_key = request.auth
         if api_key is None:
             return True
-        limit, period = parse_rate(settings.API_THROTTLE_RATE)
-        now = time.time()
-        window = int(now // period)
-        try:
-            count = hit(f"throttle:api_key:{api_key.pk}:{period}:{window}", period)
-        except redis.RedisError as exc:
-            # The limiter protects us; it must not take payments down with Redis: fail open.
-            logger.warning("throttle_unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
-            return True
-        if count > limit:
-            self._wait = (window + 1) * period - now
+        limit, _ = parse_rate(settings.API_THROTTLE_RATE)
+        counted: Counted | None = getattr(request, "throttle_counted", None)
+        if counted is None or counted.api_key_id != api_key.pk:
+            try:
+                counted, _ = count_request(api_key.pk)
+            except redis.RedisError as exc:
+                # The limiter protects us; it must not take payments down with Redis: fail open.
+                logger.warning("throttle_unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+                return True
+        if counted.count > limit:
+            self._wait = (counted.window + 1) * counted.period - time.time()
             return False
         return True
 

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.db.models import F, Q, QuerySet, Sum
 
 from apps.core.errors import NotFoundError
+from apps.core.references import reference_is_fresh
 from apps.gateways.base import Gateway
 from apps.ledger.models import EntryKind
 from apps.merchants.models import Merchant
@@ -52,8 +53,9 @@ def gateway_transactions_for(*, payment: Payment) -> QuerySet[GatewayTransaction
 
 
 def earlier_calls(reference: str, *, kinds: Iterable[str]) -> list[GatewayTransaction]:
-    """The calls already made for this request, oldest first ([] without a reference)."""
-    if not reference:
+    """The calls already made for this request, oldest first ([] without a reference, and
+    without a query for a reference this very request minted: apps.core.references)."""
+    if not reference or reference_is_fresh(reference):
         return []
     return list(
         GatewayTransaction.objects.filter(reference__startswith=f"{reference}a", kind__in=list(kinds))

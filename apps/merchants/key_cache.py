@@ -1,0 +1,64 @@
+"""API keys, with their merchants, as this process last read them: a request with a key seen
+before asks the database nothing. Each copy is used only under the `api_keys` stamp it was read
+under (apps.core.stamps), which authentication reads in the round trip it makes anyway to count
+the request for the throttle: a key revoked, a merchant deactivated (any saved or deleted key or
+merchant) is refused by every process at the next request. A copy is read again at least every
+API_KEY_CACHE_SECONDS (what a stamp cannot see), and never without Redis."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from apps.core.stamps import stamp_bump
+
+from .models import ApiKey
+
+API_KEYS = "api_keys"
+MAX_KEYS = 4096  # distinct keys a process keeps; beyond that it starts again
+
+
+@dataclass
+class Kept:
+    stamp: str
+    read_at: float
+    api_key: ApiKey
+
+
+_kept: dict[str, Kept] = {}
+
+
+def kept_key(secret_hash: str) -> Kept | None:
+    """The copy of the key with this secret hash, unless it is older than its refresh age."""
+    kept = _kept.get(secret_hash)
+    if kept is None or time.monotonic() - kept.read_at >= settings.API_KEY_CACHE_SECONDS:
+        return None
+    return kept
+
+
+def keep_key(secret_hash: str, stamp: str, api_key: ApiKey, read_at: float) -> None:
+    """Keep `api_key` (read from the database after `stamp` was read, at `read_at`)."""
+    if len(_kept) >= MAX_KEYS:
+        _kept.clear()
+    _kept[secret_hash] = Kept(stamp, read_at, api_key)
+
+
+def fresh_copy(api_key: ApiKey) -> ApiKey:
+    """What one request gets: its own copies of the kept key and merchant, so nothing a request
+    sets on them reaches the next request."""
+    request_key = copy.copy(api_key)
+    request_key.merchant = copy.copy(api_key.merchant)
+    return request_key
+
+
+def forget_keys() -> None:
+    _kept.clear()
+
+
+def signal_bump(sender: Any, **_: Any) -> None:
+    """post_save / post_delete of ApiKey and Merchant (connected in apps.merchants.apps)."""
+    stamp_bump(API_KEYS)

@@ -42,7 +42,7 @@ class BenchmarkSdkSaleApi(IdempotentApiView):
 
     @extend_schema(exclude=True)
     def post(self, request: Request) -> Response:
-        account = gateway_account_for(merchant=self.merchant(request), livemode=False)
+        account = gateway_account_for(merchant=self.merchant(request), livemode=False, gateway="authorizenet")
         result = gateway_for(account).sale(
             ChargeRequest(new_gateway_reference(), 1050, "USD", Card("4111111111111111", 12, 2030, "123"))
         )

@@ -1,4 +1,5 @@
-"""Celery hooks: carry the correlation id into tasks and count every task for Prometheus."""
+"""Celery hooks: carry the correlation id into tasks, count every task for Prometheus, and start
+tracing in each pool process (after the fork: see apps.core.tracing)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from celery import signals
 
 from .context import RequestContext, current_request_id, request_context
 from .metrics import CELERY_TASK_DURATION, CELERY_TASKS, CELERY_TASKS_PUBLISHED
+from .tracing import tracing_flush, tracing_start
 
 REQUEST_ID_TASK_HEADER = "x_request_id"
 
@@ -52,6 +54,15 @@ def on_retry(sender: Any = None, **_: Any) -> None:
     CELERY_TASKS.labels(task=_task_name(sender), state="retry_scheduled").inc()
 
 
+def on_worker_process_init(**_: Any) -> None:
+    """In each prefork child (and the solo pool's worker): a no-op unless tracing is configured."""
+    tracing_start(role="worker")
+
+
+def on_worker_process_shutdown(**_: Any) -> None:
+    tracing_flush()
+
+
 def on_setup_logging(**_: Any) -> None:
     """Keep Django's LOGGING (structlog, masking) in workers instead of Celery's own setup."""
 
@@ -63,3 +74,5 @@ def connect() -> None:
     signals.task_postrun.connect(on_postrun, weak=False, dispatch_uid="ch_postrun")
     signals.task_retry.connect(on_retry, weak=False, dispatch_uid="ch_retry")
     signals.setup_logging.connect(on_setup_logging, weak=False, dispatch_uid="ch_setup_logging")
+    signals.worker_process_init.connect(on_worker_process_init, weak=False, dispatch_uid="ch_tracing_start")
+    signals.worker_process_shutdown.connect(on_worker_process_shutdown, weak=False, dispatch_uid="ch_tracing_flush")

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from .cards import card_number_spans
+from .tracing import current_trace_ids
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -57,14 +58,19 @@ def current_request_id() -> str | None:
 
 def bind_request_context(context: RequestContext) -> None:
     """For HTTP requests: stays bound until `clear_request_context` runs on request_finished,
-    so Django's own response log line (written after the middleware returned) carries the id."""
+    so Django's own response log line (written after the middleware returned) carries the id,
+    and the request's trace id when it is traced (the server span has ended by then)."""
     _current.set(context)
-    structlog.contextvars.bind_contextvars(request_id=context.request_id)
+    trace_id, span_id = current_trace_ids()
+    if trace_id:
+        structlog.contextvars.bind_contextvars(request_id=context.request_id, trace_id=trace_id, span_id=span_id)
+    else:
+        structlog.contextvars.bind_contextvars(request_id=context.request_id)
 
 
 def clear_request_context(**_: Any) -> None:
     _current.set(None)
-    structlog.contextvars.unbind_contextvars("request_id")
+    structlog.contextvars.unbind_contextvars("request_id", "trace_id", "span_id")
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import structlog
 
 from .banks import mask_bank_numbers
 from .cards import card_number_spans
+from .tracing import current_trace_ids
 
 # "cvc": "123", cvv=1234, 'cardCode': '999', <cardCode>123</cardCode> ...
 _CVV_FIELD = re.compile(
@@ -86,8 +87,23 @@ def mask_rendered(_logger: Any, _method: str, rendered: Any) -> Any:
     return mask_card_data(rendered) if isinstance(rendered, str) else rendered
 
 
+def add_trace_ids(_logger: Any, _method: str, event_dict: Any) -> Any:
+    """trace_id and span_id of the current span, beside request_id; outside any span, those of the
+    request being answered (bound with its request id: Django's response line comes after the
+    server span ended); else empty (tracing off). Runs where the line is logged (for standard-library
+    records too: the formatter's pre-chain runs in the logging call), so it sees that code's span."""
+    trace_id, span_id = current_trace_ids()
+    if trace_id:
+        event_dict["trace_id"], event_dict["span_id"] = trace_id, span_id
+    else:
+        event_dict.setdefault("trace_id", "")
+        event_dict.setdefault("span_id", "")
+    return event_dict
+
+
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

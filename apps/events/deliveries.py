@@ -25,6 +25,7 @@ from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.metrics import WEBHOOK_DELIVERIES
 from apps.core.queueing import enqueue_on_commit
+from apps.core.tracing import continued_span
 
 from .endpoints import endpoint_disable
 from .errors import EndpointUrlNotAllowed
@@ -139,6 +140,12 @@ def webhook_delivery_attempt(*, delivery_id: int, force: bool = False) -> Webhoo
     delivery = _claim_delivery(delivery_id, force=force)
     if delivery is None:
         return None
+    attributes = {"clearhouse.event.id": delivery.event.public_id, "clearhouse.delivery.id": delivery.public_id}
+    with continued_span("webhook_delivery.attempt", traceparent=delivery.event.traceparent, attributes=attributes):
+        return _deliver(delivery)
+
+
+def _deliver(delivery: WebhookDelivery) -> WebhookDelivery | None:
     endpoint, event = delivery.endpoint, delivery.event
     if not endpoint.enabled or endpoint.is_deleted:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(

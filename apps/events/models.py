@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from apps.core import crypto
 from apps.core.ids import public_id
+from apps.core.tracing import TRACEPARENT_LENGTH
 
 
 def new_event_id() -> str:
@@ -42,6 +43,10 @@ class Event(models.Model):
     data = models.JSONField(help_text="The object as the API showed it when the event happened")
     created_at = models.DateTimeField(auto_now_add=True)
     relayed_at = models.DateTimeField(null=True, blank=True)
+    # The W3C traceparent of the span that published it (apps.core.tracing), so its relay and
+    # deliveries join that trace whichever task picks them up; empty with tracing off. A default in
+    # the database too: a row written without it (an older process during a deploy) is valid.
+    traceparent = models.CharField(max_length=TRACEPARENT_LENGTH, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         db_table = "webhooks_event"  # the table kept its name when the outbox left the webhooks app

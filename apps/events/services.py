@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.queueing import enqueue, enqueue_many_on_commit, enqueue_on_commit
+from apps.core.tracing import continued_span, current_traceparent
 
 from .models import Event, WebhookDelivery, WebhookEndpoint, new_event_id
 
@@ -46,7 +47,7 @@ EVENT_TYPES = (
 
 _EVENT_INSERT_SQL = (
     "INSERT INTO webhooks_event (public_id, merchant_id, livemode, type, object_type, object_id, data, created_at, "
-    "relayed_at) SELECT %s, %s, %s, %s, %s, %s, %s::jsonb, %s, CASE WHEN EXISTS (SELECT 1 FROM "
+    "traceparent, relayed_at) SELECT %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, CASE WHEN EXISTS (SELECT 1 FROM "
     "webhooks_webhookendpoint WHERE merchant_id = %s AND enabled AND NOT is_deleted) THEN NULL ELSE %s END "
     "RETURNING id, relayed_at IS NULL"
 )
@@ -73,6 +74,7 @@ def event_publish(
         object_id=object_id,
         data=data,
         created_at=now,
+        traceparent=current_traceparent(),
     )
     if connection.vendor == "postgresql":
         stamp = connection.ops.adapt_datetimefield_value(now)
@@ -80,7 +82,7 @@ def event_publish(
             cursor.execute(
                 _EVENT_INSERT_SQL,
                 [event.public_id, merchant_id, livemode, type, object_type, object_id,
-                 json.dumps(data, cls=DjangoJSONEncoder), stamp, merchant_id, stamp],
+                 json.dumps(data, cls=DjangoJSONEncoder), stamp, event.traceparent, merchant_id, stamp],
             )  # fmt: skip
             row = cursor.fetchone()
         event.pk, listening = row[0], bool(row[1])
@@ -110,6 +112,7 @@ def event_publish_many(events: list[dict[str, Any]]) -> None:
         )
     )
     now = timezone.now()
+    traceparent = current_traceparent()
     rows = [
         Event(
             public_id=new_event_id(),
@@ -120,6 +123,7 @@ def event_publish_many(events: list[dict[str, Any]]) -> None:
             object_id=event["object_id"],
             data=json.loads(json.dumps(event["data"], cls=DjangoJSONEncoder)),
             created_at=now,
+            traceparent=traceparent,
             relayed_at=None if event["merchant_id"] in listening else now,
         )
         for event in events
@@ -138,17 +142,19 @@ def event_relay(*, event_id: int) -> list[int]:
         event = Event.objects.select_for_update(skip_locked=True).filter(pk=event_id, relayed_at__isnull=True).first()
         if event is None:
             return []  # relayed already, or being relayed right now
-        endpoints = WebhookEndpoint.objects.filter(merchant_id=event.merchant_id, enabled=True, is_deleted=False)
-        now = timezone.now()
-        created = [
-            WebhookDelivery.objects.create(event=event, endpoint=endpoint, next_attempt_at=now)
-            for endpoint in endpoints
-            if endpoint.subscribed_to(event.type)
-        ]
-        event.relayed_at = now
-        event.save(update_fields=["relayed_at"])
-        ids = [delivery.pk for delivery in created]
-        enqueue_many_on_commit(ATTEMPT_TASK, ids)
+        attributes = {"clearhouse.event.id": event.public_id, "clearhouse.event.type": event.type}
+        with continued_span("event.relay", traceparent=event.traceparent, attributes=attributes):
+            endpoints = WebhookEndpoint.objects.filter(merchant_id=event.merchant_id, enabled=True, is_deleted=False)
+            now = timezone.now()
+            created = [
+                WebhookDelivery.objects.create(event=event, endpoint=endpoint, next_attempt_at=now)
+                for endpoint in endpoints
+                if endpoint.subscribed_to(event.type)
+            ]
+            event.relayed_at = now
+            event.save(update_fields=["relayed_at"])
+            ids = [delivery.pk for delivery in created]
+            enqueue_many_on_commit(ATTEMPT_TASK, ids)
     return ids
 
 

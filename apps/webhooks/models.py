@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import models
 
 from apps.core.ids import public_id
+from apps.core.tracing import TRACEPARENT_LENGTH
 
 
 def new_incoming_id() -> str:
@@ -42,6 +43,9 @@ class IncomingWebhook(models.Model):
     headers = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
     correlation_id = models.CharField(max_length=128, blank=True)
+    # The W3C traceparent of the request that stored it (apps.core.tracing), so its processing joins
+    # that trace whichever task picks it up; empty with tracing off.
+    traceparent = models.CharField(max_length=TRACEPARENT_LENGTH, blank=True, default="", db_default="", editable=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -21,6 +21,7 @@ from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.metrics import WEBHOOKS_RECEIVED
 from apps.core.queueing import enqueue, enqueue_on_commit
+from apps.core.tracing import continued_span, current_traceparent
 from apps.gateways.base import InvalidSignature, MalformedNotification
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import notification_parser_for
@@ -78,6 +79,7 @@ def incoming_webhook_receive(*, account: GatewayAccount, body: bytes, headers: d
                 body=body,
                 headers=headers,
                 correlation_id=current_request_id() or "",
+                traceparent=current_traceparent(),
             )
             enqueue_on_commit(PROCESS_TASK, webhook.pk)
     except IntegrityError:
@@ -133,6 +135,12 @@ def incoming_webhook_process(*, webhook_id: int) -> IncomingWebhook:
     webhook = IncomingWebhook.objects.select_related("gateway_account").get(pk=webhook_id)
     if webhook.status in IncomingWebhook.FINAL:
         return webhook
+    attributes = {"clearhouse.webhook.id": webhook.public_id, "clearhouse.webhook.event_type": webhook.event_type}
+    with continued_span("incoming_webhook.process", traceparent=webhook.traceparent, attributes=attributes):
+        return _process(webhook)
+
+
+def _process(webhook: IncomingWebhook) -> IncomingWebhook:
     IncomingWebhook.objects.filter(pk=webhook.pk).update(attempts=F("attempts") + 1)
     try:
         outcome = process_notification(webhook)

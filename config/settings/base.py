@@ -88,8 +88,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # BROWSER_MIDDLEWARE below, for every path but the API's, webhooks', health's and metrics'.
+    "apps.core.browser_middleware.BrowserOnlyMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+BROWSER_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -98,8 +103,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # django-axes wants to be last among the auth-related middleware.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# The admin's, axes' and the deployment checks look for their middleware in MIDDLEWARE only;
+# core.E002 checks BROWSER_MIDDLEWARE for them instead (apps.core.browser_middleware).
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410", "axes.W002", "security.W002", "security.W003"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -356,6 +363,9 @@ REST_FRAMEWORK: dict[str, Any] = {
 API_THROTTLE_RATE: str = env("API_THROTTLE_RATE", default="100/s")
 # last_used_at is written at most once per this many seconds per key (not on every request).
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
+# A process keeps the API keys it saw under their stamp in Redis (apps.merchants.key_cache): a
+# revoked key is refused at once; what a stamp cannot see (a bulk update) within this age.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # A request holds its Idempotency-Key this long; a retry after it (the first request's process
 # died) takes the key over and answers with what the first request did. Longer than any request
@@ -499,6 +509,11 @@ RISK_USD_RATES: dict[str, str] = dict(
 # Off: no payment is assessed, counted or throttled (an emergency switch; payments carry
 # `risk.errors: ["risk_off"]`). Renewals follow RISK_RENEWALS only while it is on.
 RISK_ENABLED: bool = env.bool("RISK_ENABLED", default=True)
+# Each web process keeps the rules and lists under their stamps in Redis (apps.risk.stamps); it
+# reads them again at least this often whatever the stamps say, and asks the database per
+# payment when the lists hold more entries than the copy may.
+RISK_CACHE_REFRESH_SECONDS: int = env.int("RISK_CACHE_REFRESH_SECONDS", default=30)
+RISK_LIST_CACHE_MAX_ENTRIES: int = env.int("RISK_LIST_CACHE_MAX_ENTRIES", default=50_000)
 # Country tables for rules on card_country and ip_country (apps/risk/geo.py): CSV files of
 # `bin_prefix,country` and `network,country`. Unset: those countries are unknown.
 RISK_BIN_COUNTRIES_FILE: str = env("RISK_BIN_COUNTRIES_FILE", default="")
@@ -576,3 +591,14 @@ LOG_LEVEL: str = env("LOG_LEVEL", default="INFO")
 LOG_FORMAT: str = env("LOG_FORMAT", default="json")
 LOG_FILE: str = env("LOG_FILE", default="")
 LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT, log_file=LOG_FILE)
+
+# Tracing (apps/core/tracing.py): OpenTelemetry spans exported over OTLP/HTTP to a collector (Jaeger,
+# Grafana Tempo, the Datadog Agent ...). Off unless the collector's address is set or TRACING_ENABLED
+# (which, with no address, exports to the OTLP default http://localhost:4318). The exporter itself
+# reads OTEL_EXPORTER_OTLP_HEADERS (credentials), and the resource OTEL_RESOURCE_ATTRIBUTES.
+OTEL_EXPORTER_OTLP_ENDPOINT: str = env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+TRACING_ENABLED: bool = env.bool("TRACING_ENABLED", default=False)
+# Spans are reported as service "<name>-web", "<name>-worker" ...
+TRACING_SERVICE_NAME: str = env("TRACING_SERVICE_NAME", default="clearhouse")
+# Share of new traces kept (0.0 to 1.0); a trace started elsewhere follows its caller's choice.
+TRACING_SAMPLE_RATIO: float = env.float("TRACING_SAMPLE_RATIO", default=1.0)

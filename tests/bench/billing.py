@@ -26,27 +26,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
+# The bench merchant has several gateway accounts: each lookup names the Authorize.Net one by the
+# public id run.py's set-up printed (BENCH_GATEWAY_ACCOUNT, in the environment manage.py runs with).
 SETUP = """
 import json
+import os
 from datetime import timedelta
 from django.utils import timezone
 from apps.audit.actors import Actor
-from apps.customers.models import PaymentMethod, VaultProfile
+from apps.customers.models import Customer, PaymentMethod, VaultProfile
 from apps.customers.services import customer_create, payment_method_add
 from apps.gateways.base import Card
 from apps.gateways.models import GatewayAccount
-from apps.payments.models import Customer
 from apps.subscriptions.models import Plan, Subscription
 from apps.subscriptions.services import plan_create
 count, tag = %d, %r
 actor = Actor.system("bench")
-account = GatewayAccount.objects.get(merchant__slug="bench", gateway="authorizenet")
+account = GatewayAccount.objects.get(public_id=os.environ["BENCH_GATEWAY_ACCOUNT"], gateway="authorizenet")
 merchant = account.merchant
 template = Customer.objects.filter(merchant=merchant, email="bench-card@example.com").first()
 if template is None:
     template = customer_create(merchant=merchant, email="bench-card@example.com", actor=actor)
     payment_method_add(customer=template, livemode=False, payment=Card("4111111111111111", 12, 2030, "123"), actor=actor)
-card = PaymentMethod.objects.select_related("profile").get(customer=template)
+card = PaymentMethod.objects.select_related("profile").get(customer=template, gateway_account=account)
 plan = Plan.objects.filter(merchant=merchant, name="Bench monthly").first() or plan_create(
     merchant=merchant, name="Bench monthly", amount=1500, currency="USD", interval="month", actor=actor)
 now = timezone.now()
@@ -69,14 +71,14 @@ print("BENCH_BILLING=" + json.dumps({"customer_token": card.profile.customer_tok
 """
 
 FLOOR = """
-import json, time
+import json, os, time
 import multiprocessing
 from django.db import connections
 from apps.gateways.base import ChargeRequest, SavedCard
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 processes, seconds, tokens, tag = %d, %f, json.loads(%r), %r
-account = GatewayAccount.objects.get(merchant__slug="bench", gateway="authorizenet")
+account = GatewayAccount.objects.get(public_id=os.environ["BENCH_GATEWAY_ACCOUNT"], gateway="authorizenet")
 connections.close_all()  # nothing is stored: the loops only talk to the gateway
 
 def loop(lane, results):
@@ -148,19 +150,29 @@ def run_billing(
     counts: list[int],
     workers: int = 2,
     floor_seconds: float = 30.0,
+    results: dict[str, Any] | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Each count is billed between two floor measurements; its ratio is to their mean (this VM
-    drifts)."""
+    drifts). Fills `results` as it goes (each count's figures as soon as they are known) and calls
+    `on_step` after each measurement, so a failure later loses nothing measured before it."""
     worker_env = {**env, "BILLING_PARALLEL_TASKS": str(workers), "BILLING_BATCH_SIZE": "50"}
-    results: dict[str, Any] = {"workers": workers, "runs": [], "floors": []}
-    floors: list[float] = []
+    results = results if results is not None else {}
+    results.update({"workers": workers, "runs": [], "floors": []})
+    floors: list[float] = results["floors"]
+
+    def step_done() -> None:
+        if on_step is not None:
+            on_step()
+
     for index, count in enumerate(counts):
         tag = f"bill{index}-{count}"
         log(f"billing: creating {count} due subscriptions")
         tokens = _value(manage(env, "shell", "-c", SETUP % (count, tag)), "BENCH_BILLING")
         if index == 0:
             log(f"billing floor: bare SDK saved-card charges in {workers} processes for {floor_seconds:.0f}s")
-            floors.append(_floor(env, manage, tokens, workers, floor_seconds, f"fl{index}"))
+            floors.append(round(_floor(env, manage, tokens, workers, floor_seconds, f"fl{index}"), 1))
+            step_done()
         procs = [_start_worker(worker_env, f"billing{n}") for n in range(workers)]
         try:
             time.sleep(4)
@@ -179,25 +191,23 @@ def run_billing(
             for proc in procs:
                 stop(proc)
         log(f"billing floor again: {floor_seconds:.0f}s")
-        floors.append(_floor(env, manage, tokens, workers, floor_seconds, f"fl{index + 1}x"))
         seconds = (progress["last"] or time.time()) - started
+        floors.append(round(_floor(env, manage, tokens, workers, floor_seconds, f"fl{index + 1}x"), 1))
         floor = (floors[-2] + floors[-1]) / 2
-        results["runs"].append(
-            {
-                "count": count,
-                "succeeded": progress["succeeded"],
-                "seconds": round(seconds, 1),
-                "renewals_per_s": round(progress["succeeded"] / seconds, 1) if seconds else 0.0,
-                "floor_per_s": round(floor, 1),
-            }
-        )
-    results["floors"] = [round(f, 1) for f in floors]
-    first = results["runs"][0]
-    for run in results["runs"]:
+        run = {
+            "count": count,
+            "succeeded": progress["succeeded"],
+            "seconds": round(seconds, 1),
+            "renewals_per_s": round(progress["succeeded"] / seconds, 1) if seconds else 0.0,
+            "floor_per_s": round(floor, 1),
+        }
+        first = results["runs"][0] if results["runs"] else run
         run["ratio_to_floor"] = round(run["renewals_per_s"] / run["floor_per_s"], 3)
         run["time_per_renewal_ms"] = round(1000 * run["seconds"] / run["count"], 2)
         run["time_growth_vs_first"] = round(run["seconds"] / first["seconds"], 2)
         run["count_growth_vs_first"] = round(run["count"] / first["count"], 2)
+        results["runs"].append(run)
+        step_done()
     return results
 
 

@@ -1,33 +1,53 @@
 #!/usr/bin/env python
 """`make bench`: start the app under gunicorn on a throwaway PostgreSQL database, drive HTTP load
 with wrk, and print each scenario's throughput and latency with its ratio to a baseline that is
-measured in the same run (so the ratios hold on any machine).
+measured in the same run (so the ratios hold on any machine), and with its ratio to the bare floor:
+a minimal Django + DRF app (tests/bench/bare/) on the same gunicorn command line and PostgreSQL
+server, measured first.
 
-A benchmark, not a test: it prints figures and fails only when the system cannot be started or a
-scenario answers with errors.
+A benchmark, not a test: it prints figures and fails only when the system cannot be started, a
+step fails or a scenario answers with errors. What was measured is written to var/bench/last.json
+(and a copy named after the run's start) after every step, so a failing step loses nothing: it is
+logged, the other steps carry on, and the run exits non-zero at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA_DIR = Path(__file__).resolve().parent / "wrk"
 BIN = Path(sys.executable).parent
 BENCH_DB = "clearhouse_bench"
+# The bare floor: its own database on the same server, its own settings, its own gunicorn config
+# (the project's gunicorn.conf.py loads Clearhouse's logger and tracing hook).
+BARE_DB = "clearhouse_bench_bare"
+BARE_SETTINGS = "tests.bench.bare.settings"
+BARE_APP = "tests.bench.bare.wsgi:application"
+BARE_GUNICORN_CONFIG = Path(__file__).resolve().parent / "bare" / "gunicorn_conf.py"
+
+T = TypeVar("T")
+
+
+class StepFailed(Exception):
+    """A step of the run could not be carried out (a command failed, a server did not come up)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,8 @@ class Scenario:
     script: str
     path: str
     baseline: str | None = None  # key of the scenario this one is compared with; None: a baseline
+    floor: str | None = None  # key of the bare floor scenario this one is also compared with
+    target: float | None = None  # the issue's target for the ratio to the bare floor
 
 
 @dataclass
@@ -54,17 +76,23 @@ class Result:
     socket_errors: int
     baseline: str | None = None
     ratio: float | None = None
+    floor: str | None = None
+    floor_ratio: float | None = None
+    target: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 SCENARIOS = [
-    Scenario("insert", "baseline: authenticated DRF endpoint inserting one row", "insert_row.lua", "/api/v1/bench/rows"),
-    Scenario("read", "authenticated read (GET /api/v1/merchant)", "get_merchant.lua", "/api/v1/merchant", "insert"),
-    Scenario("replay", "idempotent replay (same Idempotency-Key)", "idempotent_replay.lua", "/api/v1/bench/rows", "insert"),
+    # First: the bare floor (a minimal Django + DRF app, tests/bench/bare/, on its own server).
+    Scenario("bare_insert", "bare floor: minimal Django + DRF app inserting one row, no auth", "bare_insert.lua", "/rows"),
+    Scenario("bare_read", "bare floor: minimal Django + DRF app reading one row, no auth", "bare_read.lua", "/rows/{row}"),
+    Scenario("insert", "baseline: authenticated DRF endpoint inserting one row", "insert_row.lua", "/api/v1/bench/rows", None, "bare_insert", 0.80),
+    Scenario("read", "authenticated read (GET /api/v1/merchant)", "get_merchant.lua", "/api/v1/merchant", "insert", "bare_read", 0.85),
+    Scenario("replay", "idempotent replay (same Idempotency-Key)", "idempotent_replay.lua", "/api/v1/bench/rows", "insert", "bare_insert"),
     Scenario("sdk", "baseline: Authorize.Net SDK sale to the sandbox, nothing stored", "sdk_sale.lua", "/api/v1/bench/sdk-sale"),
     Scenario("purchase", "purchase: POST /api/v1/payments to the sandbox", "purchase.lua", "/api/v1/payments", "sdk"),
-    Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert"),
-    Scenario("webhook", "signed Authorize.Net notifications, 10% duplicates", "anet_webhook.lua", "/webhooks/authorizenet/{account}", "insert"),
+    Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert", "bare_insert"),
+    Scenario("webhook", "signed Authorize.Net notifications, 10% duplicates", "anet_webhook.lua", "/webhooks/authorizenet/{account}", "insert", "bare_insert"),
     Scenario("stripe_sdk", "baseline: Stripe SDK PaymentIntent create+confirm to the sandbox, nothing stored", "stripe_sale.lua", "/api/v1/bench/stripe-sale"),
     Scenario("stripe_purchase", "Stripe purchase: POST /api/v1/payments on a Stripe account", "stripe_purchase.lua", "/api/v1/payments", "stripe_sdk"),
     Scenario("checkout_floor", "baseline: Razorpay SDK order, Checkout pay, SDK fetch (checkouts/s)", "checkout.lua", "/"),
@@ -73,6 +101,8 @@ SCENARIOS = [
     Scenario("purchase_risk_off", "baseline: purchase with an IP and email, risk off (RISK_ENABLED=false)", "purchase_risk.lua", "/api/v1/payments"),
     Scenario("purchase_rules", "purchase with an IP and email, 200 active rules + velocity counters", "purchase_risk.lua", "/api/v1/payments", "purchase_risk_off"),
 ]  # fmt: skip
+# Served by the bare app (tests/bench/bare/), on a server of its own.
+BARE_SCENARIOS = {"bare_insert", "bare_read"}
 # Served by a second app server started with RISK_ENABLED=false.
 RISK_OFF_SCENARIOS = {"purchase_risk_off"}
 # Stripe scenarios run as a merchant of their own, whose only card gateway is Stripe.
@@ -113,12 +143,39 @@ def base_env(database_url: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-def recreate_database(admin_url: str) -> None:
+def recreate_database(admin_url: str, name: str = BENCH_DB) -> None:
     import psycopg
 
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {BENCH_DB}")
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+
+
+def bare_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": BARE_SETTINGS,
+        "DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def bare_setup(admin_url: str, database_url: str) -> str:
+    """The bare app's database: created, migrated with its own settings, and the row that
+    bare_read reads. Returns that row's id."""
+    import psycopg
+
+    recreate_database(admin_url, BARE_DB)
+    command = [str(BIN / "python"), "-m", "django", "migrate", "--noinput", "-v0"]
+    result = subprocess.run(command, cwd=ROOT, env=bare_env(database_url), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise StepFailed(f"bare app: migrate failed:\n{result.stdout}\n{result.stderr}")
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        row = connection.execute(
+            "INSERT INTO bare_row (note, created_at) VALUES ('read by bare_read', now()) RETURNING id"
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 SETUP_SNIPPET = """
@@ -154,8 +211,10 @@ print("BENCH_STRIPE_KEY=" + api_key_create(merchant=stripe_merchant, actor=actor
 
 # Payments we hold as authorized whose transactions the sandbox reports captured, and one signed
 # priorAuthCapture notification for each: processing one means a getTransactionDetails call to
-# the sandbox and a capture written with its audit row and outbox event, as in production.
+# the sandbox and a capture written with its audit row and outbox event, as in production. The bench
+# merchant has several gateway accounts: the Authorize.Net one is named by the public id SETUP printed.
 LAG_SETUP_SNIPPET = """
+import os
 from django.utils import timezone
 from apps.gateways.authorizenet import webhook_signature
 from apps.gateways.models import GatewayAccount
@@ -163,7 +222,7 @@ from apps.payments.models import Payment
 from apps.sandbox.models import AnetAccount, AnetTransaction
 from tests.webhooks.helpers import anet_body
 count, path = %d, %r
-account = GatewayAccount.objects.get(merchant__slug="bench", gateway="authorizenet")
+account = GatewayAccount.objects.get(public_id=os.environ["BENCH_GATEWAY_ACCOUNT"], gateway="authorizenet")
 sandbox = AnetAccount.objects.get(api_login_id="bench-anet")
 now = timezone.now()
 charges = AnetTransaction.objects.bulk_create(AnetTransaction(
@@ -212,7 +271,9 @@ def manage(env: dict[str, str], *args: str) -> str:
         [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        # A snippet is named by its first line, not printed whole.
+        label = " ".join(f"<{arg.strip().splitlines()[0]} ...>" if "\n" in arg.strip() else arg for arg in args)
+        raise StepFailed(f"manage.py {label} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
@@ -225,13 +286,23 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
                     return
         except OSError:
             time.sleep(0.2)
-    sys.exit(f"{url} did not come up within {timeout:.0f}s")
+    raise StepFailed(f"{url} did not come up within {timeout:.0f}s")
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, name: str = "app") -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    name: str = "app",
+    *,
+    app: str = "config.wsgi:application",
+    config: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Every server on the same command line; `config` replaces the project's gunicorn.conf.py."""
     command = [
         str(BIN / "gunicorn"),
-        "config.wsgi:application",
+        app,
+        *(["--config", str(config)] if config else []),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -246,7 +317,11 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int, name: str = "ap
         f"clearhouse-bench-{name}",
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    wait_for(f"http://127.0.0.1:{port}/health/live")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health/live")
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 
@@ -280,7 +355,7 @@ def run_wrk(
         "10s",
         "-s",
         str(LUA_DIR / scenario.script),
-        f"http://127.0.0.1:{port}{scenario.path.format(account=env.get('BENCH_GATEWAY_ACCOUNT', ''))}",
+        f"http://127.0.0.1:{port}{scenario.path.format(account=env.get('BENCH_GATEWAY_ACCOUNT', ''), row=env.get('BENCH_BARE_ROW', ''))}",
     ]
     wrk_env = {
         **env,
@@ -291,10 +366,13 @@ def run_wrk(
         "BENCH_THREADS": str(threads),
         "BENCH_WEBHOOK_OFFSET": str(WEBHOOK_LINES_USED.get(env.get("BENCH_WEBHOOK_FILE", ""), 0)),
     }
-    output = subprocess.run(command, env=wrk_env, capture_output=True, text=True, check=True).stdout
+    finished = subprocess.run(command, env=wrk_env, capture_output=True, text=True, check=False)
+    output = finished.stdout
     line = next((row for row in output.splitlines() if row.startswith("BENCH_JSON ")), None)
-    if line is None:
-        sys.exit(f"wrk printed no summary for {scenario.key}:\n{output}")
+    if finished.returncode != 0 or line is None:
+        raise StepFailed(
+            f"wrk (exit {finished.returncode}) printed no summary for {scenario.key}:\n{output}\n{finished.stderr}"
+        )
     summary: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
     if "BENCH_WEBHOOK_FILE" in env:  # the next run starts after the notifications this one used
         file = env["BENCH_WEBHOOK_FILE"]
@@ -401,6 +479,8 @@ def to_result(scenario: Scenario, raw: dict[str, Any]) -> Result:
         non_2xx=raw["non_2xx"],
         socket_errors=raw["socket_errors"],
         baseline=scenario.baseline,
+        floor=scenario.floor,
+        target=scenario.target,
     )
 
 
@@ -420,12 +500,46 @@ def merge_baseline_runs(first: Result, second: Result) -> Result:
         max_ms=max(first.max_ms, second.max_ms),
         non_2xx=first.non_2xx + second.non_2xx,
         socket_errors=first.socket_errors + second.socket_errors,
+        floor=first.floor,
+        target=first.target,
     )
     merged.extra = {"runs_rps": [first.rps, second.rps], "drift_pct": round(100 * (second.rps / first.rps - 1), 1)}
     return merged
 
 
+def compute_ratios(results: list[Result]) -> None:
+    """Each result's ratio to its baseline and to its bare floor, from the results so far (run
+    again after every step: a baseline's second run replaces its first)."""
+    by_key = {result.key: result for result in results}
+    for result in results:
+        base = by_key.get(result.baseline or "")
+        if base is not None and result.key.endswith("@half"):
+            result.extra["added_p99_ms"] = round(result.p99_ms - base.p99_ms, 2)
+            own = by_key.get(result.extra.get("also_compare_with", ""))
+            if own is not None:
+                result.extra["added_p99_vs_own_half_ms"] = round(result.p99_ms - own.p99_ms, 2)
+        elif base is not None:
+            result.ratio = round(result.rps / base.rps, 3) if base.rps else None
+        floor = by_key.get(result.floor or "")
+        result.floor_ratio = round(result.rps / floor.rps, 3) if floor is not None and floor.rps else None
+
+
+def floor_cell(result: Result) -> str:
+    """The "vs bare floor" column: the ratio, and against the issue's target where it has one."""
+    if result.key in BARE_SCENARIOS:
+        return "floor"
+    if result.floor is None:
+        return ""
+    if result.floor_ratio is None:
+        return f"({result.floor}: not measured)"
+    cell = f"{result.floor_ratio:.2f}x"
+    if result.target is not None:
+        cell += f" {'ok' if result.floor_ratio >= result.target else 'LOW'} (>={result.target:.2f})"
+    return cell
+
+
 def print_table(results: list[Result], context: dict[str, Any]) -> None:
+    compute_ratios(results)
     by_key = {result.key: result for result in results}
     print()
     print(f"Clearhouse benchmark  {context['when']}")
@@ -433,29 +547,49 @@ def print_table(results: list[Result], context: dict[str, Any]) -> None:
         f"  {context['cpus']} CPUs, Python {context['python']}, gunicorn {context['workers']} sync workers, "
         f"wrk {context['threads']} threads x {context['connections']} connections, {context['seconds']}s per scenario"
     )
+    print(
+        "  bare floor: tests/bench/bare/ (Django + DRF, CommonMiddleware only, no auth), same gunicorn command "
+        "line, own database on the same PostgreSQL"
+    )
     print()
-    header = f"{'scenario':<66} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  ratio to baseline"
+    width = max(66, *(len(result.title) for result in results))
+    header = (
+        f"{'scenario':<{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  {'vs bare floor':<21}"
+        f"  ratio to baseline"
+    )
     print(header)
     print("-" * len(header))
     for result in results:
         ratio = ""
-        if result.baseline and result.baseline in by_key and result.key.endswith("@half"):
-            base = by_key[result.baseline]
-            result.extra["added_p99_ms"] = round(result.p99_ms - base.p99_ms, 2)
+        base = by_key.get(result.baseline or "")
+        if base is not None and result.key.endswith("@half"):
             ratio = f"p99 {result.extra['added_p99_ms']:+.1f} ms vs '{base.key}' (same rate)"
-            own = by_key.get(result.extra.get("also_compare_with", ""))
-            if own is not None:
-                result.extra["added_p99_vs_own_half_ms"] = round(result.p99_ms - own.p99_ms, 2)
-                ratio += f", {result.extra['added_p99_vs_own_half_ms']:+.1f} ms vs '{own.key}' (same utilisation)"
-        elif result.baseline and result.baseline in by_key:
-            base = by_key[result.baseline]
-            result.ratio = round(result.rps / base.rps, 3) if base.rps else None
+            if "added_p99_vs_own_half_ms" in result.extra:
+                ratio += (
+                    f", {result.extra['added_p99_vs_own_half_ms']:+.1f} ms vs "
+                    f"'{result.extra['also_compare_with']}' (same utilisation)"
+                )
+        elif base is not None and result.ratio is not None:
             ratio = f"{result.ratio:.2f}x of '{base.key}' ({base.rps:.0f} req/s)"
+        elif result.baseline:
+            ratio = f"('{result.baseline}' not measured)"
         elif "runs_rps" in result.extra:
             first, second = result.extra["runs_rps"]
             ratio = f"(baseline: mean of {first:.0f} and {second:.0f} req/s, drift {result.extra['drift_pct']:+.1f}%)"
         errors = result.non_2xx + result.socket_errors
-        print(f"{result.title:<66} {result.rps:>9.1f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {errors:>7}  {ratio}")
+        print(
+            f"{result.title:<{width}} {result.rps:>9.1f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {errors:>7}  "
+            f"{floor_cell(result):<21}  {ratio}".rstrip()
+        )
+    targets = [
+        f"{result.key} {result.floor_ratio:.2f}x of '{result.floor}' "
+        f"(target {result.target:.2f}: {'met' if result.floor_ratio >= result.target else 'NOT MET'})"
+        for result in results
+        if result.target is not None and result.floor_ratio is not None
+    ]
+    if targets:
+        print()
+        print("Targets against the bare floor: " + "; ".join(targets))
     print()
 
 
@@ -473,7 +607,9 @@ def main() -> None:
     # Checkout cycles run one connection per wrk thread (their three steps alternate).
     parser.add_argument("--checkout-connections", type=int, default=8)
     parser.add_argument(
-        "--only", nargs="*", help="scenario keys to run (baselines are always run); also billing, recon, admin"
+        "--only",
+        nargs="*",
+        help="scenario keys to run (their baselines and bare floors are always run); also billing, recon, admin",
     )
     parser.add_argument("--billing-counts", type=int, nargs="*", default=[10_000, 50_000])
     parser.add_argument("--billing-workers", type=int, default=2)
@@ -494,110 +630,196 @@ def main() -> None:
     args = parser.parse_args()
 
     wrk = ensure_wrk()
-    database_url = args.admin_database_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    env = base_env(database_url, args.redis_url)
-    log(f"recreating database {BENCH_DB}")
-    recreate_database(args.admin_database_url)
-    manage(env, "migrate", "--noinput", "-v0")
-    output = manage(env, "shell", "-c", SETUP_SNIPPET)
-    env["BENCH_API_KEY"] = next(line for line in output.splitlines() if line.startswith("BENCH_KEY=")).split("=", 1)[1]
-    env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
-    for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY"):
-        env[name] = next(line for line in output.splitlines() if line.startswith(name + "=")).split("=", 1)[1]
+    # A SIGTERM (a timeout, kill) ends the run as Ctrl-C does: servers stopped, results kept.
+    signal.signal(signal.SIGTERM, _terminate)
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
-
-    wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "recon", "admin"])
-    wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
-    selected = [s for s in SCENARIOS if s.key in wanted]
-    sandbox_port = args.port + 1
-    log(f"starting the gateway sandbox under gunicorn ({args.sandbox_workers} workers) on port {sandbox_port}")
-    sandbox = start_gunicorn(env, sandbox_port, args.sandbox_workers, name="sandbox")
-    env["AUTHORIZENET_TEST_ENDPOINT"] = f"http://127.0.0.1:{sandbox_port}/sandbox/authorizenet/xml/v1/request.api"
-    env["RAZORPAY_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/razorpay"
-    env["STRIPE_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/stripe"
-    log(f"starting the app under gunicorn with {args.workers} workers")
-    server = start_gunicorn(env, args.port, args.workers)
-    options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
-    risk_off_port = args.port + 2
-    risk_off_server = None
-    if any(scenario.key in RISK_OFF_SCENARIOS for scenario in selected):
-        log(f"starting a second app server with risk off on port {risk_off_port}")
-        risk_off_server = start_gunicorn({**env, "RISK_ENABLED": "false"}, risk_off_port, args.workers, "risk-off")
-
-    def on_its_server(scenario: Scenario, scenario_options: dict[str, Any]) -> dict[str, Any]:
-        if scenario.key in RISK_OFF_SCENARIOS:
-            return {**scenario_options, "port": risk_off_port}
-        if scenario.key == "purchase_rules" and "RULES=200" not in manage(env, "shell", "-c", RULES_SNIPPET):
-            sys.exit("could not install 200 active rules")
-        return scenario_options
-
-    def measure(scenario: Scenario) -> Result:
-        log(f"{scenario.key}: warm-up {args.warmup}s, then {args.seconds}s")
-        scenario_options = options
-        if scenario.key == "webhook":
-            accept_file = out_dir / "webhooks-accept.tsv"
-            write_notifications(accept_file, env["BENCH_SIGNATURE_KEY"], 2000 * (args.warmup + args.seconds))
-            scenario_options = {**options, "env": {**env, "BENCH_WEBHOOK_FILE": str(accept_file)}}
-        elif scenario.key in STRIPE_SCENARIOS:
-            scenario_options = {**options, "env": {**env, "BENCH_API_KEY": env["BENCH_STRIPE_KEY"]}}
-        elif scenario.key in CHECKOUT_SCENARIOS:
-            mode = "floor" if scenario.key == "checkout_floor" else "ours"
-            lanes = args.checkout_connections
-            scenario_options = {**options, "connections": lanes, "threads": lanes,
-                                "env": {**env, "BENCH_CHECKOUT_MODE": mode}}  # fmt: skip
-        scenario_options = on_its_server(scenario, scenario_options)
-        run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
-        return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
-
-    def measure_webhook_lag(scenario: Scenario, peak_rps: float) -> list[Result]:
-        clear_webhook_backlog(database_url, args.redis_url)
-        lag_file = out_dir / "webhooks-lag.tsv"
-        steady = int(args.webhook_lag_rate * (args.half_seconds + 5) * 1.2) + 200
-        burst = int(peak_rps * args.webhook_burst_seconds * 1.5) + 200
-        log(f"webhook lag: creating {steady + burst} payments and their signed notifications")
-        manage(env, "shell", "-c", LAG_SETUP_SNIPPET % (steady + burst, str(lag_file)))
-        lag_env = {**env, "BENCH_WEBHOOK_FILE": str(lag_file)}
-        worker = start_worker(env)
-        found: list[Result] = []
-        try:
-            time.sleep(3)
-            log(f"webhook@lag: {args.webhook_lag_rate:.0f} req/s for {args.half_seconds}s with a Celery worker")
-            since = time.time()
-            raw = run_at_rate(wrk, scenario, rate=args.webhook_lag_rate, seconds=args.half_seconds,
-                              options={**half_options, "env": lag_env})  # fmt: skip
-            steady_result = to_result(scenario, raw)
-            steady_result.extra = processing_lag(database_url, since)
-            steady_result.key, steady_result.baseline = "webhook@lag", None
-            steady_result.title = f"{scenario.title} @ {args.webhook_lag_rate:.0f} req/s, worker on"
-            found.append(steady_result)
-            log(f"webhook@burst: peak load for {args.webhook_burst_seconds}s, then drain")
-            since = time.time()
-            raw = run_wrk(wrk, scenario, seconds=args.webhook_burst_seconds, **{**options, "env": lag_env})
-            burst_result = to_result(scenario, raw)
-            burst_result.extra = processing_lag(database_url, since)
-            burst_result.key, burst_result.baseline = "webhook@burst", None
-            burst_result.title = f"{scenario.title}, {args.webhook_burst_seconds}s burst, worker on"
-            found.append(burst_result)
-        finally:
-            stop(worker)
-        return found
-
-    # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.
-    half_options = {**options, "connections": 4}
+    run_file = out_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    context: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "finished": None,
+        "complete": False,
+        "only": args.only,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "workers": args.workers,
+        "threads": args.threads,
+        "connections": args.connections,
+        "seconds": args.seconds,
+    }
     results: list[Result] = []
     billing_results: dict[str, Any] = {}
     recon_results: dict[str, Any] = {}
+    failures: list[dict[str, str]] = []
+
+    def save() -> None:
+        """Everything measured so far, on disk (written after every step)."""
+        compute_ratios(results)
+        document = {
+            "context": context,
+            "results": [asdict(r) for r in results],
+            "billing": billing_results,
+            "recon": recon_results,
+            "failures": failures,
+        }
+        text = json.dumps(document, indent=2)
+        for path in (out_dir / "last.json", run_file):
+            partial_file = path.with_name(path.name + ".tmp")
+            partial_file.write_text(text)
+            partial_file.replace(path)
+
+    def attempt(step: str, action: Callable[[], T]) -> T | None:
+        """Run one step; if it fails, log why and carry on (the run exits non-zero at the end)."""
+        try:
+            return action()
+        except Exception as error:
+            trace = "" if isinstance(error, StepFailed) else traceback.format_exc()
+            log(f"{step} FAILED (carrying on with the other steps): {type(error).__name__}: {error}\n{trace}")
+            failures.append({"step": step, "error": shortened(f"{type(error).__name__}: {error}"), "traceback": trace})
+            return None
+        finally:
+            save()
+
+    servers: list[subprocess.Popen[bytes]] = []
     try:
+        database_url = args.admin_database_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
+        env = base_env(database_url, args.redis_url)
+        log(f"recreating database {BENCH_DB}")
+        recreate_database(args.admin_database_url)
+        manage(env, "migrate", "--noinput", "-v0")
+        output = manage(env, "shell", "-c", SETUP_SNIPPET)
+        printed = dict(line.split("=", 1) for line in output.splitlines() if line.startswith("BENCH_"))
+        env["BENCH_API_KEY"] = printed["BENCH_KEY"]
+        env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
+        for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY"):
+            env[name] = printed[name]
+
+        wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "recon", "admin"])
+        wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
+        wanted |= {s.floor for s in SCENARIOS if s.key in wanted and s.floor}
+        selected = [s for s in SCENARIOS if s.key in wanted]
+        sandbox_port = args.port + 1
+        log(f"starting the gateway sandbox under gunicorn ({args.sandbox_workers} workers) on port {sandbox_port}")
+        servers.append(start_gunicorn(env, sandbox_port, args.sandbox_workers, name="sandbox"))
+        env["AUTHORIZENET_TEST_ENDPOINT"] = f"http://127.0.0.1:{sandbox_port}/sandbox/authorizenet/xml/v1/request.api"
+        env["RAZORPAY_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/razorpay"
+        env["STRIPE_TEST_API_BASE"] = f"http://127.0.0.1:{sandbox_port}/sandbox/stripe"
+        log(f"starting the app under gunicorn with {args.workers} workers")
+        servers.append(start_gunicorn(env, args.port, args.workers))
+        options = {"port": args.port, "connections": args.connections, "threads": args.threads, "env": env}
+        risk_off_port = args.port + 2
+        if any(scenario.key in RISK_OFF_SCENARIOS for scenario in selected):
+            log(f"starting a second app server with risk off on port {risk_off_port}")
+            risk_off_env = {**env, "RISK_ENABLED": "false"}
+            servers.append(start_gunicorn(risk_off_env, risk_off_port, args.workers, "risk-off"))
+        bare_port = args.port + 3
+        if any(scenario.key in BARE_SCENARIOS for scenario in selected):
+
+            def start_bare() -> bool:
+                bare_url = args.admin_database_url.rsplit("/", 1)[0] + f"/{BARE_DB}"
+                log(f"bare floor: database {BARE_DB}, the bare app under gunicorn ({args.workers} workers)")
+                env["BENCH_BARE_ROW"] = bare_setup(args.admin_database_url, bare_url)
+                bare = start_gunicorn(
+                    bare_env(bare_url), bare_port, args.workers, "bare", app=BARE_APP, config=BARE_GUNICORN_CONFIG
+                )
+                servers.append(bare)
+                return True
+
+            if not attempt("bare floor set-up", start_bare):
+                selected = [s for s in selected if s.key not in BARE_SCENARIOS]
+
+        def on_its_server(scenario: Scenario, scenario_options: dict[str, Any]) -> dict[str, Any]:
+            if scenario.key in BARE_SCENARIOS:
+                return {**scenario_options, "port": bare_port}
+            if scenario.key in RISK_OFF_SCENARIOS:
+                return {**scenario_options, "port": risk_off_port}
+            if scenario.key == "purchase_rules" and "RULES=200" not in manage(env, "shell", "-c", RULES_SNIPPET):
+                raise StepFailed("could not install 200 active rules")
+            return scenario_options
+
+        def measure(scenario: Scenario) -> Result:
+            log(f"{scenario.key}: warm-up {args.warmup}s, then {args.seconds}s")
+            scenario_options = options
+            if scenario.key == "webhook":
+                accept_file = out_dir / "webhooks-accept.tsv"
+                write_notifications(accept_file, env["BENCH_SIGNATURE_KEY"], 2000 * (args.warmup + args.seconds))
+                scenario_options = {**options, "env": {**env, "BENCH_WEBHOOK_FILE": str(accept_file)}}
+            elif scenario.key in STRIPE_SCENARIOS:
+                scenario_options = {**options, "env": {**env, "BENCH_API_KEY": env["BENCH_STRIPE_KEY"]}}
+            elif scenario.key in CHECKOUT_SCENARIOS:
+                mode = "floor" if scenario.key == "checkout_floor" else "ours"
+                lanes = args.checkout_connections
+                scenario_options = {**options, "connections": lanes, "threads": lanes,
+                                    "env": {**env, "BENCH_CHECKOUT_MODE": mode}}  # fmt: skip
+            scenario_options = on_its_server(scenario, scenario_options)
+            run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
+            return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
+
+        # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.
+        half_options = {**options, "connections": 4}
+
+        def measure_half(scenario: Scenario, rate: float, label: str, compare_with: str | None, own: str) -> Result:
+            log(f"{label}: at {rate:.1f} req/s for {args.half_seconds}s")
+            on_server = on_its_server(scenario, half_options)
+            half = to_result(
+                scenario, run_at_rate(wrk, scenario, rate=rate, seconds=args.half_seconds, options=on_server)
+            )
+            half.key, half.title = label, f"{scenario.title} @ {rate:.0f} req/s"
+            half.baseline, half.floor, half.target = compare_with, None, None
+            half.extra = {"target_rps": round(rate, 1)}
+            if compare_with:
+                half.extra["also_compare_with"] = own
+            return half
+
+        def measure_webhook_lag(scenario: Scenario, peak_rps: float) -> None:
+            """The steady and the burst run, each kept (and saved) as soon as it is measured."""
+            clear_webhook_backlog(database_url, args.redis_url)
+            lag_file = out_dir / "webhooks-lag.tsv"
+            steady = int(args.webhook_lag_rate * (args.half_seconds + 5) * 1.2) + 200
+            burst = int(peak_rps * args.webhook_burst_seconds * 1.5) + 200
+            log(f"webhook lag: creating {steady + burst} payments and their signed notifications")
+            manage(env, "shell", "-c", LAG_SETUP_SNIPPET % (steady + burst, str(lag_file)))
+            lag_env = {**env, "BENCH_WEBHOOK_FILE": str(lag_file)}
+            worker = start_worker(env)
+            try:
+                time.sleep(3)
+                log(f"webhook@lag: {args.webhook_lag_rate:.0f} req/s for {args.half_seconds}s with a Celery worker")
+                since = time.time()
+                raw = run_at_rate(wrk, scenario, rate=args.webhook_lag_rate, seconds=args.half_seconds,
+                                  options={**half_options, "env": lag_env})  # fmt: skip
+                steady_result = to_result(scenario, raw)
+                steady_result.extra = processing_lag(database_url, since)
+                steady_result.key, steady_result.baseline, steady_result.floor = "webhook@lag", None, None
+                steady_result.title = f"{scenario.title} @ {args.webhook_lag_rate:.0f} req/s, worker on"
+                results.append(steady_result)
+                save()
+                log(f"webhook@burst: peak load for {args.webhook_burst_seconds}s, then drain")
+                since = time.time()
+                raw = run_wrk(wrk, scenario, seconds=args.webhook_burst_seconds, **{**options, "env": lag_env})
+                burst_result = to_result(scenario, raw)
+                burst_result.extra = processing_lag(database_url, since)
+                burst_result.key, burst_result.baseline, burst_result.floor = "webhook@burst", None, None
+                burst_result.title = f"{scenario.title}, {args.webhook_burst_seconds}s burst, worker on"
+                results.append(burst_result)
+            finally:
+                stop(worker)
+
+        save()
         for scenario in selected:
-            results.append(measure(scenario))
+            measured = attempt(scenario.key, functools.partial(measure, scenario))
+            if measured is not None:
+                results.append(measured)
+                save()
         # Baselines again at the end: this machine is a shared VM, so report the mean of the
         # two and how far they drifted, and compare every scenario with that mean.
+        scenario_by_key = {s.key: s for s in selected}
         for index, result in enumerate(results):
-            if result.baseline is None:
-                again = measure(next(s for s in selected if s.key == result.key))
-                results[index] = merge_baseline_runs(result, again)
+            if result.baseline is None and result.key in scenario_by_key:
+                again = attempt(f"{result.key} (second run)", functools.partial(measure, scenario_by_key[result.key]))
+                if again is not None:
+                    results[index] = merge_baseline_runs(result, again)
+                    save()
         by_key = {result.key: result for result in results}
         for key, baseline_key in HALF_PEAK.items():
             if key not in by_key or baseline_key not in by_key:
@@ -610,64 +832,103 @@ def main() -> None:
                 (baseline_key, by_key[baseline_key].rps / 2, f"{baseline_key}@own-half", None),
             ]
             for scenario_key, rate, label, compare_with in runs:
-                scenario = next(s for s in selected if s.key == scenario_key)
-                log(f"{label}: at {rate:.1f} req/s for {args.half_seconds}s")
-                on_server = on_its_server(scenario, half_options)
-                half = to_result(
-                    scenario, run_at_rate(wrk, scenario, rate=rate, seconds=args.half_seconds, options=on_server)
+                half_run = functools.partial(
+                    measure_half, scenario_by_key[scenario_key], rate, label, compare_with, f"{baseline_key}@own-half"
                 )
-                half.key, half.title = label, f"{scenario.title} @ {rate:.0f} req/s"
-                half.baseline = compare_with
-                half.extra = {"target_rps": round(rate, 1)}
-                if compare_with:
-                    half.extra["also_compare_with"] = f"{baseline_key}@own-half"
-                results.append(half)
-        webhook = next((s for s in selected if s.key == "webhook"), None)
+                half = attempt(label, half_run)
+                if half is not None:
+                    results.append(half)
+                    save()
+        webhook = scenario_by_key.get("webhook")
         if webhook is not None and "webhook" in by_key:
-            results.extend(measure_webhook_lag(webhook, by_key["webhook"].rps))
+            attempt("webhook lag", functools.partial(measure_webhook_lag, webhook, by_key["webhook"].rps))
         if "billing" in wanted:
             from billing import run_billing
 
-            billing_results = run_billing(
-                env=env,
-                database_url=database_url,
-                manage=manage,
-                stop=stop,
-                log=log,
-                counts=args.billing_counts,
-                workers=args.billing_workers,
+            attempt(
+                "billing",
+                functools.partial(
+                    run_billing,
+                    env=env,
+                    database_url=database_url,
+                    manage=manage,
+                    stop=stop,
+                    log=log,
+                    counts=args.billing_counts,
+                    workers=args.billing_workers,
+                    results=billing_results,
+                    on_step=save,
+                ),
             )
         if wanted & {"recon", "admin"}:
             from recon import run_recon
 
-            recon_results = run_recon(
-                env=env,
-                manage=manage,
-                log=log,
-                count=args.recon_count,
-                small=args.admin_small,
-                admin_rounds=args.admin_rounds,
-                with_recon="recon" in wanted,
-                with_admin="admin" in wanted,
+            attempt(
+                "recon/admin",
+                functools.partial(
+                    run_recon,
+                    env=env,
+                    manage=manage,
+                    log=log,
+                    count=args.recon_count,
+                    small=args.admin_small,
+                    admin_rounds=args.admin_rounds,
+                    with_recon="recon" in wanted,
+                    with_admin="admin" in wanted,
+                    results=recon_results,
+                    attempt=attempt,
+                ),
             )
+        context["complete"] = True
+    except StepFailed as error:  # the system could not be set up or started
+        log(f"set-up FAILED: {error}")
+        failures.append({"step": "set-up", "error": shortened(f"StepFailed: {error}")})
     finally:
-        stop(server)
-        stop(sandbox)
-        if risk_off_server is not None:
-            stop(risk_off_server)
+        for server in reversed(servers):
+            stop(server)
+        context["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        save()
+        report(results, billing_results, recon_results, failures, context)
+        log(f"results written to {out_dir / 'last.json'} and {run_file}")
+    problems = []
+    if failures:
+        problems.append(f"{len(failures)} step(s) failed: {', '.join(f['step'] for f in failures)}")
+    if any(result.non_2xx or result.socket_errors for result in results):
+        problems.append("some scenarios answered with errors (see the errors column)")
+    if problems:
+        sys.exit("; ".join(problems))
 
-    context = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "workers": args.workers,
-        "threads": args.threads,
-        "connections": args.connections,
-        "seconds": args.seconds,
-    }
+
+def shortened(text: str, head: int = 1000, tail: int = 3000) -> str:
+    return text if len(text) <= head + tail else f"{text[:head]}\n[...]\n{text[-tail:]}"
+
+
+def headline(error: str) -> str:
+    """An error's first line, and the exception that ended it where the output holds a traceback."""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    raised = next(
+        (line for line in reversed(lines) if re.match(r"[\w.]*(Error|Exception|Returned|DoesNotExist)\b", line)), None
+    )
+    return lines[0] + (f" ... {raised}" if raised and raised != lines[0] else "")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def report(
+    results: list[Result],
+    billing_results: dict[str, Any],
+    recon_results: dict[str, Any],
+    failures: list[dict[str, str]],
+    context: dict[str, Any],
+) -> None:
+    """Print what was measured (all of it, or as much as there is when a step failed)."""
     if results:
         print_table(results, context)
-    if billing_results:
+    if billing_results.get("runs"):
         from billing import print_billing
 
         print_billing(billing_results)
@@ -683,20 +944,13 @@ def main() -> None:
                 f"receipt to processed p50 {lag['lag_p50_ms']:.0f} ms, p99 {lag['lag_p99_ms']:.0f} ms, max "
                 f"{lag['lag_max_ms']:.0f} ms; {lag['processed_per_s']:.1f} notifications/s end to end"
             )
-    (out_dir / "last.json").write_text(
-        json.dumps(
-            {
-                "context": context,
-                "results": [asdict(r) for r in results],
-                "billing": billing_results,
-                "recon": recon_results,
-            },
-            indent=2,
-        )
-    )
-    log(f"results written to {out_dir / 'last.json'}")
-    if any(result.non_2xx or result.socket_errors for result in results):
-        sys.exit("some scenarios answered with errors (see the errors column)")
+    if not context["complete"]:
+        print("\nThe run did not finish: the figures above are what was measured before it stopped.")
+    if failures:
+        print("\nFailed steps (the others ran):")
+        for failure in failures:
+            print(f"  {failure['step']}: {headline(failure['error'])}")
+    print()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
 -- Shared by every scenario: headers from the environment, JSON summary on stdout.
 local M = {}
 
-function M.setup_headers(method, body)
+-- The bare floor's requests: the same method, body and content type, no credentials.
+function M.setup_plain(method, body)
   wrk.method = method
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
+end
+
+function M.setup_headers(method, body)
+  M.setup_plain(method, body)
   wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_API_KEY")
 end
 

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
 from apps.core.redis_client import redis_client
 
@@ -45,6 +46,18 @@ def stamp_bump(name: str) -> None:
             logger.warning("stamp_not_set", extra={"stamp": name, "error": f"{type(exc).__name__}: {exc}"})
 
     transaction.on_commit(bump)
+
+
+def stamp_on_change(name: str, *models: type[Any]) -> None:
+    """Bump the stamp `name` whenever a row of `models` is saved or deleted (from an AppConfig's
+    ready)."""
+
+    def receiver(**_: Any) -> None:
+        stamp_bump(name)
+
+    for model in models:
+        for signal, what in ((post_save, "save"), (post_delete, "delete")):
+            signal.connect(receiver, sender=model, weak=False, dispatch_uid=f"stamp_{name}_{what}_{model.__name__}")
 
 
 def stamps_from(names: Sequence[str], values: Sequence[Any]) -> dict[str, str | None]:

@@ -10,11 +10,8 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
-
-from apps.core.stamps import stamp_bump
 
 from .models import ApiKey
 
@@ -57,8 +54,3 @@ def fresh_copy(api_key: ApiKey) -> ApiKey:
 
 def forget_keys() -> None:
     _kept.clear()
-
-
-def signal_bump(sender: Any, **_: Any) -> None:
-    """post_save / post_delete of ApiKey and Merchant (connected in apps.merchants.apps)."""
-    stamp_bump(API_KEYS)

@@ -3,7 +3,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_migrate
 
 
 def _install_built_in_rules(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
@@ -34,10 +34,10 @@ class RiskConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(_install_built_in_rules, sender=self, dispatch_uid="risk_built_in_rules")
         checks.register(_country_tables, checks.Tags.compatibility)
-        from .models import ListEntry, Rule
-        from .stamps import signal_bump
+        from apps.core.stamps import stamp_on_change
 
-        for model in (Rule, ListEntry):
-            for signal in (post_save, post_delete):
-                uid = f"risk_stamp_{'save' if signal is post_save else 'delete'}_{model.__name__}"
-                signal.connect(signal_bump, sender=model, dispatch_uid=uid)
+        from .models import ListEntry, Rule
+        from .stamps import LISTS, RULES
+
+        stamp_on_change(RULES, Rule)
+        stamp_on_change(LISTS, ListEntry)

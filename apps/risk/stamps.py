@@ -5,16 +5,9 @@ least every RISK_CACHE_REFRESH_SECONDS."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from apps.core.stamps import stamp_bump, stamp_key
+from apps.core.stamps import stamp_key
 
 RULES = "risk_rules"
 LISTS = "risk_lists"
 NAMES = (RULES, LISTS)
 STAMP_KEYS = tuple(stamp_key(name) for name in NAMES)
-
-
-def signal_bump(sender: Any, **_: Any) -> None:
-    """post_save / post_delete of Rule and ListEntry (connected in apps.risk.apps)."""
-    stamp_bump(LISTS if sender._meta.model_name == "listentry" else RULES)

@@ -2,15 +2,16 @@
 compared with are spelled the same way, and the values a payment attempt's attributes can match.
 
 IP entries are networks: a single address is stored as its /32 (or /128) network. An address
-matches every entry that contains it, so a lookup asks for all the networks containing the
-address (33 for IPv4, 129 for IPv6), which keeps matching one indexed query on any database.
+matches every entry that contains it, so a lookup asks for the networks containing the address:
+all of them (33 for IPv4, 129 for IPv6) in one indexed query on any database, or only those of
+the prefix lengths the process's copy of the lists holds (apps.risk.selectors).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -100,15 +101,42 @@ def email_domain_of(email: str | None) -> str | None:
     return email.rpartition("@")[2].strip().lower().rstrip(".") or None
 
 
-def ip_networks_containing(address: str | None) -> list[str]:
-    """Every network, in normal form, that contains `address` (none when it is not an address)."""
+def ip_address_normal(address: str | None) -> str | None:
+    """`address` in its normal form, or None when it is not an IP address."""
+    if not address:
+        return None
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
+
+
+def ip_networks_containing(address: str | None, prefixes: Collection[int] | None = None) -> list[str]:
+    """Every network, in normal form, that contains `address` (none when it is not an address);
+    only those of the prefix lengths `prefixes` when given. Computed on the address's integer:
+    ipaddress.ip_network costs about 15 µs a network, which made 0.5 ms an IPv4 payment."""
     if not address:
         return []
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
         return []
-    return [str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False)) for prefix in range(ip.max_prefixlen + 1)]
+    bits = ip.max_prefixlen
+    value = int(ip)
+    full = (1 << bits) - 1
+    wanted = range(bits + 1) if prefixes is None else sorted(p for p in set(prefixes) if 0 <= p <= bits)
+    if ip.version == 4:
+        return [f"{_ipv4_text(value & (full ^ (full >> prefix)))}/{prefix}" for prefix in wanted]
+    return [f"{ipaddress.IPv6Address(value & (full ^ (full >> prefix)))}/{prefix}" for prefix in wanted]
+
+
+def _ipv4_text(value: int) -> str:
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
+def network_prefix(network: str) -> int:
+    """The prefix length of a network in normal form ("10.0.0.0/8" → 8)."""
+    return int(network.rpartition("/")[2])
 
 
 def list_candidates(
@@ -119,15 +147,16 @@ def list_candidates(
     card_fingerprint: str | None = None,
     customer_id: str | None = None,
 ) -> dict[str, list[str]]:
-    """The values, per list kind, that an attempt with these attributes matches."""
+    """The values, per list kind, that an attempt with these attributes matches; for IP, the
+    address itself: apps.risk.selectors.list_entries_matching asks for the networks containing it."""
     candidates: dict[str, list[str]] = {}
     if email and email.strip():
         candidates[ListKind.EMAIL] = [email.strip().lower()]
     domain = (email_domain or "").strip().lower().lstrip("@") or email_domain_of(email)
     if domain:
         candidates[ListKind.EMAIL_DOMAIN] = [domain]
-    if networks := ip_networks_containing(ip):
-        candidates[ListKind.IP] = networks
+    if address := ip_address_normal(ip):
+        candidates[ListKind.IP] = [address]
     if card_fingerprint and card_fingerprint.strip():
         candidates[ListKind.CARD_FINGERPRINT] = [card_fingerprint.strip()]
     if customer_id and customer_id.strip():

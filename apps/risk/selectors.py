@@ -12,7 +12,8 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from apps.core.errors import NotFoundError
 
-from .models import ListEntry, Rule
+from .lists import ip_networks_containing, network_prefix
+from .models import ListEntry, ListKind, Rule
 
 if TYPE_CHECKING:  # tenancy is named, not imported
     from apps.merchants.models import Merchant
@@ -68,6 +69,7 @@ class _ListCopy:
     stamp: str
     loaded_at: float
     entries: dict[tuple[str, str], list[ListEntry]] | None
+    ip_prefixes: frozenset[int] = frozenset()  # the prefix lengths of the IP entries
 
 
 _lists: _ListCopy | None = None
@@ -87,7 +89,8 @@ def _list_copy(stamp: str, now: datetime) -> _ListCopy:
         entries = {}
         for row in rows:
             entries.setdefault((row.kind, row.value), []).append(row)
-    copy = _ListCopy(stamp, loaded_at, entries)
+    prefixes = frozenset(network_prefix(value) for kind, value in entries or () if kind == ListKind.IP)
+    copy = _ListCopy(stamp, loaded_at, entries, prefixes)
     _lists = copy
     return copy
 
@@ -96,12 +99,14 @@ def list_entries_matching(
     *, candidates: dict[str, list[str]], now: datetime, merchant_id: int | None = None, stamp: str | None = None
 ) -> list[ListEntry]:
     """The unexpired list entries whose value is one of the candidates of their kind
-    (apps.risk.lists.list_candidates), allow entries first: the deployment-wide entries, and
-    those of the merchant `merchant_id` (none of any merchant's when it is None). `stamp`: the
-    lists' stamp in Redis (apps.risk.stamps): this process's copy of the lists is used."""
+    (apps.risk.lists.list_candidates; an IP candidate is an address, which matches the networks
+    containing it), allow entries first: the deployment-wide entries, and those of the merchant
+    `merchant_id` (none of any merchant's when it is None). `stamp`: the lists' stamp in Redis
+    (apps.risk.stamps): this process's copy of the lists is used."""
     if not candidates:
         return []
     if stamp is not None and (copy := _list_copy(stamp, now)).entries is not None:
+        candidates = _ip_networks(candidates, copy.ip_prefixes)
         found = [
             entry
             for kind, values in candidates.items()
@@ -111,6 +116,7 @@ def list_entries_matching(
             and (entry.merchant_id is None or entry.merchant_id == merchant_id)
         ]
         return sorted(found, key=lambda entry: (entry.action, entry.kind, entry.value, entry.pk))
+    candidates = _ip_networks(candidates, None)
     match = Q()
     for kind, values in candidates.items():
         match |= Q(kind=kind, value__in=values)
@@ -120,6 +126,15 @@ def list_entries_matching(
         scope |= Q(merchant_id=merchant_id)
     # "allow" < "block": allow entries come first, then by kind and value for a stable order.
     return list(ListEntry.objects.filter(match, unexpired, scope).order_by("action", "kind", "value", "pk"))
+
+
+def _ip_networks(candidates: dict[str, list[str]], prefixes: frozenset[int] | None) -> dict[str, list[str]]:
+    """`candidates` with the IP addresses replaced by the networks containing them (of the prefix
+    lengths `prefixes` only, when given)."""
+    if ListKind.IP not in candidates:
+        return candidates
+    networks = [network for address in candidates[ListKind.IP] for network in ip_networks_containing(address, prefixes)]
+    return {**candidates, ListKind.IP: networks}
 
 
 def list_entry_list(*, merchant: Merchant, kind: str | None = None, action: str | None = None) -> QuerySet[ListEntry]:

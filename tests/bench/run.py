@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector import Collector  # tests/bench/, the script's own directory
+
 ROOT = Path(__file__).resolve().parents[2]
 LUA_DIR = Path(__file__).resolve().parent / "wrk"
 BIN = Path(sys.executable).parent
@@ -91,6 +93,9 @@ SCENARIOS = [
     Scenario("replay", "idempotent replay (same Idempotency-Key)", "idempotent_replay.lua", "/api/v1/bench/rows", "insert", "bare_insert"),
     Scenario("sdk", "baseline: Authorize.Net SDK sale to the sandbox, nothing stored", "sdk_sale.lua", "/api/v1/bench/sdk-sale"),
     Scenario("purchase", "purchase: POST /api/v1/payments to the sandbox", "purchase.lua", "/api/v1/payments", "sdk"),
+    Scenario("insert_traced", "insert with tracing on, exported to an OTLP collector stand-in", "insert_row.lua", "/api/v1/bench/rows", "insert"),
+    Scenario("insert_no_pool", "insert without psycopg's pool (DB_POOL=false: a connection per request)", "insert_row.lua", "/api/v1/bench/rows", "insert"),
+    Scenario("purchase_traced", "purchase with tracing on, exported to an OTLP collector stand-in", "purchase.lua", "/api/v1/payments", "purchase"),
     Scenario("purchase_replay", "purchase replay (same Idempotency-Key)", "purchase_replay.lua", "/api/v1/payments", "insert", "bare_insert"),
     Scenario("webhook", "signed Authorize.Net notifications, 10% duplicates", "anet_webhook.lua", "/webhooks/authorizenet/{account}", "insert", "bare_insert"),
     Scenario("stripe_sdk", "baseline: Stripe SDK PaymentIntent create+confirm to the sandbox, nothing stored", "stripe_sale.lua", "/api/v1/bench/stripe-sale"),
@@ -105,6 +110,12 @@ SCENARIOS = [
 BARE_SCENARIOS = {"bare_insert", "bare_read"}
 # Served by a second app server started with RISK_ENABLED=false.
 RISK_OFF_SCENARIOS = {"purchase_risk_off"}
+# Served by an app server with tracing on, exporting every span to a collector stand-in
+# (tests/bench/collector.py); the target: at least 0.9 of the same scenario untraced.
+TRACED_SCENARIOS = {"insert_traced", "purchase_traced"}
+TRACED_TARGET = 0.9
+# Served by an app server without psycopg's connection pool: what the pool saves.
+NO_POOL_SCENARIOS = {"insert_no_pool"}
 # Stripe scenarios run as a merchant of their own, whose only card gateway is Stripe.
 STRIPE_SCENARIOS = {"stripe_sdk", "stripe_purchase"}
 # Checkout scenarios chain three requests per cycle on one connection per wrk thread.
@@ -713,6 +724,17 @@ def main() -> None:
             log(f"starting a second app server with risk off on port {risk_off_port}")
             risk_off_env = {**env, "RISK_ENABLED": "false"}
             servers.append(start_gunicorn(risk_off_env, risk_off_port, args.workers, "risk-off"))
+        traced_port, collector = args.port + 4, Collector(args.port + 5)
+        if any(scenario.key in TRACED_SCENARIOS for scenario in selected):
+            log(f"starting an app server with tracing on, port {traced_port}, its collector on {collector.port}")
+            collector.start()
+            traced_env = {**env, "TRACING_ENABLED": "true", "TRACING_SAMPLE_RATIO": "1.0",
+                          "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}  # fmt: skip
+            servers.append(start_gunicorn(traced_env, traced_port, args.workers, "traced"))
+        no_pool_port = args.port + 6
+        if any(scenario.key in NO_POOL_SCENARIOS for scenario in selected):
+            log(f"starting an app server without the connection pool on port {no_pool_port}")
+            servers.append(start_gunicorn({**env, "DB_POOL": "false"}, no_pool_port, args.workers, "no-pool"))
         bare_port = args.port + 3
         if any(scenario.key in BARE_SCENARIOS for scenario in selected):
 
@@ -734,6 +756,10 @@ def main() -> None:
                 return {**scenario_options, "port": bare_port}
             if scenario.key in RISK_OFF_SCENARIOS:
                 return {**scenario_options, "port": risk_off_port}
+            if scenario.key in TRACED_SCENARIOS:
+                return {**scenario_options, "port": traced_port}
+            if scenario.key in NO_POOL_SCENARIOS:
+                return {**scenario_options, "port": no_pool_port}
             if scenario.key == "purchase_rules" and "RULES=200" not in manage(env, "shell", "-c", RULES_SNIPPET):
                 raise StepFailed("could not install 200 active rules")
             return scenario_options
@@ -754,7 +780,17 @@ def main() -> None:
                                     "env": {**env, "BENCH_CHECKOUT_MODE": mode}}  # fmt: skip
             scenario_options = on_its_server(scenario, scenario_options)
             run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
-            return to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
+            spans_before = collector.spans
+            result = to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
+            if scenario.key in TRACED_SCENARIOS:
+                # Proof that tracing ran: the spans the collector received (exports are batched).
+                time.sleep(6)
+                spans = collector.spans - spans_before
+                result.extra = {"spans_exported": spans, "spans_per_request": round(spans / max(result.requests, 1), 1),
+                                "target_ratio": TRACED_TARGET}  # fmt: skip
+                if not spans:
+                    raise StepFailed(f"{scenario.key}: the collector received no span")
+            return result
 
         # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.
         half_options = {**options, "connections": 4}
@@ -886,6 +922,7 @@ def main() -> None:
     finally:
         for server in reversed(servers):
             stop(server)
+        collector.stop()
         context["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         save()
         report(results, billing_results, recon_results, failures, context)

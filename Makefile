@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test lint format bench screenshots lock clean
+.PHONY: help install run manage test lint format bench screenshots lock clean
 
 help:
 	@echo "make run    start web, worker, beat and sandboxes with demo data (Ctrl-C stops all)"
+	@echo "make manage ARGS=\"...\"  a manage.py command in the virtualenv, with the environment make run gives its processes"
 	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset"
 	@echo "make lint   ruff, mypy, the layering contracts (import-linter) and the migrations check"
-	@echo "make bench  benchmark the API under gunicorn on PostgreSQL"
+	@echo "make bench  benchmark the API under gunicorn on PostgreSQL beside a bare Django floor (about an hour; BENCH_ARGS=\"--only insert\" for one scenario)"
 	@echo "make screenshots  regenerate docs/screenshots (a finance day played in Chromium)"
 
 $(STAMP): requirements/dev.txt
@@ -25,14 +26,27 @@ $(STAMP): requirements/dev.txt
 
 install: $(STAMP)
 
+# What `make run` gives its processes and `make manage` its command: our address and the built-in
+# gateway sandboxes at HOST:PORT (unless the environment names others); honcho then applies ENV_FILE.
+ENV_FILE ?= .env
+DEV_ENV = VENV_BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) \
+	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} \
+	AUTHORIZENET_TEST_ENDPOINT=$${AUTHORIZENET_TEST_ENDPOINT:-http://$(HOST):$(PORT)/sandbox/authorizenet/xml/v1/request.api} \
+	RAZORPAY_TEST_API_BASE=$${RAZORPAY_TEST_API_BASE:-http://$(HOST):$(PORT)/sandbox/razorpay} \
+	STRIPE_TEST_API_BASE=$${STRIPE_TEST_API_BASE:-http://$(HOST):$(PORT)/sandbox/stripe}
+
+# honcho with a longer wait before SIGKILL (config/dev_processes.py); -P: config/ not on sys.path.
 run: install
 	@mkdir -p var && rm -rf var/prometheus && mkdir -p var/prometheus
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --base-url http://$(HOST):$(PORT)
-	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus VENV_BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) \
-		AUTHORIZENET_TEST_ENDPOINT=$${AUTHORIZENET_TEST_ENDPOINT:-http://$(HOST):$(PORT)/sandbox/authorizenet/xml/v1/request.api} \
-		RAZORPAY_TEST_API_BASE=$${RAZORPAY_TEST_API_BASE:-http://$(HOST):$(PORT)/sandbox/razorpay} \
-		$(BIN)/honcho --procfile config/Procfile.dev --app-root . start
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(DEV_ENV) \
+		$(BIN)/python -P config/dev_processes.py --procfile config/Procfile.dev --app-root . --env $(ENV_FILE) start
+
+# The commands seed_demo prints and the docs show, e.g. make manage ARGS="sandbox_settle"
+# (PORT=8123 make manage ... when make run was given PORT=8123).
+manage: install
+	@$(DEV_ENV) $(BIN)/honcho --app-root . --env $(ENV_FILE) run $(BIN)/python manage.py $(value ARGS)
 
 test: install
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.catalog.views import home
 from apps.core import health
 from apps.core.metrics import metrics_view
 from apps.core.views import api_route_not_found
@@ -28,6 +29,7 @@ def docs_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.urls")),
     path("webhooks/", include("apps.webhooks.urls")),

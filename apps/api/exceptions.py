@@ -54,25 +54,26 @@ def _flatten(detail: Any, path: str = "") -> list[tuple[str, exceptions.ErrorDet
     return [(path, detail)]
 
 
+def _parameter_code(detail: exceptions.ErrorDetail) -> str:
+    """Our code for one of DRF's reasons (`required`, `min_value` ...): the API speaks one
+    vocabulary, at the top of the envelope and in its details alike."""
+    if detail.code in _MISSING_CODES:
+        return "parameter_missing"
+    return "parameter_unknown" if detail.code == "unknown" else "parameter_invalid"
+
+
 def _validation_response(exc: exceptions.ValidationError) -> Response:
     errors = _flatten(exc.detail)
     param, first = errors[0] if errors else ("", exceptions.ErrorDetail("Invalid request.", "invalid"))
-    code = (
-        "parameter_missing"
-        if first.code in _MISSING_CODES
-        else "parameter_unknown"
-        if first.code == "unknown"
-        else "parameter_invalid"
-    )
     body = error_envelope(
         error_type=ErrorType.INVALID_REQUEST,
-        code=code,
+        code=_parameter_code(first),
         message=f"{param}: {first}" if param else str(first),
         param=param or None,
     )
     if len(errors) > 1:
         body["error"]["details"] = [  # type: ignore[index]
-            {"param": p or None, "code": str(d.code), "message": str(d)} for p, d in errors
+            {"param": p or None, "code": _parameter_code(d), "message": str(d)} for p, d in errors
         ]
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
 

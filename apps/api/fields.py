@@ -4,7 +4,6 @@ never echoed, stored or logged), billing details, metadata."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,9 +75,8 @@ class PaymentMethodSerializer(InputSerializer):
             number = attrs["number"].replace(" ", "").replace("-", "")
             if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
                 raise serializers.ValidationError({"number": "This is not a valid card number."}, code="invalid_number")
-            today = date.today()
-            if (attrs["exp_year"], attrs["exp_month"]) < (today.year, today.month):
-                raise serializers.ValidationError({"exp_year": "The card has expired."}, code="expired_card")
+            # A card past its expiry is well-formed input: the service refuses it as a card error
+            # (402 expired_card), as an issuer would (apps.gateways.selectors.card_expired).
             attrs["number"] = number
         else:
             missing = [field for field in ("descriptor", "value") if not attrs.get(field)]

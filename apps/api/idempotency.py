@@ -1,6 +1,7 @@
 """Idempotency-Key for mutating API calls, as in the IETF draft and Stripe, made safe under faults.
 
-- Same key, same request: the stored status and body are replayed with `Idempotent-Replayed: true`.
+- Same key, same request: the stored status and body are replayed with `Idempotent-Replayed: true`,
+  byte for byte as first sent (the body's bytes and content type are stored, not its JSON).
 - Same key, different request (method, path or body): 422 `idempotency_key_reused`.
 - Same key while the first request still runs (holds the key's lease): 409
   `idempotency_request_in_progress`, which is never stored: retry.
@@ -80,7 +81,9 @@ class IdempotencyRequestInProgress(ConflictError):
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
-    body: Any
+    body: Any  # the JSON of a row stored before its bytes were (replayed from it, as then)
+    content: bytes | None = None  # the body exactly as sent
+    content_type: str = ""
 
 
 def validate_key(key: str) -> str:
@@ -136,7 +139,13 @@ def idempotency_begin(
     if existing.fingerprint != fingerprint:
         raise IdempotencyKeyReused(param=HEADER)
     if existing.state == State.COMPLETED and existing.response_status is not None:
-        return StoredResponse(status=existing.response_status, body=existing.response_body)
+        content = existing.response_content
+        return StoredResponse(
+            status=existing.response_status,
+            body=existing.response_body,
+            content=bytes(content) if content is not None else None,
+            content_type=existing.response_content_type,
+        )
     return _take_over(existing, now=now)
 
 
@@ -237,33 +246,46 @@ def should_store(status: int, body: Any) -> bool:
     return not (isinstance(error, dict) and error.get("code") in _UNSTORED_CODES)
 
 
-def idempotency_finish(*, record: IdempotencyRecord, status: int, body: Any, final: bool = True) -> None:
+@dataclass(frozen=True)
+class SentResponse:
+    """A response as sent: its status, its data (what decides whether it is stored) and its
+    rendered bytes with their content type (what is stored and replayed)."""
+
+    status: int
+    body: Any
+    content: bytes | None
+    content_type: str
+
+
+def idempotency_finish(*, record: IdempotencyRecord, response: SentResponse, final: bool = True) -> None:
     """Store the response for replay, keep the key for a retry that finds the outcome, or forget
     the key when the request provably did nothing. Survives a lost database connection (the
     answer is worth recording); if the database stays away, the lease runs out instead."""
     try:
-        run_with_reconnect(lambda: _finish(record, status, body, final), what="idempotency_finish")
+        run_with_reconnect(lambda: _finish(record, response, final), what="idempotency_finish")
     except DISCONNECTED:
-        logger.exception("idempotency_finish_failed", extra={"key_id": record.pk, "status": status})
+        logger.exception("idempotency_finish_failed", extra={"key_id": record.pk, "status": response.status})
 
 
-def _finish(record: IdempotencyRecord, status: int, body: Any, final: bool) -> None:
-    stored_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+def _finish(record: IdempotencyRecord, response: SentResponse, final: bool) -> None:
     now = timezone.now()
+    stored = {
+        "response_status": response.status,
+        "response_content": response.content,
+        "response_content_type": response.content_type[:255],
+    }
     # Only while this request still holds the key: one that outlived its lease changes nothing.
     held = IdempotencyRecord.objects.filter(pk=record.pk, holder=record.holder, state=State.IN_PROGRESS)
-    if should_store(status, body) and final:
-        done = held.update(state=State.COMPLETED, response_status=status, response_body=stored_body, completed_at=now)
+    if should_store(response.status, response.body) and final:
+        done = held.update(state=State.COMPLETED, completed_at=now, **stored)
     elif record.committed or record.recoveries or changes_committed_by([record.request_id]):
         # Something happened (or may have, under an earlier holder): a retry must find it, not
         # start afresh. The lease ends now.
-        done = held.update(
-            state=State.OUTCOME_PENDING, response_status=status, response_body=stored_body, locked_until=now
-        )
+        done = held.update(state=State.OUTCOME_PENDING, locked_until=now, **stored)
     else:
         done = held.delete()[0]
     if not done:
-        logger.warning("idempotency_key_taken_over", extra={"key_id": record.pk, "status": status})
+        logger.warning("idempotency_key_taken_over", extra={"key_id": record.pk, "status": response.status})
 
 
 def idempotency_purge_expired(*, batch_size: int = 5000) -> int:

@@ -27,7 +27,11 @@ class IdempotencyRecord(models.Model):
     committed = models.BooleanField(default=False)
     recoveries = models.PositiveSmallIntegerField(default=0)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The response exactly as sent (bytes and content type), replayed byte for byte. Rows stored
+    # before it have only `response_body` (JSON, as JSONB reorders it), replayed from that.
     response_body = models.JSONField(null=True, blank=True)
+    response_content = models.BinaryField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=255, blank=True, default="", db_default="")
     created_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -34,14 +34,14 @@ ERROR_SCHEMA = {
 # Errors any operation can answer with, and those only operations that change something can.
 EVERY_OPERATION = {
     "400": "Invalid request: a parameter is missing, malformed or unknown (error envelope)",
-    "401": "No API key, or an unknown or revoked one",
+    "401": "No API key, an Authorization header that is not `Bearer <key>`, or an unknown or revoked key",
     "403": "The key may not do this (a publishable key outside checkout)",
     "404": "No such object for this merchant",
     "413": "The request body is over the upload limit",
     "429": "Too many requests for this key; retry after Retry-After seconds",
 }
 CHANGING_OPERATIONS = {
-    "402": "Declined by the gateway: a card error",
+    "402": "Declined, a card error: by the gateway, or before it (risk blocked it, the card has expired)",
     "409": "Conflicting state, or the same Idempotency-Key still in progress; retry",
     "415": "The body is not application/json",
     "422": "The Idempotency-Key was used with a different request",

@@ -19,6 +19,7 @@ from .fields import unknown_parameter
 from .idempotency import (
     HEADER,
     REPLAY_HEADER,
+    SentResponse,
     StoredResponse,
     idempotency_begin,
     idempotency_finish,
@@ -46,6 +47,28 @@ _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class _Replay(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
+
+
+def _replay_response(stored: StoredResponse) -> Response:
+    """The stored response again: its bytes and content type as first sent (a row stored before
+    its bytes were is rendered again from its JSON)."""
+    response = Response(stored.body, status=stored.status, headers={REPLAY_HEADER: "true"})
+    if stored.content is not None:
+        response.content = stored.content  # rendered already: nothing renders it again
+        if stored.content_type:
+            response["Content-Type"] = stored.content_type
+        else:
+            del response["Content-Type"]  # sent without one (a 204 has no body)
+    return response
+
+
+def _sent(response: Any) -> SentResponse:
+    """What a response sends, rendered now (rendering it later, as Django would, costs the same)."""
+    if callable(getattr(response, "render", None)):
+        response.render()
+    content = None if response.streaming else response.content
+    content_type = response.get("Content-Type", "")
+    return SentResponse(response.status_code, getattr(response, "data", None), content, content_type)
 
 
 def query_names(parameters: list[OpenApiParameter]) -> frozenset[str]:
@@ -129,7 +152,7 @@ class IdempotentApiView(MerchantApiView):
             fingerprint=request_fingerprint(method=request.method, path=request.path, body=request.data),
         )
         if isinstance(outcome, StoredResponse):
-            raise _Replay(Response(outcome.body, status=outcome.status, headers={REPLAY_HEADER: "true"}))
+            raise _Replay(_replay_response(outcome))
         self._idempotency_record = outcome
         # Never taken over (no earlier holder): its reference has no calls yet (apps.core.references).
         reference_mark_fresh(record_reference(outcome) if outcome.recoveries == 0 else "")
@@ -144,10 +167,5 @@ class IdempotentApiView(MerchantApiView):
         record, self._idempotency_record = self._idempotency_record, None
         reference_mark_fresh("")
         if record is not None:
-            idempotency_finish(
-                record=record,
-                status=response.status_code,
-                body=getattr(response, "data", None),
-                final=not self.outcome_pending,
-            )
+            idempotency_finish(record=record, response=_sent(response), final=not self.outcome_pending)
         return response

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
-from apps.merchants.models import Merchant
+from apps.merchants.models import ApiKey, ApiKeyKind, Merchant
 
 from .errors import CheckoutNotFound, PriceNotFound
 from .models import CheckoutOrder, Price, Product
@@ -16,6 +16,16 @@ def product_list(*, merchant: Merchant) -> QuerySet[Product]:
         .prefetch_related(Prefetch("prices", queryset=prices, to_attr="active_prices"))
         .order_by("name", "id")
     )
+
+
+def storefront_merchants() -> QuerySet[Merchant]:
+    """Merchants whose storefront page opens and has something to sell: active, with a test-mode
+    publishable key (the page's) and an active price of an active product."""
+    keys = ApiKey.objects.filter(
+        merchant=OuterRef("pk"), kind=ApiKeyKind.PUBLISHABLE, mode="test", revoked_at__isnull=True
+    )
+    prices = Price.objects.filter(merchant=OuterRef("pk"), active=True, product__active=True)
+    return Merchant.objects.filter(Exists(keys), Exists(prices), is_active=True).order_by("name", "id")
 
 
 def price_get(*, merchant: Merchant, public_id: str) -> Price:

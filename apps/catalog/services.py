@@ -32,7 +32,7 @@ from apps.core.db import atomic_with_reconnect
 from apps.core.metrics import CHECKOUT_SIGNATURE_FAILURES
 from apps.customers.services import customer_find_or_create
 from apps.events.services import event_publish
-from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable
+from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
 from apps.gateways.base import CheckoutPayment
 from apps.gateways.errors import GatewayError, GatewayMisconfigured, GatewayNotFound, GatewayRetryable
 from apps.gateways.models import GatewayName
@@ -197,7 +197,7 @@ def _client_secret(checkout: CheckoutOrder) -> str:
             .client_secret
         )
     except GatewayError as exc:
-        raise GatewayUnavailable("The gateway could not be reached; retry shortly.") from exc
+        raise gateway_unavailable(exc, "retry shortly.") from exc
 
 
 def _checkout_get(*, merchant: Merchant, order_id: str, gateway: str, param: str) -> CheckoutOrder:
@@ -243,9 +243,8 @@ def _settle_for_browser(checkout: CheckoutOrder, payment_id: str, param: str, ac
         raise CheckoutMismatch("The gateway has no such payment.", param=param) from exc
     except GatewayRetryable as exc:
         # The payment stays pending: the reconciler finishes it when the gateway answers again.
-        raise GatewayUnavailable(
-            "The gateway could not be reached to confirm the payment; it will be confirmed shortly.",
-            extra={"checkout": checkout.public_id},
+        raise gateway_unavailable(
+            exc, "the payment will be confirmed shortly.", extra={"checkout": checkout.public_id}
         ) from exc
     except GatewayMisconfigured as exc:
         raise GatewayMisconfiguredError(extra={"checkout": checkout.public_id}) from exc

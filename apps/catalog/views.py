@@ -1,5 +1,6 @@
 """The demo storefront (STOREFRONT_ENABLED): a page per merchant that sells its catalogue through
-the checkout API with the merchant's publishable key, as a merchant's own frontend would."""
+the checkout API with the merchant's publishable key, as a merchant's own frontend would. Also the
+site's front page, which lists the storefronts in dev."""
 
 from __future__ import annotations
 
@@ -14,6 +15,15 @@ from apps.merchants.models import ApiKey, ApiKeyKind, Merchant
 
 from . import selectors
 from .models import CheckoutOrder
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The site's front page: where the admin and the API's docs are and, where the dev-only
+    sandboxes run, the demo storefronts (never listed in production)."""
+    storefronts = (
+        list(selectors.storefront_merchants()[:20]) if settings.STOREFRONT_ENABLED and settings.SANDBOX_ENABLED else []
+    )
+    return render(request, "home.html", {"storefronts": storefronts, "api_docs_public": settings.API_DOCS_PUBLIC})
 
 
 def _merchant(slug: str) -> Merchant:

@@ -41,7 +41,10 @@ def decrypt(token: str) -> str:
 
 def reencrypt(token: str) -> str:
     """The same plaintext encrypted with the current primary key."""
-    return _fernet().rotate(token.encode()).decode()
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ImproperlyConfigured("Encrypted value cannot be read with FIELD_ENCRYPTION_KEYS") from exc
 
 
 def generate_key() -> str:

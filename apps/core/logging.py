@@ -189,6 +189,9 @@ def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[st
             # The Stripe SDK logs request bodies at DEBUG (raw card fields for server-side test
             # payments): never below WARNING, whatever LOG_LEVEL says.
             "stripe": {"level": "WARNING"},
+            # Django's own configuration (applied first) gives `django` a plain console handler with
+            # DEBUG on: named here, that handler is dropped and its records reach ours once, like any other.
+            "django": {"handlers": [], "level": level, "propagate": True},
             "django.db.backends": {"level": "INFO"},
             # runserver's access lines (request URLs): through the masking too, not Django's own handler.
             "django.server": {"handlers": list(handlers), "level": "INFO", "propagate": False},

@@ -16,7 +16,7 @@ from django.db import transaction
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
-from apps.gateways.api_errors import GatewayUnavailable
+from apps.gateways.api_errors import gateway_unavailable
 from apps.gateways.base import Billing, StoredCard, VaultCustomerRequest
 from apps.gateways.errors import GatewayError, GatewayMisconfigured, GatewayOutcomeUnknown, GatewayRetryable
 from apps.gateways.models import GatewayAccount
@@ -36,9 +36,9 @@ def _card_snapshot(method: PaymentMethod) -> dict[str, Any]:
     }
 
 
-def _gateway_error(exc: GatewayError, unreachable: str) -> Exception:
+def _gateway_error(exc: GatewayError, not_done: str) -> Exception:
     if isinstance(exc, GatewayRetryable | GatewayOutcomeUnknown):
-        return GatewayUnavailable(unreachable)
+        return gateway_unavailable(exc, not_done)
     return vault_error(exc)
 
 
@@ -70,7 +70,7 @@ def payment_method_update(
             reference=reference,
         )
     except GatewayError as exc:
-        raise _gateway_error(exc, "The gateway could not be reached; the card was not changed. Retry later.") from exc
+        raise _gateway_error(exc, "the card was not changed. Retry later.") from exc
 
     def record() -> PaymentMethod:
         locked = (
@@ -114,7 +114,7 @@ def payment_method_save_from_transaction(
             reference=reference,
         )
     except GatewayError as exc:
-        raise _gateway_error(exc, "The gateway could not be reached; no card was saved. Retry later.") from exc
+        raise _gateway_error(exc, "no card was saved. Retry later.") from exc
 
     def record() -> PaymentMethod:
         with transaction.atomic():  # a savepoint: a concurrent twin's profile is found, not duplicated

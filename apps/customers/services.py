@@ -28,7 +28,7 @@ from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.customers.models import Customer
 from apps.events.services import event_publish
-from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
+from apps.gateways.api_errors import GatewayMisconfiguredError, PaymentDeclined, gateway_unavailable
 from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCustomerRequest
 from apps.gateways.errors import (
     GatewayDeclined,
@@ -38,7 +38,7 @@ from apps.gateways.errors import (
 )
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import vault_gateway_for
-from apps.gateways.selectors import check_payment_method, gateway_account_for
+from apps.gateways.selectors import card_expired, check_payment_method, gateway_account_for
 from apps.merchants.models import Merchant
 
 from .errors import PaymentMethodInUse, PaymentMethodRemoved, VaultNotSupported
@@ -167,7 +167,7 @@ def vault_error(exc: GatewayError) -> Exception:
         )
     if isinstance(exc, GatewayMisconfigured | GatewayNotFound):
         return GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({exc.message})")
-    return GatewayUnavailable("The gateway could not be reached; no card was saved. Retry later.")
+    return gateway_unavailable(exc, "no card was saved. Retry later.")
 
 
 def vault_reference(customer: Customer) -> str:
@@ -210,6 +210,9 @@ def payment_method_add(
     go on to the merchant's `return_url`. Only then is it saved (payment_method_setup_settle)."""
     account = gateway_account_for(merchant=customer.merchant, livemode=livemode)
     check_payment_method(account, payment)
+    expired = card_expired(payment)
+    if expired is not None:
+        raise expired  # refused before the gateway, as a decline: nothing saved
     try:
         gateway = vault_gateway_for(account)
     except GatewayMisconfigured as exc:

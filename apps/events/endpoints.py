@@ -137,6 +137,23 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Actor) -
     return IssuedEndpoint(locked, secret)
 
 
+def webhook_endpoint_secrets_reencrypt(*, actor: Actor) -> int:
+    """Re-encrypt every endpoint's signing secrets (the current one and a previous one still
+    stored) with the first FIELD_ENCRYPTION_KEYS key, for a key rotation; the secrets stay the
+    same. Deleted endpoints too: their deliveries keep them."""
+    count = 0
+    for pk in WebhookEndpoint.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = WebhookEndpoint.objects.select_for_update().get(pk=pk)
+            locked.secret_ciphertext = crypto.reencrypt(locked.secret_ciphertext)
+            if locked.previous_secret_ciphertext:
+                locked.previous_secret_ciphertext = crypto.reencrypt(locked.previous_secret_ciphertext)
+            locked.save(update_fields=["secret_ciphertext", "previous_secret_ciphertext", "updated_at"])
+            audit_record(actor=actor, action="webhook_endpoint.secret_reencrypted", target=locked)
+            count += 1
+    return count
+
+
 def endpoint_disable(endpoint_id: int, reason: str) -> None:
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)

@@ -4,7 +4,11 @@ Used by payments and by saved cards alike."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from apps.core.errors import ApplicationError, ErrorType
+
+from .errors import GatewayError, GatewayRetryable
 
 
 class PaymentDeclined(ApplicationError):
@@ -16,11 +20,29 @@ class PaymentDeclined(ApplicationError):
     default_message = "The card was declined."
 
 
+class CardExpired(PaymentDeclined):
+    """The card is past its expiry month: refused before the gateway (nothing is sent), as an issuer
+    would refuse it."""
+
+    code = "expired_card"
+    default_message = "The card has expired."
+
+
 class GatewayUnavailable(ApplicationError):
     status_code = 503
     error_type = ErrorType.API
     code = "gateway_unavailable"
     default_message = "The payment gateway could not be reached; nothing was charged. Retry later."
+
+
+def gateway_unavailable(
+    error: GatewayError | None, consequence: str, *, extra: dict[str, Any] | None = None
+) -> GatewayUnavailable:
+    """The 503 for a call that did not take effect: the address that could not be reached (when that
+    is what happened; never credentials) and what did not happen, e.g. "nothing was refunded. Retry later."."""
+    url = error.url if isinstance(error, GatewayRetryable) else ""
+    where = f" at {url}" if url else ""
+    return GatewayUnavailable(f"The payment gateway{where} could not be reached; {consequence}", extra=extra)
 
 
 class GatewayMisconfiguredError(ApplicationError):

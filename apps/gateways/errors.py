@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from .base import GatewayResult
+
+
+def public_url(url: str) -> str:
+    """An address fit to show: scheme, host, port and path; never a user, password or query."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class GatewayError(Exception):
@@ -30,9 +44,14 @@ class GatewayDeclined(GatewayError):
 
 
 class GatewayRetryable(GatewayError):
-    """Nothing happened at the gateway (not reached, or refused before processing)."""
+    """Nothing happened at the gateway (not reached, or refused before processing). `url` is the
+    address that could not be reached, when that is why (see `public_url`)."""
 
     code = "gateway_unavailable"
+
+    def __init__(self, message: str, *, reason_code: str = "", response_code: str = "", url: str = "") -> None:
+        super().__init__(message, reason_code=reason_code, response_code=response_code)
+        self.url = public_url(url)
 
 
 class GatewayOutcomeUnknown(GatewayError):

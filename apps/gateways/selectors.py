@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.core.money import SUPPORTED_CURRENCIES
 
 from .api_errors import (
+    CardExpired,
     CurrencyNotSupported,
     NoGatewayAccount,
     PaymentMethodNotSupported,
@@ -56,6 +59,22 @@ def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueT
     policy = settings.PAYMENTS_RAW_CARD_DATA
     if policy == "never" or (policy == "test_mode" and account.mode != "test"):
         raise RawCardDataNotAllowed(param="payment_method")
+
+
+def card_expired(
+    payment_method: Card | OpaqueToken | SavedCard | BankAccount, *, param_prefix: str = "", today: date | None = None
+) -> CardExpired | None:
+    """The refusal for a card past its expiry month (`today` in UTC unless given), naming the part
+    at fault (`exp_year` for a past year, `exp_month` for an earlier month this year); None for a
+    card still valid (through the last day of its month) or any other method."""
+    if not isinstance(payment_method, Card):
+        return None
+    today = today or timezone.now().date()
+    if payment_method.exp_year < today.year:
+        return CardExpired(param=f"{param_prefix}exp_year")
+    if payment_method.exp_year == today.year and payment_method.exp_month < today.month:
+        return CardExpired(param=f"{param_prefix}exp_month")
+    return None
 
 
 def check_voice_authorization(account: GatewayAccount) -> None:

@@ -117,7 +117,7 @@ def _error_body(exc: stripe.StripeError) -> dict[str, Any]:
     return error.to_dict() if error is not None else {}
 
 
-def _classify(exc: stripe.StripeError, *, mutating: bool) -> GatewayError:
+def _classify(exc: stripe.StripeError, *, mutating: bool, url: str) -> GatewayError:
     """A Stripe error in our taxonomy (a CardError is turned into a decline by the caller)."""
     body = _error_body(exc)
     message = words.text(body.get("message") or exc.user_message or str(exc))[:255]
@@ -133,7 +133,7 @@ def _classify(exc: stripe.StripeError, *, mutating: bool) -> GatewayError:
     if isinstance(exc, stripe.RateLimitError):
         return GatewayRetryable(f"Stripe rate limit: {message}")
     if isinstance(exc, stripe.APIConnectionError) and http.never_sent(exc):
-        return GatewayRetryable("Stripe not reached")
+        return GatewayRetryable("Stripe not reached", url=url)
     # A lost connection, a read timeout, a 5xx or a 409 (our key still in flight there): a write
     # may have happened; a read just failed.
     detail = f"{type(exc).__name__}: {message}"[:200]
@@ -178,7 +178,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
         except stripe.CardError as exc:
             raise _declined(exc) from exc
         except stripe.StripeError as exc:
-            error = _classify(exc, mutating=mutating)
+            error = _classify(exc, mutating=mutating, url=self.config.api_base)
             logger.info("stripe_call_failed", extra={"operation": operation, "error": error.code})
             raise error from exc
         value: dict[str, Any] = obj.to_dict()
@@ -195,7 +195,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
             for item in call(_client_for(self.config)).auto_paging_iter():
                 yield item.to_dict()
         except stripe.StripeError as exc:
-            raise _classify(exc, mutating=False) from exc
+            raise _classify(exc, mutating=False, url=self.config.api_base) from exc
 
     # --- charges (PaymentIntents) -----------------------------------------------------------
 

@@ -65,19 +65,25 @@ def _authenticate(request: Request, secret: str) -> ApiKey:
     return api_key
 
 
+AUTHORIZATION_MALFORMED = (
+    "Malformed Authorization header: expected `Authorization: Bearer sk_…` (your secret key; the checkout "
+    "and catalogue endpoints also take a publishable key, `Bearer pk_…`)."
+)
+
+
 class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer sk_test_…`."""
+    """`Authorization: Bearer sk_test_…`. No Authorization header at all: not authenticated (401
+    `authentication_required`); one that is not `Bearer <key>` (Basic, Token, a bare key ...):
+    401 `authorization_malformed`, saying what is expected."""
 
     keyword = b"bearer"
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword:
-            return None
-        if len(parts) != 2:
-            raise AuthenticationFailed(
-                "Malformed Authorization header; expected 'Bearer <secret key>'.", code="authorization_malformed"
-            )
+        if len(parts) != 2 or parts[0].lower() != self.keyword:
+            if not parts and "HTTP_AUTHORIZATION" not in request.META:
+                return None
+            raise AuthenticationFailed(AUTHORIZATION_MALFORMED, code="authorization_malformed")
         try:
             api_key = _authenticate(request, parts[1].decode("ascii"))
         except UnicodeDecodeError as exc:

@@ -4,6 +4,8 @@ from collections.abc import Iterable
 
 from django.db.models import F, Q, QuerySet, Sum
 
+from apps.audit.models import AuditEvent
+from apps.audit.selectors import audit_events_for_targets
 from apps.core.errors import NotFoundError
 from apps.core.references import reference_is_fresh
 from apps.gateways.base import Gateway
@@ -35,6 +37,13 @@ def payment_find(*, identifier: str) -> Payment:
     if payment is None:
         raise NotFoundError(f"No payment matches {identifier!r}.")
     return payment
+
+
+def payment_audit_trail(*, payment: Payment) -> list[AuditEvent]:
+    """The audit events of a payment and of its refunds in one timeline, oldest first (review
+    decisions are events of the payment itself)."""
+    refund_ids = payment.refunds.values_list("public_id", flat=True)
+    return audit_events_for_targets(targets={"payments.payment": [payment.public_id], "payments.refund": refund_ids})
 
 
 def refund_list(*, merchant: Merchant) -> QuerySet[Refund]:

@@ -289,7 +289,8 @@ def reconcile(*, account: GatewayAccount, day: date | None, actor: Actor, fetch:
     report.matched = matched_early + result.matched
     report.opened, report.settled_late = result.opened, result.settled_late
     report.webhooks_replayed = unmatched_webhooks_replay(account=account, actor=actor)
-    logger.info("reconciled", extra={"summary": report.summary()})
+    # Not logged here: each caller reports the summary once (the command prints it, the task's
+    # return value is its log line, a run keeps it in its row).
     return report
 
 

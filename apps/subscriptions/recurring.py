@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
-from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable
+from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
 from apps.gateways.base import TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
 from apps.gateways.recurring_interface import RecurringRequest, RecurringStatus
@@ -40,7 +40,7 @@ def recurring_reference(subscription: Subscription) -> str:
 def recurring_error(exc: GatewayError) -> Exception:
     if isinstance(exc, GatewayMisconfigured | GatewayNotFound | GatewayDeclined):
         return GatewayMisconfiguredError(f"The gateway refused the subscription ({exc.message}).")
-    return GatewayUnavailable("The gateway could not be reached; retry later.")
+    return gateway_unavailable(exc, "retry later.")
 
 
 def recurring_subscription_start(*, subscription: Subscription, actor: Actor) -> Subscription:

@@ -54,8 +54,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_prometheus",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    # django-otp's device apps, under names staff can read in the admin (their labels stay).
+    "apps.accounts.two_factor_apps.AuthenticatorAppsConfig",
+    "apps.accounts.two_factor_apps.RecoveryCodesConfig",
     "axes",
     "corsheaders",
     "apps.core",
@@ -214,13 +215,17 @@ def celery_broker_settings(redis_url: str) -> tuple[str, dict[str, Any]]:
         # and a sweeper re-enqueues them), so Redis never redelivers a merely delayed task.
         return broker_url, {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
     folder = VAR_DIR / "celery"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    return "filesystem://", {
+    # A host name, though the transport uses none: without one kombu warns "No hostname was
+    # supplied" on every connection it makes.
+    return "filesystem://localhost//", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        # The exchanges' bindings: kombu's default is a `control/` folder in the current directory.
+        "control_folder": str(folder / "control"),
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from django.test import override_settings
 from django.urls import path
@@ -59,8 +61,9 @@ urlpatterns = [
 use_test_urls = override_settings(ROOT_URLCONF=__name__)
 
 
-def test_missing_credentials(client):
-    response = client.get("/api/v1/merchant")
+@pytest.mark.parametrize("url", ["/api/v1/merchant", "/api/v1/catalog/products"])
+def test_missing_credentials(client, url):
+    response = client.get(url)
 
     assert_envelope(response, status=401, error_type="authentication_error", code="authentication_required")
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -74,6 +77,26 @@ def test_bad_credentials(client, header, code):
     response = client.get("/api/v1/merchant", HTTP_AUTHORIZATION=header)
 
     assert_envelope(response, status=401, error_type="authentication_error", code=code)
+
+
+@pytest.mark.parametrize("scheme", ["Basic {b64}", "Token {key}", "{key}", "bearer:{key}", "Bearer", "Bearer  ", ""])
+@pytest.mark.parametrize("url", ["/api/v1/merchant", "/api/v1/catalog/products"])  # secret-key and publishable
+def test_an_authorization_header_that_is_not_bearer_says_what_is_expected(client, api_key, scheme, url):
+    key = api_key.secret
+    header = scheme.format(key=key, b64=base64.b64encode(f"{key}:".encode()).decode())
+
+    response = client.get(url, HTTP_AUTHORIZATION=header)
+
+    body = assert_envelope(response, status=401, error_type="authentication_error", code="authorization_malformed")
+    assert "Authorization: Bearer sk_" in body["error"]["message"]
+    assert key not in response.content.decode()
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_same_key_as_bearer_is_accepted(client, api_key):
+    response = client.get("/api/v1/merchant", HTTP_AUTHORIZATION=f"bearer  {api_key.secret}")
+
+    assert response.status_code == 200, response.content
 
 
 def test_unknown_route_under_the_api(api):
@@ -101,8 +124,29 @@ def test_validation_error_names_the_first_parameter_and_lists_all(api):
     body = assert_envelope(
         response, status=400, error_type="invalid_request_error", code="parameter_invalid", param="amount"
     )
-    assert {d["param"] for d in body["error"]["details"]} == {"amount", "currency"}
-    assert {d["code"] for d in body["error"]["details"]} == {"min_value", "required"}
+    details = {d["param"]: (d["code"], d["message"]) for d in body["error"]["details"]}
+    assert details == {
+        "amount": ("parameter_invalid", "Ensure this value is greater than or equal to 1."),
+        "currency": ("parameter_missing", "This field is required."),
+    }
+
+
+@use_test_urls
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"amount": None, "currency": ""}, {"amount": "parameter_missing", "currency": "parameter_missing"}),
+        ({"amount": "x", "currency": "EURO"}, {"amount": "parameter_invalid", "currency": "parameter_invalid"}),
+        ({"amount": 0, "currency": "USD", "card": "x"}, {"amount": "parameter_invalid", "card": "parameter_invalid"}),
+    ],
+)
+def test_details_speak_the_envelope_codes_not_drf_reasons(api, body, expected):
+    response = api.post("/api/v1/_test/validate", body, format="json")
+
+    error = response.json()["error"]
+    assert {d["param"]: d["code"] for d in error["details"]} == expected
+    assert error["code"] == expected[error["param"]]
+    assert all(d["message"] and d["message"] != d["code"] for d in error["details"])
 
 
 @use_test_urls

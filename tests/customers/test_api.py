@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.customers.models import Customer, PaymentMethod, VaultProfile
+from apps.sandbox.models import AnetCustomerProfile, AnetPaymentProfile, AnetTransaction
 from tests.payments.helpers import VISA
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,7 +111,6 @@ def test_an_invalid_accept_token_is_a_card_error_when_saved_as_when_charged(api,
     ("body", "param"),
     [
         ({**VISA, "number": "4111111111111112"}, "number"),
-        ({**VISA, "exp_year": 2020}, "exp_year"),
         ({"type": "opaque_data"}, "descriptor"),
         ({**VISA, "set_default": "maybe"}, "set_default"),
     ],
@@ -122,6 +123,21 @@ def test_bad_card_input_is_refused_and_nothing_is_saved(api, anet_account, body,
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
     assert PaymentMethod.objects.count() == 0
+
+
+def test_an_expired_card_is_declined_before_the_gateway_and_nothing_is_saved(api, anet_account):
+    customer = new_customer(api)
+
+    response = add_card(api, customer["id"], {**VISA, "exp_year": timezone.now().year - 1})
+
+    error = response.json()["error"]
+    assert response.status_code == 402, error
+    assert (error["type"], error["code"], error["param"]) == ("card_error", "expired_card", "exp_year")
+    assert (PaymentMethod.objects.count(), VaultProfile.objects.count()) == (0, 0)
+    at_gateway = (AnetCustomerProfile.objects, AnetPaymentProfile.objects, AnetTransaction.objects)
+    assert [rows.count() for rows in at_gateway] == [0, 0, 0]  # nothing reached the gateway
+    assert add_card(api, customer["id"]).status_code == 201
+    assert AnetPaymentProfile.objects.count() == 1  # a valid card does
 
 
 def test_set_default_and_remove_with_the_default_passing_on(api, anet_account):

@@ -134,3 +134,23 @@ def test_with_2fa_required_the_seeded_admin_logs_in_with_the_printed_password_an
 
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("base_url", "prefix"),
+    [
+        ("http://127.0.0.1:8000", ""),
+        ("http://127.0.0.1:8123", "PORT=8123 "),
+        ("http://0.0.0.0:9000/", "HOST=0.0.0.0 PORT=9000 "),
+    ],
+)
+def test_the_printed_commands_run_in_the_virtualenv_against_the_server_make_run_started(base_url, prefix):
+    out = StringIO()
+    call_command("seed_demo", "--base-url", base_url, stdout=out)
+    text = out.getvalue()
+
+    assert "python manage.py" not in text
+    assert f'{prefix}make manage ARGS="sandbox_settle"' in [line.strip() for line in text.splitlines()]
+    assert re.search(
+        rf'(^|\s){re.escape(prefix)}make manage ARGS="reconcile --account gwa_\w+ --date \$\(date -u \+%F\)"', text
+    )

@@ -3,12 +3,14 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from apps.accounts import roles
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.core import crypto
+from apps.events.endpoints import webhook_endpoint_create, webhook_endpoint_rotate_secret
+from apps.events.models import WebhookEndpoint
 from apps.gateways.errors import GatewayMisconfigured
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import checkout_gateway_for, gateway_for
@@ -79,6 +81,42 @@ def test_key_rotation_reencrypts_with_the_new_key(merchant, settings):
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
     assert GatewayAccount.objects.get(pk=account.pk).credentials()["api_login_id"] == "login123"
     assert "Re-encrypted 1" in out.getvalue()
+
+
+def test_key_rotation_also_reencrypts_webhook_endpoint_secrets_and_keeps_them(merchant, settings):
+    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], crypto.generate_key()
+    create(merchant)
+    first = webhook_endpoint_create(
+        merchant=merchant, url="https://example.com/hooks", event_types=["*"], actor=Actor.system("tests")
+    )
+    rotated = webhook_endpoint_rotate_secret(endpoint=first.endpoint, actor=Actor.system("tests"))
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    out = StringIO()
+
+    call_command("rotate_field_encryption", stdout=out)
+
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+    endpoint = WebhookEndpoint.objects.get(pk=first.endpoint.pk)
+    assert (endpoint.secret(), endpoint.previous_secret()) == (rotated.secret, first.secret)
+    assert out.getvalue() == "Re-encrypted 1 gateway account(s) and 1 webhook endpoint(s).\n"
+    assert (
+        AuditEvent.objects.filter(action="webhook_endpoint.secret_reencrypted", target_id=endpoint.public_id).count()
+        == 1
+    )
+
+
+def test_key_rotation_with_a_needed_key_dropped_says_so_and_loses_nothing(merchant, settings):
+    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], crypto.generate_key()
+    account = create(merchant)
+    stored = GatewayAccount.objects.get(pk=account.pk).credentials_ciphertext
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+
+    with pytest.raises(CommandError, match=r"Encrypted value cannot be read with FIELD_ENCRYPTION_KEYS\. Every key"):
+        call_command("rotate_field_encryption", stdout=StringIO())
+
+    assert GatewayAccount.objects.get(pk=account.pk).credentials_ciphertext == stored
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    assert GatewayAccount.objects.get(pk=account.pk).credentials()["api_login_id"] == "login123"
 
 
 def test_live_accounts_use_the_live_endpoint_and_card_gateways_have_no_checkout(merchant, settings):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.events.models import Event
 from apps.payments.models import GatewayTransaction, Payment, Refund
-from apps.sandbox.models import AnetTransaction
+from apps.sandbox.models import AnetTransaction, SandboxCall
 from tests.payments.helpers import VISA, purchase, purchase_body, settle
 
 # Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
@@ -233,7 +235,6 @@ def test_raw_card_data_is_refused_where_disabled(api, anet_account, settings):
         ({"amount": 0}, "amount", "parameter_invalid"),
         ({"currency": "XXX"}, "currency", "parameter_invalid"),
         ({"payment_method": {**VISA, "number": "4111111111111112"}}, "payment_method.number", "parameter_invalid"),
-        ({"payment_method": {**VISA, "exp_year": 2020}}, "payment_method.exp_year", "parameter_invalid"),
         (
             {"payment_method": {"type": "card", "number": "4111111111111111"}},
             "payment_method.exp_month",
@@ -252,6 +253,33 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(api, anet_account, ove
     assert (error["param"], error["code"]) == (param, code)
     assert "4111111111111112" not in response.content.decode()
     assert Payment.objects.count() == 0
+
+
+def test_an_expired_card_is_declined_before_the_gateway_like_a_risk_block(api, anet_account):
+    calls = SandboxCall.objects.filter(gateway="authorizenet")
+    last_year = timezone.now().year - 1
+    card = {**VISA, "exp_month": 12, "exp_year": last_year}
+
+    first = purchase(api, payment_method=card, key="expired-1")
+    again = purchase(api, payment_method=card, key="expired-1")
+
+    error = first.json()["error"]
+    assert first.status_code == 402, error
+    assert (error["type"], error["code"], error["param"]) == ("card_error", "expired_card", "payment_method.exp_year")
+    assert (again.status_code, again["Idempotent-Replayed"], again.content) == (402, "true", first.content)
+    assert calls.count() == 0  # nothing reached the gateway
+    payment = Payment.objects.get()
+    assert error["payment"] == payment.public_id
+    assert (payment.status, payment.failure_code, payment.card_last4, payment.card_exp_year) == (
+        "failed", "expired_card", "1111", last_year,
+    )  # fmt: skip
+    gt = GatewayTransaction.objects.get()  # the call that was not made, so a retry finds the decline
+    assert (gt.status, gt.error_code, gt.gateway_transaction_id) == ("declined", "expired_card", "")
+    assert AuditEvent.objects.filter(action="payment.failed", target_id=payment.public_id).count() == 1
+    assert Event.objects.filter(type="payment.failed", object_id=payment.public_id).count() == 1
+    shown = api.get(f"/api/v1/payments/{payment.public_id}").json()
+    assert (shown["status"], shown["failure_code"], shown["amount_captured"]) == ("failed", "expired_card", 0)
+    assert purchase(api).status_code == 201 and calls.count() == 1  # a valid card does reach it
 
 
 def test_unsupported_currency_for_the_account(api, anet_account):

@@ -36,6 +36,18 @@ def test_the_command_reconciles_a_day_and_is_safe_to_run_again(api, anet_account
     assert SettlementBatch.objects.count() == 1
 
 
+def test_the_command_reports_its_summary_once_and_logs_no_copy_of_it(api, anet_account, anet_sandbox, capsys, caplog):
+    purchase(api, 1000)
+    settle(anet_sandbox)
+
+    with caplog.at_level("DEBUG"):
+        call_command("reconcile", "--account", anet_account.public_id, "--date", timezone.now().date().isoformat())
+
+    assert "1 batch(es) imported" in capsys.readouterr().out
+    copies = [record for record in caplog.records if "batch(es) imported" in str(record.__dict__)]
+    assert copies == []
+
+
 def test_the_command_refuses_bad_input(db, anet_account):
     with pytest.raises(CommandError, match="No gateway account"):
         call_command("reconcile", "--account", "gwa_nope")

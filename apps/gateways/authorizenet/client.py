@@ -143,7 +143,9 @@ class AuthorizeNetClient:
             return response
         if call.error is not None:
             if http.never_sent(call.error):
-                raise GatewayRetryable(f"Authorize.Net not reached: {type(call.error).__name__}")
+                raise GatewayRetryable(
+                    f"Authorize.Net not reached: {type(call.error).__name__}", url=self.config.endpoint
+                )
             if writes:
                 raise GatewayOutcomeUnknown(f"No answer from Authorize.Net: {type(call.error).__name__}")
             raise GatewayRetryable(f"No answer from Authorize.Net: {type(call.error).__name__}")

@@ -169,7 +169,7 @@ class RazorpayRequestRefused(GatewayError):
     code = "request_refused"
 
 
-def _classify(exc: BaseException, *, mutating: bool) -> GatewayError:
+def _classify(exc: BaseException, *, mutating: bool, url: str) -> GatewayError:
     if isinstance(exc, rzp_errors.BadRequestError):
         message = str(exc) or "Bad request"
         lowered = message.lower()
@@ -179,7 +179,7 @@ def _classify(exc: BaseException, *, mutating: bool) -> GatewayError:
             return GatewayMisconfigured(f"Razorpay refused our credentials: {message}")
         return RazorpayRequestRefused(message)
     if isinstance(exc, requests.RequestException) and http.never_sent(exc):
-        return GatewayRetryable(f"Razorpay not reached: {type(exc).__name__}")
+        return GatewayRetryable(f"Razorpay not reached: {type(exc).__name__}", url=url)
     # A server or gateway error, a lost connection, a read timeout or a body that is not JSON:
     # a write may have happened.
     detail = f"{type(exc).__name__}: {exc}"[:200]
@@ -216,9 +216,9 @@ class RazorpayGateway:
         try:
             return call(self._client(), kwargs)
         except (rzp_errors.BadRequestError, rzp_errors.GatewayError, rzp_errors.ServerError) as exc:
-            error = _classify(exc, mutating=mutating)
+            error = _classify(exc, mutating=mutating, url=self.config.base_url)
         except (requests.RequestException, ValueError) as exc:  # ValueError: a body that is not JSON
-            error = _classify(exc, mutating=mutating)
+            error = _classify(exc, mutating=mutating, url=self.config.base_url)
         logger.info("razorpay_call_failed", extra={"operation": operation, "error": error.code})
         raise error
 

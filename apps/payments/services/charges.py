@@ -29,6 +29,7 @@ from apps.gateways.errors import GatewayDeclined
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 from apps.gateways.selectors import (
+    card_expired,
     check_currency,
     check_payment_method,
     check_voice_authorization,
@@ -52,6 +53,7 @@ from .common import (
     record_call,
 )
 from .outcomes import apply_charge_result
+from .refusals import payment_refuse
 from .resolution import adopt_failed_calls_found_at_gateway, raise_recorded_decline, resolve_now
 from .risk import charge_attempt, payment_block, risk_actions, risk_record
 
@@ -112,6 +114,18 @@ def payment_create(
         found = _charge_recover(earlier)
         if found is not None:
             return found
+    expired = card_expired(payment_method, param_prefix="payment_method.")
+    if expired is not None:
+        # Refused as an issuer would refuse it, before the gateway and before risk (nothing to assess).
+        with one_run_per_reference():
+            refused = payment_refuse(
+                merchant=merchant, account=account, amount=amount, currency=currency, payment_method=payment_method,
+                capture=capture, customer=customer, reference=reference, description=description, metadata=metadata,
+                code=expired.code, message=expired.message, audit_action="payment.failed",
+                call_reference=next_attempt_reference(idempotency_reference, earlier), actor=actor,
+            )  # fmt: skip
+        expired.extra = {"payment": refused.public_id}
+        raise expired
     billing = billing or Billing(email=customer.email if customer else "")
     attempt = charge_attempt(
         merchant=merchant, amount=amount, currency=currency, payment_method=payment_method, billing=billing,

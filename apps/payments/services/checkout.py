@@ -14,7 +14,7 @@ from apps.audit.services import audit_record
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
 from apps.customers.models import Customer
-from apps.gateways.api_errors import GatewayUnavailable
+from apps.gateways.api_errors import gateway_unavailable
 from apps.gateways.base import (
     CheckoutPayment,
     GatewayResult,
@@ -121,8 +121,9 @@ def _order_find(gt: GatewayTransaction) -> GatewayTransaction:
     try:
         order = gateway.find_order(gt.reference)
     except GatewayError as exc:
-        raise GatewayUnavailable(
-            "The gateway could not be reached to find this checkout's order; retry shortly.",
+        raise gateway_unavailable(
+            exc,
+            "this checkout's order could not be looked up; retry shortly.",
             extra={"payment": gt.payment.public_id},
         ) from exc
     if order is None:

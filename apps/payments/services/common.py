@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.core.queueing import enqueue_on_commit
 from apps.events.services import event_publish
-from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
+from apps.gateways.api_errors import GatewayMisconfiguredError, PaymentDeclined, gateway_unavailable
 from apps.gateways.base import (
     GatewayResult,
     Outcome,
@@ -185,8 +185,30 @@ _EXPLAINED = {
 }
 
 
-def raise_for_outcome(outcome: CallOutcome, *, payment: Payment, declined_code: str | None = None) -> None:
-    """After the result is committed: turn a failed call into the API's error."""
+# What did not happen when a call of this kind never took effect (the 503's message says so).
+NOT_DONE: dict[str, str] = {
+    GatewayTransaction.Kind.SALE: "nothing was charged",
+    GatewayTransaction.Kind.AUTHORIZE: "nothing was charged",
+    GatewayTransaction.Kind.ORDER: "nothing was charged",
+    GatewayTransaction.Kind.CAPTURE: "nothing was captured",
+    GatewayTransaction.Kind.VOID: "nothing was voided",
+    GatewayTransaction.Kind.REFUND: "nothing was refunded",
+}
+
+
+def unavailable(error: GatewayError | None, *, kind: str, payment: Payment) -> Exception:
+    """The API's 503 for a call of `kind` that never took effect."""
+    return gateway_unavailable(error, f"{NOT_DONE[kind]}. Retry later.", extra={"payment": payment.public_id})
+
+
+def raise_for_outcome(
+    outcome: CallOutcome,
+    *,
+    payment: Payment,
+    kind: str = GatewayTransaction.Kind.SALE,
+    declined_code: str | None = None,
+) -> None:
+    """After the result is committed: turn a failed call of `kind` into the API's error."""
     error = outcome.error
     extra = {"payment": payment.public_id}
     if isinstance(error, GatewayDeclined):
@@ -194,7 +216,7 @@ def raise_for_outcome(outcome: CallOutcome, *, payment: Payment, declined_code: 
         message = _EXPLAINED.get(code) or error.result.message or "Declined by the gateway."
         raise PaymentDeclined(message, code=code, extra=extra)
     if isinstance(error, GatewayRetryable):
-        raise GatewayUnavailable(extra=extra)
+        raise unavailable(error, kind=kind, payment=payment)
     if isinstance(error, GatewayMisconfigured | GatewayNotFound):
         raise GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({error.message})", extra=extra)
 

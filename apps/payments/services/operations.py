@@ -157,7 +157,7 @@ def payment_capture(
         lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: finish_capture(p, call, captured, actor)),
         what="capture_finish",
     )
-    raise_for_outcome(outcome, payment=locked)
+    raise_for_outcome(outcome, payment=locked, kind=GatewayTransaction.Kind.CAPTURE)
     return locked
 
 
@@ -181,5 +181,5 @@ def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Ac
         lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: finish_void(p, call, actor)),
         what="void_finish",
     )
-    raise_for_outcome(outcome, payment=locked)
+    raise_for_outcome(outcome, payment=locked, kind=GatewayTransaction.Kind.VOID)
     return locked

@@ -223,7 +223,7 @@ def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Ref
     )
     if isinstance(outcome.error, GatewayDeclined):
         _raise_refund_declined(gt, locked)
-    raise_for_outcome(outcome, payment=locked_payment)
+    raise_for_outcome(outcome, payment=locked_payment, kind=GatewayTransaction.Kind.REFUND)
     return locked
 
 

@@ -14,7 +14,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue
-from apps.gateways.api_errors import GatewayMisconfiguredError, GatewayUnavailable, PaymentDeclined
+from apps.gateways.api_errors import GatewayMisconfiguredError, PaymentDeclined
 from apps.gateways.base import (
     GatewayResult,
     Outcome,
@@ -40,6 +40,7 @@ from .common import (
     payment_snapshot,
     publish_payment,
     record_call,
+    unavailable,
 )
 from .outcomes import apply_charge_result, finish_capture, finish_refund, finish_void, order_apply_result
 from .postings import ledger_record_payment
@@ -80,7 +81,7 @@ def adopt_failed_calls_found_at_gateway(failed: list[GatewayTransaction]) -> Gat
         try:
             details = gateway.find_transaction(gt.reference, parent)
         except GatewayRetryable as exc:
-            raise GatewayUnavailable(extra={"payment": gt.payment.public_id}) from exc
+            raise unavailable(exc, kind=gt.kind, payment=gt.payment) from exc
         except (GatewayMisconfigured, GatewayNotFound) as exc:
             raise GatewayMisconfiguredError(extra={"payment": gt.payment.public_id}) from exc
         if details is None:

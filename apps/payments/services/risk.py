@@ -6,11 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from apps.audit.actors import Actor, ActorType
-from apps.audit.services import audit_record
 from apps.customers.models import Customer
 from apps.gateways.base import BankAccount, Billing, Card, GatewayResult, OpaqueToken, SavedCard
 from apps.gateways.base import Outcome as GatewayOutcome
@@ -19,12 +16,13 @@ from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import gateway_for
 from apps.merchants.models import Merchant
 from apps.payments.errors import PaymentBlocked
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.payments.models import Payment, PaymentStatus
 from apps.risk.assessment import Assessment, risk_assess
 from apps.risk.attempts import Attempt, risk_evaluate
 from apps.risk.models import Outcome
 
-from .common import CallOutcome, payment_snapshot, publish_payment
+from .common import CallOutcome
+from .refusals import payment_refuse
 
 # The statuses of a customer's payments that count as its history (money went through).
 WENT_THROUGH = (
@@ -110,46 +108,12 @@ def payment_block(
     actor: Actor,
 ) -> Payment:
     """Record a blocked attempt: a failed payment with the assessment, never sent to the gateway."""
-    card = payment_method if isinstance(payment_method, Card) else None
-    with transaction.atomic():
-        payment = Payment.objects.create(
-            merchant=merchant,
-            gateway_account=account,
-            customer=customer,
-            livemode=account.mode == "live",
-            amount=amount,
-            currency=currency,
-            capture=capture,
-            reference=reference,
-            description=description,
-            metadata=metadata or {},
-            card_last4=card.last4 if card else "",
-            card_exp_month=card.exp_month if card else None,
-            card_exp_year=card.exp_year if card else None,
-            status=PaymentStatus.FAILED,
-            failure_code=PaymentBlocked.code,
-            failure_message=PaymentBlocked.default_message,
-            risk=risk_record(assessment, attempt),
-        )
-        # The call that was not made, under the request's reference: a retry of the request finds
-        # it (as it finds a decline) and answers the same 402, without assessing again.
-        gt = GatewayTransaction(
-            payment=payment,
-            gateway_account=account,
-            kind=GatewayTransaction.Kind.SALE if capture else GatewayTransaction.Kind.AUTHORIZE,
-            amount=amount,
-            currency=currency,
-            status=GatewayTransaction.Status.DECLINED,
-            error_code=PaymentBlocked.code,
-            message=PaymentBlocked.default_message,
-            completed_at=timezone.now(),
-        )
-        if call_reference:
-            gt.reference = call_reference
-        gt.save(force_insert=True)
-        audit_record(actor=actor, action="payment.blocked_by_risk", target=payment, after=payment_snapshot(payment))
-        publish_payment(payment, "payment.failed")
-    return payment
+    return payment_refuse(
+        merchant=merchant, account=account, amount=amount, currency=currency, payment_method=payment_method,
+        capture=capture, customer=customer, reference=reference, description=description, metadata=metadata,
+        code=PaymentBlocked.code, message=PaymentBlocked.default_message, audit_action="payment.blocked_by_risk",
+        risk=risk_record(assessment, attempt), call_reference=call_reference, actor=actor,
+    )  # fmt: skip
 
 
 def checkout_assess(

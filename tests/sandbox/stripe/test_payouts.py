@@ -256,7 +256,10 @@ def test_the_commands_inject_and_pay_out_for_a_stripe_account(api, stripe_sandbo
     call_command("sandbox_settle", "--account", account, stdout=out)
     call_command("sandbox_settle", "--account", account, stdout=out)
 
-    assert f"Injected amount {paid['id']}; now run sandbox_settle" in out.getvalue()
+    assert (
+        f"Injected an amount discrepancy: transaction {paid['id']} goes into the next payout for 9.00 USD "
+        "instead of 10.00 USD; now run sandbox_settle, then reconcile."
+    ) in out.getvalue()
     charge = StripeBalanceTransaction.objects.get(type="charge")
     assert (charge.amount, charge.net) == (900, 900 - 59)
     assert f"Paid out {charge.payout_id} for {account}: 8.41 USD, 1 transactions" in out.getvalue()

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from apps.catalog.services import checkout_reconcile
+from apps.core.command_args import positive_int_arg
 
 
 class Command(BaseCommand):
@@ -14,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--limit", type=int, default=1000, help="At most this many checkouts (default 1000)")
+        parser.add_argument(
+            "--limit", type=positive_int_arg, default=1000, help="At most this many checkouts (default 1000)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = checkout_reconcile(limit=options["limit"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -29,6 +30,17 @@ from apps.subscriptions.models import Plan
 from apps.subscriptions.services import plan_create, subscription_create
 
 DEMO_KEY_NAME = "demo"
+# The Makefile's defaults for the server's address.
+MAKE_HOST, MAKE_PORT = "127.0.0.1", 8000
+
+
+def manage_command(base_url: str, args: str) -> str:
+    """A manage.py command as typed in the checkout: `make manage` runs it in the virtualenv with
+    the gateway sandboxes at the server `make run` started (given HOST and PORT when not the defaults)."""
+    address = urlsplit(base_url)
+    host, port = address.hostname or MAKE_HOST, address.port or (443 if address.scheme == "https" else 80)
+    prefix = "".join([f"HOST={host} " if host != MAKE_HOST else "", f"PORT={port} " if port != MAKE_PORT else ""])
+    return f'{prefix}make manage ARGS="{args}"'
 
 
 class Command(BaseCommand):
@@ -97,11 +109,11 @@ class Command(BaseCommand):
                     f"   Try:         curl -H 'Authorization: Bearer {issued.secret}' {base}/api/v1/merchant",
                     "   Billing:     3 demo subscriptions; beat bills the due ones within a minute (one card declines:",
                     f"                see {base}/admin/subscriptions/pastduesubscription/)",
-                    "   Reconcile:   python manage.py sandbox_discrepancy amount "
-                    f"--account {merchant.slug}-anet --amount 900",
-                    "                python manage.py sandbox_settle && "
-                    f"AUTHORIZENET_TEST_ENDPOINT={base}/sandbox/authorizenet/xml/v1/request.api "
-                    f"python manage.py reconcile --account {account.public_id} --date $(date -u +%F)",
+                    "   Reconcile:   "
+                    + manage_command(base, f"sandbox_discrepancy amount --account {merchant.slug}-anet --amount 900"),
+                    "                " + manage_command(base, "sandbox_settle"),
+                    "                "
+                    + manage_command(base, f"reconcile --account {account.public_id} --date $(date -u +%F)"),
                     f"                then {base}/admin/reconciliation/discrepancy/ and {base}/admin/dashboard/",
                     "   (the password and key are new on every start)",
                     "=" * 72,

@@ -4,14 +4,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.audit.selectors import audit_events_for
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
-from apps.payments.selectors import gateway_transactions_for, payment_find
+from apps.payments.selectors import gateway_transactions_for, payment_audit_trail, payment_find
 
 
 class Command(BaseCommand):
-    help = "Show a payment with its gateway calls, refunds and audit trail (by pay_ id, gateway id or reference)."
+    help = (
+        "Show a payment with its gateway calls, refunds and one audit trail of the payment and its refunds "
+        "(by pay_ id, gateway id or reference)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("payment")
@@ -46,7 +48,10 @@ class Command(BaseCommand):
         write("Refunds:")
         for refund in payment.refunds.order_by("id"):
             write(f"  {refund.public_id} {refund.status:<16} {money(refund.amount)} {refund.reason}")
-        write("Audit trail:")
-        for event in audit_events_for(target_type="payments.payment", target_id=payment.public_id):
+        write("Audit trail (the payment's and its refunds'):")
+        for event in payment_audit_trail(payment=payment):
             who = event.actor_label or event.actor_type
-            write(f"  {event.occurred_at:%Y-%m-%d %H:%M:%S} {event.action:<24} {who} {event.correlation_id}")
+            write(
+                f"  {event.occurred_at:%Y-%m-%d %H:%M:%S} {event.action:<28} {event.target_id:<28} {who} "
+                f"{event.correlation_id}"
+            )

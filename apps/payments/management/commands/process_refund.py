@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.audit.actors import Actor
+from apps.core.command_args import amount_from_major
 from apps.core.errors import ApplicationError
-from apps.core.money import format_amount, to_minor
+from apps.core.money import format_amount
 from apps.payments.models import RefundStatus
 from apps.payments.selectors import payment_find
 from apps.payments.services import refund_create
@@ -21,20 +21,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("payment")
-        parser.add_argument("--amount", help="In major units, e.g. 12.50 (default: all that is refundable)")
+        parser.add_argument(
+            "--amount", help="In major units of the payment's currency, e.g. 12.50 (default: all that is refundable)"
+        )
         parser.add_argument("--reason", required=True)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             payment = payment_find(identifier=options["payment"])
             amount = None
-            if options["amount"]:
-                amount = to_minor(Decimal(options["amount"]), payment.currency)
+            if options["amount"] is not None:
+                amount = amount_from_major(options["amount"], payment.currency, whose="the payment's")
             refund = refund_create(
                 payment=payment, amount=amount, reason=options["reason"], actor=Actor.system("process_refund")
             )
-        except (InvalidOperation, ValueError) as exc:
-            raise CommandError(f"Invalid amount: {exc}") from exc
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         money = format_amount(refund.amount, refund.currency)

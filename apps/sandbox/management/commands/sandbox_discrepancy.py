@@ -5,7 +5,16 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.audit.actors import Actor
-from apps.sandbox.models import AnetAccount, AnetTransaction, StripeAccount, StripeBalanceTransaction
+from apps.core.command_args import minor_units_arg
+from apps.core.money import format_amount
+from apps.sandbox.models import (
+    AnetAccount,
+    AnetTransaction,
+    SandboxFault,
+    StripeAccount,
+    StripeBalanceTransaction,
+    StripePaymentIntent,
+)
 from apps.sandbox.services import SETTLEMENT_DISCREPANCIES, anet_settlement_discrepancy
 from apps.sandbox.stripe.payouts import intent_of, unpaid_charges
 from apps.sandbox.stripe.services import stripe_settlement_discrepancy
@@ -27,7 +36,11 @@ class Command(BaseCommand):
             default="",
             help="The transaction (missing, amount; Stripe: a pi_… or ch_…); default: the latest",
         )
-        parser.add_argument("--amount", type=int, help="Minor units (amount: what settles; unknown: the charge)")
+        parser.add_argument(
+            "--amount",
+            type=minor_units_arg,
+            help="Minor units, e.g. 900 for 9.00 USD (amount: what settles; unknown: the charge, default 4200)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         account = AnetAccount.objects.filter(api_login_id=options["account"]).first()
@@ -37,9 +50,11 @@ class Command(BaseCommand):
         trans_id = options["trans_id"]
         if options["kind"] in {"missing", "amount"} and not trans_id:
             trans_id = self._latest(account, stripe)
+        settled_before = self._settle_amount(account, trans_id) if options["kind"] == "amount" else None
+        injected: Any = None
         try:
             if stripe is not None:
-                stripe_settlement_discrepancy(
+                injected = stripe_settlement_discrepancy(
                     account=stripe,
                     kind=options["kind"],
                     transaction_id=trans_id,
@@ -47,7 +62,7 @@ class Command(BaseCommand):
                     actor=Actor.system("sandbox_discrepancy"),
                 )
             elif account is not None:
-                anet_settlement_discrepancy(
+                injected = anet_settlement_discrepancy(
                     account=account,
                     kind=options["kind"],
                     trans_id=trans_id,
@@ -59,7 +74,39 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"Injected {options['kind']} {trans_id}".rstrip() + "; now run sandbox_settle, then reconcile."
+            f"Injected {self._describe(options['kind'], injected, trans_id, settled_before)}; "
+            "now run sandbox_settle, then reconcile."
+        )
+
+    @staticmethod
+    def _settle_amount(account: AnetAccount | None, trans_id: str) -> int | None:
+        """What an Authorize.Net transaction settles for now (a Stripe charge keeps its amount)."""
+        if account is None:
+            return None
+        pk = AnetTransaction.pk_from_trans_id(trans_id) or 0
+        return AnetTransaction.objects.filter(account=account, pk=pk).values_list("settle_amount", flat=True).first()
+
+    @staticmethod
+    def _describe(kind: str, injected: Any, trans_id: str, settled_before: int | None) -> str:
+        """What the next settlement (Stripe: payout) will show that our books do not, with its money."""
+        if isinstance(injected, SandboxFault):
+            return "a misreported refund: the next refund goes through at the gateway but is answered as declined"
+        if kind == "unknown":
+            if isinstance(injected, StripePaymentIntent):
+                what, amount = f"payment {injected.stripe_id}", injected.amount
+            else:
+                what, amount = f"transaction {injected.trans_id}", injected.settle_amount
+            return f"an unknown charge: {what} of {format_amount(amount, injected.currency)}, which our books never saw"
+        stripe = isinstance(injected, StripeBalanceTransaction)
+        settlement = "payout" if stripe else "settlement"
+        if kind == "missing":
+            held = format_amount(injected.amount if stripe else injected.settle_amount, injected.currency)
+            return f"a missing {settlement}: transaction {trans_id} of {held} is held out of the next {settlement}"
+        before = injected.amount if stripe else settled_before
+        instead = f" instead of {format_amount(before, injected.currency)}" if before is not None else ""
+        return (
+            f"an amount discrepancy: transaction {trans_id} goes into the next {settlement} for "
+            f"{format_amount(injected.settle_amount, injected.currency)}{instead}"
         )
 
     @staticmethod

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.core.command_args import positive_int_arg, positive_seconds_arg, seconds_arg
 from apps.sandbox.stripe.services import (
     ListenTimedOut,
     TriggerError,
@@ -26,15 +27,17 @@ class Command(BaseCommand):
             "--events", default="*", help="Comma-separated event types to listen to (default: every event)"
         )
         stop = parser.add_mutually_exclusive_group()
-        stop.add_argument("--limit", type=int, help="Stop after this many events (and their deliveries' answers)")
+        stop.add_argument(
+            "--limit", type=positive_int_arg, help="Stop after this many events (and their deliveries' answers)"
+        )
         stop.add_argument("--once", action="store_const", const=1, dest="limit", help="Stop after one event")
-        parser.add_argument("--timeout", type=float, help="Stop after this many seconds")
-        parser.add_argument("--interval", type=float, default=0.2, help="Seconds between looks (default 0.2)")
+        parser.add_argument("--timeout", type=seconds_arg, help="Stop after this many seconds")
+        parser.add_argument(
+            "--interval", type=positive_seconds_arg, default=0.2, help="Seconds between looks (default 0.2)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         events = [name.strip() for name in options["events"].split(",") if name.strip()] or ["*"]
-        if options["limit"] is not None and options["limit"] < 1:
-            raise CommandError("--limit must be at least 1")
         try:
             account = stripe_account_resolve(options["account"])
         except TriggerError as exc:

@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from apps.core.command_args import moment_arg, positive_int_arg
 from apps.core.money import format_amount
 from apps.subscriptions import billing
-
-
-def parse_moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise CommandError(f"--as-of must be an ISO 8601 date or datetime, not {text!r}") from exc
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_current_timezone())
 
 
 class Command(BaseCommand):
@@ -26,12 +18,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--as-of", help="ISO 8601 time to bill at, e.g. 2026-12-01T00:00:00Z (default: now)")
+        parser.add_argument(
+            "--as-of", type=moment_arg, help="ISO 8601 time to bill at, e.g. 2026-12-01T00:00:00Z (default: now)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what is due; change nothing")
-        parser.add_argument("--batch-size", type=int, default=None, help="Subscriptions claimed per batch")
+        parser.add_argument("--batch-size", type=positive_int_arg, default=None, help="Subscriptions claimed per batch")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        as_of = parse_moment(options["as_of"]) if options["as_of"] else timezone.now()
+        as_of = options["as_of"] or timezone.now()
         if options["dry_run"]:
             rows = billing.billing_preview(as_of=as_of)
             for row in rows:

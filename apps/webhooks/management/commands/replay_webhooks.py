@@ -1,24 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q, QuerySet
-from django.utils.dateparse import parse_datetime
 
 from apps.audit.actors import Actor
+from apps.core.command_args import moment_arg
 from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhooks_replay
 
 S = IncomingWebhook.Status
-
-
-def _since(value: str) -> datetime:
-    parsed = parse_datetime(value) or parse_datetime(f"{value}T00:00:00+00:00")
-    if parsed is None:
-        raise CommandError(f"--since: not a date or ISO date-time: {value!r}")
-    return parsed
 
 
 class Command(BaseCommand):
@@ -28,7 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--ids", nargs="+", default=[], help="whin_ ids (or gateway event ids)")
         parser.add_argument("--failed", action="store_true", help="those failing and waiting for a retry")
         parser.add_argument("--dead", action="store_true", help="those whose retries ran out")
-        parser.add_argument("--since", type=_since, help="only those received at or after (ISO date or date-time)")
+        parser.add_argument(
+            "--since",
+            type=moment_arg,
+            help="only those received at or after (ISO date or date-time; UTC unless it says)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="list what would be replayed")
 
     def handle(self, *args: Any, **options: Any) -> None:

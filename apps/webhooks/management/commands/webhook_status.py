@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Count
 
+from apps.core.command_args import positive_int_arg
 from apps.webhooks.models import IncomingWebhook
 
 S = IncomingWebhook.Status
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         which.add_argument("--pending", action="store_true", help="list those received and not yet processed")
         which.add_argument("--failed", action="store_true", help="list those failing and waiting for a retry")
         which.add_argument("--dead", action="store_true", help="list those whose retries ran out")
-        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--limit", type=positive_int_arg, default=50, help="List at most this many (default 50)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = dict(IncomingWebhook.objects.values_list("status").annotate(n=Count("id")).order_by())

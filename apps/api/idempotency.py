@@ -273,6 +273,9 @@ def _finish(record: IdempotencyRecord, response: SentResponse, final: bool) -> N
         "response_status": response.status,
         "response_content": response.content,
         "response_content_type": response.content_type[:255],
+        # Its JSON too, for a release that replays from it (a rolling deploy's old processes, or a
+        # rollback): without it they would replay an empty body.
+        "response_body": json.loads(json.dumps(response.body, cls=DjangoJSONEncoder)),
     }
     # Only while this request still holds the key: one that outlived its lease changes nothing.
     held = IdempotencyRecord.objects.filter(pk=record.pk, holder=record.holder, state=State.IN_PROGRESS)

@@ -28,7 +28,8 @@ class IdempotencyRecord(models.Model):
     recoveries = models.PositiveSmallIntegerField(default=0)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     # The response exactly as sent (bytes and content type), replayed byte for byte. Rows stored
-    # before it have only `response_body` (JSON, as JSONB reorders it), replayed from that.
+    # before it have only `response_body` (JSON, as JSONB reorders it), replayed from that; it is
+    # still written beside the bytes, for a release that replays from it (rolling deploy, rollback).
     response_body = models.JSONField(null=True, blank=True)
     response_content = models.BinaryField(null=True, blank=True)
     response_content_type = models.CharField(max_length=255, blank=True, default="", db_default="")

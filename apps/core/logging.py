@@ -191,7 +191,8 @@ def build_logging_config(*, level: str, fmt: str, log_file: str = "") -> dict[st
             "stripe": {"level": "WARNING"},
             # Django's own configuration (applied first) gives `django` a plain console handler with
             # DEBUG on: named here, that handler is dropped and its records reach ours once, like any other.
-            "django": {"handlers": [], "level": level, "propagate": True},
+            # Never below INFO: at DEBUG Django reports every file the autoreloader watches.
+            "django": {"handlers": [], "level": "INFO" if level.upper() == "DEBUG" else level, "propagate": True},
             "django.db.backends": {"level": "INFO"},
             # runserver's access lines (request URLs): through the masking too, not Django's own handler.
             "django.server": {"handlers": list(handlers), "level": "INFO", "propagate": False},

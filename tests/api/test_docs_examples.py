@@ -124,7 +124,16 @@ BEFORE: dict[str, Callable[[Answers], dict[str, str]]] = {
 }
 
 
-def problems_of(example: Example, outcome: Outcome, workdir: Path) -> list[str]:
+# The docs' helper that keeps an answer's id, and the same that also writes the answer it read to
+# a file of ours: an example that keeps only the id still has its documented answer checked.
+DOCS_PRINT_ID = 'import json, sys; print(json.load(sys.stdin)["id"])'
+TEEING_PRINT_ID = (
+    "import json, os, sys; answer = sys.stdin.read(); "
+    'open(os.environ["__EXAMPLE_BODY"], "w").write(answer); print(json.loads(answer)["id"])'
+)
+
+
+def problems_of(example: Example, outcome: Outcome, workdir: Path, captured: Path | None = None) -> list[str]:
     where = f"docs/api.md:{example.line} {example.route}"
     if outcome.status is None:
         return [f"{where}: no answer (exit {outcome.exit_code}): {outcome.stderr.strip()[:500]}"]
@@ -137,6 +146,10 @@ def problems_of(example: Example, outcome: Outcome, workdir: Path) -> list[str]:
     if example.assigns and not outcome.env.get(example.assigns):
         problems.append(f"{where}: {example.assigns} is empty")
     body = outcome.stdout
+    if example.assigns and captured is not None:
+        if not captured.exists():
+            return [*problems, f"{where}: the answer kept in {example.assigns} was not read through $PRINT_ID"]
+        body = captured.read_text(encoding="utf-8")
     if example.output_file and (workdir / example.output_file).exists():
         body = (workdir / example.output_file).read_text(encoding="utf-8")
     problems.extend(f"{where}: {problem}" for problem in answer_problems(example, body))
@@ -154,6 +167,9 @@ def test_every_curl_in_the_api_docs_answers_as_documented(live_server, settings,
     env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
     env.update({name: value.strip("'\"") for name, value in doc.settings.items() if name not in values})
     env.update(values)
+    assert env.get("PRINT_ID") == DOCS_PRINT_ID
+    env["PRINT_ID"] = TEEING_PRINT_ID
+    captured = tmp_path / "kept-answer.json"
     answers: Answers = {}
     problems: list[str] = []
 
@@ -163,11 +179,12 @@ def test_every_curl_in_the_api_docs_answers_as_documented(live_server, settings,
             env.update(BEFORE[example.route](answers))
         unknown = example.variables - env.keys()
         assert not unknown, f"docs/api.md:{example.line} uses {unknown}: set by no earlier example, nor at the top"
-        outcome = run(example, env, tmp_path)
-        env = outcome.env
+        captured.unlink(missing_ok=True)
+        outcome = run(example, {**env, "__EXAMPLE_BODY": str(captured)}, tmp_path)
+        env = {name: value for name, value in outcome.env.items() if name != "__EXAMPLE_BODY"}
         if outcome.stdout.startswith("{"):
             answers[example.route] = json.loads(outcome.stdout)
-        problems.extend(problems_of(example, outcome, tmp_path))
+        problems.extend(problems_of(example, outcome, tmp_path, captured))
 
     assert not problems, "\n".join(problems)
     assert set(BEFORE) <= {example.route for example in doc.examples}, "a step is done before no example"

@@ -70,3 +70,10 @@ def test_each_warning_error_and_traceback_is_written_once_and_kombu_stays_quiet(
     assert output.count("Traceback (most recent call last)") == 1, output
     assert output.count("broken-7f3a") == 1, output
     assert "No hostname was supplied" not in output
+
+
+def test_django_logs_at_info_at_most_whatever_log_level_says():
+    from apps.core.logging import build_logging_config
+
+    assert build_logging_config(level="DEBUG", fmt="json")["loggers"]["django"]["level"] == "INFO"
+    assert build_logging_config(level="WARNING", fmt="json")["loggers"]["django"]["level"] == "WARNING"

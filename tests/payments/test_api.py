@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
+from apps.api.models import IdempotencyRecord
 from apps.audit.models import AuditEvent
 from apps.events.models import Event
 from apps.payments.models import GatewayTransaction, Payment, Refund
@@ -280,6 +283,30 @@ def test_an_expired_card_is_declined_before_the_gateway_like_a_risk_block(api, a
     shown = api.get(f"/api/v1/payments/{payment.public_id}").json()
     assert (shown["status"], shown["failure_code"], shown["amount_captured"]) == ("failed", "expired_card", 0)
     assert purchase(api).status_code == 201 and calls.count() == 1  # a valid card does reach it
+
+
+@pytest.mark.parametrize("part", ["exp_year", "exp_month"])
+def test_a_retry_that_lost_the_stored_answer_names_the_same_part_of_an_expired_card(api, anet_account, part):
+    today = timezone.now().date()
+    if part == "exp_month" and today.month == 1:
+        pytest.skip("no earlier month this year in January")
+    year, month = (today.year - 2, 12) if part == "exp_year" else (today.year, today.month - 1)
+    card = {**VISA, "exp_month": month, "exp_year": year}
+    first = purchase(api, payment_method=card, key="expired-lost")
+    # The answer was never stored (the database went away at the finish) and the lease ran out.
+    IdempotencyRecord.objects.filter(key="expired-lost").update(
+        state="in_progress", locked_until=timezone.now() - timedelta(minutes=1), committed=True,
+        response_status=None, response_body=None, response_content=None,
+    )  # fmt: skip
+
+    again = purchase(api, payment_method=card, key="expired-lost")
+
+    assert first.json()["error"]["param"] == f"payment_method.{part}"
+    assert again.status_code == 402 and "Idempotent-Replayed" not in again
+    assert {k: v for k, v in again.json()["error"].items() if k != "message"} == {
+        k: v for k, v in first.json()["error"].items() if k != "message"
+    }
+    assert Payment.objects.count() == 1
 
 
 def test_unsupported_currency_for_the_account(api, anet_account):

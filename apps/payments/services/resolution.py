@@ -14,7 +14,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue
-from apps.gateways.api_errors import GatewayMisconfiguredError, PaymentDeclined
+from apps.gateways.api_errors import CardExpired, GatewayMisconfiguredError, PaymentDeclined
 from apps.gateways.base import (
     GatewayResult,
     Outcome,
@@ -67,8 +67,18 @@ def raise_recorded_decline(gt: GatewayTransaction, payment: Payment, *, refund: 
     if gt.status == GatewayTransaction.Status.DECLINED:
         extra = {"payment": payment.public_id, **({"refund": refund.public_id} if refund else {})}
         raise PaymentDeclined(
-            gt.message or "Declined by the gateway.", code=gt.error_code or "card_declined", extra=extra
+            gt.message or "Declined by the gateway.",
+            code=gt.error_code or "card_declined",
+            param=_expired_part(payment) if gt.error_code == CardExpired.code else None,
+            extra=extra,
         )
+
+
+def _expired_part(payment: Payment) -> str:
+    """The part of the card the first answer named for an expired card (apps.gateways.selectors
+    .card_expired, on the day the payment was made): a past year, or an earlier month that year."""
+    year = payment.card_exp_year or 0
+    return f"payment_method.exp_{'year' if year < payment.created_at.year else 'month'}"
 
 
 def adopt_failed_calls_found_at_gateway(failed: list[GatewayTransaction]) -> GatewayTransaction | None:

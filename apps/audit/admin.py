@@ -38,6 +38,7 @@ class AuditEventAdmin(admin.ModelAdmin[Any]):
         "correlation_id",
         "ip_address",
         "user_agent",
+        "chain",
         "prev_hash",
         "hash",
     )

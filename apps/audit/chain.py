@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 GENESIS_HASH = "0" * 64
@@ -49,3 +51,19 @@ def compute_hash(fields: dict[str, Any], prev_hash: str) -> str:
 
 def row_fields(event: Any) -> dict[str, Any]:
     return {name: getattr(event, name) for name in HASHED_FIELDS}
+
+
+def checkpoint_key() -> bytes:
+    configured = settings.AUDIT_CHECKPOINT_KEY
+    if configured:
+        return configured.encode()
+    return hmac.new(settings.SECRET_KEY.encode(), b"clearhouse.audit.checkpoint", hashlib.sha256).digest()
+
+
+def checkpoint_signature(*, created_at: str, heads: list[list[Any]], prev_signature: str) -> str:
+    message = json.dumps(
+        {"created_at": created_at, "heads": heads, "prev_signature": prev_signature},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hmac.new(checkpoint_key(), message.encode(), hashlib.sha256).hexdigest()

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from .chain import GENESIS_HASH, compute_hash, row_fields
-from .models import AuditEvent
+from .chain import GENESIS_HASH, checkpoint_signature, compute_hash, row_fields
+from .models import AuditCheckpoint, AuditEvent
 
 # What a finance approver may read of the trail (`audit.view_finance_auditevent`): the events of
 # money records, by the target's model label. Write-offs are events of their discrepancy.
@@ -24,14 +24,17 @@ FINANCE_TARGET_TYPES = (
 
 @dataclass(frozen=True)
 class ChainBreak:
-    event_id: int
+    event_id: int | None
     reason: str
+    checkpoint_id: int | None = None
 
 
 @dataclass(frozen=True)
 class ChainReport:
     checked: int
     first_break: ChainBreak | None
+    chains: int = 0
+    checkpoint_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -39,24 +42,69 @@ class ChainReport:
 
 
 def _events_in_order(batch_size: int) -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("id").iterator(chunk_size=batch_size)
+    # One pass in (chain, id) order, along the audit_chain_idx index.
+    return AuditEvent.objects.order_by("chain", "id").iterator(chunk_size=batch_size)
+
+
+def _walk_chains(batch_size: int) -> tuple[int, int, ChainBreak | None]:
+    """Check every link of every chain. Returns (events checked, chains, first break)."""
+    checked = chains = 0
+    chain: int | None = None
+    expected_prev = GENESIS_HASH
+    for event in _events_in_order(batch_size):
+        if event.chain != chain:
+            chain, expected_prev, chains = event.chain, GENESIS_HASH, chains + 1
+        if event.prev_hash != expected_prev:
+            reason = (
+                f"prev_hash does not match the previous event of chain {event.chain} (a row was removed or reordered)"
+            )
+            return checked, chains, ChainBreak(event.id, reason)
+        if compute_hash(row_fields(event), event.prev_hash) != event.hash:
+            return checked, chains, ChainBreak(event.id, "content does not match its hash (the row was altered)")
+        expected_prev = event.hash
+        checked += 1
+    return checked, chains, None
+
+
+def _checkpoint_break(batch_size: int) -> tuple[int | None, ChainBreak | None]:
+    """Check the checkpoints' signatures and links, and that the latest one's heads are still in
+    their chains with the same hashes. Returns (latest checkpoint id, first break)."""
+    prev_signature = ""
+    latest: AuditCheckpoint | None = None
+    for checkpoint in AuditCheckpoint.objects.order_by("id").iterator(chunk_size=batch_size):
+        if checkpoint.prev_signature != prev_signature:
+            return None, ChainBreak(None, "a checkpoint before it was removed or reordered", checkpoint.id)
+        stamp = checkpoint.created_at.isoformat(timespec="microseconds")
+        expected = checkpoint_signature(created_at=stamp, heads=checkpoint.heads, prev_signature=prev_signature)
+        if expected != checkpoint.signature:
+            reason = "its signature does not match (forged, or signed with another key)"
+            return None, ChainBreak(None, reason, checkpoint.id)
+        prev_signature, latest = checkpoint.signature, checkpoint
+    if latest is None:
+        return None, None
+    recorded = {event_id: (chain, digest) for chain, event_id, digest in latest.heads}
+    found = {
+        event.id: (event.chain, event.hash)
+        for event in AuditEvent.objects.filter(id__in=recorded).only("id", "chain", "hash")
+    }
+    for event_id, (chain, digest) in sorted(recorded.items()):
+        if event_id not in found:
+            reason = f"the head of chain {chain} it signed is gone (the chain was truncated or the row deleted)"
+            return latest.id, ChainBreak(event_id, reason, latest.id)
+        if found[event_id] != (chain, digest):
+            reason = f"the head of chain {chain} it signed has another hash now (the chain was rewritten)"
+            return latest.id, ChainBreak(event_id, reason, latest.id)
+    return latest.id, None
 
 
 def audit_chain_verify(*, batch_size: int = 5000) -> ChainReport:
-    """Walk the chain from the genesis row and report the first link that does not hold."""
-    expected_prev = GENESIS_HASH
-    checked = 0
-    for event in _events_in_order(batch_size):
-        if event.prev_hash != expected_prev:
-            return ChainReport(
-                checked,
-                ChainBreak(event.id, "prev_hash does not match the previous event (a row was removed or reordered)"),
-            )
-        if compute_hash(row_fields(event), event.prev_hash) != event.hash:
-            return ChainReport(checked, ChainBreak(event.id, "content does not match its hash (the row was altered)"))
-        expected_prev = event.hash
-        checked += 1
-    return ChainReport(checked, None)
+    """Walk every chain from its genesis row and report the first link that does not hold, then
+    check the signed checkpoints against the chains."""
+    checked, chains, first_break = _walk_chains(batch_size)
+    if first_break is not None:
+        return ChainReport(checked, first_break, chains)
+    checkpoint_id, checkpoint_break = _checkpoint_break(batch_size)
+    return ChainReport(checked, checkpoint_break, chains, checkpoint_id)
 
 
 def audit_events_for(*, target_type: str, target_id: str) -> list[AuditEvent]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -11,7 +12,8 @@ from .actors import Actor
 from .chain import GENESIS_HASH, canonical, compute_hash, to_json_value
 from .models import AuditEvent
 
-# pg_advisory_xact_lock key that serialises appends to the chain ("AUDT").
+# First key of the pg_advisory_xact_lock(key, chain) that serialises appends to one chain
+# ("AUDT"; migration 0007 holds the same number).
 AUDIT_CHAIN_LOCK_ID = 0x41554454
 
 
@@ -29,9 +31,16 @@ def _target_fields(target: models.Model | None) -> dict[str, str]:
     }
 
 
+def chain_for(merchant_id: int | None) -> int:
+    """The chain a transaction whose first audit row is about this merchant appends to: a
+    merchant's events stay in one chain, and merchants spread evenly over AUDIT_CHAINS."""
+    chains: int = settings.AUDIT_CHAINS
+    return (merchant_id or 0) % chains
+
+
 def _append_postgresql(fields: dict[str, Any]) -> AuditEvent:
-    """One statement: lock the chain, read its head (audit_chain_head(), migration 0003, reads
-    with a fresh snapshot after the lock), compute the hash and insert."""
+    """One statement: lock the transaction's chain and read its head (audit_chain_append_point(),
+    migration 0007, reads with a fresh snapshot after the lock), compute the hash and insert."""
     event = AuditEvent(**fields)
     by_attname = {field.attname: field for field in AuditEvent._meta.concrete_fields}
     columns = [by_attname[name] for name in fields]
@@ -39,23 +48,30 @@ def _append_postgresql(fields: dict[str, Any]) -> AuditEvent:
     column_sql = ", ".join(connection.ops.quote_name(field.column or field.attname) for field in columns)
     placeholders = ", ".join(["%s"] * len(columns))
     sql = (
-        f"INSERT INTO {AuditEvent._meta.db_table} ({column_sql}, prev_hash, hash) "  # noqa: S608 - our own names
-        f"SELECT {placeholders}, chain.head, "
-        "encode(sha256(convert_to(chain.head || E'\\n' || %s, 'UTF8')), 'hex') "
-        "FROM (SELECT COALESCE(audit_chain_head(%s), %s) AS head) AS chain "
-        "RETURNING id, prev_hash, hash"
+        f"INSERT INTO {AuditEvent._meta.db_table} ({column_sql}, chain, prev_hash, hash) "  # noqa: S608 - our own names
+        f"SELECT {placeholders}, point.chain_no, point.head, "
+        "encode(sha256(convert_to(point.head || E'\\n' || %s, 'UTF8')), 'hex') "
+        "FROM (SELECT chain_no, COALESCE(head, %s) AS head FROM audit_chain_append_point(%s)) AS point "
+        "RETURNING id, chain, prev_hash, hash"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, canonical(fields), AUDIT_CHAIN_LOCK_ID, GENESIS_HASH])
-        event.pk, event.prev_hash, event.hash = cursor.fetchone()
+        cursor.execute(sql, [*values, canonical(fields), GENESIS_HASH, chain_for(fields["merchant_id"])])
+        event.pk, event.chain, event.prev_hash, event.hash = cursor.fetchone()
     event._state.adding = False
     return event
 
 
 def _append_python(fields: dict[str, Any]) -> AuditEvent:
-    # SQLite (quickstart): transactions take the database write lock at BEGIN (IMMEDIATE).
-    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-    return AuditEvent.objects.create(**fields, prev_hash=prev_hash, hash=compute_hash(fields, prev_hash))
+    # SQLite (quickstart): transactions take the database write lock at BEGIN (IMMEDIATE), so
+    # nothing else appends meanwhile.
+    chain = chain_for(fields["merchant_id"])
+    prev_hash = _head_python(chain)
+    return AuditEvent.objects.create(**fields, chain=chain, prev_hash=prev_hash, hash=compute_hash(fields, prev_hash))
+
+
+def _head_python(chain: int) -> str:
+    latest = AuditEvent.objects.filter(chain=chain).order_by("-id").values_list("hash", flat=True).first()
+    return latest or GENESIS_HASH
 
 
 def _fields(
@@ -100,10 +116,11 @@ def audit_record(
 ) -> AuditEvent:
     """Append an audit event inside the caller's transaction.
 
-    The caller's change and its audit row commit or roll back together. Appends are
-    serialised by a transaction-scoped advisory lock (PostgreSQL) or by SQLite's write lock,
-    so the chain never forks; keep the call near the end of the transaction. On PostgreSQL the
-    lock, the head, the hash and the insert are one statement.
+    The caller's change and its audit row commit or roll back together. Appends to one chain
+    are serialised by a transaction-scoped advisory lock on that chain (PostgreSQL) or by
+    SQLite's write lock, so no chain forks; keep the call near the end of the transaction. A
+    transaction appends all its rows to the chain of its first one, so it holds one chain lock
+    at most. On PostgreSQL the lock, the head, the hash and the insert are one statement.
     """
     if not connection.in_atomic_block:
         raise AuditOutsideTransaction("audit_record must run inside the transaction that makes the change")
@@ -125,17 +142,21 @@ def audit_record_many(entries: list[dict[str, Any]]) -> None:
         for entry in entries:
             audit_record(**entry)
         return
+    keys = ("target", "merchant_id", "before", "after")
+    all_fields = [
+        _fields(actor=entry["actor"], action=entry["action"], **{key: entry.get(key) for key in keys})
+        for entry in entries
+    ]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT COALESCE(audit_chain_head(%s), %s)", [AUDIT_CHAIN_LOCK_ID, GENESIS_HASH])
-        head = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT chain_no, COALESCE(head, %s) FROM audit_chain_append_point(%s)",
+            [GENESIS_HASH, chain_for(all_fields[0]["merchant_id"])],
+        )
+        chain, head = cursor.fetchone()
     rows = []
-    for entry in entries:
-        fields = _fields(
-            actor=entry["actor"], action=entry["action"], target=entry.get("target"),
-            merchant_id=entry.get("merchant_id"), before=entry.get("before"), after=entry.get("after"),
-        )  # fmt: skip
+    for fields in all_fields:
         digest = compute_hash(fields, head)
-        rows.append(AuditEvent(**fields, prev_hash=head, hash=digest))
+        rows.append(AuditEvent(**fields, chain=chain, prev_hash=head, hash=digest))
         head = digest
     # Ids come from the sequence in row order, so the chain's order (by id) is this order.
     AuditEvent.objects.bulk_create(rows)

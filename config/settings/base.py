@@ -299,6 +299,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.billing_run",
         "schedule": env.float("BILLING_RUN_SECONDS", default=60.0),
     },
+    "audit-checkpoint": {
+        "task": "apps.audit.tasks.audit_checkpoint",
+        "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=300.0),
+    },
     # The dashboard's daily totals of closed days (today is always read live).
     "reports-daily-totals": {
         "task": "apps.reports.tasks.daily_totals_refresh",
@@ -584,6 +588,12 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# The audit trail's hash chains (apps/audit): appends to different chains never wait for each
+# other; a merchant's events stay in one chain (merchant id modulo this). Can change at any time.
+AUDIT_CHAINS = env.int("AUDIT_CHAINS", default=64)
+# HMAC key of the audit checkpoints (signed heads of every chain). Keep it out of the database;
+# empty: derived from SECRET_KEY (then rotating SECRET_KEY fails the older checkpoints' check).
+AUDIT_CHECKPOINT_KEY: str = env("AUDIT_CHECKPOINT_KEY", default="")
 
 # --- Operations -------------------------------------------------------------------------
 

@@ -108,4 +108,4 @@ def test_two_runs_and_a_killed_worker_bill_each_period_exactly_once(
     per_invoice = charged.values("invoice_number").annotate(n=Count("id"))
     assert charged.count() == COUNT and {row["n"] for row in per_invoice} == {1}
     assert all(Invoice.objects.filter(pk=int(row["invoice_number"][2:].split("a")[0])).exists() for row in per_invoice)
-    call_command("verify_audit_chain", stdout=StringIO())  # batch appends from three processes kept one chain
+    call_command("verify_audit_chain", stdout=StringIO())  # batch appends from three processes kept every chain intact

@@ -8,13 +8,22 @@ from apps.audit.selectors import audit_chain_verify
 
 
 class Command(BaseCommand):
-    help = "Recompute the audit hash chain and report the first broken link (exit 1 if broken)."
+    help = (
+        "Recompute every audit hash chain, check the signed checkpoints, and report the first broken link "
+        "(exit 1 if broken)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = audit_chain_verify()
-        if report.first_break is not None:
+        broken = report.first_break
+        if broken is not None:
+            where = [f"checkpoint {broken.checkpoint_id}"] if broken.checkpoint_id is not None else []
+            where += [f"event {broken.event_id}"] if broken.event_id is not None else []
             raise CommandError(
-                f"Audit chain BROKEN at event {report.first_break.event_id}: {report.first_break.reason} "
+                f"Audit chain BROKEN at {', '.join(where)}: {broken.reason} "
                 f"({report.checked} events verified before it)"
             )
-        self.stdout.write(self.style.SUCCESS(f"Audit chain OK: {report.checked} events verified"))
+        signed = f"latest checkpoint {report.checkpoint_id} matches" if report.checkpoint_id else "no checkpoint yet"
+        self.stdout.write(
+            self.style.SUCCESS(f"Audit chain OK: {report.checked} events verified in {report.chains} chains, {signed}")
+        )

@@ -620,8 +620,10 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="scenario keys to run (their baselines and bare floors are always run); also billing, recon, admin",
+        help="scenario keys to run (their baselines and bare floors are always run); also billing, recon, admin, audit",
     )
+    # Audited writes (`audit`, tests/bench/audit.py): seconds per variant and round.
+    parser.add_argument("--audit-seconds", type=float, default=10.0)
     parser.add_argument("--billing-counts", type=int, nargs="*", default=[10_000, 50_000])
     parser.add_argument("--billing-workers", type=int, default=2)
     # Reconciliation (`recon`) and back-office pages (`admin`): payments in the big table, and in
@@ -662,6 +664,7 @@ def main() -> None:
     results: list[Result] = []
     billing_results: dict[str, Any] = {}
     recon_results: dict[str, Any] = {}
+    audit_results: dict[str, Any] = {}
     failures: list[dict[str, str]] = []
 
     def save() -> None:
@@ -672,6 +675,7 @@ def main() -> None:
             "results": [asdict(r) for r in results],
             "billing": billing_results,
             "recon": recon_results,
+            "audit": audit_results,
             "failures": failures,
         }
         text = json.dumps(document, indent=2)
@@ -706,7 +710,7 @@ def main() -> None:
         for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY"):
             env[name] = printed[name]
 
-        wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "recon", "admin"])
+        wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "recon", "admin", "audit"])
         wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
         wanted |= {s.floor for s in SCENARIOS if s.key in wanted and s.floor}
         selected = [s for s in SCENARIOS if s.key in wanted]
@@ -896,6 +900,15 @@ def main() -> None:
                     on_step=save,
                 ),
             )
+        if "audit" in wanted:
+            from audit import run_audit
+
+            attempt(
+                "audit",
+                functools.partial(
+                    run_audit, env=env, manage=manage, log=log, seconds=args.audit_seconds, results=audit_results
+                ),
+            )
         if wanted & {"recon", "admin"}:
             from recon import run_recon
 
@@ -925,7 +938,7 @@ def main() -> None:
         collector.stop()
         context["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         save()
-        report(results, billing_results, recon_results, failures, context)
+        report(results, billing_results, recon_results, failures, context, audit_results)
         log(f"results written to {out_dir / 'last.json'} and {run_file}")
     problems = []
     if failures:
@@ -961,6 +974,7 @@ def report(
     recon_results: dict[str, Any],
     failures: list[dict[str, str]],
     context: dict[str, Any],
+    audit_results: dict[str, Any] | None = None,
 ) -> None:
     """Print what was measured (all of it, or as much as there is when a step failed)."""
     if results:
@@ -973,6 +987,10 @@ def report(
         from recon import print_recon
 
         print_recon(recon_results)
+    if audit_results:
+        from audit import print_audit
+
+        print_audit(audit_results)
     for result in results:
         if "lag_p50_ms" in result.extra:
             lag = result.extra

@@ -8,12 +8,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run manage test lint format bench screenshots lock clean
+.PHONY: help install run manage test test-rabbitmq lint format bench screenshots lock clean
 
 help:
 	@echo "make run    start web, worker, beat and sandboxes with demo data (Ctrl-C stops all)"
 	@echo "make manage ARGS=\"...\"  a manage.py command in the virtualenv, with the environment make run gives its processes"
-	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset"
+	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset and test-rabbitmq"
+	@echo "make test-rabbitmq  the tests marked celery (real workers, retries, countdowns) with RabbitMQ as the broker"
 	@echo "make lint   ruff, mypy, the layering contracts (import-linter) and the migrations check"
 	@echo "make bench  benchmark the API under gunicorn on PostgreSQL beside a bare Django floor (about an hour; BENCH_ARGS=\"--only insert\" for one scenario)"
 	@echo "make screenshots  regenerate docs/screenshots (a finance day played in Chromium)"
@@ -51,6 +52,13 @@ manage: install
 test: install
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
 	$(BIN)/pytest -m sqlite --ds=config.settings.test_sqlite -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-rabbitmq
+
+# The Celery tests again with RabbitMQ as the broker (quorum queues, confirms); the browser test,
+# slow, runs on Redis only. The vhost must exist (.ci/run creates it).
+RABBITMQ_TEST_URL ?= amqp://guest:guest@127.0.0.1:5672/clearhouse_test
+test-rabbitmq: install
+	TEST_CELERY_BROKER_URL=$(RABBITMQ_TEST_URL) $(BIN)/pytest -m "celery and not browser" -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ from apps.core.metrics import metrics_view
 from apps.core.views import api_route_not_found
 from apps.customers.views import setup_return
 from apps.payments.views import authentication_return
+from apps.sessions_api.views import jwks
 from apps.subscriptions.views import invoice_pay
 
 
@@ -45,6 +46,8 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("health/workers", health.workers, name="health-workers"),
     path("metrics", metrics_view, name="metrics"),
+    # The public keys of customer session tokens (ES256 only).
+    path(".well-known/jwks.json", jwks, name="jwks"),
     # Unknown API routes answer with the error envelope, with DEBUG on too.
     re_path(r"^api/", api_route_not_found),
 ]

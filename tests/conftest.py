@@ -16,12 +16,17 @@ from apps.audit.actors import Actor
 from apps.merchants.models import Merchant
 from apps.merchants.services import IssuedApiKey, api_key_create
 from config.celery import app as celery_app
+from tests.brokers import broker_purge, embedded_worker_class, embedded_worker_stop
 from tests.merchants.factories import MerchantFactory
 
 
 def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """Tests marked `last` run after everything else (they inspect what the suite left behind)."""
+    """Tests marked `last` run after everything else (they inspect what the suite left behind).
+    Tests with a real worker (`celery_worker`) are marked `celery`: `make test` runs them on RabbitMQ too."""
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    for item in items:
+        if "celery_worker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.celery)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -93,19 +98,22 @@ def api(api_key: IssuedApiKey, client_for: Callable[[str], APIClient]) -> APICli
 
 @pytest.fixture
 def celery_worker(transactional_db: Any) -> Iterator[Any]:
-    """A real Celery worker (in a thread of this process) consuming the Redis test broker.
+    """A real Celery worker (in a thread of this process) consuming the test broker (Redis, or
+    RabbitMQ under `make test-rabbitmq`).
 
     Tests using it need committed data (transactional_db): the worker has its own connection.
     """
-    celery_app.control.purge()
+    broker_purge()
     with start_worker(
         celery_app,
         pool="solo",
         perform_ping_check=False,
         shutdown_timeout=10,
         queues=["default", "webhooks", "deliveries", "billing"],
+        WorkController=embedded_worker_class(),
     ) as worker:
         yield worker
+        embedded_worker_stop()
 
 
 @dataclass

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from apps.audit.actors import Actor
 from apps.core.references import reference_mark_fresh
 
+from .customer_scope import CustomerScope, check_customer_ability, customer_scope_of
 from .fields import unknown_parameter
 from .idempotency import (
     HEADER,
@@ -88,9 +89,14 @@ class MerchantApiView(APIView):
     """An API view whose every query is scoped to the calling key's merchant.
 
     A query parameter the operation does not document is refused (400 parameter_unknown), never
-    ignored: views list theirs per method in `query_parameters` (from their OpenAPI parameters)."""
+    ignored: views list theirs per method in `query_parameters` (from their OpenAPI parameters).
+
+    A customer session token (apps.api.customer_scope) reaches only the methods listed in
+    `customer_abilities`, with the ability named there; the view scopes its reads to the customer
+    with `customer_scope(request)`."""
 
     query_parameters: ClassVar[dict[str, frozenset[str]]] = {}
+    customer_abilities: ClassVar[dict[str, str]] = {}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
@@ -101,6 +107,24 @@ class MerchantApiView(APIView):
         empty = [name for name, values in request.query_params.lists() if "" in values]
         if empty:  # `?status=` is a mistake, not "any status"
             raise ValidationError({empty[0]: [ErrorDetail("This parameter must not be empty.", code="invalid")]})
+
+    def check_permissions(self, request: Request) -> None:
+        scope = customer_scope_of(request)
+        if scope is None:
+            super().check_permissions(request)
+            return
+        method = "GET" if request.method == "HEAD" else request.method or ""
+        check_customer_ability(scope, self.customer_abilities.get(method))
+
+    def customer_scope(self, request: Request) -> CustomerScope | None:
+        """The customer session a request was made with; None for an API key."""
+        return customer_scope_of(request)
+
+    def scoped_customer(self, request: Request) -> str | None:
+        """The public id of the only customer whose objects this request may read (a customer
+        session's); None: any of the merchant's (an API key)."""
+        scope = customer_scope_of(request)
+        return scope.customer if scope is not None else None
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         given = request.query_params.get(api_settings.URL_FORMAT_OVERRIDE or "format")

@@ -10,10 +10,11 @@ class CoreConfig(AppConfig):
         from django.core import checks
         from django.core.signals import request_finished
 
-        from . import celery_signals, context, logging
+        from . import celery_signals, context, logging, worker_metrics
         from .browser_middleware import check_browser_middleware
 
         checks.register(check_browser_middleware)
         logging.configure_structlog()
         celery_signals.connect()
+        worker_metrics.connect()
         request_finished.connect(context.clear_request_context, dispatch_uid="clear_request_context")

@@ -48,12 +48,21 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
-def metrics_access_allowed(request: HttpRequest) -> bool:
+def metrics_access_allowed_for(*, authorization: str, ip: str | None) -> bool:
+    """The rule of every metrics endpoint (this view, apps.core.worker_metrics): the bearer
+    METRICS_TOKEN, or a client address in METRICS_ALLOWED_IPS."""
     token = settings.METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), token.encode()):
+    if (
+        token
+        and authorization.startswith("Bearer ")
+        and hmac.compare_digest(authorization[7:].encode(), token.encode())
+    ):
         return True
-    return ip_in_networks(client_ip(request), settings.METRICS_ALLOWED_IPS)
+    return ip_in_networks(ip, settings.METRICS_ALLOWED_IPS)
+
+
+def metrics_access_allowed(request: HttpRequest) -> bool:
+    return metrics_access_allowed_for(authorization=request.headers.get("Authorization", ""), ip=client_ip(request))
 
 
 @csrf_exempt

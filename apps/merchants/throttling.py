@@ -24,6 +24,8 @@ from rest_framework.throttling import BaseThrottle
 
 from apps.core.redis_client import redis_client
 
+from .models import ApiKey
+
 logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -87,7 +89,7 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         api_key = request.auth
-        if api_key is None:
+        if not isinstance(api_key, ApiKey):  # none, or a customer session (counted per customer)
             return True
         limit, _ = parse_rate(settings.API_THROTTLE_RATE)
         counted: Counted | None = getattr(request, "throttle_counted", None)

@@ -15,13 +15,15 @@ from apps.merchants.models import Merchant
 from .models import GatewayTransaction, Payment, PaymentStatus, Refund
 
 
-def payment_list(*, merchant: Merchant) -> QuerySet[Payment]:
-    return Payment.objects.filter(merchant=merchant).select_related("customer", "gateway_account")
+def payment_list(*, merchant: Merchant, customer: str | None = None) -> QuerySet[Payment]:
+    """The merchant's payments; `customer` (a public id): only that customer's (a customer session)."""
+    payments = Payment.objects.filter(merchant=merchant).select_related("customer", "gateway_account")
+    return payments if customer is None else payments.filter(customer__public_id=customer)
 
 
-def payment_get(*, merchant: Merchant, public_id: str) -> Payment:
+def payment_get(*, merchant: Merchant, public_id: str, customer: str | None = None) -> Payment:
     try:
-        return payment_list(merchant=merchant).get(public_id=public_id)
+        return payment_list(merchant=merchant, customer=customer).get(public_id=public_id)
     except Payment.DoesNotExist as exc:
         raise NotFoundError(f"No such payment: {public_id!r}.", param="id") from exc
 
@@ -46,13 +48,14 @@ def payment_audit_trail(*, payment: Payment) -> list[AuditEvent]:
     return audit_events_for_targets(targets={"payments.payment": [payment.public_id], "payments.refund": refund_ids})
 
 
-def refund_list(*, merchant: Merchant) -> QuerySet[Refund]:
-    return Refund.objects.filter(merchant=merchant).select_related("payment")
+def refund_list(*, merchant: Merchant, customer: str | None = None) -> QuerySet[Refund]:
+    refunds = Refund.objects.filter(merchant=merchant).select_related("payment")
+    return refunds if customer is None else refunds.filter(payment__customer__public_id=customer)
 
 
-def refund_get(*, merchant: Merchant, public_id: str) -> Refund:
+def refund_get(*, merchant: Merchant, public_id: str, customer: str | None = None) -> Refund:
     try:
-        return refund_list(merchant=merchant).get(public_id=public_id)
+        return refund_list(merchant=merchant, customer=customer).get(public_id=public_id)
     except Refund.DoesNotExist as exc:
         raise NotFoundError(f"No such refund: {public_id!r}.", param="id") from exc
 

@@ -20,17 +20,19 @@ def plan_get(*, merchant: Merchant, public_id: str, param: str = "id") -> Plan:
         raise NotFoundError(f"No such plan: {public_id!r}.", param=param) from exc
 
 
-def subscription_list(*, merchant: Merchant) -> QuerySet[Subscription]:
-    return (
+def subscription_list(*, merchant: Merchant, customer: str | None = None) -> QuerySet[Subscription]:
+    """The merchant's subscriptions; `customer` (a public id): only that customer's (a customer session)."""
+    subscriptions = (
         Subscription.objects.filter(merchant=merchant)
         .select_related("customer", "plan", "payment_method", "pending_plan", "pending_payment_method")
         .order_by("-id")
     )
+    return subscriptions if customer is None else subscriptions.filter(customer__public_id=customer)
 
 
-def subscription_get(*, merchant: Merchant, public_id: str) -> Subscription:
+def subscription_get(*, merchant: Merchant, public_id: str, customer: str | None = None) -> Subscription:
     try:
-        return subscription_list(merchant=merchant).get(public_id=public_id)
+        return subscription_list(merchant=merchant, customer=customer).get(public_id=public_id)
     except Subscription.DoesNotExist as exc:
         raise NotFoundError(f"No such subscription: {public_id!r}.", param="id") from exc
 

@@ -14,9 +14,10 @@ import django_stubs_ext
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
-from kombu import Queue
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.logging import build_logging_config
+from config.broker import amqp_transport_options, default_exchange_type, is_amqp, task_queues
 
 # Lets model/form/admin classes be subscripted for type checking (ModelAdmin[Merchant]).
 django_stubs_ext.monkeypatch()
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "apps.customers",
     "apps.risk",
     "apps.subscriptions",
+    "apps.sessions_api",
     "apps.webhooks",
 ]
 # Dev-only apps: the gateway sandboxes, the demo data and the benchmark's baselines. The dev, test
@@ -208,8 +210,11 @@ def cache_config(redis_url: str) -> dict[str, Any]:
 
 
 def celery_broker_settings(redis_url: str) -> tuple[str, dict[str, Any]]:
-    """Broker URL and transport options: Redis when configured, else the filesystem transport."""
+    """Broker URL and transport options: CELERY_BROKER_URL (RabbitMQ or Redis), else Redis when
+    configured, else the filesystem transport."""
     broker_url: str = env("CELERY_BROKER_URL", default="") or redis_url
+    if is_amqp(broker_url):
+        return broker_url, amqp_transport_options()
     if broker_url:
         # Longer than any countdown a task schedules itself (long waits live in the database
         # and a sweeper re-enqueues them), so Redis never redelivers a merely delayed task.
@@ -229,8 +234,37 @@ def celery_broker_settings(redis_url: str) -> tuple[str, dict[str, Any]]:
     }
 
 
+def celery_beat_settings(redis_url: str) -> tuple[str, str]:
+    """Beat's scheduler class and the Redis it keeps its state in.
+
+    With Redis, RedBeat: each entry's last run is kept in Redis, and a beat sends only while it
+    holds a lock there (SET NX with an expiry, renewed every tick), so a second beat, on another
+    host, waits idle and takes over when the lock is released or expires, neither repeating nor
+    skipping a run. Without Redis (the quickstart: one beat, no lock), Celery's own scheduler and
+    its state in the --schedule file."""
+    if redis_url:
+        return "redbeat.RedBeatScheduler", redis_url
+    return "celery.beat:PersistentScheduler", ""
+
+
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
+CELERY_BEAT_SCHEDULER, REDBEAT_REDIS_URL = celery_beat_settings(REDIS_URL)
+# RedBeat's settings keep their own names: it looks them up without Celery's CELERY_ namespace
+# (with it, it ignores REDBEAT_REDIS_OPTIONS and warns at every start).
+# Several deployments sharing one Redis keep their schedules apart as they keep their caches apart.
+REDBEAT_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="clearhouse") + ":redbeat:"
+# A beat that cannot reach Redis stops (and is restarted) rather than retrying in the middle of a
+# tick, where its lock could expire and a second beat send the same entries.
+REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 3, "socket_timeout": 5}
+# A beat wakes at least this often: the leader renews its lock, a standby tries to take it.
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+# How long a beat that died keeps the lock: the longest pause in scheduling when the leader crashes
+# (a beat stopped with SIGTERM releases it at once). The leader renews it every tick, so it must
+# outlast a wait between ticks and the tick itself.
+REDBEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT_SECONDS", default=30)
+if REDBEAT_LOCK_TIMEOUT <= CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise ImproperlyConfigured(f"BEAT_LOCK_TIMEOUT_SECONDS must exceed {CELERY_BEAT_MAX_LOOP_INTERVAL}")
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -248,7 +282,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUE_NAMES = ["default", "webhooks", "deliveries", "billing"]
-CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+# On RabbitMQ: quorum queues behind topic exchanges (config/broker.py). Settings modules that
+# change CELERY_BROKER_URL set these two again.
+CELERY_TASK_QUEUES = task_queues(CELERY_QUEUE_NAMES, CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = default_exchange_type(CELERY_BROKER_URL)
 # Separate queues, so a flood of one kind of work cannot starve the others.
 CELERY_TASK_ROUTES = {
     "apps.webhooks.tasks.incoming_webhook*": {"queue": "webhooks"},
@@ -353,13 +390,20 @@ REPORTS_REFRESH_DAYS: int = env.int("REPORTS_REFRESH_DAYS", default=3)
 # --- API --------------------------------------------------------------------------------
 
 REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.merchants.authentication.ApiKeyAuthentication"],
+    # A customer session token (a JWT) first; everything else is an API key's to answer.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.sessions_api.authentication.CustomerSessionAuthentication",
+        "apps.merchants.authentication.ApiKeyAuthentication",
+    ],
     # Publishable keys reach only the views that allow them (checkout, catalogue).
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "apps.merchants.permissions.SecretKeyRequired",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["apps.merchants.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.merchants.throttling.ApiKeyRateThrottle",
+        "apps.sessions_api.throttling.CustomerSessionRateThrottle",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.api.parsers.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -375,6 +419,13 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SEC
 # A process keeps the API keys it saw under their stamp in Redis (apps.merchants.key_cache): a
 # revoked key is refused at once; what a stamp cannot see (a bulk update) within this age.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
+# Customer session tokens (apps/sessions_api): signed with HS256 (a per-merchant secret) or ES256
+# (a per-merchant key pair whose public half GET /.well-known/jwks.json publishes); used for keys
+# made from now on (`rotate_session_key` moves a merchant to it). Their `iss` claim: this, else
+# PUBLIC_BASE_URL. Requests per customer, "<n>/<s|m|h>".
+CUSTOMER_SESSION_ALGORITHM: str = env("CUSTOMER_SESSION_ALGORITHM", default="HS256")
+CUSTOMER_SESSION_ISSUER: str = env("CUSTOMER_SESSION_ISSUER", default="")
+CUSTOMER_SESSION_THROTTLE_RATE: str = env("CUSTOMER_SESSION_THROTTLE_RATE", default="20/s")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # A request holds its Idempotency-Key this long; a retry after it (the first request's process
 # died) takes the key over and answers with what the first request did. Longer than any request
@@ -600,6 +651,10 @@ AUDIT_CHECKPOINT_KEY: str = env("AUDIT_CHECKPOINT_KEY", default="")
 # /metrics: a bearer token, or a client address in this list (CIDR allowed). Neither: 404.
 METRICS_TOKEN: str = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS: list[str] = env.list("METRICS_ALLOWED_IPS", default=[])
+# Celery worker (main process) and beat serve their host's metrics here too (apps.core.worker_metrics),
+# under the same rule. Unset: off. A worker and a beat on one host need different ports.
+WORKER_METRICS_PORT: int | None = env.int("WORKER_METRICS_PORT", default=None)
+WORKER_METRICS_ADDRESS: str = env("WORKER_METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104  # scraped by another host
 HEALTH_WORKER_MAX_AGE_SECONDS = env.int("HEALTH_WORKER_MAX_AGE_SECONDS", default=120)
 
 LOG_LEVEL: str = env("LOG_LEVEL", default="INFO")

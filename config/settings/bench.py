@@ -8,6 +8,7 @@ from .base import (
     INSTALLED_APPS,
     SANDBOX_BEAT,
     cache_config,
+    celery_beat_settings,
     celery_broker_settings,
     database_config,
     env,
@@ -25,7 +26,9 @@ DATABASES = {
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/13")
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
+CELERY_BEAT_SCHEDULER, REDBEAT_REDIS_URL = celery_beat_settings(REDIS_URL)
 API_THROTTLE_RATE = "1000000/s"
+CUSTOMER_SESSION_THROTTLE_RATE = "1000000/s"
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"
 

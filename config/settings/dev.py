@@ -13,6 +13,7 @@ from .base import (
     VAR_DIR,
     build_logging_config,
     cache_config,
+    celery_beat_settings,
     celery_broker_settings,
     database_config,
     env,
@@ -25,6 +26,7 @@ DATABASES = {"default": database_config(env("DATABASE_URL", default=f"sqlite:///
 REDIS_URL = env("REDIS_URL", default="")
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
+CELERY_BEAT_SCHEDULER, REDBEAT_REDIS_URL = celery_beat_settings(REDIS_URL)
 
 LOG_FORMAT = env("LOG_FORMAT", default="console")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

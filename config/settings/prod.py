@@ -8,6 +8,7 @@ from .base import (
     STORAGES,
     build_logging_config,
     cache_config,
+    celery_beat_settings,
     celery_broker_settings,
     content_security_policy,
     database_config,
@@ -26,6 +27,7 @@ DATABASES = {"default": database_config(env("DATABASE_URL"), pool=env.bool("DB_P
 REDIS_URL = env("REDIS_URL")
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(REDIS_URL)
+CELERY_BEAT_SCHEDULER, REDBEAT_REDIS_URL = celery_beat_settings(REDIS_URL)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")

@@ -3,6 +3,7 @@
 from .base import *
 from .base import (
     CELERY_BEAT_SCHEDULE,
+    CELERY_QUEUE_NAMES,
     DEV_APPS,
     INSTALLED_APPS,
     REST_FRAMEWORK,
@@ -10,9 +11,12 @@ from .base import (
     VAR_DIR,
     build_logging_config,
     cache_config,
+    celery_beat_settings,
     celery_broker_settings,
     database_config,
+    default_exchange_type,
     env,
+    task_queues,
 )
 
 DEBUG = False
@@ -26,9 +30,13 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = cache_config(REDIS_URL)
 CACHES["default"]["KEY_PREFIX"] = "clearhouse-test"
+# TEST_CELERY_BROKER_URL=amqp://... runs the suite's Celery tests on RabbitMQ (`make test-rabbitmq`).
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker_settings(
     env("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 )
+CELERY_BEAT_SCHEDULER, REDBEAT_REDIS_URL = celery_beat_settings(REDIS_URL)
+CELERY_TASK_QUEUES = task_queues(CELERY_QUEUE_NAMES, CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = default_exchange_type(CELERY_BROKER_URL)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 API_THROTTLE_RATE = "1000/s"

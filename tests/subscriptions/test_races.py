@@ -25,12 +25,12 @@ from apps.sandbox.models import AnetTransaction
 from apps.subscriptions.billing import billing_run
 from apps.subscriptions.models import BillingAttempt, Invoice
 from apps.subscriptions.services import subscription_create
-from config.celery import app as celery_app
+from tests.brokers import broker_purge
 from tests.webhooks.helpers import wait_for
 
 from .conftest import ACTOR, T0, VISA
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.celery]
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 12
 
@@ -70,7 +70,7 @@ def test_two_runs_and_a_killed_worker_bill_each_period_exactly_once(
     due = T0 + timedelta(days=1)
     # The worker's first charge hangs at the gateway: it is killed in the middle of it.
     sandbox_fault("latency", 3000, match="createTransactionRequest")
-    celery_app.control.purge()
+    broker_purge()
     worker = _worker(settings.AUTHORIZENET_TEST_ENDPOINT)
     try:
         billing_batch.delay(due.isoformat())

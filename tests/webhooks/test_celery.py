@@ -1,5 +1,5 @@
-"""At-least-once on Celery with Redis: a worker killed mid-task gives the message back, and the
-work is done again, once; a transaction that rolls back enqueues nothing."""
+"""At-least-once on Celery, with Redis or RabbitMQ: a worker killed mid-task gives the message
+back, and the work is done again, once; a transaction that rolls back enqueues nothing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.db import connection, transaction
 
 from apps.audit.actors import Actor
@@ -24,22 +22,17 @@ from apps.events.services import event_publish
 from apps.gateways.base import CaptureRequest
 from apps.payments.models import Payment
 from apps.webhooks.models import IncomingWebhook
-from config.celery import app as celery_app
+from tests.brokers import broker_purge, queue_length
 from tests.payments.helpers import purchase
 from tests.webhooks.helpers import anet_body, post_anet, wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.celery]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def broker() -> redis.Redis:
-    return redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
 
 
 def test_a_rolled_back_transaction_enqueues_nothing_and_a_committed_one_does(merchant):
     webhook_endpoint_create(merchant=merchant, url="https://example.com/h", event_types=["*"], actor=Actor.system("t"))
-    celery_app.control.purge()
-    queue = broker()
+    broker_purge()
 
     def publish_then_fail() -> None:
         with transaction.atomic():
@@ -49,12 +42,12 @@ def test_a_rolled_back_transaction_enqueues_nothing_and_a_committed_one_does(mer
 
     with pytest.raises(RuntimeError):
         publish_then_fail()
-    after_rollback = queue.llen("deliveries")
+    after_rollback = queue_length("deliveries")
     with transaction.atomic():
         event_publish(merchant_id=merchant.pk, livemode=False, type="payment.captured", object_type="payment",
                       object_id="p2", data={})  # fmt: skip
-    after_commit = queue.llen("deliveries")
-    celery_app.control.purge()
+    after_commit = queue_length("deliveries")
+    broker_purge()
 
     assert (after_rollback, after_commit) == (0, 1)
     assert list(Event.objects.values_list("object_id", flat=True)) == ["p2"]
@@ -80,7 +73,7 @@ def _start_worker(live_server: Any, anet_endpoint: str) -> subprocess.Popen[byte
 def test_a_worker_killed_mid_processing_leaves_the_event_to_be_processed_again_once(
     api, client, anet_account, anet_gateway, sandbox_fault, live_server, settings
 ):
-    celery_app.control.purge()
+    broker_purge()
     payment = Payment.objects.get(public_id=purchase(api, 3300, capture=False).json()["id"])
     anet_gateway.capture(CaptureRequest("outside-k", payment.gateway_transaction_id, 3300, "USD"))
     # The processor's question to the gateway hangs for a while: the worker dies in the middle.

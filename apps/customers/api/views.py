@@ -11,8 +11,10 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.customer_scope import Ability
 from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
+from apps.core.errors import NotFoundError
 from apps.customers import card_changes, selectors, services
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
@@ -97,11 +99,21 @@ def _card(values: dict[str, Any]) -> tuple[Card | OpaqueToken, Billing]:
     return OpaqueToken(values["descriptor"], values["value"]), billing
 
 
+def _visible_customer(view: IdempotentApiView, request: Request, customer_id: str) -> Customer:
+    """The customer of the path; a customer session sees only its own (any other is not found)."""
+    scoped = view.scoped_customer(request)
+    if scoped is not None and scoped != customer_id:
+        raise NotFoundError(f"No such customer: {customer_id!r}.", param="customer")
+    return customer_get(merchant=view.merchant(request), public_id=customer_id)
+
+
 class PaymentMethodListCreateApi(IdempotentApiView):
+    customer_abilities = {"GET": Ability.PAYMENT_METHODS_MANAGE}
+
     @extend_schema(operation_id="payment_methods_list", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str) -> Response:
         """A customer's saved cards (brand, last four, expiry; the card stays at the gateway's vault)."""
-        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        customer = _visible_customer(self, request, customer_id)
         methods = selectors.payment_method_list(customer=customer)
         data = [services.payment_method_representation(m) for m in methods]
         return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
@@ -134,10 +146,12 @@ class PaymentMethodListCreateApi(IdempotentApiView):
 
 
 class PaymentMethodDetailApi(IdempotentApiView):
+    customer_abilities = {"GET": Ability.PAYMENT_METHODS_MANAGE}
+
     @extend_schema(operation_id="payment_methods_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
         """One saved card of a customer."""
-        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        customer = _visible_customer(self, request, customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
         return Response(services.payment_method_representation(method))
 

@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.customer_scope import Ability
 from apps.api.filters import UtcDateTimeFilter
 from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView, query_names, takes_no_parameters
@@ -75,6 +76,7 @@ LIST_PARAMETERS = [
 
 class PaymentListCreateApi(IdempotentApiView):
     query_parameters = {"GET": query_names(LIST_PARAMETERS)}
+    customer_abilities = {"GET": Ability.PAYMENTS_READ}
 
     @extend_schema(
         operation_id="payments_list",
@@ -84,7 +86,8 @@ class PaymentListCreateApi(IdempotentApiView):
     )
     def get(self, request: Request) -> Response:
         """This merchant's payments, newest first, filtered by status, creation time or reference."""
-        filtered = PaymentFilter(request.query_params, queryset=selectors.payment_list(merchant=self.merchant(request)))
+        payments = selectors.payment_list(merchant=self.merchant(request), customer=self.scoped_customer(request))
+        filtered = PaymentFilter(request.query_params, queryset=payments)
         if not filtered.is_valid():
             raise ValidationError(filtered.errors)
         paginator = IdCursorPagination()
@@ -139,10 +142,14 @@ class PaymentListCreateApi(IdempotentApiView):
 
 
 class PaymentDetailApi(MerchantApiView):
+    customer_abilities = {"GET": Ability.PAYMENTS_READ}
+
     @extend_schema(operation_id="payments_retrieve", responses=PaymentOutputSerializer, tags=["payments"])
     def get(self, request: Request, payment_id: str) -> Response:
         """One payment: its amounts (authorized, captured, refunded), card, status and failure."""
-        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        payment = selectors.payment_get(
+            merchant=self.merchant(request), public_id=payment_id, customer=self.scoped_customer(request)
+        )
         return Response(payment_representation(payment))
 
 
@@ -194,10 +201,13 @@ class PaymentVoidApi(IdempotentApiView):
 
 
 class PaymentRefundsApi(IdempotentApiView):
+    customer_abilities = {"GET": Ability.PAYMENTS_READ}
+
     @extend_schema(operation_id="payments_refunds_list", responses=RefundOutputSerializer(many=True), tags=["refunds"])
     def get(self, request: Request, payment_id: str) -> Response:
         """Every refund of a payment, oldest first."""
-        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id)
+        customer = self.scoped_customer(request)
+        payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id, customer=customer)
         refunds = selectors.refund_list(merchant=self.merchant(request)).filter(payment=payment).order_by("id")
         data = RefundOutputSerializer(refunds, many=True).data
         return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
@@ -256,8 +266,12 @@ class PaymentSavePaymentMethodApi(IdempotentApiView):
 
 
 class RefundDetailApi(MerchantApiView):
+    customer_abilities = {"GET": Ability.PAYMENTS_READ}
+
     @extend_schema(operation_id="refunds_retrieve", responses=RefundOutputSerializer, tags=["refunds"])
     def get(self, request: Request, refund_id: str) -> Response:
         """One refund: its amount, status (pending approval, pending, succeeded, failed) and reason."""
-        refund = selectors.refund_get(merchant=self.merchant(request), public_id=refund_id)
+        refund = selectors.refund_get(
+            merchant=self.merchant(request), public_id=refund_id, customer=self.scoped_customer(request)
+        )
         return Response(refund_representation(refund))

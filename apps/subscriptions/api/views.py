@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.customer_scope import Ability
 from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
 from apps.customers.selectors import customer_get, payment_method_get
@@ -106,6 +107,7 @@ class SubscriptionFilter(django_filters.FilterSet):
 
 class SubscriptionListCreateApi(IdempotentApiView):
     query_parameters = {"GET": query_names(SUBSCRIPTION_LIST_PARAMETERS)}
+    customer_abilities = {"GET": Ability.SUBSCRIPTIONS_READ}
 
     @extend_schema(
         operation_id="subscriptions_list",
@@ -116,7 +118,10 @@ class SubscriptionListCreateApi(IdempotentApiView):
     def get(self, request: Request) -> Response:
         """This merchant's subscriptions, newest first, filtered by status, customer or plan."""
         filtered = SubscriptionFilter(
-            request.query_params, queryset=selectors.subscription_list(merchant=self.merchant(request))
+            request.query_params,
+            queryset=selectors.subscription_list(
+                merchant=self.merchant(request), customer=self.scoped_customer(request)
+            ),
         )
         if not filtered.is_valid():
             raise ValidationError(filtered.errors)
@@ -163,10 +168,14 @@ class SubscriptionListCreateApi(IdempotentApiView):
 
 
 class SubscriptionDetailApi(IdempotentApiView):
+    customer_abilities = {"GET": Ability.SUBSCRIPTIONS_READ}
+
     @extend_schema(operation_id="subscriptions_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, subscription_id: str) -> Response:
         """One subscription: its plan, card, status and current period."""
-        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = selectors.subscription_get(
+            merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
+        )
         return Response(representations.subscription_representation(subscription))
 
     @extend_schema(
@@ -259,10 +268,14 @@ class SubscriptionResumeApi(IdempotentApiView):
 
 
 class SubscriptionInvoicesApi(IdempotentApiView):
+    customer_abilities = {"GET": Ability.INVOICES_READ}
+
     @extend_schema(operation_id="subscriptions_invoices", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, subscription_id: str) -> Response:
         """A subscription's invoices with each billing attempt, newest first."""
-        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = selectors.subscription_get(
+            merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
+        )
         invoices = selectors.invoices_for(subscription=subscription)
         data = []
         for invoice in invoices:

@@ -1,0 +1,223 @@
+"""Customer sessions: minting, revoking, and the signing keys' rotation. Each write is one
+transaction with its audit row; revocations reach Redis inside it (apps.sessions_api.revocations)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import redis
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.api.customer_scope import Ability
+from apps.audit.actors import Actor
+from apps.audit.services import audit_record
+from apps.customers.models import Customer
+from apps.merchants.models import Merchant
+
+from .errors import SESSIONS_UNAVAILABLE_CODE, AbilityUnknown, SessionsUnavailable
+from .keys import (
+    AUDIENCE,
+    DEFAULT_LIFETIME_SECONDS,
+    LEEWAY_SECONDS,
+    MAX_LIFETIME_SECONDS,
+    issuer,
+    new_key_material,
+    signing_material,
+)
+from .models import CustomerSession, SigningAlgorithm, SigningKey
+from .revocations import not_before_record, revocations_record
+from .selectors import signing_key_active
+
+
+def _key_snapshot(key: SigningKey) -> dict[str, object]:
+    return {"kid": key.kid, "algorithm": key.algorithm, "retired_at": key.retired_at}
+
+
+def _session_snapshot(session: CustomerSession) -> dict[str, object]:
+    return {
+        "id": session.public_id,
+        "customer": session.customer.public_id,
+        "abilities": session.abilities,
+        "kid": session.signing_key.kid,
+        "expires_at": session.expires_at,
+        "revoked_at": session.revoked_at,
+    }
+
+
+def _new_key(*, merchant: Merchant, algorithm: str) -> SigningKey:
+    secret, public_pem = new_key_material(algorithm)
+    key = SigningKey(merchant=merchant, algorithm=algorithm, public_key=public_pem)
+    key.set_secret(secret)
+    key.save()  # a new stamp for every process's kept keys (apps.sessions_api.key_cache)
+    return key
+
+
+def session_key_rotate(*, merchant: Merchant, actor: Actor, algorithm: str | None = None) -> SigningKey:
+    """A new signing key for the merchant's new tokens (CUSTOMER_SESSION_ALGORITHM unless given);
+    the active one is retired and still verifies the tokens it signed until they expire."""
+    algorithm = algorithm or settings.CUSTOMER_SESSION_ALGORITHM
+    if algorithm not in SigningAlgorithm.values:
+        raise ValueError(f"algorithm must be one of {SigningAlgorithm.values}")
+    with transaction.atomic():
+        Merchant.objects.select_for_update().filter(pk=merchant.pk).first()  # one rotation at a time
+        now = timezone.now()
+        retired = []
+        for old in SigningKey.objects.filter(merchant=merchant, retired_at__isnull=True):
+            old.retired_at = now
+            old.save(update_fields=["retired_at"])
+            retired.append(old.kid)
+        key = _new_key(merchant=merchant, algorithm=algorithm)
+        audit_record(
+            actor=actor, action="session_key.rotated", target=key, merchant_id=merchant.pk,
+            after={**_key_snapshot(key), "retired": retired},
+        )  # fmt: skip
+    return key
+
+
+def _signing_key(*, merchant: Merchant, actor: Actor) -> SigningKey:
+    """The merchant's active key; its first one is made on its first session."""
+    key = signing_key_active(merchant=merchant)
+    if key is not None:
+        return key
+    try:
+        with transaction.atomic():
+            key = _new_key(merchant=merchant, algorithm=settings.CUSTOMER_SESSION_ALGORITHM)
+            audit_record(
+                actor=actor, action="session_key.created", target=key, merchant_id=merchant.pk,
+                after=_key_snapshot(key),
+            )  # fmt: skip
+        return key
+    except IntegrityError:  # made at the same moment by another request: one active key per merchant
+        key = signing_key_active(merchant=merchant)
+        if key is None:
+            raise
+        return key
+
+
+def abilities_checked(abilities: Iterable[str]) -> list[str]:
+    """The abilities asked for, each once, in our order; an unknown one is refused."""
+    asked = list(abilities)
+    unknown = [ability for ability in asked if ability not in frozenset(Ability)]
+    if unknown or not asked:
+        raise AbilityUnknown(
+            f"abilities must name one or more of {', '.join(Ability)}; got {unknown or asked!r}.", param="abilities"
+        )
+    return [ability.value for ability in Ability if ability.value in asked]
+
+
+@dataclass(frozen=True)
+class MintedSession:
+    session: CustomerSession
+    token: str  # given to the caller; never stored
+
+
+def customer_session_create(
+    *,
+    customer: Customer,
+    abilities: Iterable[str],
+    expires_in: int = DEFAULT_LIFETIME_SECONDS,
+    actor: Actor,
+) -> MintedSession:
+    """A session token for the customer, signed with its merchant's active key. Audited."""
+    granted = abilities_checked(abilities)
+    if not 1 <= expires_in <= MAX_LIFETIME_SECONDS:
+        raise ValueError(f"expires_in must be 1 to {MAX_LIFETIME_SECONDS} seconds")
+    merchant = customer.merchant
+    key = _signing_key(merchant=merchant, actor=actor)
+    with transaction.atomic():
+        # Under the customer's row lock, as revoking all its sessions is: no session escapes that.
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        issued_at = int(timezone.now().timestamp())
+        created_at = datetime.fromtimestamp(issued_at, UTC)
+        session = CustomerSession.objects.create(
+            merchant=merchant,
+            customer=customer,
+            signing_key=key,
+            abilities=granted,
+            created_at=created_at,
+            expires_at=created_at + timedelta(seconds=expires_in),
+        )
+        audit_record(actor=actor, action="customer_session.created", target=session, after=_session_snapshot(session))
+    claims = {
+        "iss": issuer(),
+        "aud": AUDIENCE,
+        "sub": customer.public_id,
+        "mch": merchant.public_id,
+        "sid": session.public_id,
+        "jti": session.jti,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + expires_in,
+        "scope": " ".join(granted),
+    }
+    token = jwt.encode(claims, signing_material(key), algorithm=key.algorithm, headers={"kid": key.kid})
+    return MintedSession(session=session, token=token)
+
+
+def _revoke_in_redis(sessions: list[CustomerSession]) -> None:
+    if settings.REDIS_URL:
+        revocations_record((session.jti, session.expires_at.timestamp()) for session in sessions)
+
+
+def customer_session_revoke(*, session: CustomerSession, actor: Actor) -> CustomerSession:
+    """Revoke one session: its token is refused from now on, in every process. Revoking a revoked
+    (or expired) session changes nothing. Redis unreachable: SessionsUnavailable, nothing revoked."""
+    with transaction.atomic():
+        locked = (
+            CustomerSession.objects.select_for_update().select_related("customer", "signing_key").get(pk=session.pk)
+        )
+        if locked.revoked_at is not None:
+            return locked
+        before = _session_snapshot(locked)
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = actor.label
+        locked.save(update_fields=["revoked_at", "revoked_by"])
+        audit_record(
+            actor=actor, action="customer_session.revoked", target=locked, before=before,
+            after=_session_snapshot(locked),
+        )  # fmt: skip
+        try:
+            _revoke_in_redis([locked])  # before the commit: confirmed only once in force
+        except redis.RedisError as exc:
+            raise SessionsUnavailable(code=SESSIONS_UNAVAILABLE_CODE) from exc
+    return locked
+
+
+@dataclass(frozen=True)
+class RevokedAll:
+    customer: Customer
+    sessions: list[str]  # public ids of the sessions revoked now
+    revoked_at: datetime
+
+
+def customer_sessions_revoke_all(*, customer: Customer, actor: Actor) -> RevokedAll:
+    """Revoke every session of the customer minted so far; sessions minted afterwards work.
+    Audited; Redis unreachable: SessionsUnavailable, nothing revoked."""
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        now = timezone.now()
+        live = list(
+            CustomerSession.objects.select_for_update()
+            .filter(customer=customer, revoked_at__isnull=True, expires_at__gt=now - timedelta(seconds=LEEWAY_SECONDS))
+            .order_by("id")
+        )
+        CustomerSession.objects.filter(pk__in=[session.pk for session in live]).update(
+            revoked_at=now, revoked_by=actor.label
+        )
+        revoked = [session.public_id for session in live]
+        audit_record(
+            actor=actor, action="customer_sessions.revoked_all", target=customer, merchant_id=customer.merchant_id,
+            after={"sessions": revoked, "revoked_at": now},
+        )  # fmt: skip
+        try:
+            _revoke_in_redis(live)
+            if settings.REDIS_URL:
+                not_before_record(merchant_id=customer.merchant_id, customer=customer.public_id, at=now.timestamp())
+        except redis.RedisError as exc:
+            raise SessionsUnavailable(code=SESSIONS_UNAVAILABLE_CODE) from exc
+    return RevokedAll(customer=customer, sessions=revoked, revoked_at=now)

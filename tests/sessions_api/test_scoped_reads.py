@@ -1,0 +1,127 @@
+"""A customer token reads its own customer's payments, refunds, subscriptions, invoices and saved
+cards through the same endpoints as a secret key, answered the same way; another customer's
+object is not found (404); a read its abilities do not cover is refused (403); and the customer
+is rate-limited."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import CustomerFactory, PaymentFactory
+
+from .factories import InvoiceFactory, RefundFactory, SubscriptionFactory
+from .tokens import error_code
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def world(customer):
+    """The customer's objects, and the same of another customer of the same merchant."""
+    other = CustomerFactory(merchant=customer.merchant)
+    objects = {}
+    for owner, name in ((customer, "own"), (other, "other")):
+        payment = PaymentFactory(merchant=customer.merchant, customer=owner)
+        subscription = SubscriptionFactory(merchant=customer.merchant, customer=owner)
+        objects[name] = {
+            "customer": owner,
+            "payment": payment,
+            "refund": RefundFactory(payment=payment),
+            "subscription": subscription,
+            "invoice": InvoiceFactory(subscription=subscription),
+            "card": subscription.payment_method,
+        }
+    return objects
+
+
+def paths(objects):
+    customer, card = objects["customer"].public_id, objects["card"].public_id
+    return {
+        "payment": f"/api/v1/payments/{objects['payment'].public_id}",
+        "refunds": f"/api/v1/payments/{objects['payment'].public_id}/refunds",
+        "refund": f"/api/v1/refunds/{objects['refund'].public_id}",
+        "subscription": f"/api/v1/subscriptions/{objects['subscription'].public_id}",
+        "invoices": f"/api/v1/subscriptions/{objects['subscription'].public_id}/invoices",
+        "cards": f"/api/v1/customers/{customer}/payment-methods",
+        "card": f"/api/v1/customers/{customer}/payment-methods/{card}",
+    }
+
+
+def test_own_objects_read_exactly_as_with_the_secret_key(world, customer, mint, bearer, api):
+    client = bearer(mint(customer))
+
+    for name, path in paths(world["own"]).items():
+        as_customer, as_merchant = client.get(path), api.get(path)
+        assert as_customer.status_code == 200, (name, as_customer.content)
+        assert as_customer.json() == as_merchant.json(), name
+
+
+def test_lists_hold_only_the_customers_own_objects(world, customer, mint, bearer, api):
+    client = bearer(mint(customer))
+
+    payments = client.get("/api/v1/payments").json()["data"]
+    subscriptions = client.get("/api/v1/subscriptions").json()["data"]
+    # Asking for another customer through the list's own filter finds nothing either.
+    filtered = client.get("/api/v1/subscriptions", {"customer": world["other"]["customer"].public_id}).json()["data"]
+
+    assert [p["id"] for p in payments] == [world["own"]["payment"].public_id]
+    assert [s["id"] for s in subscriptions] == [world["own"]["subscription"].public_id]
+    assert filtered == []
+    assert len(api.get("/api/v1/payments").json()["data"]) == 2  # the merchant sees both
+
+
+def test_another_customers_objects_are_not_found(world, customer, mint, bearer):
+    client = bearer(mint(customer))
+
+    for name, path in paths(world["other"]).items():
+        response = client.get(path)
+        assert response.status_code == 404, (name, response.content)
+        assert error_code(response) == "resource_missing"
+
+
+@pytest.mark.parametrize(
+    ("granted", "refused"),
+    [
+        (["subscriptions.read"], ["payment", "refunds", "refund", "invoices", "cards", "card"]),
+        (["payments.read"], ["subscription", "invoices", "cards", "card"]),
+        (["invoices.read"], ["payment", "refunds", "refund", "subscription", "cards", "card"]),
+        (["payment_methods.manage"], ["payment", "refunds", "refund", "subscription", "invoices"]),
+    ],
+)
+def test_a_read_without_its_ability_is_refused(world, customer, mint, bearer, granted, refused):
+    client = bearer(mint(customer, granted))
+    own = paths(world["own"])
+
+    for name in refused:
+        response = client.get(own[name])
+        assert response.status_code == 403, name
+        error = response.json()["error"]
+        assert (error["type"], error["code"]) == ("permission_error", "ability_not_granted")
+    for name in set(own) - set(refused):
+        assert client.get(own[name]).status_code == 200, name
+
+
+def test_writes_are_refused_to_a_customer_token(world, customer, mint, bearer):
+    client = bearer(mint(customer, ["payments.read", "subscriptions.read", "payment_methods.manage"]))
+    own = paths(world["own"])
+
+    for path in (f"{own['payment']}/capture", f"{own['payment']}/refunds", f"{own['subscription']}/cancel",
+                 f"{own['card']}/default"):  # fmt: skip
+        response = client.post(path, {}, format="json")
+        assert response.status_code == 403 and error_code(response) == "customer_session_not_allowed", path
+    assert client.delete(own["card"]).status_code == 403
+    world["own"]["card"].refresh_from_db()
+    assert world["own"]["card"].status == "active"
+
+
+def test_a_customer_is_rate_limited_on_its_own(customer, mint, bearer, settings):
+    settings.CUSTOMER_SESSION_THROTTLE_RATE = "3/h"  # one window for the whole test
+    client = bearer(mint(customer))
+    neighbour = bearer(mint(CustomerFactory(merchant=customer.merchant)))
+
+    answers = [client.get("/api/v1/payments").status_code for _ in range(4)]
+
+    assert answers == [200, 200, 200, 429]
+    limited = client.get("/api/v1/payments")
+    assert error_code(limited) == "rate_limited" and int(limited["Retry-After"]) >= 1
+    assert neighbour.get("/api/v1/payments").status_code == 200

@@ -620,12 +620,17 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="scenario keys to run (their baselines and bare floors are always run); also billing, recon, admin, audit",
+        help="scenario keys to run (their baselines and bare floors are always run); also billing, ingest, recon, admin, audit",
     )
     # Audited writes (`audit`, tests/bench/audit.py): seconds per variant and round.
     parser.add_argument("--audit-seconds", type=float, default=10.0)
     parser.add_argument("--billing-counts", type=int, nargs="*", default=[10_000, 50_000])
-    parser.add_argument("--billing-workers", type=int, default=2)
+    # Several worker counts (`--billing-workers 1 2`): the billing half of the scale run, each count
+    # billed by 1 and then by 2 worker processes.
+    parser.add_argument("--billing-workers", type=int, nargs="+", default=[2])
+    # Webhook ingest (`ingest`, tests/bench/scale.py): backlog sizes, each drained by each worker count.
+    parser.add_argument("--ingest-counts", type=int, nargs="+", default=[2_000, 8_000])
+    parser.add_argument("--ingest-workers", type=int, nargs="+", default=[1, 2])
     # Reconciliation (`recon`) and back-office pages (`admin`): payments in the big table, and in
     # the small one the pages are measured against first.
     parser.add_argument("--recon-count", type=int, default=1_000_000)
@@ -662,7 +667,8 @@ def main() -> None:
         "seconds": args.seconds,
     }
     results: list[Result] = []
-    billing_results: dict[str, Any] = {}
+    billing_results: dict[str, Any] = {}  # by worker count
+    ingest_results: dict[str, Any] = {}
     recon_results: dict[str, Any] = {}
     audit_results: dict[str, Any] = {}
     failures: list[dict[str, str]] = []
@@ -674,6 +680,7 @@ def main() -> None:
             "context": context,
             "results": [asdict(r) for r in results],
             "billing": billing_results,
+            "ingest": ingest_results,
             "recon": recon_results,
             "audit": audit_results,
             "failures": failures,
@@ -710,7 +717,7 @@ def main() -> None:
         for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY"):
             env[name] = printed[name]
 
-        wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "recon", "admin", "audit"])
+        wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "ingest", "recon", "admin", "audit"])
         wanted |= {s.baseline for s in SCENARIOS if s.key in wanted and s.baseline}
         wanted |= {s.floor for s in SCENARIOS if s.key in wanted and s.floor}
         selected = [s for s in SCENARIOS if s.key in wanted]
@@ -885,18 +892,41 @@ def main() -> None:
         if "billing" in wanted:
             from billing import run_billing
 
+            for billing_workers in args.billing_workers:
+                attempt(
+                    f"billing ({billing_workers} workers)",
+                    functools.partial(
+                        run_billing,
+                        env=env,
+                        database_url=database_url,
+                        manage=manage,
+                        stop=stop,
+                        log=log,
+                        counts=args.billing_counts,
+                        workers=billing_workers,
+                        results=billing_results.setdefault(str(billing_workers), {}),
+                        on_step=save,
+                    ),
+                )
+        if "ingest" in wanted:
+            from scale import run_ingest
+
             attempt(
-                "billing",
+                "ingest",
                 functools.partial(
-                    run_billing,
+                    run_ingest,
                     env=env,
-                    database_url=database_url,
                     manage=manage,
                     stop=stop,
                     log=log,
-                    counts=args.billing_counts,
-                    workers=args.billing_workers,
-                    results=billing_results,
+                    database_url=database_url,
+                    app_url=f"http://127.0.0.1:{args.port}",
+                    setup_snippet=LAG_SETUP_SNIPPET,
+                    clear_backlog=functools.partial(clear_webhook_backlog, database_url, args.redis_url),
+                    counts=args.ingest_counts,
+                    worker_counts=args.ingest_workers,
+                    out_dir=out_dir,
+                    results=ingest_results,
                     on_step=save,
                 ),
             )
@@ -938,7 +968,7 @@ def main() -> None:
         collector.stop()
         context["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         save()
-        report(results, billing_results, recon_results, failures, context, audit_results)
+        report(results, billing_results, recon_results, failures, context, audit_results, ingest_results)
         log(f"results written to {out_dir / 'last.json'} and {run_file}")
     problems = []
     if failures:
@@ -975,14 +1005,20 @@ def report(
     failures: list[dict[str, str]],
     context: dict[str, Any],
     audit_results: dict[str, Any] | None = None,
+    ingest_results: dict[str, Any] | None = None,
 ) -> None:
     """Print what was measured (all of it, or as much as there is when a step failed)."""
     if results:
         print_table(results, context)
-    if billing_results.get("runs"):
-        from billing import print_billing
+    for by_workers in billing_results.values():
+        if by_workers.get("runs"):
+            from billing import print_billing
 
-        print_billing(billing_results)
+            print_billing(by_workers)
+    if ingest_results:
+        from scale import print_ingest
+
+        print_ingest(ingest_results)
     if recon_results:
         from recon import print_recon
 

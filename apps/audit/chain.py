@@ -53,17 +53,37 @@ def row_fields(event: Any) -> dict[str, Any]:
     return {name: getattr(event, name) for name in HASHED_FIELDS}
 
 
-def checkpoint_key() -> bytes:
+def checkpoint_keys() -> list[bytes]:
+    """The key that signs checkpoints first, then the older ones that still verify theirs
+    (AUDIT_CHECKPOINT_KEY_FALLBACKS). Without AUDIT_CHECKPOINT_KEY: derived from SECRET_KEY."""
     configured = settings.AUDIT_CHECKPOINT_KEY
-    if configured:
-        return configured.encode()
-    return hmac.new(settings.SECRET_KEY.encode(), b"clearhouse.audit.checkpoint", hashlib.sha256).digest()
+    first = (
+        configured.encode()
+        if configured
+        else hmac.new(settings.SECRET_KEY.encode(), b"clearhouse.audit.checkpoint", hashlib.sha256).digest()
+    )
+    return [first, *(key.encode() for key in settings.AUDIT_CHECKPOINT_KEY_FALLBACKS if key)]
+
+
+def checkpoint_stamp(created_at: datetime) -> str:
+    """The signed form of a checkpoint's time: UTC, microseconds, whatever the connection's zone."""
+    return created_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _checkpoint_message(created_at: str, heads: list[list[Any]], prev_signature: str) -> bytes:
+    document = {"created_at": created_at, "heads": heads, "prev_signature": prev_signature}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 def checkpoint_signature(*, created_at: str, heads: list[list[Any]], prev_signature: str) -> str:
-    message = json.dumps(
-        {"created_at": created_at, "heads": heads, "prev_signature": prev_signature},
-        sort_keys=True,
-        separators=(",", ":"),
+    message = _checkpoint_message(created_at, heads, prev_signature)
+    return hmac.new(checkpoint_keys()[0], message, hashlib.sha256).hexdigest()
+
+
+def checkpoint_signature_valid(*, created_at: str, heads: list[list[Any]], prev_signature: str, signature: str) -> bool:
+    """Signed with the current key or one of the fallbacks (a key rotation keeps the older
+    checkpoints verifiable while the old key is listed)."""
+    message = _checkpoint_message(created_at, heads, prev_signature)
+    return any(
+        hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), signature) for key in checkpoint_keys()
     )
-    return hmac.new(checkpoint_key(), message.encode(), hashlib.sha256).hexdigest()

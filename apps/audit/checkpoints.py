@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import checkpoint_signature
+from .chain import checkpoint_signature, checkpoint_stamp
 from .models import AuditCheckpoint, AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -55,27 +55,28 @@ def chain_heads() -> list[list[Any]]:
 def audit_checkpoint_create() -> AuditCheckpoint | None:
     """Sign every chain's head, unless nothing was appended since the last checkpoint (so running
     it twice, or on an idle system, adds nothing)."""
-    heads = chain_heads()
-    if not heads:
-        return None
     with transaction.atomic():
-        # One checkpointer at a time, so each one links to the one before it.
+        # One checkpointer at a time, so each one links to the one before it; the heads are read
+        # under the lock, so a later checkpoint never records older heads than an earlier one.
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(f"LOCK TABLE {AuditCheckpoint._meta.db_table} IN EXCLUSIVE MODE")
+        heads = chain_heads()
         previous = AuditCheckpoint.objects.order_by("-id").first()
-        if previous is not None and previous.heads == heads:
+        if not heads or (previous is not None and previous.heads == heads):
             return None
         created_at = timezone.now()
-        stamp = created_at.isoformat(timespec="microseconds")
+        stamp = checkpoint_stamp(created_at)
         prev_signature = previous.signature if previous else ""
         signature = checkpoint_signature(created_at=stamp, heads=heads, prev_signature=prev_signature)
         checkpoint = AuditCheckpoint.objects.create(
             created_at=created_at, heads=heads, prev_signature=prev_signature, signature=signature
         )
     logger.info(
-        "audit checkpoint %s signed",
+        "audit checkpoint %s signed: %s:%s",
         checkpoint.pk,
+        checkpoint.pk,
+        signature,
         extra={"audit_checkpoint": checkpoint.pk, "signature": signature, "chains": len(heads)},
     )
     return checkpoint

@@ -39,7 +39,7 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     # Which of the hash chains the row belongs to (apps.audit.services picks it). The database
     # default keeps an older process, during a rolling deploy, appending to chain 0.
-    chain = models.PositiveSmallIntegerField(default=0, db_default=0)
+    chain = models.SmallIntegerField(default=0, db_default=0)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from .chain import GENESIS_HASH, checkpoint_signature, compute_hash, row_fields
+from .chain import GENESIS_HASH, checkpoint_signature_valid, checkpoint_stamp, compute_hash, row_fields
 from .models import AuditCheckpoint, AuditEvent
 
 # What a finance approver may read of the trail (`audit.view_finance_auditevent`): the events of
@@ -74,9 +76,10 @@ def _checkpoint_break(batch_size: int) -> tuple[int | None, ChainBreak | None]:
     for checkpoint in AuditCheckpoint.objects.order_by("id").iterator(chunk_size=batch_size):
         if checkpoint.prev_signature != prev_signature:
             return None, ChainBreak(None, "a checkpoint before it was removed or reordered", checkpoint.id)
-        stamp = checkpoint.created_at.isoformat(timespec="microseconds")
-        expected = checkpoint_signature(created_at=stamp, heads=checkpoint.heads, prev_signature=prev_signature)
-        if expected != checkpoint.signature:
+        stamp = checkpoint_stamp(checkpoint.created_at)
+        if not checkpoint_signature_valid(
+            created_at=stamp, heads=checkpoint.heads, prev_signature=prev_signature, signature=checkpoint.signature
+        ):
             reason = "its signature does not match (forged, or signed with another key)"
             return None, ChainBreak(None, reason, checkpoint.id)
         prev_signature, latest = checkpoint.signature, checkpoint
@@ -97,13 +100,43 @@ def _checkpoint_break(batch_size: int) -> tuple[int | None, ChainBreak | None]:
     return latest.id, None
 
 
-def audit_chain_verify(*, batch_size: int = 5000) -> ChainReport:
+def _unsigned_break(stale_after: timedelta | None, expected: tuple[int, str] | None) -> ChainBreak | None:
+    """Events the checkpoints should cover by now but do not (the task stopped, or the newest
+    checkpoints were removed), and a checkpoint known from outside (the log) that is not here."""
+    latest = AuditCheckpoint.objects.order_by("-id").only("id", "created_at").first()
+    if expected is not None:
+        checkpoint_id, signature = expected
+        if not AuditCheckpoint.objects.filter(id=checkpoint_id, signature=signature).exists():
+            reason = "the checkpoint recorded outside the database is not here (removed or altered)"
+            return ChainBreak(None, reason, checkpoint_id)
+    if stale_after is None:
+        return None
+    unsigned = AuditEvent.objects.filter(occurred_at__lt=timezone.now() - stale_after)
+    if latest is not None:
+        unsigned = unsigned.filter(occurred_at__gt=latest.created_at)
+    oldest = unsigned.order_by("occurred_at").only("id").first()
+    if oldest is None:
+        return None
+    reason = (
+        f"no checkpoint signs events older than {stale_after.total_seconds():.0f}s "
+        "(the checkpoint task is not running, or the newest checkpoints were removed)"
+    )
+    return ChainBreak(oldest.id, reason, latest.id if latest else None)
+
+
+def audit_chain_verify(
+    *, batch_size: int = 5000, stale_after: timedelta | None = None, expected: tuple[int, str] | None = None
+) -> ChainReport:
     """Walk every chain from its genesis row and report the first link that does not hold, then
-    check the signed checkpoints against the chains."""
+    check the signed checkpoints against the chains. With `stale_after`, events that old must be
+    signed by a checkpoint; with `expected` (id, signature: a copy from the log), that checkpoint
+    must be here."""
     checked, chains, first_break = _walk_chains(batch_size)
     if first_break is not None:
         return ChainReport(checked, first_break, chains)
     checkpoint_id, checkpoint_break = _checkpoint_break(batch_size)
+    if checkpoint_break is None and (stale_after is not None or expected is not None):
+        checkpoint_break = _unsigned_break(stale_after, expected)
     return ChainReport(checked, checkpoint_break, chains, checkpoint_id)
 
 

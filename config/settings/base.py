@@ -295,6 +295,9 @@ CELERY_TASK_ROUTES = {
     "apps.webhooks.tasks.webhook_delivery_attempt": {"queue": "deliveries"},
     "apps.subscriptions.tasks.*": {"queue": "billing"},
 }
+# How often the audit chains' heads are signed (apps/audit/checkpoints.py); verify_audit_chain
+# fails when events older than three times this are signed by no checkpoint.
+AUDIT_CHECKPOINT_SECONDS = env.float("AUDIT_CHECKPOINT_SECONDS", default=300.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {
         "task": "apps.core.tasks.worker_heartbeat",
@@ -338,7 +341,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     "audit-checkpoint": {
         "task": "apps.audit.tasks.audit_checkpoint",
-        "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=300.0),
+        "schedule": AUDIT_CHECKPOINT_SECONDS,
+        # A run that waited longer than its interval is dropped: the next one signs the same.
+        "options": {"expires": AUDIT_CHECKPOINT_SECONDS},
     },
     # The dashboard's daily totals of closed days (today is always read live).
     "reports-daily-totals": {
@@ -642,9 +647,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 # The audit trail's hash chains (apps/audit): appends to different chains never wait for each
 # other; a merchant's events stay in one chain (merchant id modulo this). Can change at any time.
 AUDIT_CHAINS = env.int("AUDIT_CHAINS", default=64)
+if not 1 <= AUDIT_CHAINS <= 32767:
+    raise ImproperlyConfigured("AUDIT_CHAINS must be between 1 and 32767")
 # HMAC key of the audit checkpoints (signed heads of every chain). Keep it out of the database;
 # empty: derived from SECRET_KEY (then rotating SECRET_KEY fails the older checkpoints' check).
 AUDIT_CHECKPOINT_KEY: str = env("AUDIT_CHECKPOINT_KEY", default="")
+# Earlier checkpoint keys, comma separated: they no longer sign but still verify (rotation).
+AUDIT_CHECKPOINT_KEY_FALLBACKS: list[str] = env.list("AUDIT_CHECKPOINT_KEY_FALLBACKS", default=[])
 
 # --- Operations -------------------------------------------------------------------------
 

@@ -8,9 +8,11 @@ import subprocess
 import sys
 import threading
 import time
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection, transaction
 
 from apps.audit.actors import Actor
@@ -61,7 +63,7 @@ def test_a_merchants_events_form_their_own_chain(settings):
     assert report.ok and report.chains >= 2
 
 
-def _append_with_lock_timeout(merchant_id: int) -> None:
+def _append_with_lock_timeout(merchant_id: int | None) -> None:
     with transaction.atomic():
         connection.cursor().execute("SET LOCAL lock_timeout = '300ms'")
         audit_record(actor=Actor.system("tests"), action="a.waits", merchant_id=merchant_id)
@@ -151,29 +153,77 @@ def test_a_batch_appends_to_one_chain():
     assert audit_chain_verify().ok
 
 
-def test_a_process_of_the_previous_release_appends_to_chain_zero_safely():
-    """During a rolling deploy, old processes call audit_chain_head(bigint) and insert without a
-    chain: they land in chain 0 under chain 0's lock, interleaved with new appends there."""
-    legacy_fields = row_fields(AuditEvent(action="old.release", actor_type="system", before=None, after=None))
-    new = record(None, "new.release")
-    assert new.chain == 0
+def _old_release_append(occurred_at) -> AuditEvent:
+    """What a process of the previous release does: audit_chain_head(bigint), then an INSERT that
+    names no chain."""
+    fields = row_fields(AuditEvent(action="old.release", actor_type="system", before=None, after=None))
+    fields["occurred_at"] = occurred_at
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '2s'")
         cursor.execute("SELECT COALESCE(audit_chain_head(%s), %s)", [0x41554454, GENESIS_HASH])
         head = cursor.fetchone()[0]
-        legacy_fields["occurred_at"] = new.occurred_at
-        digest = compute_hash(legacy_fields, head)
         cursor.execute(
             "INSERT INTO audit_auditevent (occurred_at, actor_type, actor_id, actor_label, action, target_type, "
             "target_id, target_label, correlation_id, ip_address, user_agent, prev_hash, hash) "
-            "VALUES (%s, 'system', '', '', 'old.release', '', '', '', '', '', '', %s, %s)",
-            [new.occurred_at, head, digest],
+            "VALUES (%s, 'system', '', '', 'old.release', '', '', '', '', '', '', %s, %s) RETURNING id",
+            [occurred_at, head, compute_hash(fields, head)],
         )
+        return AuditEvent.objects.get(pk=cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_of_the_previous_release_appends_to_chain_zero_safely(settings):
+    """During a rolling deploy, old processes call audit_chain_head(bigint) and insert without a
+    chain: they land in chain 0, after chain 0's head (not the newest row of another chain)."""
+    settings.AUDIT_CHAINS = 8
+    new = record(None, "new.release")
+    other = record(MerchantFactory().pk, "other.chain")  # newer, in another chain
+    assert (new.chain, other.chain != 0) == (0, True)
+
+    legacy = _old_release_append(new.occurred_at)
     after = record(None, "new.again")
 
-    legacy = AuditEvent.objects.get(action="old.release")
     assert (legacy.chain, legacy.prev_hash) == (0, new.hash)
     assert after.prev_hash == legacy.hash
     assert audit_chain_verify().ok
+
+
+def _hold_in_thread(statements: list[str], held: threading.Event, release: threading.Event) -> threading.Thread:
+    def hold() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                for sql in statements:
+                    cursor.execute(sql)
+                held.set()
+                release.wait(timeout=20)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("holder", ["new", "old"])
+def test_old_and_new_appends_to_chain_zero_wait_for_each_other(holder):
+    """An old-release transaction holding the single-chain lock (taken before migration 0007) and
+    a new append to chain 0 exclude each other, whichever came first."""
+    held, release = threading.Event(), threading.Event()
+    statement = (
+        "SELECT * FROM audit_chain_append_point(0)"
+        if holder == "new"
+        else "SELECT pg_advisory_xact_lock(1096107092::bigint)"
+    )
+    thread = _hold_in_thread([statement], held, release)
+    try:
+        assert held.wait(timeout=10)
+        with pytest.raises(OperationalError, match="lock timeout"):
+            _append_with_lock_timeout(None)
+    finally:
+        release.set()
+        thread.join(timeout=20)
 
 
 def _chain_rows(chain: int) -> list[AuditEvent]:
@@ -342,3 +392,61 @@ def test_concurrent_appends_from_many_processes_verify():
     assert AuditEvent.objects.filter(action__startswith="proc.").count() >= 4 * 40
     assert report.chains == len(set(AuditEvent.objects.values_list("chain", flat=True)))
     assert audit_checkpoint_create() is not None and audit_chain_verify().ok
+
+
+def test_a_rotated_checkpoint_key_verifies_the_older_checkpoints_while_listed(settings):
+    settings.AUDIT_CHECKPOINT_KEY = "the-first-checkpoint-key-0123"
+    record(MerchantFactory().pk)
+    first = audit_checkpoint_create()
+
+    settings.AUDIT_CHECKPOINT_KEY = "the-second-checkpoint-key-4567"
+    settings.AUDIT_CHECKPOINT_KEY_FALLBACKS = ["the-first-checkpoint-key-0123"]
+    record(None)
+    second = audit_checkpoint_create()
+    assert first is not None and second is not None
+    assert audit_chain_verify().ok
+
+    settings.AUDIT_CHECKPOINT_KEY_FALLBACKS = []
+    report = audit_chain_verify()
+    assert report.first_break is not None and report.first_break.checkpoint_id == first.id
+
+
+def test_events_no_checkpoint_signs_are_named_once_they_are_stale():
+    from datetime import timedelta
+
+    early = record(MerchantFactory().pk)
+    time.sleep(0.01)
+    assert not audit_chain_verify(stale_after=timedelta(milliseconds=1)).ok  # no checkpoint at all
+    assert audit_chain_verify(stale_after=timedelta(hours=1)).ok
+
+    checkpoint = audit_checkpoint_create()
+    assert checkpoint is not None and audit_chain_verify(stale_after=timedelta(milliseconds=1)).ok
+    late = record(MerchantFactory().pk)
+    time.sleep(0.01)
+    report = audit_chain_verify(stale_after=timedelta(milliseconds=1))
+    assert report.first_break is not None and report.first_break.event_id == late.id
+    assert "checkpoint task" in report.first_break.reason and early.id != late.id
+
+
+def test_a_checkpoint_known_from_the_log_must_still_be_there():
+    record(MerchantFactory().pk)
+    first = audit_checkpoint_create()
+    record(None)
+    newest = audit_checkpoint_create()
+    assert first is not None and newest is not None
+    assert audit_chain_verify(expected=(newest.id, newest.signature)).ok
+
+    # The newest checkpoint (and the events it signed) removed: the chains and the older
+    # checkpoints still verify; only the copy from the log tells.
+    _tamper(("DELETE FROM audit_auditcheckpoint WHERE id = %s", [newest.id]))
+    assert audit_chain_verify().ok
+    report = audit_chain_verify(expected=(newest.id, newest.signature))
+    assert report.first_break is not None and report.first_break.checkpoint_id == newest.id
+
+    out = StringIO()
+    with pytest.raises(CommandError, match=f"BROKEN at checkpoint {newest.id}"):
+        call_command("verify_audit_chain", f"--expect={newest.id}:{newest.signature}", stdout=out)
+    with pytest.raises(CommandError, match="ID:SIGNATURE"):
+        call_command("verify_audit_chain", "--expect=nonsense")
+    call_command("verify_audit_chain", "--stale-after=0", stdout=out)
+    assert f"latest checkpoint {first.id} matches" in out.getvalue()

@@ -1,5 +1,6 @@
 """Several audit chains: the chain column (a constant database default, so no row is rewritten and
-an older process keeps appending to chain 0) and the checkpoint table."""
+an older process keeps appending to chain 0; no CHECK constraint, whose validation would scan the
+whole table under the exclusive lock) and the checkpoint table."""
 
 from django.db import migrations, models
 
@@ -27,6 +28,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="auditevent",
             name="chain",
-            field=models.PositiveSmallIntegerField(db_default=0, default=0),
+            field=models.SmallIntegerField(db_default=0, default=0),
         ),
     ]

@@ -10,9 +10,21 @@ INDEX = "audit_chain_idx"
 
 
 def forwards(apps, schema_editor):
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {INDEX} ON audit_auditevent (chain, id)", params=None)
+        return
+    # A concurrent build that failed or was cancelled leaves an invalid index behind, which
+    # IF NOT EXISTS would keep: drop it and build again.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+            [INDEX],
+        )
+        row = cursor.fetchone()
+    if row is not None and not row[0]:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}", params=None)
     schema_editor.execute(
-        f"CREATE INDEX {concurrently}IF NOT EXISTS {INDEX} ON audit_auditevent (chain, id)", params=None
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} ON audit_auditevent (chain, id)", params=None
     )
 
 

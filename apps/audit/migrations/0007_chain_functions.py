@@ -9,7 +9,10 @@ A VOLATILE PL/pgSQL function runs each inner query with a fresh snapshot (READ C
 head it reads includes the row committed by the previous holder of the lock.
 
 audit_chain_head(bigint), which processes of the previous release call, now appends to chain 0
-under chain 0's lock, so old and new processes share chain 0 safely during a rolling deploy.
+under chain 0's lock, so old and new processes share chain 0 safely during a rolling deploy; an
+append to chain 0 also takes the previous release's lock (a bigint key, distinct from the
+two-key locks), so a transaction of the old release still open when this migration commits is
+waited for rather than forked from.
 The checkpoint table is append-only like the events.
 """
 
@@ -23,6 +26,12 @@ DECLARE
 BEGIN
     IF held IS NULL OR held = '' THEN
         chain_no := preferred;
+        IF chain_no = 0 THEN
+            -- The previous release's single-chain lock too (a bigint key, a lock of its own), so
+            -- an old transaction that took it before this migration and is still open is waited
+            -- for. Drop in the release after.
+            PERFORM pg_advisory_xact_lock(1096107092::bigint);
+        END IF;
         PERFORM pg_advisory_xact_lock(1096107092, chain_no);
         PERFORM set_config('clearhouse.audit_chain', chain_no::text, true);
     ELSE

@@ -39,6 +39,8 @@ urlpatterns = [
     path("payment-methods/<str:payment_method_id>/authenticated", setup_return, name="payment-method-authenticated"),
     # An open invoice's payment page (the signed link in invoice events), for customers.
     path("pay/invoices/<str:token>", invoice_pay, name="invoice-pay"),
+    # The hosted customer portal, opened with a one-time link (POST /api/v1/portal-sessions).
+    path("portal/", include("apps.portal.urls")),
     path("api/schema/", docs_view(SpectacularAPIView.as_view()), name="schema"),
     # The split view serves its start-up script as a file: the page needs no inline script (CSP).
     path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),

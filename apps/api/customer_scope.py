@@ -40,6 +40,7 @@ class CustomerScope:
     session: str  # the session's public id (cs_…)
     jti: str
     expires_at: datetime
+    livemode: bool = False  # the mode of the key that minted the session (its writes use that mode's gateway)
 
     is_authenticated = True
     is_anonymous = False

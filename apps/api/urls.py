@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("apps.catalog.api.urls")),
     path("", include("apps.customers.api.urls")),
     path("", include("apps.sessions_api.api.urls")),
+    path("", include("apps.portal.api.urls")),
     path("", include("apps.subscriptions.api.urls")),
     path("", include("apps.reports.api.urls")),
     path("", include("apps.risk.api.urls")),

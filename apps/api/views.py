@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
@@ -141,7 +142,18 @@ class MerchantApiView(APIView):
         return request.auth  # type: ignore[return-value]
 
     def actor(self, request: Request) -> Actor:
+        """Who the request acts as: the API key, or the customer of a customer session."""
+        scope = customer_scope_of(request)
+        if scope is not None:
+            return Actor.customer(scope.customer, scope.session)
         return Actor.api_key(self.api_key(request))
+
+    def livemode(self, request: Request) -> bool:
+        """Live or test mode: the key's, or that of the key that minted the customer session."""
+        scope = customer_scope_of(request)
+        if scope is not None:
+            return scope.livemode
+        return self.api_key(request).mode == "live"
 
 
 class IdempotentApiView(MerchantApiView):
@@ -170,13 +182,13 @@ class IdempotentApiView(MerchantApiView):
             return
         outcome = idempotency_begin(
             merchant=self.merchant(request),
-            key=validate_key(key),
+            key=_key_of(request, validate_key(key)),
             method=request.method,
             path=request.path,
             fingerprint=request_fingerprint(method=request.method, path=request.path, body=request.data),
         )
         if isinstance(outcome, StoredResponse):
-            raise _Replay(_replay_response(outcome))
+            raise _Replay(self.replayed(_replay_response(outcome)))
         self._idempotency_record = outcome
         # Never taken over (no earlier holder): its reference has no calls yet (apps.core.references).
         reference_mark_fresh(record_reference(outcome) if outcome.recoveries == 0 else "")
@@ -191,5 +203,24 @@ class IdempotentApiView(MerchantApiView):
         record, self._idempotency_record = self._idempotency_record, None
         reference_mark_fresh("")
         if record is not None:
-            idempotency_finish(record=record, response=_sent(response), final=not self.outcome_pending)
+            stored = self.to_store(_sent(response))
+            idempotency_finish(record=record, response=stored, final=not self.outcome_pending)
         return response
+
+    def to_store(self, sent: SentResponse) -> SentResponse:
+        """What is kept of a response for replay (all of it unless a view holds back a secret)."""
+        return sent
+
+    def replayed(self, response: Response) -> Response:
+        """A stored response about to be replayed (a view that held back a secret puts it back)."""
+        return response
+
+
+def _key_of(request: Request, key: str) -> str:
+    """The Idempotency-Key as stored. A customer session's keys are its customer's own (hashed to
+    a fixed length under the customer's id): they never meet the merchant's keys, nor another
+    customer's, so no one replays (or learns of) a response meant for someone else."""
+    scope = customer_scope_of(request)
+    if scope is None:
+        return key
+    return f"{scope.customer}:{hashlib.sha256(key.encode()).hexdigest()}"

@@ -1,4 +1,5 @@
-"""Who did something: a staff user, an API key, the system itself, a gateway, or nobody known."""
+"""Who did something: a staff user, an API key, a merchant's customer, the system itself, a gateway, or
+nobody known."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ class Actor:
     @classmethod
     def api_key(cls, api_key: Any) -> Actor:
         return cls(ActorType.API_KEY, api_key.public_id, api_key.display)
+
+    @classmethod
+    def customer(cls, customer: str, session: str) -> Actor:
+        """A merchant's customer acting through a customer session (its token, or the portal
+        opened with one): the customer's public id, and the session in the label."""
+        return cls(ActorType.CUSTOMER, customer, f"customer session {session}")
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:

@@ -9,6 +9,7 @@ class ActorType(models.TextChoices):
     SYSTEM = "system", "System"
     GATEWAY = "gateway", "Gateway"
     ANONYMOUS = "anonymous", "Anonymous"
+    CUSTOMER = "customer", "Customer (a customer session or the customer portal)"
 
 
 class AuditEvent(models.Model):

@@ -23,12 +23,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.audit.models import ActorType
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.customers.models import Customer
 from apps.events.services import event_publish
-from apps.gateways.api_errors import GatewayMisconfiguredError, PaymentDeclined, gateway_unavailable
+from apps.gateways.api_errors import (
+    GatewayMisconfiguredError,
+    PaymentDeclined,
+    RawCardDataNotAllowed,
+    gateway_unavailable,
+)
 from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCustomerRequest
 from apps.gateways.errors import (
     GatewayDeclined,
@@ -207,7 +213,12 @@ def payment_method_add(
     Where the card asks the customer to authenticate before it can be charged without them (3-D
     Secure at a Stripe SetupIntent), the card is kept `requires_action` with the page to send the
     customer to; they come back to us (`site_url`: our address as their browser reaches it) and
-    go on to the merchant's `return_url`. Only then is it saved (payment_method_setup_settle)."""
+    go on to the merchant's `return_url`. Only then is it saved (payment_method_setup_settle).
+
+    A customer acting for itself (a customer session, the portal) gives only a token from the
+    gateway's browser library: card numbers never pass through a customer-facing path."""
+    if actor.type == ActorType.CUSTOMER and not isinstance(payment, OpaqueToken):
+        raise RawCardDataNotAllowed(param="type")
     account = gateway_account_for(merchant=customer.merchant, livemode=livemode)
     check_payment_method(account, payment)
     expired = card_expired(payment)

@@ -56,6 +56,27 @@ def payment_representation(payment: Payment) -> dict[str, Any]:
     }
 
 
+# What only the merchant sees: which risk rules fired and the score, the review's notes, the
+# merchant's own metadata, the gateway's transaction ids. A customer session (the customer itself,
+# or anyone holding its token) never does: end customers must not learn how fraud is screened.
+MERCHANT_ONLY_PAYMENT_FIELDS = frozenset({"risk", "review", "metadata", "gateway_transaction_id"})
+MERCHANT_ONLY_REFUND_FIELDS = frozenset({"gateway_transaction_id"})
+CUSTOMER_DECLINE = ("card_declined", "The payment was declined.")
+
+
+def payment_for_customer(body: dict[str, Any]) -> dict[str, Any]:
+    """A payment's representation as its customer sees it: without the merchant-only fields, and a
+    payment stopped by risk checks reads as a plain decline."""
+    shown = {name: value for name, value in body.items() if name not in MERCHANT_ONLY_PAYMENT_FIELDS}
+    if shown.get("failure_code") == "blocked_by_risk":
+        shown["failure_code"], shown["failure_message"] = CUSTOMER_DECLINE
+    return shown
+
+
+def refund_for_customer(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if name not in MERCHANT_ONLY_REFUND_FIELDS}
+
+
 def card_view(payment: Payment) -> dict[str, Any] | None:
     if payment.payment_method_type == PaymentMethodType.US_BANK_ACCOUNT:
         return None

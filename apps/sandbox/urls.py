@@ -8,6 +8,7 @@ app_name = "sandbox"
 
 urlpatterns = [
     path("authorizenet/xml/v1/request.api", views.authorizenet_api, name="authorizenet-api"),
+    path("authorizenet/accept.js", views.authorizenet_accept_js, name="authorizenet-accept-js"),
     path("authorizenet/accept/v1/tokens", views.authorizenet_accept_token, name="authorizenet-accept-token"),
     path("razorpay/checkout.js", razorpay.checkout_js, name="razorpay-checkout-js"),
     path("razorpay/checkout/v1/payments", razorpay.checkout_pay, name="razorpay-checkout-pay"),

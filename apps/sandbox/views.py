@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -14,6 +15,7 @@ from .faults import AFTER, BEFORE, reset_connection, sleep_ms, take_faults
 from .models import SandboxCall, SandboxFault
 
 ANET_CONTENT_TYPE = "application/xml; charset=utf-8"
+ACCEPT_JS = "sandbox/authorizenet/accept.js"
 
 
 @csrf_exempt
@@ -39,6 +41,16 @@ def authorizenet_api(request: HttpRequest) -> HttpResponse:
         elif fault.kind == SandboxFault.Kind.DROP_RESPONSE and reset_connection(request):
             return HttpResponse(status=204)
     return HttpResponse(body, content_type=ANET_CONTENT_TYPE)
+
+
+def authorizenet_accept_js(request: HttpRequest) -> FileResponse:
+    """The Accept.js stand-in: defines window.Accept.dispatchData, which posts to the token endpoint."""
+    location = finders.find(ACCEPT_JS)
+    if not isinstance(location, str):
+        raise Http404("accept.js is missing")
+    response = FileResponse(open(location, "rb"), content_type="application/javascript; charset=utf-8")  # noqa: SIM115
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 @csrf_exempt

@@ -76,6 +76,8 @@ class CustomerSession(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="sessions")
     signing_key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="sessions")
     abilities = models.JSONField(default=list)
+    # The mode of the key that minted it: its writes use the merchant's gateway account of that mode.
+    livemode = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -33,7 +33,9 @@ def public_signing_keys() -> QuerySet[SigningKey]:
 
 def customer_session_get(*, merchant: Merchant, public_id: str) -> CustomerSession:
     try:
-        return CustomerSession.objects.select_related("customer").get(merchant=merchant, public_id=public_id)
+        return CustomerSession.objects.select_related("customer", "merchant", "signing_key").get(
+            merchant=merchant, public_id=public_id
+        )
     except CustomerSession.DoesNotExist as exc:
         raise NotFoundError(f"No such customer session: {public_id!r}.", param="id") from exc
 

@@ -43,6 +43,7 @@ def _session_snapshot(session: CustomerSession) -> dict[str, object]:
         "id": session.public_id,
         "customer": session.customer.public_id,
         "abilities": session.abilities,
+        "livemode": session.livemode,
         "kid": session.signing_key.kid,
         "expires_at": session.expires_at,
         "revoked_at": session.revoked_at,
@@ -116,14 +117,38 @@ class MintedSession:
     token: str  # given to the caller; never stored
 
 
+def session_token(session: CustomerSession) -> str:
+    """The session's token, signed with the key that signed it first. Signing again gives a token
+    with the same claims (same `jti`, times and abilities: revoking the session refuses both), so an
+    Idempotency-Key replay hands the token out again without its ever being stored."""
+    issued_at = int(session.created_at.timestamp())
+    claims = {
+        "iss": issuer(),
+        "aud": AUDIENCE,
+        "sub": session.customer.public_id,
+        "mch": session.merchant.public_id,
+        "sid": session.public_id,
+        "jti": session.jti,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": int(session.expires_at.timestamp()),
+        "scope": " ".join(session.abilities),
+        "livemode": session.livemode,
+    }
+    key = session.signing_key
+    return jwt.encode(claims, signing_material(key), algorithm=key.algorithm, headers={"kid": key.kid})
+
+
 def customer_session_create(
     *,
     customer: Customer,
     abilities: Iterable[str],
     expires_in: int = DEFAULT_LIFETIME_SECONDS,
+    livemode: bool = False,
     actor: Actor,
 ) -> MintedSession:
-    """A session token for the customer, signed with its merchant's active key. Audited."""
+    """A session token for the customer, signed with its merchant's active key. Audited.
+    `livemode`: the mode of the key minting it, which its writes (a card saved) use."""
     granted = abilities_checked(abilities)
     if not 1 <= expires_in <= MAX_LIFETIME_SECONDS:
         raise ValueError(f"expires_in must be 1 to {MAX_LIFETIME_SECONDS} seconds")
@@ -132,31 +157,18 @@ def customer_session_create(
     with transaction.atomic():
         # Under the customer's row lock, as revoking all its sessions is: no session escapes that.
         Customer.objects.select_for_update().filter(pk=customer.pk).first()
-        issued_at = int(timezone.now().timestamp())
-        created_at = datetime.fromtimestamp(issued_at, UTC)
+        created_at = datetime.fromtimestamp(int(timezone.now().timestamp()), UTC)
         session = CustomerSession.objects.create(
             merchant=merchant,
             customer=customer,
             signing_key=key,
             abilities=granted,
+            livemode=livemode,
             created_at=created_at,
             expires_at=created_at + timedelta(seconds=expires_in),
         )
         audit_record(actor=actor, action="customer_session.created", target=session, after=_session_snapshot(session))
-    claims = {
-        "iss": issuer(),
-        "aud": AUDIENCE,
-        "sub": customer.public_id,
-        "mch": merchant.public_id,
-        "sid": session.public_id,
-        "jti": session.jti,
-        "iat": issued_at,
-        "nbf": issued_at,
-        "exp": issued_at + expires_in,
-        "scope": " ".join(granted),
-    }
-    token = jwt.encode(claims, signing_material(key), algorithm=key.algorithm, headers={"kid": key.kid})
-    return MintedSession(session=session, token=token)
+    return MintedSession(session=session, token=session_token(session))
 
 
 def _revoke_in_redis(sessions: list[CustomerSession]) -> None:

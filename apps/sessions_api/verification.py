@@ -6,10 +6,10 @@
    from our record, never from the token: `alg: none`, or an HS256 token "signed" with an ES256
    key's public PEM, is refused), and the registered claims: `exp`, `nbf`, `iat` (not in the
    future), `aud`, `iss`, all required, with LEEWAY_SECONDS of clock skew.
-3. Our own claims: `mch` is the key's merchant (one merchant's key never vouches for another's
-   token), the merchant is active, the key still verifies (a retired key only for the tokens it
-   signed before its retirement, until they expire), the lifetime is within the maximum, and the
-   abilities are ours.
+3. Our own claims (`livemode`, the minting key's mode, among them): `mch` is the key's merchant
+   (one merchant's key never vouches for another's token), the merchant is active, the key still
+   verifies (a retired key only for the tokens it signed before its retirement, until they
+   expire), the lifetime is within the maximum, and the abilities are ours.
 4. One round trip to Redis: the request counted for the customer's rate limit, the stamps of the
    kept key, the session's revocation and the customer's "not before". A changed stamp reads the
    key again; Redis unreachable refuses the token (503: fail closed), as a revocation could not be
@@ -56,7 +56,7 @@ from .selectors import signing_key_by_kid
 # Three base64url parts (the signature may be empty: `alg: none`, refused below). API keys
 # (`sk_test_…`, `pk_live_…`) have no dots.
 JWT_SHAPE = re.compile(rb"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid", "mch", "scope"]
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid", "mch", "scope", "livemode"]
 KNOWN_ABILITIES = frozenset(Ability)
 
 
@@ -133,6 +133,8 @@ def _scope(claims: dict[str, Any], key: VerificationKey) -> CustomerScope:
         raise SessionTokenInvalid()
     if not isinstance(claims["jti"], str) or not isinstance(claims["sid"], str):
         raise SessionTokenInvalid()
+    if not isinstance(claims["livemode"], bool):
+        raise SessionTokenInvalid()
     return CustomerScope(
         merchant=copy.copy(merchant),  # a request's own copy: nothing it sets reaches the next
         customer=customer,
@@ -140,6 +142,7 @@ def _scope(claims: dict[str, Any], key: VerificationKey) -> CustomerScope:
         session=claims["sid"],
         jti=claims["jti"],
         expires_at=datetime.fromtimestamp(expires, UTC),
+        livemode=claims["livemode"],
     )
 
 

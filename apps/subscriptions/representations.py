@@ -54,6 +54,15 @@ def subscription_representation(subscription: Subscription) -> dict[str, Any]:
     }
 
 
+# The merchant's own metadata and the gateway's schedule id are not the customer's to see.
+MERCHANT_ONLY_SUBSCRIPTION_FIELDS = frozenset({"metadata", "gateway_subscription_id"})
+
+
+def subscription_for_customer(body: dict[str, Any]) -> dict[str, Any]:
+    """A subscription's representation as its customer sees it (a customer session)."""
+    return {name: value for name, value in body.items() if name not in MERCHANT_ONLY_SUBSCRIPTION_FIELDS}
+
+
 def invoice_representation(invoice: Invoice) -> dict[str, Any]:
     return {
         "id": invoice.public_id,

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.risk",
     "apps.subscriptions",
     "apps.sessions_api",
+    "apps.portal",
     "apps.webhooks",
 ]
 # Dev-only apps: the gateway sandboxes, the demo data and the benchmark's baselines. The dev, test
@@ -431,6 +432,10 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 CUSTOMER_SESSION_ALGORITHM: str = env("CUSTOMER_SESSION_ALGORITHM", default="HS256")
 CUSTOMER_SESSION_ISSUER: str = env("CUSTOMER_SESSION_ISSUER", default="")
 CUSTOMER_SESSION_THROTTLE_RATE: str = env("CUSTOMER_SESSION_THROTTLE_RATE", default="20/s")
+# The hosted customer portal (/portal/): how long a link the merchant's backend minted may wait to be
+# opened (once), and how long the browser session it opens lasts (a customer session: an hour at most).
+PORTAL_LINK_SECONDS = env.int("PORTAL_LINK_SECONDS", default=300)
+PORTAL_SESSION_SECONDS = env.int("PORTAL_SESSION_SECONDS", default=3600)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # A request holds its Idempotency-Key this long; a retry after it (the first request's process
 # died) takes the key over and answers with what the first request did. Longer than any request
@@ -497,22 +502,28 @@ STRIPE_LIVE_API_BASE: str = env("STRIPE_LIVE_API_BASE", default="https://api.str
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 # Stripe.js, which the storefront loads: the sandbox's stand-in in dev and test.
 STRIPE_JS_URL: str = env("STRIPE_JS_URL", default="/sandbox/stripe/js/v3/stripe.js")
+# Accept.js (Authorize.Net's card tokenisation), which the customer portal loads to add a card: the
+# sandbox's stand-in in dev and test.
+ACCEPT_JS_URL: str = env("ACCEPT_JS_URL", default="/sandbox/authorizenet/accept.js")
 
 
-def content_security_policy(checkout_js_url: str, stripe_js_url: str = "") -> dict[str, Any]:
-    """django-csp's policy: everything from our own origin, Razorpay Checkout and Stripe.js where
-    they are served from elsewhere; no inline script anywhere (inline style attributes stay allowed)."""
+def content_security_policy(checkout_js_url: str, stripe_js_url: str = "", accept_js_url: str = "") -> dict[str, Any]:
+    """django-csp's policy: everything from our own origin, Razorpay Checkout, Stripe.js and Accept.js
+    where they are served from elsewhere; no inline script anywhere (inline style attributes stay allowed)."""
     razorpay = ["https://*.razorpay.com"] if urlsplit(checkout_js_url).netloc else []
+    # Accept.js posts the card to Authorize.Net's API (its test or production host).
+    accept = [f"https://{urlsplit(accept_js_url).netloc}"] if urlsplit(accept_js_url).netloc else []
+    accept_api = ["https://api2.authorize.net", "https://apitest.authorize.net"] if accept else []
     stripe = ["https://js.stripe.com"] if urlsplit(stripe_js_url).netloc else []
     stripe_frames = [*stripe, "https://hooks.stripe.com"] if stripe else []
     stripe_api = ["https://api.stripe.com"] if stripe else []
     return {
         "DIRECTIVES": {
             "default-src": [SELF],
-            "script-src": [SELF, *razorpay, *stripe],
+            "script-src": [SELF, *razorpay, *stripe, *accept],
             "style-src": [SELF, UNSAFE_INLINE],
             "img-src": [SELF, "data:", *razorpay],
-            "connect-src": [SELF, *razorpay, *stripe_api],
+            "connect-src": [SELF, *razorpay, *stripe_api, *accept_api],
             "frame-src": [SELF, *razorpay, *stripe_frames],
             "form-action": [SELF, *razorpay],
             "frame-ancestors": [NONE],
@@ -522,7 +533,7 @@ def content_security_policy(checkout_js_url: str, stripe_js_url: str = "") -> di
     }
 
 
-CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL, STRIPE_JS_URL)
+CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL, STRIPE_JS_URL, ACCEPT_JS_URL)
 # A Razorpay order nobody paid is expired (and its pending payment with it) after this long.
 RAZORPAY_ORDER_EXPIRY_SECONDS = env.int("RAZORPAY_ORDER_EXPIRY_SECONDS", default=1800)
 # Pending checkout payments older than this are looked up at the gateway by the reconciler.

@@ -53,7 +53,8 @@ RAZORPAY_TEST_API_BASE = env("RAZORPAY_TEST_API_BASE", default="https://api.razo
 RAZORPAY_CHECKOUT_JS_URL = env("RAZORPAY_CHECKOUT_JS_URL", default="https://checkout.razorpay.com/v1/checkout.js")
 STRIPE_TEST_API_BASE = env("STRIPE_TEST_API_BASE", default="https://api.stripe.com")
 STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
-CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL, STRIPE_JS_URL)
+ACCEPT_JS_URL = env("ACCEPT_JS_URL", default="https://js.authorize.net/v1/Accept.js")
+CONTENT_SECURITY_POLICY = content_security_policy(RAZORPAY_CHECKOUT_JS_URL, STRIPE_JS_URL, ACCEPT_JS_URL)
 PAYMENTS_RAW_CARD_DATA = env("PAYMENTS_RAW_CARD_DATA", default="never")
 AUTHORIZENET_TEST_ENDPOINT = env(
     "AUTHORIZENET_TEST_ENDPOINT", default="https://apitest.authorize.net/xml/v1/request.api"

@@ -102,6 +102,8 @@ SCENARIOS = [
     Scenario("stripe_purchase", "Stripe purchase: POST /api/v1/payments on a Stripe account", "stripe_purchase.lua", "/api/v1/payments", "stripe_sdk"),
     Scenario("checkout_floor", "baseline: Razorpay SDK order, Checkout pay, SDK fetch (checkouts/s)", "checkout.lua", "/"),
     Scenario("checkout", "Razorpay checkout: API order + Checkout pay + API verify (checkouts/s)", "checkout.lua", "/", "checkout_floor"),
+    Scenario("customer_payments_key", "baseline: a customer's payments read with the secret key (GET /api/v1/payments)", "customer_payments.lua", "/api/v1/payments"),
+    Scenario("customer_payments", "the same read with a customer session token (JWT)", "customer_payments.lua", "/api/v1/payments", "customer_payments_key"),
     # Last: 200 rules stay installed from here on.
     Scenario("purchase_risk_off", "baseline: purchase with an IP and email, risk off (RISK_ENABLED=false)", "purchase_risk.lua", "/api/v1/payments"),
     Scenario("purchase_rules", "purchase with an IP and email, 200 active rules + velocity counters", "purchase_risk.lua", "/api/v1/payments", "purchase_risk_off"),
@@ -118,6 +120,10 @@ TRACED_TARGET = 0.9
 NO_POOL_SCENARIOS = {"insert_no_pool"}
 # Stripe scenarios run as a merchant of their own, whose only card gateway is Stripe.
 STRIPE_SCENARIOS = {"stripe_sdk", "stripe_purchase"}
+# customer_payments(_key) read as a merchant of their own whose one customer owns all its payments:
+# the secret key and the customer's token read the same page. The issue's target: the token at
+# least 0.9 of the key.
+CUSTOMER_SESSION_TARGET = 0.9
 # Checkout scenarios chain three requests per cycle on one connection per wrk thread.
 CHECKOUT_SCENARIOS = {"checkout", "checkout_floor"}
 # Scenarios measured again at half of their peak rate, with their baseline at the same rate:
@@ -218,6 +224,25 @@ stripe_sandbox = stripe_account_create()
 gateway_account_create(merchant=stripe_merchant, gateway="stripe", mode="test", actor=actor, credentials={
     "secret_key": stripe_sandbox.secret_key, "publishable_key": stripe_sandbox.publishable_key})
 print("BENCH_STRIPE_KEY=" + api_key_create(merchant=stripe_merchant, actor=actor).secret)
+from tests.factories import CustomerFactory, PaymentFactory
+sessions_merchant = merchant_create(slug="bench-sessions", name="Benchmark merchant, customer sessions", actor=actor)
+sessions_customer = CustomerFactory(merchant=sessions_merchant)
+for _ in range(40):
+    PaymentFactory(merchant=sessions_merchant, customer=sessions_customer)
+print("BENCH_SESSIONS_KEY=" + api_key_create(merchant=sessions_merchant, actor=actor).secret)
+print("BENCH_SESSIONS_CUSTOMER=" + sessions_customer.public_id)
+"""
+
+# A customer session token for the bench customer, minted right before its scenario: a token lives
+# an hour at most, shorter than a whole run.
+MINT_SNIPPET = """
+from apps.audit.actors import Actor
+from apps.customers.models import Customer
+from apps.sessions_api.services import customer_session_create
+customer = Customer.objects.get(public_id=%r)
+minted = customer_session_create(customer=customer, abilities=["payments.read"], expires_in=3600,
+                                 actor=Actor.system("bench"))
+print("BENCH_CUSTOMER_TOKEN=" + minted.token)
 """
 
 # Payments we hold as authorized whose transactions the sandbox reports captured, and one signed
@@ -714,7 +739,8 @@ def main() -> None:
         printed = dict(line.split("=", 1) for line in output.splitlines() if line.startswith("BENCH_"))
         env["BENCH_API_KEY"] = printed["BENCH_KEY"]
         env["BENCH_RUN_ID"] = uuid.uuid4().hex[:12]
-        for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY"):
+        for name in ("BENCH_GATEWAY_ACCOUNT", "BENCH_SIGNATURE_KEY", "BENCH_PRICE", "BENCH_STRIPE_KEY",
+                     "BENCH_SESSIONS_KEY", "BENCH_SESSIONS_CUSTOMER"):  # fmt: skip
             env[name] = printed[name]
 
         wanted = set(args.only or [*(s.key for s in SCENARIOS), "billing", "ingest", "recon", "admin", "audit"])
@@ -784,6 +810,14 @@ def main() -> None:
                 scenario_options = {**options, "env": {**env, "BENCH_WEBHOOK_FILE": str(accept_file)}}
             elif scenario.key in STRIPE_SCENARIOS:
                 scenario_options = {**options, "env": {**env, "BENCH_API_KEY": env["BENCH_STRIPE_KEY"]}}
+            elif scenario.key == "customer_payments_key":
+                scenario_options = {**options, "env": {**env, "BENCH_API_KEY": env["BENCH_SESSIONS_KEY"]}}
+            elif scenario.key == "customer_payments":
+                minted = manage(env, "shell", "-c", MINT_SNIPPET % env["BENCH_SESSIONS_CUSTOMER"])
+                token = next(
+                    line.split("=", 1)[1] for line in minted.splitlines() if line.startswith("BENCH_CUSTOMER_")
+                )
+                scenario_options = {**options, "env": {**env, "BENCH_API_KEY": token}}
             elif scenario.key in CHECKOUT_SCENARIOS:
                 mode = "floor" if scenario.key == "checkout_floor" else "ours"
                 lanes = args.checkout_connections
@@ -801,6 +835,8 @@ def main() -> None:
                                 "target_ratio": TRACED_TARGET}  # fmt: skip
                 if not spans:
                     raise StepFailed(f"{scenario.key}: the collector received no span")
+            if scenario.key == "customer_payments":
+                result.extra = {"target_ratio": CUSTOMER_SESSION_TARGET}
             return result
 
         # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.

@@ -35,6 +35,7 @@ def claims_for(customer: Customer, **overrides: Any) -> dict[str, Any]:
         "nbf": now,
         "exp": now + 600,
         "scope": "payments.read",
+        "livemode": False,
     }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}

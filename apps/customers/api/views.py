@@ -108,7 +108,7 @@ def _visible_customer(view: IdempotentApiView, request: Request, customer_id: st
 
 
 class PaymentMethodListCreateApi(IdempotentApiView):
-    customer_abilities = {"GET": Ability.PAYMENT_METHODS_MANAGE}
+    customer_abilities = {"GET": Ability.PAYMENT_METHODS_MANAGE, "POST": Ability.PAYMENT_METHODS_MANAGE}
 
     @extend_schema(operation_id="payment_methods_list", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str) -> Response:
@@ -125,16 +125,17 @@ class PaymentMethodListCreateApi(IdempotentApiView):
         parameters=[IDEMPOTENCY_PARAMETER],
         tags=TAGS,
         description="Save a card at the gateway's vault (checked with a zero-value authorisation). Only the "
-        "gateway's tokens, the brand, the last four digits and the expiry are kept here.",
+        "gateway's tokens, the brand, the last four digits and the expiry are kept here. A customer session "
+        "token may save only a gateway token (opaque_data), never card numbers.",
     )
     def post(self, request: Request, customer_id: str) -> Response:
-        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        customer = _visible_customer(self, request, customer_id)
         data = PaymentMethodAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         payment, billing = _card(data.validated_data)
         method = services.payment_method_add(
             customer=customer,
-            livemode=self.api_key(request).mode == "live",
+            livemode=self.livemode(request),
             payment=payment,
             billing=billing,
             make_default=data.validated_data["set_default"],
@@ -146,7 +147,7 @@ class PaymentMethodListCreateApi(IdempotentApiView):
 
 
 class PaymentMethodDetailApi(IdempotentApiView):
-    customer_abilities = {"GET": Ability.PAYMENT_METHODS_MANAGE}
+    customer_abilities = {"GET": Ability.PAYMENT_METHODS_MANAGE, "DELETE": Ability.PAYMENT_METHODS_MANAGE}
 
     @extend_schema(operation_id="payment_methods_retrieve", responses={200: OpenApiTypes.OBJECT, **ERRORS}, tags=TAGS)
     def get(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
@@ -193,13 +194,15 @@ class PaymentMethodDetailApi(IdempotentApiView):
     )
     def delete(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
         takes_no_parameters(request)
-        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        customer = _visible_customer(self, request, customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
         method = services.payment_method_remove(method=method, actor=self.actor(request))
         return Response(services.payment_method_representation(method))
 
 
 class PaymentMethodDefaultApi(IdempotentApiView):
+    customer_abilities = {"POST": Ability.PAYMENT_METHODS_MANAGE}
+
     @extend_schema(
         operation_id="payment_methods_set_default",
         request=None,
@@ -210,7 +213,7 @@ class PaymentMethodDefaultApi(IdempotentApiView):
     def post(self, request: Request, customer_id: str, payment_method_id: str) -> Response:
         """Make this saved card the customer's default (new subscriptions charge it)."""
         takes_no_parameters(request)
-        customer = customer_get(merchant=self.merchant(request), public_id=customer_id)
+        customer = _visible_customer(self, request, customer_id)
         method = selectors.payment_method_get(customer=customer, public_id=payment_method_id, param="id")
         method = services.payment_method_set_default(method=method, actor=self.actor(request))
         return Response(services.payment_method_representation(method))

@@ -21,7 +21,12 @@ from apps.customers.services import customer_find_or_create, payment_method_repr
 from apps.gateways.base import BankAccount, Billing, Card, OpaqueToken
 from apps.payments import selectors, services
 from apps.payments.models import Payment, PaymentStatus, RefundStatus
-from apps.payments.representations import payment_representation, refund_representation
+from apps.payments.representations import (
+    payment_for_customer,
+    payment_representation,
+    refund_for_customer,
+    refund_representation,
+)
 
 from .serializers import (
     CaptureSerializer,
@@ -92,7 +97,10 @@ class PaymentListCreateApi(IdempotentApiView):
             raise ValidationError(filtered.errors)
         paginator = IdCursorPagination()
         page: list[Payment] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
-        return paginator.get_paginated_response([payment_representation(payment) for payment in page or []])
+        shown = [payment_representation(payment) for payment in page or []]
+        if self.scoped_customer(request) is not None:
+            shown = [payment_for_customer(body) for body in shown]
+        return paginator.get_paginated_response(shown)
 
     @extend_schema(
         operation_id="payments_create",
@@ -150,7 +158,8 @@ class PaymentDetailApi(MerchantApiView):
         payment = selectors.payment_get(
             merchant=self.merchant(request), public_id=payment_id, customer=self.scoped_customer(request)
         )
-        return Response(payment_representation(payment))
+        body = payment_representation(payment)
+        return Response(body if self.scoped_customer(request) is None else payment_for_customer(body))
 
 
 def _payment_response(view: IdempotentApiView, payment: Payment) -> Response:
@@ -209,7 +218,9 @@ class PaymentRefundsApi(IdempotentApiView):
         customer = self.scoped_customer(request)
         payment = selectors.payment_get(merchant=self.merchant(request), public_id=payment_id, customer=customer)
         refunds = selectors.refund_list(merchant=self.merchant(request)).filter(payment=payment).order_by("id")
-        data = RefundOutputSerializer(refunds, many=True).data
+        data: list[dict[str, Any]] = list(RefundOutputSerializer(refunds, many=True).data)
+        if customer is not None:
+            data = [refund_for_customer(body) for body in data]
         return Response({"object": "list", "data": data, "has_more": False, "next": None, "previous": None})
 
     @extend_schema(
@@ -274,4 +285,5 @@ class RefundDetailApi(MerchantApiView):
         refund = selectors.refund_get(
             merchant=self.merchant(request), public_id=refund_id, customer=self.scoped_customer(request)
         )
-        return Response(refund_representation(refund))
+        body = refund_representation(refund)
+        return Response(body if self.scoped_customer(request) is None else refund_for_customer(body))

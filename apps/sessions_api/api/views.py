@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.idempotency import REPLAY_HEADER, SentResponse
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, takes_no_parameters
 from apps.customers.selectors import customer_get
 from apps.sessions_api import services
@@ -40,9 +44,29 @@ class CustomerSessionCreateApi(IdempotentApiView):
         values = data.validated_data
         customer = customer_get(merchant=self.merchant(request), public_id=values["customer"])
         minted = services.customer_session_create(
-            customer=customer, abilities=values["abilities"], expires_in=values["expires_in"], actor=self.actor(request)
+            customer=customer,
+            abilities=values["abilities"],
+            expires_in=values["expires_in"],
+            livemode=self.livemode(request),
+            actor=self.actor(request),
         )
         return Response(customer_session_representation(minted.session, minted.token), status=status.HTTP_201_CREATED)
+
+    def to_store(self, sent: SentResponse) -> SentResponse:
+        """The answer kept for an Idempotency-Key replay holds no token: a replay signs the
+        session's token again (services.session_token), so no bearer token sits in the database."""
+        if sent.status != status.HTTP_201_CREATED or not isinstance(sent.body, dict) or "token" not in sent.body:
+            return sent
+        body = {name: value for name, value in sent.body.items() if name != "token"}
+        return SentResponse(sent.status, body, JSONRenderer().render(body), sent.content_type)
+
+    def replayed(self, response: Response) -> Response:
+        body = json.loads(response.content) if response.content else None
+        if response.status_code != status.HTTP_201_CREATED or not isinstance(body, dict) or "id" not in body:
+            return response
+        session = customer_session_get(merchant=self.merchant(self.request), public_id=body["id"])
+        body["token"] = services.session_token(session)
+        return Response(body, status=response.status_code, headers={REPLAY_HEADER: "true"})
 
 
 class CustomerSessionRevokeApi(IdempotentApiView):

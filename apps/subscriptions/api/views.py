@@ -8,7 +8,7 @@ import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -105,6 +105,12 @@ class SubscriptionFilter(django_filters.FilterSet):
         fields = ["status"]
 
 
+def _shown(view: IdempotentApiView, request: Request, subscription: Subscription) -> dict[str, Any]:
+    """The subscription as the caller sees it: all of it for the merchant, less for its customer."""
+    body = representations.subscription_representation(subscription)
+    return body if view.scoped_customer(request) is None else representations.subscription_for_customer(body)
+
+
 class SubscriptionListCreateApi(IdempotentApiView):
     query_parameters = {"GET": query_names(SUBSCRIPTION_LIST_PARAMETERS)}
     customer_abilities = {"GET": Ability.SUBSCRIPTIONS_READ}
@@ -127,7 +133,7 @@ class SubscriptionListCreateApi(IdempotentApiView):
             raise ValidationError(filtered.errors)
         paginator = IdCursorPagination()
         page: list[Subscription] | None = paginator.paginate_queryset(filtered.qs, request, view=self)
-        return paginator.get_paginated_response([representations.subscription_representation(s) for s in page or []])
+        return paginator.get_paginated_response([_shown(self, request, s) for s in page or []])
 
     @extend_schema(
         operation_id="subscriptions_create",
@@ -176,7 +182,7 @@ class SubscriptionDetailApi(IdempotentApiView):
         subscription = selectors.subscription_get(
             merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
         )
-        return Response(representations.subscription_representation(subscription))
+        return Response(_shown(self, request, subscription))
 
     @extend_schema(
         operation_id="subscriptions_change",
@@ -212,25 +218,37 @@ class SubscriptionDetailApi(IdempotentApiView):
 
 
 class SubscriptionCancelApi(IdempotentApiView):
+    customer_abilities = {"POST": Ability.SUBSCRIPTIONS_MANAGE}
+
     @extend_schema(
         operation_id="subscriptions_cancel",
         request=SubscriptionCancelSerializer,
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
         parameters=[IDEMPOTENCY_PARAMETER],
         tags=TAGS,
-        description="Cancel now (an unpaid invoice is voided) or at the end of the current period.",
+        description="Cancel now (an unpaid invoice is voided) or at the end of the current period. A customer "
+        "session token cancels only at the period's end (`at_period_end: true`).",
     )
     def post(self, request: Request, subscription_id: str) -> Response:
-        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = selectors.subscription_get(
+            merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
+        )
         data = SubscriptionCancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if self.scoped_customer(request) is not None and not data.validated_data["at_period_end"]:
+            # What was paid for runs to its end; ending it at once (and voiding what is owed) is the merchant's call.
+            raise ValidationError(
+                {"at_period_end": [ErrorDetail("A customer cancels at the period's end: send true.", code="invalid")]}
+            )
         subscription = services.subscription_cancel(
             subscription=subscription, at_period_end=data.validated_data["at_period_end"], actor=self.actor(request)
         )
-        return Response(representations.subscription_representation(subscription))
+        return Response(_shown(self, request, subscription))
 
 
 class SubscriptionPauseApi(IdempotentApiView):
+    customer_abilities = {"POST": Ability.SUBSCRIPTIONS_MANAGE}
+
     @extend_schema(
         operation_id="subscriptions_pause",
         request=None,
@@ -241,12 +259,16 @@ class SubscriptionPauseApi(IdempotentApiView):
     def post(self, request: Request, subscription_id: str) -> Response:
         """Pause billing: no charge until resumed (the current period runs to its end)."""
         takes_no_parameters(request)
-        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = selectors.subscription_get(
+            merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
+        )
         subscription = services.subscription_pause(subscription=subscription, actor=self.actor(request))
-        return Response(representations.subscription_representation(subscription))
+        return Response(_shown(self, request, subscription))
 
 
 class SubscriptionResumeApi(IdempotentApiView):
+    customer_abilities = {"POST": Ability.SUBSCRIPTIONS_MANAGE}
+
     @extend_schema(
         operation_id="subscriptions_resume",
         request=None,
@@ -257,14 +279,16 @@ class SubscriptionResumeApi(IdempotentApiView):
     )
     def post(self, request: Request, subscription_id: str) -> Response:
         takes_no_parameters(request)
-        subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
+        subscription = selectors.subscription_get(
+            merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
+        )
         subscription = services.subscription_resume(subscription=subscription, actor=self.actor(request))
         if subscription.next_billing_at is not None and subscription.status == SubscriptionStatus.PAST_DUE:
             billing.subscription_bill(
                 subscription_id=subscription.pk, as_of=subscription.next_billing_at, actor=self.actor(request)
             )
             subscription = selectors.subscription_get(merchant=self.merchant(request), public_id=subscription_id)
-        return Response(representations.subscription_representation(subscription))
+        return Response(_shown(self, request, subscription))
 
 
 class SubscriptionInvoicesApi(IdempotentApiView):

@@ -73,6 +73,7 @@ class VerificationKey:
     material: Any  # HS256: the secret's bytes; ES256: the public key
     merchant: Merchant
     retired_at: datetime | None
+    compromised: bool = False
 
 
 def verification_key(key: SigningKey) -> VerificationKey:
@@ -81,7 +82,9 @@ def verification_key(key: SigningKey) -> VerificationKey:
         material = key.secret().encode()
     else:
         material = serialization.load_pem_public_key(key.public_key.encode())
-    return VerificationKey(key.kid, key.algorithm, material, key.merchant, key.retired_at)
+    return VerificationKey(
+        key.kid, key.algorithm, material, key.merchant, key.retired_at, compromised=key.compromised_at is not None
+    )
 
 
 def public_jwk(key: SigningKey) -> dict[str, Any]:

@@ -48,6 +48,8 @@ class SigningKey(models.Model):
     public_key = models.TextField(blank=True, editable=False, help_text="PEM (ES256 only)")
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Retired because it leaked (`rotate_session_key --compromised`): verifies nothing from then on.
+    compromised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

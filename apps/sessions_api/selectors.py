@@ -23,7 +23,7 @@ def signing_key_active(*, merchant: Merchant) -> SigningKey | None:
 def signing_keys_verifying() -> QuerySet[SigningKey]:
     """Keys that still verify tokens: active, or retired less than a token's longest life ago."""
     oldest = timezone.now() - timedelta(seconds=MAX_LIFETIME_SECONDS + LEEWAY_SECONDS)
-    return SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=oldest))
+    return SigningKey.objects.filter(Q(retired_at__isnull=True) | Q(retired_at__gt=oldest), compromised_at__isnull=True)
 
 
 def public_signing_keys() -> QuerySet[SigningKey]:

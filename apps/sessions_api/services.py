@@ -58,9 +58,13 @@ def _new_key(*, merchant: Merchant, algorithm: str) -> SigningKey:
     return key
 
 
-def session_key_rotate(*, merchant: Merchant, actor: Actor, algorithm: str | None = None) -> SigningKey:
+def session_key_rotate(
+    *, merchant: Merchant, actor: Actor, algorithm: str | None = None, compromised: bool = False
+) -> SigningKey:
     """A new signing key for the merchant's new tokens (CUSTOMER_SESSION_ALGORITHM unless given);
-    the active one is retired and still verifies the tokens it signed until they expire."""
+    the active one is retired and still verifies the tokens it signed until they expire. With
+    `compromised` (a key leaked), every key of the merchant that still verifies stops at once:
+    every token of the merchant's customers is refused from then on."""
     algorithm = algorithm or settings.CUSTOMER_SESSION_ALGORITHM
     if algorithm not in SigningAlgorithm.values:
         raise ValueError(f"algorithm must be one of {SigningAlgorithm.values}")
@@ -72,10 +76,16 @@ def session_key_rotate(*, merchant: Merchant, actor: Actor, algorithm: str | Non
             old.retired_at = now
             old.save(update_fields=["retired_at"])
             retired.append(old.kid)
+        withdrawn = []
+        if compromised:
+            for old in SigningKey.objects.filter(merchant=merchant, compromised_at__isnull=True):
+                old.compromised_at = now
+                old.save(update_fields=["compromised_at"])
+                withdrawn.append(old.kid)
         key = _new_key(merchant=merchant, algorithm=algorithm)
         audit_record(
             actor=actor, action="session_key.rotated", target=key, merchant_id=merchant.pk,
-            after={**_key_snapshot(key), "retired": retired},
+            after={**_key_snapshot(key), "retired": retired, "compromised": withdrawn},
         )  # fmt: skip
     return key
 

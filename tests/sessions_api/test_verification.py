@@ -17,7 +17,7 @@ from apps.core.redis_client import redis_client
 from apps.sessions_api.keys import MAX_LIFETIME_SECONDS, public_jwk
 from apps.sessions_api.models import CustomerSession, SigningAlgorithm, SigningKey
 from apps.sessions_api.revocations import LOADED, revoked_key
-from apps.sessions_api.services import customer_session_revoke, session_key_rotate
+from apps.sessions_api.services import customer_session_revoke, customer_sessions_revoke_all, session_key_rotate
 from apps.sessions_api.verification import session_token_verify
 from tests.factories import CustomerFactory, PaymentFactory
 
@@ -240,6 +240,26 @@ def test_after_a_rotation_the_old_keys_tokens_work_until_they_expire(customer, m
     assert old_key.retired_at is not None and new_key.retired_at is None
 
 
+def test_a_compromised_rotation_ends_every_token_of_the_old_keys_at_once(customer, mint, bearer):
+    old_token = mint(customer)
+    assert bearer(old_token).get(PAYMENTS).status_code == 200  # this process now keeps the key
+
+    new_key = session_key_rotate(merchant=customer.merchant, actor=ACTOR, compromised=True)
+    refused = bearer(old_token).get(PAYMENTS)
+    new_token = mint(customer)
+
+    assert refused.status_code == 401 and "withdrawn" in refused.json()["error"]["message"]
+    assert jwt.get_unverified_header(new_token)["kid"] == new_key.kid
+    assert bearer(new_token).get(PAYMENTS).status_code == 200
+    assert SigningKey.objects.filter(merchant=customer.merchant, compromised_at__isnull=False).count() == 1
+
+
+def test_a_kid_that_is_not_ours_is_refused_before_any_lookup(customer, bearer, django_assert_num_queries):
+    token = sign(claims_for(customer), SigningKeyFactory(merchant=customer.merchant), kid="../../etc/passwd")
+    with django_assert_num_queries(0):
+        assert bearer(token).get(PAYMENTS).status_code == 401
+
+
 def test_a_retired_key_verifies_only_what_it_signed_before_retiring_and_not_beyond_the_window(customer, bearer):
     key = SigningKeyFactory(merchant=customer.merchant)
     now = int(time.time())
@@ -271,3 +291,18 @@ def test_an_api_key_and_a_malformed_header_are_answered_as_before(api, customer,
     response = malformed.get(PAYMENTS)
 
     assert response.status_code == 401 and error_code(response) == "authorization_malformed"
+
+
+def test_revoking_all_refuses_a_token_issued_before_even_without_its_session_row(customer, mint, bearer):
+    """The customer's "not before" alone refuses it: a token signed with the merchant's key whose
+    session the database does not hold (so no revocation of its own could name it)."""
+    mint(customer)  # the merchant's key
+    key = SigningKey.objects.get(merchant=customer.merchant)
+    earlier = int(time.time()) - 30
+    token = sign(claims_for(customer, jti="jti-not-in-the-database", iat=earlier, nbf=earlier), key)
+    assert bearer(token).get(PAYMENTS).status_code == 200
+
+    customer_sessions_revoke_all(customer=customer, actor=ACTOR)
+
+    refused = bearer(token).get(PAYMENTS)
+    assert refused.status_code == 401 and error_code(refused) == "session_revoked"

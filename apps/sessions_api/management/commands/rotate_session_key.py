@@ -19,6 +19,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("merchant", help="The merchant's slug or id (mch_…)")
         parser.add_argument("--algorithm", choices=SigningAlgorithm.values, help="Default: CUSTOMER_SESSION_ALGORITHM")
+        parser.add_argument(
+            "--compromised",
+            action="store_true",
+            help="a key leaked: every earlier key stops verifying at once (all current customer sessions end)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options["merchant"]
@@ -26,6 +31,9 @@ class Command(BaseCommand):
         if merchant is None:
             raise CommandError(f"No merchant {name!r}")
         key = session_key_rotate(
-            merchant=merchant, algorithm=options["algorithm"], actor=Actor.system("rotate_session_key")
+            merchant=merchant,
+            algorithm=options["algorithm"],
+            compromised=options["compromised"],
+            actor=Actor.system("rotate_session_key"),
         )
         self.stdout.write(f"{merchant.slug}: new customer session key {key.kid} ({key.algorithm})")

@@ -12,8 +12,10 @@ class CoreConfig(AppConfig):
 
         from . import celery_signals, context, logging, worker_metrics
         from .browser_middleware import check_browser_middleware
+        from .redis_checks import check_redis_eviction
 
         checks.register(check_browser_middleware)
+        checks.register(check_redis_eviction, checks.Tags.caches, deploy=True)
         logging.configure_structlog()
         celery_signals.connect()
         worker_metrics.connect()

@@ -8,3 +8,13 @@ class EventsConfig(AppConfig):
     name = "apps.events"
     label = "events"
     verbose_name = "Events and merchant webhooks"
+
+    def ready(self) -> None:
+        from apps.audit.actors import Actor
+        from apps.core.field_encryption import encrypted_secrets_register
+
+        from .endpoints import webhook_endpoint_secrets_reencrypt
+
+        encrypted_secrets_register(
+            "webhook endpoint(s)", lambda label: webhook_endpoint_secrets_reencrypt(actor=Actor.system(label))
+        )

@@ -64,8 +64,7 @@ stripe.enable_telemetry = False  # no request timings of ours in headers to Stri
 SIGNATURE_HEADER = "stripe-signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
 CONNECT_TIMEOUT_SECONDS = 5.0
-# A payment method id from Stripe.js (or one of Stripe's test ids such as pm_card_visa).
-PAYMENT_METHOD_DESCRIPTOR = "stripe.payment_method"
+PAYMENT_METHOD_DESCRIPTOR = words.PAYMENT_METHOD_DESCRIPTOR
 
 
 @dataclass(frozen=True)

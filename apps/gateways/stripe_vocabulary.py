@@ -22,6 +22,10 @@ from .base import (
     TransactionState,
 )
 
+# The descriptor of an opaque token that is a payment method id from Stripe.js (pm_…, or one of
+# Stripe's test ids such as pm_card_visa).
+PAYMENT_METHOD_DESCRIPTOR = "stripe.payment_method"
+
 # Stripe's error codes and decline codes -> our decline codes (the API's `failure_code`). Anything
 # else the issuer says is a plain decline: the reason (lost, stolen, fraud ...) is not for the
 # customer's eyes.

@@ -56,6 +56,7 @@ def portal_scope(request: HttpRequest) -> CustomerScope:
     except SessionTokenInvalid as exc:
         raise PortalSignedOut() from exc
     limit, _ = parse_rate(settings.CUSTOMER_SESSION_THROTTLE_RATE)
-    if verified.counted is not None and verified.counted.count > limit:
+    counted = verified.counted
+    if counted is not None and (counted.count > limit or counted.merchant_wait is not None):
         raise PortalThrottled()
     return verified.scope

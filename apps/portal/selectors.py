@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.api.customer_scope import CustomerScope
@@ -12,8 +13,10 @@ from apps.core.errors import NotFoundError
 from apps.core.money import format_amount
 from apps.customers.models import Customer, PaymentMethod
 from apps.customers.selectors import customer_get, payment_method_list
+from apps.gateways import stripe_vocabulary as stripe_words
 from apps.gateways.api_errors import NoGatewayAccount
-from apps.gateways.selectors import gateway_account_for
+from apps.gateways.models import GatewayName
+from apps.gateways.selectors import gateway_account_for, gateways_by_currency
 from apps.merchants.models import Merchant
 from apps.subscriptions.models import Invoice, Subscription
 from apps.subscriptions.selectors import subscription_list
@@ -74,21 +77,60 @@ def money(amount: int, currency: str) -> str:
 
 @dataclass(frozen=True)
 class CardForm:
-    """What the page's Accept.js needs to tokenise a card for the merchant's Authorize.Net account."""
+    """What the page's card form needs to tokenise a card in the browser with the gateway's own
+    library: Accept.js (an Authorize.Net account: API login id and public client key) or Stripe.js
+    (a Stripe account: publishable key). Each of these is made to be put in a web page. With no
+    form (`gateway` blank), `unavailable` says why: "not_supported" where the merchant's accounts
+    cannot save cards at all (hosted checkout only, e.g. Razorpay: no vault in Clearhouse),
+    "not_configured" otherwise (no card account of this mode, or its browser keys missing)."""
 
-    api_login_id: str
-    client_key: str
+    gateway: str  # GatewayName: authorizenet (Accept.js), stripe (Stripe.js); blank: no form
+    script_url: str = ""
+    api_login_id: str = ""
+    client_key: str = ""
+    publishable_key: str = ""
+    token_descriptor: str = ""  # what the form posts as the token's descriptor (Stripe.js only)
+    unavailable: str = ""
 
 
-def card_form_for(scope: CustomerScope) -> CardForm | None:
-    """The card form's settings, or None where the merchant's account (of the session's mode) is
-    not at Authorize.Net: its browser library is the only tokenisation the portal serves."""
+NOT_SUPPORTED = CardForm("", unavailable="not_supported")
+NOT_CONFIGURED = CardForm("", unavailable="not_configured")
+
+
+def card_form_for(scope: CustomerScope) -> CardForm:
+    """The card form for the merchant's card account of the session's mode (the one saved cards
+    go to: apps.customers.services.payment_method_add)."""
     try:
         account = gateway_account_for(merchant=scope.merchant, livemode=scope.livemode)
     except NoGatewayAccount:
-        return None
-    if account.gateway != "authorizenet":
-        return None
+        # Only hosted-checkout accounts (or none): those keep no cards for later charges.
+        has_accounts = bool(gateways_by_currency(merchant=scope.merchant, livemode=scope.livemode))
+        return NOT_SUPPORTED if has_accounts else NOT_CONFIGURED
     credentials = account.credentials()
-    # The API login id and the public client key are made to be put in a web page (Accept.js).
-    return CardForm(credentials.get("api_login_id", ""), credentials.get("client_key", ""))
+    if account.gateway == GatewayName.AUTHORIZENET:
+        return CardForm(
+            GatewayName.AUTHORIZENET,
+            script_url=settings.ACCEPT_JS_URL,
+            api_login_id=credentials.get("api_login_id", ""),
+            client_key=credentials.get("client_key", ""),
+        )
+    if account.gateway == GatewayName.STRIPE and credentials.get("publishable_key", "").startswith("pk_"):
+        return CardForm(
+            GatewayName.STRIPE,
+            script_url=settings.STRIPE_JS_URL,
+            publishable_key=credentials["publishable_key"],
+            token_descriptor=stripe_words.PAYMENT_METHOD_DESCRIPTOR,
+        )
+    return NOT_CONFIGURED
+
+
+def portal_card_outcome(scope: CustomerScope, public_id: str) -> PaymentMethod | None:
+    """The customer's card of that id (any status), as the customer comes back from 3-D Secure;
+    None for an unknown id or another customer's card."""
+    return (
+        PaymentMethod.objects.filter(
+            merchant=scope.merchant, customer__public_id=scope.customer, public_id=public_id[:40]
+        )
+        .only("public_id", "status", "card_last4", "is_default")
+        .first()
+    )

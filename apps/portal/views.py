@@ -1,13 +1,15 @@
 """/portal/: the hosted customer portal. Server-rendered pages and plain forms (CSRF-checked); the
-only script tokenises a new card in the browser (static/portal/portal.js with Accept.js). Each
-view reads the customer from the portal cookie (browser.py), checks the ability, and calls the
-same services as the API, with the customer as actor."""
+only script tokenises a new card in the browser (static/portal/portal.js with Accept.js or
+Stripe.js, whichever gateway holds the merchant's cards). Each view reads the customer from the
+portal cookie (browser.py), checks the ability, and calls the same services as the API, with the
+customer as actor."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,6 +23,7 @@ from apps.api.customer_scope import Ability, CustomerScope, check_customer_abili
 from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.customers import services as customer_services
+from apps.customers.models import PaymentMethod
 from apps.customers.selectors import payment_method_get
 from apps.gateways.base import OpaqueToken
 from apps.sessions_api.errors import SessionsUnavailable
@@ -96,9 +99,26 @@ def portal_open(request: HttpRequest, code: str) -> HttpResponse:
     return response
 
 
+def _card_outcome_message(request: HttpRequest, method: PaymentMethod) -> None:
+    """What became of a card that asked the customer to authenticate (read from our records, which
+    the gateway settled, never from the query string)."""
+    if method.status == PaymentMethod.Status.ACTIVE:
+        hint = "" if method.is_default else " To use it for your subscriptions, choose Make default."
+        messages.success(request, f"Card ending {method.card_last4} saved.{hint}")
+    elif method.status == PaymentMethod.Status.REQUIRES_ACTION:
+        messages.info(request, f"Your bank has not confirmed the card ending {method.card_last4} yet.")
+    else:
+        messages.error(request, f"The card ending {method.card_last4} was not saved: your bank did not confirm it.")
+
+
 @require_GET
 @portal_page()
 def portal_home(request: HttpRequest, scope: CustomerScope) -> HttpResponse:
+    if "payment_method" in request.GET:  # back from 3-D Secure (payment_method_add's return_url)
+        method = selectors.portal_card_outcome(scope, request.GET["payment_method"])
+        if method is not None:
+            _card_outcome_message(request, method)
+        return HttpResponseRedirect(reverse("portal:home"))
     customer = selectors.portal_customer(scope)
     subscriptions = [
         {"object": subscription, "price": selectors.money(subscription.plan.amount, subscription.plan.currency)}
@@ -115,7 +135,6 @@ def portal_home(request: HttpRequest, scope: CustomerScope) -> HttpResponse:
         "invoices": invoices,
         "payment_methods": selectors.portal_payment_methods(customer),
         "card_form": selectors.card_form_for(scope),
-        "accept_js_url": settings.ACCEPT_JS_URL,
         "return_url": selectors.portal_return_url(scope),
         "can": {ability.name.lower(): ability.value in scope.abilities for ability in Ability},
     }
@@ -161,19 +180,26 @@ def portal_subscription_action(
 @require_POST
 @portal_page(Ability.PAYMENT_METHODS_MANAGE)
 def portal_card_add(request: HttpRequest, scope: CustomerScope) -> HttpResponse:
-    """A card tokenised in the browser (Accept.js): only its opaque token reaches us."""
+    """A card tokenised in the browser (Accept.js opaque data, or a Stripe.js payment method id):
+    only its token reaches us. A card that asks the customer to authenticate (3-D Secure) sends
+    them to their bank's page; they come back through payment-method-authenticated, which
+    settles the card, to this portal's home."""
     descriptor, value = request.POST.get("descriptor", ""), request.POST.get("value", "")
     if not descriptor or not value or len(descriptor) > 100 or len(value) > 8192:
         messages.error(request, "The card could not be read. Please try again.")
         return HttpResponseRedirect(reverse("portal:home"))
+    site_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/")
     method = customer_services.payment_method_add(
         customer=selectors.portal_customer(scope),
         livemode=scope.livemode,
         payment=OpaqueToken(descriptor, value),
         make_default=request.POST.get("make_default") == "on",
-        site_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+        return_url=urljoin(site_url, reverse("portal:home")),
+        site_url=site_url,
         actor=_actor(scope),
     )
+    if method.status == PaymentMethod.Status.REQUIRES_ACTION and method.action_url:
+        return HttpResponseRedirect(method.action_url)
     messages.success(request, f"Card ending {method.card_last4} saved.")
     return HttpResponseRedirect(reverse("portal:home"))
 

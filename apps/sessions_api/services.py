@@ -1,5 +1,7 @@
 """Customer sessions: minting, revoking, and the signing keys' rotation. Each write is one
-transaction with its audit row; revocations reach Redis inside it (apps.sessions_api.revocations)."""
+transaction with its audit row. A revocation reaches Redis before its transaction begins (no
+network call inside a transaction): should the transaction then fail, the token is refused though
+the database does not say revoked yet, and the caller's retry records it (apps.sessions_api.revocations)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ import jwt
 import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.api.customer_scope import Ability
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core import crypto
 from apps.customers.models import Customer
 from apps.merchants.models import Merchant
 
@@ -181,19 +185,29 @@ def customer_session_create(
     return MintedSession(session=session, token=session_token(session))
 
 
-def _revoke_in_redis(sessions: list[CustomerSession]) -> None:
+def _revoke_in_redis(sessions: Iterable[CustomerSession]) -> None:
     if settings.REDIS_URL:
         revocations_record((session.jti, session.expires_at.timestamp()) for session in sessions)
 
 
 def customer_session_revoke(*, session: CustomerSession, actor: Actor) -> CustomerSession:
     """Revoke one session: its token is refused from now on, in every process. Revoking a revoked
-    (or expired) session changes nothing. Redis unreachable: SessionsUnavailable, nothing revoked."""
+    (or expired) session changes nothing. Redis unreachable: SessionsUnavailable, nothing revoked.
+
+    Redis first, then the database: a revocation the API confirmed is in force everywhere; one
+    whose transaction failed after Redis took it is refused all the same (a retry records it)."""
+    current = CustomerSession.objects.filter(pk=session.pk).only("revoked_at", "jti", "expires_at").get()
+    if current.revoked_at is not None:
+        return CustomerSession.objects.select_related("customer", "signing_key").get(pk=session.pk)
+    try:
+        _revoke_in_redis([current])
+    except redis.RedisError as exc:
+        raise SessionsUnavailable(code=SESSIONS_UNAVAILABLE_CODE) from exc
     with transaction.atomic():
         locked = (
             CustomerSession.objects.select_for_update().select_related("customer", "signing_key").get(pk=session.pk)
         )
-        if locked.revoked_at is not None:
+        if locked.revoked_at is not None:  # revoked meanwhile by another call
             return locked
         before = _session_snapshot(locked)
         locked.revoked_at = timezone.now()
@@ -203,10 +217,6 @@ def customer_session_revoke(*, session: CustomerSession, actor: Actor) -> Custom
             actor=actor, action="customer_session.revoked", target=locked, before=before,
             after=_session_snapshot(locked),
         )  # fmt: skip
-        try:
-            _revoke_in_redis([locked])  # before the commit: confirmed only once in force
-        except redis.RedisError as exc:
-            raise SessionsUnavailable(code=SESSIONS_UNAVAILABLE_CODE) from exc
     return locked
 
 
@@ -217,15 +227,36 @@ class RevokedAll:
     revoked_at: datetime
 
 
+def _live_sessions(customer: Customer, now: datetime) -> Q:
+    return Q(customer=customer, revoked_at__isnull=True, expires_at__gt=now - timedelta(seconds=LEEWAY_SECONDS))
+
+
 def customer_sessions_revoke_all(*, customer: Customer, actor: Actor) -> RevokedAll:
     """Revoke every session of the customer minted so far; sessions minted afterwards work.
-    Audited; Redis unreachable: SessionsUnavailable, nothing revoked."""
+    Audited. Redis unreachable: SessionsUnavailable, and the database records nothing (should
+    Redis have taken part of it, those tokens are refused: over-revoked, never under; a retry
+    records them).
+
+    Redis first, outside the transaction: the customer's "not before" (tokens issued in an earlier
+    second; it only ever moves forward) and each session already minted (those of this very
+    second too). The transaction then records as revoked exactly what Redis refuses: a session
+    minted in this second after the read above was minted after the revocation began, and keeps
+    working."""
+    now = timezone.now()
+    minted = list(CustomerSession.objects.filter(_live_sessions(customer, now)).only("jti", "expires_at"))
+    not_before = datetime.fromtimestamp(int(now.timestamp()), UTC)  # `iat` has whole seconds
+    try:
+        if settings.REDIS_URL:
+            not_before_record(merchant_id=customer.merchant_id, customer=customer.public_id, at=now.timestamp())
+        _revoke_in_redis(minted)
+    except redis.RedisError as exc:
+        raise SessionsUnavailable(code=SESSIONS_UNAVAILABLE_CODE) from exc
     with transaction.atomic():
-        Customer.objects.select_for_update().filter(pk=customer.pk).first()
-        now = timezone.now()
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()  # as minting takes it
         live = list(
             CustomerSession.objects.select_for_update()
-            .filter(customer=customer, revoked_at__isnull=True, expires_at__gt=now - timedelta(seconds=LEEWAY_SECONDS))
+            .filter(_live_sessions(customer, now))
+            .filter(Q(pk__in=[session.pk for session in minted]) | Q(created_at__lt=not_before))
             .order_by("id")
         )
         CustomerSession.objects.filter(pk__in=[session.pk for session in live]).update(
@@ -236,10 +267,20 @@ def customer_sessions_revoke_all(*, customer: Customer, actor: Actor) -> Revoked
             actor=actor, action="customer_sessions.revoked_all", target=customer, merchant_id=customer.merchant_id,
             after={"sessions": revoked, "revoked_at": now},
         )  # fmt: skip
-        try:
-            _revoke_in_redis(live)
-            if settings.REDIS_URL:
-                not_before_record(merchant_id=customer.merchant_id, customer=customer.public_id, at=now.timestamp())
-        except redis.RedisError as exc:
-            raise SessionsUnavailable(code=SESSIONS_UNAVAILABLE_CODE) from exc
     return RevokedAll(customer=customer, sessions=revoked, revoked_at=now)
+
+
+def session_signing_keys_reencrypt(*, actor: Actor) -> int:
+    """Re-encrypt every signing key's secret with the first FIELD_ENCRYPTION_KEYS key (a key
+    rotation, `rotate_field_encryption`); the keys themselves stay the same. Audited."""
+    count = 0
+    for pk in SigningKey.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = SigningKey.objects.select_for_update().get(pk=pk)
+            locked.secret_ciphertext = crypto.reencrypt(locked.secret_ciphertext)
+            locked.save(update_fields=["secret_ciphertext"])
+            audit_record(
+                actor=actor, action="session_key.secret_reencrypted", target=locked, merchant_id=locked.merchant_id
+            )
+            count += 1
+    return count

@@ -25,6 +25,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -32,6 +33,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from redis.commands.core import Script
 
 from apps.api.customer_scope import Ability, CustomerScope
 from apps.core.redis_client import redis_client
@@ -50,7 +52,7 @@ from .keys import (
     verifies_until,
 )
 from .models import CustomerSession
-from .revocations import LOADED, not_before_key, revocations_reload, revoked_key
+from .revocations import loaded_key, not_before_key, prefixed, revocations_reload, revoked_key
 from .selectors import signing_key_by_kid
 
 # Three base64url parts (the signature may be empty: `alg: none`, refused below). API keys
@@ -67,12 +69,15 @@ def looks_like_jwt(credential: bytes) -> bool:
 
 @dataclass(frozen=True)
 class Counted:
-    """The request counted in its customer's current window (apps.sessions_api.throttling)."""
+    """The request counted in its customer's current window (apps.sessions_api.throttling), and in
+    its merchant's: `merchant_wait`, the seconds to wait when all the merchant's customers together
+    went over CUSTOMER_SESSION_MERCHANT_THROTTLE_RATE."""
 
     key: str
     period: int
     window: int
     count: int
+    merchant_wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -149,10 +154,44 @@ def _scope(claims: dict[str, Any], key: VerificationKey) -> CustomerScope:
     )
 
 
-def _throttle_key(merchant_id: int, customer: str) -> tuple[str, int, int]:
-    _, period = parse_rate(settings.CUSTOMER_SESSION_THROTTLE_RATE)
+def _throttle_key(merchant_id: int, customer: str) -> tuple[str, int, int, int]:
+    limit, period = parse_rate(settings.CUSTOMER_SESSION_THROTTLE_RATE)
     window = int(time.time() // period)
-    return f"throttle:customer:{merchant_id}:{customer}:{period}:{window}", period, window
+    return f"throttle:customer:{{{merchant_id}}}:{customer}:{period}:{window}", limit, period, window
+
+
+def merchant_throttle(merchant_id: int) -> tuple[str, int, int, int]:
+    """The key counting every customer token request of the merchant, its limit, period, window
+    (one hash tag with its customers' keys: one script counts both on a Redis Cluster)."""
+    limit, period = parse_rate(settings.CUSTOMER_SESSION_MERCHANT_THROTTLE_RATE)
+    window = int(time.time() // period)
+    return f"throttle:customers_of:{{{merchant_id}}}:{period}:{window}", limit, period, window
+
+
+# The customer's request counted; the merchant's count goes up only for a request within the
+# customer's own limit, so one customer far over it never uses up its merchant's cap.
+# KEYS: customer's window, merchant's window; ARGV: customer limit, customer ttl, merchant ttl.
+_COUNT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local merchant
+if count <= tonumber(ARGV[1]) then
+  merchant = redis.call('INCR', KEYS[2])
+  if merchant == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+else
+  merchant = tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+return {count, merchant}
+"""
+
+
+@lru_cache(maxsize=4)
+def _count_script(url: str) -> Script:
+    return redis_client(url).register_script(_COUNT_LUA)
+
+
+def merchant_wait(count: int, limit: int, period: int, window: int) -> float | None:
+    return (window + 1) * period - time.time() if count > limit else None
 
 
 @dataclass(frozen=True)
@@ -166,20 +205,25 @@ class _FastPath:
 
 def _fast_path(scope: CustomerScope) -> _FastPath:
     """The one round trip of a verification. Raises redis.RedisError."""
-    throttle, period, window = _throttle_key(scope.merchant.pk, scope.customer)
+    throttle, limit, period, window = _throttle_key(scope.merchant.pk, scope.customer)
+    merchant_key, merchant_limit, merchant_period, merchant_window = merchant_throttle(scope.merchant.pk)
     pipeline = redis_client(settings.REDIS_URL).pipeline(transaction=False)
-    pipeline.incr(throttle)
-    pipeline.expire(throttle, period + 1, nx=True)
+    _count_script(settings.REDIS_URL)(
+        keys=[prefixed(throttle), prefixed(merchant_key)],
+        args=[limit, period + 1, merchant_period + 1],
+        client=pipeline,
+    )
     # The stamps share one hash tag and are read together; the other keys one by one (a single
     # MGET across them would be refused by a Redis Cluster: CROSSSLOT).
     pipeline.mget([stamp_key(name) for name in STAMPS])
     pipeline.get(revoked_key(scope.jti))
     pipeline.get(not_before_key(scope.merchant.pk, scope.customer))
-    pipeline.get(LOADED)
-    count, _, stamp_values, revoked, not_before, loaded = pipeline.execute()
+    pipeline.get(loaded_key())
+    (count, merchant_count), stamp_values, revoked, not_before, loaded = pipeline.execute()
     stamps = stamps_from(STAMPS, stamp_values)
+    waits = merchant_wait(int(merchant_count), merchant_limit, merchant_period, merchant_window)
     return _FastPath(
-        counted=Counted(throttle, period, window, int(count)),
+        counted=Counted(throttle, period, window, int(count), waits),
         stamps=tuple(stamps[name] for name in STAMPS),
         revoked=revoked is not None,
         not_before=int(not_before) if not_before is not None else None,

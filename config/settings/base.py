@@ -38,7 +38,14 @@ ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Frontend apps allowed to call the API from a browser (exact origins, e.g. https://shop.example.com).
 CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
-CORS_URLS_REGEX = r"^/api/v1/(checkout|catalog)/.*$"
+# The storefront's endpoints (publishable key) and those a customer session token reaches (its own
+# payments, refunds, subscriptions, invoices and saved cards). A browser sends no cookie along
+# (no CORS_ALLOW_CREDENTIALS): only the credential its script puts in the Authorization header.
+CORS_URLS_REGEX = (
+    r"^/api/v1/((checkout|catalog)/.*|payments(/[^/]+(/refunds)?)?|refunds/[^/]+"
+    r"|subscriptions(/[^/]+(/(cancel|pause|resume|invoices))?)?"
+    r"|customers/[^/]+/payment-methods(/[^/]+(/default)?)?)$"
+)
 CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key", "x-request-id")
 
 INSTALLED_APPS = [
@@ -432,6 +439,9 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 CUSTOMER_SESSION_ALGORITHM: str = env("CUSTOMER_SESSION_ALGORITHM", default="HS256")
 CUSTOMER_SESSION_ISSUER: str = env("CUSTOMER_SESSION_ISSUER", default="")
 CUSTOMER_SESSION_THROTTLE_RATE: str = env("CUSTOMER_SESSION_THROTTLE_RATE", default="20/s")
+# Every customer token request of one merchant together: many customers at once (or one merchant's
+# frontend in a loop) cannot take the whole API from the merchant's other traffic.
+CUSTOMER_SESSION_MERCHANT_THROTTLE_RATE: str = env("CUSTOMER_SESSION_MERCHANT_THROTTLE_RATE", default="500/s")
 # The hosted customer portal (/portal/): how long a link the merchant's backend minted may wait to be
 # opened (once), and how long the browser session it opens lasts (a customer session: an hour at most).
 PORTAL_LINK_SECONDS = env.int("PORTAL_LINK_SECONDS", default=300)
@@ -500,7 +510,8 @@ PUBLIC_BASE_URL: str = env("PUBLIC_BASE_URL", default="")
 STRIPE_TEST_API_BASE: str = env("STRIPE_TEST_API_BASE", default="http://127.0.0.1:8000/sandbox/stripe")
 STRIPE_LIVE_API_BASE: str = env("STRIPE_LIVE_API_BASE", default="https://api.stripe.com")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
-# Stripe.js, which the storefront loads: the sandbox's stand-in in dev and test.
+# Stripe.js, which the storefront and the customer portal (Stripe accounts) load: the sandbox's
+# stand-in in dev and test.
 STRIPE_JS_URL: str = env("STRIPE_JS_URL", default="/sandbox/stripe/js/v3/stripe.js")
 # Accept.js (Authorize.Net's card tokenisation), which the customer portal loads to add a card: the
 # sandbox's stand-in in dev and test.
@@ -517,6 +528,9 @@ def content_security_policy(checkout_js_url: str, stripe_js_url: str = "", accep
     stripe = ["https://js.stripe.com"] if urlsplit(stripe_js_url).netloc else []
     stripe_frames = [*stripe, "https://hooks.stripe.com"] if stripe else []
     stripe_api = ["https://api.stripe.com"] if stripe else []
+    # The portal answers a card's form with a redirect to Stripe's 3-D Secure page (form-action
+    # covers a form's redirects too).
+    stripe_redirects = ["https://hooks.stripe.com"] if stripe else []
     return {
         "DIRECTIVES": {
             "default-src": [SELF],
@@ -525,7 +539,7 @@ def content_security_policy(checkout_js_url: str, stripe_js_url: str = "", accep
             "img-src": [SELF, "data:", *razorpay],
             "connect-src": [SELF, *razorpay, *stripe_api, *accept_api],
             "frame-src": [SELF, *razorpay, *stripe_frames],
-            "form-action": [SELF, *razorpay],
+            "form-action": [SELF, *razorpay, *stripe_redirects],
             "frame-ancestors": [NONE],
             "base-uri": [SELF],
             "object-src": [NONE],

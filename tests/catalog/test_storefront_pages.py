@@ -42,7 +42,7 @@ def test_reconcile_checkouts_command_reports(db):
     assert out.getvalue().startswith("checked 0: completed 0, expired 0")
 
 
-def test_cors_allows_listed_origins_on_checkout_endpoints_only(client, settings):
+def test_cors_allows_listed_origins_on_browser_endpoints_only(client, settings):
     settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
 
     def preflight(path: str, origin: str) -> str | None:
@@ -54,7 +54,17 @@ def test_cors_allows_listed_origins_on_checkout_endpoints_only(client, settings)
 
     assert preflight("/api/v1/checkout/razorpay/orders", "https://shop.example.com") == "https://shop.example.com"
     assert preflight("/api/v1/checkout/razorpay/orders", "https://evil.example.com") is None
-    assert preflight("/api/v1/payments", "https://shop.example.com") is None
+    # The paths a customer session token reaches too, from a listed origin only; merchant-only paths never.
+    assert preflight("/api/v1/payments", "https://shop.example.com") == "https://shop.example.com"
+    for path in ("/api/v1/customers/cus_1/payment-methods/pm_1/default", "/api/v1/subscriptions/sub_1/cancel",
+                 "/api/v1/payments/pay_1/refunds", "/api/v1/refunds/re_1"):  # fmt: skip
+        assert preflight(path, "https://shop.example.com") == "https://shop.example.com", path
+    assert preflight("/api/v1/payments", "https://evil.example.com") is None
+    merchant_only = ("/api/v1/customers", "/api/v1/customer-sessions", "/api/v1/customers/cus_1", "/api/v1/plans",
+                     "/api/v1/payments/pay_1/capture", "/api/v1/payments/pay_1/void",
+                     "/api/v1/payments/pay_1/save-payment-method")  # fmt: skip
+    for path in merchant_only:
+        assert preflight(path, "https://shop.example.com") is None, path
 
 
 def test_prices_in_a_stripe_accounts_currency_get_the_card_button_and_stripe_js(client, merchant, price, settings):

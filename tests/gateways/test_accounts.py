@@ -98,7 +98,9 @@ def test_key_rotation_also_reencrypts_webhook_endpoint_secrets_and_keeps_them(me
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
     endpoint = WebhookEndpoint.objects.get(pk=first.endpoint.pk)
     assert (endpoint.secret(), endpoint.previous_secret()) == (rotated.secret, first.secret)
-    assert out.getvalue() == "Re-encrypted 1 gateway account(s) and 1 webhook endpoint(s).\n"
+    assert out.getvalue() == (
+        "Re-encrypted 1 gateway account(s), 1 webhook endpoint(s) and 0 session signing key(s).\n"
+    )
     assert (
         AuditEvent.objects.filter(action="webhook_endpoint.secret_reencrypted", target_id=endpoint.public_id).count()
         == 1

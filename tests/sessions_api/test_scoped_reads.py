@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from apps.core.redis_client import redis_client
 from apps.payments.representations import MERCHANT_ONLY_PAYMENT_FIELDS, MERCHANT_ONLY_REFUND_FIELDS
+from apps.sessions_api.revocations import prefixed
+from apps.sessions_api.verification import merchant_throttle
 from apps.subscriptions.representations import MERCHANT_ONLY_SUBSCRIPTION_FIELDS
 from tests.factories import CustomerFactory, PaymentFactory
 
@@ -129,6 +132,21 @@ def test_merchant_writes_are_refused_to_a_customer_token(world, customer, mint, 
     assert client.patch(own["subscription"], {}, format="json").status_code == 403
     world["own"]["payment"].refresh_from_db()
     assert world["own"]["payment"].status == "authorized"
+
+
+def test_all_of_a_merchants_customers_together_are_capped(customer, mint, bearer, settings):
+    settings.CUSTOMER_SESSION_MERCHANT_THROTTLE_RATE = "3/h"  # one window for the whole test
+    key = merchant_throttle(customer.merchant_id)[0]
+    redis_client(settings.REDIS_URL).delete(prefixed(key))  # a window of an earlier run
+    first, second = bearer(mint(customer)), bearer(mint(CustomerFactory(merchant=customer.merchant)))
+    someone_elses = bearer(mint(CustomerFactory()))
+
+    answers = [client.get("/api/v1/payments").status_code for client in (first, second, first, second)]
+
+    assert answers == [200, 200, 200, 429]  # each customer well under its own limit
+    limited = first.get("/api/v1/payments")
+    assert error_code(limited) == "rate_limited" and int(limited["Retry-After"]) >= 1
+    assert someone_elses.get("/api/v1/payments").status_code == 200  # another merchant's customers
 
 
 def test_a_customer_is_rate_limited_on_its_own(customer, mint, bearer, settings):

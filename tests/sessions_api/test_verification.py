@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.core.redis_client import redis_client
 from apps.sessions_api.keys import MAX_LIFETIME_SECONDS, public_jwk
 from apps.sessions_api.models import CustomerSession, SigningAlgorithm, SigningKey
-from apps.sessions_api.revocations import LOADED, revoked_key
+from apps.sessions_api.revocations import loaded_key, revoked_key
 from apps.sessions_api.services import customer_session_revoke, customer_sessions_revoke_all, session_key_rotate
 from apps.sessions_api.verification import session_token_verify
 from tests.factories import CustomerFactory, PaymentFactory
@@ -195,12 +195,12 @@ def test_a_redis_that_lost_its_revocations_is_filled_again_from_the_database(cus
     token = mint(customer)
     session = customer_session_revoke(session=CustomerSession.objects.get(customer=customer), actor=ACTOR)
     redis = redis_client(django_settings.REDIS_URL)
-    redis.delete(revoked_key(session.jti), LOADED)  # a Redis restarted without its data
+    redis.delete(revoked_key(session.jti), loaded_key())  # a Redis restarted without its data
 
     response = bearer(token).get(PAYMENTS)
 
     assert response.status_code == 401 and error_code(response) == "session_revoked"
-    assert redis.exists(revoked_key(session.jti)) and redis.exists(LOADED)
+    assert redis.exists(revoked_key(session.jti)) and redis.exists(loaded_key())
 
 
 def test_without_redis_no_token_is_accepted(customer, mint, bearer, settings):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from django.core.cache import cache
 
 from apps.sessions_api.models import CustomerSession
 from apps.sessions_api.services import customer_session_revoke, customer_sessions_revoke_all
-from tests.factories import PaymentFactory
+from apps.sessions_api.verification import merchant_throttle
+from tests.factories import CustomerFactory, PaymentFactory
 
 from .tokens import ACTOR, error_code
 
@@ -46,3 +48,11 @@ def test_the_customer_limit_is_counted_in_the_cache(customer, mint, bearer, sett
 def _jti(token: str) -> str:
     jti: str = jwt.decode(token, options={"verify_signature": False})["jti"]
     return jti
+
+
+def test_the_merchants_cap_is_counted_in_the_cache_too(customer, mint, bearer, settings):
+    settings.CUSTOMER_SESSION_MERCHANT_THROTTLE_RATE = "2/h"
+    cache.delete(merchant_throttle(customer.merchant_id)[0])  # a window of an earlier run
+    first, second = bearer(mint(customer)), bearer(mint(CustomerFactory(merchant=customer.merchant)))
+
+    assert [client.get(PAYMENTS).status_code for client in (first, second, first)] == [200, 200, 429]

@@ -200,7 +200,7 @@ def _after(request: HttpRequest, faults: list[Fault], status: int, content: byte
 @require_GET
 def stripe_js(request: HttpRequest) -> FileResponse:
     """The Stripe.js stand-in (static/sandbox/stripe/stripe.js): Stripe(pk), the card element,
-    confirmCardPayment with the challenge page in a modal."""
+    createPaymentMethod, confirmCardPayment with the challenge page in a modal."""
     location = finders.find("sandbox/stripe/stripe.js")
     if not isinstance(location, str):
         raise Http404("stripe.js is missing")

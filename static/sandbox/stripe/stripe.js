@@ -6,6 +6,8 @@
  *   card.mount("#card-element");
  *   stripe.confirmCardPayment(clientSecret, { payment_method: { card: card, billing_details: { name: "..." } } })
  *     .then(function (result) { result.error ... or result.paymentIntent ... });
+ *   stripe.createPaymentMethod({ type: "card", card: card, billing_details: { name: "..." } })
+ *     .then(function (result) { result.error ... or result.paymentMethod.id ... });
  *
  * As with the real library, card data goes from the browser to the gateway (here the sandbox's
  * /v1/payment_methods, with the publishable key), never to the merchant's server. The real card
@@ -164,14 +166,38 @@
     return { error: error };
   }
 
+  // POST /v1/payment_methods with the publishable key: the card goes from the element to the gateway.
+  Stripe.prototype._cardPaymentMethod = function (card, billingDetails) {
+    return this._request("POST", "/payment_methods", { type: "card", card: card._card(),
+      billing_details: billingDetails || {} });
+  };
+
+  // createPaymentMethod({type: "card", card: element, billing_details}) (or the older
+  // createPaymentMethod("card", element, {billing_details})): {paymentMethod} or {error}.
+  Stripe.prototype.createPaymentMethod = function (data, element, extra) {
+    var options = typeof data === "string"
+      ? { type: data, card: element, billing_details: (extra || {}).billing_details }
+      : (data || {});
+    if (options.type !== "card") {
+      return Promise.resolve({ error: { type: "invalid_request_error", param: "type",
+        message: "The sandbox only has cards." } });
+    }
+    if (!(options.card instanceof CardElement) || !options.card.container) {
+      return Promise.resolve({ error: { type: "invalid_request_error", param: "card",
+        message: "A mounted card element is required." } });
+    }
+    return this._cardPaymentMethod(options.card, options.billing_details)
+      .then(function (paymentMethod) { return { paymentMethod: paymentMethod }; },
+        function (error) { return { error: error }; });
+  };
+
   Stripe.prototype.confirmCardPayment = function (clientSecret, data) {
     var self = this;
     var id = intentId(clientSecret);
     if (!id) return Promise.resolve({ error: { type: "invalid_request_error", message: "Invalid client secret." } });
     var method = (data && data.payment_method) || {};
     var created = method.card instanceof CardElement
-      ? this._request("POST", "/payment_methods", { type: "card", card: method.card._card(),
-        billing_details: method.billing_details || {} })
+      ? this._cardPaymentMethod(method.card, method.billing_details)
       : Promise.resolve({ id: method });
     return created.then(function (paymentMethod) {
       return self._request("POST", "/payment_intents/" + id + "/confirm",

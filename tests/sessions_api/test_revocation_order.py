@@ -5,6 +5,7 @@ Redis that cannot take them changes nothing. And a field-key rotation re-encrypt
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -14,7 +15,7 @@ from django.db import OperationalError, connection, transaction
 from apps.audit.models import AuditEvent
 from apps.core import crypto
 from apps.core.redis_client import redis_client
-from apps.sessions_api import key_cache
+from apps.sessions_api import key_cache, services
 from apps.sessions_api.errors import SessionsUnavailable
 from apps.sessions_api.models import CustomerSession
 from apps.sessions_api.revocations import loaded_key, revoked_key
@@ -132,3 +133,32 @@ def test_reloading_revocations_after_a_failover_refuses_the_revoked_tokens_again
 
     assert error_code(bearer(token).get(PAYMENTS)) == "session_revoked"
     assert printed.getvalue() == "1 revoked session(s) written to Redis.\n"
+
+
+def test_sessions_minted_while_a_revoke_all_runs_are_refused_exactly_when_recorded(customer, mint, bearer, monkeypatch):
+    """Between revoke-all's read of the customer's sessions and its transaction, two more sessions
+    commit: one of an earlier second (a slow mint) and one minted now. Each is refused by Redis
+    exactly when the database records it revoked."""
+    mint(customer)  # the merchant's key
+    late: list[CustomerSession] = []
+    record_not_before = services.not_before_record
+
+    def and_meanwhile(**kwargs: object) -> None:
+        record_not_before(**kwargs)  # type: ignore[arg-type]
+        minted_now = services.customer_session_create(customer=customer, abilities=["payments.read"], actor=ACTOR)
+        slow = services.customer_session_create(customer=customer, abilities=["payments.read"], actor=ACTOR)
+        earlier = slow.session.created_at - timedelta(seconds=2)  # its mint read the clock 2 s ago
+        CustomerSession.objects.filter(pk=slow.session.pk).update(created_at=earlier)
+        late.extend([minted_now.session, CustomerSession.objects.get(pk=slow.session.pk)])
+
+    monkeypatch.setattr(services, "not_before_record", and_meanwhile)
+
+    revoked = customer_sessions_revoke_all(customer=customer, actor=ACTOR)
+
+    monkeypatch.undo()
+    for session in late:
+        session.refresh_from_db()
+        response = bearer(services.session_token(session)).get(PAYMENTS)
+        refused = response.status_code == 401 and error_code(response) == "session_revoked"
+        assert refused == (session.revoked_at is not None) == (session.public_id in revoked.sessions), session
+    assert late[1].revoked_at is not None  # the slow one, of an earlier second, is caught by "not before"

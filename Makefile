@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    start web, worker, beat and sandboxes with demo data (Ctrl-C stops all)"
 	@echo "make manage ARGS=\"...\"  a manage.py command in the virtualenv, with the environment make run gives its processes"
-	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset"
+	@echo "make test   run the full test suite on PostgreSQL and Redis, with coverage, then its SQLite subset and test-rabbitmq"
 	@echo "make test-rabbitmq  the tests marked celery (real workers, retries, countdowns) with RabbitMQ as the broker"
 	@echo "make lint   ruff, mypy, the layering contracts (import-linter) and the migrations check"
 	@echo "make bench  benchmark the API under gunicorn on PostgreSQL beside a bare Django floor (about an hour; BENCH_ARGS=\"--only insert\" for one scenario)"
@@ -52,11 +52,10 @@ manage: install
 test: install
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
 	$(BIN)/pytest -m sqlite --ds=config.settings.test_sqlite -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-rabbitmq
 
 # The Celery tests again with RabbitMQ as the broker (quorum queues, confirms); the browser test,
-# slow, runs on Redis only. The vhost must exist (.ci/run creates it). Not yet part of `make test`:
-# on RabbitMQ the suite's in-process test worker sometimes picks up a delivered message only many
-# seconds later, and test_arb_changes' pause/resume test times out waiting for it.
+# slow, runs on Redis only. The vhost must exist (.ci/run creates it).
 RABBITMQ_TEST_URL ?= amqp://guest:guest@127.0.0.1:5672/clearhouse_test
 test-rabbitmq: install
 	TEST_CELERY_BROKER_URL=$(RABBITMQ_TEST_URL) $(BIN)/pytest -m "celery and not browser" -q $(PYTEST_ARGS)

@@ -222,16 +222,7 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
         elif isinstance(payment, SavedCard):
             params["customer"], params["payment_method"] = payment.customer_token, payment.payment_token
         elif isinstance(payment, OpaqueToken):
-            if payment.descriptor != PAYMENT_METHOD_DESCRIPTOR:
-                raise GatewayDeclined(
-                    GatewayResult(
-                        Outcome.DECLINED,
-                        "",
-                        message=f"Stripe takes {PAYMENT_METHOD_DESCRIPTOR} tokens, not {payment.descriptor[:40]}",
-                        decline_code="invalid_payment_method",
-                    )
-                )
-            params["payment_method"] = payment.value
+            params["payment_method"] = words.payment_method_of(payment)
         if request.off_session:
             params["off_session"] = True
         elif request.return_url:

@@ -59,16 +59,7 @@ class StripeVaultMixin:
 
     def _payment_method_id(self, payment: Card | OpaqueToken, billing: Billing) -> str:
         if isinstance(payment, OpaqueToken):
-            if payment.descriptor != words.PAYMENT_METHOD_DESCRIPTOR:  # e.g. an Accept.js nonce
-                raise GatewayDeclined(
-                    GatewayResult(
-                        Outcome.DECLINED,
-                        "",
-                        message=f"Stripe takes {words.PAYMENT_METHOD_DESCRIPTOR} tokens, not {payment.descriptor[:40]}",
-                        decline_code="invalid_payment_method",
-                    )
-                )
-            return payment.value
+            return words.payment_method_of(payment)
         data = words.card_data(payment, billing)
         method = self._call("payment_methods.create", lambda c: c.v1.payment_methods.create(params=data), mutating=True)
         return words.text(method.get("id"))

@@ -16,15 +16,33 @@ from .base import (
     GatewayResult,
     Notification,
     NotificationKind,
+    OpaqueToken,
     Outcome,
     StoredCard,
     TransactionDetails,
     TransactionState,
 )
+from .errors import GatewayDeclined
 
 # The descriptor of an opaque token that is a payment method id from Stripe.js (pm_…, or one of
 # Stripe's test ids such as pm_card_visa).
 PAYMENT_METHOD_DESCRIPTOR = "stripe.payment_method"
+
+
+def payment_method_of(token: OpaqueToken) -> str:
+    """The payment method id a browser token carries; GatewayDeclined for a token of another
+    gateway's library (an Accept.js nonce, say)."""
+    if token.descriptor != PAYMENT_METHOD_DESCRIPTOR:
+        raise GatewayDeclined(
+            GatewayResult(
+                Outcome.DECLINED,
+                "",
+                message=f"Stripe takes {PAYMENT_METHOD_DESCRIPTOR} tokens, not {token.descriptor[:40]}",
+                decline_code="invalid_payment_method",
+            )
+        )
+    return token.value
+
 
 # Stripe's error codes and decline codes -> our decline codes (the API's `failure_code`). Anything
 # else the issuer says is a plain decline: the reason (lost, stolen, fraud ...) is not for the

@@ -16,7 +16,7 @@ from rest_framework.throttling import BaseThrottle
 from apps.api.customer_scope import customer_scope_of
 from apps.merchants.throttling import parse_rate
 
-from .verification import Counted, count_in_cache, merchant_throttle, merchant_wait
+from .verification import Counted, count_in_cache, customer_throttle, merchant_throttle, merchant_wait
 
 
 class CustomerSessionRateThrottle(BaseThrottle):
@@ -27,11 +27,10 @@ class CustomerSessionRateThrottle(BaseThrottle):
         scope = customer_scope_of(request)
         if scope is None:
             return True
-        limit, period = parse_rate(settings.CUSTOMER_SESSION_THROTTLE_RATE)
+        limit, _ = parse_rate(settings.CUSTOMER_SESSION_THROTTLE_RATE)
         counted: Counted | None = getattr(request, "customer_throttle_counted", None)
         if counted is None:
-            window = int(time.time() // period)
-            key = f"throttle:customer:{scope.merchant.pk}:{scope.customer}:{period}:{window}"
+            key, limit, period, window = customer_throttle(scope.merchant.pk, scope.customer)
             count = count_in_cache(key, period)
             merchant_key, merchant_limit, merchant_period, merchant_window = merchant_throttle(scope.merchant.pk)
             # As in Redis: only requests within the customer's own limit count for its merchant.

@@ -154,7 +154,8 @@ def _scope(claims: dict[str, Any], key: VerificationKey) -> CustomerScope:
     )
 
 
-def _throttle_key(merchant_id: int, customer: str) -> tuple[str, int, int, int]:
+def customer_throttle(merchant_id: int, customer: str) -> tuple[str, int, int, int]:
+    """The key counting the customer's requests, its limit, period and window."""
     limit, period = parse_rate(settings.CUSTOMER_SESSION_THROTTLE_RATE)
     window = int(time.time() // period)
     return f"throttle:customer:{{{merchant_id}}}:{customer}:{period}:{window}", limit, period, window
@@ -205,7 +206,7 @@ class _FastPath:
 
 def _fast_path(scope: CustomerScope) -> _FastPath:
     """The one round trip of a verification. Raises redis.RedisError."""
-    throttle, limit, period, window = _throttle_key(scope.merchant.pk, scope.customer)
+    throttle, limit, period, window = customer_throttle(scope.merchant.pk, scope.customer)
     merchant_key, merchant_limit, merchant_period, merchant_window = merchant_throttle(scope.merchant.pk)
     pipeline = redis_client(settings.REDIS_URL).pipeline(transaction=False)
     _count_script(settings.REDIS_URL)(

@@ -44,7 +44,7 @@ from apps.gateways.errors import (
 )
 from apps.gateways.models import GatewayAccount
 from apps.gateways.registry import vault_gateway_for
-from apps.gateways.selectors import card_expired, check_payment_method, gateway_account_for
+from apps.gateways.selectors import card_expired, check_payment_method, vault_account_for
 from apps.merchants.models import Merchant
 
 from .errors import PaymentMethodInUse, PaymentMethodRemoved, VaultNotSupported
@@ -181,13 +181,19 @@ def vault_reference(customer: Customer) -> str:
     return f"cus{customer.pk}"
 
 
-def _vault_profile(customer: Customer, account: GatewayAccount) -> VaultProfile:
+def vault_profile_for(customer: Customer, account: GatewayAccount) -> VaultProfile:
+    """The customer's record at the account's vault, made there (outside any transaction) if new."""
     existing = VaultProfile.objects.filter(customer=customer, gateway_account=account).first()
     if existing is not None:
         return existing
     gateway = vault_gateway_for(account)
     token = gateway.vault_customer_create(
-        VaultCustomerRequest(reference=vault_reference(customer), email=customer.email, description=customer.name[:255])
+        VaultCustomerRequest(
+            reference=vault_reference(customer),
+            email=customer.email,
+            description=customer.name[:255],
+            phone=customer.phone,
+        )
     )
     try:
         with transaction.atomic():
@@ -219,7 +225,7 @@ def payment_method_add(
     gateway's browser library: card numbers never pass through a customer-facing path."""
     if actor.type == ActorType.CUSTOMER and not isinstance(payment, OpaqueToken):
         raise RawCardDataNotAllowed(param="type")
-    account = gateway_account_for(merchant=customer.merchant, livemode=livemode)
+    account = vault_account_for(merchant=customer.merchant, livemode=livemode)
     check_payment_method(account, payment)
     expired = card_expired(payment)
     if expired is not None:
@@ -230,7 +236,7 @@ def payment_method_add(
         raise VaultNotSupported() from exc
     public_id = new_payment_method_id()
     try:
-        profile = _vault_profile(customer, account)
+        profile = vault_profile_for(customer, account)
         stored: StoredCard = gateway.vault_card_add(
             customer_token=profile.customer_token,
             payment=payment,

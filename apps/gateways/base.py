@@ -233,6 +233,7 @@ class VaultCustomerRequest:
     reference: str  # our customer's id, at most 20 characters (Authorize.Net merchantCustomerId)
     email: str = ""
     description: str = ""
+    phone: str = ""  # Razorpay charges a saved card only for a customer with an email and a phone
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,17 @@ class CheckoutGateway(Gateway, Protocol):
     def fetch_payment(self, payment_id: str) -> CheckoutPayment: ...
 
     def checkout_signature_valid(self, *, order_id: str, payment_id: str, signature: str) -> bool: ...
+
+
+@runtime_checkable
+class CheckoutVaultGateway(VaultGateway, Protocol):
+    """A vault that saves a card only when the customer pays with it in the gateway's own page
+    (Razorpay Checkout): first a setup order for the customer, then `vault_card_add` with the
+    page's answer as an OpaqueToken."""
+
+    def vault_card_setup_order(self, *, customer_token: str, currency: str, reference: str) -> Order:
+        """The order the customer pays (authorised only, never captured) to save a card."""
+        ...
 
 
 class NotificationKind(StrEnum):

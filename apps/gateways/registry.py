@@ -21,7 +21,15 @@ from typing import Any, TypeVar
 from apps.gateways.recurring_interface import RecurringGateway
 from apps.gateways.settlement_interface import SettlementGateway
 
-from .base import CardUpdateGateway, CheckoutGateway, Gateway, Notification, TransactionCardGateway, VaultGateway
+from .base import (
+    CardUpdateGateway,
+    CheckoutGateway,
+    CheckoutVaultGateway,
+    Gateway,
+    Notification,
+    TransactionCardGateway,
+    VaultGateway,
+)
 from .errors import GatewayMisconfigured
 from .models import GatewayAccount, GatewayName
 
@@ -45,6 +53,9 @@ class GatewayEntry:
     bank_accounts: bool = False
     # Captures an authorisation the issuer gave by phone (ChargeRequest.authorization_code).
     voice_authorizations: bool = False
+    # Saves cards only as the customer pays in the gateway's own page (CheckoutVaultGateway):
+    # its saved cards are then charged server-side, though no other card is.
+    saves_cards_in_checkout: bool = False
 
 
 GATEWAYS: dict[str, GatewayEntry] = {
@@ -66,6 +77,7 @@ GATEWAYS: dict[str, GatewayEntry] = {
             CredentialField("webhook_secret", "Webhook secret", required=False),
         ),
         hosted_checkout_only=True,
+        saves_cards_in_checkout=True,  # Checkout with recurring: 1, then payments/create/recurring
     ),
     GatewayName.STRIPE: GatewayEntry(
         "apps.gateways.stripe",
@@ -78,6 +90,9 @@ GATEWAYS: dict[str, GatewayEntry] = {
 }
 HOSTED_CHECKOUT_ONLY: frozenset[str] = frozenset(name for name, entry in GATEWAYS.items() if entry.hosted_checkout_only)
 BANK_ACCOUNT_GATEWAYS: frozenset[str] = frozenset(name for name, entry in GATEWAYS.items() if entry.bank_accounts)
+CHECKOUT_VAULT_GATEWAYS: frozenset[str] = frozenset(
+    name for name, entry in GATEWAYS.items() if entry.saves_cards_in_checkout
+)
 VOICE_AUTHORIZATION_GATEWAYS: frozenset[str] = frozenset(
     name for name, entry in GATEWAYS.items() if entry.voice_authorizations
 )
@@ -118,6 +133,11 @@ def checkout_gateway_for(account: GatewayAccount) -> CheckoutGateway:
 def vault_gateway_for(account: GatewayAccount) -> VaultGateway:
     """The adapter of a gateway that saves cards for later charges."""
     return _capable(account, VaultGateway, "cannot save cards here")  # type: ignore[type-abstract]
+
+
+def checkout_vault_gateway_for(account: GatewayAccount) -> CheckoutVaultGateway:
+    """The adapter of a gateway that saves cards as the customer pays in its own page."""
+    return _capable(account, CheckoutVaultGateway, "does not save cards in its checkout")  # type: ignore[type-abstract]
 
 
 def card_update_gateway_for(account: GatewayAccount) -> CardUpdateGateway:

@@ -20,7 +20,7 @@ from .api_errors import (
 )
 from .base import BankAccount, Card, OpaqueToken, SavedCard
 from .models import GatewayAccount
-from .registry import BANK_ACCOUNT_GATEWAYS, HOSTED_CHECKOUT_ONLY, VOICE_AUTHORIZATION_GATEWAYS
+from .registry import BANK_ACCOUNT_GATEWAYS, CHECKOUT_VAULT_GATEWAYS, HOSTED_CHECKOUT_ONLY, VOICE_AUTHORIZATION_GATEWAYS
 
 if TYPE_CHECKING:  # gateways sit below the merchants' other apps: tenancy is named, not imported
     from apps.merchants.models import Merchant
@@ -35,6 +35,21 @@ def gateway_account_for(*, merchant: Merchant, livemode: bool, gateway: str | No
     if account is None:
         raise NoGatewayAccount()
     return account
+
+
+def vault_account_for(*, merchant: Merchant, livemode: bool) -> GatewayAccount:
+    """The account cards are saved at for later charges: the card account (gateway_account_for),
+    else one whose gateway saves cards as the customer pays in its own page (Razorpay)."""
+    try:
+        return gateway_account_for(merchant=merchant, livemode=livemode)
+    except NoGatewayAccount:
+        accounts = GatewayAccount.objects.filter(
+            merchant=merchant, mode="live" if livemode else "test", is_active=True, gateway__in=CHECKOUT_VAULT_GATEWAYS
+        )
+        account = accounts.order_by("id").first()
+        if account is None:
+            raise
+        return account
 
 
 def gateways_by_currency(*, merchant: Merchant, livemode: bool) -> dict[str, set[str]]:
@@ -56,6 +71,12 @@ def check_payment_method(account: GatewayAccount, payment_method: Card | OpaqueT
         return
     if not isinstance(payment_method, Card):
         return
+    if account.gateway in CHECKOUT_VAULT_GATEWAYS:
+        raise PaymentMethodNotSupported(
+            f"This merchant's {account.gateway} account takes cards only in its checkout: ask for a checkout setup "
+            "(POST …/payment-methods/checkout-setup) and send its answer as opaque_data.",
+            param="payment_method.type",
+        )
     policy = settings.PAYMENTS_RAW_CARD_DATA
     if policy == "never" or (policy == "test_mode" and account.mode != "test"):
         raise RawCardDataNotAllowed(param="payment_method")

@@ -16,7 +16,8 @@ from apps.customers.selectors import customer_get, payment_method_list
 from apps.gateways import stripe_vocabulary as stripe_words
 from apps.gateways.api_errors import NoGatewayAccount
 from apps.gateways.models import GatewayName
-from apps.gateways.selectors import gateway_account_for, gateways_by_currency
+from apps.gateways.razorpay_vocabulary import CHECKOUT_TOKEN_DESCRIPTOR
+from apps.gateways.selectors import vault_account_for
 from apps.merchants.models import Merchant
 from apps.subscriptions.models import Invoice, Subscription
 from apps.subscriptions.selectors import subscription_list
@@ -78,34 +79,32 @@ def money(amount: int, currency: str) -> str:
 @dataclass(frozen=True)
 class CardForm:
     """What the page's card form needs to tokenise a card in the browser with the gateway's own
-    library: Accept.js (an Authorize.Net account: API login id and public client key) or Stripe.js
-    (a Stripe account: publishable key). Each of these is made to be put in a web page. With no
-    form (`gateway` blank), `unavailable` says why: "not_supported" where the merchant's accounts
-    cannot save cards at all (hosted checkout only, e.g. Razorpay: no vault in Clearhouse),
-    "not_configured" otherwise (no card account of this mode, or its browser keys missing)."""
+    library: Accept.js (an Authorize.Net account: API login id and public client key), Stripe.js
+    (a Stripe account: publishable key) or Razorpay Checkout (a Razorpay account: key id; the card
+    is saved paying a setup order, portal_card_checkout_setup). Each of these is made to be put in
+    a web page. With no form (`gateway` blank), `unavailable` is "not_configured": no account of
+    this mode saves cards, or its browser keys are missing."""
 
-    gateway: str  # GatewayName: authorizenet (Accept.js), stripe (Stripe.js); blank: no form
+    gateway: str  # GatewayName: authorizenet (Accept.js), stripe (Stripe.js), razorpay; blank: none
     script_url: str = ""
     api_login_id: str = ""
     client_key: str = ""
     publishable_key: str = ""
-    token_descriptor: str = ""  # what the form posts as the token's descriptor (Stripe.js only)
+    key_id: str = ""  # Razorpay's public key id
+    token_descriptor: str = ""  # what the form posts as the token's descriptor (Stripe, Razorpay)
     unavailable: str = ""
 
 
-NOT_SUPPORTED = CardForm("", unavailable="not_supported")
 NOT_CONFIGURED = CardForm("", unavailable="not_configured")
 
 
 def card_form_for(scope: CustomerScope) -> CardForm:
-    """The card form for the merchant's card account of the session's mode (the one saved cards
+    """The card form for the merchant's vault account of the session's mode (the one saved cards
     go to: apps.customers.services.payment_method_add)."""
     try:
-        account = gateway_account_for(merchant=scope.merchant, livemode=scope.livemode)
-    except NoGatewayAccount:
-        # Only hosted-checkout accounts (or none): those keep no cards for later charges.
-        has_accounts = bool(gateways_by_currency(merchant=scope.merchant, livemode=scope.livemode))
-        return NOT_SUPPORTED if has_accounts else NOT_CONFIGURED
+        account = vault_account_for(merchant=scope.merchant, livemode=scope.livemode)
+    except NoGatewayAccount:  # no account of this mode keeps cards for later charges
+        return NOT_CONFIGURED
     credentials = account.credentials()
     if account.gateway == GatewayName.AUTHORIZENET:
         return CardForm(
@@ -120,6 +119,13 @@ def card_form_for(scope: CustomerScope) -> CardForm:
             script_url=settings.STRIPE_JS_URL,
             publishable_key=credentials["publishable_key"],
             token_descriptor=stripe_words.PAYMENT_METHOD_DESCRIPTOR,
+        )
+    if account.gateway == GatewayName.RAZORPAY and credentials.get("key_id"):
+        return CardForm(
+            GatewayName.RAZORPAY,
+            script_url=settings.RAZORPAY_CHECKOUT_JS_URL,
+            key_id=credentials["key_id"],
+            token_descriptor=CHECKOUT_TOKEN_DESCRIPTOR,
         )
     return NOT_CONFIGURED
 

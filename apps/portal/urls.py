@@ -14,6 +14,7 @@ urlpatterns = [
         name="subscription-action",
     ),
     path("payment-methods", views.portal_card_add, name="card-add"),
+    path("payment-methods/checkout-setup", views.portal_card_checkout_setup, name="card-checkout-setup"),
     path("payment-methods/<str:payment_method_id>/<str:action>", views.portal_card_action, name="card-action"),
     path("sign-out", views.portal_sign_out, name="sign-out"),
 ]

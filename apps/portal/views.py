@@ -1,6 +1,6 @@
 """/portal/: the hosted customer portal. Server-rendered pages and plain forms (CSRF-checked); the
-only script tokenises a new card in the browser (static/portal/portal.js with Accept.js or
-Stripe.js, whichever gateway holds the merchant's cards). Each view reads the customer from the
+only script tokenises a new card in the browser (static/portal/portal.js with Accept.js, Stripe.js
+or Razorpay Checkout, whichever gateway holds the merchant's cards). Each view reads the customer from the
 portal cookie (browser.py), checks the ability, and calls the same services as the API, with the
 customer as actor."""
 
@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -23,6 +23,7 @@ from apps.api.customer_scope import Ability, CustomerScope, check_customer_abili
 from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError, NotFoundError
 from apps.customers import services as customer_services
+from apps.customers.checkout_setups import checkout_setup_representation, payment_method_checkout_setup
 from apps.customers.models import PaymentMethod
 from apps.customers.selectors import payment_method_get
 from apps.gateways.base import OpaqueToken
@@ -202,6 +203,18 @@ def portal_card_add(request: HttpRequest, scope: CustomerScope) -> HttpResponse:
         return HttpResponseRedirect(method.action_url)
     messages.success(request, f"Card ending {method.card_last4} saved.")
     return HttpResponseRedirect(reverse("portal:home"))
+
+
+@require_POST
+@portal_page(Ability.PAYMENT_METHODS_MANAGE)
+def portal_card_checkout_setup(request: HttpRequest, scope: CustomerScope) -> HttpResponse:
+    """Where the card is saved in the gateway's own page (Razorpay Checkout): the setup order the
+    page opens on, as JSON for portal.js. The page's answer is then posted to portal_card_add."""
+    try:
+        setup = payment_method_checkout_setup(customer=selectors.portal_customer(scope), livemode=scope.livemode)
+    except ApplicationError as exc:
+        return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status_code)
+    return JsonResponse(checkout_setup_representation(setup))
 
 
 @require_POST

@@ -10,10 +10,14 @@ Processing speaks our words only: the gateway's adapter reads the stored body in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.catalog.models import CheckoutOrder
 from apps.catalog.services import checkout_settle
+from apps.customers.checkout_setups import CARD_SETUP_REFERENCE_PREFIX
 from apps.customers.models import PaymentMethod
 from apps.customers.setups import payment_method_setup_settle
 from apps.gateways.base import Notification, NotificationKind
@@ -50,6 +54,10 @@ class ProcessingOutcome:
     payment: Payment | None = None
 
 
+# How long an event of a schedule we do not know is tried again before it counts as unmatched.
+SCHEDULE_MATCH_GRACE = timedelta(minutes=5)
+
+
 def _unmatched(what: str) -> ProcessingOutcome:
     return ProcessingOutcome(IncomingWebhook.Status.UNMATCHED, f"{what}; kept for reconciliation")
 
@@ -63,9 +71,17 @@ def process_notification(webhook: IncomingWebhook) -> ProcessingOutcome:
         return _card_setup(webhook, notification, actor)
     if notification.kind in PAYMENT_KINDS and notification.order_id:
         settled = _checkout_paid(webhook, notification, actor)
-        # Where the order is also the payment (a Stripe PaymentIntent), it may be a server-side one.
-        if settled is not None or notification.order_id != notification.object_id:
-            return settled or _unmatched(f"no checkout of ours has order {notification.order_id}")
+        if settled is not None:
+            return settled
+        # Where the order is also the payment (a Stripe PaymentIntent), it may be a server-side
+        # one; an order of ours paid with a saved card (Razorpay) is found by its payment.
+        if (
+            notification.order_id != notification.object_id
+            and _find_payment(webhook.gateway_account_id, notification) is None
+        ):
+            if notification.reference.startswith(CARD_SETUP_REFERENCE_PREFIX):
+                return ProcessingOutcome(IncomingWebhook.Status.IGNORED, "a card setup's authorisation, never captured")
+            return _unmatched(f"no checkout of ours has order {notification.order_id}")
     if notification.kind in PAYMENT_KINDS | REFUND_KINDS:
         return _payment_changed(webhook, notification, actor)
     return ProcessingOutcome(IncomingWebhook.Status.IGNORED, f"{webhook.event_type} is not an event we act on")
@@ -143,9 +159,21 @@ def _subscription_for(gateway_account_id: int, recurring_id: str) -> Subscriptio
     )
 
 
+class ScheduleNotRecordedYet(Exception):
+    """A schedule's event came before the commit that records the schedule's id: tried again."""
+
+
 def _recurring_changed(webhook: IncomingWebhook, notification: Notification, actor: Actor) -> ProcessingOutcome:
-    """A gateway-run schedule changed state (suspended, cancelled, expired ...): ask it and follow."""
+    """A gateway-run schedule changed state (suspended, cancelled, expired ...): ask it and follow.
+    A schedule the gateway just made (a start, a resume) may announce itself before our commit
+    stores its id: for SCHEDULE_MATCH_GRACE its event fails and is tried again (the webhook's
+    retries), only then does it count as unmatched."""
     subscription = _subscription_for(webhook.gateway_account_id, notification.recurring_id)
+    fresh = timezone.now() - webhook.received_at < SCHEDULE_MATCH_GRACE
+    if subscription is None and notification.recurring_id and fresh:
+        raise ScheduleNotRecordedYet(
+            f"no subscription of ours is the gateway's schedule {notification.recurring_id} yet: tried again shortly"
+        )
     if subscription is None:
         return _unmatched(f"no subscription of ours is the gateway's schedule {notification.recurring_id or '?'}")
     result = recurring_subscription_sync(subscription=subscription, actor=actor)

@@ -1,6 +1,7 @@
 /* The customer portal's one script: the card form is turned into a gateway token in the browser,
-   with Accept.js's dispatchData (an Authorize.Net account) or Stripe.js's card element and
-   createPaymentMethod (a Stripe account), and only that token is posted to us. The card fields
+   with Accept.js's dispatchData (an Authorize.Net account), Stripe.js's card element and
+   createPaymentMethod (a Stripe account) or Razorpay Checkout (a Razorpay account), and only that
+   token is posted to us. The card fields
    carry no name, so the form can never submit them. A Stripe card that asks for 3-D Secure is
    handled by the server: it answers the post with the bank's page. */
 (function () {
@@ -78,8 +79,55 @@
     });
   }
 
+  // Razorpay saves a card as the customer pays a setup order in Checkout (authorised, never
+  // captured): the order comes from us, the card goes only to Razorpay, and Checkout's answer
+  // (order, payment, signature) is the token we post.
+  function razorpayCheckout() {
+    if (!window.Razorpay) { return; }
+    var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    onSubmit(function (done) {
+      fetch(form.dataset.setupUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf } })
+        .then(function (response) {
+          return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        })
+        .then(function (answer) {
+          if (!answer.ok || !answer.data.order_id) {
+            showError((answer.data.error && answer.data.error.message) || "The card could not be set up. Please try again.");
+            return;
+          }
+          var setup = answer.data;
+          var checkout = new window.Razorpay({
+            key: setup.key_id,
+            order_id: setup.order_id,
+            customer_id: setup.customer_id,
+            recurring: 1,
+            amount: setup.amount,
+            currency: setup.currency,
+            name: form.dataset.merchantName,
+            description: "Save a card (" + setup.amount_display + " authorised, then released)",
+            prefill: {
+              name: form.dataset.billingName || "",
+              email: form.dataset.billingEmail || "",
+              contact: form.dataset.billingPhone || ""
+            },
+            handler: function (response) {
+              done(form.dataset.descriptor, [response.razorpay_order_id, response.razorpay_payment_id, response.razorpay_signature].join("|"));
+            },
+            modal: { ondismiss: function () { submitButton.disabled = false; } }
+          });
+          checkout.on("payment.failed", function (response) {
+            errorBox.textContent = (response.error && response.error.description) || "The card was not saved.";
+            errorBox.hidden = false;
+          });
+          checkout.open();
+        }, function () { showError("The card could not be set up. Please try again."); });
+    });
+  }
+
   if (form.dataset.gateway === "stripe") {
     stripeJs();
+  } else if (form.dataset.gateway === "razorpay") {
+    razorpayCheckout();
   } else {
     acceptJs();
   }

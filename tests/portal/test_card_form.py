@@ -1,5 +1,5 @@
 """The portal's card form for each gateway: Accept.js for Authorize.Net, Stripe.js (the sandbox's
-stand-in here) for Stripe, none for a merchant whose accounts cannot save cards (Razorpay). A Stripe
+stand-in here) for Stripe, Razorpay Checkout on a setup order for Razorpay. A Stripe
 card comes to us as a payment method id only; one that asks for 3-D Secure sends the customer to the
 bank's page and back to the portal, the card saved once Stripe says so."""
 
@@ -124,10 +124,41 @@ def test_an_authorizenet_account_keeps_the_accept_js_form(api, client, customer,
     assert set(re.findall(r'\sname="([^"]+)"', form)) == {"csrfmiddlewaretoken", "make_default", "descriptor", "value"}
 
 
+def test_a_razorpay_account_saves_cards_in_checkout(api, client, customer, settings):
+    account(customer.merchant, "razorpay", {"key_id": "rzp_test_portal", "key_secret": "secret"})
+    signed_in(api, client, customer)
+
+    response = client.get("/portal/")
+
+    assert response.context["card_form"] == CardForm(
+        "razorpay",
+        script_url=settings.RAZORPAY_CHECKOUT_JS_URL,
+        key_id="rzp_test_portal",
+        token_descriptor="razorpay.checkout",
+    )
+    page = response.content.decode()
+    form = add_card_form(page)
+    assert f'<script src="{settings.RAZORPAY_CHECKOUT_JS_URL}"></script>' in page and "secret" not in page
+    assert 'data-setup-url="/portal/payment-methods/checkout-setup"' in form and 'id="card-number"' not in form
+    assert set(re.findall(r'\sname="([^"]+)"', form)) == {"csrfmiddlewaretoken", "make_default", "descriptor", "value"}
+
+
+def test_the_setup_order_comes_as_json_and_its_refusal_too(api, client, customer, rzp_account, anet_account):
+    signed_in(api, client, customer)
+
+    refused = client.post("/portal/payment-methods/checkout-setup")  # cards go to Authorize.Net here
+
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "vault_not_supported"
+    anet_account.is_active = False
+    anet_account.save(update_fields=["is_active"])
+    setup = client.post("/portal/payment-methods/checkout-setup")
+    assert setup.status_code == 200 and setup.json()["order_id"].startswith("order_")
+    assert setup.json()["key_id"] == rzp_account.credentials()["key_id"]
+
+
 @pytest.mark.parametrize(
     ("gateway", "credentials", "unavailable", "says"),
     [
-        ("razorpay", {"key_id": "rzp_test_x", "key_secret": "secret"}, "not_supported", "is not available"),
         ("stripe", {"secret_key": "sk_test_no_publishable_key"}, "not_configured", "To add a card, contact"),
         (None, {}, "not_configured", "To add a card, contact"),
     ],

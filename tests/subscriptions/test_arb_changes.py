@@ -154,13 +154,10 @@ def test_pause_cancels_the_schedule_and_resume_makes_one_from_the_next_period(
     latest = Invoice.objects.filter(subscription=arb_sub).latest("period_start")
     assert latest.period_start == period_end
     assert latest.payment is not None and latest.payment.amount == 2000
-    # Every notification settled. The new schedule's "created" can outrun the resume storing the
-    # schedule's id (RabbitMQ hands it to the worker at once): it is then unmatched, final, and
-    # changes nothing (ours is made active by the resume itself).
-    settled = [IncomingWebhook.Status.PROCESSED, IncomingWebhook.Status.IGNORED, IncomingWebhook.Status.UNMATCHED]
+    # Every notification matched. The new schedule's "created" can outrun the resume storing the
+    # schedule's id (RabbitMQ hands it to the worker at once): it is then tried again shortly.
+    settled = [IncomingWebhook.Status.PROCESSED, IncomingWebhook.Status.IGNORED]
     wait_for(lambda: not IncomingWebhook.objects.exclude(status__in=settled).exists(), timeout=60)
-    unmatched = IncomingWebhook.objects.filter(status=IncomingWebhook.Status.UNMATCHED)
-    assert set(unmatched.values_list("event_type", flat=True)) <= {"net.authorize.customer.subscription.created"}
     assert Subscription.objects.get(pk=arb_sub.pk).status == "active"
 
 

@@ -424,3 +424,25 @@ def test_duplicates_are_counted_in_metrics(client, anet_account):
     post_anet(client, anet_account, body)
 
     assert metric("duplicate") == before + 1
+
+
+def test_an_event_of_a_schedule_not_recorded_yet_is_tried_again_then_kept(client, anet_account):
+    """A gateway-run schedule's event can outrun the commit that stores the schedule's id (a resume
+    makes a new schedule): it fails and is retried for a while, then counts as unmatched."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.webhooks.processors import SCHEDULE_MATCH_GRACE
+
+    webhook = receive(client, anet_account, "9100001", "net.authorize.customer.subscription.created")
+
+    early = incoming_webhook_process(webhook_id=webhook.pk)
+
+    assert early.status == S.FAILED and early.next_attempt_at is not None
+    assert "9100001 yet" in early.last_error
+    IncomingWebhook.objects.filter(pk=webhook.pk).update(
+        received_at=timezone.now() - SCHEDULE_MATCH_GRACE - timedelta(seconds=1)
+    )
+    late = incoming_webhook_process(webhook_id=webhook.pk)
+    assert late.status == S.UNMATCHED and "schedule 9100001" in late.result

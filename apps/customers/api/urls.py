@@ -11,6 +11,11 @@ urlpatterns = [
         name="payment-method-list",
     ),
     path(
+        "customers/<str:customer_id>/payment-methods/checkout-setup",
+        views.PaymentMethodCheckoutSetupApi.as_view(),
+        name="payment-method-checkout-setup",
+    ),
+    path(
         "customers/<str:customer_id>/payment-methods/<str:payment_method_id>",
         views.PaymentMethodDetailApi.as_view(),
         name="payment-method-detail",

@@ -16,6 +16,7 @@ from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
 from apps.core.errors import NotFoundError
 from apps.customers import card_changes, selectors, services
+from apps.customers.checkout_setups import checkout_setup_representation, payment_method_checkout_setup
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get
 from apps.gateways.base import Billing, Card, OpaqueToken
@@ -144,6 +145,29 @@ class PaymentMethodListCreateApi(IdempotentApiView):
             actor=self.actor(request),
         )
         return Response(services.payment_method_representation(method), status=status.HTTP_201_CREATED)
+
+
+class PaymentMethodCheckoutSetupApi(IdempotentApiView):
+    customer_abilities = {"POST": Ability.PAYMENT_METHODS_MANAGE}
+
+    @extend_schema(
+        operation_id="payment_methods_checkout_setup",
+        request=None,
+        responses={201: OpenApiTypes.OBJECT, **ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        tags=TAGS,
+        description="Where the merchant's cards are saved at a gateway that saves a card only as the customer "
+        "pays with it in its own page (Razorpay): a setup order, authorised for `amount` and never captured. "
+        "Open the gateway's checkout on it (Razorpay: `key_id`, `order_id`, `customer_id`, `recurring: 1`), "
+        "then add the card (POST …/payment-methods, type opaque_data) with `descriptor` `token_descriptor` "
+        "and `value` `razorpay_order_id|razorpay_payment_id|razorpay_signature`. Other gateways answer 409 "
+        "vault_not_supported: they tokenise the card in the browser directly.",
+    )
+    def post(self, request: Request, customer_id: str) -> Response:
+        takes_no_parameters(request)
+        customer = _visible_customer(self, request, customer_id)
+        setup = payment_method_checkout_setup(customer=customer, livemode=self.livemode(request))
+        return Response(checkout_setup_representation(setup), status=status.HTTP_201_CREATED)
 
 
 class PaymentMethodDetailApi(IdempotentApiView):

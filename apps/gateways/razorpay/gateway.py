@@ -39,6 +39,7 @@ from apps.gateways.base import (
     OrderRequest,
     Outcome,
     RefundRequest,
+    SavedCard,
     TransactionDetails,
     TransactionState,
     VoidRequest,
@@ -52,6 +53,7 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.models import GatewayAccount
+from apps.gateways.razorpay.vault import DECLINE_CODES, RazorpayVaultMixin, order_of, text
 from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 
 logger = logging.getLogger(__name__)
@@ -85,10 +87,6 @@ class RazorpayConfig:
 _EXPAND_CARD = {"expand[]": "card"}
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _timestamp(value: Any) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)
@@ -99,19 +97,19 @@ def _timestamp(value: Any) -> datetime | None:
 def _payment_info(data: dict[str, Any]) -> CheckoutPayment:
     card = data.get("card") or {}
     return CheckoutPayment(
-        payment_id=_text(data.get("id")),
-        order_id=_text(data.get("order_id")),
-        status=_text(data.get("status")),
+        payment_id=text(data.get("id")),
+        order_id=text(data.get("order_id")),
+        status=text(data.get("status")),
         amount=int(data.get("amount") or 0),
-        currency=_text(data.get("currency")).upper(),
+        currency=text(data.get("currency")).upper(),
         amount_refunded=int(data.get("amount_refunded") or 0),
-        card_brand=_text(card.get("network")).lower().replace(" ", "_")[:20],
-        card_last4=_text(card.get("last4"))[-4:],
-        email=_text(data.get("email")),
-        contact=_text(data.get("contact")),
-        error_code=_text(data.get("error_code")),
-        error_reason=_text(data.get("error_reason")),
-        error_description=_text(data.get("error_description")),
+        card_brand=text(card.get("network")).lower().replace(" ", "_")[:20],
+        card_last4=text(card.get("last4"))[-4:],
+        email=text(data.get("email")),
+        contact=text(data.get("contact")),
+        error_code=text(data.get("error_code")),
+        error_reason=text(data.get("error_reason")),
+        error_description=text(data.get("error_description")),
         created_at=_timestamp(data.get("created_at")),
     )
 
@@ -124,7 +122,7 @@ def _our_reference(notes: Any) -> str:
             notes = json.loads(notes)
         except ValueError:
             return ""
-    return _text(notes.get("reference")) if isinstance(notes, dict) else ""
+    return text(notes.get("reference")) if isinstance(notes, dict) else ""
 
 
 _RECON_KINDS = {"payment": SettlementLineKind.CHARGE, "refund": SettlementLineKind.REFUND}
@@ -134,31 +132,21 @@ def _recon_line(item: dict[str, Any]) -> SettlementLineData:
     """One settlement report item. Razorpay's `fee` includes the GST that `tax` repeats (a payment
     is credited `amount - fee`): the line carries the fee without it, so fee + tax is what was
     deducted. Transfers, adjustments and disputes are adjustments to us."""
-    kind = _RECON_KINDS.get(_text(item.get("type")), SettlementLineKind.ADJUSTMENT)
+    kind = _RECON_KINDS.get(text(item.get("type")), SettlementLineKind.ADJUSTMENT)
     fee, tax = int(item.get("fee") or 0), int(item.get("tax") or 0)
     # Our reference: a payment's order receipt (create_order sends it); a refund's notes.
-    reference = _text(item.get("order_receipt")) if kind == SettlementLineKind.CHARGE else ""
+    reference = text(item.get("order_receipt")) if kind == SettlementLineKind.CHARGE else ""
     return SettlementLineData(
-        transaction_id=_text(item.get("entity_id")),
+        transaction_id=text(item.get("entity_id")),
         kind=kind,
-        status=_text(item.get("type"))[:40],
+        status=text(item.get("type"))[:40],
         amount=abs(int(item.get("amount") or 0)),
-        currency=_text(item.get("currency")).upper(),
+        currency=text(item.get("currency")).upper(),
         fee=fee - tax,
         tax=tax,
         reference=reference or _our_reference(item.get("notes")),
-        parent_transaction_id=_text(item.get("payment_id")) if kind == SettlementLineKind.REFUND else "",
+        parent_transaction_id=text(item.get("payment_id")) if kind == SettlementLineKind.REFUND else "",
         occurred_at=_timestamp(item.get("created_at")),
-    )
-
-
-def _order(data: dict[str, Any]) -> Order:
-    return Order(
-        order_id=_text(data.get("id")),
-        amount=int(data.get("amount") or 0),
-        currency=_text(data.get("currency")).upper(),
-        status=_text(data.get("status")),
-        receipt=_text(data.get("receipt")),
     )
 
 
@@ -188,7 +176,7 @@ def _classify(exc: BaseException, *, mutating: bool, url: str) -> GatewayError:
     return GatewayRetryable(f"Razorpay could not answer ({detail})")
 
 
-class RazorpayGateway:
+class RazorpayGateway(RazorpayVaultMixin):
     name = "razorpay"
     supports_void = False
     voids_captures = False
@@ -233,7 +221,7 @@ class RazorpayGateway:
             "payment": {"capture": "automatic" if self.config.auto_capture and request.capture else "manual"},
         }
         data = self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True)
-        return _order(data)
+        return order_of(data)
 
     def find_order(self, reference: str) -> Order | None:
         """Our order by its receipt (our reference): how a lost create answer is found again."""
@@ -241,10 +229,10 @@ class RazorpayGateway:
             "orders.all", lambda c, kw: c.order.all({"receipt": reference[:MAX_RECEIPT_LENGTH]}, **kw), mutating=False
         )
         items = [item for item in data.get("items") or [] if item.get("receipt") == reference[:MAX_RECEIPT_LENGTH]]
-        return _order(items[0]) if items else None
+        return order_of(items[0]) if items else None
 
     def get_order(self, order_id: str) -> Order:
-        return _order(self._request("orders.fetch", lambda c, kw: c.order.fetch(order_id, **kw), mutating=False))
+        return order_of(self._request("orders.fetch", lambda c, kw: c.order.fetch(order_id, **kw), mutating=False))
 
     def order_payments(self, order_id: str) -> list[CheckoutPayment]:
         data = self._request(
@@ -270,7 +258,13 @@ class RazorpayGateway:
     # --- the Gateway interface ---------------------------------------------------------------
 
     def authorize(self, request: ChargeRequest) -> GatewayResult:
-        raise GatewayMisconfigured("Razorpay payments are made by the customer in Checkout: create an order instead.")
+        """Only a card saved in Checkout is charged from here (apps/gateways/razorpay/vault.py):
+        any other payment is made by the customer in Checkout against an order."""
+        if not isinstance(request.payment, SavedCard):
+            raise GatewayMisconfigured(
+                "Razorpay payments are made by the customer in Checkout: create an order instead."
+            )
+        return self.charge_saved_card(request, request.payment)
 
     sale = authorize
 
@@ -310,11 +304,11 @@ class RazorpayGateway:
         if data.get("status") == "failed":
             raise GatewayDeclined(
                 GatewayResult(
-                    Outcome.DECLINED, _text(data.get("id")), message="Refund failed", decline_code="refund_failed"
+                    Outcome.DECLINED, text(data.get("id")), message="Refund failed", decline_code="refund_failed"
                 )
             )
         return GatewayResult(
-            Outcome.APPROVED, _text(data.get("id")), response_code="1", message=f"Refund {data.get('status')}"
+            Outcome.APPROVED, text(data.get("id")), response_code="1", message=f"Refund {data.get('status')}"
         )
 
     def fetch_transaction(self, transaction_id: str) -> TransactionDetails:
@@ -332,6 +326,7 @@ class RazorpayGateway:
             currency=info.currency,
             reason_code=info.error_code,
             message=info.error_description or info.status,
+            decline_code=DECLINE_CODES.get(info.error_reason, "card_declined") if info.status == "failed" else "",
             card_brand=info.card_brand,
             card_last4=info.card_last4,
             submitted_at=info.created_at,
@@ -339,9 +334,15 @@ class RazorpayGateway:
 
     def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
         """A refund of ours by its receipt among the payment's refunds (Razorpay cannot search
-        refunds by receipt otherwise)."""
+        refunds by receipt otherwise); a charge on a saved card by its order's receipt: the
+        order's payment (its last one that did not fail, else its last), None without either."""
         if not parent_transaction_id:
-            return None
+            order = self.find_order(reference)
+            payments = self.order_payments(order.order_id) if order is not None else []
+            if not payments:
+                return None
+            kept = [p for p in payments if p.status != "failed"] or payments
+            return self.fetch_transaction(kept[-1].payment_id)
         data = self._request(
             "payments.refunds",
             lambda c, kw: c.payment.fetch_multiple_refund(parent_transaction_id, {"count": 100}, **kw),
@@ -368,11 +369,11 @@ class RazorpayGateway:
         while day <= last:
             for item in self._recon_day(day):
                 settled_at = _timestamp(item.get("settled_at"))
-                settlement_id = _text(item.get("settlement_id"))
+                settlement_id = text(item.get("settlement_id"))
                 if not item.get("settled") or not settlement_id or settled_at is None:
                     continue
                 if since <= settled_at < until:  # pages shift if a settlement lands meanwhile: keyed
-                    key = (_text(item.get("type")), _text(item.get("entity_id")))
+                    key = (text(item.get("type")), text(item.get("entity_id")))
                     grouped.setdefault(settlement_id, {})[key] = item
             day += timedelta(days=1)
         batches = [
@@ -398,7 +399,7 @@ class RazorpayGateway:
         settlement = self._request(
             "settlements.fetch", lambda c, kw: c.settlement.fetch(settlement_id, **kw), mutating=False
         )
-        if _text(settlement.get("status")) != "processed":
+        if text(settlement.get("status")) != "processed":
             return None
         lines = [_recon_line(item) for item in items]
         settled_at = min(filter(None, (_timestamp(item.get("settled_at")) for item in items)))
@@ -408,7 +409,7 @@ class RazorpayGateway:
             currency=next((line.currency for line in lines if line.currency), "INR"),
             lines=lines,
             payout_amount=int(settlement.get("amount") or 0),
-            payout_reference=_text(settlement.get("utr")),
+            payout_reference=text(settlement.get("utr")),
         )
 
     # --- helpers ------------------------------------------------------------------------------
@@ -416,13 +417,13 @@ class RazorpayGateway:
     @staticmethod
     def _refund_details(data: dict[str, Any]) -> TransactionDetails:
         return TransactionDetails(
-            transaction_id=_text(data.get("id")),
-            state=_REFUND_STATES.get(_text(data.get("status")), TransactionState.ERROR),
+            transaction_id=text(data.get("id")),
+            state=_REFUND_STATES.get(text(data.get("status")), TransactionState.ERROR),
             transaction_type="refund",
-            reference=_text(data.get("receipt")),
+            reference=text(data.get("receipt")),
             settled_amount=int(data.get("amount") or 0),
-            currency=_text(data.get("currency")).upper(),
-            original_transaction_id=_text(data.get("payment_id")),
+            currency=text(data.get("currency")).upper(),
+            original_transaction_id=text(data.get("payment_id")),
             submitted_at=_timestamp(data.get("created_at")),
         )
 

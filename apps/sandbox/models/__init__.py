@@ -27,11 +27,13 @@ from .common import (
 )
 from .razorpay import (
     RzpAccount,
+    RzpCustomer,
     RzpNotification,
     RzpOrder,
     RzpPayment,
     RzpRefund,
     RzpSettlement,
+    RzpToken,
     RzpWebhook,
 )
 from .stripe import (
@@ -66,11 +68,13 @@ __all__ = [
     "AnetTransaction",
     "AnetWebhook",
     "RzpAccount",
+    "RzpCustomer",
     "RzpNotification",
     "RzpOrder",
     "RzpPayment",
     "RzpRefund",
     "RzpSettlement",
+    "RzpToken",
     "RzpWebhook",
     "SandboxCall",
     "SandboxFault",

@@ -1,4 +1,5 @@
-"""The Razorpay sandbox's state: accounts, orders, payments, refunds, settlements and webhooks."""
+"""The Razorpay sandbox's state: accounts, customers and their saved cards (tokens), orders,
+payments, refunds, settlements and webhooks."""
 
 from __future__ import annotations
 
@@ -57,6 +58,60 @@ class RzpSettlement(models.Model):
         return f"{self.rzp_id} {self.amount} {self.currency}"
 
 
+class RzpCustomer(models.Model):
+    """A customer of a merchant account (POST /v1/customers): what saved cards hang from."""
+
+    account = models.ForeignKey(RzpAccount, on_delete=models.CASCADE, related_name="customers")
+    rzp_id = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=50, blank=True)
+    email = models.CharField(max_length=64, blank=True)
+    contact = models.CharField(max_length=15, blank=True)
+    gstin = models.CharField(max_length=15, null=True, blank=True)
+    notes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Razorpay sandbox customer"
+        indexes = [models.Index(fields=["account", "created_at"], name="sandbox_rzp_cust_created_idx")]
+
+    def __str__(self) -> str:
+        return self.rzp_id
+
+
+class RzpToken(models.Model):
+    """A card saved for a customer at Checkout ("token_…"), chargeable again with
+    POST /v1/payments/create/recurring. Network, last four, expiry and a salted fingerprint
+    (to save each card once per customer): never the number or the CVV."""
+
+    account = models.ForeignKey(RzpAccount, on_delete=models.CASCADE, related_name="tokens")
+    customer = models.ForeignKey(RzpCustomer, on_delete=models.CASCADE, related_name="tokens")
+    rzp_id = models.CharField(max_length=20, unique=True)
+    token = models.CharField(max_length=20)  # the entity's short `token` value
+    method = models.CharField(max_length=10, default="card")
+    card_name = models.CharField(max_length=100, blank=True)
+    card_network = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    card_type = models.CharField(max_length=10, blank=True)
+    card_issuer = models.CharField(max_length=10, blank=True)
+    expiry_month = models.PositiveSmallIntegerField()
+    expiry_year = models.PositiveSmallIntegerField()  # four digits
+    international = models.BooleanField(default=False)
+    card_fingerprint = models.CharField(max_length=64)  # sha256(sandbox salt + number), hex
+    recurring = models.BooleanField(default=False)
+    # Sandbox control: while set, recurring charges on this token fail with this error reason.
+    decline_reason = models.CharField(max_length=60, null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "Razorpay sandbox token"
+        indexes = [models.Index(fields=["customer", "card_fingerprint"], name="sandbox_rzp_token_card_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rzp_id} {self.card_network} {self.card_last4}"
+
+
 class RzpOrder(models.Model):
     class Status(models.TextChoices):
         CREATED = "created"
@@ -77,6 +132,7 @@ class RzpOrder(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
     attempts = models.PositiveIntegerField(default=0)
     payment_capture = models.CharField(max_length=10, choices=Capture.choices, default=Capture.AUTOMATIC)
+    customer = models.ForeignKey(RzpCustomer, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -120,6 +176,10 @@ class RzpPayment(models.Model):
     email = models.CharField(max_length=255, blank=True)
     contact = models.CharField(max_length=30, blank=True)
     notes = models.JSONField(default=dict, blank=True)
+    description = models.CharField(max_length=255, null=True, blank=True)
+    customer = models.ForeignKey(RzpCustomer, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    token = models.ForeignKey(RzpToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    recurring = models.BooleanField(default=False)
     # Razorpay's charge for a captured payment, GST included, and the GST part of it: see
     # `engine.fee_and_tax` (2 % of the amount plus 18 % GST on that, integer paise).
     fee = models.BigIntegerField(null=True, blank=True)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.sandbox.models import RzpAccount, RzpOrder, RzpPayment, RzpRefund, RzpSettlement
+from apps.sandbox.models import RzpAccount, RzpCustomer, RzpOrder, RzpPayment, RzpRefund, RzpSettlement
 
 from . import params as check
 from .entities import (
@@ -60,7 +60,7 @@ def authenticate(authorization: str) -> RzpAccount | None:
 
 
 def _order(account: RzpAccount, order_id: str) -> RzpOrder:
-    order = RzpOrder.objects.filter(account=account, rzp_id=order_id).first()
+    order = RzpOrder.objects.select_related("customer").filter(account=account, rzp_id=order_id).first()
     if order is None:
         raise not_found()
     return order
@@ -78,7 +78,12 @@ def _payment(account: RzpAccount, payment_id: str, *, for_update: bool = False) 
 
 
 def order_create(account: RzpAccount, data: Mapping[str, Any]) -> dict[str, Any]:
-    check.only(data, {"amount", "currency", "receipt", "notes", "partial_payment", "payment", "payment_capture"})
+    check.only(
+        data,
+        {"amount", "currency", "receipt", "notes", "partial_payment", "payment", "payment_capture"}
+        | {"customer_id", "method", "token"},  # a recurring (saved card) authorisation order
+    )
+    customer = _order_customer(account, data)
     currency = check.currency(data.get("currency"))
     amount = check.amount(data.get("amount"), currency)
     receipt = check.receipt(data.get("receipt"))
@@ -103,8 +108,26 @@ def order_create(account: RzpAccount, data: Mapping[str, Any]) -> dict[str, Any]
         receipt=receipt,
         notes=notes,
         payment_capture=capture,
+        customer=customer,
     )
     return order_entity(order)
+
+
+def _order_customer(account: RzpAccount, data: Mapping[str, Any]) -> RzpCustomer | None:
+    """The customer of a recurring authorisation order (`customer_id`, `method`, `token{…}`):
+    `token` (max_amount, expire_at, frequency) is checked to be an object and otherwise ignored."""
+    if data.get("method") not in (None, "card"):
+        raise RzpError("The selected method is invalid.", field="method")
+    token = data.get("token")
+    if token is not None and not isinstance(token, dict):
+        raise RzpError("The token field must be an object.", field="token")
+    customer_id = data.get("customer_id")
+    if customer_id in (None, ""):
+        return None
+    customer = RzpCustomer.objects.filter(account=account, rzp_id=str(customer_id)).first()
+    if customer is None:
+        raise RzpError("The id provided does not exist", field="customer_id")
+    return customer
 
 
 def _legacy_capture(value: Any) -> RzpOrder.Capture:

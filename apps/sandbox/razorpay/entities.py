@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from apps.sandbox.models import RzpOrder, RzpPayment, RzpRefund, RzpSettlement
+from apps.sandbox.models import RzpCustomer, RzpOrder, RzpPayment, RzpRefund, RzpSettlement, RzpToken
 
 
 def unix(moment: datetime | None) -> int | None:
@@ -33,6 +33,8 @@ def order_entity(order: RzpOrder) -> dict[str, Any]:
         "attempts": order.attempts,
         "notes": _notes(order.notes),
         "created_at": unix(order.created_at),
+        # Only orders made for a customer (recurring authorisation orders) carry it.
+        **({"customer_id": order.customer.rzp_id} if order.customer is not None else {}),
     }
 
 
@@ -64,7 +66,7 @@ def payment_entity(payment: RzpPayment, *, expand_card: bool = False) -> dict[st
         "amount_refunded": payment.amount_refunded,
         "refund_status": payment.refund_status,
         "captured": payment.captured,
-        "description": None,
+        "description": payment.description,
         "card_id": payment.card_id or None,
         **({"card": card if payment.card_id else None} if expand_card else {}),
         "bank": None,
@@ -72,6 +74,9 @@ def payment_entity(payment: RzpPayment, *, expand_card: bool = False) -> dict[st
         "vpa": None,
         "email": payment.email,
         "contact": payment.contact,
+        "customer_id": payment.customer.rzp_id if payment.customer is not None else None,
+        "token_id": payment.token.rzp_id if payment.token is not None else None,
+        "recurring": payment.recurring,
         "notes": _notes(payment.notes),
         "fee": payment.fee,
         "tax": payment.tax,
@@ -82,6 +87,61 @@ def payment_entity(payment: RzpPayment, *, expand_card: bool = False) -> dict[st
         "error_reason": payment.error_reason,
         "acquirer_data": {"auth_code": payment.auth_code or None},
         "created_at": unix(payment.created_at),
+    }
+
+
+def customer_entity(customer: RzpCustomer) -> dict[str, Any]:
+    return {
+        "id": customer.rzp_id,
+        "entity": "customer",
+        "name": customer.name,
+        "email": customer.email,
+        "contact": customer.contact,
+        "gstin": customer.gstin,
+        "notes": _notes(customer.notes),
+        "created_at": unix(customer.created_at),
+    }
+
+
+def card_expires_at(month: int, year: int) -> int:
+    """The last second of the card's expiry month (UTC), as a unix time: the token's `expired_at`."""
+    next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return int(next_month.timestamp()) - 1
+
+
+def token_entity(token: RzpToken) -> dict[str, Any]:
+    """A saved card as GET /v1/customers/{id}/tokens shows it (docs: api/tokens/entity)."""
+    return {
+        "id": token.rzp_id,
+        "entity": "token",
+        "token": token.token,
+        "bank": None,
+        "wallet": None,
+        "method": token.method,
+        "card": {
+            "entity": "card",
+            "name": token.card_name,
+            "last4": token.card_last4,
+            "network": token.card_network,
+            "type": token.card_type,
+            "issuer": token.card_issuer or None,
+            "international": token.international,
+            "emi": False,
+            "sub_type": "consumer",
+            "expiry_month": token.expiry_month,
+            "expiry_year": token.expiry_year,
+            "flows": {"recurring": True},
+        },
+        "recurring": token.recurring,
+        "recurring_details": {"status": "confirmed", "failure_reason": None},
+        "auth_type": None,
+        "mrn": None,
+        "used_at": unix(token.used_at),
+        "created_at": unix(token.created_at),
+        "expired_at": card_expires_at(token.expiry_month, token.expiry_year),
+        "status": "active",
+        "notes": [],
+        "compliant_with_tokenisation_guidelines": True,
     }
 
 

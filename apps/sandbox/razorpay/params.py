@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 from django.db.models import QuerySet
 
 from apps.core.money import SUPPORTED_CURRENCIES
-from apps.sandbox.models import RzpOrder, RzpPayment, RzpRefund, RzpSettlement
+from apps.sandbox.models import RzpCustomer, RzpOrder, RzpPayment, RzpRefund, RzpSettlement
 
 from .errors import RzpError
 
-ModelT = TypeVar("ModelT", RzpOrder, RzpPayment, RzpRefund, RzpSettlement)
+ModelT = TypeVar("ModelT", RzpCustomer, RzpOrder, RzpPayment, RzpRefund, RzpSettlement)
 
 MAX_NOTES = 15
 MAX_NOTE_LENGTH = 256

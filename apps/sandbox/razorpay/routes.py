@@ -22,6 +22,16 @@ from .engine import (
     refund_list,
 )
 from .settlements import settlement_fetch, settlement_list, settlement_recon
+from .vault import (
+    customer_create,
+    customer_edit,
+    customer_fetch,
+    customer_list,
+    payment_create_recurring,
+    token_delete,
+    token_fetch,
+    token_list,
+)
 
 Handler = Callable[..., dict[str, Any]]
 
@@ -39,6 +49,7 @@ ROUTES = (
     Route("GET", ("orders",), "orders.all", order_list),
     Route("GET", ("orders", "{id}"), "orders.fetch", order_fetch),
     Route("GET", ("orders", "{id}", "payments"), "orders.payments", order_payments),
+    Route("POST", ("payments", "create", "recurring"), "payments.create_recurring", payment_create_recurring),
     Route("GET", ("payments", "{id}"), "payments.fetch", payment_fetch),
     Route("POST", ("payments", "{id}", "capture"), "payments.capture", payment_capture),
     Route("POST", ("payments", "{id}", "refund"), "payments.refund", payment_refund),
@@ -46,6 +57,13 @@ ROUTES = (
     Route("GET", ("payments", "{id}", "refunds", "{id}"), "payments.refunds", payment_refund_fetch),
     Route("GET", ("refunds", "{id}"), "refunds.fetch", refund_fetch),
     Route("GET", ("refunds",), "refunds.all", refund_list),
+    Route("POST", ("customers",), "customers.create", customer_create),
+    Route("GET", ("customers",), "customers.all", customer_list),
+    Route("GET", ("customers", "{id}"), "customers.fetch", customer_fetch),
+    Route("PUT", ("customers", "{id}"), "customers.edit", customer_edit),
+    Route("GET", ("customers", "{id}", "tokens"), "tokens.all", token_list),
+    Route("GET", ("customers", "{id}", "tokens", "{id}"), "tokens.fetch", token_fetch),
+    Route("DELETE", ("customers", "{id}", "tokens", "{id}"), "tokens.delete", token_delete),
     Route("GET", ("settlements",), "settlements.all", settlement_list),
     Route("GET", ("settlements", "recon", "combined"), "settlements.report", settlement_recon),
     Route("GET", ("settlements", "{id}"), "settlements.fetch", settlement_fetch),

@@ -22,6 +22,7 @@ from .engine import capture_locked
 from .errors import GATEWAY_ERROR, RzpError
 from .ids import new_id
 from .notifications import EVENTS, rzp_notify
+from .tokens import card_fingerprint, customer_for_checkout, token_save
 
 
 @dataclass(frozen=True)
@@ -79,18 +80,26 @@ def rzp_checkout_pay(
     email: str = "",
     contact: str = "",
     name: str = "",
+    customer_id: str = "",
+    save: bool = False,
+    recurring: bool = False,
 ) -> CheckoutResult:
     """Pay an order with a card, as a shopper does in Checkout.
 
     Success cards authorize (and capture at once when the order's payment capture is automatic);
     the documented failure cards make a failed payment with their error; invalid or expired cards
     fail without a payment. The card number and CVV are never stored.
+
+    With a customer (the order's, or `customer_id`, as Checkout's options carry it) the payment is
+    theirs; with `save` or `recurring` as well, an authorized payment saves the card as the
+    customer's token (once per card), recurring when `recurring` was asked.
     """
     try:
         with transaction.atomic():
             return _pay(
                 key_id=key_id, order_id=order_id, card_number=card_number, exp_month=exp_month,
                 exp_year=exp_year, cvv=cvv, email=email, contact=contact, name=name,
+                customer_id=customer_id, save=save or recurring, recurring=recurring,
             )  # fmt: skip
     except RzpError as error:
         error.metadata.setdefault("order_id", order_id)
@@ -108,15 +117,24 @@ def _pay(
     email: str,
     contact: str,
     name: str,
+    customer_id: str,
+    save: bool,
+    recurring: bool,
 ) -> CheckoutResult:
     account = RzpAccount.objects.filter(key_id=key_id).first()
     if account is None:
         raise RzpError("The api key provided is invalid", field="key", source="business")
-    order = RzpOrder.objects.select_for_update().filter(account=account, rzp_id=order_id).first()
+    order = (
+        RzpOrder.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(account=account, rzp_id=order_id)
+        .first()
+    )
     if order is None:
         raise RzpError("The id provided does not exist", field="order_id")
     if order.status == RzpOrder.Status.PAID:
         raise RzpError("Order has already been paid.", field="order_id", reason="order_already_paid")
+    customer = customer_for_checkout(account, order_customer=order.customer, customer_id=customer_id)
     card = check_card(card_number)
     problem = _card_problem(
         number_valid=card.number_valid,
@@ -146,6 +164,7 @@ def _pay(
         email=email,
         contact=contact,
         notes=order.notes,
+        customer=customer,
     )
     if card.failure is not None:
         failure = card.failure
@@ -171,7 +190,12 @@ def _pay(
 
     payment.status = RzpPayment.Status.AUTHORIZED
     payment.auth_code = f"{secrets.randbelow(10**6):06d}"
-    payment.save(update_fields=["status", "auth_code"])
+    if customer is not None and save:
+        payment.token = token_save(
+            customer=customer, card=card, fingerprint=card_fingerprint(card_number), exp_month=exp_month,
+            exp_year=exp_year, name=name, recurring=recurring,
+        )  # fmt: skip
+    payment.save(update_fields=["status", "auth_code", "token"])
     rzp_notify(event="payment.authorized", account=account, payment=payment)
     if order.payment_capture == RzpOrder.Capture.AUTOMATIC:
         capture_locked(payment)

@@ -20,6 +20,8 @@ from .routes import handle, resolve
 from .services import rzp_checkout_pay
 
 CHECKOUT_JS = "sandbox/razorpay/checkout.js"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TRUE = (1, "1", True, "true")  # how Checkout's `save` and `recurring` options say yes
 
 
 def _error(error: RzpError) -> JsonResponse:
@@ -58,7 +60,7 @@ def api(request: HttpRequest, path: str) -> HttpResponse:
     account = authenticate(request.headers.get("Authorization", ""))
     if account is None:
         return JsonResponse(AUTHENTICATION_FAILED, status=401)
-    if request.method == "POST":  # a write (order, capture, refund ...), counted by tests, refused or not
+    if request.method in WRITES:  # a write (order, capture, refund ...), counted by tests, refused or not
         SandboxCall.objects.create(gateway="razorpay", operation=route.operation, account=account.key_id)
     try:
         body = handle(route, account, ids, _request_data(request))
@@ -102,6 +104,9 @@ def checkout_pay(request: HttpRequest) -> JsonResponse:
             email=str(data.get("email") or ""),
             contact=str(data.get("contact") or ""),
             name=str(card.get("name") or ""),
+            customer_id=str(data.get("customer_id") or ""),
+            save=data.get("save") in TRUE,
+            recurring=data.get("recurring") in TRUE,
         )
     except (ValueError, KeyError, TypeError):
         return _error(RzpError("Please provide valid card details.", field="card", source="customer"))

@@ -8,7 +8,8 @@
  * open() shows an in-page card form; on submit the card goes to the sandbox (never to the page's
  * own server). Success: the modal closes and options.handler gets razorpay_payment_id,
  * razorpay_order_id and razorpay_signature. Failure: 'payment.failed' callbacks get {error: ...}
- * and the modal shows the description.
+ * and the modal shows the description. Options customer_id, save and recurring are passed on:
+ * with a customer and save (or recurring) on, an authorized payment saves the card as a token.
  */
 (function () {
   "use strict";
@@ -112,6 +113,10 @@
         email: prefill.email || "",
         contact: prefill.contact || "",
       };
+      // Saved cards: Checkout's customer_id, save and recurring options go with the card.
+      if (options.customer_id) { body.customer_id = options.customer_id; }
+      if (options.save !== undefined) { body.save = options.save; }
+      if (options.recurring !== undefined) { body.recurring = options.recurring; }
       error.textContent = "";
       pay.disabled = true;
       fetch(PAY_URL, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })

@@ -5,9 +5,12 @@ the setup's authorisation are no payment of ours; a removed card is deleted at R
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
@@ -16,6 +19,8 @@ from apps.customers.services import payment_method_purge
 from apps.payments.models import Payment
 from apps.sandbox.models import RzpOrder, RzpPayment, RzpToken, SandboxCall
 from apps.sessions_api.services import customer_session_create
+from apps.subscriptions.billing import billing_run
+from apps.subscriptions.models import Invoice
 from apps.subscriptions.services import plan_create
 from apps.webhooks.models import IncomingWebhook
 from tests.factories import CustomerFactory
@@ -186,3 +191,36 @@ def test_card_numbers_are_refused_before_razorpay(api, customer):
 
     assert response.status_code == 400 and response.json()["error"]["code"] == "payment_method_not_supported"
     assert not SandboxCall.objects.filter(gateway="razorpay").exists()
+
+
+def test_a_renewal_the_bank_answers_later_waits_for_that_answer(api, client, customer, merchant, rzp_account):
+    """Razorpay's recurring debits can stay `created` until the bank answers: no decline, no second
+    charge; the answer (here its webhook) settles the one payment and pays the invoice."""
+    from apps.sandbox.razorpay.vault import rzp_payment_complete, rzp_token_defer
+    from tests.catalog.test_checkout import process_all, razorpay_webhook, sdk
+
+    setup = setup_order(api, customer)
+    card = add_card(api, customer, setup, pay_in_checkout(setup)).json()
+    rzp_token_defer(token_id=PaymentMethod.objects.get(public_id=card["id"]).payment_token)
+    plan = plan_create(merchant=merchant, name="Pro", amount=9_900, currency="INR", interval="month", actor=ACTOR)
+
+    response = api.post("/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id})
+
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get()
+    assert payment.status not in ("declined", "failed", "captured"), payment.status
+    (charged,) = RzpPayment.objects.filter(recurring=True, amount=9_900)
+    assert charged.status == "created"
+
+    completed = rzp_payment_complete(payment_id=charged.rzp_id)
+    razorpay_webhook(client, rzp_account, "payment.captured", sdk(rzp_account).payment.fetch(completed.rzp_id))
+    process_all()
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_captured, payment.gateway_transaction_id) == (
+        "captured", 9_900, charged.rzp_id,
+    )  # fmt: skip
+    # The next billing run carries the payment's result to its invoice, charging nothing again.
+    billing_run(as_of=timezone.now() + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS + 1))
+    assert Invoice.objects.get(subscription__customer=customer).status == "paid"
+    assert RzpPayment.objects.filter(recurring=True, amount=9_900).count() == 1

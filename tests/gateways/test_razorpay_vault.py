@@ -213,6 +213,52 @@ def test_a_lost_answer_is_unknown_and_then_found(gateway, customer_token, sandbo
     assert SandboxCall.objects.filter(gateway="razorpay", operation="payments.create_recurring").count() == 1
 
 
+def test_a_charge_the_bank_answers_later_is_unknown_not_declined(gateway, customer_token):
+    from apps.sandbox.razorpay.vault import rzp_payment_complete, rzp_token_defer
+
+    card = saved(gateway, customer_token)
+    rzp_token_defer(token_id=card.payment_token)
+
+    with pytest.raises(GatewayOutcomeUnknown, match="created"):
+        gateway.sale(ChargeRequest(reference="chg-later-0001", amount=5_000, currency="INR", payment=card))
+
+    pending = gateway.find_transaction("chg-later-0001")
+    assert pending is not None and pending.state is TransactionState.UNDER_REVIEW
+    rzp_payment_complete(payment_id=pending.transaction_id)
+    done = gateway.find_transaction("chg-later-0001")
+    assert done is not None and (done.transaction_id, done.state) == (pending.transaction_id, TransactionState.CAPTURED)
+    assert RzpPayment.objects.filter(order__receipt="chg-later-0001").count() == 1
+
+
+def test_a_late_refusal_is_found_as_a_decline(gateway, customer_token):
+    from apps.sandbox.razorpay.vault import rzp_payment_complete, rzp_token_defer
+
+    card = saved(gateway, customer_token)
+    rzp_token_defer(token_id=card.payment_token)
+    with pytest.raises(GatewayOutcomeUnknown):
+        gateway.sale(ChargeRequest(reference="chg-later-0002", amount=5_000, currency="INR", payment=card))
+
+    pending = gateway.find_transaction("chg-later-0002")
+    assert pending is not None
+    rzp_payment_complete(payment_id=pending.transaction_id, reason="insufficient_funds")
+    found = gateway.find_transaction("chg-later-0002")
+    assert found is not None and (found.state, found.decline_code) == (TransactionState.DECLINED, "insufficient_funds")
+
+
+def test_a_failed_read_after_the_charge_is_unknown_not_declined(gateway, customer_token, sandbox_fault):
+    card = saved(gateway, customer_token)
+    sandbox_fault("http_error", 503, match="payments.fetch", gateway="razorpay", remaining=10)
+
+    with pytest.raises(GatewayOutcomeUnknown, match="reading it failed"):
+        gateway.sale(ChargeRequest(reference="chg-unread-01", amount=5_000, currency="INR", payment=card))
+
+    from apps.sandbox.models import SandboxFault
+
+    SandboxFault.objects.all().delete()
+    found = gateway.find_transaction("chg-unread-01")
+    assert found is not None and found.state is TransactionState.CAPTURED
+
+
 def test_a_deleted_card_is_gone_and_cannot_be_charged(gateway, customer_token):
     card = saved(gateway, customer_token)
 

@@ -341,8 +341,10 @@ class RazorpayGateway(RazorpayVaultMixin):
             payments = self.order_payments(order.order_id) if order is not None else []
             if not payments:
                 return None
-            kept = [p for p in payments if p.status != "failed"] or payments
-            return self.fetch_transaction(kept[-1].payment_id)
+            # Newest first, as Razorpay lists them: the latest payment that did not fail.
+            latest = sorted(payments, key=lambda p: p.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+            kept = [p for p in latest if p.status != "failed"] or latest
+            return self.fetch_transaction(kept[0].payment_id)
         data = self._request(
             "payments.refunds",
             lambda c, kw: c.payment.fetch_multiple_refund(parent_transaction_id, {"count": 100}, **kw),

@@ -31,7 +31,13 @@ from apps.gateways.base import (
     StoredCard,
     VaultCustomerRequest,
 )
-from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
+from apps.gateways.errors import (
+    GatewayDeclined,
+    GatewayError,
+    GatewayMisconfigured,
+    GatewayNotFound,
+    GatewayOutcomeUnknown,
+)
 from apps.gateways.razorpay_vocabulary import CHECKOUT_TOKEN_DESCRIPTOR
 
 if TYPE_CHECKING:
@@ -241,6 +247,13 @@ class RazorpayVaultMixin:
 
     # --- charges on a saved card --------------------------------------------------------------
 
+    def _failed_payment(self, order_id: str) -> CheckoutPayment | None:
+        try:
+            payments = self.order_payments(order_id)
+        except GatewayError:
+            return None
+        return next((p for p in payments if p.status == "failed"), None)
+
     def charge_saved_card(self, request: ChargeRequest, saved: SavedCard) -> GatewayResult:
         """An order with our reference as its receipt, paid with the token. A lost answer is found
         again by that receipt (find_transaction); a refusal names the failed payment."""
@@ -281,17 +294,24 @@ class RazorpayVaultMixin:
             )
         except GatewayNotFound as exc:
             raise _invalid("The saved card is no longer at Razorpay") from exc
-        except GatewayDeclined:
-            raise
         except GatewayError as exc:
             if exc.code != "request_refused":
                 raise
-            failed = next(iter(self.order_payments(order_id)), None)
-            raise decline_of(failed, exc.message) from exc
-        info = self.fetch_payment(text(answer.get("razorpay_payment_id")))
+            # A definite refusal: the failed payment, when we can read it, names the reason.
+            raise decline_of(self._failed_payment(order_id), exc.message) from exc
+        payment_id = text(answer.get("razorpay_payment_id"))
+        # The charge exists from here on: nothing we fail to learn about it makes it a decline.
+        try:
+            info = self.fetch_payment(payment_id)
+        except GatewayError as exc:
+            raise GatewayOutcomeUnknown(f"Razorpay took payment {payment_id}; reading it failed: {exc}") from exc
+        if info.status == "failed":
+            raise decline_of(info, "The card was declined")
         wanted = {"captured"} if request.capture else {"authorized"}
         if info.status not in wanted:
-            raise decline_of(info, f"payment is {info.status}")
+            # `created` (the bank answers later) or `authorized` before its automatic capture:
+            # the payment's webhooks or the resolver (find_transaction) settle it.
+            raise GatewayOutcomeUnknown(f"Razorpay has payment {payment_id} as {info.status or 'unknown'}")
         return GatewayResult(
             Outcome.APPROVED,
             info.payment_id,

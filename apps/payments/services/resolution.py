@@ -163,7 +163,10 @@ def _details_to_result(details: TransactionDetails, kind: str) -> GatewayResult:
     }
     if details.state in by_kind[kind]:
         outcome = Outcome.APPROVED
-    elif details.state is TransactionState.UNDER_REVIEW:
+    elif details.state is TransactionState.UNDER_REVIEW or (
+        # A sale authorised and not yet captured is being captured (Razorpay's automatic capture).
+        kind == GatewayTransaction.Kind.SALE and details.state is TransactionState.AUTHORIZED
+    ):
         outcome = Outcome.HELD
     elif details.state is TransactionState.REQUIRES_ACTION and kind != GatewayTransaction.Kind.REFUND:
         outcome = Outcome.REQUIRES_ACTION

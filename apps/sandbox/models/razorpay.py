@@ -100,6 +100,9 @@ class RzpToken(models.Model):
     recurring = models.BooleanField(default=False)
     # Sandbox control: while set, recurring charges on this token fail with this error reason.
     decline_reason = models.CharField(max_length=60, null=True, blank=True)
+    # Sandbox control: while set, recurring charges stay `created` (the bank answers later, as
+    # Razorpay's asynchronous recurring debits do) until `rzp_payment_complete` settles them.
+    defer_charges = models.BooleanField(default=False)
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     deleted = models.BooleanField(default=False)

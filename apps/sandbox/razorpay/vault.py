@@ -2,7 +2,9 @@
 
 REST operations (same shape as `engine`): POST/GET/PUT /v1/customers, GET/DELETE
 /v1/customers/{id}/tokens[/{token}], POST /v1/payments/create/recurring. Plus the sandbox-only
-control `rzp_token_decline`, which makes a saved card decline its recurring charges.
+controls `rzp_token_decline`, which makes a saved card decline its recurring charges,
+`rzp_token_defer`, which leaves them `created` (the bank answers later), and
+`rzp_payment_complete`, that later answer.
 """
 
 from __future__ import annotations
@@ -141,6 +143,14 @@ def rzp_token_decline(*, token_id: str, reason: str | None = "card_declined") ->
     return token
 
 
+def rzp_token_defer(*, token_id: str, deferred: bool = True) -> RzpToken:
+    """Sandbox control: recurring charges on this token stay `created` until completed."""
+    token = RzpToken.objects.get(rzp_id=token_id)
+    token.defer_charges = deferred
+    token.save(update_fields=["defer_charges"])
+    return token
+
+
 # --- recurring payments -------------------------------------------------------------------------
 
 
@@ -218,24 +228,49 @@ def _charge(
         notes={**order.notes, **notes}, description=description, customer=customer, token=token, recurring=True,
     )  # fmt: skip
     if token.decline_reason:
-        payment.status = RzpPayment.Status.FAILED
-        payment.error_code = "BAD_REQUEST_ERROR"
-        payment.error_description = DECLINE_DESCRIPTION
-        payment.error_source = "bank"
-        payment.error_step = "payment_authorization"
-        payment.error_reason = token.decline_reason
-        payment.save()
-        rzp_notify(event="payment.failed", account=account, payment=payment)
-        return payment, RzpError(
-            DECLINE_DESCRIPTION, source="bank", step="payment_authorization", reason=token.decline_reason,
-            metadata={"payment_id": payment.rzp_id, "order_id": order.rzp_id},
-        )  # fmt: skip
+        return payment, _fail(payment, token.decline_reason)
+    if not token.defer_charges:
+        _authorize(payment)
+    return payment, None
 
+
+def _fail(payment: RzpPayment, reason: str) -> RzpError:
+    payment.status = RzpPayment.Status.FAILED
+    payment.error_code = "BAD_REQUEST_ERROR"
+    payment.error_description = DECLINE_DESCRIPTION
+    payment.error_source = "bank"
+    payment.error_step = "payment_authorization"
+    payment.error_reason = reason
+    payment.save()
+    rzp_notify(event="payment.failed", account=payment.account, payment=payment)
+    return RzpError(
+        DECLINE_DESCRIPTION, source="bank", step="payment_authorization", reason=reason,
+        metadata={"payment_id": payment.rzp_id, "order_id": payment.order.rzp_id},
+    )  # fmt: skip
+
+
+def _authorize(payment: RzpPayment) -> None:
     payment.status = RzpPayment.Status.AUTHORIZED
     payment.auth_code = f"{secrets.randbelow(10**6):06d}"
     payment.save(update_fields=["status", "auth_code"])
-    RzpToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
-    rzp_notify(event="payment.authorized", account=account, payment=payment)
-    if order.payment_capture == RzpOrder.Capture.AUTOMATIC:
+    if payment.token_id is not None:
+        RzpToken.objects.filter(pk=payment.token_id).update(used_at=timezone.now())
+    rzp_notify(event="payment.authorized", account=payment.account, payment=payment)
+    if payment.order.payment_capture == RzpOrder.Capture.AUTOMATIC:
         capture_locked(payment)
-    return payment, None
+
+
+def rzp_payment_complete(*, payment_id: str, reason: str | None = None) -> RzpPayment:
+    """Sandbox control: the bank's late answer to a deferred recurring charge (`defer_charges`):
+    authorized (and captured when its order captures automatically), or failed with `reason`."""
+    with transaction.atomic():
+        payment = (
+            RzpPayment.objects.select_for_update(of=("self",))
+            .select_related("order", "account")
+            .get(rzp_id=payment_id, status=RzpPayment.Status.CREATED, recurring=True)
+        )
+        if reason:
+            _fail(payment, reason)
+        else:
+            _authorize(payment)
+    return payment

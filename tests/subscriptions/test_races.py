@@ -21,7 +21,7 @@ from django.db.models import Count
 
 from apps.customers.services import customer_create, payment_method_add
 from apps.payments.models import GatewayTransaction
-from apps.sandbox.models import AnetTransaction
+from apps.sandbox.models import AnetTransaction, SandboxFault
 from apps.subscriptions.billing import billing_run
 from apps.subscriptions.models import BillingAttempt, Invoice
 from apps.subscriptions.services import subscription_create
@@ -69,12 +69,13 @@ def test_two_runs_and_a_killed_worker_bill_each_period_exactly_once(
         subscription_create(merchant=merchant, customer=customer, plan=plan, livemode=False, now=T0, actor=ACTOR)
     due = T0 + timedelta(days=1)
     # The worker's first charge hangs at the gateway: it is killed in the middle of it.
-    sandbox_fault("latency", 3000, match="createTransactionRequest")
+    hang = sandbox_fault("latency", 3000, match="createTransactionRequest")
     broker_purge()
     worker = _worker(settings.AUTHORIZENET_TEST_ENDPOINT)
     try:
         billing_batch.delay(due.isoformat())
-        wait_for(lambda: BillingAttempt.objects.filter(status="pending").exists(), timeout=60)
+        # Killed once its charge is at the gateway (the sandbox took the fault), not before.
+        wait_for(lambda: not SandboxFault.objects.filter(pk=hang.pk, remaining__gt=0).exists(), timeout=60)
         time.sleep(0.5)
         (child,) = _children(worker.pid)
         os.kill(child, signal.SIGKILL)  # the task goes back to the queue and runs again
@@ -91,8 +92,10 @@ def test_two_runs_and_a_killed_worker_bill_each_period_exactly_once(
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
-        # Anything a failed call left (nothing reached the gateway) is retried a little later.
-        wait_for(lambda: billing_run(as_of=due + timedelta(hours=1)) is not None and
+        # Anything a failed or unanswered call left is looked at again a little later: the
+        # clock moves on an hour a run (each well inside the period), as the beat's runs would.
+        later = iter(range(1, 24 * 20))  # hours, each run one later, all inside the month
+        wait_for(lambda: billing_run(as_of=due + timedelta(hours=next(later, 24 * 20))) is not None and
                  Invoice.objects.filter(status="paid", period_start=due).count() == COUNT, timeout=90)  # fmt: skip
     finally:
         os.killpg(worker.pid, signal.SIGTERM)

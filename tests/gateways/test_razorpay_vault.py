@@ -130,6 +130,34 @@ def test_a_card_paid_without_saving_is_refused(gateway, customer_token):
         gateway.vault_card_add(customer_token=customer_token, payment=token, billing=Billing())
 
 
+def test_a_card_saved_without_a_recurring_mandate_is_refused(gateway, customer_token):
+    """Saved for the customer's next checkouts only (save, not recurring): not chargeable without them."""
+    from apps.sandbox.razorpay.services import rzp_checkout_pay
+
+    order = gateway.vault_card_setup_order(customer_token=customer_token, currency="INR", reference="cardsetup-save")
+    result = rzp_checkout_pay(key_id=gateway.config.key_id, order_id=order.order_id, card_number=VISA_OK,
+                              exp_month=12, exp_year=2031, cvv="123", email="ravi@example.com",
+                              contact="+919000090000", customer_id=customer_token, save=True)  # fmt: skip
+    assert result.ok, result.error
+    token = OpaqueToken(CHECKOUT_TOKEN_DESCRIPTOR, f"{result.order_id}|{result.payment_id}|{result.signature}")
+
+    with pytest.raises(GatewayDeclined, match="recurring mandate"):
+        gateway.vault_card_add(customer_token=customer_token, payment=token, billing=Billing())
+
+
+def test_a_charge_above_the_mandates_limit_is_refused_before_razorpay(gateway, customer_token):
+    card = saved(gateway, customer_token)
+    calls = SandboxCall.objects.count()
+
+    with pytest.raises(GatewayDeclined, match=r"15,000\.00 INR") as refused:
+        gateway.sale(ChargeRequest(reference="chg-over-limit", amount=1_500_001, currency="INR", payment=card))
+
+    assert refused.value.result.decline_code == "invalid_payment_method"
+    assert SandboxCall.objects.count() == calls and not RzpOrder.objects.filter(receipt="chg-over-limit").exists()
+    at_limit = ChargeRequest(reference="chg-at-limit", amount=1_500_000, currency="INR", payment=card)
+    assert gateway.sale(at_limit).outcome is Outcome.APPROVED
+
+
 def test_a_saved_card_is_charged_and_found_again_by_our_reference(gateway, customer_token):
     card = saved(gateway, customer_token)
     request = ChargeRequest(reference="chg-ref-0001", amount=49_900, currency="INR", payment=card)

@@ -225,8 +225,15 @@ class RazorpayVaultMixin:
         token_id = text(data.get("token_id"))
         if not token_id:
             raise _invalid("The card was paid without being saved (Checkout needs recurring: 1)")
+        token = self._request(
+            "tokens.fetch", lambda c, kw: c.token.fetch(customer_token, token_id, **kw), mutating=False
+        )
+        mandate = text((token.get("recurring_details") or {}).get("status") or "confirmed")
+        if token.get("recurring") is not True or mandate != "confirmed":
+            # A card saved only for the customer's next checkouts cannot be charged without them.
+            raise _invalid(f"The card was saved without a confirmed recurring mandate ({mandate})")
         self._complete_customer(customer_token, data)
-        return self.vault_card_get(customer_token, token_id)
+        return stored_card(customer_token, token)
 
     def vault_card_setup_result(self, setup_id: str) -> StoredCard:
         raise GatewayMisconfigured("Razorpay saves cards in Checkout: there is no setup to wait for")
@@ -257,6 +264,9 @@ class RazorpayVaultMixin:
     def charge_saved_card(self, request: ChargeRequest, saved: SavedCard) -> GatewayResult:
         """An order with our reference as its receipt, paid with the token. A lost answer is found
         again by that receipt (find_transaction); a refusal names the failed payment."""
+        if request.currency == "INR" and request.amount > INR_MANDATE_MAX_AMOUNT:
+            # The mandate the card was saved under (vault_card_setup_order) caps each charge.
+            raise _invalid("A card saved at Razorpay is charged at most 15,000.00 INR without the customer")
         try:
             customer = self._customer(saved.customer_token)
         except GatewayNotFound as exc:

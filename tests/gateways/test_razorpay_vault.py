@@ -145,6 +145,17 @@ def test_a_card_saved_without_a_recurring_mandate_is_refused(gateway, customer_t
         gateway.vault_card_add(customer_token=customer_token, payment=token, billing=Billing())
 
 
+def test_a_card_deleted_before_it_is_added_is_refused(gateway, customer_token):
+    token = checkout_save(gateway, customer_token)
+    _, payment_id, _ = token.value.split("|")
+    gateway.vault_card_delete(customer_token, RzpPayment.objects.get(rzp_id=payment_id).token.rzp_id)
+
+    with pytest.raises(GatewayDeclined, match="no longer at Razorpay") as refused:
+        gateway.vault_card_add(customer_token=customer_token, payment=token, billing=Billing())
+
+    assert refused.value.result.decline_code == "invalid_payment_method"
+
+
 def test_a_charge_above_the_mandates_limit_is_refused_before_razorpay(gateway, customer_token):
     card = saved(gateway, customer_token)
     calls = SandboxCall.objects.count()

@@ -53,12 +53,10 @@ from apps.gateways.errors import (
     GatewayRetryable,
 )
 from apps.gateways.models import GatewayAccount
-from apps.gateways.razorpay.vault import DECLINE_CODES, RazorpayVaultMixin, order_of, text
+from apps.gateways.razorpay.vault import DECLINE_CODES, MAX_RECEIPT_LENGTH, RazorpayVaultMixin, order_of, text
 from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 
 logger = logging.getLogger(__name__)
-
-MAX_RECEIPT_LENGTH = 40
 
 _PAYMENT_STATES = {
     "created": TransactionState.UNDER_REVIEW,  # the customer has not finished paying

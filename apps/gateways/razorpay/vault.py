@@ -48,6 +48,7 @@ SETUP_PURPOSE = "card_setup"  # the setup order's notes.purpose: webhooks about 
 # RBI's limit for card mandates charged without the customer (INR 15,000), in paise.
 INR_MANDATE_MAX_AMOUNT = 1_500_000
 MAX_NAME_LENGTH = 50
+MAX_RECEIPT_LENGTH = 40  # an order's receipt: where our reference goes, cut to fit
 
 # Razorpay's error reasons -> our decline codes; anything else is a plain decline.
 DECLINE_CODES = {
@@ -188,7 +189,7 @@ class RazorpayVaultMixin:
         body: dict[str, Any] = {
             "amount": SETUP_AMOUNT,
             "currency": currency,
-            "receipt": reference[:40],
+            "receipt": reference[:MAX_RECEIPT_LENGTH],
             "customer_id": customer_token,
             "method": "card",
             "token": {"frequency": "as_presented"},
@@ -225,9 +226,12 @@ class RazorpayVaultMixin:
         token_id = text(data.get("token_id"))
         if not token_id:
             raise _invalid("The card was paid without being saved (Checkout needs recurring: 1)")
-        token = self._request(
-            "tokens.fetch", lambda c, kw: c.token.fetch(customer_token, token_id, **kw), mutating=False
-        )
+        try:
+            token = self._request(
+                "tokens.fetch", lambda c, kw: c.token.fetch(customer_token, token_id, **kw), mutating=False
+            )
+        except GatewayNotFound as exc:
+            raise _invalid("The card saved in Checkout is no longer at Razorpay") from exc
         mandate = text((token.get("recurring_details") or {}).get("status") or "confirmed")
         if token.get("recurring") is not True or mandate != "confirmed":
             # A card saved only for the customer's next checkouts cannot be charged without them.
@@ -278,7 +282,7 @@ class RazorpayVaultMixin:
         order_body: dict[str, Any] = {
             "amount": request.amount,
             "currency": request.currency,
-            "receipt": request.reference[:40],
+            "receipt": request.reference[:MAX_RECEIPT_LENGTH],
             "customer_id": saved.customer_token,
             "notes": {"reference": request.reference},
             "payment": {"capture": "automatic" if request.capture else "manual"},

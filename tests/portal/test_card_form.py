@@ -156,6 +156,24 @@ def test_the_setup_order_comes_as_json_and_its_refusal_too(api, client, customer
     assert setup.json()["key_id"] == rzp_account.credentials()["key_id"]
 
 
+def test_the_setup_order_needs_the_csrf_token(api, customer, rzp_account):
+    from django.test import Client
+
+    from apps.sandbox.models import RzpOrder
+
+    browser = Client(enforce_csrf_checks=True)
+    open_portal(browser, portal_link(api, customer))
+    browser.get("/portal/")  # sets the CSRF cookie
+
+    refused = browser.post("/portal/payment-methods/checkout-setup")
+
+    assert refused.status_code == 403 and not RzpOrder.objects.exists()
+    accepted = browser.post(
+        "/portal/payment-methods/checkout-setup", HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value
+    )
+    assert accepted.status_code == 200 and RzpOrder.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("gateway", "credentials", "unavailable", "says"),
     [

@@ -227,9 +227,7 @@ class RazorpayVaultMixin:
         if not token_id:
             raise _invalid("The card was paid without being saved (Checkout needs recurring: 1)")
         try:
-            token = self._request(
-                "tokens.fetch", lambda c, kw: c.token.fetch(customer_token, token_id, **kw), mutating=False
-            )
+            token = self._token(customer_token, token_id)
         except GatewayNotFound as exc:
             raise _invalid("The card saved in Checkout is no longer at Razorpay") from exc
         mandate = text((token.get("recurring_details") or {}).get("status") or "confirmed")
@@ -242,11 +240,14 @@ class RazorpayVaultMixin:
     def vault_card_setup_result(self, setup_id: str) -> StoredCard:
         raise GatewayMisconfigured("Razorpay saves cards in Checkout: there is no setup to wait for")
 
-    def vault_card_get(self, customer_token: str, payment_token: str) -> StoredCard:
-        data = self._request(
+    def _token(self, customer_token: str, payment_token: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._request(
             "tokens.fetch", lambda c, kw: c.token.fetch(customer_token, payment_token, **kw), mutating=False
         )
-        return stored_card(customer_token, data)
+        return data
+
+    def vault_card_get(self, customer_token: str, payment_token: str) -> StoredCard:
+        return stored_card(customer_token, self._token(customer_token, payment_token))
 
     def vault_card_delete(self, customer_token: str, payment_token: str) -> None:
         try:

@@ -14,7 +14,6 @@ from typing import Any
 
 from apps.core.money import format_amount
 from apps.gateways.errors import GatewayError, GatewayMisconfigured
-from apps.gateways.razorpay_vocabulary import CHECKOUT_TOKEN_DESCRIPTOR
 from apps.gateways.registry import checkout_vault_gateway_for
 from apps.gateways.selectors import vault_account_for
 
@@ -64,7 +63,7 @@ def payment_method_checkout_setup(*, customer: Customer, livemode: bool) -> Chec
         customer_token=profile.customer_token,
         amount=order.amount,
         currency=order.currency,
-        token_descriptor=CHECKOUT_TOKEN_DESCRIPTOR,
+        token_descriptor=gateway.checkout_token_descriptor,
     )
 
 

@@ -39,6 +39,7 @@ from apps.gateways.base import Billing, Card, OpaqueToken, StoredCard, VaultCust
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayError,
+    GatewayFeatureUnavailable,
     GatewayMisconfigured,
     GatewayNotFound,
 )
@@ -171,6 +172,8 @@ def vault_error(exc: GatewayError) -> Exception:
         return PaymentDeclined(
             result.message or "The card was declined when checked.", code=result.decline_code or "card_declined"
         )
+    if isinstance(exc, GatewayFeatureUnavailable):
+        return VaultNotSupported(f"{VaultNotSupported.default_message} ({exc.message})")
     if isinstance(exc, GatewayMisconfigured | GatewayNotFound):
         return GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({exc.message})")
     return gateway_unavailable(exc, "no card was saved. Retry later.")

@@ -403,8 +403,12 @@ class CheckoutVaultGateway(VaultGateway, Protocol):
     (Razorpay Checkout): first a setup order for the customer, then `vault_card_add` with the
     page's answer as an OpaqueToken."""
 
+    # The descriptor of the OpaqueToken the page's answer is posted as (what the browser sends).
+    checkout_token_descriptor: str
+
     def vault_card_setup_order(self, *, customer_token: str, currency: str, reference: str) -> Order:
-        """The order the customer pays (authorised only, never captured) to save a card."""
+        """The order the customer pays (authorised only, never captured) to save a card.
+        GatewayFeatureUnavailable when the account may not save cards (not enabled for it)."""
         ...
 
 

@@ -66,6 +66,13 @@ class GatewayMisconfigured(GatewayError):
     code = "gateway_misconfigured"
 
 
+class GatewayFeatureUnavailable(GatewayMisconfigured):
+    """The gateway account lacks what the request needs (Razorpay: recurring payments, which it
+    enables per account on request); final until the merchant has it turned on."""
+
+    code = "feature_unavailable"
+
+
 class GatewayNotFound(GatewayError):
     """The gateway has no such transaction."""
 

@@ -139,6 +139,23 @@ def test_a_merchant_whose_cards_are_tokenised_in_the_browser_gets_no_setup(api, 
     assert response.status_code == 409 and response.json()["error"]["code"] == "vault_not_supported"
 
 
+def test_an_account_without_recurring_payments_gets_no_setup(api, customer, rzp_sandbox):
+    from apps.sandbox.razorpay.vault import rzp_account_recurring
+
+    rzp_account_recurring(key_id=rzp_sandbox.key_id, enabled=False)
+    events = AuditEvent.objects.count()
+
+    response = api.post(f"/api/v1/customers/{customer.public_id}/payment-methods/checkout-setup")
+
+    body = response.json()
+    assert response.status_code == 409 and body["error"]["code"] == "vault_not_supported", body
+    assert "Recurring payments are not enabled" in body["error"]["message"]
+    assert not RzpOrder.objects.exists()
+    assert not PaymentMethod.objects.exists()
+    rzp_account_recurring(key_id=rzp_sandbox.key_id, enabled=True)  # once Razorpay turns them on
+    assert setup_order(api, customer)["order_id"] and AuditEvent.objects.count() >= events
+
+
 def test_a_setup_takes_no_parameters(api, customer):
     response = api.post(
         f"/api/v1/customers/{customer.public_id}/payment-methods/checkout-setup", {"amount": 1}, format="json"

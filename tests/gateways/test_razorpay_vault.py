@@ -19,10 +19,16 @@ from apps.gateways.base import (
     TransactionState,
     VaultCustomerRequest,
 )
-from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured, GatewayNotFound, GatewayOutcomeUnknown
+from apps.gateways.errors import (
+    GatewayDeclined,
+    GatewayFeatureUnavailable,
+    GatewayMisconfigured,
+    GatewayNotFound,
+    GatewayOutcomeUnknown,
+)
 from apps.gateways.razorpay import RazorpayConfig, RazorpayGateway
 from apps.gateways.razorpay_vocabulary import CHECKOUT_TOKEN_DESCRIPTOR
-from apps.sandbox.models import RzpOrder, RzpPayment, SandboxCall
+from apps.sandbox.models import RzpOrder, RzpPayment, RzpToken, SandboxCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,12 +75,45 @@ def saved(gateway: RazorpayGateway, customer_token: str, number: str = VISA_OK) 
     return SavedCard(stored.customer_token, stored.payment_token)
 
 
+def test_two_of_our_customers_with_the_same_email_and_phone_never_share_a_razorpay_customer(gateway):
+    from apps.sandbox.models import RzpCustomer
+
+    def create(reference: str) -> str:
+        return gateway.vault_customer_create(
+            VaultCustomerRequest(reference=reference, email="twin@example.com", phone="+919000090001")
+        )
+
+    first = create("cus-twin-a")
+    assert create("cus-twin-a") == first  # a repeated create (a lost answer) finds our own
+    second = create("cus-twin-b")
+
+    assert second != first
+    assert RzpCustomer.objects.get(rzp_id=second).notes == {"reference": "cus-twin-b"}
+    card = saved(gateway, second)  # Checkout gives the second its phone; its card is its own
+    assert RzpCustomer.objects.get(rzp_id=second).contact == "+919000090000"
+    assert card.customer_token == second and not RzpToken.objects.filter(customer__rzp_id=first).exists()
+
+
 def test_the_setup_order_is_the_customers_and_only_authorised(gateway, customer_token):
     order = gateway.vault_card_setup_order(customer_token=customer_token, currency="INR", reference="cardsetup-one")
 
     stored = RzpOrder.objects.get(rzp_id=order.order_id)
     assert (order.amount, order.currency, order.receipt) == (100, "INR", "cardsetup-one")
     assert (stored.customer.rzp_id, stored.payment_capture) == (customer_token, "manual")
+
+
+def test_an_account_without_recurring_payments_cannot_save_or_charge_cards(gateway, customer_token, rzp_sandbox):
+    from apps.sandbox.razorpay.vault import rzp_account_recurring
+
+    card = saved(gateway, customer_token)
+    rzp_account_recurring(key_id=rzp_sandbox.key_id, enabled=False)
+
+    with pytest.raises(GatewayFeatureUnavailable, match="Recurring payments are not enabled"):
+        gateway.vault_card_setup_order(customer_token=customer_token, currency="INR", reference="cardsetup-off")
+    with pytest.raises(GatewayDeclined):  # definite: nothing was charged
+        gateway.sale(ChargeRequest(reference="chg-off-0001", amount=49_900, currency="INR", payment=card))
+    assert not RzpPayment.objects.filter(notes__reference="chg-off-0001").exists()
+    assert gateway.checkout_token_descriptor == CHECKOUT_TOKEN_DESCRIPTOR
 
 
 def test_a_card_paid_in_checkout_is_saved_and_read_back(gateway, customer_token):

@@ -34,6 +34,7 @@ from apps.gateways.base import (
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayError,
+    GatewayFeatureUnavailable,
     GatewayMisconfigured,
     GatewayNotFound,
     GatewayOutcomeUnknown,
@@ -129,6 +130,7 @@ def decline_of(payment: CheckoutPayment | None, message: str) -> GatewayDeclined
 
 
 class RazorpayVaultMixin:
+    checkout_token_descriptor = CHECKOUT_TOKEN_DESCRIPTOR
     _request: Callable[..., Any]
     fetch_payment: Callable[[str], CheckoutPayment]
     order_payments: Callable[[str], list[CheckoutPayment]]
@@ -137,7 +139,17 @@ class RazorpayVaultMixin:
     # --- customers ----------------------------------------------------------------------------
 
     def vault_customer_create(self, request: VaultCustomerRequest) -> str:
-        """`fail_existing: 0`: a customer Razorpay already has with these details is returned."""
+        """`fail_existing: 0`: a customer Razorpay already has with these details is returned, so a
+        repeated create (a lost answer) finds ours. When it is another of our customers (same email
+        and phone), this one gets a record of its own, made without the phone (Razorpay matches on
+        both), which Checkout fills in when the card is saved: two customers never share cards."""
+        data = self._create_customer(request, contact=request.phone)
+        theirs = text((data.get("notes") or {}).get("reference"))
+        if request.phone and theirs and theirs != request.reference:
+            data = self._create_customer(request, contact="")
+        return text(data.get("id"))
+
+    def _create_customer(self, request: VaultCustomerRequest, *, contact: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "name": (request.description or request.reference)[:MAX_NAME_LENGTH],
             "fail_existing": "0",
@@ -145,10 +157,12 @@ class RazorpayVaultMixin:
         }
         if request.email:
             body["email"] = request.email
-        if request.phone:
-            body["contact"] = request.phone
-        data = self._request("customers.create", lambda c, kw: c.customer.create(body, **kw), mutating=True)
-        return text(data.get("id"))
+        if contact:
+            body["contact"] = contact
+        data: dict[str, Any] = self._request(
+            "customers.create", lambda c, kw: c.customer.create(body, **kw), mutating=True
+        )
+        return data
 
     def _customer(self, customer_token: str) -> dict[str, Any]:
         data: dict[str, Any] = self._request(
@@ -198,7 +212,15 @@ class RazorpayVaultMixin:
         }
         if currency == "INR":
             body["token"]["max_amount"] = INR_MANDATE_MAX_AMOUNT
-        return order_of(self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True))
+        try:
+            data = self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True)
+        except GatewayError as exc:
+            if exc.code != "request_refused":
+                raise
+            # Every field is ours and fixed: a refusal is the account's (recurring payments not
+            # enabled for it, or not in this currency), not this customer's.
+            raise GatewayFeatureUnavailable(f"Razorpay refused a card-saving order: {exc.message}") from exc
+        return order_of(data)
 
     def vault_card_add(
         self,

@@ -4,12 +4,12 @@ Shared by the transaction engine and the customer profiles (CIM)."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from apps.core.cards import luhn_valid
+from apps.sandbox.fingerprints import keyed_fingerprint
 from apps.sandbox.models import AnetPaymentNonce
 
 TEST_CARDS = frozenset(
@@ -81,7 +81,7 @@ def card_type(number: str) -> str:
 
 
 def fingerprint(number: str) -> str:
-    return hashlib.sha256(f"clearhouse-sandbox:{number}".encode()).hexdigest()
+    return keyed_fingerprint("authorizenet", number)
 
 
 @dataclass

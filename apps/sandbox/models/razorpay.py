@@ -14,6 +14,9 @@ class RzpAccount(models.Model):
 
     key_id = models.CharField(max_length=30, unique=True)
     key_secret = models.CharField(max_length=64)
+    recurring_enabled = models.BooleanField(
+        default=True, help_text="Razorpay turns recurring payments (saved cards charged later) on per account."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -25,7 +25,7 @@ from .entities import (
     payment_entity,
     refund_entity,
 )
-from .errors import RzpError, not_found
+from .errors import RzpError, not_found, recurring_not_enabled
 from .ids import new_id
 from .notifications import rzp_notify
 
@@ -121,6 +121,8 @@ def _order_customer(account: RzpAccount, data: Mapping[str, Any]) -> RzpCustomer
     token = data.get("token")
     if token is not None and not isinstance(token, dict):
         raise RzpError("The token field must be an object.", field="token")
+    if token is not None and not account.recurring_enabled:
+        raise recurring_not_enabled()
     customer_id = data.get("customer_id")
     if customer_id in (None, ""):
         return None

@@ -55,6 +55,11 @@ def not_found() -> RzpError:
     return RzpError("The id provided does not exist", source="business", step="payment_initiation")
 
 
+def recurring_not_enabled() -> RzpError:
+    """An account without recurring payments, asked for a recurring order or charge."""
+    return RzpError("Recurring payments are not enabled for this merchant.", field="token", reason="NA")
+
+
 def route_not_found() -> RzpError:
     return RzpError("The requested URL was not found on the server.", source="NA", step="NA", reason="NA")
 

@@ -1,27 +1,22 @@
 """Saved cards ("tokens") of the Razorpay sandbox: saving a card for a customer at Checkout, and
 finding a customer's token. Shared by the Checkout stand-in (`services`) and the REST API (`vault`).
 
-A token keeps the network, the last four digits, the expiry and a salted fingerprint of the number
+A token keeps the network, the last four digits, the expiry and a keyed fingerprint of the number
 (so a customer's card is saved once): never the number itself, never the CVV.
 """
 
 from __future__ import annotations
 
-import hashlib
-
+from apps.sandbox.fingerprints import keyed_fingerprint
 from apps.sandbox.models import RzpAccount, RzpCustomer, RzpToken
 
 from .cards import CardCheck
 from .errors import RzpError, not_found
 from .ids import new_id
 
-# Fixed and public on purpose: the fingerprint only tells the sandbox's saved cards apart.
-FINGERPRINT_SALT = b"clearhouse-sandbox-razorpay-token-v1:"
-
 
 def card_fingerprint(number: str) -> str:
-    digits = "".join(number.split())
-    return hashlib.sha256(FINGERPRINT_SALT + digits.encode()).hexdigest()
+    return keyed_fingerprint("razorpay-token", number)
 
 
 def four_digit_year(year: int) -> int:

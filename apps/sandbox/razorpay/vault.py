@@ -4,7 +4,8 @@ REST operations (same shape as `engine`): POST/GET/PUT /v1/customers, GET/DELETE
 /v1/customers/{id}/tokens[/{token}], POST /v1/payments/create/recurring. Plus the sandbox-only
 controls `rzp_token_decline`, which makes a saved card decline its recurring charges,
 `rzp_token_defer`, which leaves them `created` (the bank answers later), and
-`rzp_payment_complete`, that later answer.
+`rzp_payment_complete`, that later answer, and `rzp_account_recurring`, which turns recurring
+payments off for an account (Razorpay enables them per account).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from apps.sandbox.models import RzpAccount, RzpCustomer, RzpOrder, RzpPayment, R
 from . import params as check
 from .engine import capture_locked
 from .entities import collection, customer_entity, token_entity
-from .errors import RzpError, not_found
+from .errors import RzpError, not_found, recurring_not_enabled
 from .ids import new_id
 from .notifications import rzp_notify
 from .services import payment_signature
@@ -143,6 +144,15 @@ def rzp_token_decline(*, token_id: str, reason: str | None = "card_declined") ->
     return token
 
 
+def rzp_account_recurring(*, key_id: str, enabled: bool) -> RzpAccount:
+    """Sandbox control: turn recurring payments (card-saving orders, recurring charges) on or off
+    for an account, as Razorpay's support does for a real one."""
+    account = RzpAccount.objects.get(key_id=key_id)
+    account.recurring_enabled = enabled
+    account.save(update_fields=["recurring_enabled"])
+    return account
+
+
 def rzp_token_defer(*, token_id: str, deferred: bool = True) -> RzpToken:
     """Sandbox control: recurring charges on this token stay `created` until completed."""
     token = RzpToken.objects.get(rzp_id=token_id)
@@ -165,6 +175,8 @@ def payment_create_recurring(account: RzpAccount, data: Mapping[str, Any]) -> di
     leaves a failed payment and answers its error."""
     check.only(data, RECURRING_FIELDS)
     _recurring_flag(data.get("recurring"))
+    if not account.recurring_enabled:
+        raise recurring_not_enabled()
     for key in ("email", "contact"):
         if data.get(key) in (None, ""):
             raise RzpError(f"The {key} field is required.", field=key)

@@ -6,15 +6,13 @@ country, a keyed fingerprint and the scripted scenario. Never the number or the 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from apps.core.cards import luhn_valid
+from apps.sandbox.fingerprints import keyed_fingerprint
 
 from .errors import CARD_ERROR, StripeError, missing_param
 
@@ -183,7 +181,7 @@ class CardFacts:
 
 
 def fingerprint(digits: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"stripe-card:{digits}".encode(), hashlib.sha256).hexdigest()[:16]
+    return keyed_fingerprint("stripe-card", digits)[:16]
 
 
 def _card_error(message: str, code: str, param: str) -> StripeError:

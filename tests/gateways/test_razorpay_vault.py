@@ -86,12 +86,31 @@ def test_two_of_our_customers_with_the_same_email_and_phone_never_share_a_razorp
     first = create("cus-twin-a")
     assert create("cus-twin-a") == first  # a repeated create (a lost answer) finds our own
     second = create("cus-twin-b")
+    third = create("cus-twin-c")
 
-    assert second != first
+    assert len({first, second, third}) == 3
+    assert create("cus-twin-b") not in {first, third}  # repeated: another empty record, never a twin's
     assert RzpCustomer.objects.get(rzp_id=second).notes == {"reference": "cus-twin-b"}
     card = saved(gateway, second)  # Checkout gives the second its phone; its card is its own
     assert RzpCustomer.objects.get(rzp_id=second).contact == "+919000090000"
     assert card.customer_token == second and not RzpToken.objects.filter(customer__rzp_id=first).exists()
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("Recurring payments are not enabled for this merchant.", "feature_unavailable"),
+        ("Your payment could not be completed as this card is not enabled for online payments.", "request_refused"),
+        ("Access Denied", "gateway_misconfigured"),
+        ("Currency is not supported", "request_refused"),
+    ],
+)
+def test_only_a_feature_the_account_lacks_is_taken_for_one(message, code):
+    from razorpay.errors import BadRequestError
+
+    from apps.gateways.razorpay.gateway import _classify
+
+    assert _classify(BadRequestError(message), mutating=True, url="").code == code
 
 
 def test_the_setup_order_is_the_customers_and_only_authorised(gateway, customer_token):
@@ -110,7 +129,7 @@ def test_an_account_without_recurring_payments_cannot_save_or_charge_cards(gatew
 
     with pytest.raises(GatewayFeatureUnavailable, match="Recurring payments are not enabled"):
         gateway.vault_card_setup_order(customer_token=customer_token, currency="INR", reference="cardsetup-off")
-    with pytest.raises(GatewayDeclined):  # definite: nothing was charged
+    with pytest.raises(GatewayFeatureUnavailable):  # the account's refusal, not the card's: no decline
         gateway.sale(ChargeRequest(reference="chg-off-0001", amount=49_900, currency="INR", payment=card))
     assert not RzpPayment.objects.filter(notes__reference="chg-off-0001").exists()
     assert gateway.checkout_token_descriptor == CHECKOUT_TOKEN_DESCRIPTOR

@@ -47,6 +47,7 @@ from apps.gateways.base import (
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayError,
+    GatewayFeatureUnavailable,
     GatewayMisconfigured,
     GatewayNotFound,
     GatewayOutcomeUnknown,
@@ -161,8 +162,12 @@ def _classify(exc: BaseException, *, mutating: bool, url: str) -> GatewayError:
         lowered = message.lower()
         if "does not exist" in lowered:
             return GatewayNotFound(message)
-        if "authentication failed" in lowered:
+        if "authentication failed" in lowered or "access denied" in lowered:
             return GatewayMisconfigured(f"Razorpay refused our credentials: {message}")
+        if "not enabled for" in lowered and "merchant" in lowered:
+            # A feature Razorpay turns on per account (recurring payments), not a card's refusal
+            # ("this card is not enabled for online payments" is a decline).
+            return GatewayFeatureUnavailable(f"Razorpay: {message}")
         return RazorpayRequestRefused(message)
     if isinstance(exc, requests.RequestException) and http.never_sent(exc):
         return GatewayRetryable(f"Razorpay not reached: {type(exc).__name__}", url=url)

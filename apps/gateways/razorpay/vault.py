@@ -34,7 +34,6 @@ from apps.gateways.base import (
 from apps.gateways.errors import (
     GatewayDeclined,
     GatewayError,
-    GatewayFeatureUnavailable,
     GatewayMisconfigured,
     GatewayNotFound,
     GatewayOutcomeUnknown,
@@ -99,6 +98,12 @@ def stored_card(customer_token: str, token: dict[str, Any]) -> StoredCard:
     )
 
 
+def _ours(customer: dict[str, Any], reference: str) -> bool:
+    """A Razorpay customer of this reference, or made outside Clearhouse (no reference: the
+    merchant's own record of the same person, in its dashboard)."""
+    return text((customer.get("notes") or {}).get("reference")) in {"", reference}
+
+
 def _invalid(message: str) -> GatewayDeclined:
     return GatewayDeclined(GatewayResult(Outcome.DECLINED, "", message=message, decline_code="invalid_payment_method"))
 
@@ -144,9 +149,13 @@ class RazorpayVaultMixin:
         and phone), this one gets a record of its own, made without the phone (Razorpay matches on
         both), which Checkout fills in when the card is saved: two customers never share cards."""
         data = self._create_customer(request, contact=request.phone)
-        theirs = text((data.get("notes") or {}).get("reference"))
-        if request.phone and theirs and theirs != request.reference:
+        if not _ours(data, request.reference) and request.phone:
+            # Repeated after a lost answer, this makes another record, which holds no card.
             data = self._create_customer(request, contact="")
+        if not _ours(data, request.reference):
+            raise GatewayMisconfigured(
+                f"Razorpay keeps another of our customers under {request.email or 'these details'}"
+            )
         return text(data.get("id"))
 
     def _create_customer(self, request: VaultCustomerRequest, *, contact: str) -> dict[str, Any]:
@@ -212,15 +221,8 @@ class RazorpayVaultMixin:
         }
         if currency == "INR":
             body["token"]["max_amount"] = INR_MANDATE_MAX_AMOUNT
-        try:
-            data = self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True)
-        except GatewayError as exc:
-            if exc.code != "request_refused":
-                raise
-            # Every field is ours and fixed: a refusal is the account's (recurring payments not
-            # enabled for it, or not in this currency), not this customer's.
-            raise GatewayFeatureUnavailable(f"Razorpay refused a card-saving order: {exc.message}") from exc
-        return order_of(data)
+        # An account without recurring payments is refused here: GatewayFeatureUnavailable.
+        return order_of(self._request("orders.create", lambda c, kw: c.order.create(body, **kw), mutating=True))
 
     def vault_card_add(
         self,

@@ -83,7 +83,7 @@ class RzpCustomer(models.Model):
 
 class RzpToken(models.Model):
     """A card saved for a customer at Checkout ("token_…"), chargeable again with
-    POST /v1/payments/create/recurring. Network, last four, expiry and a salted fingerprint
+    POST /v1/payments/create/recurring. Network, last four, expiry and a keyed fingerprint
     (to save each card once per customer): never the number or the CVV."""
 
     account = models.ForeignKey(RzpAccount, on_delete=models.CASCADE, related_name="tokens")
@@ -99,7 +99,7 @@ class RzpToken(models.Model):
     expiry_month = models.PositiveSmallIntegerField()
     expiry_year = models.PositiveSmallIntegerField()  # four digits
     international = models.BooleanField(default=False)
-    card_fingerprint = models.CharField(max_length=64)  # sha256(sandbox salt + number), hex
+    card_fingerprint = models.CharField(max_length=64)  # apps/sandbox/fingerprints.py: HMAC of the number, hex
     recurring = models.BooleanField(default=False)
     # Sandbox control: while set, recurring charges on this token fail with this error reason.
     decline_reason = models.CharField(max_length=60, null=True, blank=True)

@@ -57,7 +57,7 @@ def not_found() -> RzpError:
 
 def recurring_not_enabled() -> RzpError:
     """An account without recurring payments, asked for a recurring order or charge."""
-    return RzpError("Recurring payments are not enabled for this merchant.", field="token", reason="NA")
+    return RzpError("Recurring payments are not enabled for this merchant.", step="NA", reason="NA")
 
 
 def route_not_found() -> RzpError:

@@ -10,10 +10,14 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
+from django.db import models
 
 from .models import ApiKey
+
+M = TypeVar("M", bound=models.Model)
 
 API_KEYS = "api_keys"
 MAX_KEYS = 4096  # distinct keys a process keeps; beyond that it starts again
@@ -44,11 +48,22 @@ def keep_key(secret_hash: str, stamp: str, api_key: ApiKey, read_at: float) -> N
     _kept[secret_hash] = Kept(stamp, read_at, api_key)
 
 
+def _shallow_copy(instance: M) -> M:
+    """copy.copy() of a model instance as Model.__getstate__ makes it (its own attribute dict, its
+    own ModelState and related-object cache), without the pickling round trip copy.copy takes."""
+    duplicate = instance.__class__.__new__(instance.__class__)
+    state = instance.__dict__.copy()
+    state["_state"] = copy.copy(state["_state"])
+    state["_state"].fields_cache = state["_state"].fields_cache.copy()
+    duplicate.__dict__ = state
+    return duplicate
+
+
 def fresh_copy(api_key: ApiKey) -> ApiKey:
     """What one request gets: its own copies of the kept key and merchant, so nothing a request
     sets on them reaches the next request."""
-    request_key = copy.copy(api_key)
-    request_key.merchant = copy.copy(api_key.merchant)
+    request_key = _shallow_copy(api_key)
+    request_key.merchant = _shallow_copy(api_key.merchant)
     return request_key
 
 

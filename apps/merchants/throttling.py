@@ -2,10 +2,9 @@
 
 DRF's SimpleRateThrottle keeps a list of every request time per key and rewrites it on each
 request, which is neither atomic nor cheap at hundreds of requests per second. Here each
-request is one pipelined round trip (INCR + EXPIRE, and the stamps authentication checks) on a
-shared Redis client; Django's
-RedisCache is avoided because it builds a new redis-py client per call. Without Redis (the
-SQLite quickstart) the counter lives in the default cache.
+request is one command to Redis (a script: INCR, EXPIRE NX, and the stamps authentication checks)
+on a shared Redis client; Django's RedisCache is avoided because it builds a new redis-py client
+per call. Without Redis (the SQLite quickstart) the counter lives in the default cache.
 """
 
 from __future__ import annotations
@@ -14,11 +13,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from redis.commands.core import Script
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -70,14 +71,25 @@ def count_request(api_key_id: int, reads: Sequence[str] = ()) -> tuple[Counted, 
     key = f"throttle:api_key:{api_key_id}:{period}:{window}"
     if not settings.REDIS_URL:
         return Counted(api_key_id, period, window, _count_in_cache(key, period)), [None] * len(reads)
-    pipeline = redis_client(settings.REDIS_URL).pipeline(transaction=False)
-    pipeline.incr(_prefixed(key))
-    pipeline.expire(_prefixed(key), period + 1, nx=True)
-    if reads:
-        pipeline.mget(list(reads))
-    answers = pipeline.execute()
-    values = list(answers[2]) if reads else []
-    return Counted(api_key_id, period, window, int(answers[0])), values
+    count, values = _count_script(settings.REDIS_URL)(keys=[_prefixed(key), *reads], args=[period + 1])
+    return Counted(api_key_id, period, window, int(count)), list(values)
+
+
+# KEYS[1]: the window's counter; KEYS[2..]: values to read. One command, so one parse each way
+# (redis-py sends EVALSHA, and the script itself once if the server does not have it yet).
+_COUNT_AND_READ = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+local values = {}
+for i = 2, #KEYS do values[i - 1] = redis.call('GET', KEYS[i]) end
+return {count, values}
+"""
+
+
+@lru_cache(maxsize=4)
+def _count_script(url: str) -> Script:
+    script: Script = redis_client(url).register_script(_COUNT_AND_READ)
+    return script
 
 
 class ApiKeyRateThrottle(BaseThrottle):

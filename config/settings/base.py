@@ -93,7 +93,8 @@ DEV_APPS = ["apps.sandbox", "apps.demo", "apps.bench"]
 SANDBOX_BEAT = {"sandbox-arb-run": {"task": "apps.sandbox.tasks.arb_run", "schedule": 3600.0}}
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # HTTP metrics (what the alerts and the dashboard read), outermost so every response counts.
+    "apps.core.http_metrics.HttpMetricsMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
     "apps.core.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -102,7 +103,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     # BROWSER_MIDDLEWARE below, for every path but the API's, webhooks', health's and metrics'.
     "apps.core.browser_middleware.BrowserOnlyMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 BROWSER_MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

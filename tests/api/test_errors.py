@@ -210,6 +210,21 @@ def test_throttling_per_key_with_retry_after(api, client_for, merchant, issue_ke
     assert other.get("/api/v1/merchant").status_code == 200
 
 
+def test_the_throttle_window_expires_and_survives_a_script_flush(api, settings):
+    from apps.core.redis_client import redis_client
+
+    settings.API_THROTTLE_RATE = "2/h"  # an hour's window: none ends during the test
+    server = redis_client(settings.REDIS_URL)
+
+    assert api.get("/api/v1/merchant").status_code == 200
+    server.script_flush()  # a Redis restart or failover forgets scripts: the count still works
+    statuses = [api.get("/api/v1/merchant").status_code for _ in range(2)]
+
+    assert statuses == [200, 429]
+    (counter,) = server.keys("*throttle:api_key:*:3600:*")
+    assert int(server.get(counter)) == 3 and 3500 < server.ttl(counter) <= 3601
+
+
 def test_throttling_without_redis_uses_the_default_cache(api, settings):
     settings.REDIS_URL = ""
     settings.API_THROTTLE_RATE = "2/m"

@@ -648,7 +648,7 @@ def main() -> None:
         help="scenario keys to run (their baselines and bare floors are always run); also billing, ingest, recon, admin, audit",
     )
     # Audited writes (`audit`, tests/bench/audit.py): seconds per variant and round.
-    parser.add_argument("--audit-seconds", type=float, default=10.0)
+    parser.add_argument("--audit-seconds", type=float, default=20.0)  # 10 s windows of 16 writers were noisy
     parser.add_argument("--billing-counts", type=int, nargs="*", default=[10_000, 50_000])
     # Several worker counts (`--billing-workers 1 2`): the billing half of the scale run, each count
     # billed by 1 and then by 2 worker processes.

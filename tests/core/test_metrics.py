@@ -24,7 +24,7 @@ def test_metrics_with_the_bearer_token(client, settings):
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
 
     assert response.status_code == 200
-    assert b"django_http_requests_total_by_method_total" in response.content
+    assert b"django_http_responses_total_by_status_view_method_total" in response.content
 
 
 def test_metrics_from_an_allowed_network(client, settings):

@@ -89,13 +89,14 @@ def test_a_request_cannot_change_what_the_next_one_sees(api, merchant):
 
     _, key = ApiKeyAuthentication().authenticate(request)
     key.merchant.name = "changed in memory"
+    key.merchant._state.fields_cache["stray"] = object()  # the request's copy of the kept merchant
     key.name = "renamed in memory"
-    key.merchant = Merchant(name="another merchant")
-    key.merchant._state.fields_cache["stray"] = object()
 
     assert kept.merchant.name == Merchant.objects.get(pk=merchant.pk).name != "changed in memory"
-    assert kept.name != "renamed in memory" and kept.merchant.pk == merchant.pk
     assert "stray" not in kept.merchant._state.fields_cache
+    assert kept.name != "renamed in memory"
+    key.merchant = Merchant(name="another merchant")  # the key's own related-object cache
+    assert kept.merchant.pk == merchant.pk
     _, again = ApiKeyAuthentication().authenticate(request)
     assert again.merchant.pk == merchant.pk and again.merchant.name == kept.merchant.name
     assert again._state.adding is False and again.merchant._state.db == "default"

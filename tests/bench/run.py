@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from collector import Collector  # tests/bench/, the script's own directory
+import cpu  # tests/bench/, the script's own directory
+from collector import Collector
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA_DIR = Path(__file__).resolve().parent / "wrk"
@@ -540,6 +541,11 @@ def merge_baseline_runs(first: Result, second: Result) -> Result:
         target=first.target,
     )
     merged.extra = {"runs_rps": [first.rps, second.rps], "drift_pct": round(100 * (second.rps / first.rps - 1), 1)}
+    runs_cpu = [run.extra.get("cpu_ms_per_request") for run in (first, second)]
+    if all(runs_cpu):
+        merged.extra["cpu_ms_per_request"] = {
+            group: mean(runs_cpu[0][group], runs_cpu[1][group]) for group in runs_cpu[0]
+        }
     return merged
 
 
@@ -617,6 +623,7 @@ def print_table(results: list[Result], context: dict[str, Any]) -> None:
             f"{result.title:<{width}} {result.rps:>9.1f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {errors:>7}  "
             f"{floor_cell(result):<21}  {ratio}".rstrip()
         )
+    print_cpu_table(results, width)
     targets = [
         f"{result.key} {result.floor_ratio:.2f}x of '{result.floor}' "
         f"(target {result.target:.2f}: {'met' if result.floor_ratio >= result.target else 'NOT MET'})"
@@ -627,6 +634,33 @@ def print_table(results: list[Result], context: dict[str, Any]) -> None:
         print()
         print("Targets against the bare floor: " + "; ".join(targets))
     print()
+
+
+def print_cpu_table(results: list[Result], width: int) -> None:
+    """Where each scenario's CPU went, per request (tests/bench/cpu.py), and the part above its baseline's."""
+    measured = [result for result in results if result.extra.get("cpu_ms_per_request")]
+    if not measured:
+        return
+    by_key = {result.key: result for result in results}
+    print()
+    print("CPU per request, ms (every process on the machine; 'app': the server the scenario ran on)")
+    header = (
+        f"{'scenario':<{width}} " + " ".join(f"{group:>8}" for group in (*cpu.GROUPS, "total")) + "  above baseline"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in measured:
+        spent = result.extra["cpu_ms_per_request"]
+        base = by_key.get(result.baseline or result.floor or "")
+        above = ""
+        if base is not None and base.extra.get("cpu_ms_per_request"):
+            theirs = base.extra["cpu_ms_per_request"]
+            above = ", ".join(
+                f"{group} {spent[group] - theirs[group]:+.2f}" for group in ("app", "sandbox", "postgres", "total")
+            )
+            above += f" (vs '{base.key}')"
+        cells = " ".join(f"{spent[group]:>8.2f}" for group in (*cpu.GROUPS, "total"))
+        print(f"{result.title:<{width}} {cells}  {above}".rstrip())
 
 
 def main() -> None:
@@ -826,7 +860,9 @@ def main() -> None:
             scenario_options = on_its_server(scenario, scenario_options)
             run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
             spans_before = collector.spans
+            cpu_before = cpu.snapshot()
             result = to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
+            cpu_spent = cpu.per_request(cpu_before, cpu.snapshot(), result.requests)
             if scenario.key in TRACED_SCENARIOS:
                 # Proof that tracing ran: the spans the collector received (exports are batched).
                 time.sleep(6)
@@ -837,6 +873,7 @@ def main() -> None:
                     raise StepFailed(f"{scenario.key}: the collector received no span")
             if scenario.key == "customer_payments":
                 result.extra = {"target_ratio": CUSTOMER_SESSION_TARGET}
+            result.extra["cpu_ms_per_request"] = cpu_spent
             return result
 
         # Rate-limited runs use few connections, so wrk's per-connection pacing holds the rate.

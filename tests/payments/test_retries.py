@@ -9,10 +9,12 @@ import pytest
 from django.db import transaction
 
 from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
 from apps.gateways.api_errors import PaymentDeclined
 from apps.gateways.base import Billing, Card, ChargeRequest
 from apps.gateways.errors import GatewayRetryable
 from apps.gateways.registry import gateway_for
+from apps.ledger.models import JournalEntry
 from apps.payments import services
 from apps.payments.attempts import TooManyAttempts, attempt_reference, one_run_per_reference
 from apps.payments.errors import RequestInFlight
@@ -65,6 +67,24 @@ def test_a_purchase_whose_run_died_after_the_charge_is_found_not_charged_again(m
     assert (retried.status, retried.amount_captured) == ("captured", 1500)
     assert calls("authCaptureTransaction") == 1
     assert GatewayTransaction.objects.get(payment=first).reference == f"{REFERENCE}a01"
+
+
+def test_a_result_recorded_after_the_resolver_settled_the_call_changes_nothing(merchant, anet_account):
+    payment, gt = begin_charge(merchant, anet_account)
+    outcome = services.charge_call(payment=payment, gt=gt, payment_method=VISA)
+    # The sweeper found the call open and settled it from the gateway before this run recorded it.
+    assert services.gateway_transaction_resolve(gateway_transaction_id=gt.pk) is True
+    settled = GatewayTransaction.objects.get(pk=gt.pk)
+
+    with transaction.atomic():
+        answered = services.charge_finish(payment_id=payment.pk, gt=gt, outcome=outcome, actor=ACTOR)
+
+    assert (answered.status, answered.amount_captured) == ("captured", 1500)
+    row = GatewayTransaction.objects.get(pk=gt.pk)
+    assert (row.status, row.completed_at, row.resolution_attempts) == ("succeeded", settled.completed_at, 1)
+    assert AuditEvent.objects.filter(action="payment.captured", target_id=payment.public_id).count() == 1
+    assert JournalEntry.objects.filter(payment=payment).count() == 1
+    assert calls("authCaptureTransaction") == 1
 
 
 def test_a_purchase_that_was_declined_answers_its_decline_again(merchant, anet_account):

@@ -50,7 +50,7 @@ from .common import (
     enqueue_resolution,
     payment_snapshot,
     raise_for_outcome,
-    record_call,
+    record_open_call,
 )
 from .outcomes import apply_charge_result
 from .refusals import payment_refuse
@@ -312,10 +312,8 @@ def charge_finish(*, payment_id: int, gt: GatewayTransaction, outcome: CallOutco
     """Step 3, inside the caller's transaction: record the call's result on the payment (under
     its row lock, which guards its calls too) and queue the resolution of an unknown outcome."""
     payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
-    gt = GatewayTransaction.objects.select_for_update().get(pk=gt.pk)
-    if gt.status != GatewayTransaction.Status.PENDING:
+    if not record_open_call(gt, outcome):
         return payment  # already settled by the resolver
-    record_call(gt, outcome)
     apply_charge_result(payment, gt, outcome.result, actor)
     if outcome.unknown:
         enqueue_resolution(gt)

@@ -42,7 +42,7 @@ from .common import (
     payment_snapshot,
     publish_payment,
     raise_for_outcome,
-    record_call,
+    record_open_call,
 )
 from .outcomes import order_apply_result
 from .postings import ledger_record_payment
@@ -133,7 +133,7 @@ def _order_find(gt: GatewayTransaction) -> GatewayTransaction:
     result = GatewayResult(Outcome.APPROVED, order.order_id, response_code="1", message=f"order {order.status}")
     actor = Actor.system("idempotent retry")
     atomic_with_reconnect(
-        lambda: _order_record(gt.payment_id, gt.pk, CallOutcome(result, None, 0), actor, open_statuses=OPEN_CALL),
+        lambda: _order_record(gt.payment_id, gt, CallOutcome(result, None, 0), actor, open_statuses=OPEN_CALL),
         what="order_found",
     )
     gt.refresh_from_db()
@@ -169,23 +169,21 @@ def checkout_payment_open_order(
     except GatewayError as exc:
         error = exc
     outcome = CallOutcome(result, error, int((time.perf_counter() - started) * 1000))
-    payment = atomic_with_reconnect(lambda: _order_record(payment.pk, gt.pk, outcome, actor), what="order_finish")
+    payment = atomic_with_reconnect(lambda: _order_record(payment.pk, gt, outcome, actor), what="order_finish")
     raise_for_outcome(outcome, payment=payment)
     return payment, client_secret
 
 
 def _order_record(
     payment_id: int,
-    gt_id: int,
+    gt: GatewayTransaction,
     outcome: CallOutcome,
     actor: Actor,
     *,
     open_statuses: frozenset[str] = frozenset({GatewayTransaction.Status.PENDING}),
 ) -> Payment:
     payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
-    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
-    if gt.status in open_statuses:
-        record_call(gt, outcome)
+    if record_open_call(gt, outcome, open_statuses=open_statuses):
         order_apply_result(payment, gt, actor)
     return payment
 

@@ -111,6 +111,7 @@ def call_gateway(function: Callable[[Any], GatewayResult], request: Any) -> Call
     return CallOutcome(result, error, latency)
 
 
+PENDING_CALL = frozenset({GatewayTransaction.Status.PENDING})
 GT_RESULT_FIELDS = [
     "status",
     "gateway_transaction_id",
@@ -142,6 +143,19 @@ PAYMENT_RESULT_FIELDS = [
 def record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
     fill_call(gt, outcome)
     gt.save(update_fields=GT_RESULT_FIELDS)
+
+
+def record_open_call(
+    gt: GatewayTransaction, outcome: CallOutcome, *, open_statuses: frozenset[str] = PENDING_CALL
+) -> bool:
+    """Record the call's result on its row if the row is still open (by default: pending), in the
+    caller's transaction: one guarded UPDATE writing only the result's fields, no locking read.
+    False when something else (the resolver) settled it first, and then `gt` is not the row's
+    state. Callers read only what no one changes while a call is open (its kind, amount, payment)
+    besides the fields written here."""
+    fill_call(gt, outcome)
+    fields = {name: getattr(gt, name) for name in GT_RESULT_FIELDS}
+    return GatewayTransaction.objects.filter(pk=gt.pk, status__in=open_statuses).update(**fields) == 1
 
 
 def fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:

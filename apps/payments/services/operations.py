@@ -35,7 +35,7 @@ from .common import (
     call_gateway,
     enqueue_resolution,
     raise_for_outcome,
-    record_call,
+    record_open_call,
     recorded_result,
 )
 from .outcomes import finish_capture, finish_void
@@ -92,15 +92,13 @@ def _operation_recover(earlier: list[GatewayTransaction]) -> Payment | None:
 
 
 def _operation_record(
-    payment_id: int, gt_id: int, outcome: CallOutcome, finish: Callable[[Payment, GatewayTransaction], None]
+    payment_id: int, gt: GatewayTransaction, outcome: CallOutcome, finish: Callable[[Payment, GatewayTransaction], None]
 ) -> tuple[Payment, GatewayTransaction]:
     """Step 3 of a capture or void, in the caller's transaction; does nothing if the call was
     recorded already (by the resolver, or by this step before a lost connection)."""
     locked = Payment.objects.select_for_update().get(pk=payment_id)
-    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
-    if gt.status != GatewayTransaction.Status.PENDING:
-        return locked, gt
-    record_call(gt, outcome)
+    if not record_open_call(gt, outcome):
+        return locked, GatewayTransaction.objects.get(pk=gt.pk)
     finish(locked, gt)
     if outcome.unknown:
         enqueue_resolution(gt)
@@ -154,7 +152,7 @@ def payment_capture(
     )
     captured = amount
     locked, gt = atomic_with_reconnect(
-        lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: finish_capture(p, call, captured, actor)),
+        lambda: _operation_record(payment.pk, gt, outcome, lambda p, call: finish_capture(p, call, captured, actor)),
         what="capture_finish",
     )
     raise_for_outcome(outcome, payment=locked, kind=GatewayTransaction.Kind.CAPTURE)
@@ -178,7 +176,7 @@ def payment_void(*, payment: Payment, idempotency_reference: str = "", actor: Ac
 
     outcome = call_gateway(gateway.void, VoidRequest(gt.reference, locked.gateway_transaction_id))
     locked, gt = atomic_with_reconnect(
-        lambda: _operation_record(payment.pk, gt.pk, outcome, lambda p, call: finish_void(p, call, actor)),
+        lambda: _operation_record(payment.pk, gt, outcome, lambda p, call: finish_void(p, call, actor)),
         what="void_finish",
     )
     raise_for_outcome(outcome, payment=locked, kind=GatewayTransaction.Kind.VOID)

@@ -43,7 +43,7 @@ from .common import (
     enqueue_resolution,
     payment_snapshot,
     raise_for_outcome,
-    record_call,
+    record_open_call,
     refund_snapshot,
 )
 from .outcomes import finish_refund
@@ -219,7 +219,7 @@ def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Ref
         ),
     )  # fmt: skip
     locked_payment, locked, gt = atomic_with_reconnect(
-        lambda: _refund_record(payment.pk, refund.pk, gt.pk, outcome, actor), what="refund_finish"
+        lambda: _refund_record(payment.pk, refund.pk, gt, outcome, actor), what="refund_finish"
     )
     if isinstance(outcome.error, GatewayDeclined):
         _raise_refund_declined(gt, locked)
@@ -228,17 +228,16 @@ def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Ref
 
 
 def _refund_record(
-    payment_id: int, refund_id: int, gt_id: int, outcome: CallOutcome, actor: Actor
+    payment_id: int, refund_id: int, gt: GatewayTransaction, outcome: CallOutcome, actor: Actor
 ) -> tuple[Payment, Refund, GatewayTransaction]:
     """Step 3 of a refund, in the caller's transaction; nothing if the call was recorded already."""
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
-    gt = GatewayTransaction.objects.select_for_update().get(pk=gt_id)
-    if gt.status == GatewayTransaction.Status.PENDING:
-        record_call(gt, outcome)
-        finish_refund(payment, refund, gt, actor)
-        if outcome.unknown:
-            enqueue_resolution(gt)
+    if not record_open_call(gt, outcome):
+        return payment, refund, GatewayTransaction.objects.get(pk=gt.pk)
+    finish_refund(payment, refund, gt, actor)
+    if outcome.unknown:
+        enqueue_resolution(gt)
     return payment, refund, gt
 
 

@@ -17,10 +17,10 @@ GROUPS = ("app", "sandbox", "postgres", "redis", "other")
 PROC = Path("/proc")
 
 
-def _group(cmdline: str) -> str | None:
+def _group(cmdline: str, app_port: int) -> str | None:
     if "clearhouse-bench-sandbox" in cmdline:
         return "sandbox"
-    if "clearhouse-bench-" in cmdline:  # the app server under test: app, bare, traced, risk-off ...
+    if f"127.0.0.1:{app_port} " in f"{cmdline} ":  # the server the scenario runs on (bare, traced ...)
         return "app"
     name = cmdline.split(" ", 1)[0]
     if name.startswith("postgres") or name.endswith("/postgres"):
@@ -37,8 +37,9 @@ def _machine_busy_ms(tick: int) -> float:
     return (user + nice + system + irq + softirq + steal) * 1000 / tick
 
 
-def snapshot() -> dict[str, float]:
-    """Milliseconds of CPU by group so far ('other': the machine's busy time no group accounts for)."""
+def snapshot(app_port: int) -> dict[str, float]:
+    """Milliseconds of CPU by group so far: 'app' is the server bound to `app_port`; 'other' the
+    machine's busy time no group accounts for (the other app servers, idle, among it)."""
     tick = os.sysconf("SC_CLK_TCK")
     totals = dict.fromkeys(GROUPS, 0.0)
     for entry in PROC.iterdir():
@@ -49,7 +50,7 @@ def snapshot() -> dict[str, float]:
             stat = (entry / "stat").read_text()
         except OSError:  # the process ended while we looked
             continue
-        group = _group(cmdline)
+        group = _group(cmdline, app_port)
         if group is None:
             continue
         # After the command name in parentheses: state is field 3; utime, stime, cutime, cstime 14-17.
@@ -60,9 +61,10 @@ def snapshot() -> dict[str, float]:
 
 
 def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """CPU milliseconds per request by group between two snapshots, and their total."""
+    """CPU milliseconds per request by group between two snapshots, and their total (the machine's
+    busy time: 'other' is what is left of it, so the groups add up to it)."""
     if requests <= 0:
         return {}
-    spent = {group: round(max(after[group] - before[group], 0.0) / requests, 2) for group in GROUPS}
-    spent["total"] = round(sum(spent.values()), 2)
+    spent = {group: round((after[group] - before[group]) / requests, 2) for group in GROUPS}
+    spent["total"] = round(sum(after[g] - before[g] for g in GROUPS) / requests, 2)
     return spent

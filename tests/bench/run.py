@@ -643,10 +643,9 @@ def print_cpu_table(results: list[Result], width: int) -> None:
         return
     by_key = {result.key: result for result in results}
     print()
-    print("CPU per request, ms (every process on the machine; 'app': the server the scenario ran on)")
-    header = (
-        f"{'scenario':<{width}} " + " ".join(f"{group:>8}" for group in (*cpu.GROUPS, "total")) + "  above baseline"
-    )
+    print("CPU per request, ms (the whole machine; 'app': the server the scenario ran on)")
+    header = f"{'scenario':<{width}} " + " ".join(f"{group:>8}" for group in (*cpu.GROUPS, "total"))
+    header += "  above its baseline (or bare floor)"
     print(header)
     print("-" * len(header))
     for result in measured:
@@ -860,9 +859,9 @@ def main() -> None:
             scenario_options = on_its_server(scenario, scenario_options)
             run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
             spans_before = collector.spans
-            cpu_before = cpu.snapshot()
+            cpu_before = cpu.snapshot(scenario_options["port"])
             result = to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
-            cpu_spent = cpu.per_request(cpu_before, cpu.snapshot(), result.requests)
+            cpu_spent = cpu.per_request(cpu_before, cpu.snapshot(scenario_options["port"]), result.requests)
             if scenario.key in TRACED_SCENARIOS:
                 # Proof that tracing ran: the spans the collector received (exports are batched).
                 time.sleep(6)

@@ -11,7 +11,7 @@ from django.db import transaction
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.gateways.api_errors import PaymentDeclined
-from apps.gateways.base import Billing, Card, ChargeRequest
+from apps.gateways.base import Billing, CaptureRequest, Card, ChargeRequest
 from apps.gateways.errors import GatewayRetryable
 from apps.gateways.registry import gateway_for
 from apps.ledger.models import JournalEntry
@@ -19,7 +19,7 @@ from apps.payments import services
 from apps.payments.attempts import TooManyAttempts, attempt_reference, one_run_per_reference
 from apps.payments.errors import RequestInFlight
 from apps.payments.models import GatewayTransaction, Payment, Refund
-from apps.payments.services.operations import _begin_operation
+from apps.payments.services.operations import _begin_operation, _operation_record
 from apps.sandbox.models import AnetTransaction, SandboxCall
 from tests.payments.helpers import settle
 
@@ -81,7 +81,8 @@ def test_a_result_recorded_after_the_resolver_settled_the_call_changes_nothing(m
 
     assert (answered.status, answered.amount_captured) == ("captured", 1500)
     row = GatewayTransaction.objects.get(pk=gt.pk)
-    assert (row.status, row.completed_at, row.resolution_attempts) == ("succeeded", settled.completed_at, 1)
+    assert (row.status, row.completed_at) == ("succeeded", settled.completed_at)
+    assert (gt.status, gt.completed_at) == ("succeeded", settled.completed_at)  # the row, not the late result
     assert AuditEvent.objects.filter(action="payment.captured", target_id=payment.public_id).count() == 1
     assert JournalEntry.objects.filter(payment=payment).count() == 1
     assert calls("authCaptureTransaction") == 1
@@ -147,8 +148,6 @@ def test_a_repeated_capture_and_void_answer_with_the_first(merchant, anet_accoun
 
 
 def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, anet_account):
-    from apps.gateways.base import CaptureRequest
-
     payment = services.payment_create(
         merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
     )
@@ -163,6 +162,32 @@ def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, 
 
     assert (retried.status, retried.amount_captured, retried.operation) == ("captured", 2000, "")
     assert calls("priorAuthCaptureTransaction") == 1
+
+
+def test_a_capture_recorded_after_the_resolver_settled_it_is_not_recorded_again(merchant, anet_account):
+    payment = services.payment_create(
+        merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
+    )
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        gt = _begin_operation(
+            locked, "capture", "capture", 2000, reference=attempt_reference(REFERENCE, 1), actor=ACTOR
+        )
+    outcome = services.call_gateway(
+        gateway_for(anet_account).capture,
+        CaptureRequest(gt.reference, payment.gateway_transaction_id, 2000, "USD"),
+    )
+    assert services.gateway_transaction_resolve(gateway_transaction_id=gt.pk) is True
+    settled = GatewayTransaction.objects.get(pk=gt.pk)
+    finished = []
+
+    with transaction.atomic():
+        recorded, call = _operation_record(payment.pk, gt, outcome, lambda p, c: finished.append(c))
+
+    assert finished == []
+    assert (call.status, call.completed_at) == ("succeeded", settled.completed_at)
+    assert (recorded.status, recorded.amount_captured) == ("captured", 2000)
+    assert AuditEvent.objects.filter(action="payment.captured", target_id=payment.public_id).count() == 1
 
 
 def test_a_repeated_refund_request_answers_with_its_refund(merchant, anet_account, anet_sandbox):

@@ -150,12 +150,15 @@ def record_open_call(
 ) -> bool:
     """Record the call's result on its row if the row is still open (by default: pending), in the
     caller's transaction: one guarded UPDATE writing only the result's fields, no locking read.
-    False when something else (the resolver) settled it first, and then `gt` is not the row's
-    state. Callers read only what no one changes while a call is open (its kind, amount, payment)
-    besides the fields written here."""
+    False when something else (the resolver) settled it first; `gt` then holds the row's result as
+    that left it (read again), not this outcome. Callers read only what no one changes while a
+    call is open (its kind, amount, payment) besides the fields written here."""
     fill_call(gt, outcome)
     fields = {name: getattr(gt, name) for name in GT_RESULT_FIELDS}
-    return GatewayTransaction.objects.filter(pk=gt.pk, status__in=open_statuses).update(**fields) == 1
+    if GatewayTransaction.objects.filter(pk=gt.pk, status__in=open_statuses).update(**fields) == 1:
+        return True
+    gt.refresh_from_db(fields=GT_RESULT_FIELDS)
+    return False
 
 
 def fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:

@@ -98,7 +98,7 @@ def _operation_record(
     recorded already (by the resolver, or by this step before a lost connection)."""
     locked = Payment.objects.select_for_update().get(pk=payment_id)
     if not record_open_call(gt, outcome):
-        return locked, GatewayTransaction.objects.get(pk=gt.pk)
+        return locked, gt
     finish(locked, gt)
     if outcome.unknown:
         enqueue_resolution(gt)

@@ -234,7 +234,7 @@ def _refund_record(
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
     if not record_open_call(gt, outcome):
-        return payment, refund, GatewayTransaction.objects.get(pk=gt.pk)
+        return payment, refund, gt
     finish_refund(payment, refund, gt, actor)
     if outcome.unknown:
         enqueue_resolution(gt)

@@ -147,7 +147,8 @@ def test_a_repeated_capture_and_void_answer_with_the_first(merchant, anet_accoun
     assert (calls("priorAuthCaptureTransaction"), calls("voidTransaction")) == (1, 1)
 
 
-def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, anet_account):
+def authorize_then_begin_capture(merchant):
+    """An authorised payment and step 1 of its capture, under the first attempt's reference."""
     payment = services.payment_create(
         merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
     )
@@ -156,6 +157,11 @@ def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, 
         gt = _begin_operation(
             locked, "capture", "capture", 2000, reference=attempt_reference(REFERENCE, 1), actor=ACTOR
         )
+    return payment, gt
+
+
+def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, anet_account):
+    payment, gt = authorize_then_begin_capture(merchant)
     gateway_for(anet_account).capture(CaptureRequest(gt.reference, payment.gateway_transaction_id, 2000, "USD"))
 
     retried = services.payment_capture(payment=payment, idempotency_reference=REFERENCE, actor=ACTOR)
@@ -165,14 +171,7 @@ def test_a_capture_whose_run_died_mid_call_is_resolved_at_the_gateway(merchant, 
 
 
 def test_a_capture_recorded_after_the_resolver_settled_it_is_not_recorded_again(merchant, anet_account):
-    payment = services.payment_create(
-        merchant=merchant, livemode=False, amount=2000, currency="USD", payment_method=VISA, capture=False, actor=ACTOR
-    )
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        gt = _begin_operation(
-            locked, "capture", "capture", 2000, reference=attempt_reference(REFERENCE, 1), actor=ACTOR
-        )
+    payment, gt = authorize_then_begin_capture(merchant)
     outcome = services.call_gateway(
         gateway_for(anet_account).capture,
         CaptureRequest(gt.reference, payment.gateway_transaction_id, 2000, "USD"),

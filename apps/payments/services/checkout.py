@@ -37,6 +37,7 @@ from apps.payments.selectors import earlier_calls
 
 from .common import (
     OPEN_CALL,
+    PENDING_CALL,
     CallOutcome,
     may_be_in_flight,
     payment_snapshot,
@@ -180,7 +181,7 @@ def _order_record(
     outcome: CallOutcome,
     actor: Actor,
     *,
-    open_statuses: frozenset[str] = frozenset({GatewayTransaction.Status.PENDING}),
+    open_statuses: frozenset[str] = PENDING_CALL,
 ) -> Payment:
     payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
     if record_open_call(gt, outcome, open_statuses=open_statuses):

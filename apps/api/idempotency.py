@@ -119,15 +119,14 @@ def idempotency_begin(
     Claiming is one INSERT ... ON CONFLICT DO NOTHING against a unique (merchant, key)
     constraint, so of many concurrent requests with one key exactly one proceeds; the others
     see it in progress. A key whose holder's lease ran out, or whose outcome is pending, is taken
-    over by one guarded UPDATE, so again exactly one retry proceeds. A new key costs one
-    statement, a replay two.
+    over by one guarded UPDATE, so again exactly one retry proceeds. On PostgreSQL a new key and
+    a replay each cost one statement (the claim reads the existing key in the same statement).
     """
     now = timezone.now()
-    claimed = _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, now=now)
+    claimed, existing = _claim(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint, now=now)
     if claimed is not None:
         return claimed
-    existing = IdempotencyRecord.objects.filter(merchant=merchant, key=key).first()
-    if existing is None:  # forgotten a moment ago: claim it anew
+    if existing is None:  # forgotten a moment ago, or claimed after the claim's snapshot: look again
         return idempotency_begin(merchant=merchant, key=key, method=method, path=path, fingerprint=fingerprint)
     if existing.expires_at <= now and existing.state != State.OUTCOME_PENDING:
         # An expired key is a new key: drop the old record (if still there) and claim again. One
@@ -185,8 +184,10 @@ def _new_holder() -> str:
 
 def _claim(
     *, merchant: Merchant, key: str, method: str, path: str, fingerprint: str, now: datetime
-) -> IdempotencyRecord | None:
-    """Insert the key unless it exists; None when another request holds it already."""
+) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
+    """Insert the key unless it exists: (the claimed record, None), or (None, the existing record).
+    (None, None) when the existing record cannot be seen: claimed by a request that committed
+    after this statement began, or forgotten since."""
     record = IdempotencyRecord(
         merchant=merchant,
         key=key,
@@ -200,29 +201,43 @@ def _claim(
         expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
     )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # One round trip (no BEGIN/COMMIT around it): INSERT ... ON CONFLICT DO NOTHING.
-        table = IdempotencyRecord._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (merchant_id, key, method, path, fingerprint, state, holder, request_id, "  # noqa: S608
-                "committed, recoveries, created_at, locked_until, expires_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s) "
-                "ON CONFLICT (merchant_id, key) DO NOTHING RETURNING id",
-                [merchant.pk, key, method, record.path, fingerprint, record.state, record.holder, record.request_id,
-                 now, record.locked_until, record.expires_at],
-            )  # fmt: skip
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        record.pk = row[0]
-        record._state.adding = False
-        return record
+        return _claim_or_read(record)
     try:
         with transaction.atomic():
             record.save(force_insert=True)
     except IntegrityError:
-        return None
-    return record
+        return None, IdempotencyRecord.objects.filter(merchant=merchant, key=key).first()
+    return record, None
+
+
+_COLUMNS = [str(field.column) for field in IdempotencyRecord._meta.concrete_fields]
+# A replay of a row with its bytes needs not its JSON: it is not read (nor sent over the wire).
+_JSON_IF_NO_BYTES = "CASE WHEN response_content IS NULL THEN response_body END AS response_body"
+_EXISTING_COLUMNS = ", ".join(_JSON_IF_NO_BYTES if column == "response_body" else column for column in _COLUMNS)
+_CLAIM_OR_READ = (
+    f"WITH claimed AS (INSERT INTO {IdempotencyRecord._meta.db_table} "  # noqa: S608 (names from the model)
+    "(merchant_id, key, method, path, fingerprint, state, holder, request_id, committed, recoveries, created_at, "
+    "locked_until, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s) "
+    f"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING {', '.join(_COLUMNS)}) "
+    f"SELECT true AS claimed, {', '.join(_COLUMNS)} FROM claimed UNION ALL "
+    f"SELECT false AS claimed, {_EXISTING_COLUMNS} FROM {IdempotencyRecord._meta.db_table} "
+    "WHERE merchant_id = %s AND key = %s"
+)
+
+
+def _claim_or_read(record: IdempotencyRecord) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
+    """One round trip, in autocommit: INSERT ... ON CONFLICT DO NOTHING, and the existing row when
+    it conflicts (read in the statement's snapshot, which a claim by another request may postdate)."""
+    params = [
+        record.merchant_id, record.key, record.method, record.path, record.fingerprint, record.state,
+        record.holder, record.request_id, record.created_at, record.locked_until, record.expires_at,
+        record.merchant_id, record.key,
+    ]  # fmt: skip
+    rows = list(IdempotencyRecord.objects.raw(_CLAIM_OR_READ, params))
+    if not rows:
+        return None, None
+    found = rows[0]
+    return (found, None) if getattr(found, "claimed") else (None, found)  # noqa: B009 (a column, not a field)
 
 
 # Refusals of the request's shape, decided before any work: fixing them must not need a new key.

@@ -210,34 +210,42 @@ def _claim(
     return record, None
 
 
-_COLUMNS = [str(field.column) for field in IdempotencyRecord._meta.concrete_fields]
-# A replay of a row with its bytes needs not its JSON: it is not read (nor sent over the wire).
+_FIELDS = IdempotencyRecord._meta.concrete_fields
 _JSON_IF_NO_BYTES = "CASE WHEN response_content IS NULL THEN response_body END AS response_body"
-_EXISTING_COLUMNS = ", ".join(_JSON_IF_NO_BYTES if column == "response_body" else column for column in _COLUMNS)
+_COLUMNS = ", ".join(str(field.column) for field in _FIELDS)
+_ATTNAMES = [field.attname for field in _FIELDS]
+_TABLE = IdempotencyRecord._meta.db_table
+# The key's row if it exists (a replay of a row with its bytes does not read its JSON, nor send it
+# over the wire), else the claim: an INSERT of no row when it exists, so a replay touches only the
+# key's index entry. ON CONFLICT covers a claim that committed after the statement's snapshot.
 _CLAIM_OR_READ = (
-    f"WITH claimed AS (INSERT INTO {IdempotencyRecord._meta.db_table} "  # noqa: S608 (names from the model)
-    "(merchant_id, key, method, path, fingerprint, state, holder, request_id, committed, recoveries, created_at, "
-    "locked_until, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s) "
-    f"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING {', '.join(_COLUMNS)}) "
-    f"SELECT true AS claimed, {', '.join(_COLUMNS)} FROM claimed UNION ALL "
-    f"SELECT false AS claimed, {_EXISTING_COLUMNS} FROM {IdempotencyRecord._meta.db_table} "
-    "WHERE merchant_id = %s AND key = %s"
+    f"WITH existing AS (SELECT {_COLUMNS} FROM {_TABLE} WHERE merchant_id = %s AND key = %s), "  # noqa: S608 (names from the model)
+    f"claimed AS (INSERT INTO {_TABLE} (merchant_id, key, method, path, fingerprint, state, holder, request_id, "
+    "committed, recoveries, created_at, locked_until, expires_at) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM existing) "
+    f"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING {_COLUMNS}) "
+    f"SELECT true, * FROM claimed UNION ALL SELECT false, {_COLUMNS.replace('response_body', _JSON_IF_NO_BYTES)} "
+    "FROM existing"
 )
 
 
 def _claim_or_read(record: IdempotencyRecord) -> tuple[IdempotencyRecord | None, IdempotencyRecord | None]:
-    """One round trip, in autocommit: INSERT ... ON CONFLICT DO NOTHING, and the existing row when
-    it conflicts (read in the statement's snapshot, which a claim by another request may postdate)."""
-    params = [
+    """One round trip, in autocommit: the existing row, or the claim (None, None when another
+    request's claim committed after the statement's snapshot: not seen, and not claimed)."""
+    params: list[Any] = [
+        record.merchant_id, record.key,
         record.merchant_id, record.key, record.method, record.path, record.fingerprint, record.state,
         record.holder, record.request_id, record.created_at, record.locked_until, record.expires_at,
-        record.merchant_id, record.key,
     ]  # fmt: skip
-    rows = list(IdempotencyRecord.objects.raw(_CLAIM_OR_READ, params))
-    if not rows:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_OR_READ, params)
+        row = cursor.fetchone()
+    if row is None:
         return None, None
-    found = rows[0]
-    return (found, None) if getattr(found, "claimed") else (None, found)  # noqa: B009 (a column, not a field)
+    found = IdempotencyRecord.from_db(connection.alias, _ATTNAMES, row[1:])
+    if isinstance(found.response_body, str):  # jsonb comes as text: the field decodes it on reads it runs
+        found.response_body = json.loads(found.response_body)
+    return (found, None) if row[0] else (None, found)
 
 
 # Refusals of the request's shape, decided before any work: fixing them must not need a new key.

@@ -70,7 +70,7 @@ def test_a_new_key_is_claimed_in_one_statement_with_the_reference_of_its_row(api
 
     assert response.status_code == 201
     claim, _finish = key_statements(queries)
-    assert claim.startswith("WITH claimed AS (INSERT")
+    assert claim.startswith("WITH existing AS (SELECT")
     record = IdempotencyRecord.objects.get(key="k1")
     assert BenchmarkRow.objects.get().note == record_reference(record)
 

@@ -172,7 +172,10 @@ def database_config(url: str, *, pool: bool = False) -> dict[str, Any]:
 
     PostgreSQL connections are not kept between requests (CONN_MAX_AGE 0): runserver starts a
     thread per request and kept connections leak until "too many clients". Production passes
-    `pool=True` for psycopg's connection pool instead (bounded by DB_POOL_MAX_SIZE per process)."""
+    `pool=True` for psycopg's connection pool instead (bounded by DB_POOL_MAX_SIZE per process).
+    Parameters are bound on the server and a statement run DB_PREPARE_THRESHOLD times on a
+    connection is prepared there (Django's default never prepares); DB_SERVER_SIDE_BINDING=false
+    behind a pooler that does not track prepared statements."""
     config: dict[str, Any] = env.db_url_config(url)
     engine = config["ENGINE"]
     if engine.endswith("postgresql"):
@@ -182,6 +185,9 @@ def database_config(url: str, *, pool: bool = False) -> dict[str, Any]:
         config["CONN_HEALTH_CHECKS"] = not pool
         config.setdefault("OPTIONS", {})
         config["OPTIONS"].setdefault("connect_timeout", 5)
+        if env.bool("DB_SERVER_SIDE_BINDING", default=True):
+            config["OPTIONS"]["server_side_binding"] = True
+            config["OPTIONS"]["prepare_threshold"] = env.int("DB_PREPARE_THRESHOLD", default=2)
         if pool:
             config["OPTIONS"]["pool"] = {
                 "min_size": env.int("DB_POOL_MIN_SIZE", default=1),

@@ -60,7 +60,7 @@ with transaction.atomic():
                    '', CASE WHEN mod(n, 50) = 0 THEN 'card_declined' ELSE '' END, '', '',
                    now() - (mod(n, 7000)) * interval '1 minute', now() - (mod(n, 7000)) * interval '1 minute',
                    'card', '', '', '', '', '', '', '{}'::jsonb, '', false, ''
-            FROM generate_series(%%(first)s, %%(last)s) AS n''', {"merchant": merchant, "ga": ga, "first": start, "last": start + count - 1})
+            FROM generate_series(%%(first)s::bigint, %%(last)s::bigint) AS n''', {"merchant": merchant, "ga": ga, "first": start, "last": start + count - 1})
         cursor.execute('''
             INSERT INTO ledger_journalentry (public_id, gateway_account_id, kind, currency, amount, payment_id,
                 gateway_transaction_id, source, memo, occurred_at, created_at)
@@ -104,7 +104,7 @@ if with_lines:
                     occurred_at, match_status, matched_by)
                 SELECT %%(batch)s, %%(ga)s, 'unknown' || n, 'charge', 'settledSuccessfully', 4200, 'USD', 0, 0, '',
                        '', now(), 'unmatched', ''
-                FROM generate_series(1, %%(unknown)s) AS n''', {"batch": batches[0].pk, "ga": ga, "unknown": max(1, count // 1000)})
+                FROM generate_series(1::bigint, %%(unknown)s::bigint) AS n''', {"batch": batches[0].pk, "ga": ga, "unknown": max(1, count // 1000)})
             lines += cursor.rowcount
             cursor.execute('''
                 UPDATE reconciliation_settlementbatch b SET line_count = t.n, charges_amount = t.total, payout_amount = t.total

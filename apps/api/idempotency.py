@@ -213,6 +213,9 @@ def _claim(
 _FIELDS = IdempotencyRecord._meta.concrete_fields
 _JSON_IF_NO_BYTES = "CASE WHEN response_content IS NULL THEN response_body END AS response_body"
 _COLUMNS = ", ".join(str(field.column) for field in _FIELDS)
+_EXISTING_COLUMNS = ", ".join(
+    _JSON_IF_NO_BYTES if field.column == "response_body" else str(field.column) for field in _FIELDS
+)
 _ATTNAMES = [field.attname for field in _FIELDS]
 _TABLE = IdempotencyRecord._meta.db_table
 # The key's row if it exists (a replay of a row with its bytes does not read its JSON, nor send it
@@ -224,7 +227,7 @@ _CLAIM_OR_READ = (
     "committed, recoveries, created_at, locked_until, expires_at) "
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, false, 0, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM existing) "
     f"ON CONFLICT (merchant_id, key) DO NOTHING RETURNING {_COLUMNS}) "
-    f"SELECT true, * FROM claimed UNION ALL SELECT false, {_COLUMNS.replace('response_body', _JSON_IF_NO_BYTES)} "
+    f"SELECT true, * FROM claimed UNION ALL SELECT false, {_EXISTING_COLUMNS} "
     "FROM existing"
 )
 

@@ -311,7 +311,8 @@ def charge_call(
 def charge_finish(*, payment_id: int, gt: GatewayTransaction, outcome: CallOutcome, actor: Actor) -> Payment:
     """Step 3, inside the caller's transaction: record the call's result on the payment (under
     its row lock, which guards its calls too) and queue the resolution of an unknown outcome."""
-    payment = Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment_id)
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    payment.gateway_account = gt.gateway_account  # the account the call went to, as step 1 had it
     if not record_open_call(gt, outcome):
         return payment  # already settled by the resolver
     apply_charge_result(payment, gt, outcome.result, actor)

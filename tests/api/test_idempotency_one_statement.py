@@ -136,10 +136,18 @@ def test_a_key_claimed_after_the_statement_began_is_read_again_and_replayed(merc
     def other_request():
         with transaction.atomic():
             IdempotencyRecord.objects.create(
-                merchant=merchant, key="k1", method="POST", path="/p", fingerprint=fingerprint,
-                state=IdempotencyRecord.State.COMPLETED, response_status=201, response_content=b'{"ok":true}',
-                response_content_type="application/json", created_at=now, expires_at=now + timedelta(hours=1),
-            )  # fmt: skip
+                merchant=merchant,
+                key="k1",
+                method="POST",
+                path="/p",
+                fingerprint=fingerprint,
+                state=IdempotencyRecord.State.COMPLETED,
+                response_status=201,
+                response_content=b'{"ok":true}',
+                response_content_type="application/json",
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
             holding.set()
             release.wait(timeout=10)
         connections.close_all()
@@ -175,3 +183,17 @@ def _wait_for_a_lock_wait() -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the claim never waited on the other request's claim")
+
+
+def test_a_claim_has_one_index_to_find_its_key_by(db):
+    """The only index of idempotency records that leads with the merchant is the unique (merchant,
+    key) one. With a merchant-only index beside it, a claim planned while the table was small (and
+    kept by the connection's prepared statement until the table is next analysed) read all of the
+    merchant's keys through it: 5,500 index entries a claim after 6,000 purchases in `make bench`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT index_class.relname FROM pg_index JOIN pg_class index_class ON index_class.oid = pg_index.indexrelid"
+            " JOIN pg_attribute ON pg_attribute.attrelid = pg_index.indrelid AND pg_attribute.attnum = pg_index.indkey[0]"
+            " WHERE pg_index.indrelid = 'api_idempotencyrecord'::regclass AND pg_attribute.attname = 'merchant_id'"
+        )
+        assert [name for (name,) in cursor.fetchall()] == ["idempotency_unique_key"]

@@ -52,7 +52,7 @@ def _accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
         keys = sorted(wanted)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT gateway_account_id, kind, currency, id FROM {LedgerAccount._meta.db_table}"
+                f"SELECT gateway_account_id, kind, currency, id FROM {LedgerAccount._meta.db_table}"  # noqa: S608 - the model's name
                 f" WHERE (gateway_account_id, kind, currency) IN ({', '.join(['(%s, %s, %s)'] * len(keys))})",
                 [value for ga, kind, cur in keys for value in (ga, str(kind), str(cur))],
             )

@@ -10,21 +10,15 @@ planned as a lookup of that entry's postings."""
 
 from django.db import migrations
 
-BY_ENTRY = """
+FUNCTION = """
 CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger AS $$
 DECLARE
     bad_entry bigint;
     off_by numeric;
 BEGIN
-    SELECT touched.entry_id, entry_sum.total INTO bad_entry, off_by
-      FROM (SELECT DISTINCT entry_id FROM inserted) AS touched
-     CROSS JOIN LATERAL (
-           SELECT sum(p.amount) AS total FROM ledger_posting p WHERE p.entry_id = touched.entry_id
-     ) AS entry_sum
-     WHERE entry_sum.total <> 0
-     LIMIT 1;
+    %s
     IF bad_entry IS NOT NULL THEN
-        RAISE EXCEPTION 'ledger entry % does not balance (off by %)', bad_entry, off_by
+        RAISE EXCEPTION 'ledger entry %% does not balance (off by %%)', bad_entry, off_by
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
@@ -32,26 +26,26 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
-JOINED = """
-CREATE OR REPLACE FUNCTION ledger_posting_balanced() RETURNS trigger AS $$
-DECLARE
-    bad_entry bigint;
-    off_by numeric;
-BEGIN
-    SELECT p.entry_id, sum(p.amount) INTO bad_entry, off_by
+BY_ENTRY = (
+    FUNCTION
+    % """SELECT touched.entry_id, entry_sum.total INTO bad_entry, off_by
+      FROM (SELECT DISTINCT entry_id FROM inserted) AS touched
+     CROSS JOIN LATERAL (
+           SELECT sum(p.amount) AS total FROM ledger_posting p WHERE p.entry_id = touched.entry_id
+     ) AS entry_sum
+     WHERE entry_sum.total <> 0
+     LIMIT 1;"""
+)
+
+JOINED = (
+    FUNCTION
+    % """SELECT p.entry_id, sum(p.amount) INTO bad_entry, off_by
       FROM ledger_posting p
      WHERE p.entry_id IN (SELECT DISTINCT entry_id FROM inserted)
      GROUP BY p.entry_id
     HAVING sum(p.amount) <> 0
-     LIMIT 1;
-    IF bad_entry IS NOT NULL THEN
-        RAISE EXCEPTION 'ledger entry % does not balance (off by %)', bad_entry, off_by
-            USING ERRCODE = 'check_violation';
-    END IF;
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-"""
+     LIMIT 1;"""
+)  # 0002's, put back by a reverse migration
 
 
 def forwards(apps, schema_editor):

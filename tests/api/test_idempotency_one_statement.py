@@ -136,18 +136,10 @@ def test_a_key_claimed_after_the_statement_began_is_read_again_and_replayed(merc
     def other_request():
         with transaction.atomic():
             IdempotencyRecord.objects.create(
-                merchant=merchant,
-                key="k1",
-                method="POST",
-                path="/p",
-                fingerprint=fingerprint,
-                state=IdempotencyRecord.State.COMPLETED,
-                response_status=201,
-                response_content=b'{"ok":true}',
-                response_content_type="application/json",
-                created_at=now,
-                expires_at=now + timedelta(hours=1),
-            )
+                merchant=merchant, key="k1", method="POST", path="/p", fingerprint=fingerprint,
+                state=IdempotencyRecord.State.COMPLETED, response_status=201, response_content=b'{"ok":true}',
+                response_content_type="application/json", created_at=now, expires_at=now + timedelta(hours=1),
+            )  # fmt: skip
             holding.set()
             release.wait(timeout=10)
         connections.close_all()

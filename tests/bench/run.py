@@ -169,6 +169,18 @@ def recreate_database(admin_url: str, name: str = BENCH_DB) -> None:
         connection.execute(f"CREATE DATABASE {name}")
 
 
+def analyse(database_url: str) -> None:
+    """Statistics for every table, as autovacuum keeps them on a production server. This machine's
+    PostgreSQL runs with autovacuum off (CI's conf.d), so a database the bench fills is never
+    analysed: its prepared statements keep generic plans made on empty tables, which pick a
+    foreign key's index over a unique one and read every row of a merchant or account per lookup,
+    more as the run goes on. ANALYZE invalidates those plans; the next execution plans afresh."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("ANALYZE")
+
+
 def bare_env(database_url: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -805,11 +817,10 @@ def main() -> None:
         if any(scenario.key in NO_POOL_SCENARIOS for scenario in selected):
             log(f"starting an app server without the connection pool on port {no_pool_port}")
             servers.append(start_gunicorn({**env, "DB_POOL": "false"}, no_pool_port, args.workers, "no-pool"))
-        bare_port = args.port + 3
+        bare_port, bare_url = args.port + 3, args.admin_database_url.rsplit("/", 1)[0] + f"/{BARE_DB}"
         if any(scenario.key in BARE_SCENARIOS for scenario in selected):
 
             def start_bare() -> bool:
-                bare_url = args.admin_database_url.rsplit("/", 1)[0] + f"/{BARE_DB}"
                 log(f"bare floor: database {BARE_DB}, the bare app under gunicorn ({args.workers} workers)")
                 env["BENCH_BARE_ROW"] = bare_setup(args.admin_database_url, bare_url)
                 bare = start_gunicorn(
@@ -858,6 +869,7 @@ def main() -> None:
                                     "env": {**env, "BENCH_CHECKOUT_MODE": mode}}  # fmt: skip
             scenario_options = on_its_server(scenario, scenario_options)
             run_wrk(wrk, scenario, seconds=args.warmup, **scenario_options)
+            analyse(bare_url if scenario.key in BARE_SCENARIOS else database_url)  # the warm-up's rows included
             spans_before = collector.spans
             cpu_before = cpu.snapshot(scenario_options["port"])
             result = to_result(scenario, run_wrk(wrk, scenario, seconds=args.seconds, **scenario_options))
@@ -881,6 +893,7 @@ def main() -> None:
         def measure_half(scenario: Scenario, rate: float, label: str, compare_with: str | None, own: str) -> Result:
             log(f"{label}: at {rate:.1f} req/s for {args.half_seconds}s")
             on_server = on_its_server(scenario, half_options)
+            analyse(bare_url if scenario.key in BARE_SCENARIOS else database_url)
             half = to_result(
                 scenario, run_at_rate(wrk, scenario, rate=rate, seconds=args.half_seconds, options=on_server)
             )

@@ -30,6 +30,7 @@ from apps.customers.models import Customer
 from apps.gateways.registry import gateway_for
 
 from . import services
+from .attempts import new_staff_reference, staff_reference_valid
 from .forms import AmountForm, DecisionForm, RefundForm
 from .models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 from .selectors import payment_void_refusal
@@ -320,6 +321,11 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
         if request.method == "POST" and (form is None or form.is_valid()):
             data = form.cleaned_data if form is not None else {}
             if confirmed:
+                reference = request.POST.get("request_reference", "")
+                if not staff_reference_valid(reference):
+                    self.message_user(request, "This confirmation is not valid; start again.", messages.ERROR)
+                    return HttpResponseRedirect(change_url)
+                data = {**data, "request_reference": reference}
                 try:
                     self.message_user(request, perform(payment, data), messages.SUCCESS)
                 except ApplicationError as exc:
@@ -331,6 +337,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
                 "payment": payment,
                 "summary": describe(payment, data),
                 "form": form,
+                "request_reference": new_staff_reference(),
                 "opts": self.model._meta,
                 "change_url": change_url,
             }
@@ -353,7 +360,12 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
             return f"Capture {_money(amount, payment.currency)} of {payment.public_id} (authorized {authorized})."
 
         def perform(payment: Payment, data: dict[str, Any]) -> str:
-            done = services.payment_capture(payment=payment, amount=data.get("amount"), actor=Actor.staff(request.user))
+            done = services.payment_capture(
+                payment=payment,
+                amount=data.get("amount"),
+                idempotency_reference=data["request_reference"],
+                actor=Actor.staff(request.user),
+            )
             captured = _money(done.amount_captured, done.currency)
             return f"Payment {done.public_id} is {done.status} ({captured} captured)."
 
@@ -368,7 +380,9 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
             return f"Void {payment.public_id} ({amount}, {payment.status}). This cannot be undone."
 
         def perform(payment: Payment, data: dict[str, Any]) -> str:
-            done = services.payment_void(payment=payment, actor=Actor.staff(request.user))
+            done = services.payment_void(
+                payment=payment, idempotency_reference=data["request_reference"], actor=Actor.staff(request.user)
+            )
             return f"Payment {done.public_id} is {done.status}."
 
         return self._money_action(
@@ -396,6 +410,7 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
                 reason=data["reason"],
                 actor=Actor.staff(request.user),
                 requested_by_user=request.user,  # type: ignore[arg-type]
+                idempotency_reference=data["request_reference"],
             )
             money = _money(refund.amount, refund.currency)
             if refund.status == RefundStatus.PENDING_APPROVAL:

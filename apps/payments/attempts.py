@@ -9,15 +9,19 @@ nothing at the gateway.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import IntegrityError
 
+from apps.core.ids import random_token
+
 from .errors import RequestInFlight
 from .models import GatewayTransaction
 
 MAX_ATTEMPTS = 99
+_STAFF_REFERENCE = re.compile(r"s[0-9A-Za-z]{16}")
 
 
 class TooManyAttempts(RuntimeError):
@@ -33,6 +37,18 @@ def attempt_reference(reference: str, attempt: int) -> str:
 def next_attempt_reference(reference: str, earlier: list[GatewayTransaction]) -> str:
     """The reference of the next call for this request; "" (a random one) without a key."""
     return attempt_reference(reference, len(earlier) + 1) if reference else ""
+
+
+def new_staff_reference() -> str:
+    """The reference of one staff confirmation of a money action in the admin (17 characters, as
+    the API's). The confirmation form carries it, so submitting that confirmation again (a double
+    click, a resubmission after a timeout or a dead worker) finds what the first submission did
+    instead of calling the gateway again."""
+    return "s" + random_token(16)
+
+
+def staff_reference_valid(value: str) -> bool:
+    return _STAFF_REFERENCE.fullmatch(value) is not None
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apps.audit.actors import Actor
@@ -21,3 +22,12 @@ def purchase(api: Any, amount: int = 1050, key: str | None = None, **overrides: 
 
 def settle(sandbox_account: Any) -> None:
     anet_settle(account=sandbox_account, actor=Actor.system("tests"))
+
+
+def confirm_action(client: Any, url: str, data: dict[str, Any], **kwargs: Any) -> Any:
+    """An admin money action as a browser does it: the form posted, then its confirmation page's
+    form (which carries the confirmation's request reference) posted back."""
+    page = client.post(url, data)
+    found = re.search(rb'name="request_reference" value="([^"]+)"', page.content)
+    assert found, page.content[:2000]
+    return client.post(url, {**data, "confirm": "yes", "request_reference": found.group(1).decode()}, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -9,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts import roles
 from apps.audit.models import AuditEvent
 from apps.payments.models import Payment, Refund
+from apps.sandbox.models import AnetTransaction
 from tests.accounts.factories import StaffUserFactory
-from tests.payments.helpers import purchase, settle
+from tests.payments.helpers import confirm_action, purchase, settle
 
 # Also run on SQLite (the quickstart's database): see config/settings/test_sqlite.py.
 pytestmark = pytest.mark.sqlite
@@ -28,7 +31,7 @@ def test_capture_needs_a_confirmation_then_uses_the_service(api, anet_account, s
     form = staff.get(url)
     confirm = staff.post(url, {"amount": "15.00"})
     assert Payment.objects.get(public_id=payment["id"]).status == "authorized"
-    done = staff.post(url, {"amount": "15.00", "confirm": "yes"})
+    done = confirm_action(staff, url, {"amount": "15.00"})
 
     assert form.status_code == 200 and b"amount" in form.content
     assert b"Capture 15.00 USD" in confirm.content
@@ -52,7 +55,7 @@ def test_service_refusals_become_admin_messages(api, anet_account, staff_client)
     payment = purchase(api, 2000, capture=False).json()
     staff = staff_client(roles.FINANCE_OPERATOR)
 
-    response = staff.post(change_url(payment["id"]) + "capture/", {"amount": "25.00", "confirm": "yes"}, follow=True)
+    response = confirm_action(staff, change_url(payment["id"]) + "capture/", {"amount": "25.00"}, follow=True)
 
     assert b"Capture amount must be between" in response.content
     assert Payment.objects.get(public_id=payment["id"]).status == "authorized"
@@ -62,7 +65,7 @@ def test_void_from_the_admin(api, anet_account, staff_client):
     payment = purchase(api).json()
     staff = staff_client(roles.FINANCE_OPERATOR)
 
-    staff.post(change_url(payment["id"]) + "void/", {"confirm": "yes"})
+    confirm_action(staff, change_url(payment["id"]) + "void/", {})
 
     assert Payment.objects.get(public_id=payment["id"]).status == "voided"
 
@@ -85,9 +88,7 @@ def test_operator_refund_waits_for_a_different_approver(
     payment = purchase(api, 1000).json()
     settle(anet_sandbox)
     operator = staff_client(roles.FINANCE_OPERATOR)
-    operator.post(
-        change_url(payment["id"]) + "refund/", {"amount": "2.00", "reason": "late delivery", "confirm": "yes"}
-    )
+    confirm_action(operator, change_url(payment["id"]) + "refund/", {"amount": "2.00", "reason": "late delivery"})
     refund = Refund.objects.get()
     assert refund.status == "pending_approval"
     assert Payment.objects.get(public_id=payment["id"]).amount_refund_pending == 200
@@ -113,7 +114,7 @@ def test_approvers_cannot_approve_their_own_large_refunds(api, anet_account, ane
     payment = purchase(api, 1000).json()
     settle(anet_sandbox)
     approver = staff_client(roles.FINANCE_APPROVER)
-    approver.post(change_url(payment["id"]) + "refund/", {"amount": "8.00", "reason": "big", "confirm": "yes"})
+    confirm_action(approver, change_url(payment["id"]) + "refund/", {"amount": "8.00", "reason": "big"})
     refund = Refund.objects.get()
 
     response = approver.post(
@@ -131,7 +132,7 @@ def test_small_refund_by_an_approver_runs_at_once(api, anet_account, anet_sandbo
     settle(anet_sandbox)
     approver = staff_client(roles.FINANCE_APPROVER)
 
-    approver.post(change_url(payment["id"]) + "refund/", {"amount": "", "reason": "returned", "confirm": "yes"})
+    confirm_action(approver, change_url(payment["id"]) + "refund/", {"amount": "", "reason": "returned"})
 
     assert Refund.objects.get().status == "succeeded"
     assert Payment.objects.get(public_id=payment["id"]).status == "refunded"
@@ -140,8 +141,8 @@ def test_small_refund_by_an_approver_runs_at_once(api, anet_account, anet_sandbo
 def test_rejecting_releases_the_reserved_amount(api, anet_account, anet_sandbox, staff_client, client):
     payment = purchase(api, 1000).json()
     settle(anet_sandbox)
-    staff_client(roles.FINANCE_OPERATOR).post(
-        change_url(payment["id"]) + "refund/", {"amount": "3.00", "reason": "x", "confirm": "yes"}
+    confirm_action(
+        staff_client(roles.FINANCE_OPERATOR), change_url(payment["id"]) + "refund/", {"amount": "3.00", "reason": "x"}
     )
     refund = Refund.objects.get()
     client.force_login(StaffUserFactory(roles=[roles.FINANCE_APPROVER]))
@@ -211,3 +212,39 @@ def test_payment_search_matches_each_indexed_field_exactly(api, anet_account, st
     if field != "card_last4":
         assert Payment.objects.get(reference="order-78").public_id.encode() not in found.content
     assert target.public_id.encode() not in prefix.content  # exact, not a substring
+
+
+def test_submitting_a_refund_confirmation_twice_refunds_once(api, anet_account, anet_sandbox, staff_client):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    approver = staff_client(roles.FINANCE_APPROVER)
+    url = change_url(payment["id"]) + "refund/"
+    page = approver.post(url, {"amount": "2.00", "reason": "late"})
+    reference = re.search(rb'name="request_reference" value="([^"]+)"', page.content).group(1).decode()
+    confirmation = {"amount": "2.00", "reason": "late", "confirm": "yes", "request_reference": reference}
+
+    approver.post(url, confirmation)
+    again = approver.post(url, confirmation, follow=True)  # a double click, or a resubmission after a timeout
+
+    refund = Refund.objects.get()
+    assert (refund.status, refund.request_reference) == ("succeeded", reference)
+    assert f"Refund {refund.public_id} of 2.00 USD: succeeded.".encode() in again.content
+    assert AnetTransaction.objects.filter(transaction_type="refundTransaction").count() == 1
+    assert Payment.objects.get(public_id=payment["id"]).amount_refunded == 200
+
+
+@pytest.mark.parametrize("reference", [None, "", "k" + "a" * 16, "s" + "a" * 15, "s" + "a" * 15 + "!"])
+def test_a_confirmation_without_its_reference_does_nothing(api, anet_account, anet_sandbox, staff_client, reference):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    confirmation = {"amount": "2.00", "reason": "late", "confirm": "yes"}
+    if reference is not None:
+        confirmation["request_reference"] = reference
+
+    response = staff_client(roles.FINANCE_APPROVER).post(
+        change_url(payment["id"]) + "refund/", confirmation, follow=True
+    )
+
+    assert b"This confirmation is not valid; start again." in response.content
+    assert not Refund.objects.exists()
+    assert not AnetTransaction.objects.filter(transaction_type="refundTransaction").exists()

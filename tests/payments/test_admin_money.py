@@ -12,7 +12,7 @@ from apps.accounts import roles
 from apps.payments.models import GatewayTransaction, Payment, Refund, RefundStatus
 from tests.factories import PaymentFactory
 from tests.helpers import assert_id_keeps_its_case, assert_shows_money
-from tests.payments.helpers import purchase
+from tests.payments.helpers import confirm_action, purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -114,8 +114,8 @@ def test_capture_and_refund_messages_show_money_and_keep_the_ids_case(api, anet_
     url = f"/admin/payments/payment/{Payment.objects.get(public_id=payment['id']).pk}/"
     operator = staff_client(roles.FINANCE_OPERATOR)
 
-    captured = operator.post(f"{url}capture/", {"amount": "40.00", "confirm": "yes"}, follow=True)
-    refunded = operator.post(f"{url}refund/", {"amount": "12.00", "reason": "late", "confirm": "yes"}, follow=True)
+    captured = confirm_action(operator, f"{url}capture/", {"amount": "40.00"}, follow=True)
+    refunded = confirm_action(operator, f"{url}refund/", {"amount": "12.00", "reason": "late"}, follow=True)
 
     refund = Refund.objects.get()
     assert f"Payment {payment['id']} is captured (40.00 USD captured).".encode() in captured.content

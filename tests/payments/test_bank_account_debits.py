@@ -11,6 +11,7 @@ import logging
 import pytest
 from django.utils import timezone
 
+from apps.accounts import roles
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.core.logging import mask_card_data
@@ -18,10 +19,13 @@ from apps.events.models import Event
 from apps.gateways.services import gateway_account_create
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.selectors import account_balance
-from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
+from apps.payments.errors import RefundStateError
+from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund
+from apps.payments.services import refund_approve
 from apps.reconciliation.models import Discrepancy, SettlementLine
 from apps.reconciliation.services import reconcile
 from apps.sandbox.models import AnetTransaction
+from tests.accounts.factories import StaffUserFactory
 from tests.payments.helpers import settle
 
 SYSTEM = Actor.system("tests")
@@ -98,6 +102,31 @@ def test_debit_settles_then_is_returned_and_reversed_exactly_once(api, anet_acco
     assert Event.objects.filter(type="payment.returned", object_id=payment.public_id).count() == 1
     refund = api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 100}, format="json")
     assert refund.status_code == 409
+
+
+def test_a_returned_debit_fails_the_refunds_waiting_for_approval(api, anet_account, anet_sandbox, settings):
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 500}
+    payment_id = debit(api, payment_method=bank(RETURNED_R01_AFTER_2_RUNS)).json()["id"]
+    settle(anet_sandbox)
+    run(anet_account)
+    waiting = api.post(f"/api/v1/payments/{payment_id}/refunds", {"amount": 1000}, format="json")
+    assert waiting.json()["status"] == "pending_approval"
+
+    settle(anet_sandbox)
+    settle(anet_sandbox)  # the bank returns the debit
+    run(anet_account)
+
+    payment = Payment.objects.get(public_id=payment_id)
+    refund = Refund.objects.get()
+    assert (payment.status, payment.amount_refunded, payment.amount_refund_pending) == ("returned", 0, 0)
+    assert (refund.status, refund.failure_code) == ("failed", "payment_returned")
+    assert AuditEvent.objects.filter(action="refund.failed", target_id=refund.public_id).count() == 1
+    assert Event.objects.filter(type="refund.failed", object_id=refund.public_id).count() == 1
+    # An approver can no longer send it: the customer's bank already took the money back.
+    with pytest.raises(RefundStateError):
+        refund_approve(refund=refund, approver=StaffUserFactory(roles=[roles.FINANCE_APPROVER]))
+    assert not AnetTransaction.objects.filter(transaction_type="refundTransaction").exists()
+    assert Payment.objects.get(public_id=payment_id).status == "returned"
 
 
 def test_refund_credits_a_settled_debit_back_to_the_account(api, anet_account, anet_sandbox):

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.payments.services import gateway_transaction_resolve, gateway_transactions_sweep
 from apps.sandbox.models import AnetTransaction
@@ -115,6 +116,9 @@ def test_unknown_refund_resolves_and_releases_its_reservation(api, anet_account,
     stored = Payment.objects.get(public_id=payment["id"])
     assert (stored.amount_refunded, stored.amount_refund_pending, stored.status) == (400, 0, "partially_refunded")
     assert Refund.objects.get().status == "succeeded"
+    # Each change of the refund's state was audited: unknown, then succeeded.
+    actions = AuditEvent.objects.filter(target_id=Refund.objects.get().public_id).values_list("action", flat=True)
+    assert list(actions.order_by("id")) == ["refund.created", "refund.outcome_unknown", "refund.succeeded"]
 
 
 def test_resolution_is_idempotent(api, anet_account, sandbox_fault):
@@ -153,3 +157,31 @@ def test_sweeper_turns_abandoned_calls_into_unknown_and_queues_them(api, anet_ac
     gateway_transaction_resolve(gateway_transaction_id=queued[0])
 
     assert Payment.objects.get(pk=stored.pk).status == "captured"
+
+
+def test_a_void_not_done_yet_is_asked_again_within_the_grace_then_released(api, anet_account, sandbox_fault, settings):
+    settings.GATEWAY_NOT_FOUND_GRACE_SECONDS = 3600
+    payment = purchase(api, 2000, capture=False).json()
+    sandbox_fault("reset", match="voidTransaction")
+    api.post(f"/api/v1/payments/{payment['id']}/void")
+    gt = GatewayTransaction.objects.get(kind="void")
+
+    # The original still shows authorised: the void's answer was lost and it may still be under
+    # way, so nothing is concluded and the payment takes no other capture or void meanwhile.
+    assert gateway_transaction_resolve(gateway_transaction_id=gt.pk) is False
+    held = Payment.objects.get(public_id=payment["id"])
+    assert (held.status, held.operation != "", GatewayTransaction.objects.get(kind="void").status) == (
+        "authorized",
+        True,
+        "unknown",
+    )
+    assert api.post(f"/api/v1/payments/{payment['id']}/capture", {}, format="json").status_code == 409
+
+    settings.GATEWAY_NOT_FOUND_GRACE_SECONDS = 0
+    assert gateway_transaction_resolve(gateway_transaction_id=gt.pk) is True
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (stored.status, stored.operation, GatewayTransaction.objects.get(kind="void").status) == (
+        "authorized",
+        "",
+        "failed",
+    )

@@ -10,7 +10,7 @@ from apps.accounts import roles
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.ledger.models import JournalEntry
-from apps.payments.errors import ApprovalNotAllowed
+from apps.payments.errors import ApprovalNotAllowed, PaymentStateError
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.payments.services import refund_approve, refund_create
 from tests.accounts.factories import StaffUserFactory
@@ -56,3 +56,19 @@ def test_an_approver_approving_their_own_refund_is_refused_and_audited(settings)
         "currency": "USD",
         "note": "mine",
     }
+
+
+def test_a_refund_cannot_be_approved_once_its_payment_is_not_refundable(settings):
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 500}
+    operator = StaffUserFactory(roles=[roles.FINANCE_OPERATOR])
+    payment = PaymentFactory(amount=1000, captured=True)
+    refund = refund_create(
+        payment=payment, amount=800, reason="big", actor=Actor.staff(operator), requested_by_user=operator
+    )
+    Payment.objects.filter(pk=payment.pk).update(status="returned")  # the money went back another way
+    before = state(payment, refund)
+
+    with pytest.raises(PaymentStateError, match="nothing to refund"):
+        refund_approve(refund=refund, approver=StaffUserFactory(roles=[roles.FINANCE_APPROVER]))
+
+    assert state(payment, refund) == before

@@ -393,3 +393,30 @@ def test_adopting_a_refund_releases_the_amount_it_held(api, anet_account, anet_s
 
     payment.refresh_from_db()
     assert (payment.amount_refunded, payment.amount_refund_pending, payment.status) == (800, 0, "partially_refunded")
+
+
+def test_a_refund_adopted_from_the_settlement_is_not_counted_again_when_its_call_resolves(
+    api, anet_account, anet_sandbox, sandbox_fault
+):
+    from apps.payments.models import GatewayTransaction
+    from apps.payments.services import gateway_transaction_resolve, refund_adopt_gateway_success
+
+    payment = pay(api, 1000)
+    settle(anet_sandbox)
+    sandbox_fault("drop_response", match="refundTransaction")
+    api.post(f"/api/v1/payments/{payment.public_id}/refunds", {"amount": 400}, format="json")
+    refund = Refund.objects.get()
+    assert refund.status == "unknown"
+
+    with transaction.atomic():  # the settlement showed it: staff adjust ours
+        refund_adopt_gateway_success(refund=refund, gateway_transaction_id="x1", actor=SYSTEM)
+    assert gateway_transaction_resolve(gateway_transaction_id=GatewayTransaction.objects.get(kind="refund").pk)
+
+    payment.refresh_from_db()
+    assert (payment.amount_refunded, payment.amount_refund_pending, payment.status) == (400, 0, "partially_refunded")
+    assert JournalEntry.objects.filter(payment=payment, kind=EntryKind.REFUND).count() == 1
+    assert (Refund.objects.get().status, GatewayTransaction.objects.get(kind="refund").status) == (
+        "succeeded",
+        "succeeded",
+    )
+    assert AuditEvent.objects.filter(action="refund.succeeded").count() == 1

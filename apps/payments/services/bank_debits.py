@@ -19,9 +19,9 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.ledger.models import AccountKind, EntryKind
 from apps.ledger.services import EntrySpec, ledger_post_many
-from apps.payments.models import Payment, PaymentMethodType, PaymentStatus
+from apps.payments.models import Payment, PaymentMethodType, PaymentStatus, Refund, RefundStatus
 
-from .common import payment_snapshot, publish_payment
+from .common import payment_snapshot, publish_payment, publish_refund, refund_snapshot
 
 # NACHA return codes in our words (the failure_code of a returned payment).
 RETURN_FAILURE_CODES = {
@@ -134,4 +134,32 @@ def bank_debit_returned(
         after={**payment_snapshot(payment), "return_code": code, "returned_amount": amount},
     )
     publish_payment(payment, "payment.returned")
+    _fail_waiting_refunds(payment, actor)
     return payment
+
+
+def _fail_waiting_refunds(payment: Payment, actor: Actor) -> None:
+    """Under the payment's lock: refunds still waiting for approval would credit money the bank
+    has already taken back. They fail, and their reserved amount is released. (A refund already
+    sent to the gateway is settled by its call as usual; the payment stays returned.)"""
+    waiting = list(
+        Refund.objects.select_for_update().filter(payment=payment, status=RefundStatus.PENDING_APPROVAL).order_by("pk")
+    )
+    for refund in waiting:
+        before = payment_snapshot(payment)
+        payment.amount_refund_pending -= refund.amount
+        refund.status = RefundStatus.FAILED
+        refund.failure_code = "payment_returned"
+        refund.failure_message = "The customer's bank returned the debit; there is nothing left to refund."
+        refund.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="refund.failed",
+            target=refund,
+            merchant_id=payment.merchant_id,
+            before=before,
+            after={**refund_snapshot(refund), "failure_code": refund.failure_code},
+        )
+        publish_refund(refund, "refund.failed")
+    if waiting:
+        payment.save(update_fields=["amount_refund_pending", "updated_at"])

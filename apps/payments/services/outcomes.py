@@ -22,7 +22,7 @@ from apps.payments.models import (
     RefundStatus,
 )
 
-from .common import PAYMENT_RESULT_FIELDS, payment_snapshot, publish_payment, publish_refund
+from .common import PAYMENT_RESULT_FIELDS, payment_snapshot, publish_payment, publish_refund, refund_snapshot
 from .postings import ledger_record_payment
 
 logger = logging.getLogger(__name__)
@@ -134,15 +134,29 @@ REFUND_HELD = frozenset({RefundStatus.PENDING_APPROVAL, RefundStatus.PENDING, Re
 
 
 def finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, actor: Actor) -> None:
+    """Under the payment's and the refund's locks: the refund call's recorded result, applied once.
+    A refund already settled otherwise (reconciliation adopted the gateway's settlement) is left
+    as it is: its amount was released and counted then."""
+    if refund.status not in {RefundStatus.PENDING, RefundStatus.UNKNOWN}:
+        return
     before = payment_snapshot(payment)
     if gt.status == GatewayTransaction.Status.UNKNOWN:
-        refund.status = RefundStatus.UNKNOWN
-        refund.save(update_fields=["status", "updated_at"])
+        if refund.status != RefundStatus.UNKNOWN:
+            refund.status = RefundStatus.UNKNOWN
+            refund.save(update_fields=["status", "updated_at"])
+            audit_record(
+                actor=actor,
+                action="refund.outcome_unknown",
+                target=refund,
+                merchant_id=payment.merchant_id,
+                after=refund_snapshot(refund),
+            )
         return
     payment.amount_refund_pending -= refund.amount
     if gt.status == GatewayTransaction.Status.SUCCEEDED:
         payment.amount_refunded += refund.amount
-        payment.status = status_after_refunds(payment)
+        if payment.status != PaymentStatus.RETURNED:  # a returned debit stays returned
+            payment.status = status_after_refunds(payment)
         refund.status = RefundStatus.SUCCEEDED
         refund.gateway_transaction_id = gt.gateway_transaction_id
         action = "refund.succeeded"

@@ -258,6 +258,10 @@ def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
                 )
             if not approver.has_perm("payments.approve_refund"):
                 raise ApprovalNotAllowed("Approving refunds needs the Finance approver role.")
+            if locked.payment.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
+                raise PaymentStateError(
+                    f"The payment is {locked.payment.status} now: there is nothing to refund; reject the refund."
+                )
             if locked.requested_by_user_id is not None and locked.requested_by_user_id == approver.pk:
                 raise SelfApprovalRefused("A refund cannot be approved by the person who requested it.")
             locked.status = RefundStatus.PENDING

@@ -231,7 +231,9 @@ def _resolved_outcome(gt: GatewayTransaction, *, positive_only: bool = False) ->
             None,
             0,
         )
-    if positive_only:
+    # Not done (yet): a call whose answer was lost may still be under way there, so "it did not
+    # happen" is concluded only after the same grace as a call the gateway has no record of.
+    if positive_only or not not_found_is_final:
         return None
     return CallOutcome(None, GatewayRetryable(f"The {gt.kind} did not take effect at the gateway."), 0)
 

@@ -62,5 +62,6 @@ if apps.is_installed("apps.bench"):
 if settings.STOREFRONT_ENABLED:
     urlpatterns.insert(0, path("store/", include("apps.catalog.urls")))
 
+handler400 = "apps.core.views.bad_request"
 handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.views.server_error"

@@ -10,6 +10,7 @@ merchant webhooks (PCI forbids all of it). Each is a 400 here, before any view s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,23 +28,42 @@ def _constant(name: str) -> Any:
 
 
 CARD_NUMBER_MESSAGE = "must not contain a card number: card data goes only in a card's own fields."
-# Card input objects ({"type": "card", "number": …}): the one place a card number belongs.
-_CARD_FIELDS = frozenset({"number"})
+# The one place a card number belongs: the number of a card input object ({"type": "card",
+# "number": …}) where the API takes one (a payment's payment_method, a saved card's body). The same
+# shape anywhere else (inside metadata, say) is data like any other.
+_CARD_NUMBER_PATHS = frozenset({"number", "payment_method.number"})
+# A UTF-16 surrogate escape ("\ud800") is valid JSON but no character: nothing can store or print it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse(path: str, message: str) -> ValidationError:
     # The path may hold a metadata key, which may hold what is refused: never echo that back.
     parts = ["[card number]" if contains_card_number(part) else part for part in path.split(".")]
     shown = ".".join(parts).replace("\x00", "\\u0000") or "body"
+    shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")
     return ValidationError({shown: message})
 
 
-def _check_scalar(value: Any, path: str, card_field: bool) -> None:
-    if isinstance(value, str) and "\x00" in value:
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
         raise _refuse(path, "must not contain NUL characters.")
+    if _SURROGATE.search(text):
+        raise _refuse(path, "must not contain unpaired surrogate escapes (\\ud800-\\udfff).")
+
+
+def _check_scalar(value: Any, path: str, card_field: bool) -> None:
+    if isinstance(value, str):
+        _check_text(value, path)
     if card_field or isinstance(value, bool):
         return
-    if (isinstance(value, str) or (isinstance(value, int) and value >= 10**12)) and contains_card_number(str(value)):
+    if isinstance(value, str):
+        shown = [value]
+    elif isinstance(value, int | float) and abs(value) >= 10**12:
+        # A number the API turns into text (a name, a description): in both of its spellings.
+        shown = [str(value), f"{abs(value):.0f}"]
+    else:
+        return
+    if any(contains_card_number(text) for text in shown):
         raise _refuse(path, CARD_NUMBER_MESSAGE)
 
 
@@ -59,11 +79,10 @@ def check_json_value(data: Any) -> None:
             is_card = value.get("type") == "card"
             for key, item in value.items():
                 child = f"{path}.{key}" if path else str(key)
-                if "\x00" in str(key):
-                    raise _refuse(child, "must not contain NUL characters.")
+                _check_text(str(key), child)
                 if contains_card_number(str(key)):
                     raise _refuse(child, CARD_NUMBER_MESSAGE)
-                stack.append((item, child, depth + 1, is_card and key in _CARD_FIELDS))
+                stack.append((item, child, depth + 1, is_card and child in _CARD_NUMBER_PATHS))
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 stack.append((item, f"{path}.{index}" if path else str(index), depth + 1, False))
@@ -81,5 +100,7 @@ class StrictJSONParser(JSONParser):
             raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        except LookupError as exc:  # a charset Python knows that is no text encoding (rot13, zlib ...)
+            raise ParseError(f"Unsupported charset: {encoding!r}.") from exc
         check_json_value(data)
         return data

@@ -5,8 +5,10 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from .cards import contains_card_number
 from .context import REQUEST_ID_HEADER, RequestContext, bind_request_context, clean_request_id
 from .errors import ErrorType
+from .logging import mask_card_data
 from .net import client_ip
 from .views import error_envelope
 
@@ -22,7 +24,7 @@ class RequestContextMiddleware:
         context = RequestContext(
             request_id=request_id,
             ip_address=client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:512],
+            user_agent=mask_card_data(request.headers.get("User-Agent", "")[:512]),  # stored in audit rows
             request=request,
         )
         bind_request_context(context)
@@ -58,7 +60,7 @@ def _nul_in_request(request: HttpRequest) -> str | None:
 
 class RequestGuardMiddleware:
     """Refuses what no view should see, before any view reads it: a NUL character in the path,
-    query or headers (400); on API and webhook paths, a declared body over
+    query or headers, or a card number in the path (400); on API and webhook paths, a declared body over
     DATA_UPLOAD_MAX_MEMORY_SIZE (413), in the error envelope. API responses are never cached
     (`Cache-Control: no-store`)."""
 
@@ -76,6 +78,8 @@ class RequestGuardMiddleware:
         where = _nul_in_request(request)
         if where is not None:
             return _refusal(request, 400, "parameter_invalid", "The request contains a NUL character.", where)
+        if contains_card_number(request.path):  # paths are logged and kept (an idempotent request's)
+            return _refusal(request, 400, "parameter_invalid", "The URL must not contain a card number.", "path")
         # JSON and webhook bodies are read whole; the admin's file uploads stream to disk (Django
         # leaves files out of DATA_UPLOAD_MAX_MEMORY_SIZE), so only those paths are refused here.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

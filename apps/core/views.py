@@ -31,6 +31,20 @@ def api_route_not_found(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=404)
 
 
+def _has_envelope(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/webhooks/"))
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's own refusals before any view (too many fields or files, a bad Host header ...)."""
+    if _has_envelope(request):
+        body = error_envelope(
+            error_type=ErrorType.INVALID_REQUEST, code="request_invalid", message="The request could not be read."
+        )
+        return JsonResponse(body, status=400)
+    return defaults.bad_request(request, exception)
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return api_route_not_found(request)

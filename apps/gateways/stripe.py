@@ -425,7 +425,13 @@ def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[s
         raise InvalidSignature(str(exc).split("\n")[0][:200]) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedNotification("the body is not a Stripe event") from exc
+    except TypeError as exc:  # a signature that is not ASCII: hmac.compare_digest refuses to compare it
+        raise InvalidSignature("the Stripe-Signature header is not ASCII") from exc
     return read_notification(body, headers)
+
+
+# What we store of an event's id and type (apps.webhooks' columns).
+MAX_EVENT_FIELD = 100
 
 
 def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
@@ -435,6 +441,8 @@ def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
         raise MalformedNotification("the body is not JSON") from exc
     if not isinstance(event, dict) or event.get("object") != "event" or not event.get("id"):
         raise MalformedNotification("the body is not a Stripe event")
+    if len(str(event["id"])) > MAX_EVENT_FIELD or len(str(event.get("type", ""))) > MAX_EVENT_FIELD:
+        raise MalformedNotification("the event's id or type is longer than any Stripe sends")
     return words.notification(event)
 
 

@@ -9,7 +9,6 @@ import logging
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from apps.core.errors import ErrorType
 from apps.core.views import error_envelope
@@ -26,8 +25,11 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
 def gateway_webhook(request: HttpRequest, gateway: str, account_id: str) -> JsonResponse:
+    if request.method != "POST":
+        response = _error(405, "method_not_allowed", "Gateways POST their notifications here.")
+        response["Allow"] = "POST"
+        return response
     account = (
         GatewayAccount.objects.filter(public_id=account_id, gateway=gateway, is_active=True)
         .only("id", "merchant_id", "gateway", "credentials_ciphertext")

@@ -234,3 +234,44 @@ def test_the_admin_still_takes_large_file_uploads(settings):
         "/admin/reconciliation/settlementbatch/upload/", data=b"x" * 4_000_000, content_type="multipart/form-data"
     )
     assert RequestGuardMiddleware(lambda r: None)._refusal(request) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/v1/customers", b'{"\\ud800": 1}'),
+        ("/api/v1/customers", b'{"email": "a@example.com", "metadata": {"a": "\\udc00"}}'),
+        ("/api/v1/customers", b'{"email": "a@example.com", "metadata": {"\\ud800x": "a"}}'),
+        ("/api/v1/plans", b'{"name": "Gold", "amount": 500, "currency": "USD", "interval": "\\ud800"}'),
+    ],
+)
+def test_unpaired_surrogate_escapes_are_400(api, path, raw):
+    response = api.post(path, data=raw, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "parameter_invalid"
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["rot13", "zlib", "base64"])
+def test_a_charset_that_is_no_text_encoding_is_400(api, charset):
+    response = api.post(
+        "/api/v1/customers", data=b'{"email": "a@example.com"}', content_type=f"application/json; charset={charset}"
+    )
+
+    assert response.status_code in (400, 415), response.content
+    assert set(response.json()) == {"error", "request_id"}
+    assert not Customer.objects.exists()
+
+
+def test_too_many_query_fields_is_400_in_the_envelope(api):
+    response = api.get("/api/v1/payments?" + "&".join(f"f{n}=1" for n in range(1200)))
+
+    bad_request(response, code="request_invalid")
+
+
+def test_a_webhook_endpoint_refuses_other_methods_in_the_envelope(client):
+    response = client.get("/webhooks/authorizenet/gwa_x")
+
+    bad_request(response, code="method_not_allowed", status=405)
+    assert response["Allow"] == "POST"

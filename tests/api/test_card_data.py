@@ -143,3 +143,36 @@ def _fill(value, pan):
     if isinstance(value, list):
         return [_fill(v, pan) for v in value]
     return value.replace("{pan}", pan) if isinstance(value, str) else value
+
+
+def test_a_card_shaped_object_inside_metadata_is_no_card_input(api):
+    for metadata in ({"type": "card", "number": "4111111111111111"}, {"x": {"type": "card", "number": PANS[0]}}):
+        response = api.post("/api/v1/customers", {"email": "a@example.com", "metadata": metadata}, format="json")
+        assert response.status_code == 400, response.json()
+        assert "card number" in response.json()["error"]["message"]
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("number", [4111111111111111.0, -4111111111111111, 4111111111111111])
+def test_a_card_number_sent_as_a_json_number_is_refused(api, number):
+    response = api.post("/api/v1/customers", {"email": "a@example.com", "name": number}, format="json")
+
+    refused(response, "name")
+    assert not Customer.objects.exists()
+
+
+def test_a_card_number_in_the_url_is_refused_and_nothing_is_kept(api):
+    response = api.post("/api/v1/payments/4111111111111111/capture", {}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
+    refused(response, "path")
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_card_number_in_the_user_agent_is_masked_in_the_audit_trail(api):
+    response = api.post(
+        "/api/v1/customers", {"email": "a@example.com"}, format="json", HTTP_USER_AGENT="shop/1 card 4111111111111111"
+    )
+
+    assert response.status_code == 201
+    stored = AuditEvent.objects.get(action="customer.created").user_agent
+    assert "4111111111111111" not in stored and stored.startswith("shop/1 card ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
@@ -183,3 +184,21 @@ def test_a_settlement_report_that_cannot_be_read_is_retryable(gateway, sandbox_f
     sandbox_fault("http_error", value=503, match="settlements.report", gateway="razorpay")
     with pytest.raises(GatewayRetryable):
         gateway.settlements(since=today_bounds()[0], until=today_bounds()[1])
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"event": "payment.captured", "contains": ["payment"], "payload": {"payment": {"entity": "pay_x"}}},
+        {"event": "payment.captured", "contains": ["payment"], "payload": {"payment": {"entity": ["x"]}}},
+        {"event": "payment.captured", "contains": ["payment"], "payload": {"payment": {"entity": {"notes": ["x"]}}}},
+        {"event": "payment.captured", "contains": [{}], "payload": {}},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_notification_of_another_shape_is_malformed_not_a_crash(envelope):
+    from apps.gateways.base import MalformedNotification
+    from apps.gateways.razorpay.notifications import read_notification
+
+    with pytest.raises(MalformedNotification):
+        read_notification(json.dumps(envelope).encode(), {"x-razorpay-event-id": "evt_1"})

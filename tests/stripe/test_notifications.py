@@ -142,3 +142,15 @@ def test_the_endpoint_stores_each_event_once(client: Any, stripe_account: Any) -
     assert IncomingWebhook.objects.filter(gateway="stripe", event_id="evt_once").count() == 1
     bad = client.post(url, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header.replace("v1=", "v1=0"))
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "signature_invalid"
+
+
+def test_a_signature_that_is_not_ascii_is_refused_not_a_crash() -> None:
+    body, _ = signed(event("payment_intent.succeeded", INTENT), SECRET)
+    with pytest.raises(InvalidSignature):
+        parse(body, f"t={int(time.time())},v1=\u00e9")
+
+
+def test_an_event_id_longer_than_any_stripe_sends_is_malformed() -> None:
+    body, header = signed(event("payment_intent.succeeded", INTENT, event_id="evt_" + "x" * 120), SECRET)
+    with pytest.raises(MalformedNotification):
+        parse(body, header)

@@ -47,22 +47,28 @@ _NOTIFICATION_KINDS = {
 def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
     """What a notification (verified when it arrived) says, in our words. Raises MalformedNotification."""
     event_id = (headers.get(EVENT_ID_HEADER) or "").strip()
-    try:
-        envelope = json.loads(body)
-        event_type = str(envelope["event"])
-        payload = envelope.get("payload") or {}
-        entity = next(iter(envelope.get("contains") or []), "")
-        obj = (payload.get(entity) or {}).get("entity") or {}
-        objects = notification_objects(body)
-    except (ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise MalformedNotification(f"unreadable Razorpay notification: {exc}") from exc
     if not event_id:
         raise MalformedNotification("missing x-razorpay-event-id")
+    try:
+        return _read(body, event_id)
+    except (ValueError, KeyError, AttributeError, TypeError) as exc:  # a body of another shape
+        raise MalformedNotification(f"unreadable Razorpay notification: {exc}") from exc
+
+
+def _read(body: bytes, event_id: str) -> Notification:
+    envelope = json.loads(body)
+    event_type = str(envelope["event"])
+    payload = envelope.get("payload") or {}
+    entity = next(iter(envelope.get("contains") or []), "")
+    obj = (payload.get(entity) or {}).get("entity") or {}
+    if not isinstance(obj, dict):
+        raise TypeError(f"{entity}.entity is not an object")
+    objects = notification_objects(body)
     payment, order, refund = objects.get("payment") or {}, objects.get("order") or {}, objects.get("refund") or {}
     return Notification(
         event_id=event_id[:100],
         event_type=event_type[:100],
-        entity=entity,
+        entity=str(entity),
         object_id=str(obj.get("id", ""))[:100],
         reference=str(obj.get("receipt", "") or (obj.get("notes") or {}).get("reference", "") or ""),
         kind=_NOTIFICATION_KINDS.get(event_type, NotificationKind.OTHER),
@@ -76,4 +82,5 @@ def read_notification(body: bytes, headers: dict[str, str]) -> Notification:
 def notification_objects(body: bytes) -> dict[str, dict[str, Any]]:
     """The entities a (verified) notification carries, by name: payment, order, refund ..."""
     payload = json.loads(body).get("payload") or {}
-    return {name: (value or {}).get("entity") or {} for name, value in payload.items() if isinstance(value, dict)}
+    entities = {name: value.get("entity") or {} for name, value in payload.items() if isinstance(value, dict)}
+    return {name: entity for name, entity in entities.items() if isinstance(entity, dict)}

@@ -220,8 +220,11 @@ class Gateway(Protocol):
 
     def fetch_transaction(self, transaction_id: str) -> TransactionDetails: ...
 
-    def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
-        """Our call by its reference; `parent_transaction_id` is the charge a refund belongs to."""
+    def find_transaction(
+        self, reference: str, parent_transaction_id: str = "", *, made_at: datetime | None = None
+    ) -> TransactionDetails | None:
+        """Our call by its reference; `parent_transaction_id` is the charge a refund belongs to;
+        `made_at`, when we made the call (where a gateway lists by time, the lookup starts there)."""
         ...
 
 

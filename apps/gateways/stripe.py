@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
@@ -65,6 +65,12 @@ SIGNATURE_HEADER = "stripe-signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
 CONNECT_TIMEOUT_SECONDS = 5.0
 PAYMENT_METHOD_DESCRIPTOR = words.PAYMENT_METHOD_DESCRIPTOR
+# Where a lost PaymentIntent create is looked for, around when we made the call (clocks differ a
+# little; a create may be held up by retries and timeouts for a while).
+INTENT_LOOKUP_BEFORE = timedelta(minutes=5)
+INTENT_LOOKUP_AFTER = timedelta(hours=1)
+# What we store of an event's id and type (apps.webhooks' columns).
+MAX_EVENT_FIELD = 100
 
 
 @dataclass(frozen=True)
@@ -310,9 +316,13 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
             return words.refund_details(refund)
         return words.intent_details(self._intent(transaction_id))
 
-    def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
-        """Our call by the reference in its metadata: a refund among its PaymentIntent's refunds,
-        a charge by searching PaymentIntents."""
+    def find_transaction(
+        self, reference: str, parent_transaction_id: str = "", *, made_at: datetime | None = None
+    ) -> TransactionDetails | None:
+        """Our call by the reference in its metadata: a refund among its PaymentIntent's refunds;
+        a charge among the PaymentIntents created around `made_at` (a list reads what was just
+        written; Stripe's search index may lag behind, so "not found" by search alone could send
+        a second charge), by search without it."""
         if parent_transaction_id:
             refunds = self._pages(
                 "refunds.list",
@@ -320,6 +330,20 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
             )
             found = next((r for r in refunds if words.reference_of(r) == reference), None)
             return words.refund_details(found) if found else None
+        if made_at is not None:
+            start, end = made_at - INTENT_LOOKUP_BEFORE, made_at + INTENT_LOOKUP_AFTER
+            listed = self._pages(
+                "payment_intents.list",
+                lambda c: c.v1.payment_intents.list(
+                    params={
+                        "created": {"gte": int(start.timestamp()), "lte": int(end.timestamp())},
+                        "limit": 100,
+                        "expand": ["data.payment_method"],
+                    }
+                ),
+            )
+            match = next((i for i in listed if words.reference_of(i) == reference), None)
+            return words.intent_details(match) if match else None
         if not reference.isalnum():  # it goes into a search query
             return None
         result = self._call(
@@ -428,10 +452,6 @@ def parse_notification(body: bytes, headers: dict[str, str], credentials: dict[s
     except TypeError as exc:  # a signature that is not ASCII: hmac.compare_digest refuses to compare it
         raise InvalidSignature("the Stripe-Signature header is not ASCII") from exc
     return read_notification(body, headers)
-
-
-# What we store of an event's id and type (apps.webhooks' columns).
-MAX_EVENT_FIELD = 100
 
 
 def read_notification(body: bytes, headers: dict[str, str]) -> Notification:

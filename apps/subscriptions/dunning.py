@@ -149,7 +149,8 @@ def _invoice_declined(
     invoice.first_declined_at = invoice.first_declined_at or as_of
     declines = invoice.attempts.filter(status=A.DECLINED).count()
     retries = settings.BILLING_RETRY_DAYS
-    _publish_invoice(invoice, subscription, "invoice.payment_failed")
+    # invoice.payment_failed goes out once the invoice says what happens next (its next attempt, or
+    # that it is void or uncollectible: no link to pay it then).
     record_change(
         subscription, action="subscription.payment_failed", before=before, actor=actor,
         event="subscription.payment_failed",
@@ -158,6 +159,7 @@ def _invoice_declined(
         # The customer is at the checkout: no dunning, they can try another card.
         invoice.status = InvoiceStatus.VOID
         invoice.save(update_fields=["status", "first_declined_at", "updated_at"])
+        _publish_invoice(invoice, subscription, "invoice.payment_failed")
         subscription_end(subscription, status=S.CANCELED, reason="initial_payment_failed", at=as_of)
         record_change(
             subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
@@ -166,6 +168,7 @@ def _invoice_declined(
     if declines <= len(retries):
         invoice.next_attempt_at = invoice.first_declined_at + timedelta(days=retries[declines - 1])
         invoice.save(update_fields=["next_attempt_at", "first_declined_at", "updated_at"])
+        _publish_invoice(invoice, subscription, "invoice.payment_failed")
         became_past_due = subscription.status != S.PAST_DUE
         subscription.status = S.PAST_DUE
         subscription.next_billing_at = invoice.next_attempt_at
@@ -177,6 +180,7 @@ def _invoice_declined(
         return "past_due"
     invoice.status, invoice.next_attempt_at = InvoiceStatus.UNCOLLECTIBLE, None
     invoice.save(update_fields=["status", "next_attempt_at", "first_declined_at", "updated_at"])
+    _publish_invoice(invoice, subscription, "invoice.payment_failed")
     if settings.BILLING_FINAL_ACTION == "unpaid":
         subscription.status, subscription.next_billing_at = S.UNPAID, None
         subscription.save()

@@ -205,3 +205,44 @@ def test_unreachable_stripe_is_retryable(stripe_account: Any, settings: Any) -> 
     settings.STRIPE_TEST_API_BASE = "http://127.0.0.1:9"  # nothing listens: connection refused
     with pytest.raises(GatewayRetryable):
         gateway_for(stripe_account).sale(charge(ref(), card()))
+
+
+def test_a_lost_create_is_found_while_search_lags_behind(stripe_gateway: Any, sandbox_fault: Any) -> None:
+    sandbox_fault("drop_response", match="payment_intents.create", gateway="stripe")
+    reference, made_at = ref(), datetime.now(UTC)
+    with pytest.raises(GatewayOutcomeUnknown):
+        stripe_gateway.sale(charge(reference, card()))
+    sandbox_fault("search_lag", value=3600, match="payment_intents.search", gateway="stripe", remaining=9)
+
+    assert stripe_gateway.find_transaction(reference) is None  # Stripe's search has not indexed it yet
+    found = stripe_gateway.find_transaction(reference, made_at=made_at)  # a list reads what was written
+
+    assert found is not None and found.state is TransactionState.CAPTURED
+    assert found.reference == reference
+    assert stripe_gateway.find_transaction(ref(), made_at=made_at) is None
+
+
+def test_a_keyed_retry_after_a_lost_create_charges_once_while_search_lags(
+    api: Any, stripe_account: Any, sandbox_fault: Any, settings: Any
+) -> None:
+    from apps.payments.models import GatewayTransaction, Payment
+    from apps.payments.services import gateway_transaction_resolve
+    from apps.sandbox.models import StripePaymentIntent
+
+    settings.GATEWAY_NOT_FOUND_GRACE_SECONDS = 0  # "not found" would be final at once
+    sandbox_fault("drop_response", match="payment_intents.create", gateway="stripe")
+    sandbox_fault("search_lag", value=3600, match="payment_intents.search", gateway="stripe", remaining=9)
+    body = {
+        "amount": 2_000,
+        "currency": "USD",
+        "payment_method": {"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2030},
+    }
+
+    first = api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="lost-create-1")
+    assert first.status_code == 202, first.json()
+    assert gateway_transaction_resolve(gateway_transaction_id=GatewayTransaction.objects.get().pk)
+    retry = api.post("/api/v1/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="lost-create-1")
+
+    assert (retry.json()["id"], retry.json()["status"]) == (first.json()["id"], "captured")
+    assert StripePaymentIntent.objects.count() == 1
+    assert Payment.objects.get().amount_captured == 2_000

@@ -108,7 +108,14 @@ def test_dunning_retries_after_one_three_and_five_days_then_cancels(merchant, cu
         "subscription.payment_failed", "subscription.payment_failed", "subscription.payment_failed",
         "subscription.canceled",
     ]  # fmt: skip
-    assert Event.objects.filter(type="invoice.payment_failed", object_id=invoice.public_id).count() == 4
+    failed = Event.objects.filter(type="invoice.payment_failed", object_id=invoice.public_id).order_by("id")
+    assert failed.count() == 4
+    # Each says what happens next: the next attempt and a link to pay while the invoice is open; the
+    # last, that it is uncollectible (no link to a page that would refuse to take the money).
+    nexts = [(e.data["status"], e.data["next_attempt_at"] is not None, e.data["hosted_payment_url"]) for e in failed]
+    assert [(status, has_next, url is not None) for status, has_next, url in nexts] == [
+        ("open", True, True), ("open", True, True), ("open", True, True), ("uncollectible", False, False),
+    ]  # fmt: skip
     billing_run(as_of=renewal + timedelta(days=60))
     assert charges().count() == 5  # first period + four attempts, nothing after the cancellation
 

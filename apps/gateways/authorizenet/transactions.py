@@ -171,10 +171,16 @@ class Transactions(AuthorizeNetClient):
         return [text(item, "transId") for item in items if text(item, "invoiceNumber") == reference]
 
     def find_transaction(
-        self, reference: str, parent_transaction_id: str = "", *, settled_days: int = 2
+        self,
+        reference: str,
+        parent_transaction_id: str = "",
+        *,
+        made_at: datetime | None = None,
+        settled_days: int = 2,
     ) -> TransactionDetails | None:
         """Find a transaction by our reference (sent as invoiceNumber): unsettled first, then
-        the batches settled in the last `settled_days` days. None if the gateway has no record."""
+        the batches settled in the last `settled_days` days. None if the gateway has no record.
+        (`made_at` is not needed: both lists are read whole.)"""
         unsettled = apicontractsv1.getUnsettledTransactionListRequest()
         sorting = apicontractsv1.TransactionListSorting()
         sorting.orderBy = "submitTimeUTC"

@@ -335,10 +335,13 @@ class RazorpayGateway(RazorpayVaultMixin):
             submitted_at=info.created_at,
         )
 
-    def find_transaction(self, reference: str, parent_transaction_id: str = "") -> TransactionDetails | None:
+    def find_transaction(
+        self, reference: str, parent_transaction_id: str = "", *, made_at: datetime | None = None
+    ) -> TransactionDetails | None:
         """A refund of ours by its receipt among the payment's refunds (Razorpay cannot search
         refunds by receipt otherwise); a charge on a saved card by its order's receipt: the
-        order's payment (its last one that did not fail, else its last), None without either."""
+        order's payment (its last one that did not fail, else its last), None without either.
+        (`made_at` is not needed: both are found by id.)"""
         if not parent_transaction_id:
             order = self.find_order(reference)
             payments = self.order_payments(order.order_id) if order is not None else []

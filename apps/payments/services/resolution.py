@@ -89,7 +89,7 @@ def adopt_failed_calls_found_at_gateway(failed: list[GatewayTransaction]) -> Gat
         gateway = gateway_for(gt.gateway_account)
         parent = gt.payment.gateway_transaction_id if gt.kind == GatewayTransaction.Kind.REFUND else ""
         try:
-            details = gateway.find_transaction(gt.reference, parent)
+            details = gateway.find_transaction(gt.reference, parent, made_at=gt.created_at)
         except GatewayRetryable as exc:
             raise unavailable(exc, kind=gt.kind, payment=gt.payment) from exc
         except (GatewayMisconfigured, GatewayNotFound) as exc:
@@ -204,7 +204,9 @@ def _resolved_outcome(gt: GatewayTransaction, *, positive_only: bool = False) ->
             gateway.fetch_transaction(gt.gateway_transaction_id)
             if gt.gateway_transaction_id
             else gateway.find_transaction(
-                gt.reference, payment.gateway_transaction_id if gt.kind == GatewayTransaction.Kind.REFUND else ""
+                gt.reference,
+                payment.gateway_transaction_id if gt.kind == GatewayTransaction.Kind.REFUND else "",
+                made_at=gt.created_at,
             )
         )
         if details is None:

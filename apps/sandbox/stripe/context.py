@@ -19,6 +19,9 @@ class Call:
     idempotency_key: str | None = None
     origin: str = ""  # "http://host:port" the request came to, for absolute challenge URLs
     publishable: bool = False  # authenticated with the publishable key (what Stripe.js does)
+    # Stripe's search index may lag behind writes (its docs: do not search for what you just wrote);
+    # fault `search_lag` leaves out what was created this many seconds ago or later.
+    search_lag_seconds: int = 0
 
 
 def check_client_secret(call: Call, client_secret: str, params: Mapping[str, Any], *, kind: str) -> None:

@@ -3,6 +3,7 @@ outcomes and 3-D Secure are in confirm.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -224,5 +225,7 @@ def payment_intent_search(call: Call, params: check.Params) -> dict[str, Any]:
     check.only(params, ("query", "limit", "page"))
     query = check.required(params, "query")
     intents = StripePaymentIntent.objects.select_related(*RELATED).filter(account=call.account)
+    if call.search_lag_seconds:
+        intents = intents.filter(created_at__lt=timezone.now() - timedelta(seconds=call.search_lag_seconds))
     condition = search.parse(query, search.PAYMENT_INTENT_FIELDS)
     return lists.search_page(intents, condition, params, url="/v1/payment_intents/search", render=payment_intent_object)

@@ -140,6 +140,7 @@ def _serve(request: HttpRequest, path: str, request_id: str) -> HttpResponse:
         idempotency_key=key,
         origin=request.build_absolute_uri("/").rstrip("/"),
         publishable=publishable,
+        search_lag_seconds=max((f.value for f in faults if f.kind == SandboxFault.Kind.SEARCH_LAG), default=0),
     )
     if key:
         fingerprint = idempotency.fingerprint(method, path, data)

@@ -58,7 +58,9 @@ def _check_scalar(value: Any, path: str, card_field: bool) -> None:
         return
     if isinstance(value, str):
         shown = [value]
-    elif isinstance(value, int | float) and abs(value) >= 10**12:
+    elif isinstance(value, int) and abs(value) >= 10**12:
+        shown = [str(value)]
+    elif isinstance(value, float) and abs(value) >= 10**12:
         # A number the API turns into text (a name, a description): in both of its spellings.
         shown = [str(value), f"{abs(value):.0f}"]
     else:

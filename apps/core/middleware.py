@@ -8,9 +8,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from .cards import contains_card_number
 from .context import REQUEST_ID_HEADER, RequestContext, bind_request_context, clean_request_id
 from .errors import ErrorType
-from .logging import mask_card_data
 from .net import client_ip
 from .views import error_envelope
+
+
+def _storable_user_agent(value: str) -> str:
+    """What audit rows keep of the User-Agent: never a card number, even one run into letters."""
+    return "[removed: it held a card number]" if contains_card_number(value) else value
 
 
 class RequestContextMiddleware:
@@ -24,7 +28,7 @@ class RequestContextMiddleware:
         context = RequestContext(
             request_id=request_id,
             ip_address=client_ip(request),
-            user_agent=mask_card_data(request.headers.get("User-Agent", "")[:512]),  # stored in audit rows
+            user_agent=_storable_user_agent(request.headers.get("User-Agent", "")[:512]),
             request=request,
         )
         bind_request_context(context)

@@ -65,10 +65,10 @@ SIGNATURE_HEADER = "stripe-signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
 CONNECT_TIMEOUT_SECONDS = 5.0
 PAYMENT_METHOD_DESCRIPTOR = words.PAYMENT_METHOD_DESCRIPTOR
-# Where a lost PaymentIntent create is looked for, around when we made the call (clocks differ a
-# little; a create may be held up by retries and timeouts for a while).
-INTENT_LOOKUP_BEFORE = timedelta(minutes=5)
-INTENT_LOOKUP_AFTER = timedelta(hours=1)
+# Where a lost PaymentIntent create is looked for by creation time, either side of when we made the
+# call: Stripe stamps it when the request arrives, within our timeout (STRIPE_TIMEOUT_SECONDS, no
+# SDK retries); the rest is for clocks that differ.
+INTENT_LOOKUP_MARGIN = timedelta(minutes=5)
 # What we store of an event's id and type (apps.webhooks' columns).
 MAX_EVENT_FIELD = 100
 
@@ -320,9 +320,9 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
         self, reference: str, parent_transaction_id: str = "", *, made_at: datetime | None = None
     ) -> TransactionDetails | None:
         """Our call by the reference in its metadata: a refund among its PaymentIntent's refunds;
-        a charge among the PaymentIntents created around `made_at` (a list reads what was just
-        written; Stripe's search index may lag behind, so "not found" by search alone could send
-        a second charge), by search without it."""
+        a charge by search, then (not found, and `made_at` given) among the PaymentIntents created
+        around `made_at`: Stripe's search index may lag behind writes, and "not found" by search
+        alone could send a second charge; a list reads what was just written."""
         if parent_transaction_id:
             refunds = self._pages(
                 "refunds.list",
@@ -330,31 +330,29 @@ class StripeGateway(StripeVaultMixin, StripeCheckoutMixin):
             )
             found = next((r for r in refunds if words.reference_of(r) == reference), None)
             return words.refund_details(found) if found else None
-        if made_at is not None:
-            start, end = made_at - INTENT_LOOKUP_BEFORE, made_at + INTENT_LOOKUP_AFTER
-            listed = self._pages(
-                "payment_intents.list",
-                lambda c: c.v1.payment_intents.list(
-                    params={
-                        "created": {"gte": int(start.timestamp()), "lte": int(end.timestamp())},
-                        "limit": 100,
-                        "expand": ["data.payment_method"],
-                    }
+        if reference.isalnum():  # it goes into a search query
+            result = self._call(
+                "payment_intents.search",
+                lambda c: c.v1.payment_intents.search(
+                    params={"query": f"metadata['reference']:'{reference}'", "expand": ["data.payment_method"]}
                 ),
+                mutating=False,
             )
-            match = next((i for i in listed if words.reference_of(i) == reference), None)
-            return words.intent_details(match) if match else None
-        if not reference.isalnum():  # it goes into a search query
+            intents = [i for i in result.get("data") or [] if words.reference_of(i) == reference]
+            if intents:
+                return words.intent_details(intents[0])
+        if made_at is None:
             return None
-        result = self._call(
-            "payment_intents.search",
-            lambda c: c.v1.payment_intents.search(
-                params={"query": f"metadata['reference']:'{reference}'", "expand": ["data.payment_method"]}
+        # Not found by search, which may lag behind writes: the list reads what was just written.
+        start, end = made_at - INTENT_LOOKUP_MARGIN, made_at + INTENT_LOOKUP_MARGIN
+        listed = self._pages(
+            "payment_intents.list",
+            lambda c: c.v1.payment_intents.list(
+                params={"created": {"gte": int(start.timestamp()), "lte": int(end.timestamp())}, "limit": 100}
             ),
-            mutating=False,
         )
-        intents = [i for i in result.get("data") or [] if words.reference_of(i) == reference]
-        return words.intent_details(intents[0]) if intents else None
+        match = next((i for i in listed if words.reference_of(i) == reference), None)
+        return words.intent_details(self._intent(str(match["id"]))) if match else None
 
     # --- settlements (payouts and their balance transactions) --------------------------------
 

@@ -185,3 +185,21 @@ def test_a_void_not_done_yet_is_asked_again_within_the_grace_then_released(api, 
         "",
         "failed",
     )
+
+
+def test_a_capture_the_original_can_no_longer_take_is_failed_at_once(api, anet_account, sandbox_fault, settings):
+    from apps.gateways.base import VoidRequest
+    from apps.gateways.registry import gateway_for
+
+    settings.GATEWAY_NOT_FOUND_GRACE_SECONDS = 3600
+    payment = purchase(api, 2000, capture=False).json()
+    sandbox_fault("reset", match="priorAuthCaptureTransaction")
+    api.post(f"/api/v1/payments/{payment['id']}/capture", {}, format="json")
+    stored = Payment.objects.get(public_id=payment["id"])
+    # Voided meanwhile in the gateway's own dashboard: the capture can no longer happen.
+    gateway_for(stored.gateway_account).void(VoidRequest("dashboard1", stored.gateway_transaction_id))
+
+    assert gateway_transaction_resolve(gateway_transaction_id=GatewayTransaction.objects.get(kind="capture").pk)
+
+    assert GatewayTransaction.objects.get(kind="capture").status == "failed"
+    assert Payment.objects.get(public_id=payment["id"]).operation == ""

@@ -420,3 +420,19 @@ def test_a_refund_adopted_from_the_settlement_is_not_counted_again_when_its_call
         "succeeded",
     )
     assert AuditEvent.objects.filter(action="refund.succeeded").count() == 1
+
+
+def test_adopting_a_refund_of_a_returned_debit_leaves_it_returned(merchant, settings):
+    from apps.payments.services import refund_adopt_gateway_success, refund_create
+    from tests.factories import PaymentFactory
+
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 100}  # it waits for approval: no gateway call here
+    payment = PaymentFactory(merchant=merchant, amount=1000, captured=True)
+    refund = refund_create(payment=payment, amount=400, reason="x", actor=SYSTEM)
+    Payment.objects.filter(pk=payment.pk).update(status="returned")  # the bank took the debit back meanwhile
+
+    with transaction.atomic():
+        refund_adopt_gateway_success(refund=refund, gateway_transaction_id="x1", actor=SYSTEM)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == ("returned", 400)

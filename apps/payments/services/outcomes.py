@@ -122,6 +122,8 @@ def finish_void(payment: Payment, gt: GatewayTransaction, actor: Actor) -> None:
 
 
 def status_after_refunds(payment: Payment) -> str:
+    if payment.status == PaymentStatus.RETURNED:  # the bank took the debit back: it stays returned
+        return payment.status
     if not payment.amount_refunded:
         return PaymentStatus.CAPTURED
     if payment.amount_refunded == payment.amount_captured:
@@ -155,8 +157,7 @@ def finish_refund(payment: Payment, refund: Refund, gt: GatewayTransaction, acto
     payment.amount_refund_pending -= refund.amount
     if gt.status == GatewayTransaction.Status.SUCCEEDED:
         payment.amount_refunded += refund.amount
-        if payment.status != PaymentStatus.RETURNED:  # a returned debit stays returned
-            payment.status = status_after_refunds(payment)
+        payment.status = status_after_refunds(payment)
         refund.status = RefundStatus.SUCCEEDED
         refund.gateway_transaction_id = gt.gateway_transaction_id
         action = "refund.succeeded"

@@ -247,6 +247,8 @@ def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
     actor = Actor.staff(approver)
     try:
         with transaction.atomic():
+            # The payment first, then its refund: the order every path takes (a bank return too).
+            Payment.objects.select_for_update(of=("self",)).filter(pk=refund.payment_id).first()
             locked = (
                 Refund.objects.select_for_update(of=("self", "payment"))
                 .select_related("payment__gateway_account")
@@ -289,12 +291,12 @@ def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
 def refund_reject(*, refund: Refund, approver: User, note: str = "") -> Refund:
     actor = Actor.staff(approver)
     with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)  # payment first, then refund
         locked = Refund.objects.select_for_update().get(pk=refund.pk)
         if locked.status != RefundStatus.PENDING_APPROVAL:
             raise RefundStateError(f"Only refunds waiting for approval can be rejected; this one is {locked.status}.")
         if not approver.has_perm("payments.approve_refund"):
             raise ApprovalNotAllowed("Rejecting refunds needs the Finance approver role.")
-        payment = Payment.objects.select_for_update().get(pk=locked.payment_id)
         payment.amount_refund_pending -= locked.amount
         payment.save(update_fields=["amount_refund_pending", "updated_at"])
         locked.status = RefundStatus.REJECTED

@@ -233,9 +233,14 @@ def _resolved_outcome(gt: GatewayTransaction, *, positive_only: bool = False) ->
             None,
             0,
         )
-    # Not done (yet): a call whose answer was lost may still be under way there, so "it did not
-    # happen" is concluded only after the same grace as a call the gateway has no record of.
-    if positive_only or not not_found_is_final:
+    # Not done (yet): while the original can still take it, a call whose answer was lost may still
+    # be under way there, so "it did not happen" is concluded only after the same grace as a call
+    # the gateway has no record of. An original that can no longer take it (voided, expired,
+    # settled) says so at once.
+    could_still = {TransactionState.AUTHORIZED} | (
+        {TransactionState.CAPTURED} if gt.kind == GatewayTransaction.Kind.VOID else set()
+    )
+    if positive_only or (original.state in could_still and not not_found_is_final):
         return None
     return CallOutcome(None, GatewayRetryable(f"The {gt.kind} did not take effect at the gateway."), 0)
 

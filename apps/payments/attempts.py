@@ -9,6 +9,8 @@ nothing at the gateway.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,15 @@ def new_staff_reference() -> str:
     click, a resubmission after a timeout or a dead worker) finds what the first submission did
     instead of calling the gateway again."""
     return "s" + random_token(16)
+
+
+def command_reference(payment_id: str, given: str) -> str:
+    """The reference of a money command run with `--reference`: the same for every run naming that
+    payment and that reference, 17 characters whatever was given; "" without one."""
+    if not given:
+        return ""
+    digest = hashlib.sha256(f"{payment_id}|{given}".encode()).digest()
+    return "c" + base64.b32encode(digest).decode().lower()[:16]
 
 
 def staff_reference_valid(value: str) -> bool:

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from apps.audit.models import AuditEvent
 from apps.payments.models import Refund
+from apps.sandbox.models import AnetTransaction
 from tests.payments.helpers import purchase, settle
 
 
@@ -22,6 +23,22 @@ def test_process_refund_and_payment_info(api, anet_account, anet_sandbox):
     assert "of 2.50 USD: succeeded" in text
     assert payment["id"] in text and "refund" in text and "payment.captured" in text
     assert Refund.objects.get().amount == 250
+
+
+def test_process_refund_run_again_with_its_reference_refunds_once(api, anet_account, anet_sandbox):
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    first, again = StringIO(), StringIO()
+    args = ("process_refund", payment["id"], "--amount", "2.50", "--reason", "goodwill", "--reference", "T-1234")
+
+    call_command(*args, stdout=first)
+    call_command(*args, stdout=again)  # an operator re-running it after a timeout
+    call_command(*args[:-1], "T-1235", stdout=StringIO())  # another ticket: another refund
+
+    refund = Refund.objects.order_by("id").first()
+    assert first.getvalue() == again.getvalue() == f"Refund {refund.public_id} of 2.50 USD: succeeded.\n"
+    assert Refund.objects.count() == 2
+    assert AnetTransaction.objects.filter(transaction_type="refundTransaction").count() == 2
 
 
 def test_process_refund_above_the_threshold_waits(api, anet_account, anet_sandbox, settings):

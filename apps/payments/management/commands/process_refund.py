@@ -8,6 +8,7 @@ from apps.audit.actors import Actor
 from apps.core.command_args import amount_from_major
 from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
+from apps.payments.attempts import command_reference
 from apps.payments.models import RefundStatus
 from apps.payments.selectors import payment_find
 from apps.payments.services import refund_create
@@ -25,6 +26,12 @@ class Command(BaseCommand):
             "--amount", help="In major units of the payment's currency, e.g. 12.50 (default: all that is refundable)"
         )
         parser.add_argument("--reason", required=True)
+        parser.add_argument(
+            "--reference",
+            default="",
+            help="Your name for this refund (say, the ticket number): running the command again with the same "
+            "reference, after a crash or a timeout, answers with the refund it made, never a second one",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -33,7 +40,11 @@ class Command(BaseCommand):
             if options["amount"] is not None:
                 amount = amount_from_major(options["amount"], payment.currency, whose="the payment's")
             refund = refund_create(
-                payment=payment, amount=amount, reason=options["reason"], actor=Actor.system("process_refund")
+                payment=payment,
+                amount=amount,
+                reason=options["reason"],
+                actor=Actor.system("process_refund"),
+                idempotency_reference=command_reference(payment.public_id, options["reference"]),
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

@@ -25,7 +25,6 @@ over) can no longer store, keep or forget the key. A key whose outcome is pendin
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -45,6 +44,7 @@ from apps.core.cards import card_number_spans
 from apps.core.context import current_request_id
 from apps.core.db import DISCONNECTED, run_with_reconnect
 from apps.core.errors import ApplicationError, ConflictError, ErrorType
+from apps.core.ids import digest_token
 
 from .models import IdempotencyRecord
 
@@ -103,8 +103,7 @@ def idempotency_reference(*, merchant_id: int, key: str, created_at: datetime) -
     """The idempotency reference of one use of a key: 17 characters, the same for the first run
     and every retry, different once an expired key is used again. Gateway calls append an attempt
     number (see apps.payments.attempts) and stay within Authorize.Net's 20-character refId."""
-    digest = hashlib.sha256(f"{merchant_id}|{key}|{created_at.isoformat()}".encode()).digest()
-    return "k" + base64.b32encode(digest).decode().lower()[:16]
+    return "k" + digest_token(str(merchant_id), key, created_at.isoformat())
 
 
 def record_reference(record: IdempotencyRecord) -> str:

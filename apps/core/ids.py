@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import string
 
@@ -14,3 +16,10 @@ def random_token(length: int) -> str:
 
 def public_id(prefix: str) -> str:
     return f"{prefix}_{random_token(24)}"
+
+
+def digest_token(*parts: str, length: int = 16) -> str:
+    """`length` lowercase base32 characters of SHA-256 over the parts joined by "|": the same parts
+    always give the same token (references derived from what a retry sends again)."""
+    digest = hashlib.sha256("|".join(parts).encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:length]

@@ -9,7 +9,7 @@ from .cards import contains_card_number
 from .context import REQUEST_ID_HEADER, RequestContext, bind_request_context, clean_request_id
 from .errors import ErrorType
 from .net import client_ip
-from .views import error_envelope
+from .views import ENVELOPE_PREFIXES, error_envelope
 
 
 def _storable_user_agent(value: str) -> str:
@@ -38,11 +38,8 @@ class RequestContextMiddleware:
         return response
 
 
-_ENVELOPE_PREFIXES = ("/api/", "/webhooks/")
-
-
 def _refusal(request: HttpRequest, status: int, code: str, message: str, param: str | None = None) -> HttpResponse:
-    if request.path.startswith(_ENVELOPE_PREFIXES):
+    if request.path.startswith(ENVELOPE_PREFIXES):
         body = error_envelope(error_type=ErrorType.INVALID_REQUEST, code=code, message=message, param=param)
         return JsonResponse(body, status=status)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
@@ -90,7 +87,7 @@ class RequestGuardMiddleware:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if (
             limit is not None
-            and request.path.startswith(_ENVELOPE_PREFIXES)
+            and request.path.startswith(ENVELOPE_PREFIXES)
             and declared.isdigit()
             and int(declared) > limit
         ):

@@ -31,13 +31,13 @@ def api_route_not_found(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=404)
 
 
-def _has_envelope(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/webhooks/"))
+# Paths whose errors are answered in the JSON error envelope (the API's and the gateways' webhooks).
+ENVELOPE_PREFIXES = ("/api/", "/webhooks/")
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's own refusals before any view (too many fields or files, a bad Host header ...)."""
-    if _has_envelope(request):
+    if request.path.startswith(ENVELOPE_PREFIXES):
         body = error_envelope(
             error_type=ErrorType.INVALID_REQUEST, code="request_invalid", message="The request could not be read."
         )

@@ -9,15 +9,13 @@ nothing at the gateway.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import IntegrityError
 
-from apps.core.ids import random_token
+from apps.core.ids import digest_token, random_token
 
 from .errors import RequestInFlight
 from .models import GatewayTransaction
@@ -54,8 +52,7 @@ def command_reference(payment_id: str, given: str) -> str:
     payment and that reference, 17 characters whatever was given; "" without one."""
     if not given:
         return ""
-    digest = hashlib.sha256(f"{payment_id}|{given}".encode()).digest()
-    return "c" + base64.b32encode(digest).decode().lower()[:16]
+    return "c" + digest_token(payment_id, given)
 
 
 def staff_reference_valid(value: str) -> bool:

@@ -203,3 +203,49 @@ def test_a_capture_the_original_can_no_longer_take_is_failed_at_once(api, anet_a
 
     assert GatewayTransaction.objects.get(kind="capture").status == "failed"
     assert Payment.objects.get(public_id=payment["id"]).operation == ""
+
+
+def test_an_admin_refund_whose_answer_was_lost_is_not_sent_again_on_resubmission(
+    api, anet_account, anet_sandbox, sandbox_fault, staff_client
+):
+    import re
+
+    from apps.accounts import roles
+
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    approver = staff_client(roles.FINANCE_APPROVER)
+    url = f"/admin/payments/payment/{Payment.objects.get(public_id=payment['id']).pk}/refund/"
+    page = approver.post(url, {"amount": "4.00", "reason": "late"})
+    reference = re.search(rb'name="request_reference" value="([^"]+)"', page.content).group(1).decode()
+    confirmation = {"amount": "4.00", "reason": "late", "confirm": "yes", "request_reference": reference}
+    sandbox_fault("drop_response", match="refundTransaction")  # refunded at the gateway, the answer lost
+
+    approver.post(url, confirmation)
+    approver.post(url, confirmation)  # the finance operator submits again
+
+    assert AnetTransaction.objects.filter(transaction_type="refundTransaction").count() == 1
+    refund = Refund.objects.get()
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (refund.status, stored.amount_refunded, stored.amount_refund_pending) == ("succeeded", 400, 0)
+    assert GatewayTransaction.objects.filter(kind="refund").count() == 1
+
+
+def test_process_refund_whose_answer_was_lost_is_not_sent_again_with_its_reference(
+    api, anet_account, anet_sandbox, sandbox_fault
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    payment = purchase(api, 1000).json()
+    settle(anet_sandbox)
+    args = ("process_refund", payment["id"], "--amount", "4.00", "--reason", "late", "--reference", "T-9")
+    sandbox_fault("drop_response", match="refundTransaction")
+
+    call_command(*args, stdout=StringIO())
+    call_command(*args, stdout=StringIO())  # run again after the timeout
+
+    assert AnetTransaction.objects.filter(transaction_type="refundTransaction").count() == 1
+    stored = Payment.objects.get(public_id=payment["id"])
+    assert (Refund.objects.get().status, stored.amount_refunded, stored.amount_refund_pending) == ("succeeded", 400, 0)

@@ -26,6 +26,7 @@ from apps.audit.actors import Actor
 from apps.audit.models import ActorType
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
+from apps.core.ids import digest_token
 from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.customers.models import Customer
 from apps.events.services import event_publish
@@ -214,6 +215,7 @@ def payment_method_add(
     make_default: bool = False,
     return_url: str = "",
     site_url: str = "",
+    reference: str = "",
     actor: Actor,
 ) -> PaymentMethod:
     """Save a card for later charges. Declined when checked: PaymentDeclined, nothing saved.
@@ -225,7 +227,11 @@ def payment_method_add(
     go on to the merchant's `return_url`. Only then is it saved (payment_method_setup_settle).
 
     A customer acting for itself (a customer session, the portal) gives only a token from the
-    gateway's browser library: card numbers never pass through a customer-facing path."""
+    gateway's browser library: card numbers never pass through a customer-facing path.
+
+    `reference` (the API's idempotency reference) goes to the gateway with its writes, so a retry
+    after a lost answer or a crash finds the first run's card instead of setting up another;
+    without one, the new card's own id does."""
     if actor.type == ActorType.CUSTOMER and not isinstance(payment, OpaqueToken):
         raise RawCardDataNotAllowed(param="type")
     account = vault_account_for(merchant=customer.merchant, livemode=livemode)
@@ -237,7 +243,9 @@ def payment_method_add(
         gateway = vault_gateway_for(account)
     except GatewayMisconfigured as exc:
         raise VaultNotSupported() from exc
-    public_id = new_payment_method_id()
+    # The card's id is in the page the customer returns to, which the gateway keeps with the
+    # setup: a retry must send the same one.
+    public_id = f"pm_{digest_token('payment-method', reference, length=24)}" if reference else new_payment_method_id()
     try:
         profile = vault_profile_for(customer, account)
         stored: StoredCard = gateway.vault_card_add(
@@ -246,6 +254,7 @@ def payment_method_add(
             billing=billing or Billing(email=customer.email, name=customer.name),
             validate=True,
             return_url=urljoin(site_url, reverse("payment-method-authenticated", args=[public_id])) if site_url else "",
+            reference=reference or public_id,
         )
     except GatewayError as exc:
         raise vault_error(exc) from exc

@@ -57,11 +57,15 @@ class StripeVaultMixin:
         except GatewayNotFound:
             return
 
-    def _payment_method_id(self, payment: Card | OpaqueToken, billing: Billing) -> str:
+    def _payment_method_id(self, payment: Card | OpaqueToken, billing: Billing, reference: str) -> str:
         if isinstance(payment, OpaqueToken):
             return words.payment_method_of(payment)
         data = words.card_data(payment, billing)
-        method = self._call("payment_methods.create", lambda c: c.v1.payment_methods.create(params=data), mutating=True)
+        method = self._write(
+            "payment_methods.create",
+            f"vault-method-{reference}" if reference else "",
+            lambda c, options: c.v1.payment_methods.create(params=data, options=options),
+        )
         return words.text(method.get("id"))
 
     def _saved_with_same_card(self, customer_token: str, method_id: str) -> StoredCard | None:
@@ -93,8 +97,9 @@ class StripeVaultMixin:
         """Set the card up for charges without the customer (SetupIntent, usage off_session).
         A card already saved on the customer (same fingerprint) returns that one. A card that
         asks for 3-D Secure comes back with `action_url` and `setup_id`: not saved until the
-        customer authenticates."""
-        method_id = self._payment_method_id(payment, billing)
+        customer authenticates. `reference` keys both writes (the card's PaymentMethod and the
+        SetupIntent): a repeat with it gets the first run's answers, never a second setup."""
+        method_id = self._payment_method_id(payment, billing, reference)
         existing = self._saved_with_same_card(customer_token, method_id)
         if existing is not None:
             return existing

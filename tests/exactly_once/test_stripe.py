@@ -16,10 +16,18 @@ import requests
 
 from apps.audit.actors import Actor
 from apps.catalog.models import CheckoutOrder, Entitlement
+from apps.customers.models import PaymentMethod
+from apps.customers.services import customer_create
 from apps.events.models import Event
 from apps.merchants.services import api_key_create
 from apps.payments.models import GatewayTransaction, Payment, Refund
-from apps.sandbox.models import SandboxFault, StripePaymentIntent, StripeRefund
+from apps.sandbox.models import (
+    SandboxFault,
+    StripePaymentIntent,
+    StripePaymentMethod,
+    StripeRefund,
+    StripeSetupIntent,
+)
 from tests.conftest import STRIPE_PATH
 from tests.exactly_once.helpers import (
     FAULTS,
@@ -205,4 +213,37 @@ def test_checkout_confirm(
     assert gateway_calls("payment_intents.capture", "stripe") == 0
     assert Entitlement.objects.count() == 1
     assert Event.objects.filter(type="checkout.completed").count() == 1
+    assert_key_completed(key)
+
+
+# --- a card saved with 3-D Secure --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_saved_card_needing_3ds_is_set_up_once(
+    fault, http: Client, merchant, stripe_account, sandbox_fault, app_server, app_redis
+):
+    """The SetupIntent of a card that asks for 3-D Secure is set up once: before it carried our
+    reference, the retry made a second PaymentMethod and SetupIntent (the first was never attached,
+    so the "same card already saved" check could not find it)."""
+    customer = customer_create(merchant=merchant, email="ada@example.com", name="Ada", actor=Actor.system("tests"))
+    key = f"card-{uuid.uuid4()}"
+    body = {"type": "card", "number": "4000002760003184", "exp_month": 12, "exp_year": 2030, "cvc": "123",
+            "return_url": "https://shop.example/cards"}  # fmt: skip
+    sandbox_fault("hang_after", 3000, match="setup_intents.create", gateway="stripe")
+
+    def send() -> requests.Response:
+        return http.post(f"/api/v1/customers/{customer.public_id}/payment-methods", body, key=key)
+
+    first = _stripe(send, "setup_intents.create", fault, app_server, app_redis)
+    final = retry_until_final(send)
+
+    assert (final.status_code, final.json()["status"]) == (201, "requires_action"), final.text
+    method = PaymentMethod.objects.get()
+    assert final.json()["id"] == method.public_id
+    if fault != "kill":
+        assert (first.status_code, first.json()["id"]) == (201, method.public_id), first.text
+    assert gateway_calls("setup_intents.create", "stripe") == 1
+    assert StripeSetupIntent.objects.get().stripe_id == method.setup_id
+    assert StripePaymentMethod.objects.count() == 1
     assert_key_completed(key)

@@ -142,6 +142,7 @@ class PaymentMethodListCreateApi(IdempotentApiView):
             make_default=data.validated_data["set_default"],
             return_url=data.validated_data["return_url"],
             site_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+            reference=self.idempotency_reference,
             actor=self.actor(request),
         )
         return Response(services.payment_method_representation(method), status=status.HTTP_201_CREATED)

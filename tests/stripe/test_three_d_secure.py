@@ -18,7 +18,7 @@ from apps.gateways.services import gateway_account_set_credentials
 from apps.ledger.models import JournalEntry
 from apps.payments.models import Payment, PaymentStatus
 from apps.payments.services import payment_authentication_settle, payments_authentication_sweep
-from apps.sandbox.models import SandboxCall
+from apps.sandbox.models import SandboxCall, StripePaymentIntent
 from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhook_process
 
@@ -227,3 +227,25 @@ def test_the_sweeper_gives_up_and_cancels_the_intent(
     )
     assert stripe_sdk.v1.payment_intents.retrieve(payment.gateway_transaction_id).status == "canceled"
     assert Payment.objects.get(public_id=waiting["id"]).status == PaymentStatus.CAPTURED
+
+
+def test_a_charge_for_another_amount_is_not_taken_for_ours(
+    api: Any, client: Any, stripe_account: Any, settings: Any, caplog: Any
+) -> None:
+    """Never trust the intent blindly either: one that went through for another amount (changed at
+    the gateway) is not recorded as our payment paid; it waits, logged, for staff."""
+    data = pay(api).json()
+    location = authenticate(data["next_action"]["redirect_to_url"]["url"])
+    payment = Payment.objects.get(public_id=data["id"])
+    StripePaymentIntent.objects.filter(stripe_id=payment.gateway_transaction_id).update(amount_received=1_500)
+    back = come_back(client, location)
+    assert back["Location"].endswith("status=requires_action")
+    settings.PAYMENT_AUTHENTICATION_CHECK_SECONDS = settings.PAYMENT_AUTHENTICATION_TIMEOUT_SECONDS = 0
+    swept = payments_authentication_sweep()
+    assert any("does not match ours (amount 1500, ours 2000)" in line for line in swept), swept
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_captured) == (PaymentStatus.REQUIRES_ACTION, 0)
+    assert not JournalEntry.objects.filter(payment=payment).exists()
+    assert "authentication_charge_mismatch" in caplog.text
+    StripePaymentIntent.objects.filter(stripe_id=payment.gateway_transaction_id).update(amount_received=2_000)
+    assert "captured" in payment_authentication_settle(payment=payment, actor=Actor.system("tests"))

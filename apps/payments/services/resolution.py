@@ -379,6 +379,17 @@ def _payment_apply_details(payment_id: int, details: TransactionDetails, actor: 
     return f"{before['status']} -> {payment.status} (gateway says {state})"
 
 
+def _not_our_charge(call: GatewayTransaction, details: TransactionDetails) -> str:
+    """What differs between our call and the charge the gateway describes ("" when it is ours)."""
+    if details.reference and details.reference != call.reference:
+        return f"reference {details.reference}"
+    if details.currency and details.currency != call.currency:
+        return f"currency {details.currency}, ours {call.currency}"
+    if details.authorized_amount and details.authorized_amount != call.amount:
+        return f"amount {details.authorized_amount}, ours {call.amount}"
+    return ""
+
+
 def payment_authentication_settle(*, payment: Payment, actor: Actor) -> str:
     """The one step that settles a payment whose customer was sent to authenticate (3-D Secure):
     ask the gateway (never the browser) what became of the charge and record it, exactly once.
@@ -397,6 +408,14 @@ def payment_authentication_settle(*, payment: Payment, actor: Actor) -> str:
     result = _details_to_result(details, call.kind)
     if result.outcome in {Outcome.REQUIRES_ACTION, Outcome.HELD}:
         return f"{payment.status}: the customer has not finished authenticating"
+    if result.outcome is Outcome.APPROVED and (mismatch := _not_our_charge(call, details)):
+        # Money was taken, but not what we asked for: recording it as ours would tell the
+        # merchant an order was paid that was not. Left waiting, for staff and reconciliation.
+        logger.error(
+            "authentication_charge_mismatch",
+            extra={"payment": payment.public_id, "call": call.reference, "mismatch": mismatch},
+        )
+        return f"{payment.status}: the gateway's charge does not match ours ({mismatch}); left for staff"
     outcome = CallOutcome(result, GatewayDeclined(result) if result.outcome is Outcome.DECLINED else None, 0)
 
     def settle() -> str:

@@ -11,16 +11,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connections
 
 from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.gateways.services import gateway_account_set_credentials
 from apps.ledger.models import JournalEntry
 from apps.payments.models import Payment, PaymentStatus
-from apps.payments.services import payment_authentication_settle, payments_authentication_sweep
-from apps.sandbox.models import SandboxCall, StripePaymentIntent
+from apps.payments.services import (
+    payment_authentication_abandon,
+    payment_authentication_settle,
+    payments_authentication_sweep,
+)
+from apps.sandbox.models import SandboxCall, SandboxFault, StripePaymentIntent
 from apps.webhooks.models import IncomingWebhook
 from apps.webhooks.services import incoming_webhook_process
+from tests.helpers import wait_for
 
 from .conftest import ACTOR, signed
 from .helpers import authenticate
@@ -249,3 +255,33 @@ def test_a_charge_for_another_amount_is_not_taken_for_ours(
     assert "authentication_charge_mismatch" in caplog.text
     StripePaymentIntent.objects.filter(stripe_id=payment.gateway_transaction_id).update(amount_received=2_000)
     assert "captured" in payment_authentication_settle(payment=payment, actor=Actor.system("tests"))
+
+
+def test_giving_up_on_one_the_customer_just_authorised_voids_it(
+    api: Any, client: Any, stripe_account: Any, stripe_sdk: Any, sandbox_fault: Any
+) -> None:
+    """The sweeper asks Stripe (still waiting), the customer authenticates and comes back (their
+    return records the authorisation), then the sweeper's cancel goes through and releases it.
+    The payment follows Stripe: voided, not left authorised with nothing behind it."""
+    data = pay(api, capture=False).json()
+    payment = Payment.objects.get(public_id=data["id"])
+    held = sandbox_fault("latency", 2_000, match="payment_intents.cancel", gateway="stripe")
+    said: list[str] = []
+
+    def give_up() -> None:
+        try:
+            said.append(payment_authentication_abandon(payment=payment, actor=Actor.system("sweeper")))
+        finally:
+            connections.close_all()
+
+    sweeper = threading.Thread(target=give_up)
+    sweeper.start()
+    wait_for(lambda: not SandboxFault.objects.filter(pk=held.pk, remaining__gt=0).exists())
+    come_back(client, authenticate(data["next_action"]["redirect_to_url"]["url"]))
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.AUTHORIZED
+    sweeper.join(timeout=30)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_captured) == (PaymentStatus.VOIDED, 0), said
+    assert stripe_sdk.v1.payment_intents.retrieve(payment.gateway_transaction_id).status == "canceled"
+    assert actions(payment.public_id, "payment.voided") == 1

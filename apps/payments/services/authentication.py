@@ -20,7 +20,7 @@ from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, new
 
 from .common import CallOutcome, record_call
 from .outcomes import apply_charge_result
-from .resolution import payment_authentication_settle
+from .resolution import payment_authentication_settle, payment_sync_with_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +54,26 @@ def payment_authentication_abandon(*, payment: Payment, actor: Actor) -> str:
     )
     outcome = CallOutcome(result, GatewayDeclined(result), 0)
 
-    def record() -> str:
+    def record() -> str | None:
         locked_payment = (
             Payment.objects.select_for_update(of=("self",)).select_related("gateway_account").get(pk=payment.pk)
         )
         locked = GatewayTransaction.objects.select_for_update().get(pk=call.pk)
         if locked.status != GatewayTransaction.Status.REQUIRES_ACTION:
-            return f"{locked_payment.status}: settled already"
+            return None
         latency = locked.latency_ms
         record_call(locked, outcome)
         GatewayTransaction.objects.filter(pk=locked.pk).update(latency_ms=latency)
         apply_charge_result(locked_payment, locked, outcome.result, actor)
         return f"requires_action -> {locked_payment.status} ({ABANDONED})"
 
-    return atomic_with_reconnect(record, what="payment_authentication_abandon")
+    done = atomic_with_reconnect(record, what="payment_authentication_abandon")
+    if done is None:
+        # The customer authenticated just before our cancel, and their return (or a webhook)
+        # recorded the authorisation meanwhile; the cancel released it at the gateway. Its word
+        # now stands: the payment follows it (voided), never left authorised with nothing behind.
+        return payment_sync_with_gateway(payment=payment, actor=actor)
+    return done
 
 
 def payments_authentication_sweep(*, limit: int = 500) -> list[str]:

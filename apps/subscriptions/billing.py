@@ -40,7 +40,7 @@ from apps.gateways.registry import gateway_for
 from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment
 
-from .dunning import ATTEMPT_BY_PAYMENT, apply_attempt, invoice_event, settle_in_flight
+from .dunning import ATTEMPT_BY_PAYMENT, STOPPED_STATUSES, apply_attempt, invoice_event, settle_in_flight
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
@@ -451,7 +451,11 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
         attempt = attempts[job.attempt.pk]
         if attempt.status != A.PENDING:
             outcomes[job.subscription.pk] = attempt.status
-        elif attempt.payment.status in ATTEMPT_BY_PAYMENT:
+        # Canceled or paused while the charge was out: apply_attempt records it without renewing.
+        elif (
+            attempt.payment.status in ATTEMPT_BY_PAYMENT
+            and subscriptions[job.subscription.pk].status not in STOPPED_STATUSES
+        ):
             subscription = subscriptions[job.subscription.pk]
             paid.append((subscription, invoices[job.invoice.pk], attempt, subscription_snapshot(subscription)))
         else:

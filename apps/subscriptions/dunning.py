@@ -20,11 +20,15 @@ from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
 
 from .lifecycle import record_change, subscription_end, subscription_snapshot
-from .models import BillingAttempt, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from .models import FINAL_STATUSES, BillingAttempt, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from .representations import invoice_representation
 
 S = SubscriptionStatus
 A = BillingAttempt.Status
+
+# Stopped by a cancel or a pause: a charge that was in flight meanwhile is recorded, but its result
+# never renews, reschedules or duns the subscription.
+STOPPED_STATUSES = (S.PAUSED, *FINAL_STATUSES)
 
 
 def invoice_event(invoice: Invoice, subscription: Subscription, event_type: str) -> dict[str, Any]:
@@ -87,6 +91,8 @@ def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bo
     before = subscription_snapshot(subscription)
     subscription.billing_claimed_until = None
     attempt.completed_at = timezone.now()
+    if subscription.status in STOPPED_STATUSES:
+        return _attempt_while_stopped(subscription, invoice, attempt, as_of=as_of, actor=actor)
     if payment.status in ATTEMPT_BY_PAYMENT:
         attempt.status = A.SUCCEEDED
         attempt.save(update_fields=["status", "completed_at"])
@@ -116,6 +122,45 @@ def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bo
         subscription.save(update_fields=["next_billing_at", "billing_claimed_until", "updated_at"])
         return "gateway_error"
     return _invoice_declined(subscription, invoice, before=before, as_of=as_of, actor=actor, initial=initial)
+
+
+def _attempt_while_stopped(
+    subscription: Subscription, invoice: Invoice, attempt: BillingAttempt, *, as_of: datetime, actor: Actor
+) -> str:
+    """The subscription was canceled, ended or paused while this attempt's charge was out. The
+    charge's result is recorded on the attempt and the invoice (money taken is the invoice's
+    payment, so it shows and can be refunded), and audited, but the subscription keeps its state:
+    no renewal, no next billing date, no dunning."""
+    payment = attempt.payment
+    Subscription.objects.filter(pk=subscription.pk).update(billing_claimed_until=None)
+    if payment.status in ATTEMPT_BY_PAYMENT:
+        attempt.status = A.SUCCEEDED
+        attempt.save(update_fields=["status", "completed_at"])
+        voided = invoice.status
+        invoice.status, invoice.payment, invoice.paid_at, invoice.next_attempt_at = (
+            InvoiceStatus.PAID, payment, as_of, None,
+        )  # fmt: skip
+        invoice.save(update_fields=["status", "payment", "paid_at", "next_attempt_at", "updated_at"])
+        audit_record(
+            actor=actor, action="invoice.paid_while_stopped", target=invoice,
+            before={"status": voided},
+            after={"payment": payment.public_id, "subscription_status": subscription.status, "refund_due": True},
+        )  # fmt: skip
+        _publish_invoice(invoice, subscription, "invoice.paid")
+        return f"paid_while_{subscription.status}"
+    if payment.status in {PaymentStatus.UNKNOWN, PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION}:
+        return "unknown"  # the attempt stays pending, settled once the gateway tells (the resolver)
+    attempt.failure_code = payment.failure_code
+    attempt.failure_message = payment.failure_message
+    attempt.status = A.DECLINED if _was_declined(payment) else A.FAILED
+    attempt.save(update_fields=["status", "failure_code", "failure_message", "completed_at"])
+    invoice.next_attempt_at = None
+    invoice.save(update_fields=["next_attempt_at", "updated_at"])
+    audit_record(
+        actor=actor, action="invoice.payment_failed_while_stopped", target=invoice,
+        after={"payment": payment.public_id, "attempt": attempt.status, "subscription_status": subscription.status},
+    )  # fmt: skip
+    return f"{attempt.status}_while_{subscription.status}"
 
 
 def _was_declined(payment: Payment) -> bool:

@@ -17,6 +17,8 @@ from apps.gateways.settlement_interface import SettlementBatchData, SettlementLi
 from .models import CsvMapping
 
 MAX_BYTES = 50 * 1024 * 1024
+# The largest amount a cell may hold, in minor units (a batch's total must still fit in 64 bits).
+MAX_AMOUNT = 10**15
 
 
 class CsvImportError(ValueError):
@@ -38,11 +40,15 @@ def _parse_time(value: str, fmt: str, where: str) -> datetime:
 def _amount(value: str, currency: str, fmt: str, where: str) -> int:
     cleaned = value.replace(",", "").strip()
     try:
-        if fmt == CsvMapping.AmountFormat.MINOR:
-            return int(cleaned)
-        return to_minor(Decimal(cleaned), currency)
+        number = Decimal(cleaned)
+        if not number.is_finite() or abs(number) >= MAX_AMOUNT:
+            raise ValueError("not a finite amount")
+        minor = int(cleaned) if fmt == CsvMapping.AmountFormat.MINOR else to_minor(number, currency)
     except (InvalidOperation, ValueError) as exc:
         raise CsvImportError(f"{where}: {value!r} is not an amount") from exc
+    if abs(minor) >= MAX_AMOUNT:
+        raise CsvImportError(f"{where}: {value!r} is larger than any settlement amount")
+    return minor
 
 
 def parse_settlement_csv(
@@ -54,6 +60,17 @@ def parse_settlement_csv(
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CsvImportError("The file is not UTF-8 text.") from exc
+    try:
+        return _parse(
+            text, mapping=mapping, currency=currency, default_batch_id=default_batch_id, settled_at=settled_at
+        )
+    except csv.Error as exc:  # a stray quote running to the end of the file, a NUL byte ...
+        raise CsvImportError(f"The file is not readable as CSV: {exc}") from exc
+
+
+def _parse(
+    text: str, *, mapping: CsvMapping, currency: str, default_batch_id: str, settled_at: datetime
+) -> list[SettlementBatchData]:
     reader = csv.DictReader(io.StringIO(text), delimiter=mapping.delimiter or ",")
     header = set(reader.fieldnames or [])
     columns = {
@@ -133,7 +150,22 @@ def parse_settlement_csv(
         raise CsvImportError("The file has no rows.")
     return [
         SettlementBatchData(
-            batch_id=batch_id[:64], settled_at=batch_times.get(batch_id, settled_at), currency=currency, lines=lines
+            batch_id=batch_id[:64],
+            settled_at=batch_times.get(batch_id, settled_at),
+            currency=_batch_currency(batch_id, lines),
+            lines=lines,
         )
         for batch_id, lines in batches.items()
     ]
+
+
+def _batch_currency(batch_id: str, lines: list[SettlementLineData]) -> str:
+    """A batch is paid out in one currency: its lines'. Lines in several would add up amounts of
+    different currencies in its totals and take them out of one receivable."""
+    currencies = sorted({line.currency for line in lines})
+    if len(currencies) > 1:
+        raise CsvImportError(
+            f"batch {batch_id}: lines in {' and '.join(currencies)}; a batch is in one currency"
+            " (give each currency its own batch id)"
+        )
+    return currencies[0]

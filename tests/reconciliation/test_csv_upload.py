@@ -129,3 +129,44 @@ def test_uploading_needs_the_permission(anet_account, anet_mapping, staff_client
     assert b"Upload settlement CSV" not in viewer.get("/admin/reconciliation/settlementbatch/").content
     operator = staff_client(roles.FINANCE_OPERATOR)
     assert b"Upload settlement CSV" in operator.get("/admin/reconciliation/settlementbatch/").content
+
+
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        (["1,inf,B-1,Settled Successfully,,0,"], b"&#x27;inf&#x27; is not an amount"),
+        (["1,Infinity,B-1,Settled Successfully,,0,"], b"&#x27;Infinity&#x27; is not an amount"),
+        (["1,NaN,B-1,Settled Successfully,,0,"], b"&#x27;NaN&#x27; is not an amount"),
+        (["1,1e30,B-1,Settled Successfully,,0,"], b"&#x27;1e30&#x27; is not an amount"),
+        (["1,10.00,B-1,Settled Successfully,,1e300,"], b"&#x27;1e300&#x27; is not an amount"),
+        (['1,"10.00' + "x" * 140_000 + ",B-1,Settled Successfully,,0,"], b"The file is not readable as CSV"),
+    ],
+    ids=["inf", "infinity", "nan", "huge", "huge-fee", "stray-quote"],
+)
+def test_a_file_no_amount_or_csv_could_be_read_from_is_refused(anet_account, anet_mapping, staff_client, rows, said):
+    """Before: OverflowError (an infinite amount), csv.Error (a field past the reader's limit) and
+    a database integer overflow (an amount past 64 bits), each a 500."""
+    page = upload(staff_client(roles.FINANCE_OPERATOR), anet_account, anet_mapping, report(*rows))
+
+    assert page.status_code == 200 and said in page.content
+    assert not SettlementBatch.objects.exists()
+
+
+def test_a_batch_is_in_the_currency_of_its_lines(api, anet_account, staff_client):
+    """Before: every batch took the account's currency, so EUR lines in a batch of their own were
+    added up as dollars; and a batch mixing currencies summed euros and dollars into one total."""
+    mapping = CsvMapping.objects.create(
+        name="with currency", gateway="other", transaction_id_column="id", amount_column="amount",
+        currency_column="currency", batch_id_column="batch", amount_format="minor",
+    )  # fmt: skip
+    staff = staff_client(roles.FINANCE_OPERATOR)
+
+    mixed = upload(staff, anet_account, mapping, b"id,amount,currency,batch\nA-1,1000,EUR,B-1\nA-2,1000,USD,B-1\n")
+
+    assert b"batch B-1: lines in EUR and USD; a batch is in one currency" in mixed.content
+    assert not SettlementBatch.objects.exists()
+
+    upload(staff, anet_account, mapping, b"id,amount,currency,batch\nA-1,1000,EUR,B-E\nA-2,700,USD,B-U\n")
+
+    assert dict(SettlementBatch.objects.values_list("gateway_batch_id", "currency")) == {"B-E": "EUR", "B-U": "USD"}
+    assert SettlementBatch.objects.get(gateway_batch_id="B-E").charges_amount == 1000

@@ -24,7 +24,7 @@ from apps.gateways.base import Notification, NotificationKind
 from apps.gateways.errors import GatewayMisconfigured, GatewayNotFound
 from apps.gateways.registry import notification_reader_for, recurring_gateway_for
 from apps.payments.models import GatewayTransaction, Payment
-from apps.payments.services import payment_sync_with_gateway
+from apps.payments.services import payment_sync_with_gateway, refund_sync_with_gateway
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.recurring import recurring_charge_record, recurring_subscription_sync
 
@@ -96,6 +96,11 @@ def _payment_changed(webhook: IncomingWebhook, notification: Notification, actor
     if payment is None:
         return _unmatched(f"no payment of ours has transaction {notification.object_id or '?'}")
     result = payment_sync_with_gateway(payment=payment, actor=actor)
+    if notification.kind in REFUND_KINDS:
+        # The charge does not say what became of one refund of it (one we recorded as succeeded
+        # may have failed since): ask about the refund itself.
+        refund_result = refund_sync_with_gateway(payment=payment, gateway_refund_id=notification.object_id, actor=actor)
+        result = f"{result}; {refund_result}" if refund_result else result
     return ProcessingOutcome(IncomingWebhook.Status.PROCESSED, f"{payment.public_id}: {result}", payment)
 
 

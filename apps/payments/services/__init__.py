@@ -36,6 +36,7 @@ from .corrections import (
     payment_adopt_gateway_capture,
     payment_record_gateway_charge,
     refund_adopt_gateway_success,
+    refund_mark_failed,
     refund_mark_not_settled,
 )
 from .operations import payment_capture, payment_void
@@ -65,6 +66,7 @@ from .resolution import (
     payment_capture_confirmed,
     payment_sync_with_gateway,
     raise_recorded_decline,
+    refund_sync_with_gateway,
     resolve_now,
 )
 from .review import payment_review_approve, payment_review_assign, payment_review_reject, payments_review_expire
@@ -135,10 +137,12 @@ __all__ = [
     "refund_adopt_gateway_success",
     "refund_approve",
     "refund_create",
+    "refund_mark_failed",
     "refund_mark_not_settled",
     "refund_needs_approval",
     "refund_reject",
     "refund_snapshot",
+    "refund_sync_with_gateway",
     "refunds_counted_toward_approval",
     "renewal_blocked",
     "resolve_now",

@@ -186,15 +186,28 @@ def payment_adjust_captured(*, payment: Payment, amount: int, reason: str, actor
 def refund_mark_not_settled(*, refund: Refund, reason: str, actor: Actor) -> Refund:
     """Inside the caller's transaction: a refund we recorded as succeeded never reached the
     gateway's settlement. It becomes failed and the payment's refunded amount drops back."""
+    return refund_mark_failed(
+        refund=refund,
+        failure_code="not_settled",
+        reason=reason or "The gateway never settled this refund.",
+        actor=actor,
+    )
+
+
+def refund_mark_failed(*, refund: Refund, failure_code: str, reason: str, actor: Actor) -> Refund:
+    """Inside the caller's transaction: a refund we recorded as succeeded failed after all (the
+    gateway gave the money back to the balance, or never settled it). It becomes failed, the
+    payment's refunded amount drops back, the ledger reverses the refund and the merchant hears
+    refund.failed."""
     payment = Payment.objects.select_for_update(of=("self",)).get(pk=refund.payment_id)
     locked = Refund.objects.select_for_update().get(pk=refund.pk)
     if locked.status != RefundStatus.SUCCEEDED:
-        raise RefundStateError(f"Only a succeeded refund can be marked as not settled; this one is {locked.status}.")
+        raise RefundStateError(f"Only a succeeded refund can be marked as failed; this one is {locked.status}.")
     before = payment_snapshot(payment)
     payment.amount_refunded -= locked.amount
     payment.status = status_after_refunds(payment)
-    locked.status, locked.failure_code = RefundStatus.FAILED, "not_settled"
-    locked.failure_message = (reason or "The gateway never settled this refund.")[:255]
+    locked.status, locked.failure_code = RefundStatus.FAILED, failure_code[:64]
+    locked.failure_message = (reason or "The gateway reports this refund failed.")[:255]
     payment.save()
     locked.save()
     ledger_record_payment(payment, before, refund=locked)

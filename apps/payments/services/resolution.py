@@ -42,6 +42,7 @@ from .common import (
     record_call,
     unavailable,
 )
+from .corrections import refund_mark_failed
 from .outcomes import apply_charge_result, finish_capture, finish_refund, finish_void, order_apply_result
 from .postings import ledger_record_payment
 
@@ -463,3 +464,41 @@ def payment_sync_with_gateway(*, payment: Payment, actor: Actor) -> str:
         details = gateway_for(payment.gateway_account).fetch_transaction(payment.gateway_transaction_id)
         done.append(_payment_apply_details(payment.pk, details, actor))
     return "; ".join(done) or f"{payment.status}: no change"
+
+
+# What a gateway says of a refund that did not return the money after all (failed, canceled).
+REFUND_UNDONE_STATES = frozenset({TransactionState.DECLINED, TransactionState.VOIDED})
+
+
+def refund_sync_with_gateway(*, payment: Payment, gateway_refund_id: str, actor: Actor) -> str:
+    """Ask the gateway about one refund of this payment (by the gateway's id for it) and follow
+    it where ours is behind: a refund we recorded as succeeded (the gateway answered "pending")
+    that the gateway now reports failed is undone, in one transaction, with its ledger reversal,
+    audit and refund.failed. Idempotent; "" when no refund of ours has that id. Raises the
+    gateway's errors when it cannot be asked now."""
+    if not gateway_refund_id:
+        return ""
+    refund = Refund.objects.filter(payment=payment, gateway_transaction_id=gateway_refund_id).first()
+    if refund is None:
+        return ""
+    if refund.status != RefundStatus.SUCCEEDED:
+        return f"{refund.public_id}: {refund.status}"
+    details = gateway_for(payment.gateway_account).fetch_transaction(gateway_refund_id)
+    if details.state not in REFUND_UNDONE_STATES:
+        return f"{refund.public_id}: {refund.status}; gateway says {details.state}: no change"
+
+    def undo() -> str:
+        Payment.objects.select_for_update(of=("self",)).get(pk=payment.pk)  # payment before refund
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        if locked.status != RefundStatus.SUCCEEDED:
+            return f"{locked.public_id}: {locked.status} already"
+        said = f" ({details.message})" if details.message else ""
+        refund_mark_failed(
+            refund=locked,
+            failure_code="refund_failed",
+            reason=f"The gateway reports the refund failed after accepting it{said}.",
+            actor=actor,
+        )
+        return f"{locked.public_id}: succeeded -> failed (gateway says {details.state})"
+
+    return atomic_with_reconnect(undo, what="refund_sync_with_gateway")

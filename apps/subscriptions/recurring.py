@@ -37,15 +37,25 @@ def recurring_reference(subscription: Subscription) -> str:
     return f"sub{subscription.pk}"
 
 
+def recurring_refused(exc: GatewayError) -> bool:
+    """The gateway's definite no: nothing was made there. Anything else (unreachable, the answer
+    lost) may have made the schedule, so it is never read as a refusal."""
+    return isinstance(exc, GatewayMisconfigured | GatewayNotFound | GatewayDeclined)
+
+
 def recurring_error(exc: GatewayError) -> Exception:
-    if isinstance(exc, GatewayMisconfigured | GatewayNotFound | GatewayDeclined):
+    if recurring_refused(exc):
         return GatewayMisconfiguredError(f"The gateway refused the subscription ({exc.message}).")
     return gateway_unavailable(exc, "retry later.")
 
 
 def recurring_subscription_start(*, subscription: Subscription, actor: Actor) -> Subscription:
     """Create the gateway's subscription (after ours committed; a retry after a lost answer is
-    recognised by the gateway as a duplicate and returns the same id). Refused: ours ends."""
+    recognised by the gateway as a duplicate and returns the same id). Refused: ours ends.
+
+    Unreachable or the answer lost: the schedule may exist at the gateway under our reference, so
+    ours stays open without the gateway's id and the caller gets a 503; the retry (the same
+    idempotency reference: _subscription_recover) calls again and is answered with that schedule."""
     plan, method = subscription.plan, subscription.payment_method
     interval = arb_interval(plan.interval, plan.interval_count)
     assert interval is not None  # noqa: S101 - plan_create refuses plans ARB cannot run
@@ -64,6 +74,8 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor) ->
     try:
         recurring_id = recurring_gateway_for(subscription.gateway_account).recurring_create(request)
     except GatewayError as exc:
+        if not recurring_refused(exc):
+            raise recurring_error(exc) from exc
         with transaction.atomic():
             locked = subscription_lock(subscription)
             before = subscription_snapshot(locked)

@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.customers.models import PaymentMethod
 from apps.customers.services import payment_method_add, payment_method_remove
 from apps.events.models import Event
 from apps.sandbox.authorizenet.arb import arb_run
@@ -213,3 +214,42 @@ def test_pause_and_resume_refusals_change_nothing(api, arb_sub):
     assert (held.status_code, held.json()["error"]["code"]) == (409, "subscription_state_invalid")
     assert "in progress" in held.json()["error"]["message"]
     assert (arb_of(arb_sub).status, arb_sub.status) == ("active", "active")
+
+
+@pytest.mark.parametrize(
+    ("fault", "made_before_the_retry"),
+    [("drop_response", 1), ("http_error", 0)],  # the answer lost (outcome unknown); the gateway unavailable
+)
+def test_a_subscribe_whose_schedule_answer_was_lost_stays_open_and_the_retry_finds_the_one_schedule(
+    api, customer, card, make_plan, sandbox_fault, fault, made_before_the_retry
+):
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    sandbox_fault(fault, 503 if fault == "http_error" else 0, match="ARBCreateSubscriptionRequest")
+    body = {"customer": customer.public_id, "plan": plan.public_id}
+
+    lost = api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY="subscribe-lost")
+
+    assert (lost.status_code, lost.json()["error"]["code"]) == (503, "gateway_unavailable")
+    ours = Subscription.objects.get()
+    # Not a refusal: ours stays open without the gateway's id, and nothing was canceled.
+    assert (ours.status, ours.gateway_subscription_id, ours.cancellation_reason) == ("active", "", "")
+    assert "subscription.canceled" not in actions(ours)
+    assert AnetSubscription.objects.count() == made_before_the_retry
+    retried = api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY="subscribe-lost")
+    assert (retried.status_code, retried.json()["id"], retried.json()["status"]) == (201, ours.public_id, "active")
+    schedule = AnetSubscription.objects.get()  # the gateway answered the repeat with the same schedule
+    assert (arb_of(ours).subscription_id, schedule.status) == (schedule.subscription_id, "active")
+    assert Subscription.objects.count() == 1
+
+
+def test_a_subscribe_the_gateway_refuses_ends_ours(api, customer, card, make_plan, sandbox_fault):
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    # The card's profile is gone at the gateway: a definite refusal (E00040), nothing made there.
+    PaymentMethod.objects.filter(pk=card.pk).update(payment_token="999999999")
+
+    refused = api.post("/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id}, format="json")
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (502, "gateway_misconfigured")
+    ours = Subscription.objects.get()
+    assert (ours.status, ours.cancellation_reason) == ("canceled", "gateway_refused")
+    assert AnetSubscription.objects.count() == 0

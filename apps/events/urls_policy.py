@@ -36,9 +36,19 @@ def _is_public(address: str) -> bool:
 def check_endpoint_url(url: str, *, resolve: bool = True) -> None:
     """Raise EndpointUrlNotAllowed unless `url` may receive webhooks. Host names are resolved (at
     save and before every delivery) and every address they resolve to must be public."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number in 0-65535
+    except ValueError:
+        raise EndpointUrlNotAllowed("Webhook endpoints must be valid URLs (host and port).", param="url") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise EndpointUrlNotAllowed("Webhook endpoints must be http(s) URLs with a host.", param="url")
+    if port == 0:
+        raise EndpointUrlNotAllowed("Webhook endpoints must have a port between 1 and 65535.", param="url")
+    try:
+        parts.hostname.encode("idna")  # what resolving it and connecting to it will do
+    except UnicodeError:
+        raise EndpointUrlNotAllowed("Webhook endpoints must have a valid host name.", param="url") from None
     if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
         return
     if parts.scheme != "https":
@@ -52,9 +62,9 @@ def check_endpoint_url(url: str, *, resolve: bool = True) -> None:
         if not resolve:
             return
         try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
             addresses = [str(info[4][0]) for info in infos]
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             raise EndpointUrlNotAllowed(f"Cannot resolve {host}.", param="url") from exc
     if not all(_is_public(address) for address in addresses):
         raise EndpointUrlNotAllowed("Webhook endpoints must be on public addresses.", param="url")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_atomic
+from apps.gateways.errors import GatewayError, GatewayNotFound
 from apps.gateways.registry import gateway_for
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.services import EntrySpec, ledger_post, ledger_post_many
@@ -260,7 +261,16 @@ def _create_payment(discrepancy: Discrepancy, *, user: User, actor: Actor, note:
         raise ReconciliationError(
             "A payment can only be created for a charge the gateway settled that we never recorded."
         )
-    details = gateway_for(d.gateway_account).fetch_transaction(d.line.gateway_transaction_id)
+    try:
+        details = gateway_for(d.gateway_account).fetch_transaction(d.line.gateway_transaction_id)
+    except GatewayNotFound as exc:
+        raise ReconciliationError(
+            "The gateway has no record of this transaction: no payment can be recorded from it."
+        ) from exc
+    except GatewayError as exc:
+        raise ReconciliationError(
+            f"The gateway could not be asked about this transaction ({exc.message}); nothing changed. Try again."
+        ) from exc
     with transaction.atomic():
         d = _lock_open(discrepancy)
         payment = payment_record_gateway_charge(
@@ -274,8 +284,12 @@ def _create_payment(discrepancy: Discrepancy, *, user: User, actor: Actor, note:
         )
         entry = JournalEntry.objects.filter(payment=payment, kind=EntryKind.CAPTURE).order_by("-pk").first()
         d.payment = payment
-        SettlementLine.objects.filter(discrepancies=d).update(
-            entry=entry, matched_by="created", match_status=MatchStatus.MATCHED
+        line = d.line
+        agrees = entry is not None and (entry.amount, entry.currency) == (line.amount, line.currency)
+        # A line that does not agree with what was recorded stays open, linked: the next run opens
+        # its amount (or currency) mismatch instead of calling it matched.
+        SettlementLine.objects.filter(pk=line.pk).update(
+            entry=entry, matched_by="created", match_status=MatchStatus.MATCHED if agrees else MatchStatus.UNMATCHED
         )
         closed = _close(
             d,

@@ -275,6 +275,25 @@ def test_an_unknown_transaction_becomes_a_payment_from_the_gateway_record(api, a
     assert receivable(anet_account) == 0
 
 
+def test_creating_the_payment_while_the_gateway_cannot_be_asked_changes_nothing(
+    api, anet_account, anet_sandbox, operator, sandbox_fault
+):
+    """Before: the gateway's error went up to the admin page as a 500."""
+    stranger = inject(anet_sandbox, "unknown", amount=4200)
+    settle(anet_sandbox)
+    run(anet_account)
+    d = Discrepancy.objects.get()
+    sandbox_fault("http_error", value=503, match="getTransactionDetailsRequest")
+
+    with pytest.raises(ReconciliationError, match="could not be asked"):
+        discrepancy_resolve(discrepancy=d, resolution="create_payment", user=operator)
+
+    assert Discrepancy.objects.get().status == "open"
+    assert not Payment.objects.filter(gateway_transaction_id=stranger.trans_id).exists()
+    discrepancy_resolve(discrepancy=d, resolution="create_payment", user=operator)  # once it answers again
+    assert Payment.objects.get(gateway_transaction_id=stranger.trans_id).amount_captured == 4200
+
+
 def test_a_refund_settled_that_we_think_failed(api, anet_account, anet_sandbox, operator):
     payment = pay(api, 1000)
     settle(anet_sandbox)

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import requests
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -37,6 +38,16 @@ logger = logging.getLogger(__name__)
 # Queued by name: the tasks module imports the services.
 RELAY_TASK = "apps.events.tasks.event_relay"
 ATTEMPT_TASK = "apps.events.tasks.webhook_delivery_attempt"
+
+# The delivery task's time limits (tasks.py declares them from here). A claim's lease outlasts the
+# hard limit, so the sweeper never hands a delivery to a second worker while the first may still
+# be posting it; the post itself ends well inside the soft limit (POST_SECONDS_MAX).
+DELIVERY_TASK_SOFT_TIME_LIMIT = 100
+DELIVERY_TASK_TIME_LIMIT = 120
+DELIVERY_LEASE_SECONDS = DELIVERY_TASK_TIME_LIMIT + 30
+POST_SECONDS_MAX = 30  # whatever WEBHOOK_DELIVERY_TIMEOUT_SECONDS says
+# How much of an endpoint's answer is read (and kept on the attempt): the status is what counts.
+RESPONSE_BODY_LIMIT = 1000
 
 
 # --- deliveries -------------------------------------------------------------------------------------
@@ -101,35 +112,65 @@ class PostResult:
     retry_after: str | None = None
 
 
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """At most RESPONSE_BODY_LIMIT bytes of the answer, and only until the deadline: an endpoint
+    trickling (or sending megabytes) cannot keep the worker. Each read returns what one receive
+    got, so the deadline is overshot by at most one read timeout."""
+    body = b""
+    while len(body) < RESPONSE_BODY_LIMIT and time.monotonic() < deadline:
+        chunk = response.raw.read1(RESPONSE_BODY_LIMIT - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return body
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> PostResult:
-    started = time.perf_counter()
+    """One POST, bounded as a whole: connecting and each read within the delivery timeout, the
+    answer's body read for no longer than that in all. Never raises."""
+    timeout = min(float(settings.WEBHOOK_DELIVERY_TIMEOUT_SECONDS), POST_SECONDS_MAX)
+    started = time.monotonic()
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
     try:
         check_endpoint_url(url, resolve=True)
-        response = requests.post(
-            url, data=body, headers=headers, timeout=settings.WEBHOOK_DELIVERY_TIMEOUT_SECONDS, allow_redirects=False
-        )
+        with requests.Session() as session:
+            response = session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            )
+            try:
+                answer = _read_body(response, started + timeout)
+            finally:
+                response.close()
     except EndpointUrlNotAllowed as exc:
         return PostResult(None, 0, f"refused: {exc.message}")
     except requests.RequestException as exc:
-        return PostResult(None, int((time.perf_counter() - started) * 1000), f"{type(exc).__name__}: {exc}"[:500])
+        return PostResult(None, elapsed_ms(), f"{type(exc).__name__}: {exc}"[:500])
+    except SoftTimeLimitExceeded:
+        # The task ran out of time mid-post: recorded as a failed attempt, retried on the schedule.
+        return PostResult(None, elapsed_ms(), "timed out: the post outlasted the delivery task's time limit")
     return PostResult(
         response.status_code,
-        int((time.perf_counter() - started) * 1000),
-        body=response.text[:1000],
+        elapsed_ms(),
+        # PostgreSQL text cannot hold a NUL; an endpoint may well send one.
+        body=answer.decode(response.encoding or "utf-8", errors="replace").replace("\x00", "\ufffd"),
         retry_after=response.headers.get("Retry-After"),
     )
 
 
 def _claim_delivery(delivery_id: int, *, force: bool) -> WebhookDelivery | None:
-    """Take the delivery for one attempt (a guarded UPDATE: of two workers only one wins)."""
+    """Take the delivery for one attempt (a guarded UPDATE: of two workers only one wins). The
+    attempt is counted here, so one whose worker died mid-post still counts toward giving up."""
     now = timezone.now()
-    lease = now + timedelta(seconds=settings.WEBHOOK_DELIVERY_TIMEOUT_SECONDS + 30)
+    lease = now + timedelta(seconds=DELIVERY_LEASE_SECONDS)
     due = Q(pk=delivery_id, status=WebhookDelivery.Status.PENDING) & (
         Q(locked_until__isnull=True) | Q(locked_until__lt=now)
     )
     if not force:
         due &= Q(next_attempt_at__lte=now)
-    if not WebhookDelivery.objects.filter(due).update(locked_until=lease):
+    if not WebhookDelivery.objects.filter(due).update(locked_until=lease, attempts=F("attempts") + 1):
         return None
     return WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
 
@@ -149,7 +190,10 @@ def _deliver(delivery: WebhookDelivery) -> WebhookDelivery | None:
     endpoint, event = delivery.endpoint, delivery.event
     if not endpoint.enabled or endpoint.is_deleted:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.CANCELLED, locked_until=None, next_attempt_at=None
+            status=WebhookDelivery.Status.CANCELLED,
+            locked_until=None,
+            next_attempt_at=None,
+            attempts=F("attempts") - 1,  # claimed, never posted
         )
         return None
     now = timezone.now()
@@ -168,7 +212,6 @@ def _deliver(delivery: WebhookDelivery) -> WebhookDelivery | None:
             response_body=result.body,
             correlation_id=current_request_id() or "",
         )
-        locked.attempts += 1
         locked.last_status_code, locked.last_error, locked.locked_until = result.status_code, result.error, None
         if ok:
             locked.status, locked.delivered_at, locked.next_attempt_at = WebhookDelivery.Status.SUCCEEDED, now, None

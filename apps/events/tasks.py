@@ -24,7 +24,11 @@ def event_relay(event_id: int) -> None:
     services.event_relay(event_id=event_id)
 
 
-@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+@shared_task(
+    ignore_result=True,
+    time_limit=deliveries.DELIVERY_TASK_TIME_LIMIT,
+    soft_time_limit=deliveries.DELIVERY_TASK_SOFT_TIME_LIMIT,
+)
 def webhook_delivery_attempt(delivery_id: int) -> None:
     delivery = deliveries.webhook_delivery_attempt(delivery_id=delivery_id)
     if delivery is not None and delivery.status == WebhookDelivery.Status.PENDING:
@@ -45,7 +49,10 @@ def legacy_event_relay(event_id: int) -> None:
 
 
 @shared_task(
-    name="apps.webhooks.tasks.webhook_delivery_attempt", ignore_result=True, time_limit=120, soft_time_limit=100
+    name="apps.webhooks.tasks.webhook_delivery_attempt",
+    ignore_result=True,
+    time_limit=deliveries.DELIVERY_TASK_TIME_LIMIT,
+    soft_time_limit=deliveries.DELIVERY_TASK_SOFT_TIME_LIMIT,
 )
 def legacy_webhook_delivery_attempt(delivery_id: int) -> None:
     webhook_delivery_attempt(delivery_id)

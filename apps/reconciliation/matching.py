@@ -48,6 +48,8 @@ def _open_lines(account: GatewayAccount) -> QuerySet[SettlementLine]:
 
 # PostgreSQL: one hash join links lines by gateway transaction id and, where amount and currency
 # agree, marks them matched in the same row write (a million rows are rewritten once, not twice).
+# Not to an entry we have since undone (`_undone`): a charge we marked failed, a refund we marked
+# failed ("adjust ours" on a missing-at-gateway); a line settling it later is a status mismatch.
 # Lines repeating an earlier line's transaction are linked first and left open, so `classify`
 # opens their duplicate discrepancies.
 _LINK_REPEATS_SQL = """
@@ -74,6 +76,9 @@ UPDATE reconciliation_settlementline l
    AND e.gateway_transaction_id = l.gateway_transaction_id
    AND NOT EXISTS (SELECT 1 FROM reconciliation_settlementline o
                     WHERE o.entry_id = e.id AND o.id <> l.id)
+   AND NOT EXISTS (SELECT 1 FROM payments_payment p
+                    WHERE p.id = e.payment_id AND e.kind = 'capture' AND p.status = 'failed')
+   AND NOT EXISTS (SELECT 1 FROM payments_refund r WHERE r.id = e.refund_id AND r.status = 'failed')
 RETURNING l.match_status
 )
 SELECT count(*), count(*) FILTER (WHERE match_status = 'matched') FROM linked
@@ -90,6 +95,13 @@ def _link_by_gateway_id_postgresql(account: GatewayAccount, line_kind: str, entr
     return repeats + linked, matched
 
 
+def _undone(entries: QuerySet[JournalEntry]) -> QuerySet[JournalEntry]:
+    """Less the entries of a charge or refund we have since marked failed (see above)."""
+    return entries.exclude(kind=EntryKind.CAPTURE, payment__status=PaymentStatus.FAILED).exclude(
+        refund__status=RefundStatus.FAILED
+    )
+
+
 def link_lines(account: GatewayAccount) -> tuple[int, int]:
     """Point unmatched lines at the ledger entry they settle (by the gateway's transaction id,
     then by our reference, amount and date). On PostgreSQL lines that agree are marked matched
@@ -100,10 +112,12 @@ def link_lines(account: GatewayAccount) -> tuple[int, int]:
             found, agreed = _link_by_gateway_id_postgresql(account, line_kind, entry_kind)
             linked, matched = linked + found, matched + agreed
         else:
-            by_gateway_id = JournalEntry.objects.filter(
-                gateway_account_id=account.pk,
-                kind=entry_kind,
-                gateway_transaction_id=OuterRef("gateway_transaction_id"),
+            by_gateway_id = _undone(
+                JournalEntry.objects.filter(
+                    gateway_account_id=account.pk,
+                    kind=entry_kind,
+                    gateway_transaction_id=OuterRef("gateway_transaction_id"),
+                )
             ).order_by("pk")
             linked += (
                 _open_lines(account)
@@ -113,12 +127,14 @@ def link_lines(account: GatewayAccount) -> tuple[int, int]:
             )
         window = timedelta(days=settings.RECON_MATCH_WINDOW_DAYS)
         our_call = GatewayTransaction.objects.filter(reference=OuterRef(OuterRef("reference")))
-        by_reference = JournalEntry.objects.filter(
-            gateway_account_id=account.pk,
-            kind=entry_kind,
-            amount=OuterRef("amount"),
-            occurred_at__gte=OuterRef("occurred_at") - window,
-            occurred_at__lte=OuterRef("occurred_at") + window,
+        by_reference = _undone(
+            JournalEntry.objects.filter(
+                gateway_account_id=account.pk,
+                kind=entry_kind,
+                amount=OuterRef("amount"),
+                occurred_at__gte=OuterRef("occurred_at") - window,
+                occurred_at__lte=OuterRef("occurred_at") + window,
+            )
         )
         if line_kind in {LineKind.CHARGE, LineKind.RETURN}:
             by_reference = by_reference.filter(payment_id__in=our_call.values("payment_id"))

@@ -159,6 +159,30 @@ def test_a_late_settlement_closes_its_missing_at_gateway_discrepancy(api, anet_a
     assert receivable(anet_account) == 0
 
 
+def test_a_charge_we_adjusted_away_that_settles_later_is_a_status_mismatch(api, anet_account, anet_sandbox, operator):
+    """Before: the late line matched the charge's original capture entry by its transaction id,
+    silently. The receivable was left at minus the amount, the payment failed though we were paid."""
+    late = pay(api, 1500)
+    inject(anet_sandbox, "missing", late)
+    pay(api, 100)
+    settle(anet_sandbox)
+    run(anet_account)
+    discrepancy_resolve(discrepancy=Discrepancy.objects.get(), resolution="adjust_ours", user=operator)
+    AnetTransaction.objects.filter(account=anet_sandbox).update(held_from_settlement=False)
+    settle(anet_sandbox)  # the gateway settles it after all
+
+    assert run(anet_account).opened == {"status_mismatch": 1}
+    d = Discrepancy.objects.get(status="open")
+    assert (d.payment_id, d.gateway_amount) == (late.pk, 1500)
+
+    discrepancy_resolve(discrepancy=d, resolution="adjust_ours", user=operator)
+
+    late.refresh_from_db()
+    assert (late.status, late.amount_captured) == ("captured", 1500)
+    assert receivable(anet_account) == 0
+    assert run(anet_account).opened == {}
+
+
 def test_an_amount_mismatch_written_off_by_a_second_person(api, anet_account, anet_sandbox, operator, approver):
     short = pay(api, 1000)
     inject(anet_sandbox, "amount", short, amount=900)

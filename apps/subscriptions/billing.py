@@ -34,6 +34,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record_many
 from apps.core.bulk import update_rows
 from apps.core.db import atomic_with_reconnect
+from apps.customers.models import PaymentMethod
 from apps.events.services import event_publish_many
 from apps.gateways.base import SavedCard
 from apps.gateways.registry import gateway_for
@@ -363,8 +364,7 @@ def _begin(ids: list[int], *, as_of: datetime, actor: Actor, outcomes: dict[int,
                 fresh.append(invoice)
                 audits.append(_change(subscription, "subscription.period_started", before, actor))
             if subscription.pending_payment_method_id:
-                subscription.payment_method = subscription.pending_payment_method  # type: ignore[assignment]
-                subscription.pending_payment_method = None
+                _take_pending_card(subscription, actor=actor, audits=audits)
             subscription.updated_at = now
             jobs.append(_Job(subscription, invoice, before))
         if idle:
@@ -376,6 +376,22 @@ def _begin(ids: list[int], *, as_of: datetime, actor: Actor, outcomes: dict[int,
         _open_attempts(jobs, actor=actor, now=now)
         audit_record_many(audits)
     return jobs
+
+
+def _take_pending_card(subscription: Subscription, *, actor: Actor, audits: list[dict[str, Any]]) -> None:
+    """Under _begin's row lock: the card chosen for the next charge takes over, if it is still
+    saved. One removed (or never set up) since is dropped and the current card charged."""
+    pending = subscription.pending_payment_method
+    assert pending is not None  # noqa: S101 - the caller checked pending_payment_method_id
+    status = PaymentMethod.objects.select_for_update().values_list("status", flat=True).get(pk=pending.pk)
+    if status == PaymentMethod.Status.ACTIVE:
+        subscription.payment_method = pending
+    else:
+        audits.append({
+            "actor": actor, "action": "subscription.pending_card_dropped", "target": subscription,
+            "after": {"payment_method": pending.pk, "status": status},
+        })  # fmt: skip
+    subscription.pending_payment_method = None
 
 
 def _open_attempts(jobs: list[_Job], *, actor: Actor, now: datetime) -> None:

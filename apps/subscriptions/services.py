@@ -202,7 +202,8 @@ def _subscription_recover(subscription: Subscription, *, now: datetime, actor: A
 
 
 def _change_check(plan: Plan | None, payment_method: PaymentMethod | None) -> Callable[[Subscription], None]:
-    """What a change must pass, checked under the subscription's row lock (it raises to refuse)."""
+    """What a change must pass, checked under the subscription's row lock (it raises to refuse),
+    with the new card locked too."""
 
     def check(subscription: Subscription) -> None:
         if subscription.status in FINAL_STATUSES:
@@ -213,6 +214,11 @@ def _change_check(plan: Plan | None, payment_method: PaymentMethod | None) -> Ca
             if plan.currency != subscription.plan.currency or plan.billing_mode != subscription.billing_mode:
                 raise PlanNotSupported("The new plan must have the same currency and billing mode.", param="plan")
         if payment_method is not None:
+            # Locked and read again here: the caller loaded it before the transaction, and a
+            # payment_method_remove committing meanwhile must either see this change or refuse it.
+            payment_method.status = (
+                PaymentMethod.objects.select_for_update().values_list("status", flat=True).get(pk=payment_method.pk)
+            )
             _check_payment_method(payment_method, subscription.customer, subscription.plan, subscription.livemode)
             gateway_run = subscription.billing_mode == BillingMode.GATEWAY
             if gateway_run and payment_method.gateway_account_id != subscription.gateway_account_id:

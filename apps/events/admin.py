@@ -16,6 +16,7 @@ from apps.core.admin_pagination import FastCountPaginator
 from apps.core.admin_readonly import ReadOnlyAdmin
 
 from . import deliveries
+from .errors import DeliveryInProgress
 from .models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 
 
@@ -100,9 +101,19 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             return confirm_bulk_action(
                 self, request, objects, action="resend_selected", question="Resend these deliveries?", verb="resent"
             )
-        count = 0
+        count, busy = 0, []
         for delivery in queryset:
-            deliveries.webhook_delivery_resend(delivery=delivery, actor=Actor.staff(request.user))
+            try:
+                deliveries.webhook_delivery_resend(delivery=delivery, actor=Actor.staff(request.user))
+            except DeliveryInProgress:
+                busy.append(delivery.public_id)
+                continue
             count += 1
         self.message_user(request, f"{count} deliver(ies) queued to be sent again.", messages.SUCCESS)
+        if busy:
+            self.message_user(
+                request,
+                f"Not resent, being posted right now (try again in a few minutes): {', '.join(busy[:20])}",
+                messages.WARNING,
+            )
         return None

@@ -29,7 +29,7 @@ from apps.core.queueing import enqueue_on_commit
 from apps.core.tracing import continued_span
 
 from .endpoints import endpoint_disable
-from .errors import EndpointUrlNotAllowed
+from .errors import DeliveryInProgress, EndpointUrlNotAllowed
 from .models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from .urls_policy import check_endpoint_url
 
@@ -241,17 +241,18 @@ def _deliver(delivery: WebhookDelivery) -> WebhookDelivery | None:
 
 def webhook_delivery_resend(*, delivery: WebhookDelivery, actor: Actor) -> WebhookDelivery:
     """Staff: send a delivery again now, whatever became of it (a new attempt, same event id, so
-    the merchant's own dedupe still works)."""
+    the merchant's own dedupe still works). Refused (DeliveryInProgress) while a worker holds the
+    delivery's lease: that post may still be under way, and a second one beside it would reach the
+    merchant twice at once; the lease is never cut short."""
 
     with transaction.atomic():
         locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        now = timezone.now()
+        if locked.locked_until is not None and locked.locked_until > now:
+            raise DeliveryInProgress()
         before = {"status": locked.status, "attempts": locked.attempts}
-        locked.status, locked.next_attempt_at, locked.locked_until = (
-            WebhookDelivery.Status.PENDING,
-            timezone.now(),
-            None,
-        )
-        locked.save(update_fields=["status", "next_attempt_at", "locked_until"])
+        locked.status, locked.next_attempt_at = WebhookDelivery.Status.PENDING, now
+        locked.save(update_fields=["status", "next_attempt_at"])
         audit_record(
             actor=actor,
             action="webhook_delivery.resent",

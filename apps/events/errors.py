@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ConflictError
 
 
 class EndpointUrlNotAllowed(ApplicationError):
@@ -11,3 +11,8 @@ class EndpointUrlNotAllowed(ApplicationError):
 class EventTypeUnknown(ApplicationError):
     code = "event_type_unknown"
     default_message = "Unknown event type."
+
+
+class DeliveryInProgress(ConflictError):
+    code = "delivery_in_progress"
+    default_message = "This delivery is being posted right now; resend it once that attempt is recorded."

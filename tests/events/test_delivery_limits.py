@@ -1,6 +1,7 @@
 """A delivery's post is bounded as a whole and its claim outlasts the task: an endpoint that trickles
 its answer (or sends megabytes) cannot keep a worker past the delivery timeout, and no second
-worker takes a delivery while the first may still be posting it. Against a real local HTTP server."""
+worker (nor a staff resend) posts a delivery while the first may still be posting it. Against a
+real local HTTP server."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.accounts import roles
 from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
 from apps.events import tasks
-from apps.events.deliveries import RESPONSE_BODY_LIMIT, webhook_delivery_attempt
+from apps.events.deliveries import RESPONSE_BODY_LIMIT, webhook_delivery_attempt, webhook_delivery_resend
 from apps.events.endpoints import webhook_endpoint_create
+from apps.events.errors import DeliveryInProgress
 from apps.events.models import DeliveryAttempt, WebhookDelivery
 from apps.events.services import event_publish, event_relay
 from tests.webhooks.helpers import wait_for
@@ -140,3 +145,60 @@ def test_no_second_worker_takes_a_delivery_while_the_first_is_posting(merchant, 
     assert slow_endpoint.requests == 1
     assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 1
     assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 1
+
+
+@pytest.fixture
+def posting(merchant, settings, slow_endpoint) -> Iterator[WebhookDelivery]:
+    """A delivery a worker is posting right now (the endpoint holds its answer until the end)."""
+    settings.WEBHOOK_DELIVERY_TIMEOUT_SECONDS = 2
+    delivery = a_delivery(merchant, slow_endpoint.url)
+    slow_endpoint.release.clear()
+
+    def first_worker() -> None:
+        try:
+            webhook_delivery_attempt(delivery_id=delivery.pk)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=first_worker)
+    worker.start()
+    assert slow_endpoint.arrived.wait(10)
+    try:
+        yield WebhookDelivery.objects.get(pk=delivery.pk)
+    finally:
+        slow_endpoint.release.set()
+        worker.join(20)
+
+
+def test_a_resend_is_refused_while_a_post_is_under_way(posting, slow_endpoint):
+    with pytest.raises(DeliveryInProgress):
+        webhook_delivery_resend(delivery=posting, actor=Actor.system("tests"))
+
+    after = WebhookDelivery.objects.get(pk=posting.pk)
+    assert after.locked_until == posting.locked_until  # the lease is not cut short
+    assert webhook_delivery_attempt(delivery_id=posting.pk) is None  # as a queued resend would run
+    assert slow_endpoint.requests == 1
+    assert not AuditEvent.objects.filter(action="webhook_delivery.resent").exists()
+
+
+def test_the_admin_says_which_deliveries_it_did_not_resend(posting, staff_client, slow_endpoint):
+    ops = staff_client(roles.OPS)
+    data = {"action": "resend_selected", ACTION_CHECKBOX_NAME: [posting.pk], "confirm": "yes"}
+
+    done = ops.post("/admin/events/webhookdelivery/", data, follow=True)
+
+    assert b"0 deliver(ies) queued" in done.content
+    assert f"being posted right now (try again in a few minutes): {posting.public_id}".encode() in done.content
+    assert WebhookDelivery.objects.get(pk=posting.pk).locked_until == posting.locked_until
+    assert slow_endpoint.requests == 1
+
+
+def test_a_delivery_whose_post_ended_can_be_resent(merchant, slow_endpoint):
+    delivery = a_delivery(merchant, slow_endpoint.url)
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    resent = webhook_delivery_resend(delivery=delivery, actor=Actor.system("tests"))
+    webhook_delivery_attempt(delivery_id=resent.pk)
+
+    assert slow_endpoint.requests == 2
+    assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 2

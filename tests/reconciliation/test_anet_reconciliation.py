@@ -299,6 +299,23 @@ def test_an_unknown_transaction_becomes_a_payment_from_the_gateway_record(api, a
     assert receivable(anet_account) == 0
 
 
+def test_a_payment_created_from_a_partial_capture_holds_what_settled(api, anet_account, anet_sandbox, operator):
+    """Authorised 4200, captured (and settled) 4000: the payment recorded captured 4200 before,
+    and the line was called matched regardless, leaving 200 in the receivable unexplained."""
+    stranger = inject(anet_sandbox, "unknown", amount=4200)
+    AnetTransaction.objects.filter(pk=stranger.pk).update(settle_amount=4000)
+    settle(anet_sandbox)
+    run(anet_account)
+
+    discrepancy_resolve(discrepancy=Discrepancy.objects.get(), resolution="create_payment", user=operator)
+
+    created = Payment.objects.get(gateway_transaction_id=stranger.trans_id)
+    assert (created.amount_authorized, created.amount_captured, created.status) == (4200, 4000, "captured")
+    assert SettlementLine.objects.get(gateway_transaction_id=stranger.trans_id).match_status == MatchStatus.MATCHED
+    assert receivable(anet_account) == 0
+    assert run(anet_account).opened == {}
+
+
 def test_creating_the_payment_while_the_gateway_cannot_be_asked_changes_nothing(
     api, anet_account, anet_sandbox, operator, sandbox_fault
 ):

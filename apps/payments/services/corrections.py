@@ -50,6 +50,8 @@ def payment_record_gateway_charge(
         return existing.payment
     approved = details.state in {TransactionState.CAPTURED, TransactionState.SETTLED, TransactionState.AUTHORIZED}
     amount = details.authorized_amount or details.settled_amount
+    # What was captured is what settles (a capture may take less than was authorised).
+    captured = (details.settled_amount or amount) if details.state is not TransactionState.AUTHORIZED else amount
     payment = Payment.objects.create(
         merchant_id=account.merchant_id,
         gateway_account=account,
@@ -57,7 +59,7 @@ def payment_record_gateway_charge(
         livemode=account.mode == "live",
         amount=amount,
         amount_authorized=amount if approved else 0,
-        amount_captured=amount if approved else 0,
+        amount_captured=min(captured, amount) if approved else 0,
         currency=details.currency or account.currency,
         status=PaymentStatus.CAPTURED if approved else PaymentStatus.FAILED,
         description=description[:255],

@@ -314,7 +314,8 @@ def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscript
 
 def subscription_resume(*, subscription: Subscription, now: datetime | None = None, actor: Actor) -> Subscription:
     """Back to billing. If the period ran out while paused, a new one starts now (the pause is
-    not charged); an invoice still owed is retried now."""
+    not charged); an invoice still owed (open, or uncollectible: paused while unpaid) is retried
+    now."""
     now = now or timezone.now()
     if subscription.billing_mode == BillingMode.GATEWAY:
         return recurring_subscription_resume(subscription=subscription, now=now, actor=actor)
@@ -324,6 +325,8 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
             raise SubscriptionStateError(f"A {subscription.status} subscription is not paused.")
         before = subscription_snapshot(subscription)
         owed = Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).exists()
+        if not owed:
+            owed = _reopen_written_off(subscription, actor=actor)
         if owed:
             subscription.status, subscription.next_billing_at = S.PAST_DUE, now
         else:
@@ -338,6 +341,27 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
             subscription, action="subscription.resumed", before=before, actor=actor, event="subscription.resumed"
         )
     return subscription
+
+
+def _reopen_written_off(subscription: Subscription, *, actor: Actor) -> bool:
+    """Under the row lock, on resume: a subscription paused while unpaid (dunning exhausted,
+    BILLING_FINAL_ACTION=unpaid) still owes its uncollectible invoice. It is opened again and
+    retried now, as subscription_retry_now does; resuming must not forgive the debt."""
+    written_off = (
+        Invoice.objects.select_for_update()
+        .filter(subscription=subscription, status=InvoiceStatus.UNCOLLECTIBLE)
+        .order_by("-id")
+        .first()
+    )
+    if written_off is None:
+        return False
+    written_off.status = InvoiceStatus.OPEN
+    written_off.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor, action="invoice.reopened", target=written_off,
+        before={"status": InvoiceStatus.UNCOLLECTIBLE}, after={"status": InvoiceStatus.OPEN, "reason": "resumed"},
+    )  # fmt: skip
+    return True
 
 
 def raise_if_initial_payment_failed(subscription: Subscription) -> None:

@@ -261,8 +261,9 @@ def _create_payment(discrepancy: Discrepancy, *, user: User, actor: Actor, note:
         raise ReconciliationError(
             "A payment can only be created for a charge the gateway settled that we never recorded."
         )
+    line = d.line
     try:
-        details = gateway_for(d.gateway_account).fetch_transaction(d.line.gateway_transaction_id)
+        details = gateway_for(d.gateway_account).fetch_transaction(line.gateway_transaction_id)
     except GatewayNotFound as exc:
         raise ReconciliationError(
             "The gateway has no record of this transaction: no payment can be recorded from it."
@@ -284,7 +285,6 @@ def _create_payment(discrepancy: Discrepancy, *, user: User, actor: Actor, note:
         )
         entry = JournalEntry.objects.filter(payment=payment, kind=EntryKind.CAPTURE).order_by("-pk").first()
         d.payment = payment
-        line = d.line
         agrees = entry is not None and (entry.amount, entry.currency) == (line.amount, line.currency)
         # A line that does not agree with what was recorded stays open, linked: the next run opens
         # its amount (or currency) mismatch instead of calling it matched.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.gateways.authorizenet import AuthorizeNetConfig, AuthorizeNetGateway
@@ -239,15 +241,56 @@ def test_unreachable_gateway_is_retryable(anet_gateway):
         sale(down)
 
 
-@pytest.mark.parametrize("status", [500, 503])
-def test_http_5xx_is_retryable_and_nothing_happened(anet_gateway, sandbox_fault, status):
-    sandbox_fault("http_error", status)
+def test_http_503_is_retryable_and_nothing_happened(anet_gateway, sandbox_fault):
+    sandbox_fault("http_error", 503)
     reference = ref()
 
-    with pytest.raises(GatewayRetryable, match=str(status)):
+    with pytest.raises(GatewayRetryable, match="503"):
         anet_gateway.sale(ChargeRequest(reference, 100, "USD", VISA))
 
     assert not AnetTransaction.objects.filter(invoice_number=reference).exists()
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_other_5xx_to_a_write_leaves_its_outcome_unknown(anet_gateway, sandbox_fault, status):
+    """Authorize.Net answers its own errors with HTTP 200: a 500, 502 or 504 comes from what stands
+    in front of it and may come after the charge went through. Before: retryable, "nothing
+    happened", and a retry under a new reference charged again. A read stays retryable."""
+    sandbox_fault("http_error", status, match="createTransactionRequest")
+    with pytest.raises(GatewayOutcomeUnknown, match=str(status)):
+        anet_gateway.sale(ChargeRequest(ref(), 100, "USD", VISA))
+
+    sandbox_fault("http_error", status, match="getTransactionDetailsRequest")
+    with pytest.raises(GatewayRetryable, match=str(status)):
+        anet_gateway.fetch_transaction("60000000001")
+
+
+def _others(anet_sandbox, count: int, submitted_at) -> None:
+    """`count` approved charges of other references, made straight in the sandbox's books."""
+    AnetTransaction.objects.bulk_create(
+        AnetTransaction(
+            account=anet_sandbox, transaction_type="authCaptureTransaction", status=AnetTransaction.Status.CAPTURED,
+            response_code="1", reason_code="1", reason_text="This transaction has been approved.",
+            auth_amount=100, settle_amount=100, currency="USD", card_type="Visa", card_last4="1111",
+            invoice_number=f"other{n}", submitted_at=submitted_at,
+        )
+        for n in range(count)
+    )  # fmt: skip
+
+
+def test_a_lost_charge_is_found_past_the_first_page_of_the_lists(anet_gateway, anet_sandbox):
+    """Before: only the first 1,000 unsettled transactions (newest first), and the first 1,000 of
+    each settled batch (oldest first), were read: a lost charge further down was "not found", and
+    its payment charged again."""
+    older = ChargeRequest(ref(), 1234, "USD", VISA)
+    first = anet_gateway.sale(older)
+    _others(anet_sandbox, 1_000, timezone.now() + timedelta(seconds=1))
+    assert anet_gateway.find_transaction(older.reference).transaction_id == first.transaction_id  # page 2
+
+    newer = ChargeRequest(ref(), 4321, "USD", VISA)
+    second = anet_gateway.sale(newer)
+    settle(anet_sandbox)  # one batch of 1,002, ours the oldest and the newest
+    assert anet_gateway.find_transaction(newer.reference).transaction_id == second.transaction_id  # page 2
 
 
 @pytest.mark.parametrize(

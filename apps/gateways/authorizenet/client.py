@@ -150,6 +150,11 @@ class AuthorizeNetClient:
                 raise GatewayOutcomeUnknown(f"No answer from Authorize.Net: {type(call.error).__name__}")
             raise GatewayRetryable(f"No answer from Authorize.Net: {type(call.error).__name__}")
         if call.status is not None and call.status >= 500:
+            # Authorize.Net answers its own errors with HTTP 200: a 5xx comes from what stands in
+            # front of it. 503 is a refusal (no server took the request); a 500, 502 or 504 may
+            # come after the request went through, so a write's outcome is unknown.
+            if writes and call.status != 503:
+                raise GatewayOutcomeUnknown(f"Authorize.Net answered HTTP {call.status}")
             raise GatewayRetryable(f"Authorize.Net answered HTTP {call.status}")
         if call.status is not None and call.status >= 400:
             raise GatewayMisconfigured(f"Authorize.Net answered HTTP {call.status}")
@@ -210,6 +215,9 @@ class AuthorizeNetClient:
         tr = child(response, "transactionResponse")
         response_code = text(tr, "responseCode")
         if not response_code:
+            if first_message(response)[0] in RETRYABLE_API_CODES:
+                # "Unexpected system error" with no verdict on a transaction: it may have been made.
+                raise GatewayOutcomeUnknown("Authorize.Net: unexpected system error (E00001) on a transaction")
             self._api_error(response)
         if response_code in {"1", "4"}:
             messages = all_of(tr, "messages", "message")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -166,9 +167,35 @@ class Transactions(AuthorizeNetClient):
             recurring_pay_num=int(text(transaction, "subscription", "payNum") or 0),
         )
 
-    def _transaction_ids_matching(self, listing: Any, reference: str) -> list[str]:
-        items = all_of(listing, "transactions", "transaction")
-        return [text(item, "transId") for item in items if text(item, "invoiceNumber") == reference]
+    LOOKUP_PAGE = 1000  # getUnsettledTransactionList's and getTransactionList's largest page
+
+    def _listed(self, controller: Any, request: Any) -> Iterator[Any]:
+        """Every transaction of a list, page after page. A list the gateway would not give (an
+        API error, e.g. E00011: the Transaction Details API is off for the account) raises: a
+        lookup that could not be made must never read as "no such transaction"."""
+        page = 1
+        while True:
+            paging = apicontractsv1.Paging()
+            paging.limit = self.LOOKUP_PAGE
+            paging.offset = page
+            request.paging = paging
+            response = self._execute(controller, request, writes=False)
+            if text(response, "messages", "resultCode") != "Ok":  # "no records" (I00004) is Ok
+                self._api_error(response)
+            items = all_of(response, "transactions", "transaction")
+            yield from items
+            if len(items) < self.LOOKUP_PAGE:
+                return
+            page += 1
+
+    def _first_with_reference(self, items: Iterator[Any], reference: str, since: datetime | None) -> str:
+        for item in items:
+            if text(item, "invoiceNumber") == reference:
+                return text(item, "transId")
+            submitted = text(item, "submitTimeUTC")
+            if since is not None and submitted and datetime.fromisoformat(submitted.replace("Z", "+00:00")) < since:
+                return ""  # newest first: everything further down is older than our call
+        return ""
 
     def find_transaction(
         self,
@@ -178,33 +205,34 @@ class Transactions(AuthorizeNetClient):
         made_at: datetime | None = None,
         settled_days: int = 2,
     ) -> TransactionDetails | None:
-        """Find a transaction by our reference (sent as invoiceNumber): unsettled first, then
-        the batches settled in the last `settled_days` days. None if the gateway has no record.
-        (`made_at` is not needed: both lists are read whole.)"""
+        """Find a transaction by our reference (sent as invoiceNumber): unsettled first (newest
+        first, down to a few minutes before `made_at` when given), then every transaction of the
+        batches settled in the last `settled_days` days. None only if the gateway has no record;
+        a list it would not give raises."""
         unsettled = apicontractsv1.getUnsettledTransactionListRequest()
         sorting = apicontractsv1.TransactionListSorting()
         sorting.orderBy = "submitTimeUTC"
         sorting.orderDescending = True
         unsettled.sorting = sorting
-        paging = apicontractsv1.Paging()
-        paging.limit = 1000
-        paging.offset = 1
-        unsettled.paging = paging
-        response = self._execute(apicontrollers.getUnsettledTransactionListController, unsettled, writes=False)
-        matches = self._transaction_ids_matching(response, reference)
-        if not matches:
+        since = made_at - timedelta(minutes=5) if made_at is not None else None
+        found = self._first_with_reference(
+            self._listed(apicontrollers.getUnsettledTransactionListController, unsettled), reference, since
+        )
+        if not found:
             batches_request = apicontractsv1.getSettledBatchListRequest()
             now = datetime.now(UTC)
             batches_request.firstSettlementDate = now - timedelta(days=settled_days)
             batches_request.lastSettlementDate = now
             batches = self._execute(apicontrollers.getSettledBatchListController, batches_request, writes=False)
+            if text(batches, "messages", "resultCode") != "Ok":
+                self._api_error(batches)
             for batch in all_of(batches, "batchList", "batch"):
                 listing_request = apicontractsv1.getTransactionListRequest()
                 listing_request.batchId = text(batch, "batchId")
-                listing = self._execute(apicontrollers.getTransactionListController, listing_request, writes=False)
-                matches = self._transaction_ids_matching(listing, reference)
-                if matches:
+                listed = self._listed(apicontrollers.getTransactionListController, listing_request)
+                found = self._first_with_reference(listed, reference, None)
+                if found:
                     break
-        if not matches:
+        if not found:
             return None
-        return self.fetch_transaction(matches[0])
+        return self.fetch_transaction(found)

@@ -53,7 +53,9 @@ MISCONFIGURED_REASONS = {"13", "33", "103", "123"}
 RETRYABLE_API_CODES = {"E00001"}
 # An Accept.js token (OTS: one-time-use) that is invalid, expired or used.
 INVALID_TOKEN_API_CODES = {"E00114"}
-NOT_FOUND_API_CODES = {"E00040", "E00011", "E00035"}
+# E00011 ("Access denied": a permission the API user lacks) is not among them: the record may well
+# exist, and "not found" would let a cancel or delete that was refused pass as done.
+NOT_FOUND_API_CODES = {"E00040", "E00035"}
 STATES = {
     "authorizedPendingCapture": TransactionState.AUTHORIZED,
     "authorizedPendingRelease": TransactionState.AUTHORIZED,

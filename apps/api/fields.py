@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -95,9 +96,44 @@ def validate_metadata(value: Any) -> None:
             raise serializers.ValidationError("Keys up to 40 and values up to 500 characters, both strings.")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> str:
+    """`scheme://host[:port]` of an absolute URL, lower case and without the scheme's default port
+    (compared as a browser compares origins); "" for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return ""
+    if ":" in host:  # IPv6, as it is written in a URL
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
+
+
+def trusted_origin(url: str) -> bool:
+    """Whether `url` is at an origin the merchant's frontends are trusted at (CORS_ALLOWED_ORIGINS:
+    those allowed to call the API from a browser with a customer session token)."""
+    origin = url_origin(url)
+    return bool(origin) and origin in {url_origin(allowed) for allowed in settings.CORS_ALLOWED_ORIGINS}
+
+
 class ReturnUrlField(serializers.URLField):
     """The merchant's page a customer's browser goes back to after authenticating (3-D Secure):
-    http(s) only, at most 2000 characters, blank when there is none."""
+    http(s) only, at most 2000 characters, blank when there is none.
+
+    Given by a customer session token (the serializer's context has `customer_scoped`), it must be at
+    one of CORS_ALLOWED_ORIGINS: whoever holds a customer's token could otherwise make our address
+    send browsers anywhere (an open redirect). The merchant's secret key sets any http(s) URL."""
+
+    default_error_messages = {
+        "untrusted_origin": "A customer session token may only send the customer back to an origin "
+        "listed in CORS_ALLOWED_ORIGINS; set any other return_url with your secret key."
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 2000)
@@ -111,4 +147,6 @@ class ReturnUrlField(serializers.URLField):
         value: str = super().to_internal_value(data)
         if value and urlsplit(value).scheme not in {"http", "https"}:
             raise serializers.ValidationError("Must be an http or https URL.")
+        if value and self.context.get("customer_scoped") and not trusted_origin(value):
+            self.fail("untrusted_origin")
         return value

@@ -1,7 +1,8 @@
 """The page the customer's browser comes back to after authenticating a card's setup (3-D Secure).
 
 Never trusts the browser: the card is settled by asking the gateway (as its webhook does), then the
-customer goes on to the merchant's `return_url`, or sees the outcome here.
+customer goes on to the merchant's `return_url` (only from the visit that ends the authentication),
+or sees the outcome here.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ def setup_return(request: HttpRequest, payment_method_id: str) -> HttpResponse:
     )
     if method is None:
         raise Http404("No such card")
-    if method.status == PaymentMethod.Status.REQUIRES_ACTION:
+    # Only the return that ends the authentication goes on to the merchant's page: any later visit of
+    # this public, unauthenticated address (a settled card, whatever its outcome) stays on ours, so it
+    # is never a standing redirect to the return_url.
+    authenticating = method.status == PaymentMethod.Status.REQUIRES_ACTION
+    if authenticating:
         try:
             method = payment_method_setup_settle(method=method, actor=RETURN_ACTOR)
         except GatewayError as exc:  # its webhook settles it later
             logger.warning("setup_return_unsettled", extra={"payment_method": method.public_id, "error": exc.code})
-    if method.return_url:
+    if authenticating and method.return_url:
         return HttpResponseRedirect(
             with_query(method.return_url, payment_method=method.public_id, status=method.status)
         )

@@ -127,11 +127,13 @@ class PaymentMethodListCreateApi(IdempotentApiView):
         tags=TAGS,
         description="Save a card at the gateway's vault (checked with a zero-value authorisation). Only the "
         "gateway's tokens, the brand, the last four digits and the expiry are kept here. A customer session "
-        "token may save only a gateway token (opaque_data), never card numbers.",
+        "token may save only a gateway token (opaque_data), never card numbers, and may give a `return_url` only "
+        "at an origin listed in CORS_ALLOWED_ORIGINS (400 parameter_invalid otherwise); your secret key sets any.",
     )
     def post(self, request: Request, customer_id: str) -> Response:
         customer = _visible_customer(self, request, customer_id)
-        data = PaymentMethodAddSerializer(data=request.data)
+        scoped = self.scoped_customer(request) is not None
+        data = PaymentMethodAddSerializer(data=request.data, context={"customer_scoped": scoped})
         data.is_valid(raise_exception=True)
         payment, billing = _card(data.validated_data)
         method = services.payment_method_add(

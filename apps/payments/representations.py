@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from .errors import PaymentBlocked
 from .models import Payment, PaymentMethodType, Refund
 
 
@@ -64,12 +65,22 @@ MERCHANT_ONLY_REFUND_FIELDS = frozenset({"gateway_transaction_id"})
 CUSTOMER_DECLINE = ("card_declined", "The payment was declined.")
 
 
+def failure_for_customer(code: str | None, message: str | None = None) -> tuple[str | None, str | None]:
+    """A failure's code and message as a customer may see them, wherever a customer session reads
+    one (a payment, a renewal's billing attempt): one stopped by risk checks reads as a plain decline."""
+    if code == PaymentBlocked.code:
+        return CUSTOMER_DECLINE
+    return code, message
+
+
 def payment_for_customer(body: dict[str, Any]) -> dict[str, Any]:
     """A payment's representation as its customer sees it: without the merchant-only fields, and a
     payment stopped by risk checks reads as a plain decline."""
     shown = {name: value for name, value in body.items() if name not in MERCHANT_ONLY_PAYMENT_FIELDS}
-    if shown.get("failure_code") == "blocked_by_risk":
-        shown["failure_code"], shown["failure_message"] = CUSTOMER_DECLINE
+    if "failure_code" in shown:
+        shown["failure_code"], shown["failure_message"] = failure_for_customer(
+            shown["failure_code"], shown.get("failure_message")
+        )
     return shown
 
 

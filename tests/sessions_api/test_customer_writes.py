@@ -6,21 +6,30 @@ actor; another customer's object is not found (404); a write its abilities do no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import requests
 
 from apps.api.models import IdempotencyRecord
 from apps.audit.models import ActorType, AuditEvent
 from apps.customers.models import PaymentMethod
+from apps.customers.services import payment_method_add
+from apps.gateways.base import Card
 from apps.payments.models import PaymentStatus
-from apps.subscriptions.models import SubscriptionStatus
+from apps.risk.services import list_entry_add
+from apps.subscriptions.billing import billing_run
+from apps.subscriptions.models import BillingAttempt, SubscriptionStatus
+from apps.subscriptions.services import plan_create, subscription_create
 from tests.factories import CustomerFactory, PaymentFactory
 
 from .factories import PaymentMethodFactory, SubscriptionFactory
-from .tokens import error_code
+from .tokens import ACTOR, error_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MANAGE = ["payment_methods.manage", "subscriptions.manage", "subscriptions.read"]
+VISA = Card("4111111111111111", 12, 2030, "123")
+T0 = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 
 
 def accept_token(live_server, number="370000000000002"):
@@ -213,3 +222,36 @@ def test_a_customer_never_sees_the_risk_assessment_nor_the_review(customer, mint
         assert (shown["failure_code"], shown["failure_message"]) == ("card_declined", "The payment was declined.")
         assert "rule_1" not in str(shown) and "Too many cards" not in str(shown)
     assert merchant_view["risk"]["rules"][0]["id"] == "rule_1" and merchant_view["failure_code"] == "blocked_by_risk"
+
+
+def test_a_customer_sees_a_renewal_blocked_by_risk_as_a_plain_decline(customer, mint, bearer, api, anet_account):
+    # Given a renewal the merchant's block list stopped (as in tests/subscriptions/test_risk.py)
+    card = payment_method_add(customer=customer, livemode=False, payment=VISA, actor=ACTOR)
+    plan = plan_create(
+        merchant=customer.merchant, name="Pro", amount=1500, currency="USD", interval="month", trial_days=14,
+        actor=ACTOR,
+    )  # fmt: skip
+    subscription = subscription_create(
+        merchant=customer.merchant, customer=customer, plan=plan, payment_method=card, livemode=False, now=T0,
+        actor=ACTOR,
+    )  # fmt: skip
+    list_entry_add(
+        kind="email", action="block", value=customer.email, reason="chargeback", merchant=customer.merchant,
+        actor=ACTOR,
+    )  # fmt: skip
+    billing_run(as_of=T0 + timedelta(days=14))
+    attempt = BillingAttempt.objects.get(invoice__subscription=subscription)
+    assert attempt.failure_code == "blocked_by_risk"
+    path = f"/api/v1/subscriptions/{subscription.public_id}/invoices"
+
+    # When the customer reads its invoices, and its payment; and the merchant the same invoices
+    invoices = bearer(mint(customer, ["invoices.read", "payments.read"])).get(path)
+    payment = bearer(mint(customer, ["payments.read"])).get(f"/api/v1/payments/{attempt.payment.public_id}")
+    merchant_view = api.get(path).json()["data"][0]["attempts"][0]
+
+    # Then the customer sees the same plain decline on both, the merchant the reason
+    assert invoices.status_code == 200, invoices.json()
+    (shown,) = invoices.json()["data"][0]["attempts"]
+    assert shown["failure_code"] == payment.json()["failure_code"] == "card_declined"
+    assert "blocked_by_risk" not in str(invoices.json()) and "chargeback" not in str(invoices.json())
+    assert merchant_view["failure_code"] == "blocked_by_risk"

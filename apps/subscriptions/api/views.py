@@ -16,6 +16,7 @@ from apps.api.customer_scope import Ability
 from apps.api.pagination import PAGE_PARAMETERS, IdCursorPagination
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, query_names, takes_no_parameters
 from apps.customers.selectors import customer_get, payment_method_get
+from apps.payments.representations import failure_for_customer
 from apps.subscriptions import billing, representations, selectors, services
 from apps.subscriptions.models import Plan, Subscription, SubscriptionStatus
 
@@ -301,6 +302,7 @@ class SubscriptionInvoicesApi(IdempotentApiView):
             merchant=self.merchant(request), public_id=subscription_id, customer=self.scoped_customer(request)
         )
         invoices = selectors.invoices_for(subscription=subscription)
+        customer_scoped = self.scoped_customer(request) is not None
         data = []
         for invoice in invoices:
             body = representations.invoice_representation(invoice)
@@ -309,7 +311,11 @@ class SubscriptionInvoicesApi(IdempotentApiView):
                     "number": attempt.number,
                     "status": attempt.status,
                     "payment": attempt.payment.public_id,
-                    "failure_code": attempt.failure_code or None,
+                    "failure_code": (
+                        failure_for_customer(attempt.failure_code or None)[0]
+                        if customer_scoped
+                        else attempt.failure_code or None
+                    ),
                     "created_at": attempt.created_at,
                 }
                 for attempt in invoice.attempts.all()

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import forms
 
 from apps.core.cards import reject_card_numbers
 from apps.core.money import exponent, to_minor
+
+# Far above any payment (the API takes at most 99,999,999.99), far below a 64-bit integer.
+MAX_MAJOR_AMOUNT = 10**12
 
 
 class MoneyAmountField(forms.CharField):
@@ -20,8 +23,11 @@ class MoneyAmountField(forms.CharField):
         if not text:
             return None
         try:
-            amount = to_minor(Decimal(text), self.currency)
-        except (InvalidOperation, ValueError) as exc:
+            number = Decimal(text)
+            if not number.is_finite() or abs(number) >= MAX_MAJOR_AMOUNT:  # "inf", "1e999999"
+                raise ValueError(text)
+            amount = to_minor(number, self.currency)
+        except (ArithmeticError, ValueError) as exc:  # InvalidOperation is an ArithmeticError
             raise forms.ValidationError(
                 f"Enter an amount in {self.currency} with at most {exponent(self.currency)} decimals."
             ) from exc

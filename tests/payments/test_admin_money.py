@@ -123,3 +123,16 @@ def test_capture_and_refund_messages_show_money_and_keep_the_ids_case(api, anet_
     assert_id_keeps_its_case(captured.content, payment["id"])
     assert_id_keeps_its_case(refunded.content, refund.public_id)
     assert_shows_money(refunded.content, shown=["45.00 USD", "40.00 USD", "12.00 USD"], bare=[4500, 4000, 1200])
+
+
+@pytest.mark.parametrize("typed", ["inf", "-Infinity", "NaN", "1e999999", "1e30"])
+def test_an_amount_no_money_can_be_is_a_form_error(api, anet_account, staff_client, typed):
+    """Before: "inf" raised OverflowError and "1e999999" decimal.Overflow, each a 500."""
+    payment = purchase(api, 4500, capture=False).json()
+    url = f"/admin/payments/payment/{Payment.objects.get(public_id=payment['id']).pk}/"
+    operator = staff_client(roles.FINANCE_OPERATOR)
+
+    page = operator.post(f"{url}capture/", {"amount": typed})
+
+    assert page.status_code == 200 and b"Enter an amount in USD" in page.content
+    assert Payment.objects.get(public_id=payment["id"]).status == "authorized"

@@ -30,7 +30,14 @@ from .expressions import ATTRIBUTE_TYPES, validate_expression
 from .lists import CARD_NUMBER_REFUSED, normalise_list_value
 from .models import ListEntry, Rule, RuleChange, RuleChangeKind, RuleChangeStatus
 from .rule_changes import RuleSubmitted, rule_change_submit, rule_current_fields, rule_is_live
-from .services import LIST_ENTRY_CHANGEABLE, RULE_CHANGEABLE, list_entry_add, list_entry_remove, list_entry_update
+from .services import (
+    LIST_ENTRY_CHANGEABLE,
+    RULE_CHANGEABLE,
+    check_allowed_range,
+    list_entry_add,
+    list_entry_remove,
+    list_entry_update,
+)
 
 register_change_section("payments.payment", payment_risk_section)
 
@@ -62,6 +69,11 @@ class RuleAdmin(admin.ModelAdmin[Rule]):
     list_filter = ("outcome", "mode", "enabled", "built_in")
     search_fields = ("name", "=public_id")
     readonly_fields = ("public_id", "built_in", "version", "created_at", "updated_at", "pending_changes")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Rule | None = None) -> Any:
+        # A built-in rule is found by its name after every migrate: renamed, it would come back.
+        return (*self.readonly_fields, "name") if obj is not None and obj.built_in else self.readonly_fields
+
     ordering = ("name",)
     actions = ["delete_selected"]
 
@@ -169,8 +181,9 @@ class ListEntryForm(forms.ModelForm[ListEntry]):
         if self.instance.pk is None and cleaned.get("kind") and cleaned.get("value"):
             try:
                 cleaned["value"] = normalise_list_value(cleaned["kind"], cleaned["value"])
+                check_allowed_range(cleaned["kind"], cleaned.get("action") or "", cleaned["value"])
             except ValidationError as exc:
-                self.add_error("value", exc)
+                self.add_error("value", exc.messages)
         if contains_card_number(cleaned.get("reason") or ""):
             self.add_error("reason", CARD_NUMBER_REFUSED)
         expires_at = cleaned.get("expires_at")

@@ -47,7 +47,8 @@ def built_in_rules_install(*, actor: Actor) -> int:
     """Create the built-in rules that do not exist; returns how many were created."""
     created = 0
     with transaction.atomic():
-        present = set(Rule.objects.filter(built_in=True).values_list("name", flat=True))
+        # Any rule of that name (staff may have made one of their own): never a second of a name.
+        present = set(Rule.objects.values_list("name", flat=True))
         for spec in BUILT_IN_RULES:
             if spec["name"] in present:
                 continue

@@ -29,7 +29,14 @@ from apps.core.errors import ConflictError
 
 from .errors import RuleChangeNotAllowed, RuleChangeStale, RuleChangeStateError, SelfApprovalRefused
 from .models import Rule, RuleChange, RuleChangeKind, RuleChangeStatus, RuleMode
-from .services import RULE_CHANGEABLE, rule_create, rule_delete, rule_fields_clean, rule_update
+from .services import (
+    RULE_CHANGEABLE,
+    refuse_built_in_rename,
+    rule_create,
+    rule_delete,
+    rule_fields_clean,
+    rule_update,
+)
 
 APPROVE_PERMISSION = "risk.approve_rulechange"
 CREATION_DEFAULTS: dict[str, Any] = {"description": "", "mode": RuleMode.LIVE, "enabled": True}
@@ -158,6 +165,7 @@ def rule_change_submit(
         changes = {name: value for name, value in cleaned.items() if current[name] != value}
         if not changes:
             return RuleSubmitted(locked, None)
+        refuse_built_in_rename(locked, changes)
         if rule_is_live(current) or rule_is_live({**current, **changes}):
             return RuleSubmitted(locked, _propose(kind=kind, rule=locked, fields=changes, proposed_by=user))
         return RuleSubmitted(rule_update(rule=locked, changes=changes, actor=actor), None)

@@ -9,6 +9,7 @@ per scope and list.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from ipaddress import ip_network
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,13 @@ def rule_create(
     return rule
 
 
+def refuse_built_in_rename(rule: Rule, changed: Iterable[str]) -> None:
+    """A built-in rule keeps its name: `built_in_rules_install` finds it by name after every
+    migrate, and one renamed would be installed again (live, with its first thresholds)."""
+    if rule.built_in and "name" in changed:
+        raise ValidationError({"name": "A built-in rule keeps its name; change its description instead."})
+
+
 def rule_update(*, rule: Rule, changes: dict[str, Any], actor: Actor) -> Rule:
     """Change a rule's name, description, expression, outcome, mode or whether it is enabled.
     A real change raises its version by one and is audited; no change changes nothing."""
@@ -112,6 +120,7 @@ def rule_update(*, rule: Rule, changes: dict[str, Any], actor: Actor) -> Rule:
             changed = [name for name, value in changes.items() if before[name] != value]
             if not changed:
                 return locked
+            refuse_built_in_rename(locked, changed)
             for name in changed:
                 setattr(locked, name, changes[name])
             locked.version = before["version"] + 1
@@ -149,6 +158,12 @@ def _entry_fields(entry: ListEntry) -> dict[str, Any]:
     }
 
 
+def check_allowed_range(kind: str, action: str, normalised: str) -> None:
+    """An IP allow entry covers at most a /24: allowing more would exempt a whole network."""
+    if kind == ListKind.IP and action == ListAction.ALLOW and ip_network(normalised).num_addresses > MAX_ALLOWED_RANGE:
+        raise ValidationError({"value": f"An allow entry covers at most {MAX_ALLOWED_RANGE} addresses (a /24)."})
+
+
 class ListEntryExists(ValidationError):
     """The value is on that list of that scope already: `entry` is the one there."""
 
@@ -182,8 +197,7 @@ def list_entry_add(
         raise ValidationError({"reason": CARD_NUMBER_REFUSED})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "An entry must expire in the future."})
-    if kind == ListKind.IP and action == ListAction.ALLOW and ip_network(normalised).num_addresses > MAX_ALLOWED_RANGE:
-        raise ValidationError({"value": f"An allow entry covers at most {MAX_ALLOWED_RANGE} addresses (a /24)."})
+    check_allowed_range(kind, action, normalised)
     try:
         with transaction.atomic():
             entry = ListEntry.objects.create(

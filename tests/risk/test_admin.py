@@ -4,11 +4,14 @@ saved); saves and deletes go through the audited services; the roles see what th
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from apps.accounts import roles
+from apps.audit.actors import Actor
 from apps.audit.models import AuditEvent
-from apps.risk.models import ListEntry, ListKind, Outcome, Rule, RuleChange
-from apps.risk.rule_changes import rule_change_approve
+from apps.risk.built_in import BUILT_IN_RULES, built_in_rules_install
+from apps.risk.models import ListEntry, ListKind, Outcome, Rule, RuleChange, RuleChangeKind
+from apps.risk.rule_changes import rule_change_approve, rule_change_submit
 from tests.accounts.factories import StaffUserFactory
 from tests.merchants.factories import MerchantFactory
 from tests.risk.factories import ListEntryFactory, RuleFactory
@@ -214,3 +217,31 @@ def test_card_numbers_and_past_expiry_are_form_errors(staff_client, field, value
     assert error in str(page.context["adminform"].form.errors)
     assert "4111" not in str(page.context["adminform"].form.errors)
     assert not ListEntry.objects.exists()
+
+
+def test_an_allow_range_wider_than_a_24_is_a_form_error(staff_client):
+    """Before: the service's refusal came out of save_model, a 500."""
+    client = staff_client(roles.RISK)
+
+    page = client.post(f"{ENTRIES}add/", {"kind": ListKind.IP, "action": "allow", "value": "10.0.0.0/16", "reason": ""})
+
+    assert page.status_code == 200
+    assert "An allow entry covers at most 256 addresses" in str(page.context["adminform"].form.errors)
+    assert not ListEntry.objects.exists()
+
+
+def test_a_built_in_rule_keeps_its_name(staff_client):
+    """Renamed, the next migrate installed it again (live, blocking, with its first thresholds, no
+    approval); or, with a rule of staff's own under the old name, migrate failed on the unique name."""
+    rule = Rule.objects.get(name="Card testing")
+    analyst = StaffUserFactory(roles=[roles.RISK])
+
+    with pytest.raises(ValidationError, match="keeps its name"):
+        rule_change_submit(kind=RuleChangeKind.UPDATE, rule=rule, fields={"name": "Card testing, tuned"}, user=analyst)
+    page = staff_client(roles.RISK).get(f"{RULES}{rule.pk}/change/")
+    assert "name" not in page.context["adminform"].form.fields
+
+    Rule.objects.filter(pk=rule.pk).update(name="Renamed before this release")
+    RuleFactory(name="Card testing")  # staff's own, under the old name
+    assert built_in_rules_install(actor=Actor.system("migrate")) == 0
+    assert Rule.objects.filter(built_in=True).count() == len(BUILT_IN_RULES)

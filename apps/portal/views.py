@@ -48,6 +48,10 @@ def _ended(request: HttpRequest, status: int, title: str, text: str) -> HttpResp
     return response
 
 
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    return _ended(request, 503, "Unavailable", "The portal is unavailable right now. Try again shortly.")
+
+
 def portal_page(ability: str | None = None) -> Callable[[PortalView], PortalView]:
     """A portal view: the request's customer scope as its second argument, the ability checked."""
 
@@ -64,11 +68,13 @@ def portal_page(ability: str | None = None) -> Callable[[PortalView], PortalView
             except PortalThrottled:
                 return _ended(request, 429, "Too many requests", "Please wait a moment and try again.")
             except SessionsUnavailable:
-                return _ended(request, 503, "Unavailable", "The portal is unavailable right now. Try again shortly.")
+                return _unavailable(request)
             try:
                 if ability is not None:
                     check_customer_ability(scope, ability)
                 return view(request, scope, *args, **kwargs)
+            except SessionsUnavailable:  # Redis lost after the check (sign-out cannot revoke): nothing changed
+                return _unavailable(request)
             except NotFoundError:
                 return _ended(request, 404, "Not found", "There is nothing here.")
             except ApplicationError as exc:

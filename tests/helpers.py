@@ -16,6 +16,28 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
+def lock_waits() -> int:
+    """How many connections to this database wait for a lock now. Cleared first: inside a
+    transaction PostgreSQL reads pg_stat_activity once and keeps it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def wait_for_a_lock_wait(what: str, timeout: float = 5.0) -> None:
+    """Until another connection waits for a lock (one this thread's transaction holds, typically)."""
+    deadline = time.monotonic() + timeout
+    while not lock_waits():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never waited for a lock")
+        time.sleep(0.02)
+
+
 def assert_shows_money(content: bytes, *, shown: list[str], bare: list[int]) -> None:
     """An admin page shows each amount of `shown` as money ("45.00 USD") and none of `bare` as
     minor units: a number standing on its own ("4500 USD"), not digits inside an id, a token or a

@@ -5,7 +5,6 @@ read feeds is exercised here, with the key's row as the statement returns it."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -23,6 +22,7 @@ from apps.api.views import IdempotentApiView
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.bench.models import BenchmarkRow
+from tests.helpers import wait_for_a_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,24 +157,12 @@ def test_a_key_claimed_after_the_statement_began_is_read_again_and_replayed(merc
         )
     )
     begin.start()
-    _wait_for_a_lock_wait()
+    wait_for_a_lock_wait("the claim")
     release.set()
     other.join(timeout=10)
     begin.join(timeout=10)
 
     assert result == [StoredResponse(status=201, body=None, content=b'{"ok":true}', content_type="application/json")]
-
-
-def _wait_for_a_lock_wait() -> None:
-    with connection.cursor() as cursor:
-        for _ in range(200):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the claim never waited on the other request's claim")
 
 
 def test_a_claim_has_one_index_to_find_its_key_by(db):

@@ -7,11 +7,10 @@ PostgreSQL ends by failing one of them)."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from apps.accounts import roles
 from apps.audit.actors import Actor
@@ -21,6 +20,7 @@ from apps.payments.services import refund_approve, refund_reject
 from apps.payments.services.bank_debits import bank_debit_returned
 from apps.sandbox.models import AnetTransaction
 from tests.accounts.factories import StaffUserFactory
+from tests.helpers import wait_for_a_lock_wait
 from tests.payments.helpers import settle
 from tests.payments.test_bank_account_debits import debit, run
 
@@ -36,20 +36,6 @@ def _waiting_refund(api: Any, anet_account: Any, anet_sandbox: Any, settings: An
     return Refund.objects.get(status="pending_approval")
 
 
-def _wait_for_a_lock_wait() -> None:
-    """From inside a transaction: pg_stat_activity is read once per transaction unless cleared."""
-    with connection.cursor() as cursor:
-        for _ in range(250):
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the decision never waited for a lock")
-
-
 @pytest.mark.parametrize("decide", [refund_approve, refund_reject], ids=["approve", "reject"])
 def test_a_decision_waits_behind_a_bank_return(decide: Any, api, anet_account, anet_sandbox, settings) -> None:
     refund = _waiting_refund(api, anet_account, anet_sandbox, settings)
@@ -62,7 +48,7 @@ def test_a_decision_waits_behind_a_bank_return(decide: Any, api, anet_account, a
             with transaction.atomic():
                 Payment.objects.select_for_update().get(pk=payment.pk)  # the return has the payment...
                 holding.set()
-                _wait_for_a_lock_wait()  # ...while the decision waits for a lock...
+                wait_for_a_lock_wait("the decision")  # ...while the decision waits for a lock...
                 bank_debit_returned(  # ...then takes the waiting refund
                     gateway_account_id=anet_account.pk, transaction_id=payment.gateway_transaction_id,
                     amount=payment.amount, return_code="R01", return_reason="Insufficient Funds",

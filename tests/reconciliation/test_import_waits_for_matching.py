@@ -7,27 +7,18 @@ key-share lock it needs waits for the run to end."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from apps.audit.actors import Actor
 from apps.gateways.settlement_interface import SettlementBatchData, SettlementLineData, SettlementLineKind
 from apps.reconciliation.models import SettlementBatch
 from apps.reconciliation.services import _locked, settlement_batch_store
+from tests.helpers import wait_for_a_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _lock_waits() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return int(cursor.fetchone()[0])
 
 
 def test_an_import_waits_for_a_run_of_the_account(anet_account) -> None:
@@ -59,10 +50,11 @@ def test_an_import_waits_for_a_run_of_the_account(anet_account) -> None:
     threads = [threading.Thread(target=a_run), threading.Thread(target=an_import)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 10
-    while not _lock_waits() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    waited = bool(_lock_waits())
+    try:
+        wait_for_a_lock_wait("the import", timeout=10)
+        waited = True
+    except AssertionError:
+        waited = False
     finish.set()
     for thread in threads:
         thread.join(timeout=20)

@@ -5,12 +5,14 @@ while ours is paused (a pause cancels the gateway's schedule: see recurring_chan
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.core.errors import ApplicationError
 from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
 from apps.gateways.base import TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
@@ -20,8 +22,18 @@ from apps.payments.models import PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_lock, subscription_snapshot
-from .models import FINAL_STATUSES, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from .models import (
+    BILLABLE_STATUSES,
+    FINAL_STATUSES,
+    BillingMode,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from .periods import arb_interval
+
+logger = logging.getLogger(__name__)
 
 # A gateway-run schedule's state -> our subscription's.
 GATEWAY_STATUSES = {
@@ -91,6 +103,30 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor) ->
         locked.save(update_fields=["gateway_subscription_id", "updated_at"])
         record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
     return locked
+
+
+def recurring_subscriptions_start_sweep(*, older_than_seconds: int = 300, limit: int = 100) -> list[str]:
+    """Gateway-run subscriptions whose schedule create went unanswered (ours open, without the
+    gateway's id) and that no retry has finished: created again, which the gateway answers with the
+    schedule it made under our reference (a duplicate, E00012), or makes it now. Without this, a
+    client that never retried left a schedule charging the customer that nothing of ours matched."""
+    waiting = Subscription.objects.filter(
+        billing_mode=BillingMode.GATEWAY,
+        gateway_subscription_id="",
+        status__in=BILLABLE_STATUSES,
+        created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
+    ).select_related("plan", "payment_method__profile", "gateway_account")
+    actor, done = Actor.system("recurring start sweeper"), []
+    for subscription in waiting.order_by("pk")[:limit]:
+        try:
+            started = recurring_subscription_start(subscription=subscription, actor=actor)
+        except ApplicationError as exc:  # unreachable again (next sweep), or refused (ours ended)
+            logger.warning(
+                "recurring_start_sweep_failed", extra={"subscription": subscription.public_id, "error": exc.code}
+            )
+            continue
+        done.append(f"{started.public_id}: {started.gateway_subscription_id}")
+    return done
 
 
 def recurring_subscription_cancel(*, subscription: Subscription, actor: Actor) -> Subscription:

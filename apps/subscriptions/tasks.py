@@ -8,7 +8,7 @@ from datetime import datetime
 from celery import shared_task
 from django.conf import settings
 
-from . import billing
+from . import billing, recurring
 
 # A batch task stops claiming after this long and hands the rest to a fresh task, so it stays
 # well inside its time limit.
@@ -33,3 +33,10 @@ def billing_batch(as_of: str | None = None) -> dict[str, int]:
     if summary.timed_out:
         billing_batch.delay(as_of)
     return summary.outcomes
+
+
+@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
+def recurring_subscriptions_start_sweep() -> int:
+    """Beat: gateway-run subscriptions whose schedule create went unanswered are created again
+    (the gateway answers a repeat with the schedule it made). Safe to run twice."""
+    return len(recurring.recurring_subscriptions_start_sweep())

@@ -353,6 +353,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.billing_run",
         "schedule": env.float("BILLING_RUN_SECONDS", default=60.0),
     },
+    "subscriptions-recurring-start": {
+        "task": "apps.subscriptions.tasks.recurring_subscriptions_start_sweep",
+        "schedule": 300.0,
+    },
     "audit-checkpoint": {
         "task": "apps.audit.tasks.audit_checkpoint",
         "schedule": AUDIT_CHECKPOINT_SECONDS,

@@ -19,6 +19,7 @@ from apps.sandbox.authorizenet.arb import arb_run
 from apps.sandbox.models import AnetSubscription
 from apps.sandbox.notifications import anet_webhook_register
 from apps.subscriptions.models import Invoice, Subscription
+from apps.subscriptions.recurring import recurring_subscriptions_start_sweep
 from apps.webhooks.models import IncomingWebhook
 from tests.helpers import wait_for
 
@@ -253,3 +254,28 @@ def test_a_subscribe_the_gateway_refuses_ends_ours(api, customer, card, make_pla
     ours = Subscription.objects.get()
     assert (ours.status, ours.cancellation_reason) == ("canceled", "gateway_refused")
     assert AnetSubscription.objects.count() == 0
+
+
+@pytest.mark.parametrize(("fault", "made_before_the_sweep"), [("drop_response", 1), ("http_error", 0)])
+def test_a_lost_schedule_create_nobody_retries_is_finished_by_the_sweeper(
+    api, customer, card, make_plan, sandbox_fault, fault, made_before_the_sweep
+):
+    """The client never retries: before, the schedule made at the gateway (answer lost) charged the
+    customer with nothing of ours to match; the sweeper now learns its id (a repeat is answered as a
+    duplicate with it), or makes it when the gateway was unreachable."""
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    sandbox_fault(fault, 503 if fault == "http_error" else 0, match="ARBCreateSubscriptionRequest")
+    body = {"customer": customer.public_id, "plan": plan.public_id}
+    assert api.post("/api/v1/subscriptions", body, format="json").status_code == 503
+    ours = Subscription.objects.get()
+    assert (ours.gateway_subscription_id, AnetSubscription.objects.count()) == ("", made_before_the_sweep)
+
+    assert recurring_subscriptions_start_sweep() == []  # too young: its client may still retry
+    Subscription.objects.filter(pk=ours.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    swept = recurring_subscriptions_start_sweep()
+
+    schedule = AnetSubscription.objects.get()
+    ours.refresh_from_db()
+    assert swept == [f"{ours.public_id}: {schedule.subscription_id}"]
+    assert (ours.status, ours.gateway_subscription_id) == ("active", schedule.subscription_id)
+    assert recurring_subscriptions_start_sweep() == []  # done: nothing to sweep again

@@ -58,13 +58,29 @@ def settle_in_flight(attempt: BillingAttempt, *, as_of: datetime, actor: Actor) 
         if call is not None and not payments.gateway_transaction_resolve(gateway_transaction_id=call.pk, actor=actor):
             raise GatewayRetryable("the gateway cannot tell yet")
     except (GatewayRetryable, GatewayOutcomeUnknown):
-        Subscription.objects.filter(pk=attempt.invoice.subscription_id).update(
+        # Asked again on a later run; a stopped subscription gets no billing date (the sweep asks).
+        Subscription.objects.filter(pk=attempt.invoice.subscription_id).exclude(status__in=STOPPED_STATUSES).update(
             next_billing_at=as_of + timedelta(seconds=settings.BILLING_ERROR_RETRY_SECONDS),
             billing_claimed_until=None,
         )
         return "unknown"
     with transaction.atomic():
         return apply_attempt(attempt.pk, as_of=as_of, actor=actor)
+
+
+def stopped_attempts_settle(*, limit: int = 100) -> list[str]:
+    """Attempts still pending on a subscription stopped (canceled, ended, paused) while their
+    charge's outcome was unknown: the billing run claims only billable subscriptions and never
+    comes back to them. Each is asked about like any in-flight attempt and recorded on its invoice
+    (money taken is the invoice's payment, to refund), never renewing. Safe to run twice."""
+    actor = Actor.system("billing")
+    pending = BillingAttempt.objects.select_related("payment", "invoice").filter(
+        status=A.PENDING, invoice__subscription__status__in=STOPPED_STATUSES
+    )
+    return [
+        f"{attempt.invoice.public_id}: {settle_in_flight(attempt, as_of=timezone.now(), actor=actor)}"
+        for attempt in pending.order_by("pk")[:limit]
+    ]
 
 
 # What a payment's state means for its attempt.

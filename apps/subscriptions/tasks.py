@@ -8,7 +8,7 @@ from datetime import datetime
 from celery import shared_task
 from django.conf import settings
 
-from . import billing, recurring
+from . import billing, dunning, recurring
 
 # A batch task stops claiming after this long and hands the rest to a fresh task, so it stays
 # well inside its time limit.
@@ -40,3 +40,10 @@ def recurring_subscriptions_start_sweep() -> int:
     """Beat: gateway-run subscriptions whose schedule create went unanswered are created again
     (the gateway answers a repeat with the schedule it made). Safe to run twice."""
     return len(recurring.recurring_subscriptions_start_sweep())
+
+
+@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
+def stopped_attempts_settle() -> int:
+    """Beat: renewal charges of unknown outcome whose subscription was stopped meanwhile are
+    asked about and recorded on their invoice. Safe to run twice."""
+    return len(dunning.stopped_attempts_settle())

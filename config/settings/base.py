@@ -357,6 +357,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.recurring_subscriptions_start_sweep",
         "schedule": 300.0,
     },
+    "subscriptions-stopped-attempts": {
+        "task": "apps.subscriptions.tasks.stopped_attempts_settle",
+        "schedule": 300.0,
+    },
     "audit-checkpoint": {
         "task": "apps.audit.tasks.audit_checkpoint",
         "schedule": AUDIT_CHECKPOINT_SECONDS,

@@ -14,6 +14,7 @@ from django.db import connection
 from apps.audit.models import AuditEvent
 from apps.sandbox.models import AnetTransaction, SandboxFault
 from apps.subscriptions.billing import billing_run
+from apps.subscriptions.dunning import stopped_attempts_settle
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.services import subscription_cancel, subscription_create, subscription_pause
 from tests.helpers import wait_for
@@ -92,4 +93,34 @@ def test_a_renewal_declined_after_a_stop_does_not_start_dunning(
         action="invoice.payment_failed_while_stopped", target_id=invoice.public_id
     ).exists()
     billing_run(as_of=renewal + timedelta(days=90))
+    assert AnetTransaction.objects.filter(transaction_type="authCaptureTransaction").count() == 2
+
+
+def test_a_renewal_of_unknown_outcome_on_a_canceled_subscription_is_settled_by_the_sweep(
+    merchant, customer, card, make_plan, sandbox_fault, settings
+):
+    """The renewal's answer is lost (the charge went through), then the customer cancels. Before,
+    nothing came back to its attempt (the billing run only claims billable subscriptions): the
+    money taken was on no invoice and its attempt stayed pending for good."""
+    sub = subscription_create(
+        merchant=merchant, customer=customer, plan=make_plan(), livemode=False, now=T0, actor=ACTOR
+    )
+    renewal = sub.current_period_end
+    sandbox_fault("drop_response", match="createTransactionRequest")
+    billing_run(as_of=renewal)
+    invoice = sub.invoices.get(period_start=renewal)
+    attempt = invoice.attempts.get()
+    assert (attempt.status, attempt.payment.status) == ("pending", "unknown")
+    subscription_cancel(subscription=Subscription.objects.get(pk=sub.pk), actor=ACTOR)
+    settings.GATEWAY_STALE_CALL_SECONDS = 0
+
+    swept = stopped_attempts_settle()
+
+    invoice.refresh_from_db()
+    assert swept == [f"{invoice.public_id}: paid_while_canceled"]
+    assert (invoice.status, invoice.payment.status, invoice.attempts.get().status) == ("paid", "captured", "succeeded")
+    assert AuditEvent.objects.filter(action="invoice.paid_while_stopped", target_id=invoice.public_id).exists()
+    sub.refresh_from_db()
+    assert (sub.status, sub.next_billing_at) == ("canceled", None)
+    assert stopped_attempts_settle() == []
     assert AnetTransaction.objects.filter(transaction_type="authCaptureTransaction").count() == 2

@@ -130,6 +130,14 @@ def recurring_subscriptions_start_sweep(*, older_than_seconds: int = 300, limit:
 
 
 def recurring_subscription_cancel(*, subscription: Subscription, actor: Actor) -> Subscription:
+    if not subscription.gateway_subscription_id and subscription.status in BILLABLE_STATUSES:
+        # Its create's answer was lost: a schedule may exist under our reference. Its id first (a
+        # repeat is answered with it), so that the cancel reaches it and nothing charges on.
+        try:
+            subscription = recurring_subscription_start(subscription=subscription, actor=actor)
+        except GatewayMisconfiguredError:  # refused: nothing there, and ours ended by the refusal
+            subscription.refresh_from_db()
+            return subscription
     if subscription.gateway_subscription_id and subscription.status not in FINAL_STATUSES:
         try:
             recurring_gateway_for(subscription.gateway_account).recurring_cancel(subscription.gateway_subscription_id)

@@ -279,3 +279,27 @@ def test_a_lost_schedule_create_nobody_retries_is_finished_by_the_sweeper(
     assert swept == [f"{ours.public_id}: {schedule.subscription_id}"]
     assert (ours.status, ours.gateway_subscription_id) == ("active", schedule.subscription_id)
     assert recurring_subscriptions_start_sweep() == []  # done: nothing to sweep again
+
+
+def test_canceling_one_whose_schedule_create_was_lost_cancels_the_schedule_too(
+    api, customer, card, make_plan, sandbox_fault
+):
+    """Before: without the gateway's id the cancel skipped the gateway, and the schedule made there
+    (its answer lost) went on charging the customer of a subscription we showed as canceled."""
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    sandbox_fault("drop_response", match="ARBCreateSubscriptionRequest")
+    assert (
+        api.post(
+            "/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id}, format="json"
+        ).status_code
+        == 503
+    )
+    ours = Subscription.objects.get()
+
+    canceled = api.post(f"/api/v1/subscriptions/{ours.public_id}/cancel", {}, format="json")
+
+    assert (canceled.status_code, canceled.json()["status"]) == (200, "canceled"), canceled.content
+    schedule = AnetSubscription.objects.get()
+    assert schedule.status == "canceled"
+    ours.refresh_from_db()
+    assert ours.gateway_subscription_id == schedule.subscription_id

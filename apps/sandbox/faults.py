@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from .models import SandboxFault
 
 BEFORE = {SandboxFault.Kind.LATENCY, SandboxFault.Kind.HTTP_ERROR, SandboxFault.Kind.RESET}
-AFTER = {SandboxFault.Kind.DROP_RESPONSE, SandboxFault.Kind.HANG_AFTER}
+AFTER = {SandboxFault.Kind.DROP_RESPONSE, SandboxFault.Kind.HANG_AFTER, SandboxFault.Kind.SYSTEM_ERROR}
 
 
 @dataclass(frozen=True)

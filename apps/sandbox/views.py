@@ -11,10 +11,12 @@ from django.views.decorators.http import require_POST
 
 from .authorizenet.cards import mint_nonce
 from .authorizenet.server import sandbox_request
+from .authorizenet.xml import error_response
 from .faults import AFTER, BEFORE, reset_connection, sleep_ms, take_faults
 from .models import SandboxCall, SandboxFault
 
 ANET_CONTENT_TYPE = "application/xml; charset=utf-8"
+SYSTEM_ERROR = ("E00001", "An error occurred during processing. Please try again.")
 ACCEPT_JS = "sandbox/authorizenet/accept.js"
 
 
@@ -40,6 +42,9 @@ def authorizenet_api(request: HttpRequest) -> HttpResponse:
             sleep_ms(fault.value)
         elif fault.kind == SandboxFault.Kind.DROP_RESPONSE and reset_connection(request):
             return HttpResponse(status=204)
+        elif fault.kind == SandboxFault.Kind.SYSTEM_ERROR and sandbox.method:
+            # The work is done; the answer is the API's "unexpected system error", no verdict.
+            body = error_response(sandbox.method.removesuffix("Request") + "Response", *SYSTEM_ERROR, sandbox.ref_id)
     return HttpResponse(body, content_type=ANET_CONTENT_TYPE)
 
 

@@ -265,6 +265,19 @@ def test_other_5xx_to_a_write_leaves_its_outcome_unknown(anet_gateway, sandbox_f
         anet_gateway.fetch_transaction("60000000001")
 
 
+def test_a_system_error_answering_a_charge_leaves_its_outcome_unknown(anet_gateway, sandbox_fault):
+    """E00001 ("unexpected system error") with no verdict, the charge made: before, retryable, and
+    a retry under a new reference charged again. Now the charge is looked up."""
+    sandbox_fault("system_error", match="createTransactionRequest")
+    reference = ref()
+
+    with pytest.raises(GatewayOutcomeUnknown, match="E00001"):
+        anet_gateway.sale(ChargeRequest(reference, 100, "USD", VISA))
+
+    assert AnetTransaction.objects.filter(invoice_number=reference).count() == 1
+    assert anet_gateway.find_transaction(reference).reference == reference
+
+
 def _others(anet_sandbox, count: int, submitted_at) -> None:
     """`count` approved charges of other references, made straight in the sandbox's books."""
     AnetTransaction.objects.bulk_create(

@@ -114,6 +114,10 @@ class AuthorizeNetSandbox(FollowOns):
         return find_text(self.root, "transactionRequest/transactionType")
 
     @property
+    def ref_id(self) -> str:
+        return find_text(self.root, "refId")
+
+    @property
     def login(self) -> str:
         return find_text(self.root, "merchantAuthentication/name")[:40]
 

@@ -39,6 +39,7 @@ class SandboxFault(models.Model):
         WEBHOOK_DELAY = "webhook_delay", "Webhooks: hold the notification back, so later ones overtake it (value: ms)"
         MISREPORT_DECLINED = "misreport_declined", "Process, then answer 'declined' (a refund we think failed)"
         SEARCH_LAG = "search_lag", "Search: leave out objects created in the last N seconds (value: seconds)"
+        SYSTEM_ERROR = "system_error", "Process, then answer E00001 'unexpected system error' (Authorize.Net)"
 
     gateway = models.CharField(max_length=20, default="authorizenet")
     kind = models.CharField(max_length=20, choices=Kind.choices)

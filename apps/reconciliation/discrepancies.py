@@ -204,7 +204,8 @@ def _adjust_ours(d: Discrepancy, *, user: User, actor: Actor, note: str) -> Disc
     ledger follows through the payment's own entries."""
     line = d.line
     if d.kind == DiscrepancyKind.AMOUNT_MISMATCH and line is not None and line.kind == LineKind.CHARGE and d.payment_id:
-        payment = Payment.objects.get(pk=d.payment_id)
+        # Locked before reading: the target is relative to what is captured now.
+        payment = Payment.objects.select_for_update(of=("self",)).get(pk=d.payment_id)
         target = payment.amount_captured + (line.amount - (d.our_amount or 0))
         payment_adjust_captured(
             payment=payment, amount=target, reason=f"settled for {line.amount} ({d.public_id})", actor=actor

@@ -371,6 +371,17 @@ def _open_missing_at_gateway(account: GatewayAccount, opened: list[Discrepancy],
         .exclude(Exists(SettlementLine.objects.filter(entry_id=OuterRef("pk"))))
         .exclude(Q(kind=EntryKind.CAPTURE) & Exists(reversed_payment))
         .exclude(Exists(Discrepancy.objects.filter(entry_id=OuterRef("pk"), kind=DiscrepancyKind.MISSING_AT_GATEWAY)))
+        # The capture "adjust ours" posted to bring an amount mismatch up to what the gateway
+        # settled: settled by that line already, it has none of its own.
+        .exclude(
+            Exists(
+                Discrepancy.objects.filter(
+                    resolution_entry_id=OuterRef("pk"),
+                    kind=DiscrepancyKind.AMOUNT_MISMATCH,
+                    resolution=Resolution.ADJUST_OURS,
+                )
+            )
+        )
     )
     rows = list(entries.values_list("pk", "payment_id", "refund_id", "gateway_transaction_id", "currency", "amount"))
     for pk, payment_id, refund_id, txn, currency, amount in rows:

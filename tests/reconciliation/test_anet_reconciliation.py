@@ -276,6 +276,29 @@ def test_an_amount_mismatch_corrected_on_our_side(api, anet_account, anet_sandbo
     assert receivable(anet_account) == 0
 
 
+def test_an_amount_mismatch_corrected_upwards_is_not_missing_at_the_gateway_afterwards(
+    api, anet_account, anet_sandbox, operator
+):
+    """Captured 900 of 1,000 authorised, settled 1,000: "adjust ours" posts a capture of the 100.
+    Before, the next run reported that entry missing at the gateway (it has no line of its own),
+    and adjusting that undid the correction."""
+    payment = Payment.objects.get(public_id=purchase(api, 1000, capture=False).json()["id"])
+    captured = api.post(f"/api/v1/payments/{payment.public_id}/capture", {"amount": 900}, format="json")
+    assert captured.status_code == 200, captured.content
+    inject(anet_sandbox, "amount", payment, amount=1000)
+    settle(anet_sandbox)
+    assert run(anet_account).opened == {"amount_mismatch": 1}
+    discrepancy_resolve(discrepancy=Discrepancy.objects.get(), resolution="adjust_ours", user=operator)
+    payment.refresh_from_db()
+    assert payment.amount_captured == 1000
+
+    pay(api, 300)
+    settle(anet_sandbox)  # a later settlement: the adjusting entry is well before its cutoff
+
+    assert run(anet_account).opened == {}
+    assert receivable(anet_account) == 0
+
+
 def test_an_unknown_transaction_becomes_a_payment_from_the_gateway_record(api, anet_account, anet_sandbox, operator):
     pay(api, 500)
     stranger = inject(anet_sandbox, "unknown", amount=4200)

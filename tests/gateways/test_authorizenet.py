@@ -299,6 +299,10 @@ def test_a_lost_charge_is_found_past_the_first_page_of_the_lists(anet_gateway, a
     first = anet_gateway.sale(older)
     _others(anet_sandbox, 1_000, timezone.now() + timedelta(seconds=1))
     assert anet_gateway.find_transaction(older.reference).transaction_id == first.transaction_id  # page 2
+    found = anet_gateway.find_transaction(older.reference, made_at=timezone.now() - timedelta(minutes=1))
+    assert found.transaction_id == first.transaction_id  # made within minutes of the call it looks for
+    # Newest first, the unsettled list is read down to 5 minutes before the call only.
+    assert anet_gateway.find_transaction(older.reference, made_at=timezone.now() + timedelta(hours=1)) is None
 
     newer = ChargeRequest(ref(), 4321, "USD", VISA)
     second = anet_gateway.sale(newer)

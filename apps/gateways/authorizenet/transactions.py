@@ -24,7 +24,7 @@ from apps.gateways.base import (
 from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured
 
 from .client import AuthorizeNetClient, address_of, bank_account_of, payment_of
-from .vocabulary import STATES, all_of, brand, child, text
+from .vocabulary import STATES, all_of, brand, child, text, utc_time
 
 
 class Transactions(AuthorizeNetClient):
@@ -192,8 +192,8 @@ class Transactions(AuthorizeNetClient):
         for item in items:
             if text(item, "invoiceNumber") == reference:
                 return text(item, "transId")
-            submitted = text(item, "submitTimeUTC")
-            if since is not None and submitted and datetime.fromisoformat(submitted.replace("Z", "+00:00")) < since:
+            submitted = utc_time(text(item, "submitTimeUTC"))
+            if since is not None and submitted is not None and submitted < since:
                 return ""  # newest first: everything further down is older than our call
         return ""
 

@@ -198,9 +198,9 @@ def test_accept_token_rejects_bad_card_data(live_server):
 
 
 def test_faults_from_settings_apply_to_every_request(anet_gateway, settings):
-    settings.SANDBOX_FAULTS = "http_error=502"
+    settings.SANDBOX_FAULTS = "http_error=503"  # refused before any processing
 
     from apps.gateways.errors import GatewayRetryable
 
-    with pytest.raises(GatewayRetryable, match="502"):
+    with pytest.raises(GatewayRetryable, match="503"):
         anet_gateway.sale(ChargeRequest("x1", 100, "USD", Card("4111111111111111", 12, 2030)))

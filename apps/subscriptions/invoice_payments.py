@@ -16,7 +16,7 @@ from apps.payments.models import Payment
 from .billing import OnSession, subscription_bill
 from .dunning import settle_in_flight
 from .errors import SubscriptionStateError
-from .lifecycle import record_change, subscription_snapshot
+from .lifecycle import invoice_reopen_written_off, record_change, subscription_snapshot
 from .links import invoice_id_from_token
 from .models import BillingAttempt, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 
@@ -35,12 +35,7 @@ def subscription_retry_now(
             raise SubscriptionStateError(f"A {locked.status} subscription owes nothing to retry.")
         before = subscription_snapshot(locked)
         if locked.status == S.UNPAID:
-            reopened = (
-                Invoice.objects.filter(subscription=locked, status=InvoiceStatus.UNCOLLECTIBLE).order_by("-id").first()
-            )
-            if reopened is not None:
-                reopened.status = InvoiceStatus.OPEN
-                reopened.save(update_fields=["status", "updated_at"])
+            invoice_reopen_written_off(locked, reason="retry_requested", actor=actor)
             locked.status = S.PAST_DUE
         locked.next_billing_at = now
         locked.save()

@@ -71,3 +71,23 @@ def subscription_end(subscription: Subscription, *, status: str, reason: str, at
 
 def next_period_end(subscription: Subscription, plan: Plan, start: datetime) -> datetime:
     return period_end(start, interval=plan.interval, count=plan.interval_count, anchor=subscription.billing_anchor)
+
+
+def invoice_reopen_written_off(subscription: Subscription, *, reason: str, actor: Actor) -> bool:
+    """Under the subscription's row lock: its latest uncollectible invoice (dunning ran out with
+    BILLING_FINAL_ACTION=unpaid) is open again, to be charged; audited. False when there is none."""
+    written_off = (
+        Invoice.objects.select_for_update()
+        .filter(subscription=subscription, status=InvoiceStatus.UNCOLLECTIBLE)
+        .order_by("-id")
+        .first()
+    )
+    if written_off is None:
+        return False
+    written_off.status = InvoiceStatus.OPEN
+    written_off.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor, action="invoice.reopened", target=written_off,
+        before={"status": InvoiceStatus.UNCOLLECTIBLE}, after={"status": InvoiceStatus.OPEN, "reason": reason},
+    )  # fmt: skip
+    return True

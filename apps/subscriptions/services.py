@@ -23,7 +23,13 @@ from apps.payments.attempts import one_run_per_reference
 
 from . import billing
 from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
-from .lifecycle import record_change, subscription_end, subscription_lock, subscription_snapshot
+from .lifecycle import (
+    invoice_reopen_written_off,
+    record_change,
+    subscription_end,
+    subscription_lock,
+    subscription_snapshot,
+)
 from .models import (
     FINAL_STATUSES,
     BillingMode,
@@ -326,7 +332,8 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
         before = subscription_snapshot(subscription)
         owed = Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).exists()
         if not owed:
-            owed = _reopen_written_off(subscription, actor=actor)
+            # Paused while unpaid: the uncollectible invoice is still owed; resuming never forgives it.
+            owed = invoice_reopen_written_off(subscription, reason="resumed", actor=actor)
         if owed:
             subscription.status, subscription.next_billing_at = S.PAST_DUE, now
         else:
@@ -341,27 +348,6 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
             subscription, action="subscription.resumed", before=before, actor=actor, event="subscription.resumed"
         )
     return subscription
-
-
-def _reopen_written_off(subscription: Subscription, *, actor: Actor) -> bool:
-    """Under the row lock, on resume: a subscription paused while unpaid (dunning exhausted,
-    BILLING_FINAL_ACTION=unpaid) still owes its uncollectible invoice. It is opened again and
-    retried now, as subscription_retry_now does; resuming must not forgive the debt."""
-    written_off = (
-        Invoice.objects.select_for_update()
-        .filter(subscription=subscription, status=InvoiceStatus.UNCOLLECTIBLE)
-        .order_by("-id")
-        .first()
-    )
-    if written_off is None:
-        return False
-    written_off.status = InvoiceStatus.OPEN
-    written_off.save(update_fields=["status", "updated_at"])
-    audit_record(
-        actor=actor, action="invoice.reopened", target=written_off,
-        before={"status": InvoiceStatus.UNCOLLECTIBLE}, after={"status": InvoiceStatus.OPEN, "reason": "resumed"},
-    )  # fmt: skip
-    return True
 
 
 def raise_if_initial_payment_failed(subscription: Subscription) -> None:

@@ -351,15 +351,29 @@ class RazorpayGateway(RazorpayVaultMixin):
             latest = sorted(payments, key=lambda p: p.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
             kept = [p for p in latest if p.status != "failed"] or latest
             return self.fetch_transaction(kept[0].payment_id)
+        receipt = reference[:MAX_RECEIPT_LENGTH]
+        skip = 0
+        while True:  # every page: a refund of ours not on the first is still made, not "not found"
+            page = self._refunds_page(parent_transaction_id, skip)
+            for item in page:
+                if item.get("receipt") == receipt:
+                    return self._refund_details(item)
+            if len(page) < self.REFUNDS_PAGE:
+                return None
+            skip += len(page)
+
+    REFUNDS_PAGE = 100  # the largest page of a payment's refunds
+
+    def _refunds_page(self, payment_id: str, skip: int) -> list[dict[str, Any]]:
+        """A page of the payment's refunds, newest first: one made while we page pushes the rest
+        down a place, so a refund may be read twice, but none is skipped."""
+        query = {"count": self.REFUNDS_PAGE, "skip": skip}
         data = self._request(
             "payments.refunds",
-            lambda c, kw: c.payment.fetch_multiple_refund(parent_transaction_id, {"count": 100}, **kw),
+            lambda c, kw: c.payment.fetch_multiple_refund(payment_id, query, **kw),
             mutating=False,
         )
-        for item in data.get("items") or []:
-            if item.get("receipt") == reference[:MAX_RECEIPT_LENGTH]:
-                return self._refund_details(item)
-        return None
+        return [item for item in data.get("items") or [] if isinstance(item, dict)]
 
     # --- settlements (the combined settlement report) ------------------------------------------
 

@@ -1,9 +1,10 @@
 """Reads for closing the day: one UTC day of one gateway account in figures, what is still open on
 it, the closes of recent days, and what changed on a closed day after it was closed.
 
-The figures reuse the dashboard's day totals (payments created and refunds asked for that day)
-and add the settlement batches settled that day; amounts stay per currency, in minor units, and
-are formatted only on the page.
+The figures reuse the dashboard's day totals (payments created and refunds asked for that day),
+add the bank debits returned that day (the ledger's return entries, by the return's date) and the
+settlement batches settled that day; amounts stay per currency, in minor units, and are formatted
+only on the page. A close stored before a figure existed reads as 0 for it.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from apps.core.dates import utc_days
 from apps.gateways.models import GatewayAccount
-from apps.ledger.models import JournalEntry
+from apps.ledger.models import EntryKind, JournalEntry
 from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
 
 from .models import DayClose
 from .selectors import day_totals
 
 # Money figures (per currency) and counts, in the order the page shows them.
-MONEY_FIGURES = ("captured", "refunded", "settled", "fees", "payout")
-COUNT_FIGURES = ("payments", "refunds", "batches")
+MONEY_FIGURES = ("captured", "refunded", "returned", "settled", "fees", "payout")
+COUNT_FIGURES = ("payments", "refunds", "returns", "batches")
 OVERVIEW_DAYS = 30
 LATE_ENTRIES_SHOWN = 100
 
@@ -71,7 +72,12 @@ def day_open_items(*, account_id: int, day: date) -> dict[str, list[Any]]:
 
 def day_figures(*, account_id: int, day: date) -> dict[str, Any]:
     """The day's figures: {"money": {figure: {currency: minor units}}, "counts": {name: n}}.
-    Settled is what the day's batches settled net of refunds; fees include the gateway's tax."""
+
+    Returned is what customers' banks took back that day (ACH returns): the return entries the
+    ledger posted for the day, by the return's date, as the payment became returned. Settled is
+    what the day's batches settled net of refunds and returns (what the ledger's settlement
+    entries move out of the receivable), so that settled less fees is the payout; fees include
+    the gateway's tax."""
     money: dict[str, dict[str, int]] = {name: {} for name in MONEY_FIGURES}
     counts = dict.fromkeys(COUNT_FIGURES, 0)
     since, until = utc_days(day)
@@ -81,6 +87,17 @@ def day_figures(*, account_id: int, day: date) -> dict[str, Any]:
             money[figure][currency] = money[figure].get(currency, 0) + row[field]
         counts["payments"] += row["payments"]
         counts["refunds"] += row["refunds"]
+    returns = (
+        JournalEntry.objects.filter(
+            gateway_account_id=account_id, kind=EntryKind.RETURN, occurred_at__gte=since, occurred_at__lt=until
+        )
+        .values("currency")
+        .annotate(n=Count("id"), amount=Sum("amount", default=0))
+        .order_by("currency")
+    )
+    for returned in returns:
+        money["returned"][returned["currency"]] = returned["amount"]
+        counts["returns"] += returned["n"]
     batches = (
         _day_batches(account_id=account_id, day=day)
         .values("currency")
@@ -88,6 +105,7 @@ def day_figures(*, account_id: int, day: date) -> dict[str, Any]:
             n=Count("id"),
             charges=Sum("charges_amount", default=0),
             refunds=Sum("refunds_amount", default=0),
+            returns=Sum("returns_amount", default=0),
             fees=Sum("fees_amount", default=0),
             payout=Sum("payout_amount", default=0),
         )
@@ -95,7 +113,7 @@ def day_figures(*, account_id: int, day: date) -> dict[str, Any]:
     )
     for batch in batches:
         currency = batch["currency"]
-        money["settled"][currency] = batch["charges"] - batch["refunds"]
+        money["settled"][currency] = batch["charges"] - batch["refunds"] - batch["returns"]
         money["fees"][currency] = batch["fees"]
         money["payout"][currency] = batch["payout"]
         counts["batches"] += batch["n"]
@@ -116,7 +134,8 @@ class FigureChange:
 
 
 def figures_changed(*, stored: dict[str, Any], current: dict[str, Any]) -> list[FigureChange]:
-    """Every money figure (per currency) and count that differs now from its value at closing."""
+    """Every money figure (per currency) and count that differs now from its value at closing (a
+    figure the stored close lacks, being older than the figure, was 0)."""
     changes = []
     for figure in MONEY_FIGURES:
         was_by_currency = stored.get("money", {}).get(figure, {})

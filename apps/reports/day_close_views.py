@@ -33,11 +33,13 @@ DAY_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 FIGURE_LABELS = {
     "captured": "Captured",
     "refunded": "Refunded",
-    "settled": "Settled (net of refunds)",
+    "returned": "Bank debits returned",
+    "settled": "Settled (net of refunds and returns)",
     "fees": "Fees and tax",
     "payout": "Payout",
     "payments": "Payments",
     "refunds": "Refunds",
+    "returns": "Bank debit returns",
     "batches": "Settlement batches",
 }
 
@@ -86,10 +88,15 @@ def _parse_day(text: str, today: date) -> date:
 
 
 def _money_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """A close stored before a figure existed lacks it: it shows as none (0)."""
     return [
-        {"label": FIGURE_LABELS[name], "amounts": sorted(figures["money"][name].items())}
+        {"label": FIGURE_LABELS[name], "amounts": sorted(figures["money"].get(name, {}).items())}
         for name in selectors.MONEY_FIGURES
     ]
+
+
+def _count_rows(figures: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(FIGURE_LABELS[name], figures["counts"].get(name, 0)) for name in selectors.COUNT_FIGURES]
 
 
 def _links(account: GatewayAccount, day: date) -> dict[str, str]:
@@ -130,6 +137,7 @@ def _closed_context(close: Any, current: dict[str, Any]) -> dict[str, Any]:
     return {
         "close": close,
         "stored_rows": _money_rows(close.figures),
+        "stored_counts": _count_rows(close.figures),
         "changes": changes,
         "late_entries": late_entries[: selectors.LATE_ENTRIES_SHOWN],
         "more_late_entries": len(late_entries) > selectors.LATE_ENTRIES_SHOWN,
@@ -180,7 +188,7 @@ def day_close_day_view(request: HttpRequest, account_id: str, day_text: str) -> 
         "day": day,
         "ended": day < today,
         "money_rows": _money_rows(figures),
-        "counts": [(FIGURE_LABELS[name], figures["counts"][name]) for name in selectors.COUNT_FIGURES],
+        "counts": _count_rows(figures),
         "links": _links(account, day),
         "form": form,
         "can_close": close is None and day < today and request.user.has_perm(CLOSE_DAY_PERMISSION),

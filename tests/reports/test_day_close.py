@@ -88,7 +88,7 @@ def test_the_day_page_shows_the_figures_with_links_to_what_is_open(busy_day, ane
     for label, amount in (
         ("Captured", 4500),
         ("Refunded", 500),
-        ("Settled (net of refunds)", settled),
+        ("Settled (net of refunds and returns)", settled),
         ("Fees and tax", batches["fees"]),
         ("Payout", batches["payout"]),
     ):

@@ -18,7 +18,14 @@ events and webhooks as our own subscriptions.
 
 The gateway is never called inside a transaction. While a call is out the subscription is held
 (`billing_claimed_until`, which the billing run uses for the same purpose for our own schedules):
-a second change meanwhile gets 409 instead of racing the first at the gateway.
+a second change meanwhile gets 409 instead of racing the first at the gateway. A new card going
+onto the schedule is claimed as the subscription's pending card in the same transaction (audited:
+`subscription.card_change_started`), so removing that card while the call is out is refused as
+"in use" (the removal locks the card, as the change does, and then sees the claim); otherwise the
+card would be removed here and deleted from the vault while the gateway's schedule charges it.
+The claim ends with the change (the card is ours), or with the gateway's definite refusal
+(`subscription.card_change_refused`); an unknown outcome keeps it, because the gateway may be
+charging that card now: a retry of the change, or a change to another card, settles it.
 """
 
 from __future__ import annotations
@@ -40,14 +47,18 @@ from .errors import PlanNotSupported, SubscriptionStateError
 from .lifecycle import record_change, subscription_lock, subscription_snapshot
 from .models import FINAL_STATUSES, Plan, Subscription, SubscriptionStatus
 from .periods import arb_interval
-from .recurring import recurring_error, recurring_reference
+from .recurring import recurring_error, recurring_reference, recurring_refused
 
 PAUSABLE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 
 
-def _hold(subscription: Subscription, check: Callable[[Subscription], None]) -> Subscription:
+def _hold(
+    subscription: Subscription,
+    check: Callable[[Subscription], None],
+    claim: Callable[[Subscription], None] | None = None,
+) -> Subscription:
     """In one transaction: lock, check (it raises to refuse), and hold the subscription for a
-    gateway call."""
+    gateway call; `claim` marks what the call is about to change (it audits what it marks)."""
     now = timezone.now()
     with transaction.atomic():
         locked = subscription_lock(subscription)
@@ -56,6 +67,8 @@ def _hold(subscription: Subscription, check: Callable[[Subscription], None]) -> 
         check(locked)
         locked.billing_claimed_until = now + timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
         locked.save(update_fields=["billing_claimed_until", "updated_at"])
+        if claim is not None:
+            claim(locked)
     return locked
 
 
@@ -86,10 +99,17 @@ def recurring_subscription_change(
                 param="plan",
             )
 
-    held = _hold(subscription, check_interval)
+    claimed_over: list[int | None] = []  # the pending card our claim replaced, if it made one
+
+    def claim_card(locked: Subscription) -> None:
+        if payment_method is not None and _goes_to_the_gateway(locked) and _card_to_send(locked, payment_method):
+            claimed_over.append(locked.pending_payment_method_id)
+            _card_claim(locked, payment_method, actor=actor)
+
+    held = _hold(subscription, check_interval, claim_card)
     new_plan = plan if plan is not None and plan.pk != held.plan_id else None
-    new_card = payment_method if payment_method is not None and payment_method.pk != held.payment_method_id else None
-    if held.gateway_subscription_id and held.status != SubscriptionStatus.PAUSED and (new_plan or new_card):
+    new_card = payment_method if payment_method is not None and _card_to_send(held, payment_method) else None
+    if _goes_to_the_gateway(held) and (new_plan or new_card):
         update = RecurringUpdate(
             reference=idempotency_reference or recurring_reference(held),
             currency=held.plan.currency,
@@ -101,20 +121,58 @@ def recurring_subscription_change(
         try:
             recurring_gateway_for(held.gateway_account).recurring_update(held.gateway_subscription_id, update)
         except GatewayError as exc:
-            _release(held)
+            if claimed_over and recurring_refused(exc):
+                _card_claim_refused(held, payment_method, restore=claimed_over[0], actor=actor)
+            else:  # an unknown outcome keeps the card's claim: the schedule may be charging it
+                _release(held)
             raise recurring_error(exc) from exc
     with transaction.atomic():
         locked = subscription_lock(held)
         before = subscription_snapshot(locked)
         if new_plan is not None:
             locked.plan = new_plan
-        if new_card is not None:
-            locked.payment_method = new_card
-        locked.pending_plan, locked.pending_payment_method = None, None
+        if payment_method is not None:
+            locked.payment_method = payment_method
+            locked.pending_payment_method = None  # our claim: the card is ours now, as at the gateway
+        locked.pending_plan = None
         locked.billing_claimed_until = None
         locked.save()
         record_change(locked, action="subscription.changed", before=before, actor=actor, event="subscription.updated")
     return locked
+
+
+def _goes_to_the_gateway(subscription: Subscription) -> bool:
+    """A change is made at the gateway first while it runs a schedule (a paused one has none)."""
+    return bool(subscription.gateway_subscription_id) and subscription.status != SubscriptionStatus.PAUSED
+
+
+def _card_to_send(subscription: Subscription, card: PaymentMethod) -> bool:
+    """A card other than ours, or any card while a pending one's change went unanswered (that
+    card may be on the gateway's schedule: the new change puts the chosen one there for sure)."""
+    return card.pk != subscription.payment_method_id or subscription.pending_payment_method_id is not None
+
+
+def _card_claim(locked: Subscription, card: PaymentMethod, *, actor: Actor) -> None:
+    """Under the subscription's lock, before the gateway call: the card is its pending card, which
+    the card's removal counts as in use (payment_method_pays_a_live_subscription)."""
+    before = subscription_snapshot(locked)
+    locked.pending_payment_method = card
+    locked.save(update_fields=["pending_payment_method", "updated_at"])
+    record_change(locked, action="subscription.card_change_started", before=before, actor=actor)
+
+
+def _card_claim_refused(held: Subscription, card: PaymentMethod | None, *, restore: int | None, actor: Actor) -> None:
+    """The gateway's definite no: its schedule keeps the card it had, and ours drops the claim
+    (back to the claim it replaced: a card whose change went unanswered may still be on it)."""
+    with transaction.atomic():
+        locked = subscription_lock(held)
+        before = subscription_snapshot(locked)
+        locked.billing_claimed_until = None
+        if card is not None and locked.pending_payment_method_id == card.pk:
+            locked.pending_payment_method_id = restore
+        locked.save(update_fields=["billing_claimed_until", "pending_payment_method", "updated_at"])
+        if before["pending_payment_method"] != locked.pending_payment_method_id:
+            record_change(locked, action="subscription.card_change_refused", before=before, actor=actor)
 
 
 def _check_pausable(locked: Subscription) -> None:

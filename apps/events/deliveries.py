@@ -31,7 +31,8 @@ from apps.core.tracing import continued_span
 from .endpoints import endpoint_disable
 from .errors import DeliveryInProgress, EndpointUrlNotAllowed
 from .models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
-from .urls_policy import check_endpoint_url
+from .pinned_http import pinned_post
+from .urls_policy import endpoint_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -135,15 +136,12 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> PostResult:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        check_endpoint_url(url, resolve=True)
-        with requests.Session() as session:
-            response = session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
-            )
-            try:
-                answer = _read_body(response, started + timeout)
-            finally:
-                response.close()
+        # Resolved once and checked; the post connects to these addresses only (DNS rebinding).
+        addresses = endpoint_addresses(url)
+        with pinned_post(
+            url, addresses=addresses, data=body, headers=headers, timeout=timeout, fallback_until=started + timeout
+        ) as response:
+            answer = _read_body(response, started + timeout)
     except EndpointUrlNotAllowed as exc:
         return PostResult(None, 0, f"refused: {exc.message}")
     except requests.RequestException as exc:

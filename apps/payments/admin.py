@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -426,7 +426,9 @@ class PaymentAdmin(PublicIdChangeMixin, CsvExportMixin, admin.ModelAdmin[Payment
 @admin.register(Refund)
 class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
     csv_money = {"amount_display": ("amount", "currency")}
-    list_display = ("public_id", "payment_link", "amount_display", "status", "requested_by", "created_at", "reason")
+    list_display = (
+        "public_id", "payment_link", "amount_display", "status_display", "requested_by", "created_at", "reason",
+    )  # fmt: skip
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=public_id", "=payment__public_id", "=gateway_transaction_id")
     list_select_related = ("payment",)
@@ -462,6 +464,17 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
     def amount_display(self, obj: Refund) -> str:
         return _money(obj.amount, obj.currency)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
+        # An approved refund whose call waits for a worker (bulk approvals) reads "being sent".
+        queued = GatewayTransaction.objects.filter(refund=OuterRef("pk"), status=GatewayTransaction.Status.QUEUED)
+        return super().get_queryset(request).annotate(being_sent=Exists(queued))
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: Refund) -> str:
+        if getattr(obj, "being_sent", False):
+            return "Approved, being sent to the gateway"
+        return obj.get_status_display()
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -488,17 +501,29 @@ class RefundAdmin(CsvExportMixin, admin.ModelAdmin[Refund]):
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/payments/refund/decision_confirmation.html", context)
-        decide = services.refund_approve if approve else services.refund_reject
-        for refund in waiting:
+        # One refund is sent in the request, as the payment page's refund is: the approver reads
+        # how it ended. Several are sent by workers: one request waiting for the gateway once per
+        # refund would outlast the web worker's timeout.
+        refunds = list(waiting)
+        send_later = approve and len(refunds) > 1
+        note = form.cleaned_data["note"]
+        for refund in refunds:
             # Messages start with a word: the admin capitalises a message's first letter ("Re_…").
             money = _money(refund.amount, refund.currency)
             try:
-                result = decide(refund=refund, approver=request.user, note=form.cleaned_data["note"])  # type: ignore[arg-type]
+                if approve:
+                    result = services.refund_approve(
+                        refund=refund, approver=request.user, note=note, send_later=send_later,  # type: ignore[arg-type]
+                    )  # fmt: skip
+                else:
+                    result = services.refund_reject(refund=refund, approver=request.user, note=note)  # type: ignore[arg-type]
             except ApplicationError as exc:
                 self.message_user(request, f"Refund {refund.public_id} of {money}: {exc.message}", messages.ERROR)
             else:
-                status = result.get_status_display().lower()
+                status = "approved, being sent to the gateway" if send_later else result.get_status_display().lower()
                 self.message_user(request, f"Refund {result.public_id} of {money}: {status}.", messages.SUCCESS)
+        if send_later:
+            self.message_user(request, "The refund list shows each refund's status as the gateway answers.")
         return None
 
     @admin.action(description="Approve selected refunds", permissions=["approve"])

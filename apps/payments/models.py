@@ -238,6 +238,9 @@ class GatewayTransaction(models.Model):
         ORDER = "order", "Order (checkout)"
 
     class Status(models.TextChoices):
+        # Opened now, sent later by a worker (an approved refund of a bulk approval): never sent
+        # yet, so never "of unknown outcome" to the sweeper. Claimed (-> pending) right before it goes out.
+        QUEUED = "queued", "Queued (not sent yet)"
         PENDING = "pending", "Pending (call in flight)"
         REQUIRES_ACTION = "requires_action", "Waiting for the customer to authenticate"
         SUCCEEDED = "succeeded", "Succeeded"

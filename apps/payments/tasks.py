@@ -30,6 +30,14 @@ def gateway_transaction_resolve(self: Task[Any, Any], gateway_transaction_id: in
         raise self.retry(countdown=_backoff(self.request.retries))
 
 
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def refund_send(gateway_transaction_id: int) -> str:
+    """An approved refund's gateway call, queued when its approval committed (bulk approvals).
+    Safe to run twice: the call is claimed as sent before it goes out, and a claimed call is left
+    alone. A run killed mid-call leaves it pending, for the sweeper and the resolver."""
+    return services.refund_send(gateway_transaction_id=gateway_transaction_id)
+
+
 @shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
 def gateway_transactions_sweep() -> int:
     """Periodic: calls left pending by a dead process become unknown, and every unknown call is

@@ -237,7 +237,8 @@ def subscriptions_bill(
         method = job.subscription.payment_method
         account = method.gateway_account
         gateway = gateways.get(account.pk) or gateways.setdefault(account.pk, gateway_for(account))
-        if not _mark_sent(job.call):
+        # _begin opened every call of the batch at once: each one's age starts when it goes out.
+        if not payments.call_mark_sent(job.call):
             continue  # ruled on while it waited its turn (the sweeper, the resolver): never sent now
         return_url = ""
         if on_session is not None:
@@ -261,20 +262,6 @@ def subscriptions_bill(
     # Skips what is recorded already, so it may run again on a fresh connection if ours was lost.
     outcomes.update(atomic_with_reconnect(record, what="billing_finish"))
     return outcomes
-
-
-def _mark_sent(call: GatewayTransaction) -> bool:
-    """Right before a batch's call goes out: its age starts now. _begin opened every call of the
-    batch at once, and the stale-call sweeper and the resolver's not-found grace count from
-    created_at, so a call still waiting its turn behind slow ones could be ruled "never happened"
-    and then be sent anyway (charged, and charged again by the next attempt). A guarded UPDATE:
-    a call no longer pending was ruled on meanwhile, and is not sent."""
-    sent_at = timezone.now()
-    marked = GatewayTransaction.objects.filter(pk=call.pk, status=GatewayTransaction.Status.PENDING).update(
-        created_at=sent_at
-    )
-    call.created_at = sent_at
-    return bool(marked)
 
 
 def _due_now(subscription: Subscription, as_of: datetime) -> bool:

@@ -19,6 +19,7 @@ from .common import (
     PAYMENT_RESULT_FIELDS,
     CallOutcome,
     call_gateway,
+    call_mark_sent,
     enqueue_resolution,
     fill_call,
     may_be_in_flight,
@@ -55,6 +56,7 @@ from .refunds import (
     refund_create,
     refund_needs_approval,
     refund_reject,
+    refund_send,
     refunds_counted_toward_approval,
 )
 from .resolution import (
@@ -87,6 +89,7 @@ __all__ = [
     "bank_debit_returned",
     "bank_debits_settled",
     "call_gateway",
+    "call_mark_sent",
     "charge_begin",
     "charge_call",
     "charge_error",
@@ -141,6 +144,7 @@ __all__ = [
     "refund_mark_not_settled",
     "refund_needs_approval",
     "refund_reject",
+    "refund_send",
     "refund_snapshot",
     "refund_sync_with_gateway",
     "refunds_counted_toward_approval",

@@ -140,6 +140,23 @@ PAYMENT_RESULT_FIELDS = [
 ]
 
 
+def call_mark_sent(gt: GatewayTransaction, *, was: str = GatewayTransaction.Status.PENDING) -> bool:
+    """Right before a call opened ahead of time goes out (a billing batch's charge waiting its turn,
+    a refund queued for a worker): claim it as sent, in one guarded UPDATE (no transaction needed).
+    It becomes pending and its age starts now: the stale-call sweeper and the resolver's not-found
+    grace count from created_at (the gateway search window starts there too, still before the
+    call), so a call that waited its turn is not ruled "never happened" and then sent anyway.
+    False when the call is no longer `was`: ruled on meanwhile, or claimed by another run of its
+    sender. It must not be sent then."""
+    sent_at = timezone.now()
+    claimed = GatewayTransaction.objects.filter(pk=gt.pk, status=was).update(
+        status=GatewayTransaction.Status.PENDING, created_at=sent_at
+    )
+    if claimed:
+        gt.status, gt.created_at = GatewayTransaction.Status.PENDING, sent_at
+    return bool(claimed)
+
+
 def record_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
     fill_call(gt, outcome)
     gt.save(update_fields=GT_RESULT_FIELDS)
@@ -187,6 +204,7 @@ def fill_call(gt: GatewayTransaction, outcome: CallOutcome) -> None:
 
 
 RESOLVE_TASK = "apps.payments.tasks.gateway_transaction_resolve"
+REFUND_SEND_TASK = "apps.payments.tasks.refund_send"
 
 
 def enqueue_resolution(gt: GatewayTransaction) -> None:

@@ -13,7 +13,9 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_atomic
 from apps.core.context import current_request_id
 from apps.core.db import atomic_with_reconnect
+from apps.core.errors import ApplicationError
 from apps.core.money import format_amount
+from apps.core.queueing import enqueue_on_commit
 from apps.gateways.api_errors import PaymentDeclined
 from apps.gateways.base import (
     BankAccountOnFile,
@@ -38,8 +40,10 @@ from apps.payments.selectors import earlier_calls
 
 from .common import (
     OPEN_CALL,
+    REFUND_SEND_TASK,
     CallOutcome,
     call_gateway,
+    call_mark_sent,
     enqueue_resolution,
     payment_snapshot,
     raise_for_outcome,
@@ -146,9 +150,11 @@ def refund_create(
     return _refund_execute(refund, gt, actor)
 
 
-def _refund_call_record(refund: Refund) -> GatewayTransaction:
+def _refund_call_record(refund: Refund, *, queued: bool = False) -> GatewayTransaction:
+    """The refund's gateway call, opened: pending (sent now, by the caller) or queued (sent by a worker)."""
     gt = GatewayTransaction(
         payment=refund.payment,
+        status=GatewayTransaction.Status.QUEUED if queued else GatewayTransaction.Status.PENDING,
         refund=refund,
         gateway_account=refund.payment.gateway_account,
         kind=GatewayTransaction.Kind.REFUND,
@@ -241,9 +247,14 @@ def _refund_record(
     return payment, refund, gt
 
 
-def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
+def refund_approve(*, refund: Refund, approver: User, note: str = "", send_later: bool = False) -> Refund:
     """Maker-checker: a different user with the approver role releases a waiting refund. An
-    approver's attempt on their own request is refused and audited."""
+    approver's attempt on their own request is refused and audited.
+
+    The approval is committed with the refund's gateway call opened. The call is made here, before
+    returning (the refund comes back as the gateway left it), or with `send_later` by a worker
+    (refund_send, queued when the approval commits; the refund comes back pending): many approvals
+    at once must not each wait for the gateway inside one web request."""
     actor = Actor.staff(approver)
     try:
         with transaction.atomic():
@@ -274,7 +285,10 @@ def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
             audit_record(
                 actor=actor, action="refund.approved", target=locked, after={**refund_snapshot(locked), "note": note}
             )
-            gt = _refund_call_record(locked)
+            gt = _refund_call_record(locked, queued=send_later)
+            if send_later:
+                # Lost with the broker? The sweeper queues a call still queued after a while again.
+                enqueue_on_commit(REFUND_SEND_TASK, gt.pk)
     except SelfApprovalRefused as refused:
         # The refusal rolled its transaction back; the attempt is kept in a transaction of its own.
         # `locked` is the row as read under the lock, unchanged before the refusal.
@@ -285,7 +299,51 @@ def refund_approve(*, refund: Refund, approver: User, note: str = "") -> Refund:
             after={"reason": refused.message, "amount": locked.amount, "currency": locked.currency, "note": note},
         )
         raise
+    if send_later:
+        return locked
     return _refund_execute(locked, gt, actor)
+
+
+def refund_send(*, gateway_transaction_id: int) -> str:
+    """A refund call queued by an approval (refund_approve with send_later) goes out, at most once.
+    Safe to run any number of times, at once too: the call is claimed as sent (queued -> pending,
+    a guarded UPDATE) right before it goes out, and only the run that claimed it sends it. A call
+    no longer queued was sent (or ruled on) already; a refund no longer pending (settled otherwise
+    while its call waited) has its call closed as never sent. Returns what happened, for the log."""
+    gt = (
+        GatewayTransaction.objects.select_related("refund", "payment__gateway_account")
+        .filter(pk=gateway_transaction_id, kind=GatewayTransaction.Kind.REFUND)
+        .first()
+    )
+    if gt is None or gt.refund is None:
+        return "no such refund call"
+    if gt.status != GatewayTransaction.Status.QUEUED:
+        return f"{gt.refund.public_id}: sent already ({gt.status})"
+    with transaction.atomic():
+        Payment.objects.select_for_update(of=("self",)).filter(pk=gt.payment_id).first()  # payment, then refund
+        refund = Refund.objects.select_for_update(of=("self",)).get(pk=gt.refund.pk)
+        if refund.status != RefundStatus.PENDING:
+            # Settled otherwise while its call waited (reconciliation adopted it): never sent now.
+            GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.QUEUED).update(
+                status=GatewayTransaction.Status.FAILED,
+                message=f"Not sent: the refund is {refund.status}.",
+                completed_at=timezone.now(),
+            )
+            return f"{refund.public_id}: {refund.status}, not sent"
+        if not call_mark_sent(gt, was=GatewayTransaction.Status.QUEUED):
+            return f"{refund.public_id}: sent already"
+    # Committed as sent before it goes out: a run of this task now finds it claimed, and the
+    # sweeper judges its age from now, as any call in flight.
+    refund = Refund.objects.select_related("payment__gateway_account").get(pk=refund.pk)
+    actor = Actor.staff(refund.decided_by_user) if refund.decided_by_user else Actor.system("refund approval")
+    try:
+        refund = _refund_execute(refund, gt, actor)
+    except ApplicationError as refused:
+        # Recorded on the refund (failed, or unknown and queued for the resolver): staff read it
+        # in the refund list; nobody waits for this answer.
+        logger.info("queued_refund_not_done", extra={"refund": refund.public_id, "error": refused.code})
+        refund.refresh_from_db()
+    return f"{refund.public_id}: {refund.status}"
 
 
 def refund_reject(*, refund: Refund, approver: User, note: str = "") -> Refund:

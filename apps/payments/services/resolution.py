@@ -34,6 +34,7 @@ from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Ref
 
 from .common import (
     OPEN_CALL,
+    REFUND_SEND_TASK,
     RESOLVE_TASK,
     CallOutcome,
     may_be_in_flight,
@@ -292,8 +293,19 @@ def gateway_transaction_resolve(
 
 def gateway_transactions_sweep() -> list[int]:
     """Calls left pending (the process died mid-call) become unknown; every unknown call is
-    queued for resolution again. Returns the ids queued."""
+    queued for resolution again. Returns the ids queued for resolution.
+
+    A queued call (opened, to be sent by a worker) was never sent, so it is not judged here: its
+    outcome is not unknown, and "the gateway has no record of it" would be no proof while its
+    sender may still send it. One still queued after GATEWAY_STALE_CALL_SECONDS (its task lost
+    with the broker, or a long queue) is queued for sending again; the sender claims it before
+    sending, so a second copy of its task sends nothing."""
     stale_before = timezone.now() - timedelta(seconds=settings.GATEWAY_STALE_CALL_SECONDS)
+    unsent = GatewayTransaction.objects.filter(
+        status=GatewayTransaction.Status.QUEUED, kind=GatewayTransaction.Kind.REFUND, created_at__lt=stale_before
+    )
+    for pk in unsent.values_list("pk", flat=True)[:1000]:
+        enqueue(REFUND_SEND_TASK, pk)
     GatewayTransaction.objects.filter(status=GatewayTransaction.Status.PENDING, created_at__lt=stale_before).update(
         status=GatewayTransaction.Status.UNKNOWN
     )

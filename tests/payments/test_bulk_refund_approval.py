@@ -26,6 +26,7 @@ from apps.sandbox.models import AnetTransaction, SandboxFault
 from tests.accounts.factories import StaffUserFactory
 from tests.helpers import lock_waits, wait_for
 from tests.payments.helpers import purchase, settle
+from tests.payments.test_bank_account_debits import RETURNED_R01_AFTER_2_RUNS, bank, debit, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,3 +221,33 @@ def test_two_runs_of_one_send_at_the_same_moment_send_it_once(
     assert sorted(answers) == sorted([f"{refund.public_id}: succeeded", f"{refund.public_id}: sent already"])
     run_sent(sent_tasks)  # and the other refund, for the ledger's sake
     assert_each_refunded_once(refunds)
+
+
+def test_a_debit_returned_before_its_approved_refunds_are_sent_fails_them_unsent(
+    api, anet_account, anet_sandbox, staff_client, sent_tasks, settings
+):
+    """Approved, waiting for the worker, when the customer's bank returns the debit: crediting the
+    account now would pay back money the bank already took back. The refunds fail, unsent, their
+    amount released, as refunds still waiting for approval do."""
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 500}
+    payment_id = debit(api, payment_method=bank(RETURNED_R01_AFTER_2_RUNS)).json()["id"]
+    settle(anet_sandbox)
+    run(anet_account)  # the debit settles: captured, refundable
+    for _ in range(2):
+        assert api.post(f"/api/v1/payments/{payment_id}/refunds", {"amount": 1000}, format="json").status_code == 202
+    refunds = list(Refund.objects.order_by("pk"))
+    approve_in_admin(staff_client(roles.FINANCE_APPROVER), refunds)
+    settle(anet_sandbox)
+    settle(anet_sandbox)  # the bank returns the debit
+    run(anet_account)
+
+    run_sent(sent_tasks)
+
+    assert not AnetTransaction.objects.filter(transaction_type="refundTransaction").exists()  # never asked
+    payment = Payment.objects.get(public_id=payment_id)
+    assert (payment.status, payment.amount_refunded, payment.amount_refund_pending) == ("returned", 0, 0)
+    for refund in refunds:
+        refund.refresh_from_db()
+        assert (refund.status, refund.failure_code) == ("failed", "payment_returned")
+        assert AuditEvent.objects.filter(action="refund.failed", target_id=refund.public_id).count() == 1
+    assert set(GatewayTransaction.objects.filter(kind="refund").values_list("status", flat=True)) == {"failed"}

@@ -308,10 +308,9 @@ def refund_send(*, gateway_transaction_id: int) -> str:
     """A refund call queued by an approval (refund_approve with send_later) goes out, at most once.
     Safe to run any number of times, at once too: the call is claimed as sent (queued -> pending,
     a guarded UPDATE) right before it goes out, and only the run that claimed it sends it. A call
-    no longer queued was sent (or ruled on) already; a refund no longer pending (settled otherwise
-    while its call waited) has its call closed as never sent. Returns what happened, for the log."""
+    no longer queued was sent (or ruled on) already. Returns what happened, for the log."""
     gt = (
-        GatewayTransaction.objects.select_related("refund", "payment__gateway_account")
+        GatewayTransaction.objects.select_related("refund__decided_by_user", "payment__gateway_account")
         .filter(pk=gateway_transaction_id, kind=GatewayTransaction.Kind.REFUND)
         .first()
     )
@@ -319,23 +318,15 @@ def refund_send(*, gateway_transaction_id: int) -> str:
         return "no such refund call"
     if gt.status != GatewayTransaction.Status.QUEUED:
         return f"{gt.refund.public_id}: sent already ({gt.status})"
+    approver = gt.refund.decided_by_user
+    actor = Actor.staff(approver) if approver else Actor.system("refund approval")
     with transaction.atomic():
-        Payment.objects.select_for_update(of=("self",)).filter(pk=gt.payment_id).first()  # payment, then refund
-        refund = Refund.objects.select_for_update(of=("self",)).get(pk=gt.refund.pk)
-        if refund.status != RefundStatus.PENDING:
-            # Settled otherwise while its call waited (reconciliation adopted it): never sent now.
-            GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.QUEUED).update(
-                status=GatewayTransaction.Status.FAILED,
-                message=f"Not sent: the refund is {refund.status}.",
-                completed_at=timezone.now(),
-            )
-            return f"{refund.public_id}: {refund.status}, not sent"
-        if not call_mark_sent(gt, was=GatewayTransaction.Status.QUEUED):
-            return f"{refund.public_id}: sent already"
+        not_sent = _refund_claim_queued_call(gt, actor)
+    if not_sent:
+        return not_sent
     # Committed as sent before it goes out: a run of this task now finds it claimed, and the
     # sweeper judges its age from now, as any call in flight.
-    refund = Refund.objects.select_related("payment__gateway_account").get(pk=refund.pk)
-    actor = Actor.staff(refund.decided_by_user) if refund.decided_by_user else Actor.system("refund approval")
+    refund = Refund.objects.select_related("payment__gateway_account").get(pk=gt.refund.pk)
     try:
         refund = _refund_execute(refund, gt, actor)
     except ApplicationError as refused:
@@ -344,6 +335,41 @@ def refund_send(*, gateway_transaction_id: int) -> str:
         logger.info("queued_refund_not_done", extra={"refund": refund.public_id, "error": refused.code})
         refund.refresh_from_db()
     return f"{refund.public_id}: {refund.status}"
+
+
+def _refund_claim_queued_call(gt: GatewayTransaction, actor: Actor) -> str:
+    """Inside a transaction, under the payment's and the refund's locks (the approval's order):
+    claim the queued call as sent (""), or say why it is not sent. What changed while it waited
+    decides: a refund settled otherwise (reconciliation adopted it) keeps its state; a payment
+    that can no longer be refunded (the customer's bank returned the debit) fails the refund,
+    as a refund still waiting for approval fails, its amount released."""
+    assert gt.refund is not None  # noqa: S101 - refund calls always have a refund
+    payment = Payment.objects.select_for_update(of=("self",)).get(pk=gt.payment_id)
+    refund = Refund.objects.select_for_update(of=("self",)).select_related("payment").get(pk=gt.refund.pk)
+    if refund.status != RefundStatus.PENDING:
+        _close_unsent_call(gt, "refund_settled", f"Not sent: the refund is {refund.status}.")
+        return f"{refund.public_id}: {refund.status}, not sent"
+    if payment.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
+        returned = payment.status == PaymentStatus.RETURNED
+        _close_unsent_call(
+            gt,
+            "payment_returned" if returned else "payment_not_refundable",
+            "The customer's bank returned the debit; there is nothing left to refund."
+            if returned
+            else f"The payment is {payment.status} now: there is nothing to refund.",
+        )
+        gt.refresh_from_db()
+        finish_refund(payment, refund, gt, actor)
+        return f"{refund.public_id}: {refund.status}, not sent (payment {payment.status})"
+    if not call_mark_sent(gt, was=GatewayTransaction.Status.QUEUED):
+        return f"{refund.public_id}: sent already"
+    return ""
+
+
+def _close_unsent_call(gt: GatewayTransaction, code: str, message: str) -> None:
+    GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.QUEUED).update(
+        status=GatewayTransaction.Status.FAILED, error_code=code, message=message, completed_at=timezone.now()
+    )
 
 
 def refund_reject(*, refund: Refund, approver: User, note: str = "") -> Refund:

@@ -14,6 +14,11 @@ from .models import JournalEntry, LedgerAccount, Posting
 
 AccountKey = tuple[int, str, str]  # gateway account id, kind, currency
 
+# pg_advisory_xact_lock(key, gateway account) of one gateway account's entries ("JRNL"): a
+# transaction posting entries for the account holds it shared until it ends, a cut-off
+# (ledger_cutoff) exclusively.
+ENTRY_LOCK_ID = 0x4A524E4C
+
 
 @dataclass(frozen=True)
 class EntrySpec:
@@ -41,7 +46,9 @@ class EntrySpec:
 
 
 def _accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
-    """Ledger account ids for (gateway account, kind, currency), created on first use."""
+    """Ledger account ids for (gateway account, kind, currency), created on first use. On
+    PostgreSQL the same statement takes the gateway accounts' entry locks shared (ledger_cutoff),
+    before any entry is inserted."""
     wanted = set(keys)
     if not wanted:
         return {}
@@ -50,12 +57,22 @@ def _accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
         # One lookup by the unique (gateway account, kind, currency) index; written out because the
         # ORM's three IN filters cost a purchase more to build than the statement costs to run.
         keys = sorted(wanted)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT gateway_account_id, kind, currency, id FROM {LedgerAccount._meta.db_table}"  # noqa: S608 - the model's name
-                f" WHERE (gateway_account_id, kind, currency) IN ({', '.join(['(%s, %s, %s)'] * len(keys))})",
-                [value for ga, kind, cur in keys for value in (ga, str(kind), str(cur))],
+        sql = (
+            f"SELECT gateway_account_id, kind, currency, id FROM {LedgerAccount._meta.db_table}"  # noqa: S608 - the model's name
+            f" WHERE (gateway_account_id, kind, currency) IN ({', '.join(['(%s, %s, %s)'] * len(keys))})"
+        )
+        params: list[int | str] = [value for ga, kind, cur in keys for value in (ga, str(kind), str(cur))]
+        if connection.vendor == "postgresql":
+            # The locks in this statement (an InitPlan run once, before the scan) rather than one
+            # of their own: a purchase's statements are counted (tests/payments/test_statements.py).
+            held = sorted({ga for ga, _, _ in keys})
+            sql += (
+                " AND (SELECT count(pg_advisory_xact_lock_shared(%s, held.ga)) FROM"  # noqa: S608 - placeholders
+                f" (VALUES {', '.join(['(%s::integer)'] * len(held))}) AS held(ga)) > 0"
             )
+            params += [ENTRY_LOCK_ID, *held]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
             return {(ga, kind, cur): pk for ga, kind, cur, pk in cursor.fetchall()}
 
     found = load()
@@ -111,3 +128,33 @@ def ledger_post_many(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
 
 def ledger_post(spec: EntrySpec) -> JournalEntry:
     return ledger_post_many([spec])[0]
+
+
+def ledger_cutoff(*, gateway_account_id: int) -> int:
+    """Inside the caller's transaction: a cut-off in the account's entries, by commit. Returns the
+    id of the last entry so far; every entry of the account with an id up to it is committed and
+    seen by the transaction's next reads, every entry with a higher id is committed after them.
+
+    An entry's id comes from the sequence when it is inserted, not when its transaction commits,
+    and neither does its created_at: a long transaction could commit an entry dated before a
+    cut-off after it. So on PostgreSQL posting and cut-off serialise per gateway account: a
+    transaction posting entries for the account holds its entry lock shared, from its first
+    posting (before the insert) to its end, and the cut-off takes it exclusively until the
+    caller's transaction ends. It waits for the transactions that posted and are still open
+    (their entries are committed, with lower ids, before it reads), and postings after it wait
+    for it (their ids, drawn later, are higher). Reads are READ COMMITTED (Django's default):
+    each statement sees what committed before it began.
+
+    Keep the caller's transaction short and read-only: the account's postings wait for it, and
+    a transaction about to post may hold a lock (audit_record's chain, a row) while it waits for
+    the cut-off, which must not then wait for that lock in turn. On SQLite transactions that
+    write are serialised: an entry not committed yet was inserted after every committed one and
+    already has a higher id.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("a ledger cut-off holds until the end of the caller's transaction")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ENTRY_LOCK_ID, gateway_account_id])
+    last = JournalEntry.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return last or 0

@@ -152,14 +152,17 @@ def figures_changed(*, stored: dict[str, Any], current: dict[str, Any]) -> list[
 
 
 def entries_after_close(close: DayClose) -> QuerySet[JournalEntry]:
-    """Journal entries of the closed day (by occurred_at) recorded after it was closed."""
+    """Journal entries of the closed day (by occurred_at) committed after its figures were read:
+    those past the close's ledger cut-off (see day_close). An entry's created_at is when it was
+    built, not when its transaction committed, so it only stands in for a close stored before
+    the cut-off was kept (last_entry_id null), where an entry committed late can be missed."""
     since, until = utc_days(close.day)
-    return JournalEntry.objects.filter(
-        gateway_account_id=close.gateway_account_id,
-        occurred_at__gte=since,
-        occurred_at__lt=until,
-        created_at__gt=close.closed_at,
-    ).order_by("created_at", "pk")
+    of_the_day = JournalEntry.objects.filter(
+        gateway_account_id=close.gateway_account_id, occurred_at__gte=since, occurred_at__lt=until
+    )
+    if close.last_entry_id is None:
+        return of_the_day.filter(created_at__gt=close.closed_at).order_by("created_at", "pk")
+    return of_the_day.filter(pk__gt=close.last_entry_id).order_by("pk")
 
 
 def day_close_get(*, account_id: int, day: date) -> DayClose | None:

@@ -45,6 +45,12 @@ class DayClose(models.Model):
     day = models.DateField()
     closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     closed_at = models.DateTimeField()
+    # The ledger's cut-off when the figures were read (apps.ledger.services.ledger_cutoff): the
+    # day's journal entries with a higher id committed after the figures were read. Null for a
+    # close stored before it was kept (those compare created_at with closed_at instead).
+    last_entry_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The last journal entry id the figures were read after"
+    )
     figures = models.JSONField(help_text="Money per figure and currency (minor units), and counts, at closing")
     carried_forward = models.JSONField(help_text="Open discrepancies (public ids) and unmatched settlement lines (ids)")
     note = models.CharField(max_length=255, blank=True)

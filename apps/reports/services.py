@@ -13,6 +13,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 from apps.core.dates import utc_days
 from apps.gateways.models import GatewayAccount
+from apps.ledger.services import ledger_cutoff
 
 from .day_close_selectors import day_close_get, day_figures, day_open_items
 from .errors import DayAlreadyClosed, DayCloseInvalid, DayCloseNotAllowed
@@ -52,20 +53,36 @@ def daily_totals_catch_up(*, recent_days: int, lookback_days: int = 62) -> int:
 def day_close(*, account: GatewayAccount, day: date, user: Any, actor: Actor, note: str = "") -> DayClose:
     """Close `day` (UTC, ended) of `account`: store who closed it, when, its figures and what was
     still open (carried forward). A day is closed once: of two concurrent closes the unique
-    constraint lets one through and the other is refused like any second close."""
+    constraint lets one through and the other is refused like any second close.
+
+    The figures are read under a cut-off of the account's ledger (ledger_cutoff), in a short
+    read-only transaction of their own: a transaction that has posted entries for the account
+    and is still open is waited for, so its entries are in the figures; an entry posted after
+    has a higher id than the stored cut-off and is listed as recorded after the close. Every
+    entry of the day is in one or the other, whatever its created_at. The close and its audit
+    row are written in a second transaction, once postings no longer wait (the audit append
+    takes a lock a waiting posting may hold)."""
     if not user.has_perm(CLOSE_DAY_PERMISSION):
         raise DayCloseNotAllowed
     if day >= timezone.now().date():
         raise DayCloseInvalid(f"{day} has not ended yet (UTC): only a past day can be closed.", param="day")
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("day_close runs its own transactions: the cut-off must end before the close is written")
+    with transaction.atomic():
+        last_entry_id = ledger_cutoff(gateway_account_id=account.pk)
+        closed_at = timezone.now()
+        figures = day_figures(account_id=account.pk, day=day)
+        carried_forward = day_open_items(account_id=account.pk, day=day)
     try:
         with transaction.atomic():
             close = DayClose.objects.create(
                 gateway_account=account,
                 day=day,
                 closed_by=user,
-                closed_at=timezone.now(),
-                figures=day_figures(account_id=account.pk, day=day),
-                carried_forward=day_open_items(account_id=account.pk, day=day),
+                closed_at=closed_at,
+                last_entry_id=last_entry_id,
+                figures=figures,
+                carried_forward=carried_forward,
                 note=note.strip(),
             )
             audit_record(
@@ -76,6 +93,7 @@ def day_close(*, account: GatewayAccount, day: date, user: Any, actor: Actor, no
                 after={
                     "gateway_account": account.public_id,
                     "day": day.isoformat(),
+                    "last_entry_id": close.last_entry_id,
                     "figures": close.figures,
                     "carried_forward": close.carried_forward,
                     "note": close.note,

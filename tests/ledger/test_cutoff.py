@@ -1,0 +1,113 @@
+"""A cut-off in a gateway account's entries orders them by commit, not by when they were built:
+it waits for the open transactions that posted for the account, and postings after it wait for
+it (real threads and connections, PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from apps.ledger.models import AccountKind, EntryKind, JournalEntry
+from apps.ledger.services import EntrySpec, ledger_cutoff, ledger_post
+from tests.factories import GatewayAccountFactory
+from tests.helpers import wait_for_a_lock_wait
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def adjustment(account: Any) -> EntrySpec:
+    return EntrySpec(
+        gateway_account_id=account.pk,
+        kind=EntryKind.ADJUSTMENT,
+        currency="USD",
+        amount=300,
+        lines=((AccountKind.ADJUSTMENTS, -300), (AccountKind.RECEIVABLE, 300)),
+        memo="correction",
+    )
+
+
+def in_a_thread(work: Any) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_cutoff_waits_for_an_open_transaction_that_posted_for_its_account():
+    account = GatewayAccountFactory()
+    posted, release = threading.Event(), threading.Event()
+    entries: list[JournalEntry] = []
+    seen: dict[str, Any] = {}
+
+    def post_then_wait() -> None:
+        with transaction.atomic():
+            entries.append(ledger_post(adjustment(account)))
+            posted.set()
+            release.wait(10)
+
+    def cut_off() -> None:
+        with transaction.atomic():
+            seen["last"] = ledger_cutoff(gateway_account_id=account.pk)
+            seen["entries"] = list(JournalEntry.objects.filter(gateway_account=account))
+
+    poster = in_a_thread(post_then_wait)
+    assert posted.wait(10)
+    cutter = in_a_thread(cut_off)
+    try:
+        wait_for_a_lock_wait("the cut-off")
+        assert "last" not in seen
+    finally:
+        release.set()
+        poster.join(10)
+        cutter.join(10)
+
+    (entry,) = entries
+    assert seen["last"] >= entry.pk  # committed before the cut-off read, not after it
+    assert seen["entries"] == [entry]
+
+
+def test_a_posting_waits_for_a_cutoff_of_its_account_and_comes_after_it():
+    account, other = GatewayAccountFactory(), GatewayAccountFactory()
+    entries: dict[str, JournalEntry] = {}
+
+    def post(gateway_account: Any, name: str) -> None:
+        with transaction.atomic():
+            entries[name] = ledger_post(adjustment(gateway_account))
+
+    with transaction.atomic():
+        last = ledger_cutoff(gateway_account_id=account.pk)
+        in_a_thread(lambda: post(other, "other account")).join(10)  # another account's posting waits for nothing
+        assert "other account" in entries
+        poster = in_a_thread(lambda: post(account, "this account"))
+        wait_for_a_lock_wait("the posting")
+        assert "this account" not in entries
+    poster.join(10)
+
+    assert entries["this account"].pk > last
+
+
+def test_a_cutoff_needs_a_transaction(db):
+    with pytest.raises(RuntimeError):
+        ledger_cutoff(gateway_account_id=GatewayAccountFactory().pk)
+
+
+@pytest.mark.sqlite
+def test_a_cutoff_is_the_last_entry_so_far():
+    account = GatewayAccountFactory()
+    with transaction.atomic():
+        first = ledger_post(adjustment(account))
+
+    with transaction.atomic():
+        last = ledger_cutoff(gateway_account_id=account.pk)
+    with transaction.atomic():
+        second = ledger_post(adjustment(account))
+
+    assert first.pk <= last < second.pk

@@ -111,3 +111,24 @@ def test_recurring_update_changes_amount_name_and_card_and_refuses_an_ended_sche
         anet_gateway.recurring_update(recurring_id, RecurringUpdate("sub10u3", "USD", amount=100))
     with pytest.raises(GatewayNotFound):
         anet_gateway.recurring_update("123", RecurringUpdate("sub10u4", "USD", amount=100))
+
+
+def test_a_card_or_customer_a_live_schedule_charges_is_not_deleted_until_it_ends(anet_gateway, saved):
+    request = RecurringRequest(
+        reference="sub11", name="Pro", amount=1500, currency="USD", interval_length=1, interval_unit="months",
+        start_date=date(2026, 1, 10), customer_token=saved.customer_token, payment_token=saved.payment_token,
+    )  # fmt: skip
+    recurring_id = anet_gateway.recurring_create(request)
+
+    with pytest.raises(GatewayMisconfigured) as card_refused:
+        anet_gateway.vault_card_delete(saved.customer_token, saved.payment_token)
+    with pytest.raises(GatewayMisconfigured) as customer_refused:
+        anet_gateway.vault_customer_delete(saved.customer_token)
+
+    assert (card_refused.value.reason_code, customer_refused.value.reason_code) == ("E00105", "E00106")
+    assert anet_gateway.vault_card_get(saved.customer_token, saved.payment_token).card_last4 == "1111"
+    anet_gateway.recurring_cancel(recurring_id)
+    anet_gateway.vault_card_delete(saved.customer_token, saved.payment_token)
+    anet_gateway.vault_customer_delete(saved.customer_token)
+    with pytest.raises(GatewayNotFound):
+        anet_gateway.vault_card_get(saved.customer_token, saved.payment_token)

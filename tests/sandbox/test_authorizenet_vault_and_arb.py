@@ -156,6 +156,38 @@ def test_arb_answers_are_schema_valid_and_a_duplicate_is_refused(account):
     assert [str(r.messages.message[0].code) for r in (cancel, cancel_again, missing)] == ["I00001", "I00002", "E00035"]
 
 
+def test_a_card_or_customer_a_live_schedule_charges_cannot_be_deleted(account):
+    created = create_profile(account)
+    profile_id, payment_profile_id = xml_text(created, "customerProfileId"), xml_text(created, "numericString")
+    subscription_id = xml_text(
+        respond(request_xml(account, "ARBCreateSubscriptionRequest", arb_body(profile_id, payment_profile_id))),
+        "subscriptionId",
+    )
+    ids = f"<customerProfileId>{profile_id}</customerProfileId>"
+    card_ids = f"{ids}<customerPaymentProfileId>{payment_profile_id}</customerPaymentProfileId>"
+
+    def delete_card():
+        return assert_schema_valid(respond(request_xml(account, "deleteCustomerPaymentProfileRequest", card_ids)))
+
+    def delete_customer():
+        return assert_schema_valid(respond(request_xml(account, "deleteCustomerProfileRequest", ids)))
+
+    refused = [delete_card(), delete_customer()]
+    AnetSubscription.objects.filter(pk=AnetSubscription.pk_from_id(subscription_id)).update(
+        status=AnetSubscription.Status.SUSPENDED
+    )
+    suspended = delete_card()
+    assert_schema_valid(
+        respond(
+            request_xml(account, "ARBCancelSubscriptionRequest", f"<subscriptionId>{subscription_id}</subscriptionId>")
+        )
+    )
+
+    assert [str(r.messages.message[0].code) for r in (*refused, suspended)] == ["E00105", "E00106", "E00105"]
+    assert AnetPaymentProfile.objects.get(pk=AnetPaymentProfile.pk_from_id(payment_profile_id)).deleted_at is None
+    assert [str(r.messages.message[0].code) for r in (delete_card(), delete_customer())] == ["I00001", "I00001"]
+
+
 def test_the_schedule_charges_each_payment_once_with_trial_amounts_and_notifies(
     account, django_capture_on_commit_callbacks
 ):

@@ -3,8 +3,9 @@
 As the real service: profile ids are numeric strings; a duplicate profile or card answers E00039
 with the existing id; validationMode testMode/liveMode checks a card with the same rules as a
 charge and answers with a legacy comma-delimited "direct response"; getCustomerPaymentProfile
-masks the card and the expiry unless unmaskExpirationDate. Only brand, last four, a keyed
-fingerprint and the expiry are kept.
+masks the card and the expiry unless unmaskExpirationDate. A card, or a customer, that an active
+or suspended ARB subscription charges cannot be deleted (E00105, E00106). Only brand, last four, a
+keyed fingerprint and the expiry are kept.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 from lxml import etree
 
-from apps.sandbox.models import AnetAccount, AnetCustomerProfile, AnetPaymentNonce, AnetPaymentProfile
+from apps.sandbox.models import (
+    AnetAccount,
+    AnetCustomerProfile,
+    AnetPaymentNonce,
+    AnetPaymentProfile,
+    AnetSubscription,
+)
 
 from .addresses import BILLING_FIELDS, SHIPPING_FIELDS, add_address, has_address, read_address
 from .cards import DECLINE_ZIP, REASONS, CardFacts, auth_code, card_facts, expiration_problem
@@ -21,6 +28,25 @@ from .xml import Builder, children, error_response, find, find_text
 
 OK = ("I00001", "Successful.")
 NOT_FOUND = ("E00040", "The record cannot be found.")
+CARD_ON_A_SCHEDULE = (
+    "E00105",
+    "The specified payment profile is associated with an active or suspended subscription and cannot be deleted.",
+)
+CUSTOMER_ON_A_SCHEDULE = (
+    "E00106",
+    "The specified customer profile is associated with an active or suspended subscription and cannot be deleted.",
+)
+_LIVE_SCHEDULES = (AnetSubscription.Status.ACTIVE, AnetSubscription.Status.SUSPENDED)
+
+
+def _charged_by_a_schedule(account: AnetAccount, profile_id: str, payment_profile_id: str | None = None) -> bool:
+    """Whether an active or suspended ARB subscription charges this customer (this card of theirs)."""
+    schedules = AnetSubscription.objects.filter(
+        account=account, customer_profile_id=profile_id, status__in=_LIVE_SCHEDULES
+    )
+    if payment_profile_id is not None:
+        schedules = schedules.filter(payment_profile_id=payment_profile_id)
+    return schedules.exists()
 
 
 def _profile(account: AnetAccount, profile_id: str) -> AnetCustomerProfile | None:
@@ -237,6 +263,8 @@ def delete_customer_profile(root: etree._Element, account: AnetAccount, response
     profile = _profile(account, find_text(root, "customerProfileId"))
     if profile is None:
         return error_response(response_root, *NOT_FOUND, ref_id)
+    if _charged_by_a_schedule(account, profile.profile_id):
+        return error_response(response_root, *CUSTOMER_ON_A_SCHEDULE, ref_id)
     now = timezone.now()
     with transaction.atomic():
         profile.payment_profiles.filter(deleted_at__isnull=True).update(deleted_at=now)
@@ -299,6 +327,8 @@ def delete_customer_payment_profile(
     )
     if saved is None:
         return error_response(response_root, *NOT_FOUND, ref_id)
+    if _charged_by_a_schedule(account, saved.customer_profile.profile_id, saved.payment_profile_id):
+        return error_response(response_root, *CARD_ON_A_SCHEDULE, ref_id)
     AnetPaymentProfile.objects.filter(pk=saved.pk).update(deleted_at=timezone.now(), is_default=False)
     builder = Builder(response_root)
     builder.messages("Ok", [OK], ref_id)

@@ -22,6 +22,7 @@ from apps.core.queueing import enqueue
 from apps.payments import services
 from apps.payments.models import GatewayTransaction, Payment, Refund
 from apps.payments.services import gateway_transaction_resolve, gateway_transactions_sweep, refund_create
+from apps.payments.services import refunds as refunds_module
 from apps.sandbox.models import AnetTransaction, SandboxFault
 from tests.accounts.factories import StaffUserFactory
 from tests.helpers import lock_waits, wait_for
@@ -218,7 +219,7 @@ def test_two_runs_of_one_send_at_the_same_moment_send_it_once(
 
     assert not errors, errors
     refund = Refund.objects.get(pk=call.refund_id)
-    assert sorted(answers) == sorted([f"{refund.public_id}: succeeded", f"{refund.public_id}: sent already"])
+    assert sorted(answers) == sorted([f"{refund.public_id}: succeeded", f"{refund.public_id}: sent already (pending)"])
     run_sent(sent_tasks)  # and the other refund, for the ledger's sake
     assert_each_refunded_once(refunds)
 
@@ -251,3 +252,35 @@ def test_a_debit_returned_before_its_approved_refunds_are_sent_fails_them_unsent
         assert (refund.status, refund.failure_code) == ("failed", "payment_returned")
         assert AuditEvent.objects.filter(action="refund.failed", target_id=refund.public_id).count() == 1
     assert set(GatewayTransaction.objects.filter(kind="refund").values_list("status", flat=True)) == {"failed"}
+
+
+def test_a_run_that_found_the_call_queued_leaves_it_to_the_run_that_claimed_it(
+    api, anet_account, anet_sandbox, staff_client, sent_tasks, settings
+):
+    """Two runs of one send (the sweeper's copy and the first): the second found the call queued
+    before taking the locks; meanwhile the first claimed it and went to the gateway, and the bank
+    returned the debit. The second must not close the call as never sent nor fail its refund: the
+    gateway may be paying it out, and the first run records what it answers."""
+    settings.REFUND_APPROVAL_THRESHOLDS = {"USD": 500}
+    payment_id = debit(api, payment_method=bank(RETURNED_R01_AFTER_2_RUNS)).json()["id"]
+    settle(anet_sandbox)
+    run(anet_account)
+    for _ in range(2):
+        assert api.post(f"/api/v1/payments/{payment_id}/refunds", {"amount": 1000}, format="json").status_code == 202
+    approve_in_admin(staff_client(roles.FINANCE_APPROVER), list(Refund.objects.order_by("pk")))
+    found_queued = GatewayTransaction.objects.select_related("refund").filter(kind="refund").order_by("pk").first()
+    assert found_queued is not None and found_queued.status == "queued"
+    claimed = GatewayTransaction.objects.get(pk=found_queued.pk)
+    assert services.call_mark_sent(claimed, was=GatewayTransaction.Status.QUEUED)  # the first run, out now
+    settle(anet_sandbox)
+    settle(anet_sandbox)
+    run(anet_account)  # the bank returns the debit
+    assert Payment.objects.get(public_id=payment_id).status == "returned"
+
+    with transaction.atomic():
+        answer = refunds_module._refund_claim_queued_call(found_queued, Actor.system("test"))
+
+    refund = Refund.objects.get(pk=found_queued.refund_id)
+    assert answer == f"{refund.public_id}: sent already (pending)"
+    assert (refund.status, GatewayTransaction.objects.get(pk=found_queued.pk).status) == ("pending", "pending")
+    assert not AuditEvent.objects.filter(action="refund.failed", target_id=refund.public_id).exists()

@@ -346,18 +346,24 @@ def _refund_claim_queued_call(gt: GatewayTransaction, actor: Actor) -> str:
     assert gt.refund is not None  # noqa: S101 - refund calls always have a refund
     payment = Payment.objects.select_for_update(of=("self",)).get(pk=gt.payment_id)
     refund = Refund.objects.select_for_update(of=("self",)).select_related("payment").get(pk=gt.refund.pk)
+    # Read again under the locks: another run may have claimed it (and be out at the gateway with
+    # it) since this one found it queued. Such a call is not ours to close or to fail its refund by.
+    gt.refresh_from_db(fields=["status"])
+    if gt.status != GatewayTransaction.Status.QUEUED:
+        return f"{refund.public_id}: sent already ({gt.status})"
     if refund.status != RefundStatus.PENDING:
         _close_unsent_call(gt, "refund_settled", f"Not sent: the refund is {refund.status}.")
         return f"{refund.public_id}: {refund.status}, not sent"
     if payment.status not in {PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}:
         returned = payment.status == PaymentStatus.RETURNED
-        _close_unsent_call(
+        if not _close_unsent_call(
             gt,
             "payment_returned" if returned else "payment_not_refundable",
             "The customer's bank returned the debit; there is nothing left to refund."
             if returned
             else f"The payment is {payment.status} now: there is nothing to refund.",
-        )
+        ):
+            return f"{refund.public_id}: sent already"
         gt.refresh_from_db()
         finish_refund(payment, refund, gt, actor)
         return f"{refund.public_id}: {refund.status}, not sent (payment {payment.status})"
@@ -366,9 +372,12 @@ def _refund_claim_queued_call(gt: GatewayTransaction, actor: Actor) -> str:
     return ""
 
 
-def _close_unsent_call(gt: GatewayTransaction, code: str, message: str) -> None:
-    GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.QUEUED).update(
-        status=GatewayTransaction.Status.FAILED, error_code=code, message=message, completed_at=timezone.now()
+def _close_unsent_call(gt: GatewayTransaction, code: str, message: str) -> bool:
+    """Close a call still queued as never sent; False when it is no longer queued (claimed)."""
+    return bool(
+        GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.QUEUED).update(
+            status=GatewayTransaction.Status.FAILED, error_code=code, message=message, completed_at=timezone.now()
+        )
     )
 
 

@@ -2,27 +2,72 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.audit.actors import Actor
-from apps.core.money import format_amount
+from apps.core.money import SUPPORTED_CURRENCIES, format_amount
+from apps.payments.forms import MoneyAmountField
 
 from .models import CheckoutOrder, Entitlement, Price, Product
 from .services import checkout_status, price_create, price_update, product_create, product_update
 
 
 class PriceInline(admin.TabularInline[Price, Product]):
+    """The product's prices. A price that may have been charged keeps its amount and currency
+    (add a new price instead: NewPriceInline); the amount appears with its currency, never as
+    bare minor units."""
+
     model = Price
-    extra = 1
+    extra = 0
     fields = ("public_id", "nickname", "amount_display", "active")
-    # A price that may have been charged keeps its amount: add a new price instead. The amount
-    # appears with its currency, never as bare minor units.
     readonly_fields = ("public_id", "amount_display")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     @admin.display(description="amount")
     def amount_display(self, obj: Price) -> str:
         return format_amount(obj.amount, obj.currency) if obj.pk else ""
+
+
+class NewPriceForm(forms.ModelForm[Price]):
+    """A new price: its amount typed in the currency's own decimals (as the other admin money
+    inputs take it), handed on in minor units. Refused as a form error, never a 500."""
+
+    currency = forms.ChoiceField(choices=[("", "---------"), *((code, code) for code in sorted(SUPPORTED_CURRENCIES))])
+    amount = forms.CharField(max_length=40, help_text="In the currency's units, e.g. 12.50 USD or 1500 JPY")
+
+    class Meta:
+        model = Price
+        fields = ["nickname", "amount", "currency"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        currency, text = cleaned.get("currency"), cleaned.get("amount")
+        if not currency:
+            cleaned.pop("amount", None)  # read only in a currency: the currency's own error says why
+        elif text is not None:
+            try:
+                cleaned["amount"] = MoneyAmountField(currency=currency).clean(text)
+            except forms.ValidationError as exc:
+                self.add_error("amount", exc)
+        return cleaned
+
+
+class NewPriceInline(admin.TabularInline[Price, Product]):
+    model = Price
+    form = NewPriceForm
+    extra = 1
+    fields = ("nickname", "amount", "currency")
+    verbose_name = "new price"
+    verbose_name_plural = "add prices"
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Price]:
+        return super().get_queryset(request).none()
 
 
 @admin.register(Product)
@@ -33,7 +78,7 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     list_select_related = ("merchant",)
     raw_id_fields = ("merchant",)
     readonly_fields = ("public_id", "created_at")
-    inlines = (PriceInline,)
+    inlines = (PriceInline, NewPriceInline)
 
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
         if change:

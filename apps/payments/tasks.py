@@ -30,12 +30,17 @@ def gateway_transaction_resolve(self: Task[Any, Any], gateway_transaction_id: in
         raise self.retry(countdown=_backoff(self.request.retries))
 
 
-@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
-def refund_send(gateway_transaction_id: int) -> str:
+@shared_task(bind=True, max_retries=12, ignore_result=True, time_limit=120, soft_time_limit=100)
+def refund_send(self: Task[Any, Any], gateway_transaction_id: int) -> str:
     """An approved refund's gateway call, queued when its approval committed (bulk approvals).
     Safe to run twice: the call is claimed as sent before it goes out, and a claimed call is left
-    alone. A run killed mid-call leaves it pending, for the sweeper and the resolver."""
-    return services.refund_send(gateway_transaction_id=gateway_transaction_id)
+    alone. A run killed mid-call leaves it pending, for the sweeper and the resolver. A call the
+    gateway never received is queued again and tried later (the service fails it once its window
+    is over; past the retries, the sweeper queues it again)."""
+    try:
+        return services.refund_send(gateway_transaction_id=gateway_transaction_id)
+    except services.RefundSendDeferred as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 
 
 @shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)

@@ -284,3 +284,44 @@ def test_a_run_that_found_the_call_queued_leaves_it_to_the_run_that_claimed_it(
     assert answer == f"{refund.public_id}: sent already (pending)"
     assert (refund.status, GatewayTransaction.objects.get(pk=found_queued.pk).status) == ("pending", "pending")
     assert not AuditEvent.objects.filter(action="refund.failed", target_id=refund.public_id).exists()
+
+
+def test_a_queued_refund_the_gateway_never_received_is_queued_again_and_sent_once(
+    api, anet_account, anet_sandbox, staff_client, sent_tasks, sandbox_fault
+):
+    """The gateway is down when the worker sends (503, nothing processed): nobody waits for this
+    answer, so instead of failing the refund for staff to ask again, the call goes back in the
+    queue and the next try refunds it, once."""
+    refunds = waiting_refunds(api, anet_sandbox, 2)
+    approve_in_admin(staff_client(roles.FINANCE_APPROVER), refunds)
+    call = GatewayTransaction.objects.filter(kind="refund").order_by("pk").first()
+    assert call is not None
+    sandbox_fault("http_error", 503, match="createTransactionRequest", remaining=1)
+
+    with pytest.raises(services.RefundSendDeferred):
+        services.refund_send(gateway_transaction_id=call.pk)
+
+    refund = Refund.objects.get(pk=call.refund_id)
+    assert (refund.status, GatewayTransaction.objects.get(pk=call.pk).status) == ("pending", "queued")
+    assert services.refund_send(gateway_transaction_id=call.pk) == f"{refund.public_id}: succeeded"
+    run_sent(sent_tasks)
+    assert_each_refunded_once(refunds)
+
+
+def test_past_its_window_a_queued_refund_the_gateway_never_received_fails(
+    api, anet_account, anet_sandbox, staff_client, sent_tasks, sandbox_fault
+):
+    refunds = waiting_refunds(api, anet_sandbox, 2)
+    approve_in_admin(staff_client(roles.FINANCE_APPROVER), refunds)
+    call = GatewayTransaction.objects.filter(kind="refund").order_by("pk").first()
+    assert call is not None
+    Refund.objects.filter(pk=call.refund_id).update(decided_at=timezone.now() - timedelta(hours=2))
+    sandbox_fault("http_error", 503, match="createTransactionRequest", remaining=1)
+
+    answer = services.refund_send(gateway_transaction_id=call.pk)
+
+    refund = Refund.objects.get(pk=call.refund_id)
+    assert (answer, refund.status, GatewayTransaction.objects.get(pk=call.pk).status) == (
+        f"{refund.public_id}: failed", "failed", "failed",
+    )  # fmt: skip
+    assert refunds_at_gateway() == 0

@@ -52,6 +52,7 @@ from .outcomes import (
     status_after_refunds,
 )
 from .refunds import (
+    RefundSendDeferred,
     refund_approve,
     refund_create,
     refund_needs_approval,
@@ -83,6 +84,7 @@ __all__ = [
     "CallOutcome",
     "ChargeSpec",
     "GatewayCallInFlight",
+    "RefundSendDeferred",
     "adopt_failed_calls_found_at_gateway",
     "apply_charge_result",
     "authentication_return_url",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,6 +24,7 @@ from apps.gateways.base import (
 )
 from apps.gateways.errors import (
     GatewayDeclined,
+    GatewayRetryable,
 )
 from apps.gateways.registry import gateway_for
 from apps.payments.attempts import next_attempt_reference
@@ -214,7 +216,16 @@ def bank_account_on_file(payment: Payment) -> BankAccountOnFile | None:
     )
 
 
-def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Refund:
+class RefundSendDeferred(Exception):
+    """A queued refund's call did not reach the gateway (a retryable error): it is queued again."""
+
+
+# How long after its approval a queued refund's call that did not reach the gateway (a retryable
+# error: the gateway down, rate limited) is queued again rather than failed.
+SEND_RETRY_WINDOW = timedelta(hours=1)
+
+
+def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor, *, defer_unsent: bool = False) -> Refund:
     payment = refund.payment
     gateway = gateway_for(payment.gateway_account)
     outcome = call_gateway(
@@ -224,6 +235,8 @@ def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor) -> Ref
             bank_account=bank_account_on_file(payment),
         ),
     )  # fmt: skip
+    if defer_unsent and isinstance(outcome.error, GatewayRetryable) and _requeue(gt):
+        raise RefundSendDeferred(outcome.error.message)
     locked_payment, locked, gt = atomic_with_reconnect(
         lambda: _refund_record(payment.pk, refund.pk, gt, outcome, actor), what="refund_finish"
     )
@@ -327,8 +340,11 @@ def refund_send(*, gateway_transaction_id: int) -> str:
     # Committed as sent before it goes out: a run of this task now finds it claimed, and the
     # sweeper judges its age from now, as any call in flight.
     refund = Refund.objects.select_related("payment__gateway_account").get(pk=gt.refund.pk)
+    # Within the window a call the gateway never received goes back in the queue (the task tries
+    # again later); after it, it fails as a refund sent in the request does, for staff to see.
+    defer = refund.decided_at is not None and timezone.now() - refund.decided_at < SEND_RETRY_WINDOW
     try:
-        refund = _refund_execute(refund, gt, actor)
+        refund = _refund_execute(refund, gt, actor, defer_unsent=defer)
     except ApplicationError as refused:
         # Recorded on the refund (failed, or unknown and queued for the resolver): staff read it
         # in the refund list; nobody waits for this answer.
@@ -370,6 +386,16 @@ def _refund_claim_queued_call(gt: GatewayTransaction, actor: Actor) -> str:
     if not call_mark_sent(gt, was=GatewayTransaction.Status.QUEUED):
         return f"{refund.public_id}: sent already"
     return ""
+
+
+def _requeue(gt: GatewayTransaction) -> bool:
+    """Our claimed call back to queued: the gateway never received it (False if settled meanwhile)."""
+    queued = GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.PENDING).update(
+        status=GatewayTransaction.Status.QUEUED
+    )
+    if queued:
+        gt.status = GatewayTransaction.Status.QUEUED
+    return bool(queued)
 
 
 def _close_unsent_call(gt: GatewayTransaction, code: str, message: str) -> bool:

@@ -677,7 +677,10 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"] or None
+# Lockouts count per username and client address: the address read as everywhere else here
+# (X-Forwarded-For trusted for NUM_PROXIES proxies). Without this axes reads REMOTE_ADDR (it
+# would need django-ipware), which behind the proxy is the proxy's for every login.
+AXES_CLIENT_IP_CALLABLE = "apps.core.net.client_ip"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"

@@ -19,8 +19,13 @@ class GatewayAccountConflict(ConflictError):
     default_message = "This merchant already has an active account at this gateway in this mode."
 
 
+def credentials_missing(gateway: str, credentials: dict[str, str]) -> list[str]:
+    """The credentials `gateway` requires that `credentials` leaves blank (forms check this first)."""
+    return [field.name for field in credential_fields(gateway) if field.required and not credentials.get(field.name)]
+
+
 def _check_credentials(gateway: str, credentials: dict[str, str]) -> dict[str, str]:
-    missing = [field.name for field in credential_fields(gateway) if field.required and not credentials.get(field.name)]
+    missing = credentials_missing(gateway, credentials)
     if missing:
         raise ValueError(f"Missing credentials for {gateway}: {', '.join(missing)}")
     return {key: value for key, value in credentials.items() if value}

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -55,6 +56,24 @@ class CsvMappingAdmin(admin.ModelAdmin[CsvMapping]):
             },
         ),
     )
+
+    # Staff edit through the audited services: a mapping decides how settlement amounts are read
+    # into the ledger.
+    def save_model(self, request: HttpRequest, obj: CsvMapping, form: Any, change: bool) -> None:
+        actor = Actor.staff(request.user)
+        if change:
+            changes = {name: getattr(obj, name) for name in form.changed_data if name in services.CSV_MAPPING_FIELDS}
+            services.csv_mapping_update(mapping=obj, changes=changes, actor=actor)
+            return
+        values = {name: getattr(obj, name) for name in services.CSV_MAPPING_FIELDS}
+        obj.pk = services.csv_mapping_create(values=values, actor=actor).pk
+
+    def delete_model(self, request: HttpRequest, obj: CsvMapping) -> None:
+        services.csv_mapping_delete(mapping=obj, actor=Actor.staff(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CsvMapping]) -> None:
+        for mapping in queryset:
+            services.csv_mapping_delete(mapping=mapping, actor=Actor.staff(request.user))
 
 
 class SettlementUploadForm(forms.Form):

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audited_update
 from apps.core.dates import utc_days
 from apps.gateways.errors import GatewayError
 from apps.gateways.models import GatewayAccount
@@ -43,6 +43,49 @@ ADJ, WO = AccountKind.ADJUSTMENTS, AccountKind.WRITE_OFFS
 LINE_BATCH = 5000
 
 
+# --- CSV column mappings -----------------------------------------------------------------------
+
+# What a mapping says about reading a file: the fields staff set (all of them but the times).
+CSV_MAPPING_FIELDS = tuple(
+    field.name for field in CsvMapping._meta.concrete_fields if field.name not in ("id", "created_at", "updated_at")
+)
+
+
+def csv_mapping_snapshot(mapping: CsvMapping) -> dict[str, Any]:
+    """How `mapping` reads a file, as its audit rows and the imports read through it record it."""
+    return {"id": mapping.pk, **{name: getattr(mapping, name) for name in CSV_MAPPING_FIELDS}}
+
+
+def csv_mapping_create(*, values: dict[str, Any], actor: Actor) -> CsvMapping:
+    """A saved column mapping for settlement CSV uploads; audited with everything it says."""
+    unknown = set(values) - set(CSV_MAPPING_FIELDS)
+    if unknown:
+        raise ValueError(f"A CSV mapping has no {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        mapping = CsvMapping.objects.create(**values)
+        audit_record(actor=actor, action="csv_mapping.created", target=mapping, after=csv_mapping_snapshot(mapping))
+    return mapping
+
+
+def csv_mapping_update(*, mapping: CsvMapping, changes: dict[str, Any], actor: Actor) -> CsvMapping:
+    """Change how a mapping reads files (later uploads only: a stored batch keeps its amounts);
+    audited before and after."""
+    with transaction.atomic():
+        locked = CsvMapping.objects.select_for_update().get(pk=mapping.pk)
+        audited_update(
+            target=locked, changes=changes, allowed=CSV_MAPPING_FIELDS, action="csv_mapping.updated", actor=actor
+        )
+    return locked
+
+
+def csv_mapping_delete(*, mapping: CsvMapping, actor: Actor) -> None:
+    """Remove a mapping from the upload's choices; audited with what it said."""
+    with transaction.atomic():
+        locked = CsvMapping.objects.select_for_update().get(pk=mapping.pk)
+        audit_record(actor=actor, action="csv_mapping.deleted", target=locked, before=csv_mapping_snapshot(locked))
+        locked.delete()
+
+
 # --- import ----------------------------------------------------------------------------------
 
 
@@ -59,11 +102,17 @@ def settlement_import(*, account: GatewayAccount, day: date, actor: Actor) -> li
 
 
 def settlement_batch_store(
-    *, account: GatewayAccount, data: SettlementBatchData, source: str, actor: Actor
+    *,
+    account: GatewayAccount,
+    data: SettlementBatchData,
+    source: str,
+    actor: Actor,
+    mapping: dict[str, Any] | None = None,
 ) -> SettlementBatch | None:
     """One transaction: the batch, its lines and its ledger entries (settled money moves from
     the receivable to clearing, fees out of clearing, the payout from clearing to the bank).
-    None if the batch was imported before."""
+    None if the batch was imported before. `mapping`: the snapshot of the CSV mapping the lines
+    were read through, recorded in the audit row."""
     lines = data.lines
     charges = sum(line.amount for line in lines if line.kind == SettlementLineKind.CHARGE)
     refunds = sum(line.amount for line in lines if line.kind == SettlementLineKind.REFUND)
@@ -122,6 +171,7 @@ def settlement_batch_store(
                     "fees": fees,
                     "payout": payout,
                     "currency": batch.currency,
+                    **({"mapping": mapping} if mapping is not None else {}),
                 },
             )
     except IntegrityError:
@@ -218,7 +268,9 @@ def settlement_csv_import(
     settled_at: datetime,
     actor: Actor,
 ) -> ReconcileReport:
-    """Store a settlement report uploaded as CSV (all its batches or none), then match."""
+    """Store a settlement report uploaded as CSV (all its batches or none), then match. Each
+    batch's audit row records the mapping as the file was read through it."""
+    snapshot = csv_mapping_snapshot(mapping)  # the very object the file is read through
     try:
         batches = parse_settlement_csv(
             content, mapping=mapping, currency=account.currency, default_batch_id=batch_id, settled_at=settled_at
@@ -227,7 +279,9 @@ def settlement_csv_import(
         raise ReconciliationError(f"The file was not imported: {exc}", code="invalid_settlement_file") from exc
     with transaction.atomic():
         stored = [
-            settlement_batch_store(account=account, data=data, source=SettlementBatch.Source.CSV, actor=actor)
+            settlement_batch_store(
+                account=account, data=data, source=SettlementBatch.Source.CSV, actor=actor, mapping=snapshot
+            )
             for data in batches
         ]
     report = reconcile(account=account, day=None, actor=actor, fetch=False)

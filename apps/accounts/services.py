@@ -49,12 +49,9 @@ def roles_setup(*, actor: Actor) -> dict[str, list[str]]:
             diff = [f"+{p.content_type.app_label}.{p.codename}" for p in added]
             diff += [f"-{p.content_type.app_label}.{p.codename}" for p in removed]
             changes[role] = sorted(diff)
-            audit_record(
-                actor=actor,
-                action="role.created" if created else "role.permissions_changed",
-                target=group,
-                after={"permissions": sorted(names), "changes": changes[role]},
-            )
+            # The permissions added and removed are audited by the m2m signal (role.permissions_changed).
+            if created:
+                audit_record(actor=actor, action="role.created", target=group, after={"permissions": sorted(names)})
     return changes
 
 

@@ -6,16 +6,22 @@ handlers are the one place where a signal leads to a write; each only records an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models import Model
 from django.db.models.signals import m2m_changed
 from django_otp.forms import otp_verification_failed
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record_atomic
+
+from .security_audit import permission_names
 
 
 def on_logged_in(sender: Any, request: Any, user: Any, **_: Any) -> None:
@@ -46,48 +52,62 @@ def on_otp_failed(sender: Any, user: Any, **_: Any) -> None:
     audit_record_atomic(actor=Actor.staff(user), action="staff.otp_failed", target=user)
 
 
-def _role_names(user: Any) -> list[str]:
-    return sorted(user.groups.values_list("name", flat=True))
+@dataclass(frozen=True)
+class _Membership:
+    """A many-to-many relation that grants privileges, audited from either side: the event is
+    about the holder (a user, a role), listing what it holds before and after."""
+
+    holder: type[Model]
+    field: str  # the holder's many-to-many field
+    action: str
+    key: str  # the name of the list in the event
+
+    def held(self, holder: Model) -> list[str]:
+        related = getattr(holder, self.field)
+        if related.model is Permission:
+            return permission_names(related)
+        return sorted(related.values_list("name", flat=True))
 
 
 _TRACKED = {"pre_add", "post_add", "pre_remove", "post_remove", "pre_clear", "post_clear"}
 
 
-def on_groups_changed(
-    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **_: Any
-) -> None:
-    """Role changes, from either side (user.groups.add(...) or group.user_set.add(...))."""
-    if action not in _TRACKED:
-        return
-    if reverse:  # instance is the group; pk_set holds user ids
-        if action == "pre_clear":
-            user_ids = list(instance.user_set.values_list("pk", flat=True))
-        elif action == "post_clear":
-            user_ids = list(getattr(instance, "_audit_roles_before", {}))
+def _membership_changed(membership: _Membership) -> Callable[..., None]:
+    """user.groups.add(...) or group.user_set.add(...), permissions.set(...) from a role's admin
+    form or permission.user_set.add(...) from a shell: each holder whose list changed gets an
+    event. m2m signals run inside the transaction of the change."""
+    stash = f"_audit_{membership.field}_before"
+
+    def handler(sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **_: Any) -> None:
+        if action not in _TRACKED:
+            return
+        if reverse:  # instance is the other side; pk_set holds holders' ids
+            if action == "pre_clear":
+                holders = list(membership.holder._default_manager.filter(**{membership.field: instance}))
+            else:
+                ids = list(getattr(instance, stash, {})) if action == "post_clear" else list(pk_set or [])
+                holders = list(membership.holder._default_manager.filter(pk__in=ids))
+            via = {f"via_{instance._meta.model_name}": str(instance)}
         else:
-            user_ids = list(pk_set or [])
-        users = list(get_user_model().objects.filter(pk__in=user_ids))
-        via_group = instance.name
-    else:
-        users = [instance]
-        via_group = None
-    if action.startswith("pre_"):
-        instance._audit_roles_before = {user.pk: _role_names(user) for user in users}
-        return
-    before_by_user: dict[int, list[str]] = getattr(instance, "_audit_roles_before", {})
-    for user in users:
-        before = before_by_user.get(user.pk)
-        after = _role_names(user)
-        if before == after:
-            continue
-        audit_record_atomic(
-            actor=Actor.from_request(),
-            action="staff.roles_changed",
-            target=user,
-            merchant_id=None,
-            before={"roles": before} if before is not None else None,
-            after={"roles": after, "via_group": via_group},
-        )
+            holders, via = [instance], {}
+        if action.startswith("pre_"):
+            setattr(instance, stash, {holder.pk: membership.held(holder) for holder in holders})
+            return
+        before_by_holder: dict[Any, list[str]] = getattr(instance, stash, {})
+        for holder in holders:
+            before, after = before_by_holder.get(holder.pk), membership.held(holder)
+            if before == after:
+                continue
+            audit_record_atomic(
+                actor=Actor.from_request(),
+                action=membership.action,
+                target=holder,
+                merchant_id=None,
+                before={membership.key: before} if before is not None else None,
+                after={membership.key: after, **via},
+            )
+
+    return handler
 
 
 def connect() -> None:
@@ -96,4 +116,19 @@ def connect() -> None:
     user_login_failed.connect(on_login_failed, dispatch_uid="audit_login_failed")
     user_locked_out.connect(on_locked_out, dispatch_uid="audit_locked_out")
     otp_verification_failed.connect(on_otp_failed, dispatch_uid="audit_otp_failed")
-    m2m_changed.connect(on_groups_changed, sender=get_user_model().groups.through, dispatch_uid="audit_roles")
+    user = get_user_model()
+    memberships = [
+        (user.groups.through, _Membership(user, "groups", "staff.roles_changed", "roles"), "audit_roles"),
+        (
+            user.user_permissions.through,
+            _Membership(user, "user_permissions", "staff.permissions_changed", "permissions"),
+            "audit_user_permissions",
+        ),
+        (
+            Group.permissions.through,
+            _Membership(Group, "permissions", "role.permissions_changed", "permissions"),
+            "audit_role_permissions",
+        ),
+    ]
+    for through, membership, uid in memberships:
+        m2m_changed.connect(_membership_changed(membership), sender=through, dispatch_uid=uid, weak=False)

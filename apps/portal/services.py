@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.api.customer_scope import Ability
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audited_update
 from apps.customers.models import Customer
+from apps.merchants.models import Merchant
 from apps.sessions_api.keys import MAX_LIFETIME_SECONDS
 from apps.sessions_api.services import MintedSession, customer_session_create
 from apps.subscriptions import billing
@@ -25,7 +26,7 @@ from apps.subscriptions import services as subscription_services
 from apps.subscriptions.models import Subscription, SubscriptionStatus
 
 from .errors import PortalLinkInvalid
-from .models import PortalLink
+from .models import PortalBranding, PortalLink
 
 # What a portal session may do: everything a customer can do for itself.
 PORTAL_ABILITIES = [ability.value for ability in Ability]
@@ -101,3 +102,29 @@ def portal_subscription_resume(*, subscription: Subscription, actor: Actor) -> S
         billing.subscription_bill(subscription_id=subscription.pk, as_of=subscription.next_billing_at, actor=actor)
         subscription.refresh_from_db()
     return subscription
+
+
+def portal_branding_set(*, merchant: Merchant, display_name: str, primary_color: str, actor: Actor) -> PortalBranding:
+    """The name and colour the merchant's customers see in the portal (the admin's "Portal
+    branding"); created the first time, changed after, audited either way."""
+    with transaction.atomic():
+        branding = PortalBranding.objects.select_for_update().filter(merchant=merchant).first()
+        if branding is None:
+            try:
+                with transaction.atomic():
+                    branding = PortalBranding.objects.create(
+                        merchant=merchant, display_name=display_name, primary_color=primary_color
+                    )
+            except IntegrityError:  # created meanwhile (one per merchant): change that one
+                branding = PortalBranding.objects.select_for_update().get(merchant=merchant)
+            else:
+                audit_record(
+                    actor=actor, action="portal_branding.created", target=branding,
+                    after={"display_name": display_name, "primary_color": primary_color},
+                )  # fmt: skip
+                return branding
+        audited_update(
+            target=branding, changes={"display_name": display_name, "primary_color": primary_color},
+            allowed=("display_name", "primary_color"), action="portal_branding.updated", actor=actor,
+        )  # fmt: skip
+    return branding

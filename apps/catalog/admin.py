@@ -4,8 +4,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from apps.audit.actors import Actor
 from apps.core.money import SUPPORTED_CURRENCIES, format_amount
@@ -15,37 +16,44 @@ from .models import CheckoutOrder, Entitlement, Price, Product
 from .services import checkout_status, price_create, price_update, product_create, product_update
 
 
-class PriceInline(admin.TabularInline[Price, Product]):
-    """The product's prices. A price that may have been charged keeps its amount and currency
-    (add a new price instead: NewPriceInline); the amount appears with its currency, never as
-    bare minor units."""
+class _Shown(forms.Widget):
+    """A field shown as text, not an input (with a disabled field: nothing posted is read)."""
 
-    model = Price
-    extra = 0
-    fields = ("public_id", "nickname", "amount_display", "active")
-    readonly_fields = ("public_id", "amount_display")
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="amount")
-    def amount_display(self, obj: Price) -> str:
-        return format_amount(obj.amount, obj.currency) if obj.pk else ""
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
+        return format_html("<p>{}</p>", self.text)
 
 
-class NewPriceForm(forms.ModelForm[Price]):
-    """A new price: its amount typed in the currency's own decimals (as the other admin money
-    inputs take it), handed on in minor units. Refused as a form error, never a 500."""
+class PriceForm(forms.ModelForm[Price]):
+    """A new price takes its amount typed in the currency's own decimals (as the other admin
+    money inputs take it), handed on in minor units, and an ISO 4217 currency; what is refused is
+    a form error, never a 500. A price that may have been charged keeps its amount and currency
+    (add a new price instead): shown as money, never as bare minor units, never read from input."""
 
-    currency = forms.ChoiceField(choices=[("", "---------"), *((code, code) for code in sorted(SUPPORTED_CURRENCIES))])
     amount = forms.CharField(max_length=40, help_text="In the currency's units, e.g. 12.50 USD or 1500 JPY")
+    currency = forms.ChoiceField(choices=[("", "---------"), *((code, code) for code in sorted(SUPPORTED_CURRENCIES))])
 
     class Meta:
         model = Price
-        fields = ["nickname", "amount", "currency"]
+        fields = ["nickname", "amount", "currency", "active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            price = self.instance
+            self.fields["amount"] = forms.CharField(
+                disabled=True, required=False, widget=_Shown(format_amount(price.amount, price.currency))
+            )
+            self.fields["currency"] = forms.CharField(disabled=True, required=False, widget=_Shown(price.currency))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if self.instance.pk is not None:
+            cleaned["amount"], cleaned["currency"] = self.instance.amount, self.instance.currency
+            return cleaned
         currency, text = cleaned.get("currency"), cleaned.get("amount")
         if not currency:
             cleaned.pop("amount", None)  # read only in a currency: the currency's own error says why
@@ -57,17 +65,12 @@ class NewPriceForm(forms.ModelForm[Price]):
         return cleaned
 
 
-class NewPriceInline(admin.TabularInline[Price, Product]):
+class PriceInline(admin.TabularInline[Price, Product]):
     model = Price
-    form = NewPriceForm
+    form = PriceForm
     extra = 1
-    fields = ("nickname", "amount", "currency")
-    verbose_name = "new price"
-    verbose_name_plural = "add prices"
-    can_delete = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Price]:
-        return super().get_queryset(request).none()
+    fields = ("public_id", "nickname", "amount", "currency", "active")
+    readonly_fields = ("public_id",)
 
 
 @admin.register(Product)
@@ -78,7 +81,7 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     list_select_related = ("merchant",)
     raw_id_fields = ("merchant",)
     readonly_fields = ("public_id", "created_at")
-    inlines = (PriceInline, NewPriceInline)
+    inlines = (PriceInline,)
 
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
         if change:
@@ -95,13 +98,15 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         for instance in formset.save(commit=False):
             if instance.pk is None:
-                price_create(
+                created = price_create(
                     product=form.instance,
                     amount=instance.amount,
                     currency=instance.currency,
                     nickname=instance.nickname,
                     actor=Actor.staff(request.user),
                 )
+                if not instance.active:  # added as not on sale yet
+                    price_update(price=created, changes={"active": False}, actor=Actor.staff(request.user))
             else:
                 changes = {"nickname": instance.nickname, "active": instance.active}
                 price_update(price=instance, changes=changes, actor=Actor.staff(request.user))

@@ -16,25 +16,23 @@ pytestmark = pytest.mark.django_db
 
 def product_form(product, **new_price):
     """What the browser posts for the product's page: its fields, the existing prices unchanged and
-    one new-price row (blank unless given)."""
+    the new-price row after them (blank unless given)."""
     existing = list(product.prices.order_by("pk"))
+    new = len(existing)
     data = {
         "merchant": product.merchant_id,
         "name": product.name,
         "description": product.description,
         "active": "on" if product.active else "",
-        "prices-TOTAL_FORMS": len(existing),
-        "prices-INITIAL_FORMS": len(existing),
+        "prices-TOTAL_FORMS": new + 1,
+        "prices-INITIAL_FORMS": new,
         "prices-MIN_NUM_FORMS": 0,
         "prices-MAX_NUM_FORMS": 1000,
-        "prices-2-TOTAL_FORMS": 1,
-        "prices-2-INITIAL_FORMS": 0,
-        "prices-2-MIN_NUM_FORMS": 0,
-        "prices-2-MAX_NUM_FORMS": 1000,
-        "prices-2-0-product": product.pk,
-        "prices-2-0-nickname": new_price.get("nickname", ""),
-        "prices-2-0-amount": new_price.get("amount", ""),
-        "prices-2-0-currency": new_price.get("currency", ""),
+        f"prices-{new}-product": product.pk,
+        f"prices-{new}-nickname": new_price.get("nickname", ""),
+        f"prices-{new}-amount": new_price.get("amount", ""),
+        f"prices-{new}-currency": new_price.get("currency", ""),
+        f"prices-{new}-active": "on",
     }
     for index, price in enumerate(existing):
         data |= {
@@ -112,8 +110,8 @@ def test_an_existing_price_keeps_its_amount_and_currency_shown_as_money(admin_cl
     saved = admin_client.post(f"/admin/catalog/product/{product.pk}/change/", form)
 
     assert_shows_money(page.content, shown=["45.00 USD"], bare=[4500])
-    assert 'name="prices-0-amount"' not in page.content.decode()
-    assert 'name="prices-2-0-amount"' in page.content.decode()
+    assert 'name="prices-0-amount"' not in page.content.decode()  # shown, not an input
+    assert 'name="prices-1-amount"' in page.content.decode()  # the new price's row
     assert saved.status_code == 302
     price.refresh_from_db()
     assert (price.nickname, price.amount, price.currency) == ("Renamed", 4500, "USD")
@@ -126,12 +124,11 @@ def test_a_product_is_added_with_its_first_price(admin_client):
         "merchant": product.merchant_id,
         "name": "New product",
         "active": "on",
-        "prices-TOTAL_FORMS": 0,
+        "prices-TOTAL_FORMS": 1,
         "prices-INITIAL_FORMS": 0,
-        "prices-2-TOTAL_FORMS": 1,
-        "prices-2-INITIAL_FORMS": 0,
-        "prices-2-0-amount": "9.99",
-        "prices-2-0-currency": "EUR",
+        "prices-0-amount": "9.99",
+        "prices-0-currency": "EUR",
+        "prices-0-active": "on",
     }
 
     page = admin_client.post("/admin/catalog/product/add/", data)
@@ -139,3 +136,15 @@ def test_a_product_is_added_with_its_first_price(admin_client):
     assert page.status_code == 302, page.content.decode()[:3000]
     price = Price.objects.get(product__name="New product")
     assert (price.amount, price.currency) == (999, "EUR")
+
+
+def test_a_price_added_not_on_sale_stays_off_sale(admin_client):
+    product = ProductFactory()
+    form = product_form(product, amount="5.00", currency="USD")
+    del form["prices-0-active"]
+
+    page = admin_client.post(f"/admin/catalog/product/{product.pk}/change/", form)
+
+    assert page.status_code == 302
+    price = Price.objects.get(product=product)
+    assert (price.amount, price.active) == (500, False)

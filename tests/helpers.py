@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def in_a_thread(work: Callable[[], Any]) -> threading.Thread:
+    """Start `work` in a thread of its own, which closes its database connection when done."""
+    from django.db import connection
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def lock_waits() -> int:

@@ -8,12 +8,12 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.services import EntrySpec, ledger_cutoff, ledger_post
 from tests.factories import GatewayAccountFactory
-from tests.helpers import wait_for_a_lock_wait
+from tests.helpers import in_a_thread, wait_for_a_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,18 +27,6 @@ def adjustment(account: Any) -> EntrySpec:
         lines=((AccountKind.ADJUSTMENTS, -300), (AccountKind.RECEIVABLE, 300)),
         memo="correction",
     )
-
-
-def in_a_thread(work: Any) -> threading.Thread:
-    def run() -> None:
-        try:
-            work()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_a_cutoff_waits_for_an_open_transaction_that_posted_for_its_account():

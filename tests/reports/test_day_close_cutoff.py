@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts import roles
@@ -23,22 +22,10 @@ from apps.reports.models import DayClose
 from apps.reports.services import day_close
 from tests.accounts.factories import StaffUserFactory
 from tests.factories import GatewayAccountFactory
-from tests.helpers import wait_for_a_lock_wait
+from tests.helpers import in_a_thread, wait_for_a_lock_wait
 from tests.reports.helpers import SYSTEM, settled_bank_debit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_a_thread(work: Any) -> threading.Thread:
-    def run() -> None:
-        try:
-            work()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_entries_posted_while_the_day_is_closed_are_in_its_figures_or_listed_after_it(api, anet_account, anet_sandbox):

@@ -33,6 +33,13 @@ ERRORS = {
     409: OpenApiResponse(description="The payment is being confirmed by another request; retry"),
     503: OpenApiResponse(description="Gateway unreachable; the payment stays pending and is confirmed later"),
 }
+OPEN_ERRORS = {
+    **ERRORS,
+    422: OpenApiResponse(
+        description="The gateway refused the order (gateway_request_refused: e.g. an amount outside its "
+        "limits); the checkout's payment failed and nothing can be paid"
+    ),
+}
 
 
 class ProductListApi(MerchantApiView):
@@ -54,7 +61,7 @@ class RazorpayOrderCreateApi(IdempotentApiView):
     @extend_schema(
         operation_id="checkout_razorpay_orders_create",
         request=CheckoutOrderCreateSerializer,
-        responses={201: CheckoutOrderCreatedSerializer, **ERRORS},
+        responses={201: CheckoutOrderCreatedSerializer, **OPEN_ERRORS},
         parameters=[IDEMPOTENCY_PARAMETER],
         tags=["checkout"],
         description="Start a checkout for a price: creates a pending payment and a Razorpay order, and "
@@ -102,7 +109,7 @@ class StripePaymentIntentCreateApi(IdempotentApiView):
     @extend_schema(
         operation_id="checkout_stripe_payment_intents_create",
         request=CheckoutOrderCreateSerializer,
-        responses={201: StripeCheckoutCreatedSerializer, **ERRORS},
+        responses={201: StripeCheckoutCreatedSerializer, **OPEN_ERRORS},
         parameters=[IDEMPOTENCY_PARAMETER],
         tags=["checkout"],
         description="Start a checkout for a price through Stripe: creates a pending payment and a "

@@ -146,8 +146,9 @@ def checkout_payment_open_order(
 ) -> tuple[Payment, str]:
     """Create the gateway's order for a pending checkout payment (after the caller committed), and
     answer the payment with what the browser library needs to pay it (Stripe.js: the intent's client
-    secret, never stored; Razorpay: nothing). On failure the payment fails and GatewayUnavailable /
-    GatewayMisconfiguredError is raised."""
+    secret, never stored; Razorpay: nothing). On failure the payment fails and the API's error is
+    raised: GatewayUnavailable, GatewayMisconfiguredError, or GatewayRequestRefused when the gateway
+    refused the order as it stands (an amount outside its limits): never an answer without an order."""
 
     gateway = checkout_gateway_for(payment.gateway_account)
     started = time.perf_counter()

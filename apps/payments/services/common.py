@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core.errors import ApplicationError
 from apps.core.queueing import enqueue_on_commit
 from apps.events.services import event_publish
 from apps.gateways.api_errors import GatewayMisconfiguredError, PaymentDeclined, gateway_unavailable
@@ -236,6 +237,16 @@ def unavailable(error: GatewayError | None, *, kind: str, payment: Payment) -> E
     return gateway_unavailable(error, f"{NOT_DONE[kind]}. Retry later.", extra={"payment": payment.public_id})
 
 
+class GatewayRequestRefused(ApplicationError):
+    """The gateway refused the request as it stands (an amount above its maximum or below its
+    minimum, a state it does not allow): nothing happened there, and repeating it will not help.
+    The failed payment stays and can be fetched."""
+
+    status_code = 422
+    code = "gateway_request_refused"
+    default_message = "The payment gateway refused the request."
+
+
 def raise_for_outcome(
     outcome: CallOutcome,
     *,
@@ -243,8 +254,11 @@ def raise_for_outcome(
     kind: str = GatewayTransaction.Kind.SALE,
     declined_code: str | None = None,
 ) -> None:
-    """After the result is committed: turn a failed call of `kind` into the API's error."""
+    """After the result is committed: turn a failed call of `kind` into the API's error. Every
+    error is raised but an unknown outcome (the payment answers as it stands, to be confirmed)."""
     error = outcome.error
+    if error is None or isinstance(error, GatewayOutcomeUnknown):
+        return
     extra = {"payment": payment.public_id}
     if isinstance(error, GatewayDeclined):
         code = declined_code or error.result.decline_code or "card_declined"
@@ -254,6 +268,9 @@ def raise_for_outcome(
         raise unavailable(error, kind=kind, payment=payment)
     if isinstance(error, GatewayMisconfigured | GatewayNotFound):
         raise GatewayMisconfiguredError(f"{GatewayMisconfiguredError.default_message} ({error.message})", extra=extra)
+    # Any other refusal (Stripe's invalid_request_error, Razorpay's BAD_REQUEST_ERROR): the call
+    # is recorded failed; the caller must hear it rather than be answered as if it had worked.
+    raise GatewayRequestRefused(f"The payment gateway refused the request: {error.message}", extra=extra)
 
 
 # --- retries of a request: what did its first run do? --------------------------------------------

@@ -42,9 +42,23 @@ class InputSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
+# The longest address our email columns hold (Django's models.EmailField, after RFC 5321's
+# 254-character path). DRF's EmailField checks only the form, which Django's validator lets run
+# to 320 characters: the column would refuse the rest with a DataError, a 500.
+EMAIL_MAX_LENGTH = 254
+
+
+class EmailAddressField(serializers.EmailField):
+    """An email address, at most EMAIL_MAX_LENGTH characters (a longer one: 400 parameter_invalid)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+
 class BillingDetailsSerializer(InputSerializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = EmailAddressField(required=False, allow_blank=True)
     line1 = serializers.CharField(max_length=60, required=False, allow_blank=True)
     city = serializers.CharField(max_length=40, required=False, allow_blank=True)
     state = serializers.CharField(max_length=40, required=False, allow_blank=True)

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.api.fields import InputSerializer
+from apps.api.fields import EmailAddressField, InputSerializer
 from apps.catalog.models import Price, Product
 
 
@@ -30,7 +30,7 @@ class ProductOutputSerializer(serializers.ModelSerializer[Product]):
 
 class CheckoutCustomerSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-    email = serializers.EmailField(required=False, default="", allow_blank=True)
+    email = EmailAddressField(required=False, default="", allow_blank=True)
     contact = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)
 
 

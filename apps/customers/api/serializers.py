@@ -8,6 +8,7 @@ from rest_framework import serializers
 from apps.api.fields import (
     REQUIRED,
     BillingDetailsSerializer,
+    EmailAddressField,
     InputSerializer,
     PaymentMethodSerializer,
     ReturnUrlField,
@@ -17,14 +18,14 @@ from apps.api.fields import (
 
 
 class CustomerCreateSerializer(InputSerializer):
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = EmailAddressField(required=False, allow_blank=True, default="")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     metadata = serializers.JSONField(required=False, default=dict, validators=[validate_metadata])
 
 
 class CustomerUpdateSerializer(InputSerializer):
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = EmailAddressField(required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
     metadata = serializers.JSONField(required=False, validators=[validate_metadata])

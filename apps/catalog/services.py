@@ -141,7 +141,7 @@ def checkout_order_create(
         checkout = CheckoutOrder.objects.select_related("payment__gateway_account", "price__product", "customer").get(
             payment=opened
         )
-        return OpenedCheckout(checkout, _client_secret(checkout))
+        return OpenedCheckout(checkout, checkout_client_secret(checkout))
     description, metadata = f"{quantity} x {price.product.name}", {"price": price.public_id, "quantity": quantity}
     context = current_context()
     risk, held = payments.checkout_assess(
@@ -186,8 +186,10 @@ def checkout_order_create(
     return OpenedCheckout(checkout, client_secret)
 
 
-def _client_secret(checkout: CheckoutOrder) -> str:
-    """A retried start whose first answer was lost: the browser still needs the intent's secret."""
+def checkout_client_secret(checkout: CheckoutOrder) -> str:
+    """What the browser needs to pay a Stripe checkout (the intent's client secret), read from the
+    gateway: never stored, so a retried start whose first answer was lost, or a replay of its
+    stored answer, asks again ("" for a Razorpay checkout, or one without an order)."""
     if checkout.payment.gateway_account.gateway != GatewayName.STRIPE or not checkout.payment.gateway_order_id:
         return ""
     try:

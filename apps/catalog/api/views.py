@@ -3,14 +3,17 @@ else, so a storefront can call them from the browser (CORS allow-list: CORS_ALLO
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.idempotency import REPLAY_HEADER, SentResponse
 from apps.api.views import IDEMPOTENCY_PARAMETER, IdempotentApiView, MerchantApiView
 from apps.catalog import selectors, services
 from apps.gateways.models import GatewayName
@@ -130,6 +133,38 @@ class StripePaymentIntentCreateApi(IdempotentApiView):
             "currency": payment.currency,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+    def to_store(self, sent: SentResponse) -> SentResponse:
+        """The answer kept for an Idempotency-Key replay holds no client secret (whoever holds it can
+        confirm the intent): a replay reads it from Stripe again (services.checkout_client_secret)."""
+        options = _stripe_options(sent.status, sent.body)
+        if options is None or "client_secret" not in options:
+            return sent
+        held_back = {name: value for name, value in options.items() if name != "client_secret"}
+        body = {**sent.body, "stripe": held_back}
+        return SentResponse(sent.status, body, JSONRenderer().render(body), sent.content_type)
+
+    def replayed(self, response: Response) -> Response:
+        body = json.loads(response.content) if response.content else None
+        options = _stripe_options(response.status_code, body)
+        if options is None or "client_secret" in options or not isinstance(body, dict):
+            return response  # not a start's 201, or one stored before secrets were held back
+        checkout = selectors.checkout_get(merchant=self.merchant(self.request), public_id=body["id"])
+        secret = services.checkout_client_secret(checkout)
+        restored: dict[str, Any] = {}
+        for name, value in options.items():  # in the order first sent
+            restored[name] = value
+            if name == "payment_intent":
+                restored["client_secret"] = secret
+        return Response({**body, "stripe": restored}, status=response.status_code, headers={REPLAY_HEADER: "true"})
+
+
+def _stripe_options(status_code: int, body: Any) -> dict[str, Any] | None:
+    """The `stripe` options of a Stripe checkout's 201 (None for any other answer)."""
+    if status_code != status.HTTP_201_CREATED or not isinstance(body, dict) or "id" not in body:
+        return None
+    options = body.get("stripe")
+    return options if isinstance(options, dict) else None
 
 
 class StripeConfirmApi(IdempotentApiView):

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from apps.api.fields import (
     REQUIRED,
+    EmailAddressField,
     InputSerializer,
     PaymentMethodSerializer,
     ReturnUrlField,
@@ -21,7 +22,7 @@ from apps.payments.representations import bank_account_view, card_view, next_act
 
 
 class CustomerInputSerializer(InputSerializer):
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = EmailAddressField(required=False, allow_blank=True)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
 

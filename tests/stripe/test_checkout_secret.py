@@ -71,3 +71,27 @@ def test_a_replay_while_stripe_is_unreachable_is_a_503_and_the_stored_answer_sta
     assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert CheckoutOrder.objects.count() == 1 and Payment.objects.count() == 1
+
+
+def test_records_stored_with_the_secret_before_lose_it_and_still_replay_it(
+    publishable, usd_price, stripe_account, stripe_sdk
+):
+    """Migration api 0006: a record stored before secrets were held back (secret in its body and
+    its bytes) is scrubbed; its replay then reads the secret from Stripe again."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    first = start(publishable, usd_price, quantity=1, key="secret-old")
+    assert first.status_code == 201, first.json()
+    record = IdempotencyRecord.objects.get(key="secret-old")
+    record.response_body, record.response_content = first.json(), first.content  # as stored before
+    record.save(update_fields=["response_body", "response_content"])
+
+    import_module("apps.api.migrations.0006_scrub_stripe_client_secrets").scrub(apps, None)
+
+    record.refresh_from_db()
+    secret = first.json()["stripe"]["client_secret"]
+    assert secret not in json.dumps(record.response_body) and secret.encode() not in bytes(record.response_content)
+    replay = start(publishable, usd_price, quantity=1, key="secret-old")
+    assert (replay.status_code, replay.json()) == (201, first.json())

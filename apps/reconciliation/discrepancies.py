@@ -331,6 +331,11 @@ def discrepancy_approve_write_off(*, discrepancy: Discrepancy, approver: User, n
             d = _lock_open(discrepancy, status=Discrepancy.Status.PENDING_APPROVAL)
             if d.requested_by_id == approver.pk:
                 raise SelfApprovalRefused("A write-off needs an approver other than the person who asked for it.")
+            if _settled_since(d):
+                raise DiscrepancyStateError(
+                    "The gateway has settled this movement since the write-off was asked for: nothing is lost."
+                    " The next reconciliation closes it as settled late."
+                )
             amount = d.resolution_amount or 0
             entry = _adjustment(d, amount, kind=EntryKind.WRITE_OFF, to=WO, memo=f"write-off {d.public_id}")
             d.approved_by = approver
@@ -360,6 +365,15 @@ def discrepancy_approve_write_off(*, discrepancy: Discrepancy, approver: User, n
             after={"reason": refused.message, "amount": d.resolution_amount, "currency": d.currency, "note": note},
         )  # fmt: skip
         raise
+
+
+def _settled_since(d: Discrepancy) -> bool:
+    """A movement reported missing at the gateway that a settlement line has matched since."""
+    return (
+        d.kind == DiscrepancyKind.MISSING_AT_GATEWAY
+        and d.entry_id is not None
+        and SettlementLine.objects.filter(entry_id=d.entry_id, match_status=MatchStatus.MATCHED).exists()
+    )
 
 
 def discrepancy_reject_write_off(*, discrepancy: Discrepancy, approver: User, note: str = "") -> Discrepancy:

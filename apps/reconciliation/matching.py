@@ -437,11 +437,15 @@ def _open_batch_totals(account: GatewayAccount, opened: list[Discrepancy], repor
 
 
 def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime) -> int:
-    """`missing_at_gateway` discrepancies whose movement a later batch did settle close themselves."""
+    """`missing_at_gateway` discrepancies whose movement a later batch did settle close themselves:
+    open ones, and ones waiting for a write-off's approval (the money arrived: nothing is lost,
+    the requested write-off is dropped)."""
     waiting = {
         d.entry_id: d
         for d in Discrepancy.objects.select_for_update().filter(
-            gateway_account=account, kind=DiscrepancyKind.MISSING_AT_GATEWAY, status=Discrepancy.Status.OPEN
+            gateway_account=account,
+            kind=DiscrepancyKind.MISSING_AT_GATEWAY,
+            status__in=[Discrepancy.Status.OPEN, Discrepancy.Status.PENDING_APPROVAL],
         )
     }
     if not waiting:
@@ -453,7 +457,10 @@ def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime)
     closed = [waiting[entry_id] for entry_id in set(settled)]
     if closed:
         Discrepancy.objects.filter(pk__in=[d.pk for d in closed]).update(
-            status=Discrepancy.Status.RESOLVED, resolution=Resolution.SETTLED_LATE, resolved_at=now
+            status=Discrepancy.Status.RESOLVED,
+            resolution=Resolution.SETTLED_LATE,
+            resolution_amount=None,
+            resolved_at=now,
         )
         audit_record_many(
             [
@@ -462,6 +469,7 @@ def _close_settled_late(account: GatewayAccount, *, actor: Actor, now: datetime)
                     "action": "discrepancy.resolved",
                     "target": d,
                     "merchant_id": account.merchant_id,
+                    "before": {"status": d.status, "resolution": d.resolution, "amount": d.resolution_amount},
                     "after": {"resolution": Resolution.SETTLED_LATE},
                 }
                 for d in closed

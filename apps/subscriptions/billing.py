@@ -340,7 +340,7 @@ def _begin(ids: list[int], *, as_of: datetime, actor: Actor, outcomes: dict[int,
             before = subscription_snapshot(subscription)
             invoice = owed.get(subscription.pk)
             if invoice is None and subscription.cancel_at_period_end:
-                subscription_end(subscription, status=S.ENDED, reason="canceled_at_period_end", at=as_of)
+                subscription_end(subscription, status=S.ENDED, reason="canceled_at_period_end", at=as_of, actor=actor)
                 record_change(
                     subscription, action="subscription.ended", before=before, actor=actor, event="subscription.canceled"
                 )

@@ -19,7 +19,7 @@ from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 from apps.payments import services as payments
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus
 
-from .lifecycle import record_change, subscription_end, subscription_snapshot
+from .lifecycle import invoice_status_change, record_change, subscription_end, subscription_snapshot
 from .models import FINAL_STATUSES, BillingAttempt, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from .representations import invoice_representation
 
@@ -127,7 +127,8 @@ def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bo
     if not declined and initial:
         invoice.status = InvoiceStatus.VOID
         invoice.save(update_fields=["status", "updated_at"])
-        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_error", at=as_of)
+        _audit_written_off(invoice, before=InvoiceStatus.OPEN, reason="initial_payment_error", actor=actor)
+        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_error", at=as_of, actor=actor)
         record_change(
             subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
         )
@@ -184,6 +185,10 @@ def _was_declined(payment: Payment) -> bool:
     return call is not None and call.status == GatewayTransaction.Status.DECLINED
 
 
+def _audit_written_off(invoice: Invoice, *, before: str, reason: str, actor: Actor) -> None:
+    audit_record(**invoice_status_change(invoice, before=before, after=invoice.status, reason=reason, actor=actor))
+
+
 def _publish_invoice(invoice: Invoice, subscription: Subscription, event_type: str) -> None:
     event_publish(**invoice_event(invoice, subscription, event_type))
 
@@ -220,8 +225,9 @@ def _invoice_declined(
         # The customer is at the checkout: no dunning, they can try another card.
         invoice.status = InvoiceStatus.VOID
         invoice.save(update_fields=["status", "first_declined_at", "updated_at"])
+        _audit_written_off(invoice, before=InvoiceStatus.OPEN, reason="initial_payment_failed", actor=actor)
         _publish_invoice(invoice, subscription, "invoice.payment_failed")
-        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_failed", at=as_of)
+        subscription_end(subscription, status=S.CANCELED, reason="initial_payment_failed", at=as_of, actor=actor)
         record_change(
             subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
         )
@@ -241,6 +247,7 @@ def _invoice_declined(
         return "past_due"
     invoice.status, invoice.next_attempt_at = InvoiceStatus.UNCOLLECTIBLE, None
     invoice.save(update_fields=["status", "next_attempt_at", "first_declined_at", "updated_at"])
+    _audit_written_off(invoice, before=InvoiceStatus.OPEN, reason="dunning_exhausted", actor=actor)
     _publish_invoice(invoice, subscription, "invoice.payment_failed")
     if settings.BILLING_FINAL_ACTION == "unpaid":
         subscription.status, subscription.next_billing_at = S.UNPAID, None
@@ -249,7 +256,7 @@ def _invoice_declined(
             subscription, action="subscription.unpaid", before=before, actor=actor, event="subscription.unpaid"
         )
         return "unpaid"
-    subscription_end(subscription, status=S.CANCELED, reason="payment_failed", at=as_of)
+    subscription_end(subscription, status=S.CANCELED, reason="payment_failed", at=as_of, actor=actor)
     record_change(
         subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from apps.audit.actors import Actor
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_record_many
 from apps.events.services import event_publish
 
 from .models import Invoice, InvoiceStatus, Plan, Subscription
@@ -55,8 +55,11 @@ def subscription_lock(subscription: Subscription) -> Subscription:
     )
 
 
-def subscription_end(subscription: Subscription, *, status: str, reason: str, at: datetime) -> None:
-    """Under the row lock: end the subscription and void what it still owes."""
+def subscription_end(
+    subscription: Subscription, *, status: str, reason: str, at: datetime, actor: Actor | None = None
+) -> None:
+    """Under the row lock: end the subscription and void what it still owes, each voided invoice
+    audited (invoice.voided). `actor`: who ended it (a system actor when the caller names none)."""
     subscription.status = status
     subscription.canceled_at = subscription.canceled_at or at
     subscription.cancellation_reason = reason[:100]
@@ -64,9 +67,31 @@ def subscription_end(subscription: Subscription, *, status: str, reason: str, at
     subscription.next_billing_at = None
     subscription.billing_claimed_until = None
     subscription.save()
-    Invoice.objects.filter(subscription=subscription, status=InvoiceStatus.OPEN).update(
+    owed = list(
+        Invoice.objects.select_for_update().filter(subscription=subscription, status=InvoiceStatus.OPEN).order_by("pk")
+    )
+    if not owed:
+        return
+    Invoice.objects.filter(pk__in=[invoice.pk for invoice in owed]).update(
         status=InvoiceStatus.VOID, next_attempt_at=None, updated_at=at
     )
+    who = actor or Actor.system("subscriptions")
+    audit_record_many([
+        invoice_status_change(invoice, before=InvoiceStatus.OPEN, after=InvoiceStatus.VOID, reason=reason, actor=who)
+        for invoice in owed
+    ])  # fmt: skip
+
+
+def invoice_status_change(invoice: Invoice, *, before: str, after: str, reason: str, actor: Actor) -> dict[str, Any]:
+    """The audit entry (audit_record's arguments) of an invoice written off: invoice.voided or
+    invoice.uncollectible, with the status it had and why."""
+    return {
+        "actor": actor,
+        "action": "invoice.voided" if after == InvoiceStatus.VOID else f"invoice.{after}",
+        "target": invoice,
+        "before": {"status": before},
+        "after": {"status": after, "reason": reason},
+    }
 
 
 def next_period_end(subscription: Subscription, plan: Plan, start: datetime) -> datetime:

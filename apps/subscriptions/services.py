@@ -290,7 +290,7 @@ def subscription_cancel(
                 event="subscription.updated",
             )  # fmt: skip
             return subscription
-        subscription_end(subscription, status=S.CANCELED, reason=reason, at=timezone.now())
+        subscription_end(subscription, status=S.CANCELED, reason=reason, at=timezone.now(), actor=actor)
         record_change(
             subscription, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
         )

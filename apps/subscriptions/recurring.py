@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError
+from apps.core.queueing import enqueue
 from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
 from apps.gateways.base import TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
 from apps.gateways.recurring_interface import RecurringRequest, RecurringStatus
 from apps.gateways.registry import recurring_gateway_for
-from apps.payments.models import PaymentStatus
+from apps.payments.models import GatewayTransaction, PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_lock, subscription_snapshot
@@ -35,6 +36,8 @@ from .periods import arb_interval
 
 logger = logging.getLogger(__name__)
 
+RECANCEL_TASK = "apps.subscriptions.tasks.recurring_schedule_cancel"
+
 # A gateway-run schedule's state -> our subscription's.
 GATEWAY_STATUSES = {
     RecurringStatus.ACTIVE: SubscriptionStatus.ACTIVE,
@@ -43,6 +46,10 @@ GATEWAY_STATUSES = {
     RecurringStatus.TERMINATED: SubscriptionStatus.CANCELED,
     RecurringStatus.EXPIRED: SubscriptionStatus.ENDED,
 }
+# A schedule in these states charges again (a suspended one once a card reactivates it).
+RUNNING = (RecurringStatus.ACTIVE, RecurringStatus.SUSPENDED)
+# A pause whose cancel failed is cancelled again after this (the client's keyed retry comes first).
+PAUSE_RECANCEL_DELAY_SECONDS = 60
 
 
 def recurring_reference(subscription: Subscription) -> str:
@@ -159,7 +166,13 @@ def recurring_subscription_sync(*, subscription: Subscription, actor: Actor) -> 
     ours = GATEWAY_STATUSES.get(status)
     with transaction.atomic():
         locked = subscription_lock(subscription)
-        # Paused: the gateway's schedule was cancelled by the pause itself, and its last word is ours.
+        # Paused: the pause cancelled the gateway's schedule, and its last word is ours. A schedule
+        # still running then is one whose cancel failed: it is cancelled again.
+        if locked.status == SubscriptionStatus.PAUSED and status in RUNNING:
+            recurring_schedule_cancel_queue(
+                locked, schedule_id=locked.gateway_subscription_id, why=f"gateway says {status}", actor=actor
+            )
+            return f"paused; gateway says {status}: its cancel queued again"
         if ours is None or locked.status in (ours, SubscriptionStatus.PAUSED, *FINAL_STATUSES):
             return f"{locked.status}; gateway says {status}: no change"
         before = subscription_snapshot(locked)
@@ -180,6 +193,51 @@ def _period_of(subscription: Subscription, pay_num: int) -> tuple[datetime, date
     for _ in range(max(0, pay_num - 1)):
         start, end = end, next_period_end(subscription, subscription.plan, end)
     return start, end
+
+
+def recurring_schedule_stop(subscription: Subscription, schedule_id: str) -> None:
+    """Cancel a gateway schedule; one that is gone, or refused because it already stopped
+    (terminated, expired), is done too. Any other gateway error is raised."""
+    gateway = recurring_gateway_for(subscription.gateway_account)
+    try:
+        gateway.recurring_cancel(schedule_id)
+    except GatewayNotFound:
+        return
+    except GatewayMisconfigured:
+        if gateway.recurring_status(schedule_id) in RUNNING:
+            raise
+
+
+def recurring_schedule_cancel_queue(
+    locked: Subscription, *, schedule_id: str, why: str, actor: Actor, countdown: float | None = None
+) -> None:
+    """Under the subscription's lock, in the caller's transaction: a gateway schedule that should
+    not run (a paused subscription's, whose cancel failed) is cancelled again by a task once this
+    commits. Audited and logged, so staff see that the gateway disagreed with us."""
+    logger.warning(
+        "recurring_schedule_cancel_queued",
+        extra={"subscription": locked.public_id, "schedule": schedule_id, "why": why},
+    )
+    record_change(locked, action="subscription.gateway_schedule_cancel_queued", before=None, actor=actor)
+    transaction.on_commit(lambda: enqueue(RECANCEL_TASK, locked.pk, schedule_id, countdown=countdown))
+
+
+def recurring_schedule_cancel(*, subscription_id: int, schedule_id: str, actor: Actor) -> str:
+    """Cancel a gateway schedule that should not run (the task queued by
+    recurring_schedule_cancel_queue). Safe to run twice: cancelling a cancelled or unknown schedule
+    is done. The subscription's live schedule (ours neither paused nor ended) is left alone; a
+    paused one's schedule is never revived (a resume makes a new one), so cancelling it is always
+    right. Any other gateway error is raised for the task to retry."""
+    subscription = Subscription.objects.select_related("gateway_account").get(pk=subscription_id)
+    live = subscription.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES)
+    if live and subscription.gateway_subscription_id == schedule_id:
+        return f"{subscription.public_id}: {schedule_id} is its live schedule, left running"
+    recurring_schedule_stop(subscription, schedule_id)
+    with transaction.atomic():
+        locked = subscription_lock(subscription)
+        record_change(locked, action="subscription.gateway_schedule_canceled", before=None, actor=actor)
+    logger.info("recurring_schedule_canceled", extra={"subscription": subscription.public_id, "schedule": schedule_id})
+    return f"{subscription.public_id}: {schedule_id} cancelled"
 
 
 def recurring_charge_record(*, subscription: Subscription, details: TransactionDetails, actor: Actor) -> str:
@@ -203,11 +261,17 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status == InvoiceStatus.PAID:
             return f"{invoice.public_id} already paid"
+        call_reference = f"arb{locked.pk}n{details.recurring_pay_num}a{details.transaction_id}"[:20]
+        # This charge recorded before (a replay, a redelivery, a second webhook, a late copy): its
+        # effect on the invoice and the subscription was made then. Under the subscription's lock,
+        # which every recording of its charges takes, so two copies cannot both pass.
+        if GatewayTransaction.objects.filter(reference=call_reference).exists():
+            return f"{invoice.public_id}: charge {details.transaction_id} already recorded"
         payment = payment_record_gateway_charge(
             account=locked.gateway_account,
             customer=locked.customer,
             details=details,
-            call_reference=f"arb{locked.pk}n{details.recurring_pay_num}a{details.transaction_id}"[:20],
+            call_reference=call_reference,
             description=f"{locked.plan.name} {start:%Y-%m-%d} to {end:%Y-%m-%d}",
             metadata={"subscription": locked.public_id, "invoice": invoice.public_id},
             actor=actor,
@@ -216,18 +280,29 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
         if payment.status == PaymentStatus.CAPTURED:
             invoice.status, invoice.payment, invoice.paid_at = InvoiceStatus.PAID, payment, timezone.now()
             invoice.save()
-            if locked.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES):
-                locked.status = SubscriptionStatus.ACTIVE
+            paused = locked.status == SubscriptionStatus.PAUSED
+            if locked.status not in FINAL_STATUSES:
+                if not paused:
+                    locked.status = SubscriptionStatus.ACTIVE
+                # Paused too: the period is paid, so a resume starts after it.
                 if end > locked.current_period_end or locked.current_period_start == locked.current_period_end:
                     locked.current_period_start, locked.current_period_end = start, end
                 locked.save()
             record_change(
                 locked, action="subscription.renewed", before=before, actor=actor, event="subscription.renewed"
             )
+            if paused and details.recurring_id:  # the pause's cancel failed: the schedule still charges
+                recurring_schedule_cancel_queue(
+                    locked, schedule_id=details.recurring_id, why=f"charged {payment.public_id} while paused",
+                    actor=actor,
+                )  # fmt: skip
             return f"{invoice.public_id} paid by {payment.public_id}"
         invoice.first_declined_at = invoice.first_declined_at or timezone.now()
         invoice.save()
-        if locked.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES):
+        # A decline of a period older than one already paid (a late notification) is that old
+        # invoice's: the subscription is paid up to the later period and stays as it is.
+        later_paid = Invoice.objects.filter(subscription=locked, period_start__gt=start, status=InvoiceStatus.PAID)
+        if locked.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES) and not later_paid.exists():
             locked.status = SubscriptionStatus.PAST_DUE
             locked.save(update_fields=["status", "updated_at"])
         record_change(

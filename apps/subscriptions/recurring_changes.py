@@ -11,9 +11,13 @@ events and webhooks as our own subscriptions.
 - Pause: the gateway has none, so the pause cancels its schedule. Ours is marked paused first
   (so the gateway's "cancelled" webhook is read as our pause, not an end), then the schedule is
   cancelled; if the gateway cannot be reached the answer is 503 and a retry cancels it again
-  (cancelling is safe to repeat). A past-due subscription is not paused: its new card first.
-- Resume: a new schedule starting at the end of the current period (or today, when the period
-  ran out while paused: the pause is not charged), made with a reference of this pause, so a
+  (cancelling is safe to repeat), as does a task queued then, should nobody retry: ours stays
+  paused (the cancel may have been made), and the schedule is made to agree with it. A
+  past-due subscription is not paused: its new card first.
+- Resume: the paused schedule cancelled first (gone or stopped counts as done; else 503 and
+  nothing made), so a pause whose cancel failed never leaves two charging; then a new schedule
+  starting at the end of the current period (or today, when the period ran out while paused:
+  the pause is not charged), made with a reference of this pause, so a
   retry after a lost answer finds the same schedule (the gateway answers "duplicate").
 
 The gateway is never called inside a transaction. While a call is out the subscription is held
@@ -47,7 +51,14 @@ from .errors import PlanNotSupported, SubscriptionStateError
 from .lifecycle import record_change, subscription_lock, subscription_snapshot
 from .models import FINAL_STATUSES, Plan, Subscription, SubscriptionStatus
 from .periods import arb_interval
-from .recurring import recurring_error, recurring_reference, recurring_refused
+from .recurring import (
+    PAUSE_RECANCEL_DELAY_SECONDS,
+    recurring_error,
+    recurring_reference,
+    recurring_refused,
+    recurring_schedule_cancel_queue,
+    recurring_schedule_stop,
+)
 
 PAUSABLE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 
@@ -202,6 +213,16 @@ def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) ->
     except GatewayNotFound:
         pass  # nothing left to cancel at the gateway
     except GatewayError as exc:
+        # Ours stays paused (the cancel may have been made: its "cancelled" webhook must read as
+        # the pause, not an end), and the schedule's cancel is ours to finish: the keyed retry
+        # does it at once, and a task does it regardless, so nothing keeps charging.
+        with transaction.atomic():
+            locked = subscription_lock(held)
+            if locked.status == SubscriptionStatus.PAUSED and held.gateway_subscription_id:
+                recurring_schedule_cancel_queue(
+                    locked, schedule_id=held.gateway_subscription_id, why=f"pause's cancel failed ({exc.code})",
+                    actor=actor, countdown=PAUSE_RECANCEL_DELAY_SECONDS,
+                )  # fmt: skip
         _release(held)
         raise recurring_error(exc) from exc
     _release(held)
@@ -242,6 +263,10 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
     )
     gateway = recurring_gateway_for(held.gateway_account)
     try:
+        # The paused schedule first: if the pause's cancel failed it still runs, and a new one
+        # beside it would charge the customer twice a period. Already cancelled or gone: done.
+        if held.gateway_subscription_id:
+            recurring_schedule_stop(held, held.gateway_subscription_id)
         recurring_id = gateway.recurring_create(request)
     except GatewayError as exc:
         _release(held)

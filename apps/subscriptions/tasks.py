@@ -8,6 +8,9 @@ from datetime import datetime
 from celery import shared_task
 from django.conf import settings
 
+from apps.audit.actors import Actor
+from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
+
 from . import billing, dunning, recurring
 
 # A batch task stops claiming after this long and hands the rest to a fresh task, so it stays
@@ -47,3 +50,21 @@ def stopped_attempts_settle() -> int:
     """Beat: renewal charges of unknown outcome whose subscription was stopped meanwhile are
     asked about and recorded on their invoice. Safe to run twice."""
     return len(dunning.stopped_attempts_settle())
+
+
+@shared_task(
+    ignore_result=True,
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(GatewayRetryable, GatewayOutcomeUnknown),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=12,
+)
+def recurring_schedule_cancel(subscription_id: int, schedule_id: str) -> str:
+    """A gateway schedule that should not run (a paused subscription's, whose cancel failed) is
+    cancelled. Safe to run twice; gateway errors are retried with backoff."""
+    return recurring.recurring_schedule_cancel(
+        subscription_id=subscription_id, schedule_id=schedule_id, actor=Actor.system("recurring schedule cancel")
+    )

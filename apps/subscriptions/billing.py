@@ -169,13 +169,13 @@ def _release(subscription_id: int) -> None:
 
 
 def subscription_bill(
-    *, subscription_id: int, as_of: datetime, actor: Actor, initial: bool = False, on_session: OnSession | None = None
+    *, subscription_id: int, as_of: datetime, actor: Actor, on_session: OnSession | None = None
 ) -> str:
     """Bill one subscription if it is due at `as_of`. Safe to call twice, concurrently too.
     Returns what happened (renewed, declined, past_due, canceled, ended, in_flight ...)."""
-    return subscriptions_bill(
-        subscription_ids=[subscription_id], as_of=as_of, actor=actor, initial=initial, on_session=on_session
-    )[subscription_id]
+    return subscriptions_bill(subscription_ids=[subscription_id], as_of=as_of, actor=actor, on_session=on_session)[
+        subscription_id
+    ]
 
 
 @dataclass
@@ -214,7 +214,6 @@ def subscriptions_bill(
     subscription_ids: list[int],
     as_of: datetime,
     actor: Actor,
-    initial: bool = False,
     on_session: OnSession | None = None,
 ) -> dict[int, str]:
     """Bill the given (claimed) subscriptions that are due at `as_of`, together: one transaction
@@ -257,7 +256,7 @@ def subscriptions_bill(
 
     def record() -> dict[int, str]:
         payments.charges_finish(results, actor=actor)
-        return _finish(jobs, as_of=as_of, actor=actor, initial=initial)
+        return _finish(jobs, as_of=as_of, actor=actor)
 
     # Skips what is recorded already, so it may run again on a fresh connection if ours was lost.
     outcomes.update(atomic_with_reconnect(record, what="billing_finish"))
@@ -436,7 +435,7 @@ def _next_period(subscription: Subscription) -> Invoice:
     )
 
 
-def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -> dict[int, str]:
+def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor) -> dict[int, str]:
     """Step 3, inside the transaction that recorded the calls: paid invoices renew their
     subscriptions in bulk; anything else (declines, errors, unknown outcomes) goes one by one
     through dunning (_apply_attempt)."""
@@ -505,5 +504,5 @@ def _finish(jobs: list[_Job], *, as_of: datetime, actor: Actor, initial: bool) -
     event_publish_many(events)
     for job in others:
         assert job.attempt is not None  # noqa: S101 - set by _begin
-        outcomes[job.subscription.pk] = apply_attempt(job.attempt.pk, as_of=as_of, actor=actor, initial=initial)
+        outcomes[job.subscription.pk] = apply_attempt(job.attempt.pk, as_of=as_of, actor=actor)
     return outcomes

@@ -92,9 +92,22 @@ ATTEMPT_BY_PAYMENT = {
 }
 
 
-def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bool = False) -> str:
+def is_first_charge(subscription: Subscription, invoice: Invoice, attempt: BillingAttempt) -> bool:
+    """The charge subscription_create makes with the customer at the checkout: the first attempt
+    at the first invoice of a subscription without a trial. Told by the data, never by a caller's
+    flag: its outcome may be learnt later (a lost answer, settled by the create's keyed retry or a
+    billing run), and a keyed retry may come back when a renewal is due."""
+    return (
+        subscription.trial_end is None
+        and attempt.number == 1
+        and not Invoice.objects.filter(subscription_id=subscription.pk, pk__lt=invoice.pk).exists()
+    )
+
+
+def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor) -> str:
     """Inside a transaction: carry the payment's recorded result to the attempt, the invoice
-    and the subscription. Idempotent: an attempt already applied is left alone."""
+    and the subscription. Idempotent: an attempt already applied is left alone. A first charge
+    (is_first_charge) that fails cancels the subscription; any other goes into dunning."""
     subscription_id = (
         BillingAttempt.objects.filter(pk=attempt_id).values_list("invoice__subscription_id", flat=True).get()
     )
@@ -122,6 +135,7 @@ def apply_attempt(attempt_id: int, *, as_of: datetime, actor: Actor, initial: bo
     attempt.failure_code = payment.failure_code
     attempt.failure_message = payment.failure_message
     declined = _was_declined(payment)
+    initial = is_first_charge(subscription, invoice, attempt)
     attempt.status = A.DECLINED if declined else A.FAILED
     attempt.save(update_fields=["status", "failure_code", "failure_message", "completed_at"])
     if not declined and initial:

@@ -188,7 +188,7 @@ def subscription_create(
     if plan.billing_mode == BillingMode.GATEWAY:
         return recurring_subscription_start(subscription=subscription, actor=actor)
     if trial_end is None:
-        billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
+        billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor)
     subscription.refresh_from_db()
     return subscription
 
@@ -202,7 +202,7 @@ def _subscription_recover(subscription: Subscription, *, now: datetime, actor: A
             # The gateway knows the schedule by our reference: a repeat returns the same one.
             return recurring_subscription_start(subscription=subscription, actor=actor)
     elif subscription.trial_end is None:
-        billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor, initial=True)
+        billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor)
     subscription.refresh_from_db()
     return subscription
 

@@ -26,7 +26,15 @@ from apps.payments.services import (
 )
 
 from .errors import DiscrepancyStateError, ReconciliationError, ResolutionNotAllowed, SelfApprovalRefused
-from .models import Discrepancy, DiscrepancyKind, LineKind, MatchStatus, Resolution, SettlementLine
+from .models import (
+    MONEY_BACK_LINES,
+    Discrepancy,
+    DiscrepancyKind,
+    LineKind,
+    MatchStatus,
+    Resolution,
+    SettlementLine,
+)
 from .services import unmatched_webhooks_replay
 
 R, ADJ, WO = AccountKind.RECEIVABLE, AccountKind.ADJUSTMENTS, AccountKind.WRITE_OFFS
@@ -38,20 +46,22 @@ def discrepancy_residual(discrepancy: Discrepancy) -> int:
     books do not hold."""
     kind, ours, theirs = discrepancy.kind, discrepancy.our_amount or 0, discrepancy.gateway_amount or 0
     line_kind = discrepancy.line.kind if discrepancy.line is not None else None
+    money_back = line_kind in MONEY_BACK_LINES  # a refund or returned debit: the sign turns
     if kind == DiscrepancyKind.AMOUNT_MISMATCH:
-        return ours - theirs if line_kind != LineKind.REFUND else theirs - ours
+        return theirs - ours if money_back else ours - theirs
     if kind == DiscrepancyKind.MISSING_AT_GATEWAY:
         return (
             -ours
-            if discrepancy.refund_id or (discrepancy.entry and discrepancy.entry.kind == EntryKind.REFUND)
+            if discrepancy.refund_id
+            or (discrepancy.entry and discrepancy.entry.kind in {EntryKind.REFUND, EntryKind.RETURN})
             else ours
         )
     if kind == DiscrepancyKind.DUPLICATE:
-        return -theirs if line_kind != LineKind.REFUND else theirs
+        return theirs if money_back else -theirs
     if kind in {DiscrepancyKind.MISSING_ON_OUR_SIDE, DiscrepancyKind.STATUS_MISMATCH}:
         if line_kind == LineKind.CHARGE:
             return -theirs
-        if line_kind == LineKind.REFUND:
+        if money_back:
             return theirs
         return 0  # an adjustment line: the settlement did not count it
     return 0  # currency mismatches are settled in two currencies, see _accept_currency

@@ -58,7 +58,7 @@ class SettlementBatch(models.Model):
 
     @property
     def net_amount(self) -> int:
-        return self.charges_amount - self.refunds_amount
+        return self.charges_amount - self.refunds_amount - self.returns_amount
 
 
 class LineKind(models.TextChoices):
@@ -66,6 +66,11 @@ class LineKind(models.TextChoices):
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
     RETURN = "return", "Returned bank debit"
+
+
+# Lines that take money back out of a settlement (its net is charges less these): a refund, a
+# returned bank debit. Our entries for them take the amount out of the receivable.
+MONEY_BACK_LINES = frozenset({LineKind.REFUND, LineKind.RETURN})
 
 
 class MatchStatus(models.TextChoices):

@@ -11,7 +11,7 @@ from apps.core.money import format_amount
 from apps.ledger.models import AccountKind, EntryKind
 
 from .discrepancies import discrepancy_residual
-from .models import Discrepancy, DiscrepancyKind, LineKind, Resolution
+from .models import MONEY_BACK_LINES, Discrepancy, DiscrepancyKind, LineKind, Resolution
 
 # The gateways' own words for a settled transaction (Authorize.Net's transactionStatus, Razorpay's
 # settlement item type, Stripe's balance transaction type, and what settlement CSVs commonly say),
@@ -255,7 +255,7 @@ def _accept_sentence(d: Discrepancy, residual: int) -> str:
         ours_amount = d.entry.amount if d.entry is not None else d.our_amount or 0
         theirs_amount = d.line.amount if d.line is not None else d.gateway_amount or 0
         ours_out, theirs_in = (adjustments, receivable), (receivable, adjustments)
-        if _is_refund(d):
+        if d.line.kind in MONEY_BACK_LINES if d.line is not None else _is_refund(d):  # as _accept_currency
             ours_out, theirs_in = theirs_in, ours_out
         first = _posting(*ours_out, ours_amount, our_currency(d))
         second = _posting(*theirs_in, theirs_amount, d.currency)

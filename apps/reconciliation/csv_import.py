@@ -19,6 +19,8 @@ from .models import CsvMapping
 MAX_BYTES = 50 * 1024 * 1024
 # The largest amount a cell may hold, in minor units (a batch's total must still fit in 64 bits).
 MAX_AMOUNT = 10**15
+# What a batch's totals (charges, refunds, fees, the payout) may add up to: a 64-bit integer column.
+MAX_BATCH_TOTAL = 2**63 - 1
 
 
 class CsvImportError(ValueError):
@@ -100,6 +102,9 @@ def _parse(
     refunds, charges = _values(mapping.refund_values), _values(mapping.charge_values)
     batches: OrderedDict[str, list[SettlementLineData]] = OrderedDict()
     batch_times: dict[str, datetime] = {}
+    # A transaction appears once per batch and kind (as stored); and a batch's totals must fit.
+    first_seen: dict[tuple[str, str, str], int] = {}
+    batch_totals: dict[str, int] = {}
     for number, row in enumerate(reader, start=2):
         where = f"line {number}"
 
@@ -129,6 +134,19 @@ def _parse(
         batch_id = cell(mapping.batch_id_column) or default_batch_id
         if not batch_id:
             raise CsvImportError(f"{where}: no batch id, and none was given for the file")
+        key = (batch_id[:64], txn[:64], str(kind))
+        if key in first_seen:
+            raise CsvImportError(
+                f"lines {first_seen[key]} and {number}: transaction {txn[:64]!r} is listed twice as {kind}"
+                f" in batch {batch_id[:64]!r}; a batch settles a transaction once per kind"
+            )
+        first_seen[key] = number
+        # Charges, refunds, fees and the payout are each at most this running sum of magnitudes.
+        batch_totals[batch_id] = batch_totals.get(batch_id, 0) + abs(amount) + abs(fee) + abs(tax)
+        if batch_totals[batch_id] > MAX_BATCH_TOTAL:
+            raise CsvImportError(
+                f"{where}: batch {batch_id[:64]!r} adds up past the largest total a batch can hold; split it"
+            )
         occurred = cell(mapping.occurred_at_column)
         settled = cell(mapping.settled_at_column)
         if settled:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audited_update
@@ -277,13 +277,23 @@ def settlement_csv_import(
         )
     except CsvImportError as exc:
         raise ReconciliationError(f"The file was not imported: {exc}", code="invalid_settlement_file") from exc
-    with transaction.atomic():
-        stored = [
-            settlement_batch_store(
-                account=account, data=data, source=SettlementBatch.Source.CSV, actor=actor, mapping=snapshot
-            )
-            for data in batches
-        ]
+    try:
+        with transaction.atomic():
+            stored = [
+                settlement_batch_store(
+                    account=account, data=data, source=SettlementBatch.Source.CSV, actor=actor, mapping=snapshot
+                )
+                for data in batches
+            ]
+    except (IntegrityError, DataError, OverflowError) as exc:
+        # The parser refuses what it can name (a repeated line, totals past 64 bits); whatever else
+        # the database refuses to store from the file (a NUL character ...) is still the file's
+        # fault, and nothing was stored.
+        logger.warning("settlement_csv_refused", extra={"account": account.public_id, "error": str(exc)[:200]})
+        raise ReconciliationError(
+            f"The file was not imported: the database refused to store its lines ({str(exc).splitlines()[0][:200]}).",
+            code="invalid_settlement_file",
+        ) from exc
     report = reconcile(account=account, day=None, actor=actor, fetch=False)
     report.imported = [batch.gateway_batch_id for batch in stored if batch is not None]
     report.skipped = [data.batch_id for data, batch in zip(batches, stored, strict=True) if batch is None]

@@ -16,7 +16,7 @@ from apps.payments.models import Payment
 from .billing import OnSession, subscription_bill
 from .dunning import settle_in_flight
 from .errors import SubscriptionStateError
-from .lifecycle import invoice_reopen_written_off, record_change, subscription_snapshot
+from .lifecycle import invoice_reopen_written_off, period_restart_if_over, record_change, subscription_snapshot
 from .links import invoice_id_from_token
 from .models import BillingAttempt, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 
@@ -36,6 +36,8 @@ def subscription_retry_now(
         before = subscription_snapshot(locked)
         if locked.status == S.UNPAID:
             invoice_reopen_written_off(locked, reason="retry_requested", actor=actor)
+            # Not billed while unpaid: once the debt is paid, the next period starts now.
+            period_restart_if_over(locked, at=now)
             locked.status = S.PAST_DUE
         locked.next_billing_at = now
         locked.save()

@@ -94,6 +94,15 @@ def invoice_status_change(invoice: Invoice, *, before: str, after: str, reason: 
     }
 
 
+def period_restart_if_over(subscription: Subscription, *, at: datetime) -> None:
+    """Under the row lock, billing again after a stop (paused, unpaid): a period that ran out
+    meanwhile restarts at `at`, so the time not billed is never charged: the next period opens
+    from `at`, not one for each period that passed."""
+    if subscription.current_period_end < at:
+        subscription.current_period_end = at
+        subscription.billing_anchor = at
+
+
 def next_period_end(subscription: Subscription, plan: Plan, start: datetime) -> datetime:
     return period_end(start, interval=plan.interval, count=plan.interval_count, anchor=subscription.billing_anchor)
 

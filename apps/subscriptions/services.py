@@ -25,6 +25,7 @@ from . import billing
 from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
 from .lifecycle import (
     invoice_reopen_written_off,
+    period_restart_if_over,
     record_change,
     subscription_end,
     subscription_lock,
@@ -321,7 +322,8 @@ def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscript
 def subscription_resume(*, subscription: Subscription, now: datetime | None = None, actor: Actor) -> Subscription:
     """Back to billing. If the period ran out while paused, a new one starts now (the pause is
     not charged); an invoice still owed (open, or uncollectible: paused while unpaid) is retried
-    now."""
+    now, and once it is paid the next period starts from the resume, not from where the owed
+    one ended (no charge for each period the pause spanned)."""
     now = now or timezone.now()
     if subscription.billing_mode == BillingMode.GATEWAY:
         return recurring_subscription_resume(subscription=subscription, now=now, actor=actor)
@@ -334,12 +336,10 @@ def subscription_resume(*, subscription: Subscription, now: datetime | None = No
         if not owed:
             # Paused while unpaid: the uncollectible invoice is still owed; resuming never forgives it.
             owed = invoice_reopen_written_off(subscription, reason="resumed", actor=actor)
+        period_restart_if_over(subscription, at=now)
         if owed:
             subscription.status, subscription.next_billing_at = S.PAST_DUE, now
         else:
-            if subscription.current_period_end < now:
-                subscription.current_period_end = now
-                subscription.billing_anchor = now
             subscription.status = S.TRIALING if subscription.trial_end and subscription.trial_end > now else S.ACTIVE
             subscription.next_billing_at = subscription.current_period_end
         subscription.paused_at = None

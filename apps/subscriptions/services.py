@@ -270,10 +270,16 @@ def subscription_change(
     return subscription
 
 
+# Cancel at period end: the billing run ends the subscription when it next falls due, so only a
+# subscription being billed can take it (paused or unpaid ones are canceled now instead).
+CANCELABLE_AT_PERIOD_END = frozenset({S.TRIALING, S.ACTIVE, S.PAST_DUE})
+
+
 def subscription_cancel(
     *, subscription: Subscription, at_period_end: bool = False, reason: str = "requested", actor: Actor
 ) -> Subscription:
-    """Cancel now (no further charges; an unpaid invoice is voided) or at the period's end."""
+    """Cancel now (no further charges; an unpaid invoice is voided) or at the period's end (only
+    while it is billed: trialing, active or past due; a paused or unpaid one is refused, 409)."""
     if subscription.billing_mode == BillingMode.GATEWAY and not at_period_end:
         return recurring_subscription_cancel(subscription=subscription, actor=actor)
     with transaction.atomic():
@@ -284,6 +290,12 @@ def subscription_cancel(
         if at_period_end:
             if subscription.billing_mode == BillingMode.GATEWAY:
                 raise SubscriptionStateError("Gateway-run (ARB) subscriptions can only be canceled now.")
+            if subscription.status not in CANCELABLE_AT_PERIOD_END:
+                # Not billed, so no period end comes to act on it: it would never end.
+                raise SubscriptionStateError(
+                    f"A {subscription.status} subscription is not being billed, so it has no period end to cancel "
+                    "at: cancel it now, or resume it first."
+                )
             subscription.cancel_at_period_end = True
             subscription.save()
             record_change(

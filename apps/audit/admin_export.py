@@ -10,8 +10,10 @@ the columns that show money), choices as their labels, times in UTC ISO 8601 to 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.contrib import admin
@@ -35,6 +37,20 @@ EMPTY = {"", "-", "—"}  # the admin's "empty" display
 BOM = "\ufeff"
 
 
+_FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+_PLAIN_NEGATIVE = re.compile(r"-\d+(\.\d+)?")
+
+
+def spreadsheet_text(text: str) -> str:
+    """`text` as a spreadsheet keeps it: a cell starting like a formula (= + - @, a tab or a
+    carriage return) runs when opened (CSV injection), so it is kept text with a leading '.
+    Only a plain negative number ("-12.50") stays a number: "-1+HYPERLINK(...)" starts with a
+    digit after its minus and is still a formula."""
+    if text[:1] in _FORMULA_STARTS and not _PLAIN_NEGATIVE.fullmatch(text):
+        return f"'{text}"
+    return text
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -50,12 +66,12 @@ def _cell(value: Any) -> str:
         return moment.replace(microsecond=0).isoformat()
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, int | Decimal):
+        return str(value)  # a number (money in major units, counts): negative ones stay numbers
     text = strip_tags(str(value))
     if text.strip() in EMPTY:
         return ""
-    # Spreadsheets run cells that start like a formula: keep them text (CSV injection).
-    risky = text[:1] in {"=", "+", "@", "\t", "\r"} or (text[:1] == "-" and not text[1:2].isdigit())
-    return f"'{text}" if risky else text
+    return spreadsheet_text(text)
 
 
 Column = tuple[str, Callable[[Any], Any]]

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from apps.api.fields import InputSerializer
 from apps.api.views import MerchantApiView, query_names
+from apps.audit.admin_export import spreadsheet_text
 from apps.reports import fraud, selectors
 
 MAX_DAYS = 366
@@ -43,9 +44,7 @@ class CsvRenderer(BaseRenderer):
 
 def _cell(value: Any) -> Any:
     # Spreadsheets run a cell that starts like a formula: keep such text text (CSV injection).
-    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
-        return f"'{value}"
-    return value
+    return spreadsheet_text(value) if isinstance(value, str) else value
 
 
 class ReportQuerySerializer(InputSerializer):

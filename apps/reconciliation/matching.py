@@ -26,6 +26,7 @@ from apps.gateways.models import GatewayAccount
 from apps.ledger.models import EntryKind, JournalEntry
 from apps.payments.models import GatewayTransaction, Payment, PaymentStatus, Refund, RefundStatus
 
+from .late_settlement import reverse_bookings_settled_late
 from .models import Discrepancy, DiscrepancyKind, LineKind, MatchStatus, Resolution, SettlementBatch, SettlementLine
 
 ENTRY_KIND_OF_LINE = {
@@ -225,6 +226,7 @@ def classify(account: GatewayAccount, *, actor: Actor, now: datetime | None = No
     _open_batch_totals(account, opened, report)
 
     report.settled_late = _close_settled_late(account, actor=actor, now=now)
+    report.settled_late += reverse_bookings_settled_late(account, actor=actor, now=now)
     Discrepancy.objects.bulk_create(opened, batch_size=5000)
     if opened:
         audit_record_many(

@@ -263,7 +263,9 @@ def _invoice_declined(
     invoice.save(update_fields=["status", "next_attempt_at", "first_declined_at", "updated_at"])
     _audit_written_off(invoice, before=InvoiceStatus.OPEN, reason="dunning_exhausted", actor=actor)
     _publish_invoice(invoice, subscription, "invoice.payment_failed")
-    if settings.BILLING_FINAL_ACTION == "unpaid":
+    # Kept open unpaid only if the customer wants it on: one set to cancel at the period's end
+    # would never reach it (an unpaid subscription is not billed), so it ends now.
+    if settings.BILLING_FINAL_ACTION == "unpaid" and not subscription.cancel_at_period_end:
         subscription.status, subscription.next_billing_at = S.UNPAID, None
         subscription.save()
         record_change(

@@ -5,11 +5,17 @@ billed, never ended."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.subscriptions.billing import billing_run
 from apps.subscriptions.models import Subscription
+from apps.subscriptions.services import subscription_cancel, subscription_create
 from tests.sessions_api.factories import SubscriptionFactory
+
+from .conftest import ACTOR, T0
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,3 +50,25 @@ def test_a_billed_subscription_takes_cancel_at_period_end(api, merchant, status)
 
     assert response.status_code == 200, response.json()
     assert Subscription.objects.get(pk=sub.pk).cancel_at_period_end
+
+
+def test_dunning_running_out_on_a_subscription_set_to_cancel_at_period_end_ends_it(
+    merchant, customer, card, make_plan, decline_card, settings
+):
+    """With BILLING_FINAL_ACTION=unpaid, a past-due subscription set to cancel at the period's end
+    is canceled when dunning runs out, not kept unpaid (before, it stayed unpaid for good)."""
+    settings.BILLING_FINAL_ACTION = "unpaid"
+    settings.BILLING_RETRY_DAYS = [2]
+    sub = subscription_create(
+        merchant=merchant, customer=customer, plan=make_plan(), livemode=False, now=T0, actor=ACTOR
+    )
+    renewal = sub.current_period_end
+    decline_card(card)
+    billing_run(as_of=renewal)
+    subscription_cancel(subscription=sub, at_period_end=True, actor=ACTOR)
+
+    billing_run(as_of=renewal + timedelta(days=2))
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.cancellation_reason, sub.next_billing_at) == ("canceled", "payment_failed", None)
+    assert sub.invoices.get(period_start=renewal).status == "uncollectible"

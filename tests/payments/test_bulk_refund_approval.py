@@ -325,3 +325,34 @@ def test_past_its_window_a_queued_refund_the_gateway_never_received_fails(
         f"{refund.public_id}: failed", "failed", "failed",
     )  # fmt: skip
     assert refunds_at_gateway() == 0
+
+
+@pytest.mark.parametrize("fault", ["answer_lost", "worker_killed"])
+def test_a_send_that_died_after_the_gateway_call_is_found_not_made_again(
+    api, anet_account, anet_sandbox, staff_client, sent_tasks, sandbox_fault, settings, fault
+):
+    """The gateway refunded, and our side never recorded it: its answer lost (the connection reset
+    after processing), or the worker killed right after the call (the call left pending, as its
+    claim committed it). The task's redelivery sends nothing; the sweeper and the resolver find
+    the refund at the gateway by its reference: one refund there, recorded succeeded."""
+    settings.GATEWAY_STALE_CALL_SECONDS = 60
+    refunds = waiting_refunds(api, anet_sandbox, 2)
+    approve_in_admin(staff_client(roles.FINANCE_APPROVER), refunds)
+    call = GatewayTransaction.objects.filter(kind="refund").order_by("pk").first()
+    assert call is not None
+    sandbox_fault("drop_response", match="createTransactionRequest", remaining=1)
+
+    services.refund_send(gateway_transaction_id=call.pk)
+    if fault == "worker_killed":  # nothing of the call's outcome was written: still as claimed
+        GatewayTransaction.objects.filter(pk=call.pk).update(status="pending", completed_at=None)
+    assert refunds_at_gateway() == 1
+    assert ": sent already" in services.refund_send(gateway_transaction_id=call.pk)  # redelivered
+    GatewayTransaction.objects.filter(pk=call.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    for pk in gateway_transactions_sweep():
+        gateway_transaction_resolve(gateway_transaction_id=pk)
+
+    refund = Refund.objects.get(pk=call.refund_id)
+    assert (refund.status, GatewayTransaction.objects.get(pk=call.pk).status) == ("succeeded", "succeeded")
+    assert refunds_at_gateway() == 1
+    run_sent(sent_tasks)  # the other refund, and the resolutions queued meanwhile
+    assert_each_refunded_once(refunds)

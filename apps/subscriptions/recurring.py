@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apps.audit.actors import Actor
 from apps.core.errors import ApplicationError
-from apps.core.queueing import enqueue
+from apps.core.queueing import enqueue_on_commit
 from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
 from apps.gateways.base import TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
@@ -219,7 +219,7 @@ def recurring_schedule_cancel_queue(
         extra={"subscription": locked.public_id, "schedule": schedule_id, "why": why},
     )
     record_change(locked, action="subscription.gateway_schedule_cancel_queued", before=None, actor=actor)
-    transaction.on_commit(lambda: enqueue(RECANCEL_TASK, locked.pk, schedule_id, countdown=countdown))
+    enqueue_on_commit(RECANCEL_TASK, locked.pk, schedule_id, countdown=countdown)
 
 
 def recurring_schedule_cancel(*, subscription_id: int, schedule_id: str, actor: Actor) -> str:

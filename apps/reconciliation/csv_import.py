@@ -21,6 +21,9 @@ MAX_BYTES = 50 * 1024 * 1024
 MAX_AMOUNT = 10**15
 # What a batch's totals (charges, refunds, fees, the payout) may add up to: a 64-bit integer column.
 MAX_BATCH_TOTAL = 2**63 - 1
+# The longest batch id SettlementBatch.gateway_batch_id holds. A longer one is refused, not cut:
+# two ids alike in their first 64 characters would be stored as one batch.
+MAX_BATCH_ID = 64
 
 
 class CsvImportError(ValueError):
@@ -58,6 +61,8 @@ def parse_settlement_csv(
 ) -> list[SettlementBatchData]:
     if len(content) > MAX_BYTES:
         raise CsvImportError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+    if len(default_batch_id) > MAX_BATCH_ID:
+        raise CsvImportError(_batch_id_too_long("the batch id given for the file", default_batch_id))
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -134,18 +139,20 @@ def _parse(
         batch_id = cell(mapping.batch_id_column) or default_batch_id
         if not batch_id:
             raise CsvImportError(f"{where}: no batch id, and none was given for the file")
-        key = (batch_id[:64], txn[:64], str(kind))
+        if len(batch_id) > MAX_BATCH_ID:
+            raise CsvImportError(_batch_id_too_long(f"{where}, {mapping.batch_id_column!r}", batch_id))
+        key = (batch_id, txn[:64], str(kind))
         if key in first_seen:
             raise CsvImportError(
                 f"lines {first_seen[key]} and {number}: transaction {txn[:64]!r} is listed twice as {kind}"
-                f" in batch {batch_id[:64]!r}; a batch settles a transaction once per kind"
+                f" in batch {batch_id!r}; a batch settles a transaction once per kind"
             )
         first_seen[key] = number
         # Charges, refunds, fees and the payout are each at most this running sum of magnitudes.
         batch_totals[batch_id] = batch_totals.get(batch_id, 0) + abs(amount) + abs(fee) + abs(tax)
         if batch_totals[batch_id] > MAX_BATCH_TOTAL:
             raise CsvImportError(
-                f"{where}: batch {batch_id[:64]!r} adds up past the largest total a batch can hold; split it"
+                f"{where}: batch {batch_id!r} adds up past the largest total a batch can hold; split it"
             )
         occurred = cell(mapping.occurred_at_column)
         settled = cell(mapping.settled_at_column)
@@ -168,13 +175,20 @@ def _parse(
         raise CsvImportError("The file has no rows.")
     return [
         SettlementBatchData(
-            batch_id=batch_id[:64],
+            batch_id=batch_id,
             settled_at=batch_times.get(batch_id, settled_at),
             currency=_batch_currency(batch_id, lines),
             lines=lines,
         )
         for batch_id, lines in batches.items()
     ]
+
+
+def _batch_id_too_long(where: str, batch_id: str) -> str:
+    return (
+        f"{where}: the batch id {batch_id[:MAX_BATCH_ID]!r}… is {len(batch_id)} characters long; a batch id is at"
+        f" most {MAX_BATCH_ID} (cut short, two batch ids could become one)"
+    )
 
 
 def _batch_currency(batch_id: str, lines: list[SettlementLineData]) -> str:

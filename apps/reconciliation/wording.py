@@ -100,12 +100,30 @@ def _is_refund(d: Discrepancy) -> bool:
     return d.refund_id is not None or (d.entry is not None and d.entry.kind == EntryKind.REFUND)
 
 
+def _is_return(d: Discrepancy) -> bool:
+    """A returned bank debit (an ACH return): the bank took a debit's money back. Its discrepancy
+    also names the payment that was debited, but what the gateway reported is the return."""
+    if d.line is not None:
+        return d.line.kind == LineKind.RETURN
+    return d.entry is not None and d.entry.kind == EntryKind.RETURN
+
+
 def _subject(d: Discrepancy) -> str:
     if _is_refund(d):
         return "refund"
+    if _is_return(d):
+        return "return"
     if d.line is not None and d.line.kind == LineKind.ADJUSTMENT:
         return "transaction"
     return "payment"
+
+
+def _gateway_did(d: Discrepancy) -> str:
+    """What the gateway did with the money, as a verb: settled a charge, refunded a refund, took
+    back a returned bank debit."""
+    if _is_refund(d):
+        return "refunded"
+    return "took back" if _is_return(d) else "settled"
 
 
 def _transaction(d: Discrepancy) -> str:
@@ -126,8 +144,10 @@ def _status_of_ours(d: Discrepancy) -> str:
 def discrepancy_sentence(d: Discrepancy) -> str:
     """What happened, in one sentence finance can act on."""
     ours, theirs = money(d.our_amount, our_currency(d)), money(d.gateway_amount, d.currency)
+    if _is_return(d) and (said := _return_sentence(d, ours, theirs)):
+        return said
     refund = _is_refund(d)
-    settled = "refunded" if refund else "settled"
+    settled = _gateway_did(d)
     kind = d.kind
     if kind == DiscrepancyKind.AMOUNT_MISMATCH:
         how_much = _more_or_less(d.difference, d.currency)
@@ -160,6 +180,28 @@ def discrepancy_sentence(d: Discrepancy) -> str:
     return f"{d.get_kind_display()}: the gateway {settled} {theirs}, we recorded {ours}."
 
 
+def _return_sentence(d: Discrepancy, ours: str, theirs: str) -> str:
+    """A returned bank debit's own sentence, for the kinds a return line can open; empty for the
+    others (worded as any line's)."""
+    kind = d.kind
+    if kind == DiscrepancyKind.AMOUNT_MISMATCH:
+        how_much = _more_or_less(d.difference, d.currency)
+        return f"The gateway took back {theirs} for a returned bank debit we recorded at {ours} ({how_much})."
+    if kind == DiscrepancyKind.CURRENCY_MISMATCH:
+        return f"The gateway took back {theirs} for a returned bank debit we recorded as {ours}: the currencies differ."
+    if kind == DiscrepancyKind.MISSING_ON_OUR_SIDE:
+        return (
+            f"The gateway took back {theirs} as a returned bank debit of {_transaction(d)}, a debit we have "
+            "no record of."
+        )
+    if kind == DiscrepancyKind.DUPLICATE:
+        return (
+            f"The gateway took back {theirs} for the returned bank debit of {_transaction(d)} a second time; "
+            f"our return of {ours} was already taken out of a settlement once."
+        )
+    return ""
+
+
 def _batch_totals_sentence(d: Discrepancy) -> str:
     batch = d.batch
     if batch is None:
@@ -186,6 +228,8 @@ def difference_sentence(d: Discrepancy) -> str:
         return "The two amounts agree."
     if _is_refund(d):
         return f"The gateway refunded {_more_or_less(d.difference, d.currency)} than we recorded."
+    if _is_return(d):
+        return f"The gateway took back {_more_or_less(d.difference, d.currency)} than we recorded for the return."
     return f"The gateway settled {_more_or_less(d.difference, d.currency)} than we captured."
 
 

@@ -1,7 +1,7 @@
 """Admins of staff security records other than users: roles (Django's groups), two-factor devices
-and django-axes' login records. Whatever is deleted here is audited (records_delete); devices
-and login records are otherwise read-only, so a device (its secret) is neither added nor
-changed outside the audited enrolment, and no secret is shown."""
+and django-axes' login records. Whatever is deleted here is audited (records_delete), and so is a
+role added or renamed (role_save); devices and login records are otherwise read-only, so a device
+(its secret) is neither added nor changed outside the audited enrolment, and no secret is shown."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -20,6 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.audit.actors import Actor
 
 from .security_audit import records_delete
+from .services import role_save
 
 
 class AuditedDeletionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -41,7 +43,11 @@ class ViewAndDeleteOnly:
 
 
 class RoleAdmin(AuditedDeletionAdmin, GroupAdmin):
-    """Django's group admin; a role's permission changes are audited by the m2m signal."""
+    """Django's group admin: a role added or renamed is audited by role_save, its permission
+    changes by the m2m signal, both in the admin's transaction."""
+
+    def save_model(self, request: HttpRequest, obj: Group, form: ModelForm[Group], change: bool) -> None:
+        role_save(role=obj, actor=Actor.staff(request.user))
 
 
 class DeviceAdmin(ViewAndDeleteOnly, AuditedDeletionAdmin):

@@ -55,6 +55,24 @@ def roles_setup(*, actor: Actor) -> dict[str, list[str]]:
     return changes
 
 
+def role_save(*, role: Group, actor: Actor) -> None:
+    """Save a role made or renamed by hand (the admin's role form), audited in the same transaction:
+    role.created with its name, role.renamed with the name before and after. Its permissions are
+    audited by the m2m signal as they are set (role.permissions_changed)."""
+    with transaction.atomic():
+        name_before = None  # a new role
+        if role.pk is not None:
+            stored = Group.objects.select_for_update().filter(pk=role.pk)
+            name_before = stored.values_list("name", flat=True).first()
+        role.save()
+        if name_before is None:
+            audit_record(actor=actor, action="role.created", target=role, after={"name": role.name})
+        elif name_before != role.name:
+            audit_record(
+                actor=actor, action="role.renamed", target=role, before={"name": name_before}, after={"name": role.name}
+            )
+
+
 RECOVERY_CODES = 10
 
 

@@ -11,7 +11,6 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -22,21 +21,6 @@ from tests.accounts.factories import PASSWORD, StaffUserFactory
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a-fresh-passphrase-for-2027"
-
-
-@pytest.fixture
-def admin_client(client, settings):
-    """A superuser signed in to the admin with password and authenticator code, as in production."""
-    settings.ADMIN_REQUIRE_OTP = True
-    superuser = StaffUserFactory(is_superuser=True)
-    device = TOTPDevice.objects.create(user=superuser, name="phone", confirmed=True)
-    code = f"{TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token():06d}"
-    response = client.post(
-        "/admin/login/?next=/admin/", {"username": superuser.username, "password": PASSWORD, "otp_token": code}
-    )
-    assert response.status_code == 302 and client.get("/admin/").status_code == 200
-    client.user = superuser
-    return client
 
 
 def events(action: str, target=None) -> list[AuditEvent]:

@@ -9,7 +9,8 @@ from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 
 from . import services
 
-# Backoff for asking the gateway again: 5 s doubling to 10 minutes, with jitter.
+# Backoff for asking the gateway again: 5 s doubling to 10 minutes, with jitter (a quarter either
+# way; services.refunds.DEFERRED_SEND_GRACE waits out the longest).
 _BASE_DELAY, _MAX_DELAY = 5, 600
 
 

@@ -308,6 +308,36 @@ def test_a_queued_refund_the_gateway_never_received_is_queued_again_and_sent_onc
     assert_each_refunded_once(refunds)
 
 
+def test_the_sweeper_leaves_a_deferred_send_to_its_own_retries(
+    api, anet_account, anet_sandbox, staff_client, sent_tasks, sandbox_fault, settings
+):
+    """A send the gateway refused unprocessed (a 503, a rate limit) waits for its task's retry,
+    minutes away at the end of its backoff. The stale-call sweeper must not send copies meanwhile:
+    each would start a retry chain of its own and hit the refusing gateway again and again. It
+    sends one only once the task's own retry is overdue (that retry was lost)."""
+    refunds = waiting_refunds(api, anet_sandbox, 2)
+    approve_in_admin(staff_client(roles.FINANCE_APPROVER), refunds)
+    call = GatewayTransaction.objects.filter(kind="refund").order_by("pk").first()
+    assert call is not None
+    sandbox_fault("http_error", 503, match="createTransactionRequest", remaining=1)
+    with pytest.raises(services.RefundSendDeferred):
+        services.refund_send(gateway_transaction_id=call.pk)
+    settings.GATEWAY_STALE_CALL_SECONDS = 1
+    time.sleep(1.1)  # older than the stale threshold since it was claimed and sent
+    sent_tasks.clear()
+
+    gateway_transactions_sweep()
+
+    assert [t for t in sent_tasks if t.name == SEND_TASK and t.args[0] == call.pk] == []
+    # Its retry never came: once overdue, the sweeper sends it, and it is refunded once.
+    overdue = timezone.now() - refunds_module.DEFERRED_SEND_GRACE - timedelta(seconds=2)
+    GatewayTransaction.objects.filter(pk=call.pk).update(created_at=overdue)
+    gateway_transactions_sweep()
+    assert [t.args[0] for t in sent_tasks if t.name == SEND_TASK].count(call.pk) == 1
+    run_sent(sent_tasks)
+    assert_each_refunded_once(refunds)
+
+
 def test_past_its_window_a_queued_refund_the_gateway_never_received_fails(
     api, anet_account, anet_sandbox, staff_client, sent_tasks, sandbox_fault
 ):

@@ -223,6 +223,9 @@ class RefundSendDeferred(Exception):
 # How long after its approval a queued refund's call that did not reach the gateway (a retryable
 # error: the gateway down, rate limited) is queued again rather than failed.
 SEND_RETRY_WINDOW = timedelta(hours=1)
+# The longest wait between two tries of a deferred send (apps.payments.tasks: 10 minutes, jitter
+# of a quarter included).
+DEFERRED_SEND_GRACE = timedelta(seconds=750)
 
 
 def _refund_execute(refund: Refund, gt: GatewayTransaction, actor: Actor, *, defer_unsent: bool = False) -> Refund:
@@ -389,12 +392,19 @@ def _refund_claim_queued_call(gt: GatewayTransaction, actor: Actor) -> str:
 
 
 def _requeue(gt: GatewayTransaction) -> bool:
-    """Our claimed call back to queued: the gateway never received it (False if settled meanwhile)."""
+    """Our claimed call back to queued: the gateway never received it (False if settled meanwhile).
+
+    Its age starts when its task's next try is due at the latest (DEFERRED_SEND_GRACE), not now:
+    the stale-call sweeper re-sends a queued call once it is GATEWAY_STALE_CALL_SECONDS old, and
+    while the task backs off (minutes apart) each copy the sweeper sent would start a retry chain
+    of its own, multiplying the calls to a gateway that is refusing them (a rate limit). The
+    sweeper now only picks up a deferred call whose own retries were lost."""
+    due = timezone.now() + DEFERRED_SEND_GRACE
     queued = GatewayTransaction.objects.filter(pk=gt.pk, status=GatewayTransaction.Status.PENDING).update(
-        status=GatewayTransaction.Status.QUEUED
+        status=GatewayTransaction.Status.QUEUED, created_at=due
     )
     if queued:
-        gt.status = GatewayTransaction.Status.QUEUED
+        gt.status, gt.created_at = GatewayTransaction.Status.QUEUED, due
     return bool(queued)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -67,6 +67,18 @@ class CsvMappingAdmin(admin.ModelAdmin[CsvMapping]):
             return
         values = {name: getattr(obj, name) for name in services.CSV_MAPPING_FIELDS}
         obj.pk = services.csv_mapping_create(values=values, actor=actor).pk
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError:
+            # Another mapping took the name after this form checked it (saved at the same moment):
+            # the services answer the database's unique violation with the form's own error. The
+            # page's transaction rolled back, nothing changed; shown again, the form's uniqueness
+            # check finds that mapping and says so beside the name.
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def delete_model(self, request: HttpRequest, obj: CsvMapping) -> None:
         services.csv_mapping_delete(mapping=obj, actor=Actor.staff(request.user))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 
 from apps.audit.actors import Actor
@@ -56,25 +57,51 @@ def csv_mapping_snapshot(mapping: CsvMapping) -> dict[str, Any]:
     return {"id": mapping.pk, **{name: getattr(mapping, name) for name in CSV_MAPPING_FIELDS}}
 
 
+def _name_taken(name: str, *, other_than: int | None = None) -> ValidationError | None:
+    """After a unique violation: the error the admin form's own uniqueness check shows for a name
+    another mapping holds ("CSV column mapping with this Name already exists."), or None when no
+    other mapping holds it (the violation was something else)."""
+    holders = CsvMapping.objects.filter(name=name)
+    if other_than is not None:
+        holders = holders.exclude(pk=other_than)
+    if not holders.exists():
+        return None
+    return ValidationError({"name": CsvMapping(name=name).unique_error_message(CsvMapping, ("name",))})
+
+
 def csv_mapping_create(*, values: dict[str, Any], actor: Actor) -> CsvMapping:
-    """A saved column mapping for settlement CSV uploads; audited with everything it says."""
+    """A saved column mapping for settlement CSV uploads; audited with everything it says.
+    ValidationError (on `name`) when another mapping has the name, also one saved at the same
+    moment, after any check of the caller's."""
     unknown = set(values) - set(CSV_MAPPING_FIELDS)
     if unknown:
         raise ValueError(f"A CSV mapping has no {', '.join(sorted(unknown))}")
-    with transaction.atomic():
-        mapping = CsvMapping.objects.create(**values)
-        audit_record(actor=actor, action="csv_mapping.created", target=mapping, after=csv_mapping_snapshot(mapping))
+    try:
+        with transaction.atomic():
+            mapping = CsvMapping.objects.create(**values)
+            audit_record(actor=actor, action="csv_mapping.created", target=mapping, after=csv_mapping_snapshot(mapping))
+    except IntegrityError as exc:
+        taken = _name_taken(values.get("name", ""))
+        if taken is None:
+            raise
+        raise taken from exc
     return mapping
 
 
 def csv_mapping_update(*, mapping: CsvMapping, changes: dict[str, Any], actor: Actor) -> CsvMapping:
     """Change how a mapping reads files (later uploads only: a stored batch keeps its amounts);
-    audited before and after."""
-    with transaction.atomic():
-        locked = CsvMapping.objects.select_for_update().get(pk=mapping.pk)
-        audited_update(
-            target=locked, changes=changes, allowed=CSV_MAPPING_FIELDS, action="csv_mapping.updated", actor=actor
-        )
+    audited before and after. ValidationError (on `name`) when renamed to another mapping's name."""
+    try:
+        with transaction.atomic():
+            locked = CsvMapping.objects.select_for_update().get(pk=mapping.pk)
+            audited_update(
+                target=locked, changes=changes, allowed=CSV_MAPPING_FIELDS, action="csv_mapping.updated", actor=actor
+            )
+    except IntegrityError as exc:
+        taken = _name_taken(changes["name"], other_than=mapping.pk) if "name" in changes else None
+        if taken is None:
+            raise
+        raise taken from exc
     return locked
 
 

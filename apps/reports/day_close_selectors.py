@@ -1,17 +1,20 @@
 """Reads for closing the day: one UTC day of one gateway account in figures, what is still open on
 it, the closes of recent days, and what changed on a closed day after it was closed.
 
-The figures reuse the dashboard's day totals (payments created and refunds asked for that day),
-add the bank debits returned that day (the ledger's return entries, by the return's date) and the
-settlement batches settled that day; amounts stay per currency, in minor units, and are formatted
-only on the page. A close stored before a figure existed reads as 0 for it.
+Captured, refunded and returned are the ledger's entries of the day (by the entry's date, under a
+close's cut-off), so every entry of the day is in a close's figures or recorded after it; settled,
+fees and payout are the settlement batches settled that day. Amounts stay per currency, in minor
+units, and are formatted only on the page. A close stored before a figure existed reads as 0 for
+it.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from functools import reduce
+from typing import Any, cast
 
 from django.db.models import Count, Q, QuerySet, Sum
 
@@ -21,13 +24,28 @@ from apps.ledger.models import EntryKind, JournalEntry
 from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
 
 from .models import DayClose
-from .selectors import day_totals
 
 # Money figures (per currency) and counts, in the order the page shows them.
 MONEY_FIGURES = ("captured", "refunded", "returned", "settled", "fees", "payout")
-COUNT_FIGURES = ("payments", "refunds", "returns", "batches")
+COUNT_FIGURES = ("captures", "capture_reversals", "refunds", "refund_reversals", "returns", "batches")
 OVERVIEW_DAYS = 30
 LATE_ENTRIES_SHOWN = 100
+# A close stored before captured and refunded were read from the ledger (December 2026) took them
+# from the payments and refunds created that day and counted those payments under this name.
+CREATED_BASIS_COUNT = "payments"
+
+# The ledger's entries behind each money figure read from it, with the count of each, as
+# (figure, count, entries, sign): captured is captures less their reversals (voids, corrections),
+# refunded is refunds less the refunds reversed (a refund that failed after succeeding; the
+# adjustment apps.payments posts for it, as payments_disagreeing_with_ledger reads it).
+REFUND_REVERSED_MEMO = "refund reversed"
+_LEDGER_FIGURES = (
+    ("captured", "captures", Q(kind=EntryKind.CAPTURE), 1),
+    ("captured", "capture_reversals", Q(kind=EntryKind.CAPTURE_REVERSAL), -1),
+    ("refunded", "refunds", Q(kind=EntryKind.REFUND), 1),
+    ("refunded", "refund_reversals", Q(kind=EntryKind.ADJUSTMENT, memo=REFUND_REVERSED_MEMO), -1),
+    ("returned", "returns", Q(kind=EntryKind.RETURN), 1),
+)
 
 
 def _day_batches(*, account_id: int, day: date) -> QuerySet[SettlementBatch]:
@@ -70,34 +88,39 @@ def day_open_items(*, account_id: int, day: date) -> dict[str, list[Any]]:
     }
 
 
-def day_figures(*, account_id: int, day: date) -> dict[str, Any]:
+def day_figures(*, account_id: int, day: date, last_entry_id: int | None = None) -> dict[str, Any]:
     """The day's figures: {"money": {figure: {currency: minor units}}, "counts": {name: n}}.
 
-    Returned is what customers' banks took back that day (ACH returns): the return entries the
-    ledger posted for the day, by the return's date, as the payment became returned. Settled is
-    what the day's batches settled net of refunds and returns (what the ledger's settlement
-    entries move out of the receivable), so that settled less fees is the payout; fees include
-    the gateway's tax."""
+    Captured, refunded and returned are what the ledger's entries of the day (by occurred_at)
+    moved, up to `last_entry_id` when given (a close's cut-off): captured is the capture entries
+    less the capture reversals (voids, corrections), refunded the refund entries less the refunds
+    reversed, returned what customers' banks took back (ACH returns); each entry kind is counted.
+    So a refund asked for one day and sent the next is in the next day's figures, with its entry.
+    Settled is what the day's batches settled net of refunds and returns (what the ledger's
+    settlement entries move out of the receivable), so that settled less fees is the payout;
+    fees include the gateway's tax."""
     money: dict[str, dict[str, int]] = {name: {} for name in MONEY_FIGURES}
     counts = dict.fromkeys(COUNT_FIGURES, 0)
     since, until = utc_days(day)
-    for row in day_totals(since=since, until=until, gateway_account_id=account_id):
-        currency = row["currency"]
-        for figure, field in (("captured", "captured"), ("refunded", "refunded")):
-            money[figure][currency] = money[figure].get(currency, 0) + row[field]
-        counts["payments"] += row["payments"]
-        counts["refunds"] += row["refunds"]
-    returns = (
-        JournalEntry.objects.filter(
-            gateway_account_id=account_id, kind=EntryKind.RETURN, occurred_at__gte=since, occurred_at__lt=until
-        )
-        .values("currency")
-        .annotate(n=Count("id"), amount=Sum("amount", default=0))
-        .order_by("currency")
+    entries = JournalEntry.objects.filter(
+        reduce(operator.or_, (which for _, _, which, _ in _LEDGER_FIGURES)),
+        gateway_account_id=account_id,
+        occurred_at__gte=since,
+        occurred_at__lt=until,
     )
-    for returned in returns:
-        money["returned"][returned["currency"]] = returned["amount"]
-        counts["returns"] += returned["n"]
+    if last_entry_id is not None:
+        entries = entries.filter(pk__lte=last_entry_id)
+    aggregates: dict[str, Any] = {}
+    for _, count, which, _ in _LEDGER_FIGURES:
+        aggregates[f"{count}_n"] = Count("id", filter=which)
+        aggregates[f"{count}_amount"] = Sum("amount", filter=which, default=0)
+    for values in entries.values("currency").annotate(**aggregates).order_by("currency"):
+        row = cast("dict[str, Any]", values)  # the annotations' names are built above
+        currency = row["currency"]
+        for figure, count, _, sign in _LEDGER_FIGURES:
+            if row[f"{count}_n"]:
+                money[figure][currency] = money[figure].get(currency, 0) + sign * row[f"{count}_amount"]
+                counts[count] += row[f"{count}_n"]
     batches = (
         _day_batches(account_id=account_id, day=day)
         .values("currency")

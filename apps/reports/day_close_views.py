@@ -37,10 +37,13 @@ FIGURE_LABELS = {
     "settled": "Settled (net of refunds and returns)",
     "fees": "Fees and tax",
     "payout": "Payout",
-    "payments": "Payments",
+    "captures": "Captures",
+    "capture_reversals": "Captures reversed (voids, corrections)",
     "refunds": "Refunds",
+    "refund_reversals": "Refunds reversed",
     "returns": "Bank debit returns",
     "batches": "Settlement batches",
+    selectors.CREATED_BASIS_COUNT: "Payments created",
 }
 
 
@@ -96,7 +99,12 @@ def _money_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _count_rows(figures: dict[str, Any]) -> list[tuple[str, int]]:
-    return [(FIGURE_LABELS[name], figures["counts"].get(name, 0)) for name in selectors.COUNT_FIGURES]
+    """A close stored when captured and refunded were by the payments created that day also shows
+    the count of those payments."""
+    names = [*selectors.COUNT_FIGURES]
+    if selectors.CREATED_BASIS_COUNT in figures["counts"]:
+        names.append(selectors.CREATED_BASIS_COUNT)
+    return [(FIGURE_LABELS[name], figures["counts"].get(name, 0)) for name in names]
 
 
 def _links(account: GatewayAccount, day: date) -> dict[str, str]:
@@ -138,6 +146,7 @@ def _closed_context(close: Any, current: dict[str, Any]) -> dict[str, Any]:
         "close": close,
         "stored_rows": _money_rows(close.figures),
         "stored_counts": _count_rows(close.figures),
+        "created_basis": selectors.CREATED_BASIS_COUNT in close.figures.get("counts", {}),
         "changes": changes,
         "late_entries": late_entries[: selectors.LATE_ENTRIES_SHOWN],
         "more_late_entries": len(late_entries) > selectors.LATE_ENTRIES_SHOWN,

@@ -59,7 +59,8 @@ def day_close(*, account: GatewayAccount, day: date, user: Any, actor: Actor, no
     read-only transaction of their own: a transaction that has posted entries for the account
     and is still open is waited for, so its entries are in the figures; an entry posted after
     has a higher id than the stored cut-off and is listed as recorded after the close. Every
-    entry of the day is in one or the other, whatever its created_at. The close and its audit
+    entry of the day is in one or the other, whatever its created_at: the ledger figures
+    (captured, refunded, returned) are read from the entries up to the cut-off. The close and its audit
     row are written in a second transaction, once postings no longer wait (the audit append
     takes a lock a waiting posting may hold)."""
     if not user.has_perm(CLOSE_DAY_PERMISSION):
@@ -71,7 +72,7 @@ def day_close(*, account: GatewayAccount, day: date, user: Any, actor: Actor, no
     with transaction.atomic():
         last_entry_id = ledger_cutoff(gateway_account_id=account.pk)
         closed_at = timezone.now()
-        figures = day_figures(account_id=account.pk, day=day)
+        figures = day_figures(account_id=account.pk, day=day, last_entry_id=last_entry_id)
         carried_forward = day_open_items(account_id=account.pk, day=day)
     try:
         with transaction.atomic():

@@ -56,7 +56,7 @@ def test_a_return_is_in_the_figures_of_its_day_as_the_ledger_has_it(returned_yes
     assert money["fees"].get("USD", 0) == ledger_sum(anet_account, day, EntryKind.FEE, AccountKind.FEES)
     assert money["payout"]["USD"] == ledger_sum(anet_account, day, EntryKind.PAYOUT, AccountKind.BANK)
     assert money["settled"]["USD"] - money["fees"].get("USD", 0) == money["payout"]["USD"]
-    assert (money["captured"], counts["payments"], counts["batches"]) == ({}, 0, 1)
+    assert (money["captured"], counts["captures"], counts["batches"]) == ({}, 0, 1)  # captured today
 
 
 def test_the_day_page_and_the_close_show_the_return(returned_yesterday, anet_account, staff_client):

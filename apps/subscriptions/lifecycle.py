@@ -11,6 +11,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record, audit_record_many
 from apps.events.services import event_publish
 
+from .errors import SubscriptionStateError
 from .models import Invoice, InvoiceStatus, Plan, Subscription
 from .periods import period_end
 from .representations import subscription_representation
@@ -92,6 +93,18 @@ def invoice_status_change(invoice: Invoice, *, before: str, after: str, reason: 
         "before": {"status": before},
         "after": {"status": after, "reason": reason},
     }
+
+
+def pause_refuse_if_ending(subscription: Subscription) -> None:
+    """Under the row lock, before a pause: one set to cancel at its period's end is refused (409).
+    Paused, it would not reach that end; a resume later would end it at once, at the next billing,
+    which nobody asked for then. Its end stands: cancel it now to stop it sooner."""
+    if subscription.cancel_at_period_end:
+        raise SubscriptionStateError(
+            f"This subscription is set to cancel at the end of its period "
+            f"({subscription.current_period_end:%Y-%m-%d %H:%M} UTC), so it cannot be paused: it ends then. "
+            "Cancel it now to stop it sooner."
+        )
 
 
 def period_restart_if_over(subscription: Subscription, *, at: datetime) -> None:

@@ -48,7 +48,7 @@ from apps.gateways.recurring_interface import RecurringRequest, RecurringUpdate
 from apps.gateways.registry import recurring_gateway_for
 
 from .errors import PlanNotSupported, SubscriptionStateError
-from .lifecycle import record_change, subscription_lock, subscription_snapshot
+from .lifecycle import pause_refuse_if_ending, record_change, subscription_lock, subscription_snapshot
 from .models import FINAL_STATUSES, Plan, Subscription, SubscriptionStatus
 from .periods import arb_interval
 from .recurring import (
@@ -194,6 +194,8 @@ def _check_pausable(locked: Subscription) -> None:
         )
     if locked.status not in (*PAUSABLE, SubscriptionStatus.PAUSED):
         raise SubscriptionStateError(f"A {locked.status} subscription cannot be paused.")
+    if locked.status != SubscriptionStatus.PAUSED:
+        pause_refuse_if_ending(locked)
 
 
 def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscription:

@@ -25,6 +25,7 @@ from . import billing
 from .errors import PaymentMethodUnusable, PlanInactive, PlanNotSupported, SubscriptionStateError
 from .lifecycle import (
     invoice_reopen_written_off,
+    pause_refuse_if_ending,
     period_restart_if_over,
     record_change,
     subscription_end,
@@ -312,7 +313,8 @@ def subscription_cancel(
 
 def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscription:
     """No charges while paused (dunning stops too). A gateway-run schedule is cancelled at the
-    gateway, and made again on resume (recurring_changes.py)."""
+    gateway, and made again on resume (recurring_changes.py). One set to cancel at its period's
+    end is refused (409) and nothing changes: it ends then (pause_refuse_if_ending)."""
     if subscription.billing_mode == BillingMode.GATEWAY:
         return recurring_subscription_pause(subscription=subscription, actor=actor)
     with transaction.atomic():
@@ -321,6 +323,7 @@ def subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscript
             return subscription
         if subscription.status not in {S.ACTIVE, S.TRIALING, S.PAST_DUE, S.UNPAID}:
             raise SubscriptionStateError(f"A {subscription.status} subscription cannot be paused.")
+        pause_refuse_if_ending(subscription)
         before = subscription_snapshot(subscription)
         subscription.status, subscription.paused_at = S.PAUSED, timezone.now()
         subscription.next_billing_at = None

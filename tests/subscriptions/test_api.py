@@ -60,12 +60,14 @@ def test_change_cancel_pause_and_resume_over_http(api, plan, customer_id, mercha
 
     changed = api.patch(base, {"plan": other["id"]}, format="json").json()
     assert (changed["plan"], changed["pending_plan"]) == (plan["id"], other["id"])
-    at_end = api.post(f"{base}/cancel", {"at_period_end": True}, format="json").json()
-    assert (at_end["status"], at_end["cancel_at_period_end"]) == ("active", True)
     paused = api.post(f"{base}/pause").json()
     assert (paused["status"], paused["next_billing_at"]) == ("paused", None)
     resumed = api.post(f"{base}/resume").json()
     assert (resumed["status"], resumed["next_billing_at"]) == ("active", resumed["current_period_end"])
+    at_end = api.post(f"{base}/cancel", {"at_period_end": True}, format="json").json()
+    assert (at_end["status"], at_end["cancel_at_period_end"]) == ("active", True)
+    ending = api.post(f"{base}/pause")  # it ends at the period's end: no pause before that
+    assert (ending.status_code, ending.json()["error"]["code"]) == (409, "subscription_state_invalid")
     canceled = api.post(f"{base}/cancel", {}, format="json").json()
     assert (canceled["status"], canceled["next_billing_at"]) == ("canceled", None)
     refused = api.post(f"{base}/pause")

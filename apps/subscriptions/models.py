@@ -149,6 +149,38 @@ class Subscription(models.Model):
         return f"{self.public_id} {self.status}"
 
 
+class GatewayScheduleCancel(models.Model):
+    """A gateway schedule that must stop charging (a paused subscription's, whose cancel failed or
+    that charged while paused), recorded in the transaction that found it. Its cancel is queued
+    when that transaction commits; while it is open (done_at empty) the sweep queues it again, so a
+    task lost with the broker, or one whose retries ran out, never leaves the schedule charging."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="schedule_cancels")
+    schedule_id = models.CharField(max_length=64, help_text="The gateway's id of the schedule to cancel")
+    reason = models.CharField(max_length=200)
+    # When its cancel was last queued or tried: the sweep leaves it alone until this is old.
+    queued_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "schedule_id"],
+                condition=Q(done_at__isnull=True),
+                name="schedule_cancel_one_open",
+            )
+        ]
+        indexes = [
+            # The sweep's scan: open ones, oldest first.
+            models.Index(fields=["queued_at"], condition=Q(done_at__isnull=True), name="schedule_cancel_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id} of {self.subscription_id} {'done' if self.done_at else 'open'}"
+
+
 class PastDueSubscription(Subscription):
     """The dunning view in the back office: subscriptions being chased for payment."""
 

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
-from apps.core.queueing import enqueue_on_commit
+from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
 from apps.gateways.base import TransactionDetails
 from apps.gateways.errors import GatewayDeclined, GatewayError, GatewayMisconfigured, GatewayNotFound
@@ -27,6 +28,7 @@ from .models import (
     BILLABLE_STATUSES,
     FINAL_STATUSES,
     BillingMode,
+    GatewayScheduleCancel,
     Invoice,
     InvoiceStatus,
     Subscription,
@@ -50,6 +52,9 @@ GATEWAY_STATUSES = {
 RUNNING = (RecurringStatus.ACTIVE, RecurringStatus.SUSPENDED)
 # A pause whose cancel failed is cancelled again after this (the client's keyed retry comes first).
 PAUSE_RECANCEL_DELAY_SECONDS = 60
+# A schedule's cancel neither done nor queued or tried for this long (its task lost with the
+# broker, or its retries run out) is queued again by the sweep. Well past the pause's own delay.
+RECANCEL_SWEEP_AFTER_SECONDS = 600
 
 
 def recurring_reference(subscription: Subscription) -> str:
@@ -212,32 +217,109 @@ def recurring_schedule_cancel_queue(
     locked: Subscription, *, schedule_id: str, why: str, actor: Actor, countdown: float | None = None
 ) -> None:
     """Under the subscription's lock, in the caller's transaction: a gateway schedule that should
-    not run (a paused subscription's, whose cancel failed) is cancelled again by a task once this
-    commits. Audited and logged, so staff see that the gateway disagreed with us."""
+    not run (a paused subscription's, whose cancel failed) is recorded as owed a cancel, and a task
+    cancels it once this commits. The record commits with the change that found it, so a task lost
+    with the broker is queued again by recurring_schedule_cancels_sweep. Audited and logged, so
+    staff see that the gateway disagreed with us."""
     logger.warning(
         "recurring_schedule_cancel_queued",
         extra={"subscription": locked.public_id, "schedule": schedule_id, "why": why},
     )
-    record_change(locked, action="subscription.gateway_schedule_cancel_queued", before=None, actor=actor)
+    GatewayScheduleCancel.objects.get_or_create(
+        subscription=locked,
+        schedule_id=schedule_id,
+        done_at=None,
+        defaults={"reason": why[:200], "queued_at": timezone.now()},
+    )
+    audit_record(
+        actor=actor,
+        action="subscription.gateway_schedule_cancel_queued",
+        target=locked,
+        after={**subscription_snapshot(locked), "gateway_schedule": schedule_id, "why": why},
+    )
     enqueue_on_commit(RECANCEL_TASK, locked.pk, schedule_id, countdown=countdown)
+
+
+def recurring_schedule_cancels_close(
+    locked: Subscription, *, schedule_id: str, outcome: str, actor: Actor, canceled: bool = True
+) -> bool:
+    """Under the subscription's lock: the schedule's owed cancel is done (audited), by a cancel or,
+    when not `canceled`, dropped. False when none was open (another copy of the task, or the
+    pause's retry, closed it first)."""
+    closed = GatewayScheduleCancel.objects.filter(
+        subscription=locked, schedule_id=schedule_id, done_at__isnull=True
+    ).update(done_at=timezone.now(), outcome=outcome[:100])
+    if closed:
+        audit_record(
+            actor=actor,
+            action="subscription.gateway_schedule_canceled"
+            if canceled
+            else "subscription.gateway_schedule_cancel_dropped",
+            target=locked,
+            after={**subscription_snapshot(locked), "gateway_schedule": schedule_id, "outcome": outcome},
+        )
+    return bool(closed)
 
 
 def recurring_schedule_cancel(*, subscription_id: int, schedule_id: str, actor: Actor) -> str:
     """Cancel a gateway schedule that should not run (the task queued by
-    recurring_schedule_cancel_queue). Safe to run twice: cancelling a cancelled or unknown schedule
-    is done. The subscription's live schedule (ours neither paused nor ended) is left alone; a
-    paused one's schedule is never revived (a resume makes a new one), so cancelling it is always
-    right. Any other gateway error is raised for the task to retry."""
+    recurring_schedule_cancel_queue, or again by the sweep). Safe to run twice: a cancel already
+    recorded done is skipped, and cancelling a cancelled or unknown schedule is done. The
+    subscription's live schedule (ours neither paused nor ended) is left alone; a paused one's
+    schedule is never revived (a resume makes a new one), so cancelling it is always right. Any
+    other gateway error is raised for the task to retry; the record stays open for the sweep."""
     subscription = Subscription.objects.select_related("gateway_account").get(pk=subscription_id)
+    owed = GatewayScheduleCancel.objects.filter(subscription=subscription, schedule_id=schedule_id)
+    recorded = owed.exists()  # a task queued before these records existed has none
+    if recorded and not owed.filter(done_at__isnull=True).update(queued_at=timezone.now()):
+        return f"{subscription.public_id}: {schedule_id} already cancelled"
     live = subscription.status not in (SubscriptionStatus.PAUSED, *FINAL_STATUSES)
-    if live and subscription.gateway_subscription_id == schedule_id:
-        return f"{subscription.public_id}: {schedule_id} is its live schedule, left running"
-    recurring_schedule_stop(subscription, schedule_id)
+    left_running = live and subscription.gateway_subscription_id == schedule_id
+    if left_running:
+        outcome = "left running: the subscription's live schedule"
+    else:
+        recurring_schedule_stop(subscription, schedule_id)
+        outcome = "cancelled"
     with transaction.atomic():
         locked = subscription_lock(subscription)
-        record_change(locked, action="subscription.gateway_schedule_canceled", before=None, actor=actor)
-    logger.info("recurring_schedule_canceled", extra={"subscription": subscription.public_id, "schedule": schedule_id})
-    return f"{subscription.public_id}: {schedule_id} cancelled"
+        closed = recurring_schedule_cancels_close(
+            locked, schedule_id=schedule_id, outcome=outcome, actor=actor, canceled=not left_running
+        )
+        if not recorded and not left_running:
+            audit_record(
+                actor=actor,
+                action="subscription.gateway_schedule_canceled",
+                target=locked,
+                after={**subscription_snapshot(locked), "gateway_schedule": schedule_id, "outcome": outcome},
+            )
+    if closed or not recorded:
+        logger.info(
+            "recurring_schedule_canceled",
+            extra={"subscription": subscription.public_id, "schedule": schedule_id, "outcome": outcome},
+        )
+    return f"{subscription.public_id}: {schedule_id} {outcome}"
+
+
+def recurring_schedule_cancels_sweep(
+    *, older_than_seconds: int = RECANCEL_SWEEP_AFTER_SECONDS, limit: int = 100
+) -> list[str]:
+    """Owed schedule cancels still open after a while (their task lost with the broker when the
+    pause committed, or its retries run out): queued again. A copy still in the broker is harmless
+    (the task is safe to run twice). Returns "sub_…: schedule" for each one queued."""
+    stale = GatewayScheduleCancel.objects.filter(
+        done_at__isnull=True, queued_at__lt=timezone.now() - timedelta(seconds=older_than_seconds)
+    ).select_related("subscription")
+    queued = []
+    for owed in stale.order_by("queued_at", "pk")[:limit]:
+        if not enqueue(RECANCEL_TASK, owed.subscription_id, owed.schedule_id):
+            continue  # the broker is still away: the next sweep tries again
+        GatewayScheduleCancel.objects.filter(pk=owed.pk, done_at__isnull=True).update(queued_at=timezone.now())
+        logger.warning(
+            "recurring_schedule_cancel_requeued",
+            extra={"subscription": owed.subscription.public_id, "schedule": owed.schedule_id},
+        )
+        queued.append(f"{owed.subscription.public_id}: {owed.schedule_id}")
+    return queued
 
 
 def recurring_charge_record(*, subscription: Subscription, details: TransactionDetails, actor: Actor) -> str:

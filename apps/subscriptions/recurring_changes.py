@@ -49,7 +49,7 @@ from apps.gateways.registry import recurring_gateway_for
 
 from .errors import PlanNotSupported, SubscriptionStateError
 from .lifecycle import pause_refuse_if_ending, record_change, subscription_lock, subscription_snapshot
-from .models import FINAL_STATUSES, Plan, Subscription, SubscriptionStatus
+from .models import FINAL_STATUSES, GatewayScheduleCancel, Plan, Subscription, SubscriptionStatus
 from .periods import arb_interval
 from .recurring import (
     PAUSE_RECANCEL_DELAY_SECONDS,
@@ -57,6 +57,7 @@ from .recurring import (
     recurring_reference,
     recurring_refused,
     recurring_schedule_cancel_queue,
+    recurring_schedule_cancels_close,
     recurring_schedule_stop,
 )
 
@@ -227,6 +228,15 @@ def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) ->
                 )  # fmt: skip
         _release(held)
         raise recurring_error(exc) from exc
+    schedule = held.gateway_subscription_id
+    owed = GatewayScheduleCancel.objects.filter(subscription=held, schedule_id=schedule, done_at__isnull=True)
+    if schedule and owed.exists():
+        # A retry of a pause whose cancel failed: the cancel owed since is done.
+        with transaction.atomic():
+            locked = subscription_lock(held)
+            recurring_schedule_cancels_close(
+                locked, schedule_id=schedule, outcome="cancelled by the pause", actor=actor
+            )
     _release(held)
     held.refresh_from_db()
     return held

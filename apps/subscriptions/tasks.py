@@ -68,3 +68,10 @@ def recurring_schedule_cancel(subscription_id: int, schedule_id: str) -> str:
     return recurring.recurring_schedule_cancel(
         subscription_id=subscription_id, schedule_id=schedule_id, actor=Actor.system("recurring schedule cancel")
     )
+
+
+@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
+def recurring_schedule_cancels_sweep() -> int:
+    """Beat: gateway schedules still owed a cancel a while after it was queued (the task lost with
+    the broker, or its retries run out) are queued again. Safe to run twice."""
+    return len(recurring.recurring_schedule_cancels_sweep())

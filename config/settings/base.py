@@ -357,6 +357,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.recurring_subscriptions_start_sweep",
         "schedule": 300.0,
     },
+    # Gateway schedules of paused subscriptions still owed a cancel (its task lost), queued again.
+    "subscriptions-recurring-cancel": {
+        "task": "apps.subscriptions.tasks.recurring_schedule_cancels_sweep",
+        "schedule": 300.0,
+    },
     "subscriptions-stopped-attempts": {
         "task": "apps.subscriptions.tasks.stopped_attempts_settle",
         "schedule": 300.0,

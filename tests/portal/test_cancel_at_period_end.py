@@ -55,3 +55,16 @@ def test_a_cancel_posted_for_a_subscription_not_billed_is_refused_with_a_message
     assert (subscription.status, subscription.cancel_at_period_end) == (status, False)
     page = response.content.decode()
     assert "is not being billed" in page and "will end at the end of the period" not in page
+
+
+def test_a_subscription_set_to_end_offers_no_pause(api, customer, client):
+    """Pausing one that ends at its period's end is refused (409 subscription_state_invalid), so
+    the portal does not offer it; one still renewing does."""
+    ending = SubscriptionFactory(merchant=customer.merchant, customer=customer, cancel_at_period_end=True)
+    renewing = SubscriptionFactory(merchant=customer.merchant, customer=customer, payment_method=ending.payment_method)
+    open_portal(client, portal_link(api, customer))
+
+    page = client.get("/portal/").content.decode()
+
+    assert 'class="pause' not in _card(page, ending) and "Ends on" in _card(page, ending)
+    assert 'class="pause' in _card(page, renewing)

@@ -8,6 +8,11 @@ events and webhooks as our own subscriptions.
   (`plan_not_supported`) rather than cancel and recreate the schedule: two gateway calls that can
   fail between them would leave the customer with no schedule or two, and a new interval moves
   the billing date, which the merchant should decide by cancelling and subscribing again.
+  One whose schedule is unconfirmed (the create's answer was lost: ours is open without the
+  gateway's id) has the id learned first, as a cancel does, by the create again with the plan and
+  card it was made with; a change written on our side only would go into the next create (the
+  sweeper's, a retry's), which the gateway does not take for a duplicate: two schedules. A change
+  nothing sends to the gateway (a paused one's) is checked again when it is recorded.
 - Pause: the gateway has none, so the pause cancels its schedule. Ours is marked paused first
   (so the gateway's "cancelled" webhook is read as our pause, not an end), then the schedule is
   cancelled; if the gateway cannot be reached the answer is 503 and a retry cancels it again
@@ -42,14 +47,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.core.errors import ApplicationError
 from apps.customers.models import PaymentMethod
+from apps.gateways.api_errors import GatewayMisconfiguredError
 from apps.gateways.errors import GatewayError, GatewayNotFound
 from apps.gateways.recurring_interface import RecurringRequest, RecurringUpdate
 from apps.gateways.registry import recurring_gateway_for
 
-from .errors import PlanNotSupported, SubscriptionStateError
+from .errors import PlanNotSupported, SubscriptionScheduleUnconfirmed, SubscriptionStateError
 from .lifecycle import pause_refuse_if_ending, record_change, subscription_lock, subscription_snapshot
-from .models import FINAL_STATUSES, GatewayScheduleCancel, Plan, Subscription, SubscriptionStatus
+from .models import BILLABLE_STATUSES, FINAL_STATUSES, GatewayScheduleCancel, Plan, Subscription, SubscriptionStatus
 from .periods import arb_interval
 from .recurring import (
     PAUSE_RECANCEL_DELAY_SECONDS,
@@ -59,6 +66,7 @@ from .recurring import (
     recurring_schedule_cancel_queue,
     recurring_schedule_cancels_close,
     recurring_schedule_stop,
+    recurring_subscription_start,
 )
 
 PAUSABLE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
@@ -111,6 +119,11 @@ def recurring_subscription_change(
                 param="plan",
             )
 
+    def check_change(locked: Subscription) -> None:
+        check_interval(locked)
+        if _schedule_unconfirmed(locked):  # its confirmation below raced something: never ours alone
+            raise SubscriptionScheduleUnconfirmed()
+
     claimed_over: list[int | None] = []  # the pending card our claim replaced, if it made one
 
     def claim_card(locked: Subscription) -> None:
@@ -118,10 +131,13 @@ def recurring_subscription_change(
             claimed_over.append(locked.pending_payment_method_id)
             _card_claim(locked, payment_method, actor=actor)
 
-    held = _hold(subscription, check_interval, claim_card)
+    if _schedule_unconfirmed(subscription):
+        subscription = _schedule_confirm(subscription, check=check_interval, actor=actor)
+    held = _hold(subscription, check_change, claim_card)
     new_plan = plan if plan is not None and plan.pk != held.plan_id else None
     new_card = payment_method if payment_method is not None and _card_to_send(held, payment_method) else None
-    if _goes_to_the_gateway(held) and (new_plan or new_card):
+    to_the_gateway = _goes_to_the_gateway(held) and bool(new_plan or new_card)
+    if to_the_gateway:
         update = RecurringUpdate(
             reference=idempotency_reference or recurring_reference(held),
             currency=held.plan.currency,
@@ -138,19 +154,60 @@ def recurring_subscription_change(
             else:  # an unknown outcome keeps the card's claim: the schedule may be charging it
                 _release(held)
             raise recurring_error(exc) from exc
-    with transaction.atomic():
-        locked = subscription_lock(held)
-        before = subscription_snapshot(locked)
-        if new_plan is not None:
-            locked.plan = new_plan
-        if payment_method is not None:
-            locked.payment_method = payment_method
-            locked.pending_payment_method = None  # our claim: the card is ours now, as at the gateway
-        locked.pending_plan = None
-        locked.billing_claimed_until = None
-        locked.save()
-        record_change(locked, action="subscription.changed", before=before, actor=actor, event="subscription.updated")
+    try:
+        with transaction.atomic():
+            locked = subscription_lock(held)
+            if not to_the_gateway:
+                # Nothing claimed the card (only a change sent to the gateway does), so a removal
+                # may have committed since the hold: checked again under the lock, the card
+                # locked too, so the removal either saw this change or it is refused here.
+                check_change(locked)
+            _change_record(locked, new_plan=new_plan, payment_method=payment_method, actor=actor)
+    except ApplicationError:
+        _release(held)  # refused by the check: nothing was sent, nothing recorded
+        raise
     return locked
+
+
+def _change_record(
+    locked: Subscription, *, new_plan: Plan | None, payment_method: PaymentMethod | None, actor: Actor
+) -> None:
+    before = subscription_snapshot(locked)
+    if new_plan is not None:
+        locked.plan = new_plan
+    if payment_method is not None:
+        locked.payment_method = payment_method
+        locked.pending_payment_method = None  # our claim: the card is ours now, as at the gateway
+    locked.pending_plan = None
+    locked.billing_claimed_until = None
+    locked.save()
+    record_change(locked, action="subscription.changed", before=before, actor=actor, event="subscription.updated")
+
+
+def _schedule_unconfirmed(subscription: Subscription) -> bool:
+    """Ours should be on a gateway schedule but lacks its id: the create's answer was lost (or the
+    gateway was away), and a schedule may run there under our reference."""
+    return not subscription.gateway_subscription_id and subscription.status in BILLABLE_STATUSES
+
+
+def _schedule_confirm(
+    subscription: Subscription, *, check: Callable[[Subscription], None], actor: Actor
+) -> Subscription:
+    """Before a change of one whose schedule is unconfirmed: its id learned first, as a cancel
+    does, by the create again with the plan and card it was made with (the gateway answers
+    "duplicate" with the schedule's id, or makes it now if it never was). A change written on our
+    side only would be in the next create (the sweeper's, a retry's), which the gateway does not
+    take for a duplicate (another amount or card): a second schedule, the lost one charging on.
+    Held meanwhile, so a second change waits (409) rather than confirming with changed values."""
+    held = _hold(subscription, check)
+    try:
+        if _schedule_unconfirmed(held):
+            held = recurring_subscription_start(subscription=held, actor=actor)
+    except GatewayMisconfiguredError:
+        pass  # refused: nothing runs there, and ours ended (the change's check then refuses it)
+    finally:
+        _release(held)
+    return held
 
 
 def _goes_to_the_gateway(subscription: Subscription) -> bool:

@@ -69,6 +69,8 @@ class RecurringSchedule:
     currency: str
     name: str = ""
     charges: tuple[RecurringCharge, ...] = ()
+    customer_token: str = ""  # with payment_token: the saved card the schedule charges
+    payment_token: str = ""
 
 
 @runtime_checkable

@@ -34,11 +34,13 @@ onto the schedule is claimed as the subscription's pending card in the same tran
 card would be removed here and deleted from the vault while the gateway's schedule charges it.
 The claim ends with the change (the card is ours), or with the gateway's definite refusal
 (`subscription.card_change_refused`); an unknown outcome keeps it, because the gateway may be
-charging that card now: a retry of the change, or a change to another card, settles it.
+charging that card now: a retry of the change, or a change to another card, settles it, or else
+recurring_card_claims_settle (beat) asks the gateway which card its schedule charges and records it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -56,7 +58,15 @@ from apps.gateways.registry import recurring_gateway_for
 
 from .errors import PlanNotSupported, SubscriptionScheduleUnconfirmed, SubscriptionStateError
 from .lifecycle import pause_refuse_if_ending, record_change, subscription_lock, subscription_snapshot
-from .models import BILLABLE_STATUSES, FINAL_STATUSES, GatewayScheduleCancel, Plan, Subscription, SubscriptionStatus
+from .models import (
+    BILLABLE_STATUSES,
+    FINAL_STATUSES,
+    BillingMode,
+    GatewayScheduleCancel,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
 from .periods import arb_interval
 from .recurring import (
     PAUSE_RECANCEL_DELAY_SECONDS,
@@ -69,7 +79,12 @@ from .recurring import (
     recurring_subscription_start,
 )
 
+logger = logging.getLogger(__name__)
+
 PAUSABLE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
+# A card claim left by a change whose answer was lost is settled from the gateway after this: the
+# client's retry comes first, and the change's hold (BILLING_CLAIM_SECONDS) has run out by then.
+CARD_CLAIM_SETTLE_AFTER_SECONDS = 600
 
 
 def _hold(
@@ -242,6 +257,76 @@ def _card_claim_refused(held: Subscription, card: PaymentMethod | None, *, resto
         locked.save(update_fields=["billing_claimed_until", "pending_payment_method", "updated_at"])
         if before["pending_payment_method"] != locked.pending_payment_method_id:
             record_change(locked, action="subscription.card_change_refused", before=before, actor=actor)
+
+
+def _check_card_claim_open(locked: Subscription) -> None:
+    if locked.pending_payment_method_id is None or locked.status in FINAL_STATUSES:
+        raise SubscriptionStateError("No card change of this subscription is waiting to be settled.")
+
+
+def recurring_card_claims_settle(
+    *, older_than_seconds: int = CARD_CLAIM_SETTLE_AFTER_SECONDS, limit: int = 100
+) -> list[str]:
+    """Gateway-run subscriptions whose card change went unanswered (its card still claimed as the
+    pending one, and no change holding it): the gateway is asked which card its schedule charges,
+    and ours records it: the claimed card (the update was made; audited
+    subscription.card_change_confirmed), or ours (it was not; subscription.card_change_dropped,
+    the claimed card free again). A schedule on a third card is logged and left for staff. Held
+    meanwhile, so a change made then waits (409). Returns "sub_…: outcome" per one settled."""
+    waiting = (
+        Subscription.objects.filter(
+            billing_mode=BillingMode.GATEWAY,
+            pending_payment_method__isnull=False,
+            updated_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
+        )
+        .exclude(gateway_subscription_id="")
+        .exclude(status__in=FINAL_STATUSES)
+    )
+    actor, settled = Actor.system("recurring card claim settler"), []
+    for subscription in waiting.order_by("pk")[:limit]:
+        try:
+            held = _hold(subscription, _check_card_claim_open)
+        except SubscriptionStateError:
+            continue  # a change holds it (its own answer settles the claim), or it settled meanwhile
+        try:
+            schedule = recurring_gateway_for(held.gateway_account).recurring_get(held.gateway_subscription_id)
+        except GatewayError as exc:
+            _release(held)
+            logger.warning(
+                "recurring_card_claim_settle_failed", extra={"subscription": held.public_id, "error": exc.code}
+            )
+            continue
+        with transaction.atomic():
+            locked = subscription_lock(held)
+            outcome = _card_claim_settle(locked, schedule.payment_token, actor=actor)
+            locked.billing_claimed_until = None
+            locked.save(update_fields=["billing_claimed_until", "updated_at"])
+        if outcome:
+            settled.append(f"{locked.public_id}: {outcome}")
+    return settled
+
+
+def _card_claim_settle(locked: Subscription, charged: str, *, actor: Actor) -> str:
+    """Under the lock: ours takes the card the gateway's schedule charges (`charged`, its token)."""
+    claimed, ours = locked.pending_payment_method, locked.payment_method
+    if claimed is None:
+        return ""
+    before = subscription_snapshot(locked)
+    if charged == claimed.payment_token:
+        locked.payment_method, locked.pending_payment_method = claimed, None
+        locked.save(update_fields=["payment_method", "pending_payment_method", "updated_at"])
+        record_change(
+            locked, action="subscription.card_change_confirmed", before=before, actor=actor,
+            event="subscription.updated",
+        )  # fmt: skip
+        return f"card {claimed.public_id} confirmed"
+    if charged == ours.payment_token:
+        locked.pending_payment_method = None
+        locked.save(update_fields=["pending_payment_method", "updated_at"])
+        record_change(locked, action="subscription.card_change_dropped", before=before, actor=actor)
+        return f"card {claimed.public_id} dropped"
+    logger.warning("recurring_card_claim_unmatched", extra={"subscription": locked.public_id})
+    return ""
 
 
 def _check_pausable(locked: Subscription) -> None:

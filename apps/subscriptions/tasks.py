@@ -11,7 +11,7 @@ from django.conf import settings
 from apps.audit.actors import Actor
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 
-from . import billing, dunning, recurring
+from . import billing, dunning, recurring, recurring_changes
 
 # A batch task stops claiming after this long and hands the rest to a fresh task, so it stays
 # well inside its time limit.
@@ -75,3 +75,10 @@ def recurring_schedule_cancels_sweep() -> int:
     """Beat: gateway schedules still owed a cancel a while after it was queued (the task lost with
     the broker, or its retries run out) are queued again. Safe to run twice."""
     return len(recurring.recurring_schedule_cancels_sweep())
+
+
+@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
+def recurring_card_claims_settle() -> int:
+    """Beat: gateway-run subscriptions whose card change went unanswered (the new card still
+    claimed) record the card the gateway's schedule charges. Safe to run twice."""
+    return len(recurring_changes.recurring_card_claims_settle())

@@ -362,6 +362,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "apps.subscriptions.tasks.recurring_schedule_cancels_sweep",
         "schedule": 300.0,
     },
+    # Card changes of gateway-run subscriptions whose answer was lost: the schedule's card recorded.
+    "subscriptions-recurring-card-claims": {
+        "task": "apps.subscriptions.tasks.recurring_card_claims_settle",
+        "schedule": 300.0,
+    },
     "subscriptions-stopped-attempts": {
         "task": "apps.subscriptions.tasks.stopped_attempts_settle",
         "schedule": 300.0,

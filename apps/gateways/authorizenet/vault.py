@@ -362,4 +362,6 @@ class Recurring(AuthorizeNetClient):
             currency=self.config.currency,
             name=text(subscription, "name"),
             charges=tuple(charges),
+            customer_token=text(subscription, "profile", "customerProfileId"),
+            payment_token=text(subscription, "profile", "paymentProfile", "customerPaymentProfileId"),
         )

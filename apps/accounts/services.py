@@ -13,6 +13,7 @@ from apps.audit.actors import Actor
 from apps.audit.services import audit_record
 
 from .roles import ROLE_PERMISSIONS, role_permissions
+from .security_audit import PRIVILEGES, staff_user_audited
 
 
 class UnknownPermission(LookupError):
@@ -140,6 +141,34 @@ def staff_password_reset(*, user: AbstractUser, actor: Actor) -> str:
         user.save(update_fields=["password"])
         audit_record(actor=actor, action="staff.password_reset", target=user)
     return password
+
+
+def staff_superuser_create(*, username: str, email: str, password: str | None, actor: Actor) -> AbstractUser:
+    """A superuser made from the shell (manage.py createsuperuser; its input checked by the command),
+    audited as staff.created in the transaction that creates it, as the admin's "add user" is: its
+    privileges and whether its password is usable, never the password or its hash. No password:
+    an unusable one (set it with manage.py changepassword)."""
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_superuser(username=username, email=email, password=password)
+            created = {name: getattr(user, name) for name in PRIVILEGES}
+            audit_record(
+                actor=actor,
+                action="staff.created",
+                target=user,
+                after={**created, "usable_password": user.has_usable_password()},
+            )
+    except IntegrityError as exc:
+        raise ValueError(f"A user named {username!r} already exists") from exc
+    return user
+
+
+def staff_password_set(*, user: AbstractUser, password: str, actor: Actor) -> None:
+    """Set `user`'s password (checked by the caller), audited as staff.password_changed in the same
+    transaction: only that it changed, never the password or its hash."""
+    with staff_user_audited(user=user, actor=actor):
+        user.set_password(password)
+        user.save(update_fields=["password"])
 
 
 def staff_totp_enrol(*, user: AbstractUser, actor: Actor) -> TotpEnrolment:

@@ -50,6 +50,9 @@ CORS_ALLOW_HEADERS = ("authorization", "content-type", "idempotency-key", "x-req
 
 INSTALLED_APPS = [
     "apps.core.admin_config.ClearhouseAdminConfig",
+    # Before django.contrib.auth: its own changepassword and createsuperuser (audited) serve those
+    # names in place of Django's, which audit nothing (system check accounts.E001).
+    "apps.accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,7 +72,6 @@ INSTALLED_APPS = [
     "corsheaders",
     "apps.core",
     "apps.audit",
-    "apps.accounts",
     "apps.merchants",
     "apps.api",
     "apps.gateways",

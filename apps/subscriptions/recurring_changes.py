@@ -18,7 +18,8 @@ events and webhooks as our own subscriptions.
   cancelled; if the gateway cannot be reached the answer is 503 and a retry cancels it again
   (cancelling is safe to repeat), as does a task queued then, should nobody retry: ours stays
   paused (the cancel may have been made), and the schedule is made to agree with it. A
-  past-due subscription is not paused: its new card first.
+  past-due subscription is not paused: its new card first. One whose schedule is unconfirmed has
+  its id learned first, as a change does, so the cancel reaches the schedule the gateway runs.
 - Resume: the paused schedule cancelled first (gone or stopped counts as done; else 503 and
   nothing made), so a pause whose cancel failed never leaves two charging; then a new schedule
   starting at the end of the current period (or today, when the period ran out while paused:
@@ -343,8 +344,21 @@ def _check_pausable(locked: Subscription) -> None:
 
 def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) -> Subscription:
     """Ours paused, then the gateway's schedule cancelled. Pausing a paused one cancels the
-    schedule again (a retry after the gateway could not be reached): safe to repeat."""
-    held = _hold(subscription, _check_pausable)
+    schedule again (a retry after the gateway could not be reached): safe to repeat.
+
+    One whose schedule is unconfirmed (the create's answer lost: ours open without the gateway's
+    id) has the id learned first, as a change does, so the cancel below reaches the schedule the
+    gateway runs under our reference; paused without it, the lost schedule would charge on. The
+    gateway still away: 503 and nothing changed."""
+
+    def check_pause(locked: Subscription) -> None:
+        _check_pausable(locked)
+        if _schedule_unconfirmed(locked):  # its confirmation below raced something
+            raise SubscriptionScheduleUnconfirmed()
+
+    if _schedule_unconfirmed(subscription):
+        subscription = _schedule_confirm(subscription, check=_check_pausable, actor=actor)
+    held = _hold(subscription, check_pause)
     if held.status != SubscriptionStatus.PAUSED:
         with transaction.atomic():
             locked = subscription_lock(held)

@@ -6,8 +6,10 @@ while ours is paused (a pause cancels the gateway's schedule: see recurring_chan
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +25,7 @@ from apps.gateways.registry import recurring_gateway_for
 from apps.payments.models import GatewayTransaction, PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 
+from .errors import SubscriptionStateError
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_lock, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
@@ -73,13 +76,60 @@ def recurring_error(exc: GatewayError) -> Exception:
     return gateway_unavailable(exc, "retry later.")
 
 
-def recurring_subscription_start(*, subscription: Subscription, actor: Actor) -> Subscription:
+def recurring_hold(
+    subscription: Subscription,
+    check: Callable[[Subscription], None],
+    claim: Callable[[Subscription], None] | None = None,
+) -> Subscription:
+    """In one transaction: lock, check (it raises to refuse), and hold the subscription for a
+    gateway call (`billing_claimed_until`; held already: 409); `claim` marks what the call is
+    about to change (it audits what it marks)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = subscription_lock(subscription)
+        if locked.billing_claimed_until is not None and locked.billing_claimed_until > now:
+            raise SubscriptionStateError("Another change of this subscription is in progress; retry shortly.")
+        check(locked)
+        locked.billing_claimed_until = now + timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
+        locked.save(update_fields=["billing_claimed_until", "updated_at"])
+        if claim is not None:
+            claim(locked)
+    return locked
+
+
+def recurring_release(subscription: Subscription) -> None:
+    Subscription.objects.filter(pk=subscription.pk).update(billing_claimed_until=None)
+
+
+def _release_own_hold(held: Subscription) -> None:
+    """The hold `held` took ends, unless it ran out and another call holds the subscription now."""
+    Subscription.objects.filter(pk=held.pk, billing_claimed_until=held.billing_claimed_until).update(
+        billing_claimed_until=None
+    )
+
+
+def _no_check(locked: Subscription) -> None:
+    return None
+
+
+def recurring_subscription_start(*, subscription: Subscription, actor: Actor, held: bool = False) -> Subscription:
     """Create the gateway's subscription (after ours committed; a retry after a lost answer is
     recognised by the gateway as a duplicate and returns the same id). Refused: ours ends.
 
     Unreachable or the answer lost: the schedule may exist at the gateway under our reference, so
     ours stays open without the gateway's id and the caller gets a 503; the retry (the same
-    idempotency reference: _subscription_recover) calls again and is answered with that schedule."""
+    idempotency reference: _subscription_recover) calls again and is answered with that schedule.
+
+    The subscription is held while the create is out (`held`: the caller holds it already), so a
+    change waits (409) instead of changing the schedule's amount or card meanwhile, which would
+    make the gateway take this create for a new schedule rather than a duplicate. An id already
+    set (by a create answered first) is never overwritten: the create is not sent, and an answer
+    naming another schedule (a second one) has that schedule's cancel owed and queued."""
+    if not held:
+        subscription = recurring_hold(subscription, _no_check)
+        if subscription.gateway_subscription_id or subscription.status not in BILLABLE_STATUSES:
+            _release_own_hold(subscription)  # confirmed meanwhile, or ended: nothing to create
+            return subscription
     plan, method = subscription.plan, subscription.payment_method
     interval = arb_interval(plan.interval, plan.interval_count)
     assert interval is not None  # noqa: S101 - plan_create refuses plans ARB cannot run
@@ -99,6 +149,8 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor) ->
         recurring_id = recurring_gateway_for(subscription.gateway_account).recurring_create(request)
     except GatewayError as exc:
         if not recurring_refused(exc):
+            if not held:
+                _release_own_hold(subscription)
             raise recurring_error(exc) from exc
         with transaction.atomic():
             locked = subscription_lock(subscription)
@@ -110,10 +162,22 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor) ->
         raise recurring_error(exc) from exc
     with transaction.atomic():
         locked = subscription_lock(subscription)
-        before = subscription_snapshot(locked)
-        locked.gateway_subscription_id = recurring_id
-        locked.save(update_fields=["gateway_subscription_id", "updated_at"])
-        record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
+        if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
+            locked.billing_claimed_until = None  # our hold ends (unless it ran out and another holds it)
+        if not locked.gateway_subscription_id:
+            before = subscription_snapshot(locked)
+            locked.gateway_subscription_id = recurring_id
+            locked.save(update_fields=["gateway_subscription_id", "billing_claimed_until", "updated_at"])
+            record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
+            return locked
+        locked.save(update_fields=["billing_claimed_until", "updated_at"])
+        if locked.gateway_subscription_id != recurring_id:
+            # Another create was answered first (its hold ran out while this one was out) and a
+            # change may have made its schedule differ: this answer's schedule is a second one.
+            recurring_schedule_cancel_queue(
+                locked, schedule_id=recurring_id, actor=actor,
+                why=f"a second schedule: ours runs on {locked.gateway_subscription_id}",
+            )  # fmt: skip
     return locked
 
 

@@ -45,7 +45,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -79,6 +78,8 @@ from .recurring import (
     recurring_schedule_stop,
     recurring_subscription_start,
 )
+from .recurring import recurring_hold as _hold
+from .recurring import recurring_release as _release
 
 logger = logging.getLogger(__name__)
 
@@ -86,30 +87,6 @@ PAUSABLE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 # A card claim left by a change whose answer was lost is settled from the gateway after this: the
 # client's retry comes first, and the change's hold (BILLING_CLAIM_SECONDS) has run out by then.
 CARD_CLAIM_SETTLE_AFTER_SECONDS = 600
-
-
-def _hold(
-    subscription: Subscription,
-    check: Callable[[Subscription], None],
-    claim: Callable[[Subscription], None] | None = None,
-) -> Subscription:
-    """In one transaction: lock, check (it raises to refuse), and hold the subscription for a
-    gateway call; `claim` marks what the call is about to change (it audits what it marks)."""
-    now = timezone.now()
-    with transaction.atomic():
-        locked = subscription_lock(subscription)
-        if locked.billing_claimed_until is not None and locked.billing_claimed_until > now:
-            raise SubscriptionStateError("Another change of this subscription is in progress; retry shortly.")
-        check(locked)
-        locked.billing_claimed_until = now + timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
-        locked.save(update_fields=["billing_claimed_until", "updated_at"])
-        if claim is not None:
-            claim(locked)
-    return locked
-
-
-def _release(subscription: Subscription) -> None:
-    Subscription.objects.filter(pk=subscription.pk).update(billing_claimed_until=None)
 
 
 def recurring_subscription_change(
@@ -218,7 +195,7 @@ def _schedule_confirm(
     held = _hold(subscription, check)
     try:
         if _schedule_unconfirmed(held):
-            held = recurring_subscription_start(subscription=held, actor=actor)
+            held = recurring_subscription_start(subscription=held, actor=actor, held=True)
     except GatewayMisconfiguredError:
         pass  # refused: nothing runs there, and ours ended (the change's check then refuses it)
     finally:

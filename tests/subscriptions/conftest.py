@@ -7,9 +7,12 @@ from typing import Any
 import pytest
 
 from apps.audit.actors import Actor
+from apps.audit.models import AuditEvent
 from apps.customers.services import customer_create, payment_method_add
 from apps.gateways.base import Card
-from apps.subscriptions.services import plan_create
+from apps.sandbox.models import AnetSubscription
+from apps.subscriptions.models import Subscription
+from apps.subscriptions.services import plan_create, subscription_create
 
 ACTOR = Actor.system("tests")
 VISA = Card("4111111111111111", 12, 2030, "123")
@@ -46,3 +49,35 @@ def decline_card() -> Callable[[Any, bool], None]:
         anet_payment_profile_set_decline(payment_profile_id=method.payment_token, declining=declining)
 
     return set_declining
+
+
+@pytest.fixture
+def arb_sub(merchant: Any, customer: Any, card: Any, make_plan: Callable[..., Any]) -> Subscription:
+    """A subscription billed by an Authorize.Net ARB schedule (made through the service)."""
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    sub = subscription_create(merchant=merchant, customer=customer, plan=plan, livemode=False, now=T0, actor=ACTOR)
+    assert sub.gateway_subscription_id
+    return sub
+
+
+@pytest.fixture
+def arb_sub_over_api(api: Any, customer: Any, card: Any, make_plan: Callable[..., Any]) -> Subscription:
+    """A subscription billed by an Authorize.Net ARB schedule, made through the API."""
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    response = api.post(
+        "/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    return Subscription.objects.get(public_id=response.json()["id"])
+
+
+def schedule_of(sub: Subscription) -> AnetSubscription:
+    """The sandbox's ARB schedule of `sub`."""
+    return AnetSubscription.objects.get(pk=AnetSubscription.pk_from_id(sub.gateway_subscription_id) or 0)
+
+
+def audit_actions(subscription: Subscription) -> list[str]:
+    """The audit actions recorded on `subscription`, oldest first."""
+    return list(
+        AuditEvent.objects.filter(target_id=subscription.public_id).order_by("id").values_list("action", flat=True)
+    )

@@ -10,34 +10,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
 from apps.core.errors import ApplicationError
 from apps.customers.models import PaymentMethod
 from apps.customers.services import payment_method_add, payment_method_remove
-from apps.sandbox.models import AnetSubscription
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.recurring_changes import recurring_card_claims_settle
-from apps.subscriptions.services import subscription_change, subscription_create
+from apps.subscriptions.services import subscription_change
 
-from .conftest import ACTOR, MASTERCARD, T0
+from .conftest import ACTOR, MASTERCARD, schedule_of
+from .conftest import audit_actions as actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def arb_sub(merchant, customer, card, make_plan) -> Subscription:
-    plan = make_plan(billing_mode="gateway", amount=2000)
-    sub = subscription_create(merchant=merchant, customer=customer, plan=plan, livemode=False, now=T0, actor=ACTOR)
-    assert sub.gateway_subscription_id
-    return sub
-
-
-def schedule_of(sub: Subscription) -> AnetSubscription:
-    return AnetSubscription.objects.get(pk=AnetSubscription.pk_from_id(sub.gateway_subscription_id) or 0)
-
-
-def actions(sub: Subscription) -> list[str]:
-    return list(AuditEvent.objects.filter(target_id=sub.public_id).order_by("id").values_list("action", flat=True))
 
 
 def age(sub: Subscription) -> None:

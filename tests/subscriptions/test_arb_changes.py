@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
 from apps.customers.models import PaymentMethod
 from apps.customers.services import payment_method_add, payment_method_remove
 from apps.events.models import Event
@@ -24,29 +23,19 @@ from apps.webhooks.models import IncomingWebhook
 from tests.helpers import wait_for
 
 from .conftest import ACTOR, MASTERCARD
+from .conftest import audit_actions as actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def arb_sub(api, customer, card, make_plan):
-    plan = make_plan(billing_mode="gateway", amount=2000)
-    response = api.post(
-        "/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Subscription.objects.get(public_id=response.json()["id"])
+def arb_sub(arb_sub_over_api):
+    return arb_sub_over_api
 
 
 def arb_of(subscription: Subscription) -> AnetSubscription:
     subscription.refresh_from_db()
     return AnetSubscription.objects.get(pk=AnetSubscription.pk_from_id(subscription.gateway_subscription_id) or 0)
-
-
-def actions(subscription: Subscription) -> list[str]:
-    return list(
-        AuditEvent.objects.filter(target_id=subscription.public_id).order_by("id").values_list("action", flat=True)
-    )
 
 
 def events(subscription: Subscription) -> list[str]:

@@ -29,6 +29,7 @@ from config.celery import app as celery_app
 from tests.helpers import wait_for
 
 from .conftest import ACTOR
+from .conftest import audit_actions as actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,19 +42,8 @@ UNREACHABLE.conf.broker_connection_timeout = 1
 
 
 @pytest.fixture
-def arb_sub(api, customer, card, make_plan):
-    plan = make_plan(billing_mode="gateway", amount=2000)
-    response = api.post(
-        "/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Subscription.objects.get(public_id=response.json()["id"])
-
-
-def actions(subscription: Subscription) -> list[str]:
-    return list(
-        AuditEvent.objects.filter(target_id=subscription.public_id).order_by("id").values_list("action", flat=True)
-    )
+def arb_sub(arb_sub_over_api):
+    return arb_sub_over_api
 
 
 def paused_with_its_cancel_lost(api, arb_sub, sandbox_fault, monkeypatch) -> AnetSubscription:

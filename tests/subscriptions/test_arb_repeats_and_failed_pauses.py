@@ -13,7 +13,6 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
 from apps.customers.services import payment_method_add
 from apps.events.models import Event
 from apps.gateways.registry import recurring_gateway_for
@@ -29,6 +28,7 @@ from apps.webhooks.services import incoming_webhook_process
 from tests.helpers import in_a_thread, wait_for, wait_for_a_lock_wait
 
 from .conftest import ACTOR, MASTERCARD
+from .conftest import audit_actions as actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,19 +36,8 @@ CHARGE_EVENT = "net.authorize.payment.authcapture.created"
 
 
 @pytest.fixture
-def arb_sub(api, customer, card, make_plan):
-    plan = make_plan(billing_mode="gateway", amount=2000)
-    response = api.post(
-        "/api/v1/subscriptions", {"customer": customer.public_id, "plan": plan.public_id}, format="json"
-    )
-    assert response.status_code == 201, response.json()
-    return Subscription.objects.get(public_id=response.json()["id"])
-
-
-def actions(subscription: Subscription) -> list[str]:
-    return list(
-        AuditEvent.objects.filter(target_id=subscription.public_id).order_by("id").values_list("action", flat=True)
-    )
+def arb_sub(arb_sub_over_api):
+    return arb_sub_over_api
 
 
 def events(subscription: Subscription) -> list[str]:

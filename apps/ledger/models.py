@@ -66,6 +66,11 @@ class LedgerAccount(models.Model):
         return self.kind in DEBIT_NORMAL
 
 
+# The memo of the ADJUSTMENT apps.payments posts when a payment's refunded amount falls (a refund
+# that failed after succeeding): readers tell "refund reversed" adjustments from others by it.
+REFUND_REVERSED_MEMO = "refund reversed"
+
+
 class EntryKind(models.TextChoices):
     CAPTURE = "capture", "Capture"
     CAPTURE_REVERSAL = "capture_reversal", "Capture reversed (void)"

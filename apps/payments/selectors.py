@@ -9,7 +9,7 @@ from apps.audit.selectors import audit_events_for_targets
 from apps.core.errors import NotFoundError
 from apps.core.references import reference_is_fresh
 from apps.gateways.base import Gateway
-from apps.ledger.models import EntryKind
+from apps.ledger.models import REFUND_REVERSED_MEMO, EntryKind
 from apps.merchants.models import Merchant
 
 from .models import GatewayTransaction, Payment, PaymentStatus, Refund
@@ -83,7 +83,7 @@ def payments_disagreeing_with_ledger(limit: int) -> list[str]:
     )
     refunded = Sum("journal_entries__amount", filter=Q(journal_entries__kind=EntryKind.REFUND), default=0) - Sum(
         "journal_entries__amount",
-        filter=Q(journal_entries__kind=EntryKind.ADJUSTMENT, journal_entries__memo="refund reversed"),
+        filter=Q(journal_entries__kind=EntryKind.ADJUSTMENT, journal_entries__memo=REFUND_REVERSED_MEMO),
         default=0,
     )
     rows = (

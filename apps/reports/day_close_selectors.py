@@ -20,7 +20,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from apps.core.dates import utc_days
 from apps.gateways.models import GatewayAccount
-from apps.ledger.models import EntryKind, JournalEntry
+from apps.ledger.models import REFUND_REVERSED_MEMO, EntryKind, JournalEntry
 from apps.reconciliation.models import Discrepancy, MatchStatus, SettlementBatch, SettlementLine
 
 from .models import DayClose
@@ -38,7 +38,6 @@ CREATED_BASIS_COUNT = "payments"
 # (figure, count, entries, sign): captured is captures less their reversals (voids, corrections),
 # refunded is refunds less the refunds reversed (a refund that failed after succeeding; the
 # adjustment apps.payments posts for it, as payments_disagreeing_with_ledger reads it).
-REFUND_REVERSED_MEMO = "refund reversed"
 _LEDGER_FIGURES = (
     ("captured", "captures", Q(kind=EntryKind.CAPTURE), 1),
     ("captured", "capture_reversals", Q(kind=EntryKind.CAPTURE_REVERSAL), -1),
@@ -156,18 +155,26 @@ class FigureChange:
     now: int
 
 
+# What a close stored on the created basis read another way: not compared with today's figures.
+LEDGER_BASIS_ONLY = frozenset({"captured", "refunded", "captures", "capture_reversals", "refunds", "refund_reversals"})
+
+
 def figures_changed(*, stored: dict[str, Any], current: dict[str, Any]) -> list[FigureChange]:
     """Every money figure (per currency) and count that differs now from its value at closing (a
-    figure the stored close lacks, being older than the figure, was 0)."""
+    figure the stored close lacks, being older than the figure, was 0). A close stored on the
+    created basis (CREATED_BASIS_COUNT among its counts) is compared only on what both bases read
+    alike: its captured and refunded differ from the ledger's without anything having changed
+    since (what did change is in its list of entries recorded after the close)."""
+    skipped = LEDGER_BASIS_ONLY if CREATED_BASIS_COUNT in stored.get("counts", {}) else frozenset()
     changes = []
-    for figure in MONEY_FIGURES:
+    for figure in (name for name in MONEY_FIGURES if name not in skipped):
         was_by_currency = stored.get("money", {}).get(figure, {})
         now_by_currency = current["money"][figure]
         for currency in sorted({*was_by_currency, *now_by_currency}):
             was, now = was_by_currency.get(currency, 0), now_by_currency.get(currency, 0)
             if was != now:
                 changes.append(FigureChange(figure, currency, was, now))
-    for name in COUNT_FIGURES:
+    for name in (name for name in COUNT_FIGURES if name not in skipped):
         was, now = stored.get("counts", {}).get(name, 0), current["counts"][name]
         if was != now:
             changes.append(FigureChange(name, "", was, now))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from apps.ledger.models import AccountKind, EntryKind
+from apps.ledger.models import REFUND_REVERSED_MEMO, AccountKind, EntryKind
 from apps.ledger.services import EntrySpec, ledger_post_many
 from apps.payments.models import Payment, Refund
 
@@ -54,7 +54,7 @@ def payment_movements(
                 lines=((AccountKind.REFUNDS, refunded), (AccountKind.RECEIVABLE, -refunded)),
                 refund_id=refund.pk if refund is not None else None,
                 gateway_transaction_id=refund.gateway_transaction_id if refund is not None else "",
-                memo="" if refunded > 0 else "refund reversed",
+                memo="" if refunded > 0 else REFUND_REVERSED_MEMO,
                 **common,
             )
         )

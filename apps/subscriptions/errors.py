@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from apps.core.errors import ApplicationError, ConflictError
+from apps.core.errors import ApplicationError, ConflictError, ErrorType
 
 
 class PlanInactive(ConflictError):
@@ -22,6 +22,16 @@ class SubscriptionScheduleUnconfirmed(ConflictError):
 
     code = "subscription_schedule_unconfirmed"
     default_message = "The gateway has not confirmed this subscription's schedule yet; retry once it is confirmed."
+
+
+class SubscriptionScheduleNotConfirmed(SubscriptionScheduleUnconfirmed):
+    """The gateway refused a repeat of the schedule's create (sent to learn the id of a schedule
+    an earlier create may have made): ours stays open and unconfirmed. 503, so that a keyed retry
+    runs again (the idempotency layer replays a 409) rather than replay this answer."""
+
+    status_code = 503
+    error_type = ErrorType.API
+    default_message = "The gateway could not confirm this subscription's schedule; retry later."
 
 
 class PaymentMethodUnusable(ApplicationError):

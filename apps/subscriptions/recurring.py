@@ -25,7 +25,7 @@ from apps.gateways.registry import recurring_gateway_for
 from apps.payments.models import GatewayTransaction, PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 
-from .errors import SubscriptionStateError
+from .errors import SubscriptionScheduleNotConfirmed, SubscriptionStateError
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_lock, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
@@ -112,9 +112,21 @@ def _no_check(locked: Subscription) -> None:
     return None
 
 
-def recurring_subscription_start(*, subscription: Subscription, actor: Actor, held: bool = False) -> Subscription:
+def recurring_subscription_start(
+    *, subscription: Subscription, actor: Actor, held: bool = False, first: bool = False
+) -> Subscription:
     """Create the gateway's subscription (after ours committed; a retry after a lost answer is
-    recognised by the gateway as a duplicate and returns the same id). Refused: ours ends.
+    recognised by the gateway as a duplicate and returns the same id). The very first create
+    (`first`: the request that made ours) refused: nothing can run there, and ours ends.
+
+    Any other create is a repeat of one whose outcome is unknown (its answer lost, or never
+    known), and its refusal says nothing of that first create: the schedule it made may charge on
+    under our reference (a repeat can be refused for reasons of its own: a start date now past,
+    an edge's 4xx). So ours is not ended: it stays open and unconfirmed, the refusal is audited
+    (subscription.gateway_schedule_unconfirmed) and logged for staff, and the caller gets 503
+    subscription_schedule_unconfirmed (retryable: a keyed retry runs again); a later repeat the
+    gateway takes (a retry, the start sweeper) confirms the schedule.
+    Nor is ours ended when another create recorded the schedule's id meanwhile.
 
     Unreachable or the answer lost: the schedule may exist at the gateway under our reference, so
     ours stays open without the gateway's id and the caller gets a 503; the retry (the same
@@ -152,14 +164,7 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor, he
             if not held:
                 _release_own_hold(subscription)
             raise recurring_error(exc) from exc
-        with transaction.atomic():
-            locked = subscription_lock(subscription)
-            before = subscription_snapshot(locked)
-            subscription_end(locked, status=SubscriptionStatus.CANCELED, reason="gateway_refused", at=timezone.now())
-            record_change(
-                locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
-            )
-        raise recurring_error(exc) from exc
+        return _start_refused(subscription, exc, actor=actor, held=held, first=first)
     with transaction.atomic():
         locked = subscription_lock(subscription)
         if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
@@ -181,6 +186,50 @@ def recurring_subscription_start(*, subscription: Subscription, actor: Actor, he
     return locked
 
 
+def _start_refused(
+    subscription: Subscription, exc: GatewayError, *, actor: Actor, held: bool, first: bool
+) -> Subscription:
+    """The gateway refused a schedule create (see recurring_subscription_start). Returns ours when
+    another create confirmed its schedule meanwhile (this refusal made nothing); raises otherwise,
+    after the transaction committed."""
+    with transaction.atomic():
+        locked = subscription_lock(subscription)
+        if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
+            locked.billing_claimed_until = None  # our hold ends (unless it ran out and another holds it)
+            locked.save(update_fields=["billing_claimed_until", "updated_at"])
+        if locked.gateway_subscription_id:
+            return locked  # another create was answered while this one was out: ours runs on it
+        repeat = not first and locked.status in BILLABLE_STATUSES
+        if first and locked.status in BILLABLE_STATUSES:
+            before = subscription_snapshot(locked)
+            subscription_end(locked, status=SubscriptionStatus.CANCELED, reason="gateway_refused", at=timezone.now())
+            record_change(
+                locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
+            )
+        elif repeat:
+            audit_record(
+                actor=actor,
+                action="subscription.gateway_schedule_unconfirmed",
+                target=locked,
+                after={
+                    **subscription_snapshot(locked),
+                    "gateway_refusal": exc.message,
+                    "gateway_code": exc.reason_code,
+                },
+            )
+    if not repeat:  # the first create refused (ours ended), or ours ended meanwhile
+        raise recurring_error(exc) from exc
+    logger.warning(
+        "recurring_schedule_unconfirmed",
+        extra={"subscription": locked.public_id, "error": exc.reason_code or exc.code, "refusal": exc.message},
+    )
+    raise SubscriptionScheduleNotConfirmed(
+        "The gateway's schedule of this subscription, which an earlier request may have made, could not be "
+        f"confirmed: the gateway refused ({exc.message}). The subscription stays open until it is confirmed; "
+        "retry later."
+    ) from exc
+
+
 def recurring_subscriptions_start_sweep(*, older_than_seconds: int = 300, limit: int = 100) -> list[str]:
     """Gateway-run subscriptions whose schedule create went unanswered (ours open, without the
     gateway's id) and that no retry has finished: created again, which the gateway answers with the
@@ -196,7 +245,7 @@ def recurring_subscriptions_start_sweep(*, older_than_seconds: int = 300, limit:
     for subscription in waiting.order_by("pk")[:limit]:
         try:
             started = recurring_subscription_start(subscription=subscription, actor=actor)
-        except ApplicationError as exc:  # unreachable again (next sweep), or refused (ours ended)
+        except ApplicationError as exc:  # unreachable or refused again (next sweep): ours stays open
             logger.warning(
                 "recurring_start_sweep_failed", extra={"subscription": subscription.public_id, "error": exc.code}
             )
@@ -209,9 +258,11 @@ def recurring_subscription_cancel(*, subscription: Subscription, actor: Actor) -
     if not subscription.gateway_subscription_id and subscription.status in BILLABLE_STATUSES:
         # Its create's answer was lost: a schedule may exist under our reference. Its id first (a
         # repeat is answered with it), so that the cancel reaches it and nothing charges on.
+        # A refusal of this repeat proves nothing of the first create: 503 (ours stays open and
+        # unconfirmed, audited), since ended without that schedule's id it would charge on.
         try:
             subscription = recurring_subscription_start(subscription=subscription, actor=actor)
-        except GatewayMisconfiguredError:  # refused: nothing there, and ours ended by the refusal
+        except GatewayMisconfiguredError:  # ours ended meanwhile: nothing left to cancel
             subscription.refresh_from_db()
             return subscription
     if subscription.gateway_subscription_id and subscription.status not in FINAL_STATUSES:

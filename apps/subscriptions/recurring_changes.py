@@ -197,7 +197,7 @@ def _schedule_confirm(
         if _schedule_unconfirmed(held):
             held = recurring_subscription_start(subscription=held, actor=actor, held=True)
     except GatewayMisconfiguredError:
-        pass  # refused: nothing runs there, and ours ended (the change's check then refuses it)
+        pass  # ours ended meanwhile (the change's check then refuses it); a refused repeat is a 503
     finally:
         _release(held)
     return held

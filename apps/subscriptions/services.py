@@ -188,7 +188,7 @@ def subscription_create(
             subscription, action="subscription.created", before=None, actor=actor, event="subscription.created"
         )
     if plan.billing_mode == BillingMode.GATEWAY:
-        return recurring_subscription_start(subscription=subscription, actor=actor)
+        return recurring_subscription_start(subscription=subscription, actor=actor, first=True)
     if trial_end is None:
         billing.subscription_bill(subscription_id=subscription.pk, as_of=now, actor=actor)
     subscription.refresh_from_db()

@@ -250,7 +250,10 @@ def recurring_card_claims_settle(
     and ours records it: the claimed card (the update was made; audited
     subscription.card_change_confirmed), or ours (it was not; subscription.card_change_dropped,
     the claimed card free again). A schedule on a third card is logged and left for staff. Held
-    meanwhile, so a change made then waits (409). Returns "sub_…: outcome" per one settled."""
+    meanwhile, so a change made then waits (409); the answer is recorded only while the hold is
+    still its own and the claimed card the one it asked about (a hold that ran out while the
+    gateway was asked, and a change took over: left to that change). Returns "sub_…: outcome"
+    per one settled."""
     waiting = (
         Subscription.objects.filter(
             billing_mode=BillingMode.GATEWAY,
@@ -276,6 +279,14 @@ def recurring_card_claims_settle(
             continue
         with transaction.atomic():
             locked = subscription_lock(held)
+            if (locked.billing_claimed_until, locked.pending_payment_method_id) != (
+                held.billing_claimed_until,
+                held.pending_payment_method_id,
+            ):
+                # Our hold ran out while the gateway was asked and another change holds it or
+                # claimed another card: the answer is of a schedule that change may be altering.
+                logger.warning("recurring_card_claim_settle_overtaken", extra={"subscription": held.public_id})
+                continue
             outcome = _card_claim_settle(locked, schedule.payment_token, actor=actor)
             locked.billing_claimed_until = None
             locked.save(update_fields=["billing_claimed_until", "updated_at"])

@@ -49,16 +49,21 @@ run: install
 manage: install
 	@$(DEV_ENV) $(BIN)/honcho --app-root . --env $(ENV_FILE) run $(BIN)/python manage.py $(value ARGS)
 
+# The PostgreSQL suite and the RabbitMQ run on TEST_WORKERS processes (pytest-xdist; each has its
+# own test database, Redis databases and vhost: config/settings/test.py). Most of a test's time is
+# waiting (gateway sandboxes over HTTP, workers, holds), so more processes than cores pay.
+# The SQLite subset shares the quickstart's broker folder under var/ and runs in one process.
+TEST_WORKERS ?= 3
 test: install
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
 	$(BIN)/pytest -m sqlite --ds=config.settings.test_sqlite -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-rabbitmq
 
 # The Celery tests again with RabbitMQ as the broker (quorum queues, confirms); the browser test,
-# slow, runs on Redis only. The vhost must exist (.ci/run creates it).
+# slow, runs on Redis only. The vhosts must exist (.ci/run creates clearhouse_test and _gw0 ... _gw5).
 RABBITMQ_TEST_URL ?= amqp://guest:guest@127.0.0.1:5672/clearhouse_test
 test-rabbitmq: install
-	TEST_CELERY_BROKER_URL=$(RABBITMQ_TEST_URL) $(BIN)/pytest -m "celery and not browser" -q $(PYTEST_ARGS)
+	TEST_CELERY_BROKER_URL=$(RABBITMQ_TEST_URL) $(BIN)/pytest -n $(TEST_WORKERS) -m "celery and not browser" -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,16 @@ def pytest_runtest_call(item: Any) -> Iterator[None]:
         problems = ledger_problems()
         assert not problems, "the ledger is not sound after this test:\n" + "\n".join(problems)
     return result
+
+
+def pytest_configure(config: Any) -> None:
+    """In the run's main process (not an xdist worker): remove the log files of an earlier run's
+    workers, so the checks that read every worker's log (suite_logs) read this run's lines only."""
+    if not hasattr(config, "workerinput"):
+        from django.conf import settings
+
+        for stale in Path(settings.VAR_DIR).glob("test-logs-gw*.jsonl"):
+            stale.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,6 +4,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -72,3 +73,12 @@ def assert_id_keeps_its_case(content: bytes, public_id: str) -> None:
     """The admin capitalises a message's first letter: a message must not start with the id."""
     assert public_id.encode() in content
     assert public_id[:1].upper().encode() + public_id[1:].encode() not in content
+
+
+def suite_logs() -> str:
+    """Every log line this run wrote so far: this process's log file and, under xdist, every
+    other worker's (each worker logs to a file of its own, test-logs-gwN.jsonl)."""
+    from django.conf import settings
+
+    files = {Path(settings.LOG_FILE), *Path(settings.VAR_DIR).glob("test-logs-gw*.jsonl")}
+    return "".join(path.read_text(encoding="utf-8") for path in sorted(files) if path.exists())

@@ -1,7 +1,7 @@
 """No card number, CVV or bank account number anywhere in the database or the logs, after the whole suite.
 
 Runs last: it drives card flows of its own, then greps a dump of the test database and every
-log line the suite wrote (var/test-logs.jsonl) for the test card numbers and CVV fields.
+log line the suite wrote (var/test-logs.jsonl, under xdist every worker's test-logs-gwN.jsonl) for the test card numbers and CVV fields.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import re
 import subprocess
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from apps.sandbox.authorizenet.cards import TEST_CARDS as ALL_TEST_CARDS
+from tests.helpers import suite_logs
 from tests.payments.helpers import VISA, purchase, settle
 
 pytestmark = [pytest.mark.last, pytest.mark.slow]
@@ -48,8 +48,7 @@ def test_no_card_number_or_cvv_in_the_database_or_logs(api, anet_account, anet_s
     assert api.post(f"/api/v1/payments/{captured['id']}/refunds", {"amount": 100}, format="json").status_code == 201
 
     dump = database_dump()
-    with open(settings.LOG_FILE, encoding="utf-8") as handle:
-        logs = handle.read()
+    logs = suite_logs()
 
     assert "payments_payment" in dump and len(logs) > 0
     for number in ALL_TEST_CARDS:

@@ -76,7 +76,10 @@ def test_production_refuses_empty_lists(empty):
     ("name", "value"),
     [
         ("FIELD_ENCRYPTION_KEYS", SHIPPED_FIELD_KEY),
-        ("FIELD_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},{SHIPPED_FIELD_KEY}"),
+        # A fresh key first, the shipped one second (named by id: xdist workers must collect alike).
+        pytest.param(
+            "FIELD_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},{SHIPPED_FIELD_KEY}", id="fresh-then-shipped"
+        ),
         ("SECRET_KEY", "dev-insecure-0Zq8m5yF6v3w0N1c9kX2pR7tL4hB8sJ1dG5eA3uV9iQ"),
         ("SECRET_KEY", "short"),
         ("METRICS_TOKEN", "Bearer-token-written-in-a-doc"),

@@ -7,6 +7,7 @@ import requests
 from django.conf import settings
 
 from apps.sandbox.razorpay.cards import TEST_CARDS
+from tests.helpers import suite_logs
 from tests.sandbox.razorpay_helpers import sdk_client
 from tests.test_zz_no_card_data import CVV_IN_CONTEXT, database_dump
 
@@ -25,8 +26,7 @@ def test_checkout_keeps_only_network_and_last_four(rzp_sandbox):
         )  # fmt: skip
 
     dump = database_dump()
-    with open(settings.LOG_FILE, encoding="utf-8") as handle:
-        logs = handle.read()
+    logs = suite_logs()
 
     assert "sandbox_rzppayment" in dump
     for number in TEST_CARDS:

@@ -65,7 +65,8 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 # The suite commits tens of thousands of short transactions (transactional tests, workers): not
 # waiting for each commit's WAL flush makes them several times faster. Only a crash of the
 # PostgreSQL server could lose such a commit, and no test crashes it.
-DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"
 
 # Databases 14 (broker) and 15 (cache) keep the suite away from a running dev system on 0, and
 # let tests flush the cache without touching queued tasks.

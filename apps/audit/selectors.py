@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from .chain import GENESIS_HASH, checkpoint_signature_valid, checkpoint_stamp, compute_hash, row_fields
@@ -154,6 +154,19 @@ def audit_events_for_targets(*, targets: Mapping[str, Iterable[str]], newest: in
             match |= Q(target_type=target_type, target_id__in=ids)
     events = AuditEvent.objects.filter(match).defer("before", "after").order_by("-id")
     return list(events[:newest] if newest is not None else events)[::-1]
+
+
+def audit_action_history(
+    *, action: str, target_type: str, target_ids: Iterable[str]
+) -> dict[str, tuple[int, datetime]]:
+    """How often `action` was audited of each target, and when last: {target id: (count, last)},
+    in one query (targets never audited so are left out)."""
+    rows = (
+        AuditEvent.objects.filter(action=action, target_type=target_type, target_id__in=list(target_ids))
+        .values("target_id")
+        .annotate(times=Count("id"), last=Max("occurred_at"))
+    )
+    return {row["target_id"]: (row["times"], row["last"]) for row in rows}
 
 
 def changes_committed_by(request_ids: list[str]) -> bool:

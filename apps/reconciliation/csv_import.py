@@ -24,6 +24,9 @@ MAX_BATCH_TOTAL = 2**63 - 1
 # The longest batch id SettlementBatch.gateway_batch_id holds. A longer one is refused, not cut:
 # two ids alike in their first 64 characters would be stored as one batch.
 MAX_BATCH_ID = 64
+# A line's transaction id and reference are stored whole or not at all: cut short, two ids could
+# become one (the second listed "twice"), or match a transaction of ours that is not theirs.
+MAX_LINE_ID = 64
 
 
 class CsvImportError(ValueError):
@@ -116,9 +119,7 @@ def _parse(
         def cell(column: str, row: dict[str, str] = row) -> str:
             return (row.get(column) or "").strip() if column else ""
 
-        txn = cell(mapping.transaction_id_column)
-        if not txn:
-            raise CsvImportError(f"{where}: no transaction id in {mapping.transaction_id_column!r}")
+        txn, reference = _line_ids(where, mapping, cell(mapping.transaction_id_column), cell(mapping.reference_column))
         line_currency = (cell(mapping.currency_column) or currency).upper()
         if len(line_currency) != 3 or not line_currency.isalpha():
             raise CsvImportError(f"{where}: {line_currency!r} is not a currency code")
@@ -141,10 +142,10 @@ def _parse(
             raise CsvImportError(f"{where}: no batch id, and none was given for the file")
         if len(batch_id) > MAX_BATCH_ID:
             raise CsvImportError(_batch_id_too_long(f"{where}, {mapping.batch_id_column!r}", batch_id))
-        key = (batch_id, txn[:64], str(kind))
+        key = (batch_id, txn, str(kind))
         if key in first_seen:
             raise CsvImportError(
-                f"lines {first_seen[key]} and {number}: transaction {txn[:64]!r} is listed twice as {kind}"
+                f"lines {first_seen[key]} and {number}: transaction {txn!r} is listed twice as {kind}"
                 f" in batch {batch_id!r}; a batch settles a transaction once per kind"
             )
         first_seen[key] = number
@@ -160,14 +161,14 @@ def _parse(
             batch_times.setdefault(batch_id, _parse_time(settled, mapping.date_format, f"{where}, settled at"))
         batches.setdefault(batch_id, []).append(
             SettlementLineData(
-                transaction_id=txn[:64],
+                transaction_id=txn,
                 kind=kind,
                 status=cell(mapping.status_column) or raw_kind,
                 amount=abs(amount),
                 currency=line_currency,
                 fee=abs(fee),
                 tax=abs(tax),
-                reference=cell(mapping.reference_column)[:64],
+                reference=reference,
                 occurred_at=_parse_time(occurred, mapping.date_format, f"{where}, occurred at") if occurred else None,
             )
         )
@@ -182,6 +183,22 @@ def _parse(
         )
         for batch_id, lines in batches.items()
     ]
+
+
+def _line_ids(where: str, mapping: CsvMapping, txn: str, reference: str) -> tuple[str, str]:
+    """A line's transaction id (required) and reference, each refused when longer than stored."""
+    if not txn:
+        raise CsvImportError(f"{where}: no transaction id in {mapping.transaction_id_column!r}")
+    for what, column, value in (
+        ("transaction id", mapping.transaction_id_column, txn),
+        ("reference", mapping.reference_column, reference),
+    ):
+        if len(value) > MAX_LINE_ID:
+            raise CsvImportError(
+                f"{where}, {column!r}: the {what} {value[:MAX_LINE_ID]!r}… is {len(value)} characters long; a"
+                f" {what} is at most {MAX_LINE_ID} (cut short, it could match another)"
+            )
+    return txn, reference
 
 
 def _batch_id_too_long(where: str, batch_id: str) -> str:

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.audit.selectors import audit_action_history
 from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
 from apps.core.queueing import enqueue, enqueue_on_commit
@@ -58,6 +59,13 @@ PAUSE_RECANCEL_DELAY_SECONDS = 60
 # A schedule's cancel neither done nor queued or tried for this long (its task lost with the
 # broker, or its retries run out) is queued again by the sweep. Well past the pause's own delay.
 RECANCEL_SWEEP_AFTER_SECONDS = 600
+# Audited each time a repeat create is refused (the schedule stays unconfirmed).
+SCHEDULE_UNCONFIRMED = "subscription.gateway_schedule_unconfirmed"
+# The start sweeper's wait after such refusals: 5 minutes after the first, doubled after each
+# next one, at most a day. A refusal that lasts (a start date now past) is audited and logged
+# about once a day, not every sweep, while one that clears is retried soon.
+UNCONFIRMED_RETRY_FIRST = timedelta(minutes=5)
+UNCONFIRMED_RETRY_LONGEST = timedelta(days=1)
 
 
 def recurring_reference(subscription: Subscription) -> str:
@@ -97,15 +105,19 @@ def recurring_hold(
     return locked
 
 
-def recurring_release(subscription: Subscription) -> None:
-    Subscription.objects.filter(pk=subscription.pk).update(billing_claimed_until=None)
-
-
-def _release_own_hold(held: Subscription) -> None:
-    """The hold `held` took ends, unless it ran out and another call holds the subscription now."""
+def recurring_release(held: Subscription) -> None:
+    """The hold `held` (recurring_hold's answer) took ends, unless it ran out and another call
+    holds the subscription now: that call's hold is never ended by this one."""
     Subscription.objects.filter(pk=held.pk, billing_claimed_until=held.billing_claimed_until).update(
         billing_claimed_until=None
     )
+
+
+def recurring_hold_end(locked: Subscription, held: Subscription) -> None:
+    """Under the subscription's lock, before `locked` is saved: the hold `held` took ends on it,
+    unless it ran out and another call holds the subscription now."""
+    if locked.billing_claimed_until == held.billing_claimed_until:
+        locked.billing_claimed_until = None
 
 
 def _no_check(locked: Subscription) -> None:
@@ -140,7 +152,7 @@ def recurring_subscription_start(
     if not held:
         subscription = recurring_hold(subscription, _no_check)
         if subscription.gateway_subscription_id or subscription.status not in BILLABLE_STATUSES:
-            _release_own_hold(subscription)  # confirmed meanwhile, or ended: nothing to create
+            recurring_release(subscription)  # confirmed meanwhile, or ended: nothing to create
             return subscription
     plan, method = subscription.plan, subscription.payment_method
     interval = arb_interval(plan.interval, plan.interval_count)
@@ -162,13 +174,13 @@ def recurring_subscription_start(
     except GatewayError as exc:
         if not recurring_refused(exc):
             if not held:
-                _release_own_hold(subscription)
+                recurring_release(subscription)
             raise recurring_error(exc) from exc
         return _start_refused(subscription, exc, actor=actor, held=held, first=first)
     with transaction.atomic():
         locked = subscription_lock(subscription)
-        if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
-            locked.billing_claimed_until = None  # our hold ends (unless it ran out and another holds it)
+        if not held:
+            recurring_hold_end(locked, subscription)
         if not locked.gateway_subscription_id:
             before = subscription_snapshot(locked)
             locked.gateway_subscription_id = recurring_id
@@ -195,7 +207,7 @@ def _start_refused(
     with transaction.atomic():
         locked = subscription_lock(subscription)
         if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
-            locked.billing_claimed_until = None  # our hold ends (unless it ran out and another holds it)
+            recurring_hold_end(locked, subscription)
             locked.save(update_fields=["billing_claimed_until", "updated_at"])
         if locked.gateway_subscription_id:
             return locked  # another create was answered while this one was out: ours runs on it
@@ -209,7 +221,7 @@ def _start_refused(
         elif repeat:
             audit_record(
                 actor=actor,
-                action="subscription.gateway_schedule_unconfirmed",
+                action=SCHEDULE_UNCONFIRMED,
                 target=locked,
                 after={
                     **subscription_snapshot(locked),
@@ -230,19 +242,27 @@ def _start_refused(
     ) from exc
 
 
-def recurring_subscriptions_start_sweep(*, older_than_seconds: int = 300, limit: int = 100) -> list[str]:
+def recurring_subscriptions_start_sweep(
+    *, older_than_seconds: int = 300, limit: int = 100, now: datetime | None = None
+) -> list[str]:
     """Gateway-run subscriptions whose schedule create went unanswered (ours open, without the
     gateway's id) and that no retry has finished: created again, which the gateway answers with the
     schedule it made under our reference (a duplicate, E00012), or makes it now. Without this, a
-    client that never retried left a schedule charging the customer that nothing of ours matched."""
+    client that never retried left a schedule charging the customer that nothing of ours matched.
+    One whose repeats the gateway refused waits longer after each refusal (UNCONFIRMED_RETRY_*)."""
+    now = now or timezone.now()
     waiting = Subscription.objects.filter(
         billing_mode=BillingMode.GATEWAY,
         gateway_subscription_id="",
         status__in=BILLABLE_STATUSES,
-        created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
+        created_at__lt=now - timedelta(seconds=older_than_seconds),
     ).select_related("plan", "payment_method__profile", "gateway_account")
     actor, done = Actor.system("recurring start sweeper"), []
-    for subscription in waiting.order_by("pk")[:limit]:
+    candidates = list(waiting.order_by("pk")[:limit])
+    backing_off = _refused_lately(candidates, now)
+    for subscription in candidates:
+        if subscription.public_id in backing_off:
+            continue
         try:
             started = recurring_subscription_start(subscription=subscription, actor=actor)
         except ApplicationError as exc:  # unreachable or refused again (next sweep): ours stays open
@@ -252,6 +272,21 @@ def recurring_subscriptions_start_sweep(*, older_than_seconds: int = 300, limit:
             continue
         done.append(f"{started.public_id}: {started.gateway_subscription_id}")
     return done
+
+
+def _refused_lately(subscriptions: list[Subscription], now: datetime) -> set[str]:
+    """The public ids of those whose repeat creates were refused too lately to ask again yet."""
+    history = audit_action_history(
+        action=SCHEDULE_UNCONFIRMED,
+        target_type=Subscription._meta.label_lower,
+        target_ids=[subscription.public_id for subscription in subscriptions],
+    )
+    waiting = set()
+    for public_id, (refusals, last) in history.items():
+        wait = min(UNCONFIRMED_RETRY_FIRST * 2 ** min(refusals - 1, 16), UNCONFIRMED_RETRY_LONGEST)
+        if now - last < wait:
+            waiting.add(public_id)
+    return waiting
 
 
 def recurring_subscription_cancel(*, subscription: Subscription, actor: Actor) -> Subscription:

@@ -79,6 +79,7 @@ from .recurring import (
     recurring_subscription_start,
 )
 from .recurring import recurring_hold as _hold
+from .recurring import recurring_hold_end as _hold_end
 from .recurring import recurring_release as _release
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def recurring_subscription_change(
                 # may have committed since the hold: checked again under the lock, the card
                 # locked too, so the removal either saw this change or it is refused here.
                 check_change(locked)
-            _change_record(locked, new_plan=new_plan, payment_method=payment_method, actor=actor)
+            _change_record(locked, held, new_plan=new_plan, payment_method=payment_method, actor=actor)
     except ApplicationError:
         _release(held)  # refused by the check: nothing was sent, nothing recorded
         raise
@@ -163,7 +164,12 @@ def recurring_subscription_change(
 
 
 def _change_record(
-    locked: Subscription, *, new_plan: Plan | None, payment_method: PaymentMethod | None, actor: Actor
+    locked: Subscription,
+    held: Subscription,
+    *,
+    new_plan: Plan | None,
+    payment_method: PaymentMethod | None,
+    actor: Actor,
 ) -> None:
     before = subscription_snapshot(locked)
     if new_plan is not None:
@@ -172,7 +178,7 @@ def _change_record(
         locked.payment_method = payment_method
         locked.pending_payment_method = None  # our claim: the card is ours now, as at the gateway
     locked.pending_plan = None
-    locked.billing_claimed_until = None
+    _hold_end(locked, held)
     locked.save()
     record_change(locked, action="subscription.changed", before=before, actor=actor, event="subscription.updated")
 
@@ -192,15 +198,15 @@ def _schedule_confirm(
     side only would be in the next create (the sweeper's, a retry's), which the gateway does not
     take for a duplicate (another amount or card): a second schedule, the lost one charging on.
     Held meanwhile, so a second change waits (409) rather than confirming with changed values."""
-    held = _hold(subscription, check)
+    held = confirmed = _hold(subscription, check)
     try:
         if _schedule_unconfirmed(held):
-            held = recurring_subscription_start(subscription=held, actor=actor, held=True)
+            confirmed = recurring_subscription_start(subscription=held, actor=actor, held=True)
     except GatewayMisconfiguredError:
         pass  # ours ended meanwhile (the change's check then refuses it); a refused repeat is a 503
     finally:
         _release(held)
-    return held
+    return confirmed
 
 
 def _goes_to_the_gateway(subscription: Subscription) -> bool:
@@ -229,7 +235,7 @@ def _card_claim_refused(held: Subscription, card: PaymentMethod | None, *, resto
     with transaction.atomic():
         locked = subscription_lock(held)
         before = subscription_snapshot(locked)
-        locked.billing_claimed_until = None
+        _hold_end(locked, held)
         if card is not None and locked.pending_payment_method_id == card.pk:
             locked.pending_payment_method_id = restore
         locked.save(update_fields=["billing_claimed_until", "pending_payment_method", "updated_at"])
@@ -440,7 +446,7 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
             in_trial = locked.trial_end is not None and locked.trial_end > now
             locked.status = SubscriptionStatus.TRIALING if in_trial else SubscriptionStatus.ACTIVE
             locked.paused_at = None
-        locked.billing_claimed_until = None
+        _hold_end(locked, held)
         locked.save()
         if resumed:
             record_change(

@@ -89,3 +89,35 @@ def test_a_long_batch_id_given_for_the_whole_file_is_refused(anet_account, db):
     assert refused.value.code == "invalid_settlement_file"
     assert "the batch id given for the file" in refused.value.message and "68 characters long" in refused.value.message
     assert nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "what"),
+    [
+        ("id,amount,type,batch", f"T-{'9' * 63},500,charge,B-1", "the transaction id"),
+        ("id,amount,type,batch,ref", f"T-1,500,charge,B-1,{'R' * 65}", "the reference"),
+    ],
+    ids=["transaction id", "reference"],
+)
+def test_a_long_transaction_id_or_reference_refuses_the_whole_file(anet_account, db, header: str, row: str, what: str):
+    """Cut to the 64 characters stored, two transaction ids alike in their first 64 would be one
+    (the second "listed twice"), and a cut reference could match a payment that is not the line's."""
+    with_reference = CsvMapping.objects.create(
+        name="with references", gateway="other", transaction_id_column="id", amount_column="amount",
+        kind_column="type", batch_id_column="batch", reference_column="ref", amount_format="minor",
+    )  # fmt: skip
+    if "ref" not in header:
+        with_reference.reference_column = ""
+        with_reference.save()
+    content = f"{header}\nT-0,100,charge,B-1{',r' if 'ref' in header else ''}\n{row}\n".encode()
+
+    with pytest.raises(ReconciliationError) as refused:
+        settlement_csv_import(
+            account=anet_account, mapping=with_reference, content=content, batch_id="", settled_at=timezone.now(),
+            actor=Actor.system("tests"),
+        )  # fmt: skip
+
+    assert refused.value.code == "invalid_settlement_file"
+    assert "line 3, " in refused.value.message and f"{what} " in refused.value.message
+    assert "65 characters long" in refused.value.message
+    assert nothing_stored()

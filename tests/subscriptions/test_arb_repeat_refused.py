@@ -123,8 +123,9 @@ def test_the_start_sweepers_refused_repeat_keeps_ours_open_and_its_next_sweep_co
 
     # then ours stays open and unconfirmed, audited, X still there
     assert_open_unconfirmed_and_audited(ours, lost_schedule)
-    # and the next sweep confirms X, no second schedule
-    assert recurring_subscriptions_start_sweep() == [f"{ours.public_id}: {lost_schedule.subscription_id}"]
+    # and the next sweep after the wait confirms X, no second schedule
+    later = timezone.now() + timedelta(minutes=6)
+    assert recurring_subscriptions_start_sweep(now=later) == [f"{ours.public_id}: {lost_schedule.subscription_id}"]
     ours.refresh_from_db()
     assert (ours.status, ours.gateway_subscription_id) == ("active", lost_schedule.subscription_id)
     assert AnetSubscription.objects.count() == 1
@@ -145,3 +146,42 @@ def test_the_very_first_create_refused_still_ends_ours(api, customer, card, make
     assert (ours.status, ours.cancellation_reason) == ("canceled", "gateway_refused")
     assert "subscription.gateway_schedule_unconfirmed" not in actions(ours)
     assert AnetSubscription.objects.count() == 0
+
+
+def test_the_start_sweeper_asks_again_less_often_after_each_refusal_of_the_repeat(
+    api, customer, card, make_plan, sandbox_fault
+):
+    """A refusal that lasts (a start date now past) was asked again and audited every sweep (every
+    5 minutes); now the wait doubles after each refusal, up to a day."""
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    ours, lost_schedule = subscribe_answer_lost(api, customer, plan, sandbox_fault)
+    Subscription.objects.filter(pk=ours.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    sandbox_fault("http_error", 400, match=CREATE, remaining=100)
+    start = timezone.now()
+
+    def refusals() -> int:
+        return actions(ours).count("subscription.gateway_schedule_unconfirmed")
+
+    def sweep(after: timedelta) -> int:
+        assert recurring_subscriptions_start_sweep(now=start + after) == []
+        return refusals()
+
+    # the first sweep is refused and audited; the next ones wait 5, then 10, then 20 minutes after
+    # the last refusal (all audited at about `start`: the sweeps are told the time, the audit is not)
+    assert sweep(timedelta(0)) == 1
+    assert sweep(timedelta(minutes=4)) == 1  # skipped: nothing sent, nothing audited
+    assert sweep(timedelta(minutes=6)) == 2
+    assert sweep(timedelta(minutes=9)) == 2
+    assert sweep(timedelta(minutes=11)) == 3
+    assert sweep(timedelta(minutes=19)) == 3
+    assert sweep(timedelta(minutes=21)) == 4
+    # the wait stops at a day
+    assert recurring_subscriptions_start_sweep(now=start + timedelta(days=400)) == []
+    assert refusals() == 5
+    # and once the gateway takes the repeat, the lost schedule is confirmed
+    from apps.sandbox.models import SandboxFault
+
+    SandboxFault.objects.all().delete()
+    later = timezone.now() + timedelta(days=2)
+    assert recurring_subscriptions_start_sweep(now=later) == [f"{ours.public_id}: {lost_schedule.subscription_id}"]
+    assert AnetSubscription.objects.count() == 1

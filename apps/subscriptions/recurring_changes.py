@@ -28,22 +28,16 @@ events and webhooks as our own subscriptions.
 
 The gateway is never called inside a transaction. While a call is out the subscription is held
 (`billing_claimed_until`, which the billing run uses for the same purpose for our own schedules):
-a second change meanwhile gets 409 instead of racing the first at the gateway. A new card going
-onto the schedule is claimed as the subscription's pending card in the same transaction (audited:
-`subscription.card_change_started`), so removing that card while the call is out is refused as
-"in use" (the removal locks the card, as the change does, and then sees the claim); otherwise the
-card would be removed here and deleted from the vault while the gateway's schedule charges it.
-The claim ends with the change (the card is ours), or with the gateway's definite refusal
-(`subscription.card_change_refused`); an unknown outcome keeps it, because the gateway may be
-charging that card now: a retry of the change, or a change to another card, settles it, or else
-recurring_card_claims_settle (beat) asks the gateway which card its schedule charges and records it.
+a second change meanwhile gets 409 instead of racing the first at the gateway. The card and plan
+a change sends are claimed as the subscription's pending card and plan in the same transaction,
+and an unknown outcome keeps the claims: see recurring_claims.py.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -61,7 +55,6 @@ from .lifecycle import pause_refuse_if_ending, record_change, subscription_lock,
 from .models import (
     BILLABLE_STATUSES,
     FINAL_STATUSES,
-    BillingMode,
     GatewayScheduleCancel,
     Plan,
     Subscription,
@@ -81,13 +74,11 @@ from .recurring import (
 from .recurring import recurring_hold as _hold
 from .recurring import recurring_hold_end as _hold_end
 from .recurring import recurring_release as _release
+from .recurring_claims import card_to_send, claims_make, claims_refused, plan_to_send
 
 logger = logging.getLogger(__name__)
 
 PAUSABLE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
-# A card claim left by a change whose answer was lost is settled from the gateway after this: the
-# client's retry comes first, and the change's hold (BILLING_CLAIM_SECONDS) has run out by then.
-CARD_CLAIM_SETTLE_AFTER_SECONDS = 600
 
 
 def recurring_subscription_change(
@@ -118,18 +109,17 @@ def recurring_subscription_change(
         if _schedule_unconfirmed(locked):  # its confirmation below raced something: never ours alone
             raise SubscriptionScheduleUnconfirmed()
 
-    claimed_over: list[int | None] = []  # the pending card our claim replaced, if it made one
+    replaced: dict[str, int | None] = {}  # what our claims replaced (recurring_claims.claims_make)
 
-    def claim_card(locked: Subscription) -> None:
-        if payment_method is not None and _goes_to_the_gateway(locked) and _card_to_send(locked, payment_method):
-            claimed_over.append(locked.pending_payment_method_id)
-            _card_claim(locked, payment_method, actor=actor)
+    def claim(locked: Subscription) -> None:
+        if _goes_to_the_gateway(locked):
+            replaced.update(claims_make(locked, card=payment_method, plan=plan, actor=actor))
 
     if _schedule_unconfirmed(subscription):
         subscription = _schedule_confirm(subscription, check=check_interval, actor=actor)
-    held = _hold(subscription, check_change, claim_card)
-    new_plan = plan if plan is not None and plan.pk != held.plan_id else None
-    new_card = payment_method if payment_method is not None and _card_to_send(held, payment_method) else None
+    held = _hold(subscription, check_change, claim)
+    new_plan = plan if plan is not None and plan_to_send(held, plan) else None
+    new_card = payment_method if payment_method is not None and card_to_send(held, payment_method) else None
     to_the_gateway = _goes_to_the_gateway(held) and bool(new_plan or new_card)
     if to_the_gateway:
         update = RecurringUpdate(
@@ -143,9 +133,9 @@ def recurring_subscription_change(
         try:
             recurring_gateway_for(held.gateway_account).recurring_update(held.gateway_subscription_id, update)
         except GatewayError as exc:
-            if claimed_over and recurring_refused(exc):
-                _card_claim_refused(held, payment_method, restore=claimed_over[0], actor=actor)
-            else:  # an unknown outcome keeps the card's claim: the schedule may be charging it
+            if replaced and recurring_refused(exc):
+                claims_refused(held, card=payment_method, plan=plan, replaced=replaced, actor=actor)
+            else:  # an unknown outcome keeps the claims: the schedule may be charging the card or amount
                 _release(held)
             raise recurring_error(exc) from exc
     try:
@@ -212,116 +202,6 @@ def _schedule_confirm(
 def _goes_to_the_gateway(subscription: Subscription) -> bool:
     """A change is made at the gateway first while it runs a schedule (a paused one has none)."""
     return bool(subscription.gateway_subscription_id) and subscription.status != SubscriptionStatus.PAUSED
-
-
-def _card_to_send(subscription: Subscription, card: PaymentMethod) -> bool:
-    """A card other than ours, or any card while a pending one's change went unanswered (that
-    card may be on the gateway's schedule: the new change puts the chosen one there for sure)."""
-    return card.pk != subscription.payment_method_id or subscription.pending_payment_method_id is not None
-
-
-def _card_claim(locked: Subscription, card: PaymentMethod, *, actor: Actor) -> None:
-    """Under the subscription's lock, before the gateway call: the card is its pending card, which
-    the card's removal counts as in use (payment_method_pays_a_live_subscription)."""
-    before = subscription_snapshot(locked)
-    locked.pending_payment_method = card
-    locked.save(update_fields=["pending_payment_method", "updated_at"])
-    record_change(locked, action="subscription.card_change_started", before=before, actor=actor)
-
-
-def _card_claim_refused(held: Subscription, card: PaymentMethod | None, *, restore: int | None, actor: Actor) -> None:
-    """The gateway's definite no: its schedule keeps the card it had, and ours drops the claim
-    (back to the claim it replaced: a card whose change went unanswered may still be on it)."""
-    with transaction.atomic():
-        locked = subscription_lock(held)
-        before = subscription_snapshot(locked)
-        _hold_end(locked, held)
-        if card is not None and locked.pending_payment_method_id == card.pk:
-            locked.pending_payment_method_id = restore
-        locked.save(update_fields=["billing_claimed_until", "pending_payment_method", "updated_at"])
-        if before["pending_payment_method"] != locked.pending_payment_method_id:
-            record_change(locked, action="subscription.card_change_refused", before=before, actor=actor)
-
-
-def _check_card_claim_open(locked: Subscription) -> None:
-    if locked.pending_payment_method_id is None or locked.status in FINAL_STATUSES:
-        raise SubscriptionStateError("No card change of this subscription is waiting to be settled.")
-
-
-def recurring_card_claims_settle(
-    *, older_than_seconds: int = CARD_CLAIM_SETTLE_AFTER_SECONDS, limit: int = 100
-) -> list[str]:
-    """Gateway-run subscriptions whose card change went unanswered (its card still claimed as the
-    pending one, and no change holding it): the gateway is asked which card its schedule charges,
-    and ours records it: the claimed card (the update was made; audited
-    subscription.card_change_confirmed), or ours (it was not; subscription.card_change_dropped,
-    the claimed card free again). A schedule on a third card is logged and left for staff. Held
-    meanwhile, so a change made then waits (409); the answer is recorded only while the hold is
-    still its own and the claimed card the one it asked about (a hold that ran out while the
-    gateway was asked, and a change took over: left to that change). Returns "sub_…: outcome"
-    per one settled."""
-    waiting = (
-        Subscription.objects.filter(
-            billing_mode=BillingMode.GATEWAY,
-            pending_payment_method__isnull=False,
-            updated_at__lt=timezone.now() - timedelta(seconds=older_than_seconds),
-        )
-        .exclude(gateway_subscription_id="")
-        .exclude(status__in=FINAL_STATUSES)
-    )
-    actor, settled = Actor.system("recurring card claim settler"), []
-    for subscription in waiting.order_by("pk")[:limit]:
-        try:
-            held = _hold(subscription, _check_card_claim_open)
-        except SubscriptionStateError:
-            continue  # a change holds it (its own answer settles the claim), or it settled meanwhile
-        try:
-            schedule = recurring_gateway_for(held.gateway_account).recurring_get(held.gateway_subscription_id)
-        except GatewayError as exc:
-            _release(held)
-            logger.warning(
-                "recurring_card_claim_settle_failed", extra={"subscription": held.public_id, "error": exc.code}
-            )
-            continue
-        with transaction.atomic():
-            locked = subscription_lock(held)
-            if (locked.billing_claimed_until, locked.pending_payment_method_id) != (
-                held.billing_claimed_until,
-                held.pending_payment_method_id,
-            ):
-                # Our hold ran out while the gateway was asked and another change holds it or
-                # claimed another card: the answer is of a schedule that change may be altering.
-                logger.warning("recurring_card_claim_settle_overtaken", extra={"subscription": held.public_id})
-                continue
-            outcome = _card_claim_settle(locked, schedule.payment_token, actor=actor)
-            locked.billing_claimed_until = None
-            locked.save(update_fields=["billing_claimed_until", "updated_at"])
-        if outcome:
-            settled.append(f"{locked.public_id}: {outcome}")
-    return settled
-
-
-def _card_claim_settle(locked: Subscription, charged: str, *, actor: Actor) -> str:
-    """Under the lock: ours takes the card the gateway's schedule charges (`charged`, its token)."""
-    claimed, ours = locked.pending_payment_method, locked.payment_method
-    if claimed is None:
-        return ""
-    before = subscription_snapshot(locked)
-    if charged == claimed.payment_token:
-        locked.payment_method, locked.pending_payment_method = claimed, None
-        locked.save(update_fields=["payment_method", "pending_payment_method", "updated_at"])
-        record_change(
-            locked, action="subscription.card_change_confirmed", before=before, actor=actor,
-            event="subscription.updated",
-        )  # fmt: skip
-        return f"card {claimed.public_id} confirmed"
-    if charged == ours.payment_token:
-        locked.pending_payment_method = None
-        locked.save(update_fields=["pending_payment_method", "updated_at"])
-        record_change(locked, action="subscription.card_change_dropped", before=before, actor=actor)
-        return f"card {claimed.public_id} dropped"
-    logger.warning("recurring_card_claim_unmatched", extra={"subscription": locked.public_id})
-    return ""
 
 
 def _check_pausable(locked: Subscription) -> None:

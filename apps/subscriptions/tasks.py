@@ -11,7 +11,7 @@ from django.conf import settings
 from apps.audit.actors import Actor
 from apps.gateways.errors import GatewayOutcomeUnknown, GatewayRetryable
 
-from . import billing, dunning, recurring, recurring_changes
+from . import billing, dunning, recurring, recurring_claims
 
 # A batch task stops claiming after this long and hands the rest to a fresh task, so it stays
 # well inside its time limit.
@@ -79,6 +79,7 @@ def recurring_schedule_cancels_sweep() -> int:
 
 @shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
 def recurring_card_claims_settle() -> int:
-    """Beat: gateway-run subscriptions whose card change went unanswered (the new card still
-    claimed) record the card the gateway's schedule charges. Safe to run twice."""
-    return len(recurring_changes.recurring_card_claims_settle())
+    """Beat: gateway-run subscriptions whose card or plan change went unanswered (the new card or
+    plan still claimed) record the card and plan the gateway's schedule charges (the task keeps its
+    first name, which the beat schedule and queued messages use). Safe to run twice."""
+    return len(recurring_claims.recurring_change_claims_settle())

@@ -14,7 +14,7 @@ from apps.core.errors import ApplicationError
 from apps.customers.models import PaymentMethod
 from apps.customers.services import payment_method_add, payment_method_remove
 from apps.subscriptions.models import Subscription
-from apps.subscriptions.recurring_changes import recurring_card_claims_settle
+from apps.subscriptions.recurring_claims import recurring_change_claims_settle
 from apps.subscriptions.services import subscription_change
 
 from .conftest import ACTOR, MASTERCARD, schedule_of
@@ -43,11 +43,11 @@ def test_a_card_claim_left_by_a_lost_answer_is_settled_from_the_gateways_schedul
     assert (arb_sub.payment_method_id, arb_sub.pending_payment_method_id) == (card.pk, second.pk)
     charged = second if reached_the_gateway else card
     assert schedule_of(arb_sub).payment_profile_id == charged.payment_token
-    assert recurring_card_claims_settle() == []  # too young: the client's retry comes first
+    assert recurring_change_claims_settle() == []  # too young: the client's retry comes first
 
     # when the settler runs once the claim is old
     age(arb_sub)
-    settled = recurring_card_claims_settle()
+    settled = recurring_change_claims_settle()
 
     # then ours records the card the gateway's schedule charges, and the claim is gone (audited)
     verdict = "confirmed" if reached_the_gateway else "dropped"
@@ -60,7 +60,7 @@ def test_a_card_claim_left_by_a_lost_answer_is_settled_from_the_gateways_schedul
     other = card if reached_the_gateway else second
     assert payment_method_remove(method=other, actor=ACTOR).status == PaymentMethod.Status.REMOVED
     age(arb_sub)
-    assert recurring_card_claims_settle() == []  # settled: nothing to do again
+    assert recurring_change_claims_settle() == []  # settled: nothing to do again
 
 
 def test_the_settler_leaves_a_claim_alone_while_a_change_holds_the_subscription(arb_sub, customer, card, sandbox_fault):
@@ -72,7 +72,7 @@ def test_the_settler_leaves_a_claim_alone_while_a_change_holds_the_subscription(
     held_until = timezone.now() + timedelta(minutes=5)
     Subscription.objects.filter(pk=arb_sub.pk).update(billing_claimed_until=held_until)
 
-    assert recurring_card_claims_settle() == []
+    assert recurring_change_claims_settle() == []
 
     arb_sub.refresh_from_db()
     assert (arb_sub.payment_method_id, arb_sub.pending_payment_method_id) == (card.pk, second.pk)

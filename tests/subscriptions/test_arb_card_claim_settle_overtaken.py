@@ -1,4 +1,4 @@
-"""The ARB card-claim settler (recurring_card_claims_settle) whose hold runs out while it asks the
+"""The ARB card-claim settler (recurring_change_claims_settle) whose hold runs out while it asks the
 gateway which card the schedule charges, and a change of the card is made meanwhile.
 
 Before: the settler recorded its (now stale) answer whatever happened meanwhile, and cleared the
@@ -18,7 +18,7 @@ from apps.core.errors import ApplicationError
 from apps.customers.services import payment_method_add
 from apps.sandbox.models import SandboxFault
 from apps.subscriptions.models import Subscription
-from apps.subscriptions.recurring_changes import recurring_card_claims_settle
+from apps.subscriptions.recurring_claims import recurring_change_claims_settle
 from apps.subscriptions.services import subscription_change
 from tests.helpers import in_a_thread, wait_for
 
@@ -44,7 +44,7 @@ def test_a_settlers_answer_overtaken_by_a_change_is_left_and_the_claim_stays(
     # and the settler's question answered "the first card", the answer held back at the gateway
     asked = sandbox_fault("hang_after", 4000, match="ARBGetSubscriptionRequest")
     results: list[list[str]] = []
-    settler = in_a_thread(lambda: results.append(recurring_card_claims_settle()))
+    settler = in_a_thread(lambda: results.append(recurring_change_claims_settle()))
     wait_for(lambda: SandboxFault.objects.get(pk=asked.pk).remaining == 0, timeout=10)
     time.sleep(0.5)  # the sandbox has read the schedule; its answer waits
 
@@ -66,6 +66,6 @@ def test_a_settlers_answer_overtaken_by_a_change_is_left_and_the_claim_stays(
     assert "subscription.card_change_dropped" not in actions(arb_sub)
     # and the next settle records what the gateway charges now
     Subscription.objects.filter(pk=arb_sub.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
-    assert recurring_card_claims_settle() == [f"{arb_sub.public_id}: card {second.public_id} confirmed"]
+    assert recurring_change_claims_settle() == [f"{arb_sub.public_id}: card {second.public_id} confirmed"]
     arb_sub.refresh_from_db()
     assert (arb_sub.payment_method_id, arb_sub.pending_payment_method_id) == (second.pk, None)

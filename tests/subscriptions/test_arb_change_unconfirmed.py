@@ -81,11 +81,12 @@ def test_a_change_before_the_schedule_is_confirmed_leaves_one_schedule_charging_
     assert made_before == (1 if fault == "drop_response" else 0)
     if change == "plan":
         assert (ours.plan_id, schedule.amount, schedule.name) == (gold.pk, 3500, "Gold")
+        assert ours.pending_plan_id is None
     else:
         assert (ours.payment_method_id, schedule.payment_profile_id) == (second.pk, second.payment_token)
         assert ours.pending_payment_method_id is None
     audited = actions(ours)
-    claimed = ["subscription.card_change_started"] if change == "card" else []
+    claimed = [f"subscription.{change}_change_started"]  # claimed while it was out at the gateway
     assert audited[audited.index("subscription.gateway_scheduled") :] == [
         "subscription.gateway_scheduled", *claimed, "subscription.changed",
     ]  # fmt: skip

@@ -181,8 +181,8 @@ def database_config(url: str, *, pool: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = env.db_url_config(url)
     engine = config["ENGINE"]
     if engine.endswith("postgresql"):
-        # django-prometheus wraps the backend to count queries and errors.
-        config["ENGINE"] = "django_prometheus.db.backends.postgresql"
+        # Django's backend counting queries and errors in django-prometheus's metrics.
+        config["ENGINE"] = "apps.core.postgresql"
         config["CONN_MAX_AGE"] = 0
         config["CONN_HEALTH_CHECKS"] = not pool
         config.setdefault("OPTIONS", {})

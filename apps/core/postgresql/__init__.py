@@ -1,0 +1,1 @@
+"""The PostgreSQL database backend (settings: ENGINE "apps.core.postgresql")."""

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.audit.actors import Actor
@@ -35,6 +36,7 @@ from .models import (
     GatewayScheduleCancel,
     Invoice,
     InvoiceStatus,
+    Plan,
     Subscription,
     SubscriptionStatus,
 )
@@ -61,11 +63,15 @@ PAUSE_RECANCEL_DELAY_SECONDS = 60
 RECANCEL_SWEEP_AFTER_SECONDS = 600
 # Audited each time a repeat create is refused (the schedule stays unconfirmed).
 SCHEDULE_UNCONFIRMED = "subscription.gateway_schedule_unconfirmed"
-# The start sweeper's wait after such refusals: 5 minutes after the first, doubled after each
-# next one, at most a day. A refusal that lasts (a start date now past) is audited and logged
-# about once a day, not every sweep, while one that clears is retried soon.
+# The start sweeper's wait after such refusals (any repeat's: the sweeper's, a retry's, a
+# change's): 5 minutes after the first, doubled after each next one, at most a day. A refusal
+# that lasts (a start date now past) is audited and logged about once a day, not every sweep,
+# while one that clears is retried soon.
 UNCONFIRMED_RETRY_FIRST = timedelta(minutes=5)
 UNCONFIRMED_RETRY_LONGEST = timedelta(days=1)
+# A refusal is audited after the gateway's answer, a little after its sweep began: the sweep a
+# wait later must not miss it by those seconds (and wait one beat more).
+UNCONFIRMED_RETRY_SLACK = timedelta(minutes=1)
 
 
 def recurring_reference(subscription: Subscription) -> str:
@@ -258,11 +264,7 @@ def recurring_subscriptions_start_sweep(
         created_at__lt=now - timedelta(seconds=older_than_seconds),
     ).select_related("plan", "payment_method__profile", "gateway_account")
     actor, done = Actor.system("recurring start sweeper"), []
-    candidates = list(waiting.order_by("pk")[:limit])
-    backing_off = _refused_lately(candidates, now)
-    for subscription in candidates:
-        if subscription.public_id in backing_off:
-            continue
+    for subscription in _due_for_a_repeat(waiting, now=now, limit=limit):
         try:
             started = recurring_subscription_start(subscription=subscription, actor=actor)
         except ApplicationError as exc:  # unreachable or refused again (next sweep): ours stays open
@@ -272,6 +274,21 @@ def recurring_subscriptions_start_sweep(
             continue
         done.append(f"{started.public_id}: {started.gateway_subscription_id}")
     return done
+
+
+def _due_for_a_repeat(waiting: QuerySet[Subscription], *, now: datetime, limit: int) -> list[Subscription]:
+    """Up to `limit` of `waiting`, oldest first, past those still waiting after a refusal (so a
+    hundred long-refused ones never fill every sweep)."""
+    due: list[Subscription] = []
+    after = 0
+    while len(due) < limit:
+        page = list(waiting.filter(pk__gt=after).order_by("pk")[:limit])
+        if not page:
+            break
+        after = page[-1].pk
+        backing_off = _refused_lately(page, now)
+        due.extend(subscription for subscription in page if subscription.public_id not in backing_off)
+    return due[:limit]
 
 
 def _refused_lately(subscriptions: list[Subscription], now: datetime) -> set[str]:
@@ -284,7 +301,7 @@ def _refused_lately(subscriptions: list[Subscription], now: datetime) -> set[str
     waiting = set()
     for public_id, (refusals, last) in history.items():
         wait = min(UNCONFIRMED_RETRY_FIRST * 2 ** min(refusals - 1, 16), UNCONFIRMED_RETRY_LONGEST)
-        if now - last < wait:
+        if now - last < wait - UNCONFIRMED_RETRY_SLACK:
             waiting.add(public_id)
     return waiting
 
@@ -472,6 +489,16 @@ def recurring_schedule_cancels_sweep(
     return queued
 
 
+def _plan_charged(locked: Subscription, amount: int) -> Plan:
+    """The plan a charge of `amount` is for: ours, or the plan a change whose answer was lost
+    claimed (pending), when the schedule charges its amount and not ours (the claim itself is
+    settled by recurring_claims' settler)."""
+    claimed = locked.pending_plan
+    if claimed is not None and amount == claimed.amount and amount != locked.plan.amount:
+        return claimed
+    return locked.plan
+
+
 def recurring_charge_record(*, subscription: Subscription, details: TransactionDetails, actor: Actor) -> str:
     """A charge the gateway's schedule made (its payment number says which period): record it as
     that period's invoice and payment. Idempotent per (subscription, payment number)."""
@@ -484,7 +511,7 @@ def recurring_charge_record(*, subscription: Subscription, details: TransactionD
             period_start=start,
             defaults={
                 "merchant_id": locked.merchant_id,
-                "plan": locked.plan,
+                "plan": _plan_charged(locked, details.authorized_amount or details.settled_amount),
                 "period_end": end,
                 "amount": details.authorized_amount or details.settled_amount,
                 "currency": details.currency or locked.plan.currency,

@@ -146,7 +146,10 @@ def recurring_subscription_change(
                 # may have committed since the hold: checked again under the lock, the card
                 # locked too, so the removal either saw this change or it is refused here.
                 check_change(locked)
-            _change_record(locked, held, new_plan=new_plan, payment_method=payment_method, actor=actor)
+            _change_record(
+                locked, held, new_plan=new_plan, plan=plan, payment_method=payment_method,
+                to_the_gateway=to_the_gateway, actor=actor,
+            )  # fmt: skip
     except ApplicationError:
         _release(held)  # refused by the check: nothing was sent, nothing recorded
         raise
@@ -158,16 +161,24 @@ def _change_record(
     held: Subscription,
     *,
     new_plan: Plan | None,
+    plan: Plan | None,
     payment_method: PaymentMethod | None,
+    to_the_gateway: bool,
     actor: Actor,
 ) -> None:
+    """Under the lock: ours takes the change. A claim ends only if it is this change's (the card
+    or plan it sent, now on the schedule): a change of the card alone leaves an open plan claim
+    for the settler, and one taken over after this change's hold ran out is left to its holder.
+    A change nothing sent (a paused one's) is the customer's last word: it ends any claim."""
     before = subscription_snapshot(locked)
     if new_plan is not None:
         locked.plan = new_plan
     if payment_method is not None:
         locked.payment_method = payment_method
-        locked.pending_payment_method = None  # our claim: the card is ours now, as at the gateway
-    locked.pending_plan = None
+        if not to_the_gateway or locked.pending_payment_method_id == payment_method.pk:
+            locked.pending_payment_method = None
+    if plan is not None and (not to_the_gateway or locked.pending_plan_id == plan.pk):
+        locked.pending_plan = None
     _hold_end(locked, held)
     locked.save()
     record_change(locked, action="subscription.changed", before=before, actor=actor, event="subscription.updated")

@@ -84,9 +84,12 @@ def claims_refused(
 ) -> None:
     """The gateway's definite no: its schedule keeps the card and amount it had, and ours drops
     the claims (back to those they replaced: a change that went unanswered may still be on it).
-    The change's hold ends."""
+    The change's hold ends. A hold that ran out meanwhile and was taken over leaves the claims to
+    the call holding it now (they may be its own, and its answer may be lost)."""
     with transaction.atomic():
         locked = subscription_lock(held)
+        if locked.billing_claimed_until != held.billing_claimed_until:
+            return
         before = subscription_snapshot(locked)
         recurring_hold_end(locked, held)
         if card is not None and "card" in replaced and locked.pending_payment_method_id == card.pk:
@@ -156,6 +159,8 @@ def _settle(held: Subscription, schedule: RecurringSchedule, *, actor: Actor) ->
             # Our hold ran out while the gateway was asked and another change holds it or
             # claimed another card or plan: the answer is of a schedule that change may alter.
             logger.warning("recurring_change_claim_settle_overtaken", extra={"subscription": held.public_id})
+            recurring_hold_end(locked, held)  # its own hold, if still so, ends: a change may go on
+            locked.save(update_fields=["billing_claimed_until"])
             return []
         outcomes = [_card_claim_settle(locked, schedule.payment_token, actor=actor), _plan_claim_settle(
             locked, schedule, actor=actor

@@ -69,3 +69,30 @@ def test_a_settlers_answer_overtaken_by_a_change_is_left_and_the_claim_stays(
     assert recurring_change_claims_settle() == [f"{arb_sub.public_id}: card {second.public_id} confirmed"]
     arb_sub.refresh_from_db()
     assert (arb_sub.payment_method_id, arb_sub.pending_payment_method_id) == (second.pk, None)
+
+
+def test_a_settler_whose_claims_changed_under_its_own_hold_ends_that_hold(
+    arb_sub, customer, card, sandbox_fault, settings
+):
+    """Its answer left unrecorded (the claims it asked about are gone: a change whose hold ran out
+    earlier recorded its late success meanwhile), the settler still ends its own hold, so the
+    next change is not refused 409 until the hold runs out."""
+    settings.AUTHORIZENET_TIMEOUT_SECONDS = 10.0
+    second = payment_method_add(customer=customer, livemode=False, payment=MASTERCARD, actor=ACTOR)
+    sandbox_fault("drop_response", match="ARBUpdateSubscriptionRequest")
+    with pytest.raises(ApplicationError):
+        subscription_change(subscription=arb_sub, payment_method=second, actor=ACTOR)
+    Subscription.objects.filter(pk=arb_sub.pk).update(updated_at=timezone.now() - timedelta(minutes=30))
+    asked = sandbox_fault("hang_after", 3000, match="ARBGetSubscriptionRequest")
+    results: list[list[str]] = []
+    settler = in_a_thread(lambda: results.append(recurring_change_claims_settle()))
+    wait_for(lambda: SandboxFault.objects.get(pk=asked.pk).remaining == 0, timeout=10)
+
+    # the late success of the change is recorded while the settler's question is out
+    Subscription.objects.filter(pk=arb_sub.pk).update(payment_method=second, pending_payment_method=None)
+    settler.join(timeout=30)
+
+    assert results == [[]]
+    arb_sub.refresh_from_db()
+    assert arb_sub.billing_claimed_until is None
+    assert subscription_change(subscription=arb_sub, payment_method=card, actor=ACTOR).payment_method_id == card.pk

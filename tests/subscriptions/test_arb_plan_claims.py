@@ -16,9 +16,12 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.customers.services import payment_method_add
-from apps.sandbox.models import AnetSubscription
-from apps.subscriptions.models import Subscription
-from apps.subscriptions.recurring_claims import recurring_change_claims_settle
+from apps.gateways.registry import recurring_gateway_for
+from apps.sandbox.authorizenet.arb import arb_run
+from apps.sandbox.models import AnetSubscription, AnetTransaction
+from apps.subscriptions.models import Invoice, Subscription
+from apps.subscriptions.recurring import recurring_charge_record
+from apps.subscriptions.recurring_claims import claims_refused, recurring_change_claims_settle
 from apps.subscriptions.services import subscription_change
 
 from .conftest import ACTOR, MASTERCARD, schedule_of
@@ -128,3 +131,55 @@ def test_a_plan_change_the_gateway_refuses_drops_the_claim(arb_sub, make_plan):
     assert (arb_sub.plan_id, arb_sub.pending_plan_id) == (pro.pk, None)
     assert arb_sub.billing_claimed_until is None
     assert actions(arb_sub)[-2:] == ["subscription.plan_change_started", "subscription.plan_change_refused"]
+
+
+def test_a_card_change_while_a_plan_claim_is_open_leaves_the_plan_claim(arb_sub, customer, make_plan, sandbox_fault):
+    """The card change sends no amount: the schedule may still charge the claimed plan's, so the
+    plan claim stays for the settler (review finding: the change's record cleared it)."""
+    gold = make_plan(name="Gold", billing_mode="gateway", amount=3500)
+    second = payment_method_add(customer=customer, livemode=False, payment=MASTERCARD, actor=ACTOR)
+    sandbox_fault("drop_response", match=UPDATE)
+    with pytest.raises(ApplicationError):
+        subscription_change(subscription=arb_sub, plan=gold, actor=ACTOR)
+
+    changed = subscription_change(
+        subscription=Subscription.objects.get(pk=arb_sub.pk), payment_method=second, actor=ACTOR
+    )
+
+    assert (changed.payment_method_id, changed.pending_payment_method_id) == (second.pk, None)
+    assert changed.pending_plan_id == gold.pk
+    age(arb_sub)
+    assert recurring_change_claims_settle() == [f"{arb_sub.public_id}: plan {gold.public_id} confirmed"]
+
+
+def test_a_late_refusal_leaves_the_claims_of_the_call_holding_it_now(arb_sub, make_plan):
+    """A change's definite refusal that comes after its hold ran out and another call took one:
+    the claims may be that call's own (its answer perhaps lost), so they are left to it."""
+    gold = make_plan(name="Gold", billing_mode="gateway", amount=3500)
+    late = Subscription.objects.get(pk=arb_sub.pk)
+    late.billing_claimed_until = timezone.now() - timedelta(minutes=1)  # the refused change's hold, run out
+    now_held = timezone.now() + timedelta(minutes=4)
+    Subscription.objects.filter(pk=arb_sub.pk).update(pending_plan=gold, billing_claimed_until=now_held)
+
+    claims_refused(late, card=None, plan=gold, replaced={"plan": None}, actor=ACTOR)
+
+    arb_sub.refresh_from_db()
+    assert (arb_sub.pending_plan_id, arb_sub.billing_claimed_until) == (gold.pk, now_held)
+    assert "subscription.plan_change_refused" not in actions(arb_sub)
+
+
+def test_an_arb_charge_of_the_claimed_plans_amount_is_invoiced_on_that_plan(arb_sub, make_plan, sandbox_fault):
+    gold = make_plan(name="Gold", billing_mode="gateway", amount=3500)
+    sandbox_fault("drop_response", match=UPDATE)
+    with pytest.raises(ApplicationError):
+        subscription_change(subscription=arb_sub, plan=gold, actor=ACTOR)
+    arb_run(as_of=timezone.now() + timedelta(days=1))  # the schedule's payments since: Gold's amount
+    charge = AnetTransaction.objects.filter(subscription_id=arb_sub.gateway_subscription_id).order_by("pk").first()
+    assert charge is not None
+    details = recurring_gateway_for(arb_sub.gateway_account).fetch_transaction(charge.trans_id)
+
+    recurring_charge_record(subscription=Subscription.objects.get(pk=arb_sub.pk), details=details, actor=ACTOR)
+
+    invoice = Invoice.objects.get(subscription=arb_sub)
+    assert (invoice.plan_id, invoice.amount, invoice.status) == (gold.pk, 3500, "paid")
+    assert Subscription.objects.get(pk=arb_sub.pk).pending_plan_id == gold.pk  # the settler settles it

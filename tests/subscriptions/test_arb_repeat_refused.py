@@ -29,15 +29,17 @@ SUBSCRIBE_KEY = "subscribe-repeat-refused"
 CREATE = "ARBCreateSubscriptionRequest"
 
 
-def subscribe_answer_lost(api: Any, customer: Any, plan: Any, sandbox_fault: Any) -> tuple[Subscription, Any]:
+def subscribe_answer_lost(
+    api: Any, customer: Any, plan: Any, sandbox_fault: Any, key: str = SUBSCRIBE_KEY
+) -> tuple[Subscription, Any]:
     """Ours open without the gateway's id; the sandbox made schedule X, its answer lost."""
     sandbox_fault("drop_response", match=CREATE)
     body = {"customer": customer.public_id, "plan": plan.public_id}
-    lost = api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY=SUBSCRIBE_KEY)
+    lost = api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert (lost.status_code, lost.json()["error"]["code"]) == (503, "gateway_unavailable")
-    ours = Subscription.objects.get()
+    ours = Subscription.objects.latest("pk")
     assert (ours.status, ours.gateway_subscription_id) == ("active", "")
-    lost_schedule = AnetSubscription.objects.get()
+    lost_schedule = AnetSubscription.objects.latest("pk")
     assert lost_schedule.status == AnetSubscription.Status.ACTIVE
     return ours, lost_schedule
 
@@ -168,12 +170,13 @@ def test_the_start_sweeper_asks_again_less_often_after_each_refusal_of_the_repea
 
     # the first sweep is refused and audited; the next ones wait 5, then 10, then 20 minutes after
     # the last refusal (all audited at about `start`: the sweeps are told the time, the audit is not)
+    # (less a minute's slack: a refusal is audited a moment after its sweep began)
     assert sweep(timedelta(0)) == 1
-    assert sweep(timedelta(minutes=4)) == 1  # skipped: nothing sent, nothing audited
+    assert sweep(timedelta(minutes=3)) == 1  # skipped: nothing sent, nothing audited
     assert sweep(timedelta(minutes=6)) == 2
-    assert sweep(timedelta(minutes=9)) == 2
+    assert sweep(timedelta(minutes=8)) == 2
     assert sweep(timedelta(minutes=11)) == 3
-    assert sweep(timedelta(minutes=19)) == 3
+    assert sweep(timedelta(minutes=18)) == 3
     assert sweep(timedelta(minutes=21)) == 4
     # the wait stops at a day
     assert recurring_subscriptions_start_sweep(now=start + timedelta(days=400)) == []
@@ -185,3 +188,18 @@ def test_the_start_sweeper_asks_again_less_often_after_each_refusal_of_the_repea
     later = timezone.now() + timedelta(days=2)
     assert recurring_subscriptions_start_sweep(now=later) == [f"{ours.public_id}: {lost_schedule.subscription_id}"]
     assert AnetSubscription.objects.count() == 1
+
+
+def test_subscriptions_waiting_after_refusals_do_not_fill_the_sweep(api, customer, card, make_plan, sandbox_fault):
+    """The backoff is applied before the sweep's limit: refused ones (the oldest) waiting out
+    their time never keep a newer lost schedule from being confirmed."""
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    refused_one, _ = subscribe_answer_lost(api, customer, plan, sandbox_fault)
+    Subscription.objects.filter(pk=refused_one.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    refuse_next_create(sandbox_fault)
+    assert recurring_subscriptions_start_sweep(limit=1) == []  # refused: it waits now
+    gold = make_plan(name="Gold", billing_mode="gateway", amount=3500)
+    newer, newer_schedule = subscribe_answer_lost(api, customer, gold, sandbox_fault, key="subscribe-newer")
+    Subscription.objects.filter(pk=newer.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    assert recurring_subscriptions_start_sweep(limit=1) == [f"{newer.public_id}: {newer_schedule.subscription_id}"]

@@ -32,20 +32,20 @@ def counting_cursor_class(cursor_class: type, alias: str, vendor: str) -> type:
             started = perf_counter()
             try:
                 return super().execute(*args, **kwargs)
-            except Exception as exc:
+            except BaseException as exc:  # as django-prometheus counts them: any exception's type
                 errors_total.labels(alias, vendor, type(exc).__name__).inc()
                 raise
             finally:
                 duration.observe(max(perf_counter() - started, 0.0))
 
         def executemany(self, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
-            params_seq = list(params_seq)
-            executed.inc(len(params_seq))
-            executed_many.inc(len(params_seq))
             started = perf_counter()
             try:
+                params_seq = list(params_seq)  # counted first (a generator, too)
+                executed.inc(len(params_seq))
+                executed_many.inc(len(params_seq))
                 return super().executemany(query, params_seq, *args, **kwargs)
-            except Exception as exc:
+            except BaseException as exc:  # as django-prometheus counts them: any exception's type
                 errors_total.labels(alias, vendor, type(exc).__name__).inc()
                 raise
             finally:

@@ -16,7 +16,9 @@ charges and records them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -34,6 +36,9 @@ from .models import FINAL_STATUSES, BillingMode, Plan, Subscription
 from .recurring import recurring_hold, recurring_hold_end, recurring_release
 
 logger = logging.getLogger(__name__)
+
+# What is logged of a schedule charging neither the claimed card (plan) nor ours.
+UNMATCHED = {"card": "recurring_card_claim_unmatched", "plan": "recurring_plan_claim_unmatched"}
 
 # A claim left by a change whose answer was lost is settled from the gateway after this: the
 # client's retry comes first, and the change's hold (BILLING_CLAIM_SECONDS) has run out by then.
@@ -172,50 +177,43 @@ def _settle(held: Subscription, schedule: RecurringSchedule, *, actor: Actor) ->
 
 def _card_claim_settle(locked: Subscription, charged: str, *, actor: Actor) -> str:
     """Under the lock: ours takes the card the gateway's schedule charges (`charged`, its token)."""
-    claimed, ours = locked.pending_payment_method, locked.payment_method
-    if claimed is None:
-        return ""
-    before = subscription_snapshot(locked)
-    if charged == claimed.payment_token:
-        locked.payment_method, locked.pending_payment_method = claimed, None
-        locked.save(update_fields=["payment_method", "pending_payment_method", "updated_at"])
-        record_change(
-            locked, action="subscription.card_change_confirmed", before=before, actor=actor,
-            event="subscription.updated",
-        )  # fmt: skip
-        return f"card {claimed.public_id} confirmed"
-    if charged == ours.payment_token:
-        locked.pending_payment_method = None
-        locked.save(update_fields=["pending_payment_method", "updated_at"])
-        record_change(locked, action="subscription.card_change_dropped", before=before, actor=actor)
-        return f"card {claimed.public_id} dropped"
-    logger.warning("recurring_card_claim_unmatched", extra={"subscription": locked.public_id})
-    return ""
-
-
-def _charges(schedule: RecurringSchedule, plan: Plan) -> bool:
-    return (schedule.amount, schedule.currency.upper()) == (plan.amount, plan.currency.upper())
+    return _claim_settle(
+        locked, kind="card", field="payment_method", charges=lambda card: card.payment_token == charged, actor=actor
+    )
 
 
 def _plan_claim_settle(locked: Subscription, schedule: RecurringSchedule, *, actor: Actor) -> str:
     """Under the lock: ours takes the plan whose amount the gateway's schedule charges (the claimed
     one first: two plans of one amount charge alike, and the customer asked for the new one)."""
-    claimed, ours = locked.pending_plan, locked.plan
+    charged = (schedule.amount, schedule.currency.upper())
+    return _claim_settle(
+        locked, kind="plan", field="plan", charges=lambda plan: (plan.amount, plan.currency.upper()) == charged,
+        actor=actor,
+    )  # fmt: skip
+
+
+def _claim_settle(locked: Subscription, *, kind: str, field: str, charges: Callable[[Any], bool], actor: Actor) -> str:
+    """The claimed `field` (its pending one) when the schedule `charges` it (audited
+    subscription.<kind>_change_confirmed), ours when it charges ours (<kind>_change_dropped);
+    anything else is logged and left for staff."""
+    pending = f"pending_{field}"
+    claimed, ours = getattr(locked, pending), getattr(locked, field)
     if claimed is None:
         return ""
     before = subscription_snapshot(locked)
-    if _charges(schedule, claimed):
-        locked.plan, locked.pending_plan = claimed, None
-        locked.save(update_fields=["plan", "pending_plan", "updated_at"])
+    if charges(claimed):
+        setattr(locked, field, claimed)
+        setattr(locked, pending, None)
+        locked.save(update_fields=[field, pending, "updated_at"])
         record_change(
-            locked, action="subscription.plan_change_confirmed", before=before, actor=actor,
+            locked, action=f"subscription.{kind}_change_confirmed", before=before, actor=actor,
             event="subscription.updated",
         )  # fmt: skip
-        return f"plan {claimed.public_id} confirmed"
-    if _charges(schedule, ours):
-        locked.pending_plan = None
-        locked.save(update_fields=["pending_plan", "updated_at"])
-        record_change(locked, action="subscription.plan_change_dropped", before=before, actor=actor)
-        return f"plan {claimed.public_id} dropped"
-    logger.warning("recurring_plan_claim_unmatched", extra={"subscription": locked.public_id})
+        return f"{kind} {claimed.public_id} confirmed"
+    if charges(ours):
+        setattr(locked, pending, None)
+        locked.save(update_fields=[pending, "updated_at"])
+        record_change(locked, action=f"subscription.{kind}_change_dropped", before=before, actor=actor)
+        return f"{kind} {claimed.public_id} dropped"
+    logger.warning(UNMATCHED[kind], extra={"subscription": locked.public_id})
     return ""

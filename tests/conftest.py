@@ -14,8 +14,10 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.audit.actors import Actor
+from apps.merchants import key_cache
 from apps.merchants.models import Merchant
 from apps.merchants.services import IssuedApiKey, api_key_create
+from apps.merchants.throttling import forget_leases
 from config.celery import app as celery_app
 from tests.brokers import broker_purge, embedded_worker_class, embedded_worker_stop
 from tests.merchants.factories import MerchantFactory
@@ -65,6 +67,10 @@ def _fresh_log_file() -> None:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     cache.clear()
+    # What processes keep beside the cache: the database is rolled back under them with no
+    # stamp moving (as a change no stamp saw), so nothing kept is carried into the next test.
+    key_cache.forget_keys()
+    forget_leases()
     return
 
 

@@ -3,8 +3,10 @@ keeps in memory (the risk rules and lists, API keys) is still current.
 
 Whatever saves or deletes a row of a kept table sets its stamp to a new random token once the
 transaction commits (`stamp_bump`, usually from a post_save / post_delete receiver). A request
-reads the stamps it needs in a round trip to Redis it makes anyway (the throttle's counter, the
-risk velocity counters) and uses a copy only under the stamp it was read under. What a stamp
+reads the stamps it needs in a round trip to Redis it makes anyway (the risk velocity counters)
+and uses a copy only under the stamp it was read under; API keys are checked against the
+versions this process's subscription to stamp changes keeps (apps.core.stamp_watch), with no
+round trip at all. What a stamp
 cannot see (a bulk `QuerySet.update`, a commit whose stamp never reached Redis because Redis was
 down or the process was killed between the commit and the write) is seen when the copy is read
 again at its refresh age. A missing stamp (Redis restarted) is set anew; without Redis every
@@ -25,12 +27,22 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from apps.core.redis_client import redis_client
+from apps.core.stamp_watch import stamp_changed_here, stamp_channel
 
 logger = logging.getLogger(__name__)
 
 
 def stamp_key(name: str) -> str:
     return f"stamp:{{stamps}}:{name}"  # one hash tag for every stamp: read together in one MGET
+
+
+def stamp_set(name: str) -> None:
+    """A new stamp `name` now, and its name published to every process's watch
+    (apps.core.stamp_watch), in one MULTI: no process sees the one without the other."""
+    pipeline = redis_client(settings.REDIS_URL).pipeline(transaction=True)
+    pipeline.set(stamp_key(name), secrets.token_hex(8))
+    pipeline.publish(stamp_channel(), name)
+    pipeline.execute()
 
 
 def stamp_bump(name: str) -> None:
@@ -41,10 +53,11 @@ def stamp_bump(name: str) -> None:
         if not settings.REDIS_URL:
             return
         try:
-            redis_client(settings.REDIS_URL).set(stamp_key(name), secrets.token_hex(8))
+            stamp_set(name)
         except redis.RedisError as exc:
             logger.warning("stamp_not_set", extra={"stamp": name, "error": f"{type(exc).__name__}: {exc}"})
 
+    stamp_changed_here(name)
     transaction.on_commit(bump)
 
 

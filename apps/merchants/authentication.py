@@ -10,6 +10,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from apps.core.redis_client import redis_client
+from apps.core.stamp_watch import stamp_version
 from apps.core.stamps import stamp_key, stamps_from
 
 from .errors import ApiKeyInvalid
@@ -38,14 +39,16 @@ class ApiKeyPrincipal:
 
 def _authenticate(request: Request, secret: str) -> ApiKey:
     """The key for `secret` (ApiKeyInvalid when there is no active one). A key this process kept
-    (apps.merchants.key_cache) is used when the `api_keys` stamp is unchanged, read in the round
-    trip that also counts the request for the throttle (kept on the request for it); any other
-    is read from the database and kept under the stamp read before it."""
+    (apps.merchants.key_cache) is used while the `api_keys` stamp has not moved: as this process's
+    subscription to stamp changes knows it (apps.core.stamp_watch: no round trip), or, while that
+    is down, as read from Redis in the round trip that also counts the request for the throttle
+    (kept on the request for it). Any other key is read from the database and kept under the
+    version or stamp read before it."""
     digest = hash_secret(secret)
-    stamp: str | None = None
     read_at = time.monotonic()
-    if settings.REDIS_URL:
-        kept = kept_key(digest)
+    kept = kept_key(digest)
+    stamp = stamp_version(API_KEYS)
+    if stamp is None and settings.REDIS_URL:
         try:
             if kept is not None:
                 counted, values = count_request(kept.api_key.pk, [stamp_key(API_KEYS)])
@@ -55,9 +58,9 @@ def _authenticate(request: Request, secret: str) -> ApiKey:
             stamp = stamps_from([API_KEYS], values)[API_KEYS]
         except redis.RedisError:
             kept = None  # the database decides; the throttle fails open on its own
-        if kept is not None and stamp is not None and kept.stamp == stamp:
-            api_key_touch(kept.api_key)
-            return fresh_copy(kept.api_key)
+    if kept is not None and stamp is not None and kept.stamp == stamp:
+        api_key_touch(kept.api_key)
+        return fresh_copy(kept.api_key)
     api_key = api_key_authenticate(secret=secret)
     if stamp is not None:
         keep_key(digest, stamp, api_key, read_at)

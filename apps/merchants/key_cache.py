@@ -1,9 +1,10 @@
 """API keys, with their merchants, as this process last read them: a request with a key seen
-before asks the database nothing. Each copy is used only under the `api_keys` stamp it was read
-under (apps.core.stamps), which authentication reads in the round trip it makes anyway to count
-the request for the throttle: a key revoked, a merchant deactivated (any saved or deleted key or
-merchant) is refused by every process at the next request. A copy is read again at least every
-API_KEY_CACHE_SECONDS (what a stamp cannot see), and never without Redis."""
+before asks the database nothing, nor Redis. Each copy is used only under the version of the
+`api_keys` stamp it was read under: as this process's subscription to stamp changes keeps it
+(apps.core.stamp_watch), or, while that is down, the stamp itself, read in the round trip that
+also counts the request for the throttle. A key revoked, a merchant deactivated (any saved or
+deleted key or merchant) is refused by every process at the next request. A copy is read again
+at least every API_KEY_CACHE_SECONDS (what a stamp cannot see), and never without Redis."""
 
 from __future__ import annotations
 

@@ -453,10 +453,13 @@ REST_FRAMEWORK: dict[str, Any] = {
 }
 # Requests per API key, "<n>/<s|m|h>". A fixed window counted in the cache (Redis in prod).
 API_THROTTLE_RATE: str = env("API_THROTTLE_RATE", default="100/s")
+# Each process takes a fiftieth of the limit at a time from Redis, at most this many requests
+# (apps.merchants.throttling): 1 counts every request in Redis.
+API_THROTTLE_LEASE_MAX = env.int("API_THROTTLE_LEASE_MAX", default=100)
 # last_used_at is written at most once per this many seconds per key (not on every request).
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
-# A process keeps the API keys it saw under their stamp in Redis (apps.merchants.key_cache): a
-# revoked key is refused at once; what a stamp cannot see (a bulk update) within this age.
+# A process keeps the API keys it saw under their stamp (apps.merchants.key_cache): a revoked key
+# is refused at once; what a stamp cannot see (a bulk update) within this age.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 # Customer session tokens (apps/sessions_api): signed with HS256 (a per-merchant secret) or ES256
 # (a per-merchant key pair whose public half GET /.well-known/jwks.json publishes); used for keys

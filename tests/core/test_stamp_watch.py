@@ -1,0 +1,76 @@
+"""Stamp changes pushed to each process (apps.core.stamp_watch): a change another process
+publishes is seen at the next request with no round trip; a broken subscription is noticed,
+nothing kept under it is trusted again, and stamps are read by round trips until a new one is
+confirmed."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings as django_settings
+
+from apps.core import stamp_watch
+from apps.core.redis_client import redis_client
+from apps.core.stamps import stamp_set
+from apps.merchants.key_cache import API_KEYS
+from apps.merchants.models import ApiKey
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _kill_subscription() -> None:
+    """The server drops this process's subscription (a Redis restart or failover, as the client
+    sees it)."""
+    watch = stamp_watch._watch(django_settings.REDIS_URL)
+    host, port = watch._pubsub.connection._sock.getsockname()[:2]
+    redis_client(django_settings.REDIS_URL).client_kill_filter(_type="pubsub", addr=f"{host}:{port}")
+
+
+def test_a_change_published_elsewhere_moves_the_version():
+    first = stamp_watch.stamp_version(API_KEYS)
+    assert first is not None and stamp_watch.stamp_version(API_KEYS) == first
+
+    stamp_set(API_KEYS)  # sent on another connection, as another process would
+
+    assert stamp_watch.stamp_version(API_KEYS) not in (first, None)
+    assert stamp_watch.stamp_version("risk_rules") is not None
+
+
+def test_a_change_made_here_moves_the_version_before_it_commits():
+    first = stamp_watch.stamp_version(API_KEYS)
+
+    stamp_watch.stamp_changed_here(API_KEYS)
+
+    assert stamp_watch.stamp_version(API_KEYS) != first
+
+
+def test_a_broken_subscription_is_not_trusted_until_a_new_one_is_confirmed(monkeypatch):
+    first = stamp_watch.stamp_version(API_KEYS)
+    monkeypatch.setattr(stamp_watch, "RETRY_SECONDS", 3600.0)
+
+    _kill_subscription()
+
+    assert stamp_watch.stamp_version(API_KEYS) is None  # noticed at the next look
+    assert stamp_watch.stamp_version(API_KEYS) is None  # and not tried again before the retry time
+
+    stamp_watch._watch(django_settings.REDIS_URL)._retry_at = 0.0  # the retry time has come
+    again = stamp_watch.stamp_version(API_KEYS)
+    assert again is not None and again != first  # a new subscription: nothing kept before is used
+
+
+def test_a_key_kept_before_a_lost_subscription_is_read_again(api, api_key):
+    assert api.get("/api/v1/merchant").status_code == 200  # kept under the watch's version
+    _kill_subscription()
+    # Revoked while the subscription was down, and its change published to nobody.
+    ApiKey.objects.filter(pk=api_key.api_key.pk).update(revoked_at="2026-01-01T00:00:00Z")
+    stamp_set(API_KEYS)
+
+    refused = api.get("/api/v1/merchant")  # the watch is down: the stamp is read from Redis
+
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "api_key_revoked"
+
+
+def test_without_redis_there_is_no_version(settings):
+    settings.REDIS_URL = ""
+
+    assert stamp_watch.stamp_version(API_KEYS) is None
+    stamp_watch.stamp_changed_here(API_KEYS)  # nothing to tell

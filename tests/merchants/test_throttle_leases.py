@@ -1,0 +1,64 @@
+"""The API throttle's leases (apps.merchants.throttling): a process takes a fiftieth of a key's
+limit from Redis at a time and counts it off locally, and however the requests are spread over
+processes, no more than the limit goes through in a window."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.core.redis_client import redis_client
+from apps.merchants.throttling import forget_leases, lease_size
+
+pytestmark = pytest.mark.django_db
+
+
+def _window_counter(settings) -> int:
+    server = redis_client(settings.REDIS_URL)
+    (counter,) = server.keys("*throttle:api_key:*:3600:*")
+    return int(server.get(counter))
+
+
+def test_a_lease_is_a_fiftieth_of_the_limit_within_its_bounds(settings):
+    settings.API_THROTTLE_LEASE_MAX = 100
+
+    assert [lease_size(limit) for limit in (1, 99, 100, 200, 4999, 5000, 10**6)] == [1, 1, 2, 4, 99, 100, 100]
+
+    settings.API_THROTTLE_LEASE_MAX = 1
+    assert lease_size(10**6) == 1
+
+
+def test_one_process_lets_exactly_the_limit_through_asking_redis_once_a_lease(api, settings):
+    settings.API_THROTTLE_RATE = "200/h"  # leases of 4; an hour's window: none ends during the test
+
+    statuses = [api.get("/api/v1/merchant").status_code for _ in range(10)]
+    asked = _window_counter(settings)
+    statuses += [api.get("/api/v1/merchant").status_code for _ in range(195)]
+
+    assert statuses == [200] * 200 + [429] * 5
+    assert asked == 12  # 10 requests: three leases of 4, not ten round trips
+
+
+def test_leases_spread_over_processes_never_pass_the_limit(api, settings):
+    settings.API_THROTTLE_RATE = "200/h"
+
+    statuses = []
+    for _ in range(60):
+        forget_leases()  # each request in a new process: every lease but its first request is lost
+        statuses.append(api.get("/api/v1/merchant").status_code)
+
+    # 50 leases of 4 are the limit: the 51st process is refused, though only 50 requests passed.
+    assert statuses == [200] * 50 + [429] * 10
+    assert _window_counter(settings) == 60 * 4
+
+
+def test_the_last_lease_is_what_is_left_of_the_limit(api, settings):
+    settings.API_THROTTLE_RATE = "200/h"
+    for _ in range(3):  # three processes took a lease and used one request of it
+        forget_leases()
+        api.get("/api/v1/merchant")
+    forget_leases()
+
+    # This process's leases add up to what is left: 200 - 12.
+    statuses = [api.get("/api/v1/merchant").status_code for _ in range(190)]
+
+    assert statuses == [200] * 188 + [429] * 2

@@ -18,7 +18,7 @@ from .key_cache import API_KEYS, fresh_copy, keep_key, kept_key
 from .keys import hash_secret
 from .models import ApiKey, Merchant
 from .services import api_key_authenticate, api_key_touch
-from .throttling import count_request
+from .throttling import count_request, lease_take
 
 
 class ApiKeyPrincipal:
@@ -41,16 +41,18 @@ def _authenticate(request: Request, secret: str) -> ApiKey:
     """The key for `secret` (ApiKeyInvalid when there is no active one). A key this process kept
     (apps.merchants.key_cache) is used while the `api_keys` stamp has not moved: as this process's
     subscription to stamp changes knows it (apps.core.stamp_watch: no round trip), or, while that
-    is down, as read from Redis in the round trip that also counts the request for the throttle
-    (kept on the request for it). Any other key is read from the database and kept under the
-    version or stamp read before it."""
+    is down, as read from Redis, in the round trip that takes the throttle's next lease when this
+    process has none left (the request counted is kept on the request for the throttle). Any
+    other key is read from the database and kept under the version or stamp read before it."""
     digest = hash_secret(secret)
     read_at = time.monotonic()
     kept = kept_key(digest)
     stamp = stamp_version(API_KEYS)
     if stamp is None and settings.REDIS_URL:
+        counted = lease_take(kept.api_key.pk) if kept is not None else None
+        request.throttle_counted = counted  # type: ignore[attr-defined]
         try:
-            if kept is not None:
+            if kept is not None and counted is None:  # counted with the stamp read, a new lease
                 counted, values = count_request(kept.api_key.pk, [stamp_key(API_KEYS)])
                 request.throttle_counted = counted  # type: ignore[attr-defined]
             else:

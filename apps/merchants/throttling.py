@@ -6,8 +6,9 @@ takes a lease of several requests of a key's window at once (one command to Redi
 that adds the lease to the window's counter) and counts them off locally: a busy key costs a
 round trip every `lease` requests, not on every one.
 
-The counter only grows by what was granted, and a lease is granted only out of what is left of
-the limit, so all processes together never let a key past its limit in a window. What a process
+Every ask adds a whole lease to the window's counter, and what is granted is only what was left
+of the limit before it (a refused ask gets nothing), so all processes together never let a key
+past its limit in a window. What a process
 leased and did not use in a window is lost with it: a key spread over P processes may be refused
 up to (P - 1) * (lease - 1) requests before its limit. The lease is a fiftieth of the limit, at
 most API_THROTTLE_LEASE_MAX (1 at a limit under 100 per window: every request counted in Redis).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.core import stamp_watch
 from apps.core.redis_client import redis_client
 from apps.merchants.throttling import forget_leases, lease_size
 
@@ -52,13 +53,33 @@ def test_leases_spread_over_processes_never_pass_the_limit(api, settings):
 
 
 def test_the_last_lease_is_what_is_left_of_the_limit(api, settings):
-    settings.API_THROTTLE_RATE = "200/h"
+    settings.API_THROTTLE_RATE = "201/h"  # leases of 4
     for _ in range(3):  # three processes took a lease and used one request of it
         forget_leases()
         api.get("/api/v1/merchant")
     forget_leases()
 
-    # This process's leases add up to what is left: 200 - 12.
-    statuses = [api.get("/api/v1/merchant").status_code for _ in range(190)]
+    # This process's leases add up to what is left: 201 - 12, the last of them a lease of 1.
+    statuses = [api.get("/api/v1/merchant").status_code for _ in range(191)]
 
-    assert statuses == [200] * 188 + [429] * 2
+    assert statuses == [200] * 189 + [429] * 2
+
+
+def test_without_the_stamp_subscription_requests_are_still_counted_off_leases(api, settings, monkeypatch):
+    """While a process has no subscription to stamp changes, authentication reads the stamp in
+    the round trip that takes the throttle's lease; a request with a lease left only reads it."""
+    monkeypatch.setattr(stamp_watch, "RETRY_SECONDS", 3600.0)
+    settings.API_THROTTLE_RATE = "200/h"
+    assert api.get("/api/v1/merchant").status_code == 200  # subscribed, the key kept
+    watch = stamp_watch._watch(settings.REDIS_URL)
+    # The subscription is closed, and cannot be made again (as where SUBSCRIBE is refused).
+    monkeypatch.setattr(watch, "_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(watch, "_retry_at", 0.0)  # and is made again in the next test
+    host, port = watch._pubsub.connection._sock.getsockname()[:2]
+    redis_client(settings.REDIS_URL).client_kill_filter(_type="pubsub", addr=f"{host}:{port}")
+
+    statuses = [api.get("/api/v1/merchant").status_code for _ in range(205)]
+
+    assert stamp_watch.stamp_version("api_keys") is None  # the subscription stayed down throughout
+    assert statuses == [200] * 199 + [429] * 6
+    assert _window_counter(settings) == 200 + 6 * 4  # leases of 4, and the refused requests' asks

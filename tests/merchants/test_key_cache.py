@@ -12,11 +12,13 @@ import pytest
 from django.test import Client
 
 from apps.audit.actors import Actor
+from apps.core.stamp_watch import stamp_version
 from apps.core.stamps import stamp_set
 from apps.merchants import key_cache
 from apps.merchants.key_cache import API_KEYS
 from apps.merchants.models import ApiKey, Merchant
 from apps.merchants.services import api_key_revoke
+from tests.delivery import delivered
 
 pytestmark = pytest.mark.django_db(transaction=True)  # stamps are set when a change commits
 
@@ -51,7 +53,9 @@ def test_another_process_revoking_is_seen_through_the_shared_stamp(api, api_key)
     # Another process revoked it: the row changed and the shared stamp moved (published on its own
     # connection to Redis); nothing in this process knew.
     ApiKey.objects.filter(pk=api_key.api_key.pk).update(revoked_at="2026-01-01T00:00:00Z")
+    before = stamp_version(API_KEYS)
     stamp_set(API_KEYS)
+    delivered(before, lambda: stamp_version(API_KEYS))  # the change's delivery time
 
     assert api.get("/api/v1/merchant").status_code == 401
 

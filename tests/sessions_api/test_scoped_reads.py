@@ -11,6 +11,7 @@ from apps.core.redis_client import redis_client
 from apps.payments.representations import MERCHANT_ONLY_PAYMENT_FIELDS, MERCHANT_ONLY_REFUND_FIELDS
 from apps.sessions_api.revocations import prefixed
 from apps.sessions_api.verification import merchant_throttle
+from apps.subscriptions.links import invoice_id_from_token
 from apps.subscriptions.representations import MERCHANT_ONLY_SUBSCRIPTION_FIELDS
 from tests.factories import CustomerFactory, PaymentFactory
 
@@ -58,7 +59,21 @@ def test_own_objects_read_exactly_as_with_the_secret_key(world, customer, mint, 
     for name, path in paths(world["own"]).items():
         as_customer, as_merchant = client.get(path), api.get(path)
         assert as_customer.status_code == 200, (name, as_customer.content)
-        assert as_customer.json() == merchant_only_left_out(name, as_merchant.json()), name
+        assert same_link_target(as_customer.json()) == same_link_target(
+            merchant_only_left_out(name, as_merchant.json())
+        ), name
+
+
+def same_link_target(body):
+    """An open invoice's payment link is signed with the time it was made (TimestampSigner): two
+    reads a second apart hold different tokens for the same invoice. Compared by the invoice the
+    link names."""
+    if body.get("object") == "list":
+        return {**body, "data": [same_link_target(item) for item in body["data"]]}
+    url = body.get("hosted_payment_url")
+    if not url:
+        return body
+    return {**body, "hosted_payment_url": invoice_id_from_token(url.rstrip("/").rsplit("/", 1)[-1])}
 
 
 def merchant_only_left_out(name, body):

@@ -6,11 +6,10 @@ transaction commits (`stamp_bump`, usually from a post_save / post_delete receiv
 reads the stamps it needs in a round trip to Redis it makes anyway (the risk velocity counters)
 and uses a copy only under the stamp it was read under; API keys are checked against the
 versions this process's subscription to stamp changes keeps (apps.core.stamp_watch), with no
-round trip at all. What a stamp
-cannot see (a bulk `QuerySet.update`, a commit whose stamp never reached Redis because Redis was
-down or the process was killed between the commit and the write) is seen when the copy is read
-again at its refresh age. A missing stamp (Redis restarted) is set anew; without Redis every
-request asks the database.
+round trip at all. What a stamp cannot see (a bulk `QuerySet.update`, a commit whose stamp never
+reached Redis because Redis was down or the process was killed between the commit and the write)
+is seen when the copy is read again at its refresh age. A missing stamp (Redis restarted) is set
+anew; without Redis every request asks the database.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """API keys, with their merchants, as this process last read them: a request with a key seen
 before asks the database nothing, nor Redis. Each copy is used only under the version of the
 `api_keys` stamp it was read under: as this process's subscription to stamp changes keeps it
-(apps.core.stamp_watch), or, while that is down, the stamp itself, read in the round trip that
-also counts the request for the throttle. A key revoked, a merchant deactivated (any saved or
+(apps.core.stamp_watch), or, while that is down, the stamp itself, read from Redis (with the
+throttle's next lease when one is taken). A key revoked, a merchant deactivated (any saved or
 deleted key or merchant) is refused by every process at the next request. A copy is read again
 at least every API_KEY_CACHE_SECONDS (what a stamp cannot see), and never without Redis."""
 

@@ -8,9 +8,9 @@ round trip every `lease` requests, not on every one.
 
 Every ask adds a whole lease to the window's counter, and what is granted is only what was left
 of the limit before it (a refused ask gets nothing), so all processes together never let a key
-past its limit in a window. What a process
-leased and did not use in a window is lost with it: a key spread over P processes may be refused
-up to (P - 1) * (lease - 1) requests before its limit. The lease is a fiftieth of the limit, at
+past its limit in a window. What a process leased and did not use in a window is lost with it:
+a key spread over P processes may be refused up to (P - 1) * (lease - 1) requests before its
+limit. The lease is a fiftieth of the limit, at
 most API_THROTTLE_LEASE_MAX (1 at a limit under 100 per window: every request counted in Redis).
 
 Redis is reached through a shared client; Django's RedisCache is avoided because it builds a new

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.audit.actors import Actor
+from apps.ledger.services import forget_known_accounts
 from apps.merchants import key_cache
 from apps.merchants.models import Merchant
 from apps.merchants.services import IssuedApiKey, api_key_create
@@ -71,6 +72,7 @@ def _fresh_cache() -> Iterator[None]:
     # stamp moving (as a change no stamp saw), so nothing kept is carried into the next test.
     key_cache.forget_keys()
     forget_leases()
+    forget_known_accounts()
     return
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .errors import LedgerUnbalanced
@@ -86,34 +87,62 @@ def _accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
     return found
 
 
+# Ledger account ids this process has seen committed: an account is never deleted (PROTECT from
+# its postings and its gateway account) nor re-keyed, so a committed id stays right. Ids read or
+# made inside a transaction are kept only once it commits.
+_known: dict[AccountKey, int] = {}
+
+
+def known_accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
+    """Ledger account ids for (gateway account, kind, currency): from what this process has seen
+    committed, else read (and created on first use) inside the caller's transaction."""
+    wanted = set(keys)
+    missing = wanted - _known.keys()
+    if not missing:
+        return {key: _known[key] for key in wanted}
+    found = _accounts(missing)
+    transaction.on_commit(lambda: _known.update(found))
+    return {key: _known.get(key) or found[key] for key in wanted}
+
+
+def forget_known_accounts() -> None:
+    """Tests: a database emptied between tests makes every kept id stale."""
+    _known.clear()
+
+
 def ledger_post_many(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
-    """Post entries: one INSERT for the entries and one for all their postings (the database
-    checks each entry's balance per statement on PostgreSQL)."""
+    """Post entries inside the caller's transaction. On PostgreSQL one statement takes the gateway
+    accounts' entry locks, inserts the entries and all their postings (the database checks each
+    entry's balance at its end); elsewhere one INSERT for the entries and one for the postings."""
     if not specs:
         return []
     if not connection.in_atomic_block:
         raise RuntimeError("ledger postings must be made inside the transaction that makes the change")
     for spec in specs:
         spec.check()
-    accounts = _accounts((spec.gateway_account_id, kind, spec.currency) for spec in specs for kind, _ in spec.lines)
     now = timezone.now()
-    entries = JournalEntry.objects.bulk_create(
-        [
-            JournalEntry(
-                gateway_account_id=spec.gateway_account_id,
-                kind=spec.kind,
-                currency=spec.currency,
-                amount=spec.amount,
-                payment_id=spec.payment_id,
-                refund_id=spec.refund_id,
-                gateway_transaction_id=spec.gateway_transaction_id,
-                source=spec.source,
-                memo=spec.memo[:255],
-                occurred_at=spec.occurred_at or now,
-            )
-            for spec in specs
-        ]
-    )
+    entries = [
+        JournalEntry(
+            gateway_account_id=spec.gateway_account_id,
+            kind=spec.kind,
+            currency=spec.currency,
+            amount=spec.amount,
+            payment_id=spec.payment_id,
+            refund_id=spec.refund_id,
+            gateway_transaction_id=spec.gateway_transaction_id,
+            source=spec.source,
+            memo=spec.memo[:255],
+            occurred_at=spec.occurred_at or now,
+            created_at=now,
+        )
+        for spec in specs
+    ]
+    keys = [(spec.gateway_account_id, kind, spec.currency) for spec in specs for kind, _ in spec.lines]
+    accounts = known_accounts(keys)
+    if connection.vendor == "postgresql":
+        _insert_postgresql(entries, specs, accounts)
+        return entries
+    JournalEntry.objects.bulk_create(entries)
     Posting.objects.bulk_create(
         [
             Posting(
@@ -124,6 +153,56 @@ def ledger_post_many(specs: Sequence[EntrySpec]) -> list[JournalEntry]:
         ]
     )
     return entries
+
+
+_ENTRY_COLUMNS = (
+    "public_id", "gateway_account_id", "kind", "currency", "amount", "payment_id", "refund_id",
+    "gateway_transaction_id", "source", "memo", "occurred_at", "created_at",
+)  # fmt: skip
+_ENTRY_ROW = (
+    "(%s, %s::bigint, %s, %s, %s::bigint, %s::bigint, %s::bigint, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
+)
+
+
+def _insert_postgresql(
+    entries: list[JournalEntry], specs: Sequence[EntrySpec], accounts: dict[AccountKey, int]
+) -> None:
+    """One statement: the entry locks shared (a one-time filter, evaluated before any row is
+    inserted and so before any entry id is drawn: ledger_cutoff), the entries, their postings
+    joined to them by public id. Sets each entry's pk."""
+    held = sorted({entry.gateway_account_id for entry in entries})
+    params: list[Any] = [ENTRY_LOCK_ID, *held]
+    for entry in entries:
+        params += [getattr(entry, column) for column in _ENTRY_COLUMNS]
+    postings = [
+        (entry.public_id, accounts[(spec.gateway_account_id, kind, spec.currency)], amount)
+        for entry, spec in zip(entries, specs, strict=True)
+        for kind, amount in spec.lines
+    ]
+    for posting in postings:
+        params += posting
+    entry_table, posting_table = JournalEntry._meta.db_table, Posting._meta.db_table
+    sql = (
+        "WITH held AS (SELECT count(pg_advisory_xact_lock_shared(%s, h.ga)) AS n"  # noqa: S608 - our own table and column names, every value a placeholder
+        f" FROM (VALUES {', '.join(['(%s::integer)'] * len(held))}) AS h(ga)),"
+        f" entries AS (INSERT INTO {entry_table} ({', '.join(_ENTRY_COLUMNS)})"
+        f" SELECT * FROM (VALUES {', '.join([_ENTRY_ROW] * len(entries))}) AS v"
+        " WHERE (SELECT n FROM held) > 0 RETURNING id, public_id),"
+        f" posted AS (INSERT INTO {posting_table} (entry_id, account_id, amount)"
+        " SELECT entries.id, p.account, p.amount"
+        f" FROM (VALUES {', '.join(['(%s, %s::bigint, %s::bigint)'] * len(postings))}) AS p(entry, account, amount)"
+        " JOIN entries ON entries.public_id = p.entry RETURNING 1)"
+        " SELECT id, public_id, (SELECT count(*) FROM posted) FROM entries"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    ids = {public_id: pk for pk, public_id, _ in rows}
+    if len(ids) != len(entries) or rows[0][2] != len(postings):
+        raise LedgerUnbalanced(f"{len(rows)} of {len(entries)} entries, postings short: {rows}")
+    for entry in entries:
+        entry.pk = ids[entry.public_id]
+        entry._state.adding = False
 
 
 def ledger_post(spec: EntrySpec) -> JournalEntry:

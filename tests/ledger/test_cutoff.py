@@ -99,3 +99,23 @@ def test_a_cutoff_is_the_last_entry_so_far():
         second = ledger_post(adjustment(account))
 
     assert first.pk <= last < second.pk
+
+
+def test_a_posting_to_accounts_already_known_still_waits_for_a_cutoff():
+    account = GatewayAccountFactory()
+    with transaction.atomic():
+        ledger_post(adjustment(account))  # its ledger accounts are now known: no account read takes the lock
+    entries: dict[str, JournalEntry] = {}
+
+    def post() -> None:
+        with transaction.atomic():
+            entries["after"] = ledger_post(adjustment(account))
+
+    with transaction.atomic():
+        last = ledger_cutoff(gateway_account_id=account.pk)
+        poster = in_a_thread(post)
+        wait_for_a_lock_wait("the posting")
+        assert "after" not in entries
+    poster.join(10)
+
+    assert entries["after"].pk > last

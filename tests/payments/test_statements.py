@@ -1,9 +1,10 @@
 """The statements one purchase costs, once this process has seen its key and the risk rules:
 each is needed (the key's claim, the gateway account, the payment and its call recorded before
 the gateway call, the result, its call recorded by one guarded update with no locking read, the
-ledger's accounts, entry and postings, audit rows, the event, the stored answer). Authentication,
-the risk rules and lists and the search for earlier calls of a new key cost none
-(apps.merchants.key_cache, apps.risk.selectors, apps.core.references)."""
+ledger's entry with its postings in one statement, audit rows, the event, the stored answer).
+Authentication, the risk rules and lists, the ledger's accounts and the search for earlier calls
+of a new key cost none (apps.merchants.key_cache, apps.risk.selectors, apps.ledger.services,
+apps.core.references)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.payments.helpers import purchase_body
 
 pytestmark = pytest.mark.django_db(transaction=True)  # stamps are set when changes commit
 
-STATEMENTS_PER_PURCHASE = 18  # with BEGIN and COMMIT of its two transactions
+STATEMENTS_PER_PURCHASE = 16  # with BEGIN and COMMIT of its two transactions
 
 
 def test_a_purchase_costs_only_the_statements_it_needs(api, anet_account):

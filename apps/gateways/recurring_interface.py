@@ -94,3 +94,8 @@ class RecurringGateway(Gateway, Protocol):
     def recurring_get(self, recurring_id: str) -> RecurringSchedule:
         """The schedule with the charges it has made."""
         ...
+
+    def recurring_find(self, reference: str, customer_token: str) -> list[str]:
+        """The ids of the running schedules the gateway holds under our `reference` for this
+        customer: a schedule whose create's answer was lost, found without its id (read only)."""
+        ...

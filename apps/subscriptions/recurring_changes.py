@@ -75,6 +75,7 @@ from .recurring import recurring_hold as _hold
 from .recurring import recurring_hold_end as _hold_end
 from .recurring import recurring_release as _release
 from .recurring_claims import card_to_send, claims_make, claims_refused, plan_to_send
+from .recurring_lost import recurring_lost_schedules_stop
 
 logger = logging.getLogger(__name__)
 
@@ -320,6 +321,8 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
         # beside it would charge the customer twice a period. Already cancelled or gone: done.
         if held.gateway_subscription_id:
             recurring_schedule_stop(held, held.gateway_subscription_id)
+        else:  # paused before its schedule was confirmed: one a lost create made may run
+            recurring_lost_schedules_stop(held, actor=actor)
         recurring_id = gateway.recurring_create(request)
     except GatewayError as exc:
         _release(held)

@@ -34,6 +34,7 @@ from .vocabulary import recurring_status as status_in_our_words
 
 _EXISTING_ID = re.compile(r"ID (\d+)")
 _EXISTING_SUBSCRIPTION = re.compile(r"Subscription (\d+)")
+FIND_PAGE_SIZE = 1000  # ARBGetSubscriptionList's largest page
 
 
 class Vault(AuthorizeNetClient):
@@ -335,6 +336,32 @@ class Recurring(AuthorizeNetClient):
         if not self._ok(response):
             self._api_error(response)
         return status_in_our_words(text(response, "status"))
+
+    def recurring_find(self, reference: str, customer_token: str) -> list[str]:
+        """ARBGetSubscriptionList of the active schedules, every page (1,000 a page, oldest
+        first), matched on the invoice number our create sends and the customer profile."""
+        found: list[str] = []
+        page = 1
+        while True:
+            call = apicontractsv1.ARBGetSubscriptionListRequest()
+            call.searchType = "subscriptionActive"
+            call.sorting = apicontractsv1.ARBGetSubscriptionListSorting()
+            call.sorting.orderBy, call.sorting.orderDescending = "id", False
+            call.paging = apicontractsv1.Paging()
+            call.paging.limit, call.paging.offset = FIND_PAGE_SIZE, page
+            response = self._execute(apicontrollers.ARBGetSubscriptionListController, call, writes=False)
+            if not self._ok(response):
+                self._api_error(response)
+            details = all_of(response, "subscriptionDetails", "subscriptionDetail")
+            found += [
+                text(detail, "id")
+                for detail in details
+                if text(detail, "invoice") == reference and text(detail, "customerProfileId") == customer_token
+            ]
+            total = int(text(response, "totalNumInResultSet") or 0)
+            if not details or page * FIND_PAGE_SIZE >= total:
+                return found
+            page += 1
 
     def recurring_get(self, recurring_id: str) -> RecurringSchedule:
         call = apicontractsv1.ARBGetSubscriptionRequest()

@@ -1,0 +1,121 @@
+"""A gateway-run (ARB) subscription paused before pauses learned the schedule's id first (8c5aa9a),
+whose create's answer was lost: ours shows paused with no gateway id while the gateway charges on
+under our reference. A resume cancels that schedule before it makes the new one, and
+`manage.py arb_lost_schedules` finds (and with --cancel cancels) every such schedule. Found by
+ARBGetSubscriptionList through the SDK against the sandbox."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.gateways.authorizenet import vault
+from apps.sandbox.models import AnetSubscription
+from apps.subscriptions.models import Subscription
+from apps.subscriptions.recurring_lost import LOST_SCHEDULE_CANCELLED
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACTIVE, CANCELED = AnetSubscription.Status.ACTIVE, AnetSubscription.Status.CANCELED
+
+
+def paused_as_before_8c5aa9a(api: Any, customer: Any, plan: Any, sandbox_fault: Any) -> Subscription:
+    """Subscribed while the create's answer is lost, then paused as pauses were before 8c5aa9a:
+    ours paused without the gateway's id, nothing cancelled at the gateway."""
+    sandbox_fault("drop_response", match="ARBCreateSubscriptionRequest")
+    body = {"customer": customer.public_id, "plan": plan.public_id}
+    assert api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY="lost").status_code == 503
+    Subscription.objects.update(status="paused", paused_at=timezone.now(), next_billing_at=None)
+    ours = Subscription.objects.get()
+    assert ours.gateway_subscription_id == ""
+    return ours
+
+
+def lost_cancels(subscription: Subscription) -> list[dict[str, Any]]:
+    events = AuditEvent.objects.filter(target_id=subscription.public_id, action=LOST_SCHEDULE_CANCELLED)
+    return [event.after for event in events.order_by("id")]
+
+
+def test_resuming_cancels_the_schedule_a_lost_create_left_running_and_runs_only_the_new_one(
+    api, customer, card, make_plan, sandbox_fault
+):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+    assert lost.status == ACTIVE
+
+    resumed = api.post(f"/api/v1/subscriptions/{ours.public_id}/resume")
+
+    assert resumed.status_code == 200, resumed.json()
+    lost.refresh_from_db()
+    assert lost.status == CANCELED
+    ours.refresh_from_db()
+    running = AnetSubscription.objects.get(status=ACTIVE)
+    assert (ours.status, ours.gateway_subscription_id) == ("active", running.subscription_id)
+    assert running.pk != lost.pk
+    assert lost_cancels(ours) == [{"schedule": lost.subscription_id}]
+
+
+def test_the_command_lists_lost_schedules_and_cancels_them_only_when_asked(
+    api, customer, card, make_plan, sandbox_fault
+):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+
+    listed = StringIO()
+    call_command("arb_lost_schedules", stdout=listed)
+    assert f"{ours.public_id}  ARB subscription {lost.subscription_id}  running" in listed.getvalue()
+    lost.refresh_from_db()
+    assert (lost.status, lost_cancels(ours)) == (ACTIVE, [])
+
+    cancelled = StringIO()
+    call_command("arb_lost_schedules", "--cancel", stdout=cancelled)
+    assert "1 lost schedule(s) cancelled." in cancelled.getvalue()
+    lost.refresh_from_db()
+    assert lost.status == CANCELED
+    assert lost_cancels(ours) == [{"schedule": lost.subscription_id}]
+
+    again = StringIO()
+    call_command("arb_lost_schedules", "--cancel", stdout=again)
+    assert "0 lost schedule(s) cancelled." in again.getvalue()
+    assert len(lost_cancels(ours)) == 1
+
+
+def test_the_search_reads_every_page_and_matches_only_this_subscription_s_schedule(
+    api, customer, card, make_plan, sandbox_fault, monkeypatch
+):
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    for n in range(3):  # confirmed schedules listed before the lost one
+        body = {"customer": customer.public_id, "plan": plan.public_id}
+        assert api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY=f"ok{n}").status_code == 201
+    sandbox_fault("drop_response", match="ARBCreateSubscriptionRequest")
+    body = {"customer": customer.public_id, "plan": plan.public_id}
+    assert api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY="lost").status_code == 503
+    ours = Subscription.objects.get(gateway_subscription_id="")
+    Subscription.objects.filter(pk=ours.pk).update(status="paused", paused_at=timezone.now())
+    lost = AnetSubscription.objects.order_by("pk").last()
+    monkeypatch.setattr(vault, "FIND_PAGE_SIZE", 2)  # four active schedules: the lost one on page 2
+
+    call_command("arb_lost_schedules", "--cancel", stdout=StringIO())
+
+    assert list(AnetSubscription.objects.order_by("pk").values_list("status", flat=True)) == [
+        ACTIVE, ACTIVE, ACTIVE, CANCELED,
+    ]  # fmt: skip
+    assert lost_cancels(ours) == [{"schedule": lost.subscription_id}]
+
+
+def test_the_gateway_away_changes_nothing_and_the_command_says_so(api, customer, card, make_plan, sandbox_fault):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    sandbox_fault("http_error", 503, match="ARBGetSubscriptionListRequest")
+
+    errors = StringIO()
+    with pytest.raises(CommandError, match="could not be checked"):
+        call_command("arb_lost_schedules", "--cancel", stdout=StringIO(), stderr=errors)
+
+    assert ours.public_id in errors.getvalue()
+    assert AnetSubscription.objects.get().status == ACTIVE
+    assert lost_cancels(ours) == []

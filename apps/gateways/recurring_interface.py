@@ -73,6 +73,16 @@ class RecurringSchedule:
     payment_token: str = ""
 
 
+@dataclass(frozen=True)
+class RecurringListed:
+    """A schedule as the gateway lists it: `reference` is the one our create sent."""
+
+    recurring_id: str
+    status: RecurringStatus
+    reference: str
+    customer_token: str
+
+
 @runtime_checkable
 class RecurringGateway(Gateway, Protocol):
     def recurring_create(self, request: RecurringRequest) -> str:
@@ -95,7 +105,7 @@ class RecurringGateway(Gateway, Protocol):
         """The schedule with the charges it has made."""
         ...
 
-    def recurring_find(self, reference: str, customer_token: str) -> list[str]:
-        """The ids of the running schedules the gateway holds under our `reference` for this
-        customer: a schedule whose create's answer was lost, found without its id (read only)."""
+    def recurring_running(self) -> list[RecurringListed]:
+        """Every schedule of the account that runs or may run again (active, suspended), read
+        whole: how one whose create's answer was lost is found without its id (read only)."""
         ...

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .errors import LedgerUnbalanced
@@ -159,6 +159,7 @@ _ENTRY_COLUMNS = (
     "public_id", "gateway_account_id", "kind", "currency", "amount", "payment_id", "refund_id",
     "gateway_transaction_id", "source", "memo", "occurred_at", "created_at",
 )  # fmt: skip
+_POSTING_ROW = "(%s, %s::bigint, %s::bigint, %s, %s, %s::bigint)"
 _ENTRY_ROW = (
     "(%s, %s::bigint, %s, %s, %s::bigint, %s::bigint, %s::bigint, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
 )
@@ -169,19 +170,26 @@ def _insert_postgresql(
 ) -> None:
     """One statement: the entry locks shared (a one-time filter, evaluated before any row is
     inserted and so before any entry id is drawn: ledger_cutoff), the entries, their postings
-    joined to them by public id. Sets each entry's pk."""
+    joined to them by public id and to their ledger accounts by id and key. Sets each entry's pk.
+
+    A kept account id that no longer names that account (a database restored under running
+    processes) posts nothing: its posting is dropped (the entry no longer balances, or the postings
+    come up short), the kept ids are forgotten and the caller's transaction fails with
+    LedgerUnbalanced; its retry reads the accounts again."""
     held = sorted({entry.gateway_account_id for entry in entries})
     params: list[Any] = [ENTRY_LOCK_ID, *held]
     for entry in entries:
         params += [getattr(entry, column) for column in _ENTRY_COLUMNS]
     postings = [
-        (entry.public_id, accounts[(spec.gateway_account_id, kind, spec.currency)], amount)
+        (entry.public_id, accounts[key], *key, amount)
         for entry, spec in zip(entries, specs, strict=True)
         for kind, amount in spec.lines
+        for key in [(spec.gateway_account_id, str(kind), spec.currency)]
     ]
     for posting in postings:
         params += posting
     entry_table, posting_table = JournalEntry._meta.db_table, Posting._meta.db_table
+    account_table = LedgerAccount._meta.db_table
     sql = (
         "WITH held AS (SELECT count(pg_advisory_xact_lock_shared(%s, h.ga)) AS n"  # noqa: S608 - our own table and column names, every value a placeholder
         f" FROM (VALUES {', '.join(['(%s::integer)'] * len(held))}) AS h(ga)),"
@@ -189,20 +197,28 @@ def _insert_postgresql(
         f" SELECT * FROM (VALUES {', '.join([_ENTRY_ROW] * len(entries))}) AS v"
         " WHERE (SELECT n FROM held) > 0 RETURNING id, public_id),"
         f" posted AS (INSERT INTO {posting_table} (entry_id, account_id, amount)"
-        " SELECT entries.id, p.account, p.amount"
-        f" FROM (VALUES {', '.join(['(%s, %s::bigint, %s::bigint)'] * len(postings))}) AS p(entry, account, amount)"
-        " JOIN entries ON entries.public_id = p.entry RETURNING 1)"
+        " SELECT entries.id, a.id, p.amount"
+        f" FROM (VALUES {', '.join([_POSTING_ROW] * len(postings))}) AS p(entry, account, ga, kind, currency, amount)"
+        " JOIN entries ON entries.public_id = p.entry"
+        f" JOIN {account_table} a ON a.id = p.account AND a.gateway_account_id = p.ga AND a.kind = p.kind"
+        " AND a.currency = p.currency RETURNING 1)"
         " SELECT id, public_id, (SELECT count(*) FROM posted) FROM entries"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except IntegrityError as exc:
+        # The entries balance (checked above): a posting the account join dropped unbalances one.
+        forget_known_accounts()
+        raise LedgerUnbalanced(f"entries refused ({exc}): ledger accounts changed?") from exc
     ids = {public_id: pk for pk, public_id, _ in rows}
     if len(ids) != len(entries) or rows[0][2] != len(postings):
-        raise LedgerUnbalanced(f"{len(rows)} of {len(entries)} entries, postings short: {rows}")
+        forget_known_accounts()
+        raise LedgerUnbalanced(f"{len(rows)} of {len(entries)} entries and postings short (ledger accounts changed?)")
     for entry in entries:
         entry.pk = ids[entry.public_id]
-        entry._state.adding = False
+        entry._state.adding, entry._state.db = False, connection.alias
 
 
 def ledger_post(spec: EntrySpec) -> JournalEntry:

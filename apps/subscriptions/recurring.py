@@ -78,6 +78,12 @@ def recurring_reference(subscription: Subscription) -> str:
     return f"sub{subscription.pk}"
 
 
+def resume_reference(subscription: Subscription) -> str:
+    """The reference of the schedule that resumes this pause: the same on every retry of it."""
+    paused_at = subscription.paused_at or subscription.created_at
+    return f"{recurring_reference(subscription)}r{int(paused_at.timestamp()):x}"
+
+
 def recurring_refused(exc: GatewayError) -> bool:
     """The gateway's definite no: nothing was made there. Anything else (unreachable, the answer
     lost) may have made the schedule, so it is never read as a refusal."""

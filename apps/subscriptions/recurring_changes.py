@@ -70,12 +70,13 @@ from .recurring import (
     recurring_schedule_cancels_close,
     recurring_schedule_stop,
     recurring_subscription_start,
+    resume_reference,
 )
 from .recurring import recurring_hold as _hold
 from .recurring import recurring_hold_end as _hold_end
 from .recurring import recurring_release as _release
 from .recurring_claims import card_to_send, claims_make, claims_refused, plan_to_send
-from .recurring_lost import recurring_lost_schedules_stop
+from .recurring_lost import lost_schedules, recurring_lost_schedules_stop
 
 logger = logging.getLogger(__name__)
 
@@ -289,12 +290,6 @@ def _check_paused(locked: Subscription) -> None:
         raise SubscriptionStateError(f"A {locked.status} subscription is not paused.")
 
 
-def resume_reference(subscription: Subscription) -> str:
-    """The reference of the schedule that resumes this pause: the same on every retry of it."""
-    paused_at = subscription.paused_at or subscription.created_at
-    return f"{recurring_reference(subscription)}r{int(paused_at.timestamp()):x}"
-
-
 def recurring_subscription_resume(*, subscription: Subscription, now: datetime, actor: Actor) -> Subscription:
     """A new gateway schedule from the end of the current period (today if it ran out while
     paused), then ours active again on it."""
@@ -322,7 +317,8 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
         if held.gateway_subscription_id:
             recurring_schedule_stop(held, held.gateway_subscription_id)
         else:  # paused before its schedule was confirmed: one a lost create made may run
-            recurring_lost_schedules_stop(held, actor=actor)
+            lost = lost_schedules(held, gateway.recurring_running(), references={recurring_reference(held)})
+            recurring_lost_schedules_stop(held, lost, actor=actor)
         recurring_id = gateway.recurring_create(request)
     except GatewayError as exc:
         _release(held)

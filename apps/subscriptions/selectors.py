@@ -6,7 +6,7 @@ from apps.core.errors import NotFoundError
 from apps.customers.models import PaymentMethod
 from apps.merchants.models import Merchant
 
-from .models import FINAL_STATUSES, BillingAttempt, Invoice, Plan, Subscription, SubscriptionStatus
+from .models import FINAL_STATUSES, BillingAttempt, BillingMode, Invoice, Plan, Subscription, SubscriptionStatus
 
 
 def plan_list(*, merchant: Merchant) -> QuerySet[Plan]:
@@ -77,3 +77,15 @@ def payment_method_pays_a_live_subscription(method: PaymentMethod) -> bool:
     """Does a subscription that is not over charge this card, now or from its next charge?"""
     live = Subscription.objects.exclude(status__in=FINAL_STATUSES)
     return live.filter(Q(payment_method=method) | Q(pending_payment_method=method)).exists()
+
+
+def paused_without_schedule() -> QuerySet[Subscription]:
+    """Gateway-run subscriptions paused with no gateway id, by gateway account: where a schedule a
+    lost create made may run (apps.subscriptions.recurring_lost)."""
+    return (
+        Subscription.objects.filter(
+            billing_mode=BillingMode.GATEWAY, status=SubscriptionStatus.PAUSED, gateway_subscription_id=""
+        )
+        .select_related("gateway_account", "payment_method__profile")
+        .order_by("gateway_account_id", "pk")
+    )

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry
 from apps.ledger.services import EntrySpec, ledger_cutoff, ledger_post
@@ -113,9 +113,20 @@ def test_a_posting_to_accounts_already_known_still_waits_for_a_cutoff():
 
     with transaction.atomic():
         last = ledger_cutoff(gateway_account_id=account.pk)
+        drawn = entry_ids_drawn()
         poster = in_a_thread(post)
         wait_for_a_lock_wait("the posting")
         assert "after" not in entries
+        assert entry_ids_drawn() == drawn  # the waiting posting has drawn no entry id yet
     poster.join(10)
 
     assert entries["after"].pk > last
+
+
+def entry_ids_drawn() -> int:
+    """The entry id sequence's position (sequences are not transactional: another transaction's
+    draw shows at once)."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT last_value FROM pg_sequences WHERE sequencename = 'ledger_journalentry_id_seq'")
+        (value,) = cursor.fetchone()
+    return int(value)

@@ -9,8 +9,10 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from apps.ledger import services
+from apps.ledger.errors import LedgerUnbalanced
 from apps.ledger.models import AccountKind, EntryKind, JournalEntry, LedgerAccount, Posting
-from apps.ledger.services import EntrySpec, ledger_post_many
+from apps.ledger.services import _ENTRY_COLUMNS, EntrySpec, ledger_post_many
 from tests.factories import GatewayAccountFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # what is kept depends on commits
@@ -81,3 +83,27 @@ def test_accounts_read_by_a_transaction_are_kept_only_once_it_commits():
 
     assert len(statements(before_commit)) == 2  # the accounts read again, then the entry
     assert len(statements(after_commit)) == 1
+
+
+def test_the_one_statement_writes_every_column_of_an_entry():
+    columns = {field.column for field in JournalEntry._meta.concrete_fields if not field.primary_key}
+    assert set(_ENTRY_COLUMNS) == columns  # a field added to the model must be added to the statement
+
+
+def test_a_kept_id_that_names_another_account_posts_nothing_and_is_dropped():
+    account = GatewayAccountFactory()
+    with transaction.atomic():
+        ledger_post_many([spec(account, 100)])
+    receivable = (account.pk, AccountKind.RECEIVABLE, "USD")
+    adjustments = LedgerAccount.objects.get(gateway_account=account, kind=AccountKind.ADJUSTMENTS)
+    services._known[receivable] = adjustments.pk  # as after a restore: the id is another account's now
+
+    with pytest.raises(LedgerUnbalanced), transaction.atomic():
+        ledger_post_many([spec(account, 200)])
+
+    assert not JournalEntry.objects.filter(amount=200).exists()
+    assert services._known == {}
+    with transaction.atomic():
+        (entry,) = ledger_post_many([spec(account, 200)])
+    postings = dict(Posting.objects.filter(entry=entry).values_list("account__kind", "amount"))
+    assert postings == {AccountKind.ADJUSTMENTS: -200, AccountKind.RECEIVABLE: 200}

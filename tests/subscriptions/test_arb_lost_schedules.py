@@ -14,10 +14,12 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.customers.services import customer_create, payment_method_add
 from apps.gateways.authorizenet import vault
 from apps.sandbox.models import AnetSubscription
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.recurring_lost import LOST_SCHEDULE_CANCELLED
+from tests.subscriptions.conftest import ACTOR, MASTERCARD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,8 +32,9 @@ def paused_as_before_8c5aa9a(api: Any, customer: Any, plan: Any, sandbox_fault: 
     sandbox_fault("drop_response", match="ARBCreateSubscriptionRequest")
     body = {"customer": customer.public_id, "plan": plan.public_id}
     assert api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY="lost").status_code == 503
-    Subscription.objects.update(status="paused", paused_at=timezone.now(), next_billing_at=None)
-    ours = Subscription.objects.get()
+    unconfirmed = Subscription.objects.filter(customer=customer, gateway_subscription_id="")
+    unconfirmed.update(status="paused", paused_at=timezone.now(), next_billing_at=None)
+    ours = unconfirmed.get()
     assert ours.gateway_subscription_id == ""
     return ours
 
@@ -98,7 +101,7 @@ def test_the_search_reads_every_page_and_matches_only_this_subscription_s_schedu
     ours = Subscription.objects.get(gateway_subscription_id="")
     Subscription.objects.filter(pk=ours.pk).update(status="paused", paused_at=timezone.now())
     lost = AnetSubscription.objects.order_by("pk").last()
-    monkeypatch.setattr(vault, "FIND_PAGE_SIZE", 2)  # four active schedules: the lost one on page 2
+    monkeypatch.setattr(vault, "LIST_PAGE_SIZE", 2)  # four active schedules: the lost one on page 2
 
     call_command("arb_lost_schedules", "--cancel", stdout=StringIO())
 
@@ -119,3 +122,70 @@ def test_the_gateway_away_changes_nothing_and_the_command_says_so(api, customer,
     assert ours.public_id in errors.getvalue()
     assert AnetSubscription.objects.get().status == ACTIVE
     assert lost_cancels(ours) == []
+
+
+def test_another_customer_s_schedule_under_the_same_invoice_number_is_left_alone(
+    api, customer, card, make_plan, sandbox_fault
+):
+    plan = make_plan(billing_mode="gateway", amount=2000)
+    other = customer_create(merchant=customer.merchant, email="grace@example.com", name="Grace Hopper", actor=ACTOR)
+    payment_method_add(customer=other, livemode=False, payment=MASTERCARD, actor=ACTOR)
+    body = {"customer": other.public_id, "plan": plan.public_id}
+    assert api.post("/api/v1/subscriptions", body, format="json", HTTP_IDEMPOTENCY_KEY="other").status_code == 201
+    theirs = AnetSubscription.objects.get()
+    ours = paused_as_before_8c5aa9a(api, customer, plan, sandbox_fault)
+    AnetSubscription.objects.filter(pk=theirs.pk).update(invoice_number=f"sub{ours.pk}")  # same number, not ours
+    lost = AnetSubscription.objects.exclude(pk=theirs.pk).get()
+
+    call_command("arb_lost_schedules", "--cancel", stdout=StringIO())
+
+    theirs.refresh_from_db()
+    lost.refresh_from_db()
+    assert (theirs.status, lost.status) == (ACTIVE, CANCELED)
+
+
+def test_a_lost_schedule_the_gateway_suspended_is_found_and_cancelled(api, customer, card, make_plan, sandbox_fault):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    AnetSubscription.objects.update(status=AnetSubscription.Status.SUSPENDED)  # a decline: it may run again
+
+    call_command("arb_lost_schedules", "--cancel", stdout=StringIO())
+
+    assert AnetSubscription.objects.get().status == CANCELED
+    assert len(lost_cancels(ours)) == 1
+
+
+def test_a_resume_that_cannot_list_the_gateway_s_schedules_changes_nothing(
+    api, customer, card, make_plan, sandbox_fault
+):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    sandbox_fault("http_error", 503, match="ARBGetSubscriptionListRequest")
+
+    away = api.post(f"/api/v1/subscriptions/{ours.public_id}/resume")
+
+    assert (away.status_code, away.json()["error"]["code"]) == (503, "gateway_unavailable")
+    ours.refresh_from_db()
+    assert (ours.status, ours.gateway_subscription_id, ours.billing_claimed_until) == ("paused", "", None)
+    assert AnetSubscription.objects.count() == 1  # no new schedule beside the lost one
+    assert AnetSubscription.objects.get().status == ACTIVE
+
+
+def test_a_resume_whose_answer_was_lost_is_reported_not_cancelled_and_its_retry_adopts_it(
+    api, customer, card, make_plan, sandbox_fault
+):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    sandbox_fault("drop_response", match="ARBCreateSubscriptionRequest")
+    url = f"/api/v1/subscriptions/{ours.public_id}/resume"
+    assert api.post(url, HTTP_IDEMPOTENCY_KEY="resume").status_code == 503
+    made = AnetSubscription.objects.get(status=ACTIVE)  # the resume's; the lost create's is cancelled
+
+    reported = StringIO()
+    call_command("arb_lost_schedules", "--cancel", stdout=reported)
+    assert f"ARB subscription {made.subscription_id}  running: made by a resume" in reported.getvalue()
+    made.refresh_from_db()
+    assert made.status == ACTIVE
+
+    retried = api.post(url, HTTP_IDEMPOTENCY_KEY="resume")
+    assert retried.status_code == 200, retried.json()
+    ours.refresh_from_db()
+    assert (ours.status, ours.gateway_subscription_id) == ("active", made.subscription_id)
+    assert AnetSubscription.objects.filter(status=ACTIVE).count() == 1

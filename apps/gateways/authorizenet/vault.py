@@ -10,9 +10,10 @@ from authorizenet import apicontractsv1, apicontrollers
 
 from apps.core.money import to_minor
 from apps.gateways.base import Billing, Card, GatewayResult, OpaqueToken, Outcome, StoredCard, VaultCustomerRequest
-from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured
+from apps.gateways.errors import GatewayDeclined, GatewayMisconfigured, GatewayRetryable
 from apps.gateways.recurring_interface import (
     RecurringCharge,
+    RecurringListed,
     RecurringRequest,
     RecurringSchedule,
     RecurringStatus,
@@ -34,7 +35,8 @@ from .vocabulary import recurring_status as status_in_our_words
 
 _EXISTING_ID = re.compile(r"ID (\d+)")
 _EXISTING_SUBSCRIPTION = re.compile(r"Subscription (\d+)")
-FIND_PAGE_SIZE = 1000  # ARBGetSubscriptionList's largest page
+LIST_PAGE_SIZE = 1000  # ARBGetSubscriptionList's largest page
+LIST_ATTEMPTS = 5
 
 
 class Vault(AuthorizeNetClient):
@@ -337,31 +339,51 @@ class Recurring(AuthorizeNetClient):
             self._api_error(response)
         return status_in_our_words(text(response, "status"))
 
-    def recurring_find(self, reference: str, customer_token: str) -> list[str]:
-        """ARBGetSubscriptionList of the active schedules, every page (1,000 a page, oldest
-        first), matched on the invoice number our create sends and the customer profile."""
-        found: list[str] = []
-        page = 1
-        while True:
-            call = apicontractsv1.ARBGetSubscriptionListRequest()
-            call.searchType = "subscriptionActive"
-            call.sorting = apicontractsv1.ARBGetSubscriptionListSorting()
-            call.sorting.orderBy, call.sorting.orderDescending = "id", False
-            call.paging = apicontractsv1.Paging()
-            call.paging.limit, call.paging.offset = FIND_PAGE_SIZE, page
-            response = self._execute(apicontrollers.ARBGetSubscriptionListController, call, writes=False)
-            if not self._ok(response):
-                self._api_error(response)
-            details = all_of(response, "subscriptionDetails", "subscriptionDetail")
-            found += [
-                text(detail, "id")
-                for detail in details
-                if text(detail, "invoice") == reference and text(detail, "customerProfileId") == customer_token
-            ]
-            total = int(text(response, "totalNumInResultSet") or 0)
-            if not details or page * FIND_PAGE_SIZE >= total:
-                return found
-            page += 1
+    def recurring_running(self) -> list[RecurringListed]:
+        """ARBGetSubscriptionList: the active schedules, and the suspended among the inactive."""
+        active = self._schedules_listed("subscriptionActive")
+        suspended = [s for s in self._schedules_listed("subscriptionInactive") if s.status is RecurringStatus.SUSPENDED]
+        return [*active, *suspended]
+
+    def _schedules_listed(self, search_type: str) -> list[RecurringListed]:
+        """Every page (LIST_PAGE_SIZE a page, oldest first; `offset` is the page's number). A
+        schedule ending while the pages are read moves the later ones up and one would be missed:
+        a list whose total changed meanwhile is read again, LIST_ATTEMPTS times at most."""
+        for _ in range(LIST_ATTEMPTS):
+            listed: list[RecurringListed] = []
+            first_total, page = -1, 1
+            while True:
+                response = self._list_page(search_type, page)
+                total = int(text(response, "totalNumInResultSet") or 0)
+                if first_total not in (-1, total):
+                    break  # changed while read: again
+                first_total = total
+                details = all_of(response, "subscriptionDetails", "subscriptionDetail")
+                listed += [
+                    RecurringListed(
+                        recurring_id=text(detail, "id"),
+                        status=status_in_our_words(text(detail, "status")),
+                        reference=text(detail, "invoice"),
+                        customer_token=text(detail, "customerProfileId"),
+                    )
+                    for detail in details
+                ]
+                if not details or page * LIST_PAGE_SIZE >= total:
+                    return listed
+                page += 1
+        raise GatewayRetryable("The gateway's list of subscriptions kept changing while it was read.")
+
+    def _list_page(self, search_type: str, page: int) -> Any:
+        call = apicontractsv1.ARBGetSubscriptionListRequest()
+        call.searchType = search_type
+        call.sorting = apicontractsv1.ARBGetSubscriptionListSorting()
+        call.sorting.orderBy, call.sorting.orderDescending = "id", False
+        call.paging = apicontractsv1.Paging()
+        call.paging.limit, call.paging.offset = LIST_PAGE_SIZE, page
+        response = self._execute(apicontrollers.ARBGetSubscriptionListController, call, writes=False)
+        if not self._ok(response):
+            self._api_error(response)
+        return response
 
     def recurring_get(self, recurring_id: str) -> RecurringSchedule:
         call = apicontractsv1.ARBGetSubscriptionRequest()

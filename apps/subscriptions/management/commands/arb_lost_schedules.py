@@ -1,16 +1,16 @@
 from __future__ import annotations
 
+from itertools import groupby
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.audit.actors import Actor
 from apps.gateways.errors import GatewayError
-from apps.subscriptions.recurring_lost import (
-    paused_without_schedule,
-    recurring_lost_schedules,
-    recurring_lost_schedules_stop,
-)
+from apps.gateways.registry import recurring_gateway_for
+from apps.subscriptions.recurring import recurring_reference, resume_reference
+from apps.subscriptions.recurring_lost import lost_schedules, recurring_lost_schedules_stop
+from apps.subscriptions.selectors import paused_without_schedule
 
 
 class Command(BaseCommand):
@@ -23,22 +23,36 @@ class Command(BaseCommand):
         parser.add_argument("--cancel", action="store_true", help="cancel what is found (audited)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = Actor.system("arb_lost_schedules")
+        actor, cancel = Actor.system("arb_lost_schedules"), options["cancel"]
         found = failed = 0
-        for subscription in paused_without_schedule().iterator():
+        for _, group in groupby(paused_without_schedule(), key=lambda subscription: subscription.gateway_account_id):
+            subscriptions = list(group)
             try:
-                if options["cancel"]:
-                    schedules = recurring_lost_schedules_stop(subscription, actor=actor)
-                else:
-                    schedules = recurring_lost_schedules(subscription)
+                listed = recurring_gateway_for(subscriptions[0].gateway_account).recurring_running()
             except GatewayError as exc:
-                failed += 1
-                self.stderr.write(f"{subscription.public_id}  gateway error: {exc.message}")
+                failed += len(subscriptions)
+                names = " ".join(subscription.public_id for subscription in subscriptions)
+                self.stderr.write(f"{names}  gateway error: {exc.message}")
                 continue
-            for schedule in schedules:
-                found += 1
-                done = "cancelled" if options["cancel"] else "running (--cancel to cancel it)"
-                self.stdout.write(f"{subscription.public_id}  ARB subscription {schedule}  {done}")
-        self.stdout.write(f"{found} lost schedule(s) {'cancelled' if options['cancel'] else 'found'}.")
+            for subscription in subscriptions:
+                resumed = lost_schedules(subscription, listed, references={resume_reference(subscription)})
+                for schedule in resumed:
+                    self.stdout.write(
+                        f"{subscription.public_id}  ARB subscription {schedule}  running: made by a resume whose "
+                        "answer was lost; resume the subscription again to adopt it"
+                    )
+                schedules = lost_schedules(subscription, listed, references={recurring_reference(subscription)})
+                try:
+                    if cancel:
+                        recurring_lost_schedules_stop(subscription, schedules, actor=actor)
+                except GatewayError as exc:
+                    failed += 1
+                    self.stderr.write(f"{subscription.public_id}  gateway error: {exc.message}")
+                    continue
+                for schedule in schedules:
+                    found += 1
+                    done = "cancelled" if cancel else "running (--cancel to cancel it)"
+                    self.stdout.write(f"{subscription.public_id}  ARB subscription {schedule}  {done}")
+        self.stdout.write(f"{found} lost schedule(s) {'cancelled' if cancel else 'found'}.")
         if failed:
             raise CommandError(f"{failed} subscription(s) could not be checked: run the command again.")

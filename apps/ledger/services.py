@@ -47,31 +47,21 @@ class EntrySpec:
 
 
 def _accounts(keys: Iterable[AccountKey]) -> dict[AccountKey, int]:
-    """Ledger account ids for (gateway account, kind, currency), created on first use. On
-    PostgreSQL the same statement takes the gateway accounts' entry locks shared (ledger_cutoff),
-    before any entry is inserted."""
+    """Ledger account ids for (gateway account, kind, currency), created on first use (the entry
+    locks are the posting statement's, _insert_postgresql)."""
     wanted = set(keys)
     if not wanted:
         return {}
 
     def load() -> dict[AccountKey, int]:
         # One lookup by the unique (gateway account, kind, currency) index; written out because the
-        # ORM's three IN filters cost a purchase more to build than the statement costs to run.
+        # ORM's three IN filters cost more to build than the statement costs to run.
         keys = sorted(wanted)
         sql = (
             f"SELECT gateway_account_id, kind, currency, id FROM {LedgerAccount._meta.db_table}"  # noqa: S608 - the model's name
             f" WHERE (gateway_account_id, kind, currency) IN ({', '.join(['(%s, %s, %s)'] * len(keys))})"
         )
         params: list[int | str] = [value for ga, kind, cur in keys for value in (ga, str(kind), str(cur))]
-        if connection.vendor == "postgresql":
-            # The locks in this statement (an InitPlan run once, before the scan) rather than one
-            # of their own: a purchase's statements are counted (tests/payments/test_statements.py).
-            held = sorted({ga for ga, _, _ in keys})
-            sql += (
-                " AND (SELECT count(pg_advisory_xact_lock_shared(%s, held.ga)) FROM"  # noqa: S608 - placeholders
-                f" (VALUES {', '.join(['(%s::integer)'] * len(held))}) AS held(ga)) > 0"
-            )
-            params += [ENTRY_LOCK_ID, *held]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return {(ga, kind, cur): pk for ga, kind, cur, pk in cursor.fetchall()}

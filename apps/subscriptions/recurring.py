@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.selectors import audit_action_history
 from apps.audit.services import audit_record
+from apps.core.db import run_with_reconnect
 from apps.core.errors import ApplicationError
 from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
@@ -119,10 +120,10 @@ def recurring_hold(
 
 def recurring_release(held: Subscription) -> None:
     """The hold `held` (recurring_hold's answer) took ends, unless it ran out and another call
-    holds the subscription now: that call's hold is never ended by this one."""
-    Subscription.objects.filter(pk=held.pk, billing_claimed_until=held.billing_claimed_until).update(
-        billing_claimed_until=None
-    )
+    holds the subscription now: that call's hold is never ended by this one. Called after a gateway
+    call failed: on a fresh connection if ours was cut meanwhile (a guarded update, safe to repeat)."""
+    still_held = Subscription.objects.filter(pk=held.pk, billing_claimed_until=held.billing_claimed_until)
+    run_with_reconnect(lambda: still_held.update(billing_claimed_until=None), what="recurring_release")
 
 
 def recurring_hold_end(locked: Subscription, held: Subscription) -> None:

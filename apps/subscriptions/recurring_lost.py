@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-
-from django.db import transaction
+from functools import partial
 
 from apps.audit.actors import Actor
 from apps.audit.services import audit_record
+from apps.core.db import atomic_with_reconnect
 from apps.gateways.recurring_interface import RecurringListed
 
 from .models import Subscription
@@ -47,5 +47,8 @@ def recurring_lost_schedules_stop(subscription: Subscription, schedules: list[st
         logger.warning(
             "recurring_lost_schedule_cancelled", extra={"subscription": subscription.public_id, "schedule": schedule}
         )
-        with transaction.atomic():
-            audit_record(actor=actor, action=LOST_SCHEDULE_CANCELLED, target=subscription, after={"schedule": schedule})
+        # On a fresh connection if ours was cut during the cancel: the resume goes on to its create.
+        record = partial(
+            audit_record, actor=actor, action=LOST_SCHEDULE_CANCELLED, target=subscription, after={"schedule": schedule}
+        )
+        atomic_with_reconnect(record, what="recurring_lost_schedule_cancelled")

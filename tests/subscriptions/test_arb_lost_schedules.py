@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -19,6 +20,8 @@ from apps.gateways.authorizenet import vault
 from apps.sandbox.models import AnetSubscription
 from apps.subscriptions.models import Subscription
 from apps.subscriptions.recurring_lost import LOST_SCHEDULE_CANCELLED
+from tests.faultlab import wait_until
+from tests.helpers import in_a_thread
 from tests.subscriptions.conftest import ACTOR, MASTERCARD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,3 +192,73 @@ def test_a_resume_whose_answer_was_lost_is_reported_not_cancelled_and_its_retry_
     ours.refresh_from_db()
     assert (ours.status, ours.gateway_subscription_id) == ("active", made.subscription_id)
     assert AnetSubscription.objects.filter(status=ACTIVE).count() == 1
+
+
+def test_a_connection_cut_while_the_lost_schedule_is_cancelled_still_resumes_once(
+    api, customer, card, make_plan, sandbox_fault, settings
+):
+    # given a legacy paused subscription, and the gateway holding its answer to the lost schedule's cancel
+    settings.DB_RECONNECT_BACKOFF_SECONDS = 0
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+    sandbox_fault("hang_after", 1000, match="ARBCancelSubscriptionRequest")  # within the call's timeout
+    ours_pid = connection.cursor().connection.info.backend_pid  # the resume runs on this thread's connection
+
+    def cut_when_cancelled() -> None:
+        cancelled = AnetSubscription.objects.filter(pk=lost.pk, status=CANCELED)  # before its answer, held
+        wait_until(cancelled.exists, timeout=20, what="the lost schedule's cancel")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [ours_pid])
+
+    # when the resume's connection is cut after the gateway cancelled the schedule
+    cutter = in_a_thread(cut_when_cancelled)
+    resumed = api.post(f"/api/v1/subscriptions/{ours.public_id}/resume")
+    cutter.join(30)
+
+    # then the cancel is recorded on a fresh connection and the resume goes on: one new schedule
+    assert resumed.status_code == 200, resumed.json()
+    lost.refresh_from_db()
+    assert lost.status == CANCELED
+    ours.refresh_from_db()
+    running = AnetSubscription.objects.get(status=ACTIVE)
+    assert (ours.status, ours.gateway_subscription_id, ours.billing_claimed_until) == (
+        "active", running.subscription_id, None,
+    )  # fmt: skip
+    assert lost_cancels(ours) == [{"schedule": lost.subscription_id}]
+    assert AnetSubscription.objects.count() == 2  # the lost create's, and the resume's
+
+
+def test_a_connection_cut_while_the_cancel_s_answer_is_lost_ends_the_hold_and_the_retry_resumes(
+    api, customer, card, make_plan, sandbox_fault, settings
+):
+    # given a legacy paused subscription, the cancel's answer held past the call's timeout
+    settings.DB_RECONNECT_BACKOFF_SECONDS = 0
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+    sandbox_fault("hang_after", 3000, match="ARBCancelSubscriptionRequest")
+    ours_pid = connection.cursor().connection.info.backend_pid
+
+    def cut_when_cancelled() -> None:
+        cancelled = AnetSubscription.objects.filter(pk=lost.pk, status=CANCELED)
+        wait_until(cancelled.exists, timeout=20, what="the lost schedule's cancel")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [ours_pid])
+
+    # when the resume's connection is cut while the cancel's answer never comes
+    cutter = in_a_thread(cut_when_cancelled)
+    url = f"/api/v1/subscriptions/{ours.public_id}/resume"
+    away = api.post(url, HTTP_IDEMPOTENCY_KEY="resume")
+    cutter.join(30)
+
+    # then 503, the hold ended on a fresh connection, ours unchanged and no schedule made
+    assert (away.status_code, away.json()["error"]["code"]) == (503, "gateway_unavailable")
+    ours.refresh_from_db()
+    assert (ours.status, ours.gateway_subscription_id, ours.billing_claimed_until) == ("paused", "", None)
+    assert AnetSubscription.objects.count() == 1
+    # and the retry resumes it on one new schedule (the cancelled one is no longer listed)
+    retried = api.post(url, HTTP_IDEMPOTENCY_KEY="resume")
+    assert retried.status_code == 200, retried.json()
+    ours.refresh_from_db()
+    running = AnetSubscription.objects.get(status=ACTIVE)
+    assert (ours.status, ours.gateway_subscription_id) == ("active", running.subscription_id)
+    assert AnetSubscription.objects.count() == 2

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import models
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
@@ -167,6 +168,13 @@ def audit_action_history(
         .annotate(times=Count("id"), last=Max("occurred_at"))
     )
     return {row["target_id"]: (row["times"], row["last"]) for row in rows}
+
+
+def audit_recorded(*, action: str, target: models.Model, after: dict[str, Any]) -> bool:
+    """Whether `action` was audited of `target` with (at least) these `after` values."""
+    target_id = str(getattr(target, "public_id", None) or target.pk)
+    events = AuditEvent.objects.filter(action=action, target_type=target._meta.label_lower, target_id=target_id)
+    return events.filter(**{f"after__{key}": value for key, value in after.items()}).exists()
 
 
 def changes_committed_by(request_ids: list[str]) -> bool:

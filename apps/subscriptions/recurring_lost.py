@@ -18,12 +18,15 @@ from collections.abc import Iterable
 from functools import partial
 
 from apps.audit.actors import Actor
+from apps.audit.selectors import audit_recorded
 from apps.audit.services import audit_record
 from apps.core.db import atomic_with_reconnect
 from apps.gateways.recurring_interface import RecurringListed
 
-from .models import Subscription
-from .recurring import recurring_schedule_stop
+from .errors import SubscriptionStateError
+from .lifecycle import subscription_lock
+from .models import Subscription, SubscriptionStatus
+from .recurring import recurring_hold, recurring_release, recurring_schedule_stop
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +51,32 @@ def recurring_lost_schedules_stop(subscription: Subscription, schedules: list[st
             "recurring_lost_schedule_cancelled", extra={"subscription": subscription.public_id, "schedule": schedule}
         )
         # On a fresh connection if ours was cut during the cancel: the resume goes on to its create.
-        record = partial(
-            audit_record, actor=actor, action=LOST_SCHEDULE_CANCELLED, target=subscription, after={"schedule": schedule}
+        atomic_with_reconnect(
+            partial(_audit_once, subscription, schedule, actor), what="recurring_lost_schedule_cancelled"
         )
-        atomic_with_reconnect(record, what="recurring_lost_schedule_cancelled")
+
+
+def recurring_lost_schedules_cancel(subscription: Subscription, schedules: list[str], *, actor: Actor) -> None:
+    """As recurring_lost_schedules_stop, for a caller that does not hold the subscription (the
+    command): held meanwhile, so a resume waits (409) rather than racing it, and refused
+    (SubscriptionStateError) while another change holds it or once it is no longer paused
+    without a schedule (resumed since it was listed: nothing of ours to cancel)."""
+    held = recurring_hold(subscription, _check_still_lost)
+    try:
+        recurring_lost_schedules_stop(held, schedules, actor=actor)
+    finally:
+        recurring_release(held)
+
+
+def _check_still_lost(locked: Subscription) -> None:
+    if locked.status != SubscriptionStatus.PAUSED or locked.gateway_subscription_id:
+        raise SubscriptionStateError(f"The subscription is {locked.status} on a schedule of its own now.")
+
+
+def _audit_once(subscription: Subscription, schedule: str, actor: Actor) -> None:
+    """Under the subscription's lock, so two cancels of one schedule (a resume's and the command's,
+    a repeat after a lost answer) audit it once."""
+    locked = subscription_lock(subscription)
+    after = {"schedule": schedule}
+    if not audit_recorded(action=LOST_SCHEDULE_CANCELLED, target=locked, after=after):
+        audit_record(actor=actor, action=LOST_SCHEDULE_CANCELLED, target=locked, after=after)

@@ -262,3 +262,74 @@ def test_a_connection_cut_while_the_cancel_s_answer_is_lost_ends_the_hold_and_th
     running = AnetSubscription.objects.get(status=ACTIVE)
     assert (ours.status, ours.gateway_subscription_id) == ("active", running.subscription_id)
     assert AnetSubscription.objects.count() == 2
+
+
+def test_the_command_does_not_cancel_beside_a_resume_in_flight_and_the_schedule_is_audited_once(
+    api, customer, card, make_plan, sandbox_fault
+):
+    # given a legacy paused subscription, and the command's list of schedules answered late
+    from apps.sandbox.models import SandboxFault
+
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+    listing = sandbox_fault("hang_after", 1500, match="ARBGetSubscriptionListRequest")  # within the 2 s timeout
+    command: dict[str, Any] = {"stderr": StringIO()}
+
+    def run_the_command() -> None:
+        try:
+            call_command("arb_lost_schedules", "--cancel", stdout=StringIO(), stderr=command["stderr"])
+        except CommandError as exc:
+            command["error"] = str(exc)
+
+    # when a resume starts once the command has its list (the lost schedule in it), its own
+    # cancel's answer held until after the command has read that list
+    runner = in_a_thread(run_the_command)
+    wait_until(lambda: SandboxFault.objects.get(pk=listing.pk).remaining == 0, timeout=20, what="the command's list")
+    sandbox_fault("hang_after", 1500, match="ARBCancelSubscriptionRequest")
+    resumed = api.post(f"/api/v1/subscriptions/{ours.public_id}/resume")
+    runner.join(30)
+
+    # then the command was refused while the resume held the subscription; the resume cancelled the
+    # lost schedule, audited once, and made the one new schedule
+    assert resumed.status_code == 200, resumed.json()
+    assert "could not be checked" in command["error"]
+    assert f"{ours.public_id}  not cancelled: Another change" in command["stderr"].getvalue()
+    lost.refresh_from_db()
+    assert lost.status == CANCELED
+    assert lost_cancels(ours) == [{"schedule": lost.subscription_id}]
+    ours.refresh_from_db()
+    assert ours.gateway_subscription_id == AnetSubscription.objects.get(status=ACTIVE).subscription_id
+    # and run again, the command finds nothing
+    again = StringIO()
+    call_command("arb_lost_schedules", "--cancel", stdout=again)
+    assert "0 lost schedule(s) cancelled." in again.getvalue()
+
+
+def test_a_lost_schedule_cancelled_twice_is_audited_once(api, customer, card, make_plan, sandbox_fault):
+    from apps.subscriptions.recurring_lost import recurring_lost_schedules_stop
+
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+
+    for _ in range(2):  # a repeat after a lost answer, or the command's beside a resume's
+        recurring_lost_schedules_stop(ours, [lost.subscription_id], actor=ACTOR)
+
+    lost.refresh_from_db()
+    assert lost.status == CANCELED
+    assert lost_cancels(ours) == [{"schedule": lost.subscription_id}]
+
+
+def test_the_command_leaves_a_subscription_another_change_holds_and_says_so(
+    api, customer, card, make_plan, sandbox_fault
+):
+    ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
+    lost = AnetSubscription.objects.get()
+    Subscription.objects.filter(pk=ours.pk).update(billing_claimed_until=timezone.now() + timezone.timedelta(minutes=5))
+
+    errors = StringIO()
+    with pytest.raises(CommandError, match="could not be checked"):
+        call_command("arb_lost_schedules", "--cancel", stdout=StringIO(), stderr=errors)
+
+    assert f"{ours.public_id}  not cancelled: Another change" in errors.getvalue()
+    lost.refresh_from_db()
+    assert (lost.status, lost_cancels(ours)) == (ACTIVE, [])

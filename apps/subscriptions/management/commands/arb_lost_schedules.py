@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from apps.audit.actors import Actor
 from apps.gateways.errors import GatewayError
 from apps.gateways.registry import recurring_gateway_for
+from apps.subscriptions.errors import SubscriptionStateError
 from apps.subscriptions.recurring import recurring_reference, resume_reference
-from apps.subscriptions.recurring_lost import lost_schedules, recurring_lost_schedules_stop
+from apps.subscriptions.recurring_lost import lost_schedules, recurring_lost_schedules_cancel
 from apps.subscriptions.selectors import paused_without_schedule
 
 
@@ -43,11 +44,15 @@ class Command(BaseCommand):
                     )
                 schedules = lost_schedules(subscription, listed, references={recurring_reference(subscription)})
                 try:
-                    if cancel:
-                        recurring_lost_schedules_stop(subscription, schedules, actor=actor)
+                    if cancel and schedules:
+                        recurring_lost_schedules_cancel(subscription, schedules, actor=actor)
                 except GatewayError as exc:
                     failed += 1
                     self.stderr.write(f"{subscription.public_id}  gateway error: {exc.message}")
+                    continue
+                except SubscriptionStateError as exc:  # being resumed, or resumed since it was listed
+                    failed += 1
+                    self.stderr.write(f"{subscription.public_id}  not cancelled: {exc.message}")
                     continue
                 for schedule in schedules:
                     found += 1

@@ -259,6 +259,8 @@ _UNSTORED_CODES = frozenset(
         "invalid_json",
         "unsupported_media_type",
         "payment_operation_in_progress",
+        "subscription_change_in_progress",
+        "subscription_schedule_unconfirmed",
         "idempotency_request_in_progress",
     }
 )

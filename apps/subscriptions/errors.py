@@ -16,6 +16,14 @@ class SubscriptionStateError(ConflictError):
     code = "subscription_state_invalid"
 
 
+class SubscriptionBusy(SubscriptionStateError):
+    """Another change holds the subscription while its gateway call is out: never stored against an
+    Idempotency-Key, so the same key's retry runs once the hold ends."""
+
+    code = "subscription_change_in_progress"
+    default_message = "Another change of this subscription is in progress; retry shortly."
+
+
 class SubscriptionScheduleUnconfirmed(ConflictError):
     """A gateway-run subscription whose schedule the gateway has not confirmed yet (the create's
     answer was lost): a change now could leave the lost schedule charging beside a second one."""

@@ -17,7 +17,7 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.selectors import audit_action_history
 from apps.audit.services import audit_record
-from apps.core.db import run_with_reconnect
+from apps.core.db import atomic_with_reconnect, run_with_reconnect
 from apps.core.errors import ApplicationError
 from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.gateways.api_errors import GatewayMisconfiguredError, gateway_unavailable
@@ -28,7 +28,7 @@ from apps.gateways.registry import recurring_gateway_for
 from apps.payments.models import GatewayTransaction, PaymentStatus
 from apps.payments.services import payment_record_gateway_charge
 
-from .errors import SubscriptionScheduleNotConfirmed, SubscriptionStateError
+from .errors import SubscriptionBusy, SubscriptionScheduleNotConfirmed
 from .lifecycle import next_period_end, record_change, subscription_end, subscription_lock, subscription_snapshot
 from .models import (
     BILLABLE_STATUSES,
@@ -109,7 +109,7 @@ def recurring_hold(
     with transaction.atomic():
         locked = subscription_lock(subscription)
         if locked.billing_claimed_until is not None and locked.billing_claimed_until > now:
-            raise SubscriptionStateError("Another change of this subscription is in progress; retry shortly.")
+            raise SubscriptionBusy()
         check(locked)
         locked.billing_claimed_until = now + timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
         locked.save(update_fields=["billing_claimed_until", "updated_at"])
@@ -190,24 +190,33 @@ def recurring_subscription_start(
                 recurring_release(subscription)
             raise recurring_error(exc) from exc
         return _start_refused(subscription, exc, actor=actor, held=held, first=first)
-    with transaction.atomic():
-        locked = subscription_lock(subscription)
-        if not held:
-            recurring_hold_end(locked, subscription)
-        if not locked.gateway_subscription_id:
-            before = subscription_snapshot(locked)
-            locked.gateway_subscription_id = recurring_id
-            locked.save(update_fields=["gateway_subscription_id", "billing_claimed_until", "updated_at"])
-            record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
-            return locked
-        locked.save(update_fields=["billing_claimed_until", "updated_at"])
-        if locked.gateway_subscription_id != recurring_id:
-            # Another create was answered first (its hold ran out while this one was out) and a
-            # change may have made its schedule differ: this answer's schedule is a second one.
-            recurring_schedule_cancel_queue(
-                locked, schedule_id=recurring_id, actor=actor,
-                why=f"a second schedule: ours runs on {locked.gateway_subscription_id}",
-            )  # fmt: skip
+    # On a fresh connection if ours was cut while the create was out: the schedule the gateway made
+    # is recorded now, not left to a retry that would wait out the hold.
+    return atomic_with_reconnect(
+        lambda: _start_record(subscription, recurring_id, actor=actor, held=held), what="recurring_start_record"
+    )
+
+
+def _start_record(subscription: Subscription, recurring_id: str, *, actor: Actor, held: bool) -> Subscription:
+    """In the caller's transaction: ours on the schedule the create answered with (safe to repeat:
+    an id already recorded is kept)."""
+    locked = subscription_lock(subscription)
+    if not held:
+        recurring_hold_end(locked, subscription)
+    if not locked.gateway_subscription_id:
+        before = subscription_snapshot(locked)
+        locked.gateway_subscription_id = recurring_id
+        locked.save(update_fields=["gateway_subscription_id", "billing_claimed_until", "updated_at"])
+        record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
+        return locked
+    locked.save(update_fields=["billing_claimed_until", "updated_at"])
+    if locked.gateway_subscription_id != recurring_id:
+        # Another create was answered first (its hold ran out while this one was out) and a
+        # change may have made its schedule differ: this answer's schedule is a second one.
+        recurring_schedule_cancel_queue(
+            locked, schedule_id=recurring_id, actor=actor,
+            why=f"a second schedule: ours runs on {locked.gateway_subscription_id}",
+        )  # fmt: skip
     return locked
 
 

@@ -38,11 +38,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actors import Actor
+from apps.core.db import atomic_with_reconnect
 from apps.core.errors import ApplicationError
 from apps.customers.models import PaymentMethod
 from apps.gateways.api_errors import GatewayMisconfiguredError
@@ -140,22 +142,26 @@ def recurring_subscription_change(
             else:  # an unknown outcome keeps the claims: the schedule may be charging the card or amount
                 _release(held)
             raise recurring_error(exc) from exc
+
+    def record() -> Subscription:
+        locked = subscription_lock(held)
+        if not to_the_gateway:
+            # Nothing claimed the card (only a change sent to the gateway does), so a removal
+            # may have committed since the hold: checked again under the lock, the card
+            # locked too, so the removal either saw this change or it is refused here.
+            check_change(locked)
+        _change_record(
+            locked, held, new_plan=new_plan, plan=plan, payment_method=payment_method,
+            to_the_gateway=to_the_gateway, actor=actor,
+        )  # fmt: skip
+        return locked
+
     try:
-        with transaction.atomic():
-            locked = subscription_lock(held)
-            if not to_the_gateway:
-                # Nothing claimed the card (only a change sent to the gateway does), so a removal
-                # may have committed since the hold: checked again under the lock, the card
-                # locked too, so the removal either saw this change or it is refused here.
-                check_change(locked)
-            _change_record(
-                locked, held, new_plan=new_plan, plan=plan, payment_method=payment_method,
-                to_the_gateway=to_the_gateway, actor=actor,
-            )  # fmt: skip
+        # On a fresh connection if ours was cut while the update was out: the gateway has it.
+        return atomic_with_reconnect(record, what="recurring_change_record")
     except ApplicationError:
         _release(held)  # refused by the check: nothing was sent, nothing recorded
         raise
-    return locked
 
 
 def _change_record(
@@ -262,27 +268,33 @@ def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) ->
         # Ours stays paused (the cancel may have been made: its "cancelled" webhook must read as
         # the pause, not an end), and the schedule's cancel is ours to finish: the keyed retry
         # does it at once, and a task does it regardless, so nothing keeps charging.
-        with transaction.atomic():
-            locked = subscription_lock(held)
-            if locked.status == SubscriptionStatus.PAUSED and held.gateway_subscription_id:
-                recurring_schedule_cancel_queue(
-                    locked, schedule_id=held.gateway_subscription_id, why=f"pause's cancel failed ({exc.code})",
-                    actor=actor, countdown=PAUSE_RECANCEL_DELAY_SECONDS,
-                )  # fmt: skip
+        atomic_with_reconnect(partial(_pause_cancel_owed, held, exc, actor), what="recurring_pause_cancel_owed")
         _release(held)
         raise recurring_error(exc) from exc
-    schedule = held.gateway_subscription_id
-    owed = GatewayScheduleCancel.objects.filter(subscription=held, schedule_id=schedule, done_at__isnull=True)
-    if schedule and owed.exists():
-        # A retry of a pause whose cancel failed: the cancel owed since is done.
-        with transaction.atomic():
-            locked = subscription_lock(held)
-            recurring_schedule_cancels_close(
-                locked, schedule_id=schedule, outcome="cancelled by the pause", actor=actor
-            )
+    if held.gateway_subscription_id:
+        # On a fresh connection if ours was cut while the cancel was out.
+        atomic_with_reconnect(partial(_pause_cancel_done, held, actor), what="recurring_pause_cancel_done")
     _release(held)
     held.refresh_from_db()
     return held
+
+
+def _pause_cancel_owed(held: Subscription, exc: GatewayError, actor: Actor) -> None:
+    locked = subscription_lock(held)
+    if locked.status == SubscriptionStatus.PAUSED and held.gateway_subscription_id:
+        recurring_schedule_cancel_queue(
+            locked, schedule_id=held.gateway_subscription_id, why=f"pause's cancel failed ({exc.code})",
+            actor=actor, countdown=PAUSE_RECANCEL_DELAY_SECONDS,
+        )  # fmt: skip
+
+
+def _pause_cancel_done(held: Subscription, actor: Actor) -> None:
+    """A retry of a pause whose cancel failed: the cancel owed since is done."""
+    schedule = held.gateway_subscription_id
+    owed = GatewayScheduleCancel.objects.filter(subscription=held, schedule_id=schedule, done_at__isnull=True)
+    if owed.exists():
+        locked = subscription_lock(held)
+        recurring_schedule_cancels_close(locked, schedule_id=schedule, outcome="cancelled by the pause", actor=actor)
 
 
 def _check_paused(locked: Subscription) -> None:
@@ -323,7 +335,8 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
     except GatewayError as exc:
         _release(held)
         raise recurring_error(exc) from exc
-    with transaction.atomic():
+
+    def record() -> Subscription:
         locked = subscription_lock(held)
         before = subscription_snapshot(locked)
         resumed = locked.status == SubscriptionStatus.PAUSED  # not by a concurrent retry meanwhile
@@ -342,6 +355,10 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
             record_change(
                 locked, action="subscription.resumed", before=before, actor=actor, event="subscription.resumed"
             )
+        return locked
+
+    # On a fresh connection if ours was cut while the create was out (safe to repeat: resumed once).
+    locked = atomic_with_reconnect(record, what="recurring_resume_record")
     if locked.status in FINAL_STATUSES:  # ended while the schedule was being made: it must not bill
         try:
             gateway.recurring_cancel(recurring_id)

@@ -201,7 +201,7 @@ def test_pause_and_resume_refusals_change_nothing(api, arb_sub):
     held_until = timezone.now() + timedelta(minutes=1)
     Subscription.objects.filter(pk=arb_sub.pk).update(status="active", billing_claimed_until=held_until)
     held = api.post(f"{base}/pause")
-    assert (held.status_code, held.json()["error"]["code"]) == (409, "subscription_state_invalid")
+    assert (held.status_code, held.json()["error"]["code"]) == (409, "subscription_change_in_progress")
     assert "in progress" in held.json()["error"]["message"]
     assert (arb_of(arb_sub).status, arb_sub.status) == ("active", "active")
 

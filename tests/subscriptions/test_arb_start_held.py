@@ -73,11 +73,13 @@ def test_a_change_while_the_sweepers_create_is_out_waits_and_one_schedule_charge
 
     # then one schedule: the change waited for the create (409, nothing changed)
     assert AnetSubscription.objects.count() == 1, "the late create made a second schedule"
-    assert (during.status_code, during.json()["error"]["code"]) == (409, "subscription_state_invalid")
+    assert (during.status_code, during.json()["error"]["code"]) == (409, "subscription_change_in_progress")
     assert AnetSubscription.objects.get().amount == 2000
-    # and once the create is answered, the change's retry changes the one schedule
-    retried = api.patch(url, {"plan": gold.public_id}, format="json", HTTP_IDEMPOTENCY_KEY="gold-2")
+    # and once the create is answered, the change's retry (the same key: the 409 was not stored)
+    # changes the one schedule
+    retried = api.patch(url, {"plan": gold.public_id}, format="json", HTTP_IDEMPOTENCY_KEY="gold-1")
     assert retried.status_code == 200, retried.json()
+    assert "Idempotent-Replayed" not in retried.headers
     schedule = AnetSubscription.objects.get()
     ours.refresh_from_db()
     assert (ours.gateway_subscription_id, ours.plan_id, ours.billing_claimed_until) == (

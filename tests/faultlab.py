@@ -136,11 +136,12 @@ class AppServer:
         return killed
 
     def terminate_db_connections(self) -> int:
-        """pg_terminate_backend on every connection of the app; returns how many there were."""
+        """pg_terminate_backend on every connection of the app; returns how many there were. Only
+        this test database's: under xdist every worker's app server has the same application name."""
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                "WHERE application_name = %s AND datname = current_database() AND pid <> pg_backend_pid()",
                 [APP_NAME],
             )
             return int(cursor.fetchone()[0])
@@ -150,7 +151,10 @@ class AppServer:
 
         def held() -> bool:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [APP_NAME])
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
+                    [APP_NAME],
+                )
                 return int(cursor.fetchone()[0]) > 0
 
         wait_until(held, timeout=timeout, what="an app database connection")
@@ -167,6 +171,10 @@ class Client:
     def post(self, path: str, body: dict[str, Any] | None = None, *, key: str | None = None) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
         return self.session.post(f"{self.base_url}{path}", json=body or {}, headers=headers, timeout=60)
+
+    def patch(self, path: str, body: dict[str, Any], *, key: str | None = None) -> requests.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        return self.session.patch(f"{self.base_url}{path}", json=body, headers=headers, timeout=60)
 
     def get(self, path: str) -> requests.Response:
         return self.session.get(f"{self.base_url}{path}", timeout=30)
@@ -185,6 +193,10 @@ class InBackground:
             self._value = work()
         except BaseException as exc:
             self._value = exc
+
+    @property
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
 
     def result(self, timeout: float = 90) -> Any:
         self._thread.join(timeout)

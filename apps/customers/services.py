@@ -25,7 +25,7 @@ from django.utils import timezone
 from apps.audit.actors import Actor
 from apps.audit.models import ActorType
 from apps.audit.services import audit_record
-from apps.core.db import atomic_with_reconnect
+from apps.core.db import atomic_with_reconnect, run_with_reconnect
 from apps.core.ids import digest_token
 from apps.core.queueing import enqueue, enqueue_on_commit
 from apps.customers.models import Customer
@@ -199,11 +199,16 @@ def vault_profile_for(customer: Customer, account: GatewayAccount) -> VaultProfi
             phone=customer.phone,
         )
     )
-    try:
-        with transaction.atomic():
-            return VaultProfile.objects.create(customer=customer, gateway_account=account, customer_token=token)
-    except IntegrityError:  # a concurrent request saved it first (the gateway gave both the same id)
-        return VaultProfile.objects.get(customer=customer, gateway_account=account)
+
+    def record() -> VaultProfile:
+        try:
+            with transaction.atomic():
+                return VaultProfile.objects.create(customer=customer, gateway_account=account, customer_token=token)
+        except IntegrityError:  # a concurrent request saved it first (the gateway gave both the same id)
+            return VaultProfile.objects.get(customer=customer, gateway_account=account)
+
+    # On a fresh connection if ours was cut while the gateway made the profile (safe to repeat).
+    return run_with_reconnect(record, what="vault_profile_record")
 
 
 def payment_method_add(

@@ -45,7 +45,12 @@ def send_under_fault(
     before = gateway_calls(operation, gateway)
     job = InBackground(send)
     did = done or (lambda: gateway_calls(operation, gateway) > before)
-    wait_until(did, timeout=30, what=f"the {operation} call")
+    wait_until(lambda: did() or job.finished, timeout=30, what=f"the {operation} call")
+    if not did():  # answered before the gateway did the work: say how
+        answer = job.result()
+        raise AssertionError(
+            f"the {operation} call not reached; the request ended with {getattr(answer, 'text', answer)}"
+        )
     inject(fault, app_server, app_redis)
     first = job.result()
     if fault == "broker":

@@ -34,8 +34,8 @@ class SubscriptionScheduleUnconfirmed(ConflictError):
 
 class SubscriptionScheduleNotConfirmed(SubscriptionScheduleUnconfirmed):
     """The gateway refused a repeat of the schedule's create (sent to learn the id of a schedule
-    an earlier create may have made): ours stays open and unconfirmed. 503, so that a keyed retry
-    runs again (the idempotency layer replays a 409) rather than replay this answer."""
+    an earlier create may have made): ours stays open and unconfirmed. 503: the gateway's refusal,
+    not a conflict of ours; a keyed retry runs again (neither this answer nor the 409 is stored)."""
 
     status_code = 503
     error_type = ErrorType.API

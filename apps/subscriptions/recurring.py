@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import count
 
 from django.conf import settings
 from django.db import transaction
@@ -192,14 +193,18 @@ def recurring_subscription_start(
         return _start_refused(subscription, exc, actor=actor, held=held, first=first)
     # On a fresh connection if ours was cut while the create was out: the schedule the gateway made
     # is recorded now, not left to a retry that would wait out the hold.
+    runs = count()
     return atomic_with_reconnect(
-        lambda: _start_record(subscription, recurring_id, actor=actor, held=held), what="recurring_start_record"
+        lambda: _start_record(subscription, recurring_id, actor=actor, held=held, rerun=bool(next(runs))),
+        what="recurring_start_record",
     )
 
 
-def _start_record(subscription: Subscription, recurring_id: str, *, actor: Actor, held: bool) -> Subscription:
+def _start_record(
+    subscription: Subscription, recurring_id: str, *, actor: Actor, held: bool, rerun: bool
+) -> Subscription:
     """In the caller's transaction: ours on the schedule the create answered with (safe to repeat:
-    an id already recorded is kept)."""
+    an id already recorded is kept, a second schedule's cancel is owed once)."""
     locked = subscription_lock(subscription)
     if not held:
         recurring_hold_end(locked, subscription)
@@ -210,7 +215,9 @@ def _start_record(subscription: Subscription, recurring_id: str, *, actor: Actor
         record_change(locked, action="subscription.gateway_scheduled", before=before, actor=actor)
         return locked
     locked.save(update_fields=["billing_claimed_until", "updated_at"])
-    if locked.gateway_subscription_id != recurring_id:
+    if locked.gateway_subscription_id != recurring_id and not (
+        rerun and recurring_schedule_cancel_owed(locked, recurring_id)
+    ):
         # Another create was answered first (its hold ran out while this one was out) and a
         # change may have made its schedule differ: this answer's schedule is a second one.
         recurring_schedule_cancel_queue(
@@ -225,32 +232,13 @@ def _start_refused(
 ) -> Subscription:
     """The gateway refused a schedule create (see recurring_subscription_start). Returns ours when
     another create confirmed its schedule meanwhile (this refusal made nothing); raises otherwise,
-    after the transaction committed."""
-    with transaction.atomic():
-        locked = subscription_lock(subscription)
-        if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
-            recurring_hold_end(locked, subscription)
-            locked.save(update_fields=["billing_claimed_until", "updated_at"])
-        if locked.gateway_subscription_id:
-            return locked  # another create was answered while this one was out: ours runs on it
-        repeat = not first and locked.status in BILLABLE_STATUSES
-        if first and locked.status in BILLABLE_STATUSES:
-            before = subscription_snapshot(locked)
-            subscription_end(locked, status=SubscriptionStatus.CANCELED, reason="gateway_refused", at=timezone.now())
-            record_change(
-                locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled"
-            )
-        elif repeat:
-            audit_record(
-                actor=actor,
-                action=SCHEDULE_UNCONFIRMED,
-                target=locked,
-                after={
-                    **subscription_snapshot(locked),
-                    "gateway_refusal": exc.message,
-                    "gateway_code": exc.reason_code,
-                },
-            )
+    after the transaction committed (on a fresh connection if ours was cut while the create was out)."""
+    locked, repeat = atomic_with_reconnect(
+        lambda: _start_refused_record(subscription, exc, actor=actor, held=held, first=first),
+        what="recurring_start_refused",
+    )
+    if locked.gateway_subscription_id:
+        return locked  # another create was answered while this one was out: ours runs on it
     if not repeat:  # the first create refused (ours ended), or ours ended meanwhile
         raise recurring_error(exc) from exc
     logger.warning(
@@ -262,6 +250,33 @@ def _start_refused(
         f"confirmed: the gateway refused ({exc.message}). The subscription stays open until it is confirmed; "
         "retry later."
     ) from exc
+
+
+def _start_refused_record(
+    subscription: Subscription, exc: GatewayError, *, actor: Actor, held: bool, first: bool
+) -> tuple[Subscription, bool]:
+    """In the caller's transaction: the hold ends; the very first create refused ends ours, a
+    repeat refused is audited. Whether it was a repeat (safe to repeat: ours ended is not ended
+    again, and a schedule recorded meanwhile is left alone)."""
+    locked = subscription_lock(subscription)
+    if not held and locked.billing_claimed_until == subscription.billing_claimed_until:
+        recurring_hold_end(locked, subscription)
+        locked.save(update_fields=["billing_claimed_until", "updated_at"])
+    if locked.gateway_subscription_id:
+        return locked, False
+    repeat = not first and locked.status in BILLABLE_STATUSES
+    if first and locked.status in BILLABLE_STATUSES:
+        before = subscription_snapshot(locked)
+        subscription_end(locked, status=SubscriptionStatus.CANCELED, reason="gateway_refused", at=timezone.now())
+        record_change(locked, action="subscription.canceled", before=before, actor=actor, event="subscription.canceled")
+    elif repeat:
+        audit_record(
+            actor=actor,
+            action=SCHEDULE_UNCONFIRMED,
+            target=locked,
+            after={**subscription_snapshot(locked), "gateway_refusal": exc.message, "gateway_code": exc.reason_code},
+        )
+    return locked, repeat
 
 
 def recurring_subscriptions_start_sweep(
@@ -421,6 +436,13 @@ def recurring_schedule_cancel_queue(
         after={**subscription_snapshot(locked), "gateway_schedule": schedule_id, "why": why},
     )
     enqueue_on_commit(RECANCEL_TASK, locked.pk, schedule_id, countdown=countdown)
+
+
+def recurring_schedule_cancel_owed(subscription: Subscription, schedule_id: str) -> bool:
+    """Whether this schedule's cancel is recorded as owed and not done yet."""
+    return GatewayScheduleCancel.objects.filter(
+        subscription=subscription, schedule_id=schedule_id, done_at__isnull=True
+    ).exists()
 
 
 def recurring_schedule_cancels_close(

@@ -36,9 +36,10 @@ and an unknown outcome keeps the claims: see recurring_claims.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
+from itertools import count
 
 from django.db import transaction
 from django.utils import timezone
@@ -68,6 +69,7 @@ from .recurring import (
     recurring_error,
     recurring_reference,
     recurring_refused,
+    recurring_schedule_cancel_owed,
     recurring_schedule_cancel_queue,
     recurring_schedule_cancels_close,
     recurring_schedule_stop,
@@ -143,8 +145,12 @@ def recurring_subscription_change(
                 _release(held)
             raise recurring_error(exc) from exc
 
+    runs = count()
+
     def record() -> Subscription:
         locked = subscription_lock(held)
+        if next(runs) and _change_committed(locked, held, new_plan=new_plan, payment_method=payment_method):
+            return locked  # a run again after the connection was cut: the first one's commit got through
         if not to_the_gateway:
             # Nothing claimed the card (only a change sent to the gateway does), so a removal
             # may have committed since the hold: checked again under the lock, the card
@@ -162,6 +168,18 @@ def recurring_subscription_change(
     except ApplicationError:
         _release(held)  # refused by the check: nothing was sent, nothing recorded
         raise
+
+
+def _change_committed(
+    locked: Subscription, held: Subscription, *, new_plan: Plan | None, payment_method: PaymentMethod | None
+) -> bool:
+    """Under the lock, in a run after a lost connection: whether the first run committed (its hold
+    ended, ours on what it recorded), so that it is not recorded (audited, published) twice."""
+    return (
+        locked.billing_claimed_until != held.billing_claimed_until
+        and (new_plan is None or locked.plan_id == new_plan.pk)
+        and (payment_method is None or locked.payment_method_id == payment_method.pk)
+    )
 
 
 def _change_record(
@@ -268,7 +286,8 @@ def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) ->
         # Ours stays paused (the cancel may have been made: its "cancelled" webhook must read as
         # the pause, not an end), and the schedule's cancel is ours to finish: the keyed retry
         # does it at once, and a task does it regardless, so nothing keeps charging.
-        atomic_with_reconnect(partial(_pause_cancel_owed, held, exc, actor), what="recurring_pause_cancel_owed")
+        owed = partial(_pause_cancel_owed, held, exc, actor, count())
+        atomic_with_reconnect(owed, what="recurring_pause_cancel_owed")
         _release(held)
         raise recurring_error(exc) from exc
     if held.gateway_subscription_id:
@@ -279,8 +298,10 @@ def recurring_subscription_pause(*, subscription: Subscription, actor: Actor) ->
     return held
 
 
-def _pause_cancel_owed(held: Subscription, exc: GatewayError, actor: Actor) -> None:
+def _pause_cancel_owed(held: Subscription, exc: GatewayError, actor: Actor, runs: Iterator[int]) -> None:
     locked = subscription_lock(held)
+    if next(runs) and recurring_schedule_cancel_owed(locked, held.gateway_subscription_id):
+        return  # a run again after the connection was cut: the first one's commit got through
     if locked.status == SubscriptionStatus.PAUSED and held.gateway_subscription_id:
         recurring_schedule_cancel_queue(
             locked, schedule_id=held.gateway_subscription_id, why=f"pause's cancel failed ({exc.code})",
@@ -336,8 +357,12 @@ def recurring_subscription_resume(*, subscription: Subscription, now: datetime, 
         _release(held)
         raise recurring_error(exc) from exc
 
+    runs = count()
+
     def record() -> Subscription:
         locked = subscription_lock(held)
+        if next(runs) and locked.gateway_subscription_id == recurring_id:
+            return locked  # a run again after the connection was cut: the first one's commit got through
         before = subscription_snapshot(locked)
         resumed = locked.status == SubscriptionStatus.PAUSED  # not by a concurrent retry meanwhile
         if resumed:

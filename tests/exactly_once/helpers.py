@@ -45,7 +45,8 @@ def send_under_fault(
     before = gateway_calls(operation, gateway)
     job = InBackground(send)
     did = done or (lambda: gateway_calls(operation, gateway) > before)
-    wait_until(lambda: did() or job.finished, timeout=30, what=f"the {operation} call")
+    # The request's end is looked at first: a `did` that raises (no row yet) is retried by wait_until.
+    wait_until(lambda: job.finished or did(), timeout=30, what=f"the {operation} call")
     if not did():  # answered before the gateway did the work: say how
         answer = job.result()
         raise AssertionError(

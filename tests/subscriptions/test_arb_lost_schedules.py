@@ -265,14 +265,15 @@ def test_a_connection_cut_while_the_cancel_s_answer_is_lost_ends_the_hold_and_th
 
 
 def test_the_command_does_not_cancel_beside_a_resume_in_flight_and_the_schedule_is_audited_once(
-    api, customer, card, make_plan, sandbox_fault
+    api, customer, card, make_plan, sandbox_fault, settings
 ):
     # given a legacy paused subscription, and the command's list of schedules answered late
     from apps.sandbox.models import SandboxFault
 
+    settings.AUTHORIZENET_TIMEOUT_SECONDS = 20  # seconds of margin each way on a loaded machine
     ours = paused_as_before_8c5aa9a(api, customer, make_plan(billing_mode="gateway", amount=2000), sandbox_fault)
     lost = AnetSubscription.objects.get()
-    listing = sandbox_fault("hang_after", 1500, match="ARBGetSubscriptionListRequest")  # within the 2 s timeout
+    listing = sandbox_fault("hang_after", 4000, match="ARBGetSubscriptionListRequest")
     command: dict[str, Any] = {"stderr": StringIO()}
 
     def run_the_command() -> None:
@@ -285,7 +286,7 @@ def test_the_command_does_not_cancel_beside_a_resume_in_flight_and_the_schedule_
     # cancel's answer held until after the command has read that list
     runner = in_a_thread(run_the_command)
     wait_until(lambda: SandboxFault.objects.get(pk=listing.pk).remaining == 0, timeout=20, what="the command's list")
-    sandbox_fault("hang_after", 1500, match="ARBCancelSubscriptionRequest")
+    sandbox_fault("hang_after", 8000, match="ARBCancelSubscriptionRequest")  # held past the list's answer
     resumed = api.post(f"/api/v1/subscriptions/{ours.public_id}/resume")
     runner.join(30)
 
